@@ -1,0 +1,307 @@
+//! An independent checker of plans: replays a plan on a copy of the cluster and reports every
+//! rule it breaks. It shares no code with the planner on purpose, so a planner bug cannot hide
+//! behind the same bug here. Used by property tests, the simulator and `drover plan` itself.
+
+use crate::model::{Cluster, HostId, HostRole, HostState, MaxUnavailable, RestartPolicy, VmId};
+use crate::plan::{ActionKind, Plan, WaveKind};
+use crate::version::Version;
+
+/// The state a replay keeps: where each running VM is and what version each host runs.
+struct Replay<'a> {
+    cluster: &'a Cluster,
+    location: Vec<Option<HostId>>,
+    /// Running VMs per host, so that per-action checks look at one host only.
+    on_host: Vec<Vec<VmId>>,
+    version: Vec<Version>,
+    memory_used: Vec<u64>,
+    vcpus_used: Vec<u64>,
+    violations: Vec<String>,
+    moves_per_vm: Vec<u32>,
+}
+
+impl<'a> Replay<'a> {
+    fn new(cluster: &'a Cluster) -> Self {
+        let mut replay = Replay {
+            cluster,
+            location: cluster
+                .vms
+                .iter()
+                .map(|vm| vm.is_running().then_some(vm.host))
+                .collect(),
+            on_host: vec![Vec::new(); cluster.hosts.len()],
+            version: cluster.hosts.iter().map(|h| h.version.clone()).collect(),
+            memory_used: vec![0; cluster.hosts.len()],
+            vcpus_used: vec![0; cluster.hosts.len()],
+            violations: Vec::new(),
+            moves_per_vm: vec![0; cluster.vms.len()],
+        };
+        for (index, vm) in cluster.vms.iter().enumerate() {
+            if let Some(host) = replay.location[index] {
+                replay.on_host[host.index()].push(VmId(index as u32));
+                replay.memory_used[host.index()] += vm.memory_mib;
+                replay.vcpus_used[host.index()] += vm.vcpus as u64;
+            }
+        }
+        replay
+    }
+
+    fn host_name(&self, host: HostId) -> &str {
+        &self.cluster.host(host).name
+    }
+
+    fn fail(&mut self, message: String) {
+        self.violations.push(message);
+    }
+
+    fn group_on(&self, vm: VmId, host: HostId) -> Option<VmId> {
+        let group = self.cluster.vm(vm).anti_affinity.as_deref()?;
+        self.on_host[host.index()].iter().copied().find(|other| {
+            *other != vm && self.cluster.vm(*other).anti_affinity.as_deref() == Some(group)
+        })
+    }
+
+    /// Moves a running VM's bookkeeping from one host to another (`None`: not running).
+    fn relocate(&mut self, vm: VmId, from: Option<HostId>, to: Option<HostId>) {
+        let spec = self.cluster.vm(vm);
+        if let Some(from) = from {
+            self.memory_used[from.index()] -= spec.memory_mib;
+            self.vcpus_used[from.index()] -= spec.vcpus as u64;
+            self.on_host[from.index()].retain(|other| *other != vm);
+        }
+        if let Some(to) = to {
+            self.memory_used[to.index()] += spec.memory_mib;
+            self.vcpus_used[to.index()] += spec.vcpus as u64;
+            self.on_host[to.index()].push(vm);
+        }
+        self.location[vm.index()] = to;
+    }
+
+    fn check_capacity(&mut self, host: HostId, context: &str) {
+        let spec = self.cluster.host(host);
+        let vcpu_limit = (spec.cpus as f64 * self.cluster.policy.cpu_overcommit).floor() as u64;
+        if self.memory_used[host.index()] > spec.memory_mib {
+            let used = self.memory_used[host.index()];
+            self.fail(format!(
+                "{context}: host {} memory {used} MiB > {} MiB",
+                spec.name, spec.memory_mib
+            ));
+        }
+        if self.vcpus_used[host.index()] > vcpu_limit {
+            let used = self.vcpus_used[host.index()];
+            self.fail(format!(
+                "{context}: host {} vCPUs {used} > limit {vcpu_limit}",
+                spec.name
+            ));
+        }
+    }
+}
+
+/// Replays `plan` on `cluster` and returns every broken rule, in order. Empty means the plan is safe.
+pub fn check_plan(cluster: &Cluster, plan: &Plan) -> Vec<String> {
+    let mut replay = Replay::new(cluster);
+    check_wave_shapes(cluster, plan, &mut replay);
+    check_host_coverage(cluster, plan, &mut replay);
+    for (index, wave) in plan.waves.iter().enumerate() {
+        replay_wave(&mut replay, index + 1, &wave.hosts, &wave.actions);
+    }
+    check_summary(plan, &mut replay);
+    replay.violations
+}
+
+/// How many times each VM moved (migrations and restarts) when the plan is replayed.
+pub fn moves_per_vm(cluster: &Cluster, plan: &Plan) -> Vec<u32> {
+    let mut replay = Replay::new(cluster);
+    for (index, wave) in plan.waves.iter().enumerate() {
+        replay_wave(&mut replay, index + 1, &wave.hosts, &wave.actions);
+    }
+    replay.moves_per_vm
+}
+
+fn check_wave_shapes(cluster: &Cluster, plan: &Plan, replay: &mut Replay<'_>) {
+    let limit = match cluster.policy.max_unavailable {
+        MaxUnavailable::Count(count) => count.max(1) as usize,
+        MaxUnavailable::Auto => plan.summary.max_unavailable.max(1) as usize,
+    };
+    let mut last_stage = 0;
+    for (index, wave) in plan.waves.iter().enumerate() {
+        let number = index + 1;
+        if wave.hosts.is_empty() || wave.hosts.len() > limit {
+            replay.fail(format!(
+                "wave {number}: {} hosts, allowed 1..={limit}",
+                wave.hosts.len()
+            ));
+        }
+        let stage = match wave.kind {
+            WaveKind::Master => 0,
+            WaveKind::Management => 1,
+            WaveKind::Compute => 2,
+        };
+        if stage < last_stage {
+            replay.fail(format!(
+                "wave {number}: {} wave after a later stage",
+                wave.kind.as_str()
+            ));
+        }
+        last_stage = stage;
+        if stage < 2 && wave.hosts.len() != 1 {
+            replay.fail(format!("wave {number}: control-plane waves hold one host"));
+        }
+        for host in &wave.hosts {
+            let role = cluster.host(*host).role;
+            let expected = match role {
+                HostRole::Master => WaveKind::Master,
+                HostRole::Management => WaveKind::Management,
+                HostRole::Compute => WaveKind::Compute,
+            };
+            if expected != wave.kind {
+                let name = replay.host_name(*host).to_string();
+                replay.fail(format!(
+                    "wave {number}: host {name} ({role:?}) in a {} wave",
+                    wave.kind.as_str()
+                ));
+            }
+        }
+    }
+}
+
+fn check_host_coverage(cluster: &Cluster, plan: &Plan, replay: &mut Replay<'_>) {
+    if !plan.is_feasible() {
+        if !plan.waves.is_empty() {
+            replay.fail("an infeasible plan carries waves".into());
+        }
+        return;
+    }
+    let mut seen = vec![0u32; cluster.hosts.len()];
+    for host in plan.waves.iter().flat_map(|w| &w.hosts) {
+        seen[host.index()] += 1;
+    }
+    for host in cluster.host_ids() {
+        let spec = cluster.host(host);
+        let should = spec.state != HostState::Down && spec.version < cluster.target_version;
+        let count = seen[host.index()];
+        if should && count != 1 {
+            replay.fail(format!(
+                "host {} needs upgrading but appears {count} times",
+                spec.name
+            ));
+        }
+        if !should && count != 0 {
+            replay.fail(format!(
+                "host {} must not be touched but is in a wave",
+                spec.name
+            ));
+        }
+    }
+}
+
+fn replay_wave(
+    replay: &mut Replay<'_>,
+    number: usize,
+    hosts: &[HostId],
+    actions: &[crate::plan::Action],
+) {
+    let cluster = replay.cluster;
+    let in_wave = |host: HostId| hosts.contains(&host);
+    let mut shut_down = Vec::new();
+    for action in actions {
+        let vm = cluster.vm(action.vm);
+        let context = format!("wave {number}: {} {}", action.kind.as_str(), vm.name);
+        if replay.location[action.vm.index()] != Some(action.from) {
+            replay.fail(format!(
+                "{context}: VM is not running on {}",
+                replay.host_name(action.from)
+            ));
+            continue;
+        }
+        if !in_wave(action.from) {
+            replay.fail(format!("{context}: source host is not in this wave"));
+        }
+        let allowed_kind = match action.kind {
+            ActionKind::Migrate => vm.migratable && !vm.local_storage,
+            ActionKind::Restart => {
+                !vm.migratable && !vm.local_storage && vm.restart_policy == RestartPolicy::Always
+            }
+            ActionKind::Shutdown => {
+                vm.local_storage || (!vm.migratable && cluster.policy.auto_resolve)
+            }
+        };
+        if !allowed_kind {
+            replay.fail(format!("{context}: action kind does not suit this VM"));
+        }
+        let from = action.from;
+        match (action.kind, action.to) {
+            (ActionKind::Shutdown, None) => {
+                shut_down.push((action.vm, from));
+                replay.relocate(action.vm, Some(from), None);
+            }
+            (ActionKind::Shutdown, Some(_)) => {
+                replay.fail(format!("{context}: a shutdown has no destination"))
+            }
+            (_, None) => replay.fail(format!("{context}: no destination")),
+            (_, Some(to)) => {
+                let target = cluster.host(to);
+                if in_wave(to) || target.state != HostState::Up {
+                    replay.fail(format!(
+                        "{context}: destination {} is unavailable",
+                        target.name
+                    ));
+                }
+                if replay.version[to.index()] < replay.version[from.index()] {
+                    replay.fail(format!(
+                        "{context}: destination {} runs {} < source {}",
+                        target.name,
+                        replay.version[to.index()],
+                        replay.version[from.index()]
+                    ));
+                }
+                if let Some(other) = replay.group_on(action.vm, to) {
+                    let other = cluster.vm(other).name.clone();
+                    replay.fail(format!(
+                        "{context}: anti-affinity with {other} on {}",
+                        target.name
+                    ));
+                }
+                replay.relocate(action.vm, Some(from), Some(to));
+                replay.moves_per_vm[action.vm.index()] += 1;
+                replay.check_capacity(to, &context);
+            }
+        }
+    }
+    for host in hosts {
+        if let Some(vm) = replay.on_host[host.index()].first() {
+            let name = &cluster.vm(*vm).name;
+            replay.violations.push(format!(
+                "wave {number}: VM {name} still running on {}",
+                cluster.host(*host).name
+            ));
+        }
+        replay.version[host.index()] = cluster.target_version.clone();
+    }
+    // A shut-down VM comes back on the host it was shut down on, after that host's upgrade.
+    for (vm, host) in shut_down {
+        replay.relocate(vm, None, Some(host));
+        let name = cluster.vm(vm).name.clone();
+        replay.check_capacity(host, &format!("wave {number}: start {name} again"));
+    }
+}
+
+fn check_summary(plan: &Plan, replay: &mut Replay<'_>) {
+    let count = |kind| plan.actions().filter(|a| a.kind == kind).count();
+    let summary = &plan.summary;
+    let expected = (
+        count(ActionKind::Migrate),
+        count(ActionKind::Restart),
+        count(ActionKind::Shutdown),
+    );
+    if (summary.migrations, summary.restarts, summary.shutdowns) != expected
+        || summary.waves != plan.waves.len()
+    {
+        replay.fail(format!(
+            "summary counts {:?} do not match the waves",
+            (summary.migrations, summary.restarts, summary.shutdowns)
+        ));
+    }
+    if summary.migrations < summary.migrations_lower_bound && plan.is_feasible() {
+        replay.fail("fewer migrations than the lower bound: some VM was never moved".into());
+    }
+}

@@ -1,0 +1,149 @@
+//! The plan as data: prechecks, ordered waves, per-VM actions, and the summary an operator reviews.
+//!
+//! A plan only names hosts and VMs by id; rendering to tables, JSON or YAML happens at the edges.
+
+use crate::model::{HostId, VmId};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum CheckStatus {
+    Pass,
+    Warn,
+    Fail,
+}
+
+/// One precheck result. `resolvable` says whether Drover can fix the problem itself
+/// (with `policy.auto_resolve` / `--resolve`), as XenServer's "Resolve All" does.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Precheck {
+    pub id: &'static str,
+    pub status: CheckStatus,
+    pub message: String,
+    pub resolvable: bool,
+    /// Hosts and VMs this result is about, by name, so a failure says what blocks it.
+    pub subjects: Vec<String>,
+}
+
+/// What happens to one VM so that its host can be upgraded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ActionKind {
+    /// Live migration to another host; no downtime.
+    Migrate,
+    /// Shut down, then started on another host (VM without tools / KubeVirt `Evict` with runStrategy Always).
+    Restart,
+    /// Shut down, then started again on its own host after that host's upgrade (local storage, Oracle PCA).
+    Shutdown,
+}
+
+impl ActionKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActionKind::Migrate => "migrate",
+            ActionKind::Restart => "restart",
+            ActionKind::Shutdown => "shutdown",
+        }
+    }
+
+    /// Whether the VM's guest stops during this action.
+    pub fn has_downtime(self) -> bool {
+        !matches!(self, ActionKind::Migrate)
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Action {
+    pub vm: VmId,
+    pub kind: ActionKind,
+    pub from: HostId,
+    /// The destination; `None` for [`ActionKind::Shutdown`], which comes back on `from`.
+    pub to: Option<HostId>,
+}
+
+/// Why a wave exists; control-plane waves come first and hold control-plane hosts only.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum WaveKind {
+    Master,
+    Management,
+    Compute,
+}
+
+impl WaveKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WaveKind::Master => "master",
+            WaveKind::Management => "management",
+            WaveKind::Compute => "compute",
+        }
+    }
+}
+
+/// Hosts taken down together, and the actions that empty them, in order.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Wave {
+    pub kind: WaveKind,
+    pub hosts: Vec<HostId>,
+    pub actions: Vec<Action>,
+}
+
+/// A host that the plan deliberately leaves alone, and why.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SkippedHost {
+    pub host: HostId,
+    pub reason: SkipReason,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SkipReason {
+    Down,
+    AtTarget,
+    NewerThanTarget,
+}
+
+impl SkipReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SkipReason::Down => "down",
+            SkipReason::AtTarget => "at-target",
+            SkipReason::NewerThanTarget => "newer-than-target",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Summary {
+    pub waves: usize,
+    pub hosts_to_upgrade: usize,
+    pub migrations: usize,
+    pub restarts: usize,
+    pub shutdowns: usize,
+    /// Every running migratable VM on a host being upgraded must move at least once.
+    pub migrations_lower_bound: usize,
+    /// Fewest waves possible for this batch size: control-plane waves plus ⌈compute hosts / batch⌉.
+    pub waves_lower_bound: usize,
+    /// The batch size used (resolves `max_unavailable: auto`).
+    pub max_unavailable: u32,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Plan {
+    pub prechecks: Vec<Precheck>,
+    pub waves: Vec<Wave>,
+    pub skipped: Vec<SkippedHost>,
+    pub summary: Summary,
+}
+
+impl Plan {
+    /// A plan is feasible when no precheck failed; an infeasible plan carries no waves.
+    pub fn is_feasible(&self) -> bool {
+        self.prechecks.iter().all(|c| c.status != CheckStatus::Fail)
+    }
+
+    pub fn failed_prechecks(&self) -> impl Iterator<Item = &Precheck> {
+        self.prechecks
+            .iter()
+            .filter(|c| c.status == CheckStatus::Fail)
+    }
+
+    pub fn actions(&self) -> impl Iterator<Item = &Action> {
+        self.waves.iter().flat_map(|w| w.actions.iter())
+    }
+}

@@ -1,0 +1,295 @@
+//! The planner: turns an observed cluster and a target version into ordered waves of hosts with
+//! one action per running VM, using as few migrations as the rules allow.
+//!
+//! Strategy (see ARCHITECTURE.md for the reasoning):
+//! - control-plane hosts first, each in a wave of its own (master, then management hosts);
+//! - compute hosts in waves of `max_unavailable`, oldest version first, lightest first, so the VMs
+//!   that must move twice (those evacuated before any host is upgraded) are as few as possible;
+//! - every VM goes to an already-upgraded host when one can take it (best fit, largest VM first),
+//!   and only overflows onto an old host — which it must leave again later — when none can;
+//! - a wave that cannot be emptied is shrunk; a single host that cannot be emptied fails the plan.
+//!
+//! This module is pure: no IO, no clock, no randomness. Same cluster in, same plan out.
+
+mod placement;
+mod prechecks;
+
+use crate::model::{Cluster, HostId, HostRole, HostState, MaxUnavailable, RestartPolicy, Vm, VmId};
+use crate::plan::{
+    Action, ActionKind, CheckStatus, Plan, Precheck, SkipReason, SkippedHost, Summary, Wave,
+    WaveKind,
+};
+use placement::Placement;
+
+pub use prechecks::evacuation_capacity_batch;
+
+/// What will happen to a running VM when its host is upgraded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Disposition {
+    Migrate,
+    Restart,
+    Shutdown,
+    /// Can neither migrate nor restart elsewhere, and the policy does not allow shutting it down.
+    Blocked,
+}
+
+/// The disposition of a VM under a policy, from its own properties only.
+pub fn disposition(vm: &Vm, auto_resolve: bool) -> Disposition {
+    if vm.local_storage {
+        Disposition::Shutdown
+    } else if vm.migratable {
+        Disposition::Migrate
+    } else if vm.restart_policy == RestartPolicy::Always {
+        Disposition::Restart
+    } else if auto_resolve {
+        Disposition::Shutdown
+    } else {
+        Disposition::Blocked
+    }
+}
+
+/// Plans the rolling upgrade of `cluster` to its target version.
+pub fn plan(cluster: &Cluster) -> Plan {
+    let mut prechecks = prechecks::run(cluster);
+    let skipped = skipped_hosts(cluster);
+    let batch_size = prechecks::resolve_batch_size(cluster, &mut prechecks);
+    let mut summary = Summary {
+        max_unavailable: batch_size,
+        migrations_lower_bound: migrations_lower_bound(cluster),
+        ..Summary::default()
+    };
+    let blocked = prechecks.iter().any(|c| c.status == CheckStatus::Fail);
+    let waves = if blocked {
+        Vec::new()
+    } else {
+        match build_waves(cluster, batch_size) {
+            Ok(waves) => waves,
+            Err(failure) => {
+                prechecks.push(failure.into_precheck(cluster));
+                Vec::new()
+            }
+        }
+    };
+    summarize(cluster, &waves, batch_size, &mut summary);
+    Plan {
+        prechecks,
+        waves,
+        skipped,
+        summary,
+    }
+}
+
+fn skipped_hosts(cluster: &Cluster) -> Vec<SkippedHost> {
+    cluster
+        .host_ids()
+        .filter_map(|id| {
+            let host = cluster.host(id);
+            let reason = if host.state == HostState::Down {
+                SkipReason::Down
+            } else if host.version == cluster.target_version {
+                SkipReason::AtTarget
+            } else if host.version > cluster.target_version {
+                SkipReason::NewerThanTarget
+            } else {
+                return None;
+            };
+            Some(SkippedHost { host: id, reason })
+        })
+        .collect()
+}
+
+/// Every running VM that must live-migrate off a host being upgraded moves at least once.
+fn migrations_lower_bound(cluster: &Cluster) -> usize {
+    cluster
+        .vms
+        .iter()
+        .filter(|vm| vm.is_running() && cluster.needs_upgrade(vm.host))
+        .filter(|vm| disposition(vm, cluster.policy.auto_resolve) == Disposition::Migrate)
+        .count()
+}
+
+fn summarize(cluster: &Cluster, waves: &[Wave], batch_size: u32, summary: &mut Summary) {
+    summary.waves = waves.len();
+    summary.hosts_to_upgrade = waves.iter().map(|w| w.hosts.len()).sum();
+    for action in waves.iter().flat_map(|w| &w.actions) {
+        match action.kind {
+            ActionKind::Migrate => summary.migrations += 1,
+            ActionKind::Restart => summary.restarts += 1,
+            ActionKind::Shutdown => summary.shutdowns += 1,
+        }
+    }
+    let (control_plane, compute) = upgrade_queues(cluster);
+    summary.waves_lower_bound =
+        control_plane.len() + compute.len().div_ceil(batch_size.max(1) as usize);
+}
+
+/// Hosts to upgrade: control-plane hosts (master first) one per wave, then compute hosts.
+/// Compute hosts are ordered oldest version first, then fewest VMs to move, then name.
+fn upgrade_queues(cluster: &Cluster) -> (Vec<HostId>, Vec<HostId>) {
+    let mut control_plane: Vec<HostId> = cluster
+        .host_ids()
+        .filter(|id| cluster.needs_upgrade(*id) && cluster.host(*id).role != HostRole::Compute)
+        .collect();
+    control_plane.sort_by(|a, b| {
+        let (ha, hb) = (cluster.host(*a), cluster.host(*b));
+        (ha.role, &ha.version, &ha.name).cmp(&(hb.role, &hb.version, &hb.name))
+    });
+    let mut movable = vec![0usize; cluster.hosts.len()];
+    for vm in cluster.vms.iter().filter(|vm| vm.is_running()) {
+        if disposition(vm, cluster.policy.auto_resolve) != Disposition::Shutdown {
+            movable[vm.host.index()] += 1;
+        }
+    }
+    let mut compute: Vec<HostId> = cluster
+        .host_ids()
+        .filter(|id| cluster.needs_upgrade(*id) && cluster.host(*id).role == HostRole::Compute)
+        .collect();
+    compute.sort_by(|a, b| {
+        let (ha, hb) = (cluster.host(*a), cluster.host(*b));
+        (&ha.version, movable[a.index()], &ha.name).cmp(&(
+            &hb.version,
+            movable[b.index()],
+            &hb.name,
+        ))
+    });
+    (control_plane, compute)
+}
+
+/// A wave that could not be emptied even with a single host in it.
+struct PlacementFailure {
+    host: HostId,
+    vms: Vec<VmId>,
+}
+
+impl PlacementFailure {
+    fn into_precheck(self, cluster: &Cluster) -> Precheck {
+        let host = &cluster.host(self.host).name;
+        let names: Vec<String> = self
+            .vms
+            .iter()
+            .map(|vm| cluster.vm(*vm).name.clone())
+            .collect();
+        let mut subjects = vec![host.clone()];
+        subjects.extend(names.iter().cloned());
+        Precheck {
+            id: "placement",
+            status: CheckStatus::Fail,
+            message: format!(
+                "no safe plan: host {host} cannot be emptied; no host can take VM(s) {} \
+                 (memory, vCPU overcommit, anti-affinity and the same-or-newer version rule considered)",
+                names.join(", ")
+            ),
+            resolvable: false,
+            subjects,
+        }
+    }
+}
+
+/// The most shrink steps tried for one wave before giving up on its largest hosts.
+const MAX_SHRINK_ATTEMPTS_PER_WAVE: usize = 16;
+
+fn build_waves(cluster: &Cluster, batch_size: u32) -> Result<Vec<Wave>, PlacementFailure> {
+    let (control_plane, compute) = upgrade_queues(cluster);
+    let mut placement = Placement::new(cluster);
+    let mut waves = Vec::new();
+    for host in control_plane {
+        let kind = match cluster.host(host).role {
+            HostRole::Master => WaveKind::Master,
+            _ => WaveKind::Management,
+        };
+        let actions = placement
+            .evacuate(&[host])
+            .map_err(|vms| PlacementFailure { host, vms })?;
+        placement.finish_upgrade(&[host]);
+        waves.push(Wave {
+            kind,
+            hosts: vec![host],
+            actions,
+        });
+    }
+    let batch = batch_size.max(1) as usize;
+    // Positions left empty in the last wave cost nothing when taken from the first one instead,
+    // and the first compute wave is the one whose VMs may have to move twice.
+    let slack = (batch - compute.len() % batch) % batch;
+    let mut first_size = batch - slack;
+    let mut queue = std::collections::VecDeque::from(compute);
+    while !queue.is_empty() {
+        let wanted = first_size.min(queue.len());
+        first_size = batch;
+        let wave = evacuate_largest_possible(&mut placement, &mut queue, wanted)?;
+        waves.push(wave);
+    }
+    Ok(waves)
+}
+
+/// Takes up to `wanted` hosts from the front of the queue and empties them, shrinking the wave
+/// (hosts put back at the front) until every VM finds a place.
+fn evacuate_largest_possible(
+    placement: &mut Placement<'_>,
+    queue: &mut std::collections::VecDeque<HostId>,
+    wanted: usize,
+) -> Result<Wave, PlacementFailure> {
+    let mut hosts: Vec<HostId> = queue.drain(..wanted).collect();
+    let mut attempts = 0;
+    loop {
+        match placement.evacuate(&hosts) {
+            Ok(actions) => {
+                placement.finish_upgrade(&hosts);
+                return Ok(Wave {
+                    kind: WaveKind::Compute,
+                    hosts,
+                    actions,
+                });
+            }
+            Err(vms) if hosts.len() == 1 => {
+                return Err(PlacementFailure {
+                    host: hosts[0],
+                    vms,
+                });
+            }
+            Err(_) => {
+                attempts += 1;
+                // Shrink gently at first, then faster, so that huge `auto` batches converge quickly.
+                let drop = if attempts < MAX_SHRINK_ATTEMPTS_PER_WAVE / 2 {
+                    1
+                } else {
+                    (hosts.len() / 4).max(1)
+                };
+                let keep = hosts.len() - drop.min(hosts.len() - 1);
+                for host in hosts.drain(keep..).rev() {
+                    queue.push_front(host);
+                }
+                if attempts >= MAX_SHRINK_ATTEMPTS_PER_WAVE {
+                    for host in hosts.drain(1..).rev() {
+                        queue.push_front(host);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The batch size asked for, before capacity is considered.
+pub fn requested_batch_size(cluster: &Cluster) -> Option<u32> {
+    match cluster.policy.max_unavailable {
+        MaxUnavailable::Count(count) => Some(count.max(1)),
+        MaxUnavailable::Auto => None,
+    }
+}
+
+#[cfg(test)]
+mod tests;
+
+/// Helper for callers that display actions: the VM and its move, by name.
+pub fn describe_action(cluster: &Cluster, action: &Action) -> String {
+    let vm = &cluster.vm(action.vm).name;
+    let from = &cluster.host(action.from).name;
+    match action.to {
+        Some(to) => format!(
+            "{} {vm} {from} -> {}",
+            action.kind.as_str(),
+            cluster.host(to).name
+        ),
+        None => format!("{} {vm} on {from}", action.kind.as_str()),
+    }
+}

@@ -1,0 +1,339 @@
+//! The planner's working copy of the cluster: where each running VM is, what each host has left,
+//! which hosts can receive VMs, and a best-fit index over them.
+//!
+//! Receiving hosts are split into one pool of *final* hosts (at or above the target version: a VM
+//! placed there never moves again) and one pool per older version. A VM from a host of version v
+//! may go to any final host or to an old pool of version ≥ v (XenServer's same-or-newer rule).
+//! Each pool is ordered by free memory so best fit is a range lookup.
+
+use std::collections::BTreeSet;
+
+use super::{disposition, Disposition};
+use crate::model::{Cluster, HostId, HostState, VmId};
+use crate::plan::{Action, ActionKind};
+
+pub(super) struct Placement<'a> {
+    cluster: &'a Cluster,
+    /// Current host of every VM (running or not).
+    vm_host: Vec<HostId>,
+    /// Running VMs per host, plus shut-down local VMs that will start again there.
+    host_vms: Vec<Vec<VmId>>,
+    memory_used_mib: Vec<u64>,
+    vcpus_used: Vec<u64>,
+    vcpu_capacity: Vec<u64>,
+    /// Rank of each host's current version among all versions; `target_rank` and above are final.
+    version_rank: Vec<usize>,
+    target_rank: usize,
+    /// Anti-affinity groups present on each host, with their VM counts.
+    host_groups: Vec<Vec<(u32, u32)>>,
+    vm_group: Vec<Option<u32>>,
+    /// Whether a host may receive VMs at all (up, not in maintenance).
+    receives: Vec<bool>,
+    /// The pool a receiving host currently sits in, if any.
+    pool_of: Vec<Option<usize>>,
+    /// pools[0] holds final hosts; pools[1 + rank] holds old hosts of that version rank.
+    pools: Vec<BTreeSet<(u64, HostId)>>,
+}
+
+/// One applied placement, kept so that a wave that fails can be undone.
+struct Move {
+    vm: VmId,
+    from: HostId,
+    to: HostId,
+}
+
+impl<'a> Placement<'a> {
+    pub(super) fn new(cluster: &'a Cluster) -> Self {
+        let mut versions: Vec<_> = cluster.hosts.iter().map(|h| &h.version).collect();
+        versions.push(&cluster.target_version);
+        versions.sort();
+        versions.dedup();
+        let rank_of = |v| {
+            versions
+                .binary_search(&v)
+                .expect("every version was ranked")
+        };
+        let target_rank = rank_of(&cluster.target_version);
+        let host_count = cluster.hosts.len();
+        let mut groups: Vec<&str> = cluster
+            .vms
+            .iter()
+            .filter_map(|vm| vm.anti_affinity.as_deref())
+            .collect();
+        groups.sort_unstable();
+        groups.dedup();
+        let vm_group = cluster
+            .vms
+            .iter()
+            .map(|vm| {
+                vm.anti_affinity
+                    .as_deref()
+                    .map(|g| groups.binary_search(&g).expect("group was collected") as u32)
+            })
+            .collect();
+        let mut placement = Placement {
+            cluster,
+            vm_host: cluster.vms.iter().map(|vm| vm.host).collect(),
+            host_vms: vec![Vec::new(); host_count],
+            memory_used_mib: vec![0; host_count],
+            vcpus_used: vec![0; host_count],
+            vcpu_capacity: cluster
+                .host_ids()
+                .map(|h| cluster.vcpu_capacity(h))
+                .collect(),
+            version_rank: cluster.hosts.iter().map(|h| rank_of(&h.version)).collect(),
+            target_rank,
+            host_groups: vec![Vec::new(); host_count],
+            vm_group,
+            receives: cluster
+                .hosts
+                .iter()
+                .map(|h| h.state == HostState::Up)
+                .collect(),
+            pool_of: vec![None; host_count],
+            pools: vec![BTreeSet::new(); target_rank + 1],
+        };
+        for vm in cluster.vm_ids().filter(|vm| cluster.vm(*vm).is_running()) {
+            placement.attach(vm, cluster.vm(vm).host);
+        }
+        for host in cluster.host_ids() {
+            placement.enter_pool(host);
+        }
+        placement
+    }
+
+    fn free_memory(&self, host: HostId) -> u64 {
+        let total = self.cluster.host(host).memory_mib;
+        total.saturating_sub(self.memory_used_mib[host.index()])
+    }
+
+    fn pool_index(&self, host: HostId) -> usize {
+        let rank = self.version_rank[host.index()];
+        if rank >= self.target_rank {
+            0
+        } else {
+            1 + rank
+        }
+    }
+
+    fn enter_pool(&mut self, host: HostId) {
+        if !self.receives[host.index()] || self.pool_of[host.index()].is_some() {
+            return;
+        }
+        let pool = self.pool_index(host);
+        let key = (self.free_memory(host), host);
+        self.pools[pool].insert(key);
+        self.pool_of[host.index()] = Some(pool);
+    }
+
+    fn leave_pool(&mut self, host: HostId) {
+        if let Some(pool) = self.pool_of[host.index()].take() {
+            let key = (self.free_memory(host), host);
+            self.pools[pool].remove(&key);
+        }
+    }
+
+    /// Records a VM as present on a host, keeping the pool index in step with its free memory.
+    fn attach(&mut self, vm: VmId, host: HostId) {
+        let pool = self.pool_of[host.index()];
+        if let Some(pool) = pool {
+            let key = (self.free_memory(host), host);
+            self.pools[pool].remove(&key);
+        }
+        let spec = self.cluster.vm(vm);
+        self.memory_used_mib[host.index()] += spec.memory_mib;
+        self.vcpus_used[host.index()] += spec.vcpus as u64;
+        self.host_vms[host.index()].push(vm);
+        if let Some(group) = self.vm_group[vm.index()] {
+            let groups = &mut self.host_groups[host.index()];
+            match groups.iter_mut().find(|(g, _)| *g == group) {
+                Some((_, count)) => *count += 1,
+                None => groups.push((group, 1)),
+            }
+        }
+        self.vm_host[vm.index()] = host;
+        if let Some(pool) = pool {
+            let key = (self.free_memory(host), host);
+            self.pools[pool].insert(key);
+        }
+    }
+
+    fn detach(&mut self, vm: VmId, host: HostId) {
+        let pool = self.pool_of[host.index()];
+        if let Some(pool) = pool {
+            let key = (self.free_memory(host), host);
+            self.pools[pool].remove(&key);
+        }
+        let spec = self.cluster.vm(vm);
+        self.memory_used_mib[host.index()] -= spec.memory_mib;
+        self.vcpus_used[host.index()] -= spec.vcpus as u64;
+        let list = &mut self.host_vms[host.index()];
+        if let Some(position) = list.iter().position(|v| *v == vm) {
+            list.swap_remove(position);
+        }
+        if let Some(group) = self.vm_group[vm.index()] {
+            let groups = &mut self.host_groups[host.index()];
+            if let Some(position) = groups.iter().position(|(g, _)| *g == group) {
+                groups[position].1 -= 1;
+                if groups[position].1 == 0 {
+                    groups.swap_remove(position);
+                }
+            }
+        }
+        if let Some(pool) = pool {
+            let key = (self.free_memory(host), host);
+            self.pools[pool].insert(key);
+        }
+    }
+
+    fn fits(&self, vm: VmId, host: HostId) -> bool {
+        let spec = self.cluster.vm(vm);
+        let vcpus_left = self.vcpu_capacity[host.index()]
+            - self.vcpus_used[host.index()].min(self.vcpu_capacity[host.index()]);
+        if (spec.vcpus as u64) > vcpus_left {
+            return false;
+        }
+        match self.vm_group[vm.index()] {
+            Some(group) => !self.host_groups[host.index()]
+                .iter()
+                .any(|(g, _)| *g == group),
+            None => true,
+        }
+    }
+
+    /// Best fit: the receiving host with the least free memory that still takes the VM, final
+    /// hosts first, then old hosts of a version at least the source's (newest first).
+    fn find_target(&self, vm: VmId, source: HostId) -> Option<HostId> {
+        let memory = self.cluster.vm(vm).memory_mib;
+        let source_rank = self.version_rank[source.index()];
+        let old_pools = (1 + source_rank.min(self.target_rank)..self.pools.len()).rev();
+        std::iter::once(0).chain(old_pools).find_map(|pool| {
+            self.pools[pool]
+                .range((memory, HostId(0))..)
+                .map(|(_, host)| *host)
+                .find(|host| *host != source && self.fits(vm, *host))
+        })
+    }
+
+    /// Empties the given hosts: one action per running VM on them, placed VM by VM, largest first.
+    /// On failure nothing is changed and the VMs that found no place are returned.
+    pub(super) fn evacuate(&mut self, hosts: &[HostId]) -> Result<Vec<Action>, Vec<VmId>> {
+        for host in hosts {
+            self.leave_pool(*host);
+        }
+        let auto_resolve = self.cluster.policy.auto_resolve;
+        let mut staying = Vec::new();
+        let mut movers = Vec::new();
+        for host in hosts {
+            for vm in self.host_vms[host.index()].iter().copied() {
+                match disposition(self.cluster.vm(vm), auto_resolve) {
+                    Disposition::Shutdown => staying.push(vm),
+                    Disposition::Blocked => return self.fail_wave(hosts, Vec::new(), vec![vm]),
+                    Disposition::Migrate | Disposition::Restart => movers.push(vm),
+                }
+            }
+        }
+        movers.sort_by_key(|vm| {
+            let spec = self.cluster.vm(*vm);
+            (
+                std::cmp::Reverse(spec.memory_mib),
+                std::cmp::Reverse(spec.vcpus),
+                *vm,
+            )
+        });
+        let mut moves = Vec::with_capacity(movers.len());
+        let mut unplaced = Vec::new();
+        for vm in movers {
+            let source = self.vm_host[vm.index()];
+            match self.find_target(vm, source) {
+                Some(target) => {
+                    self.detach(vm, source);
+                    self.attach(vm, target);
+                    moves.push(Move {
+                        vm,
+                        from: source,
+                        to: target,
+                    });
+                }
+                None => unplaced.push(vm),
+            }
+        }
+        if !unplaced.is_empty() {
+            return self.fail_wave(hosts, moves, unplaced);
+        }
+        Ok(self.actions_in_host_order(hosts, &moves, &staying))
+    }
+
+    fn fail_wave(
+        &mut self,
+        hosts: &[HostId],
+        moves: Vec<Move>,
+        unplaced: Vec<VmId>,
+    ) -> Result<Vec<Action>, Vec<VmId>> {
+        for done in moves.into_iter().rev() {
+            self.detach(done.vm, done.to);
+            self.attach(done.vm, done.from);
+        }
+        for host in hosts {
+            self.enter_pool(*host);
+        }
+        Err(unplaced)
+    }
+
+    /// Actions grouped by source host in wave order: live migrations, then restarts, then shutdowns;
+    /// within a group, in placement order (largest VM first).
+    fn actions_in_host_order(
+        &self,
+        hosts: &[HostId],
+        moves: &[Move],
+        staying: &[VmId],
+    ) -> Vec<Action> {
+        let auto_resolve = self.cluster.policy.auto_resolve;
+        let mut actions: Vec<Action> = moves
+            .iter()
+            .map(|done| {
+                let kind = match disposition(self.cluster.vm(done.vm), auto_resolve) {
+                    Disposition::Restart => ActionKind::Restart,
+                    _ => ActionKind::Migrate,
+                };
+                Action {
+                    vm: done.vm,
+                    kind,
+                    from: done.from,
+                    to: Some(done.to),
+                }
+            })
+            .chain(staying.iter().map(|vm| Action {
+                vm: *vm,
+                kind: ActionKind::Shutdown,
+                from: self.vm_host[vm.index()],
+                to: None,
+            }))
+            .collect();
+        let mut position: Vec<(HostId, usize)> =
+            hosts.iter().enumerate().map(|(i, h)| (*h, i)).collect();
+        position.sort_unstable();
+        let wave_position = |host: HostId| {
+            position
+                .binary_search_by_key(&host, |(h, _)| *h)
+                .map_or(usize::MAX, |i| position[i].1)
+        };
+        let kind_order = |kind: ActionKind| match kind {
+            ActionKind::Migrate => 0,
+            ActionKind::Restart => 1,
+            ActionKind::Shutdown => 2,
+        };
+        // A stable sort keeps placement order inside each (host, kind) group.
+        actions.sort_by_key(|a| (wave_position(a.from), kind_order(a.kind)));
+        actions
+    }
+
+    /// The hosts of a finished wave now run the target version and, unless they were in
+    /// maintenance before, receive VMs again (their shut-down VMs start on them first).
+    pub(super) fn finish_upgrade(&mut self, hosts: &[HostId]) {
+        for host in hosts {
+            self.version_rank[host.index()] = self.target_rank;
+            self.enter_pool(*host);
+        }
+    }
+}

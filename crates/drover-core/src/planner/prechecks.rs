@@ -1,0 +1,356 @@
+//! Prechecks: what must hold before a rolling upgrade starts, reported as data.
+//!
+//! Each check names the hosts and VMs it is about. Checks never change the cluster; the ones marked
+//! `resolvable` are fixed by the plan itself when `policy.auto_resolve` is on.
+
+use super::{disposition, requested_batch_size, Disposition};
+use crate::model::{Cluster, HostId, HostRole, HostState};
+use crate::plan::{CheckStatus, Precheck};
+
+/// At most this many names are spelled out in one message; the full list is in `subjects`.
+const NAMES_IN_MESSAGE: usize = 8;
+
+fn name_list(names: &[String]) -> String {
+    let shown: Vec<&str> = names
+        .iter()
+        .take(NAMES_IN_MESSAGE)
+        .map(String::as_str)
+        .collect();
+    match names.len().saturating_sub(NAMES_IN_MESSAGE) {
+        0 => shown.join(", "),
+        more => format!("{} and {more} more", shown.join(", ")),
+    }
+}
+
+fn check(
+    id: &'static str,
+    status: CheckStatus,
+    message: String,
+    subjects: Vec<String>,
+) -> Precheck {
+    Precheck {
+        id,
+        status,
+        message,
+        resolvable: false,
+        subjects,
+    }
+}
+
+pub(super) fn run(cluster: &Cluster) -> Vec<Precheck> {
+    vec![
+        target_version(cluster),
+        hosts_down(cluster),
+        hosts_in_maintenance(cluster),
+        unmovable_vms(cluster),
+        local_storage_vms(cluster),
+        anti_affinity(cluster),
+    ]
+}
+
+fn target_version(cluster: &Cluster) -> Precheck {
+    let target = &cluster.target_version;
+    let below = cluster
+        .host_ids()
+        .filter(|h| cluster.needs_upgrade(*h))
+        .count();
+    let newer: Vec<String> = cluster
+        .hosts
+        .iter()
+        .filter(|h| h.version > *target)
+        .map(|h| format!("{} ({})", h.name, h.version))
+        .collect();
+    if !newer.is_empty() {
+        let message = format!(
+            "target {target} is older than host(s) {}; they are left as they are (no downgrades)",
+            name_list(&newer)
+        );
+        return check("target-version", CheckStatus::Warn, message, newer);
+    }
+    if below == 0 {
+        let message = format!("every reachable host already runs {target}: nothing to upgrade");
+        return check("target-version", CheckStatus::Warn, message, Vec::new());
+    }
+    let message = format!("{below} host(s) run a version older than the target {target}");
+    check("target-version", CheckStatus::Pass, message, Vec::new())
+}
+
+fn hosts_down(cluster: &Cluster) -> Precheck {
+    let down: Vec<String> = cluster
+        .hosts
+        .iter()
+        .filter(|h| h.state == HostState::Down && h.version < cluster.target_version)
+        .map(|h| h.name.clone())
+        .collect();
+    if down.is_empty() {
+        return check(
+            "hosts-down",
+            CheckStatus::Pass,
+            "no host is down".into(),
+            down,
+        );
+    }
+    let stranded: Vec<String> = cluster
+        .vms
+        .iter()
+        .filter(|vm| vm.is_running() && cluster.host(vm.host).state == HostState::Down)
+        .map(|vm| vm.name.clone())
+        .collect();
+    let mut message = format!(
+        "host(s) {} are down and cannot be upgraded: left out of the plan",
+        name_list(&down)
+    );
+    if !stranded.is_empty() {
+        message.push_str(&format!(
+            "; VM(s) {} are reported running on them and are left alone",
+            name_list(&stranded)
+        ));
+    }
+    check("hosts-down", CheckStatus::Warn, message, down)
+}
+
+fn hosts_in_maintenance(cluster: &Cluster) -> Precheck {
+    let held: Vec<String> = cluster
+        .hosts
+        .iter()
+        .filter(|h| h.state == HostState::Maintenance)
+        .map(|h| h.name.clone())
+        .collect();
+    if held.is_empty() {
+        return check(
+            "hosts-in-maintenance",
+            CheckStatus::Pass,
+            "no host is in maintenance".into(),
+            held,
+        );
+    }
+    let message = format!(
+        "host(s) {} are in maintenance: never used as migration targets; upgraded if older than \
+         the target and returned to maintenance afterwards",
+        name_list(&held)
+    );
+    Precheck {
+        resolvable: true,
+        ..check("hosts-in-maintenance", CheckStatus::Warn, message, held)
+    }
+}
+
+/// VMs that can neither live-migrate nor be restarted elsewhere, on hosts that need upgrading.
+fn unmovable_vms(cluster: &Cluster) -> Precheck {
+    let blocked: Vec<String> = cluster
+        .vms
+        .iter()
+        .filter(|vm| vm.is_running() && cluster.needs_upgrade(vm.host))
+        .filter(|vm| disposition(vm, false) == Disposition::Blocked)
+        .map(|vm| vm.name.clone())
+        .collect();
+    if blocked.is_empty() {
+        let message =
+            "every running VM can live-migrate, restart elsewhere, or has local storage".into();
+        return check("unmovable-vms", CheckStatus::Pass, message, blocked);
+    }
+    let (status, verdict) = if cluster.policy.auto_resolve {
+        (CheckStatus::Warn, "resolved: they will be shut down and started again on their own host after its upgrade")
+    } else {
+        (CheckStatus::Fail, "resolvable by shutting them down for their host's upgrade (policy.auto_resolve / --resolve)")
+    };
+    let message = format!(
+        "VM(s) {} cannot live-migrate and have restart_policy manual; {verdict}",
+        name_list(&blocked)
+    );
+    Precheck {
+        resolvable: true,
+        ..check("unmovable-vms", status, message, blocked)
+    }
+}
+
+fn local_storage_vms(cluster: &Cluster) -> Precheck {
+    let local: Vec<String> = cluster
+        .vms
+        .iter()
+        .filter(|vm| vm.is_running() && vm.local_storage && cluster.needs_upgrade(vm.host))
+        .map(|vm| vm.name.clone())
+        .collect();
+    if local.is_empty() {
+        return check(
+            "local-storage-vms",
+            CheckStatus::Pass,
+            "no running VM uses local storage".into(),
+            local,
+        );
+    }
+    let message = format!(
+        "VM(s) {} use local storage: shut down during their host's upgrade and started again on it",
+        name_list(&local)
+    );
+    check("local-storage-vms", CheckStatus::Warn, message, local)
+}
+
+/// Running VMs of one anti-affinity group already sharing a host.
+fn anti_affinity(cluster: &Cluster) -> Precheck {
+    let mut members: Vec<(&str, HostId, &str)> = cluster
+        .vms
+        .iter()
+        .filter(|vm| vm.is_running())
+        .filter_map(|vm| {
+            vm.anti_affinity
+                .as_deref()
+                .map(|g| (g, vm.host, vm.name.as_str()))
+        })
+        .collect();
+    members.sort_unstable();
+    let mut violations = Vec::new();
+    for pair in members.windows(2) {
+        if pair[0].0 == pair[1].0 && pair[0].1 == pair[1].1 {
+            let host = &cluster.host(pair[0].1).name;
+            violations.push(format!(
+                "{} and {} (group {}) on {host}",
+                pair[0].2, pair[1].2, pair[0].0
+            ));
+        }
+    }
+    if violations.is_empty() {
+        return check(
+            "anti-affinity",
+            CheckStatus::Pass,
+            "no anti-affinity group shares a host".into(),
+            violations,
+        );
+    }
+    let message = format!(
+        "already violated: {}; Drover never adds a violation and separates these VMs when their host is emptied",
+        name_list(&violations)
+    );
+    Precheck {
+        resolvable: true,
+        ..check("anti-affinity", CheckStatus::Warn, message, violations)
+    }
+}
+
+/// Memory and vCPUs a host gives up while it is down: what it had free plus what must leave it.
+struct Withdrawal {
+    host: HostId,
+    memory_mib: u64,
+    vcpus: u64,
+}
+
+fn withdrawals(cluster: &Cluster) -> (Vec<Withdrawal>, u64, u64) {
+    let host_count = cluster.hosts.len();
+    let mut used_memory = vec![0u64; host_count];
+    let mut used_vcpus = vec![0u64; host_count];
+    let mut moving_memory = vec![0u64; host_count];
+    let mut moving_vcpus = vec![0u64; host_count];
+    for vm in cluster.vms.iter().filter(|vm| vm.is_running()) {
+        let host = vm.host.index();
+        used_memory[host] += vm.memory_mib;
+        used_vcpus[host] += vm.vcpus as u64;
+        if disposition(vm, cluster.policy.auto_resolve) != Disposition::Shutdown {
+            moving_memory[host] += vm.memory_mib;
+            moving_vcpus[host] += vm.vcpus as u64;
+        }
+    }
+    let (mut free_memory, mut free_vcpus) = (0u64, 0u64);
+    let mut list = Vec::new();
+    for id in cluster.host_ids() {
+        let host = cluster.host(id);
+        let receives = host.state == HostState::Up;
+        let own_free_memory = host.memory_mib.saturating_sub(used_memory[id.index()]);
+        let own_free_vcpus = cluster
+            .vcpu_capacity(id)
+            .saturating_sub(used_vcpus[id.index()]);
+        if receives {
+            free_memory += own_free_memory;
+            free_vcpus += own_free_vcpus;
+        }
+        if cluster.needs_upgrade(id) {
+            let (lost_memory, lost_vcpus) = if receives {
+                (own_free_memory, own_free_vcpus)
+            } else {
+                (0, 0)
+            };
+            list.push(Withdrawal {
+                host: id,
+                memory_mib: lost_memory + moving_memory[id.index()],
+                vcpus: lost_vcpus + moving_vcpus[id.index()],
+            });
+        }
+    }
+    (list, free_memory, free_vcpus)
+}
+
+/// The largest number of compute hosts that can be down at once by aggregate capacity (N+k): the
+/// worst such batch must fit in the free memory and vCPUs of the cluster. 0 if even one cannot.
+pub fn evacuation_capacity_batch(cluster: &Cluster) -> u32 {
+    let (list, free_memory, free_vcpus) = withdrawals(cluster);
+    let control_plane_fits = list
+        .iter()
+        .filter(|w| cluster.host(w.host).role != HostRole::Compute)
+        .all(|w| w.memory_mib <= free_memory && w.vcpus <= free_vcpus);
+    if !control_plane_fits {
+        return 0;
+    }
+    let compute: Vec<&Withdrawal> = list
+        .iter()
+        .filter(|w| cluster.host(w.host).role == HostRole::Compute)
+        .collect();
+    let largest_batch = |amount: &dyn Fn(&Withdrawal) -> u64, budget: u64| {
+        let mut amounts: Vec<u64> = compute.iter().map(|w| amount(w)).collect();
+        amounts.sort_unstable_by(|a, b| b.cmp(a));
+        let mut total = 0u64;
+        amounts
+            .iter()
+            .take_while(|a| {
+                total += **a;
+                total <= budget
+            })
+            .count() as u32
+    };
+    let by_memory = largest_batch(&|w| w.memory_mib, free_memory);
+    let by_vcpus = largest_batch(&|w| w.vcpus, free_vcpus);
+    if compute.is_empty() {
+        return 1;
+    }
+    by_memory.min(by_vcpus)
+}
+
+/// Chooses the batch size from the policy and capacity and records the `capacity` precheck.
+pub(super) fn resolve_batch_size(cluster: &Cluster, prechecks: &mut Vec<Precheck>) -> u32 {
+    let compute_hosts = cluster
+        .host_ids()
+        .filter(|h| cluster.needs_upgrade(*h) && cluster.host(*h).role == HostRole::Compute)
+        .count() as u32;
+    let capacity_batch = evacuation_capacity_batch(cluster);
+    let nothing_to_move = !cluster.host_ids().any(|h| cluster.needs_upgrade(h));
+    if capacity_batch == 0 && !nothing_to_move {
+        let message =
+            "not enough free memory or vCPUs on the other hosts to empty even one host (N+1)"
+                .to_string();
+        prechecks.push(check("capacity", CheckStatus::Fail, message, Vec::new()));
+        return 1;
+    }
+    let most_useful = compute_hosts.max(1);
+    match requested_batch_size(cluster) {
+        None => {
+            let batch = capacity_batch.clamp(1, most_useful);
+            let message = format!("max_unavailable auto: batches of up to {batch} host(s) fit the free capacity (N+{batch})");
+            prechecks.push(check("capacity", CheckStatus::Pass, message, Vec::new()));
+            batch
+        }
+        Some(requested) => {
+            let batch = requested.min(most_useful);
+            if capacity_batch >= batch {
+                let message = format!(
+                    "free capacity can take the VMs of any {batch} host(s) at once (N+{batch})"
+                );
+                prechecks.push(check("capacity", CheckStatus::Pass, message, Vec::new()));
+            } else {
+                let message = format!(
+                    "free capacity covers only {capacity_batch} of the largest hosts at once (N+{capacity_batch}); \
+                     waves that do not fit are made smaller than max_unavailable {batch}"
+                );
+                prechecks.push(check("capacity", CheckStatus::Warn, message, Vec::new()));
+            }
+            batch
+        }
+    }
+}

@@ -1,0 +1,213 @@
+//! Unit tests of the planner on small hand-built clusters.
+
+use super::*;
+use crate::check::{check_plan, moves_per_vm};
+use crate::model::*;
+
+fn host(name: &str, role: HostRole, version: &str, memory_mib: u64) -> Host {
+    Host {
+        name: name.into(),
+        role,
+        version: version.parse().unwrap(),
+        memory_mib,
+        cpus: 16,
+        state: HostState::Up,
+        labels: Default::default(),
+    }
+}
+
+fn vm(name: &str, host: u32, memory_mib: u64) -> Vm {
+    Vm {
+        name: name.into(),
+        host: HostId(host),
+        memory_mib,
+        vcpus: 2,
+        state: VmState::Running,
+        migratable: true,
+        local_storage: false,
+        restart_policy: RestartPolicy::Manual,
+        anti_affinity: None,
+    }
+}
+
+fn cluster(hosts: Vec<Host>, vms: Vec<Vm>) -> Cluster {
+    Cluster {
+        name: "t".into(),
+        target_version: "2.0".parse().unwrap(),
+        policy: Policy::default(),
+        hosts,
+        vms,
+    }
+}
+
+#[test]
+fn master_goes_first_alone_and_every_rule_holds() {
+    let c = cluster(
+        vec![
+            host("c1", HostRole::Compute, "1.0", 1000),
+            host("m", HostRole::Master, "1.0", 1000),
+            host("c2", HostRole::Compute, "1.0", 1000),
+        ],
+        vec![vm("a", 0, 300), vm("b", 1, 300), vm("c", 2, 300)],
+    );
+    let p = plan(&c);
+    assert!(p.is_feasible(), "{:?}", p.prechecks);
+    assert_eq!(p.waves[0].kind, WaveKind::Master);
+    assert_eq!(p.waves[0].hosts, vec![HostId(1)]);
+    assert_eq!(p.waves.len(), 3);
+    assert_eq!(check_plan(&c, &p), Vec::<String>::new());
+}
+
+#[test]
+fn vms_move_at_most_once_after_the_first_wave() {
+    let hosts = (0..6)
+        .map(|i| host(&format!("h{i}"), HostRole::Compute, "1.0", 1000))
+        .collect();
+    let vms = (0..18).map(|i| vm(&format!("v{i}"), i % 6, 200)).collect();
+    let c = cluster(hosts, vms);
+    let p = plan(&c);
+    assert!(check_plan(&c, &p).is_empty());
+    let first_wave: Vec<VmId> = p.waves[0].actions.iter().map(|a| a.vm).collect();
+    for (index, moves) in moves_per_vm(&c, &p).iter().enumerate() {
+        let limit = if first_wave.contains(&VmId(index as u32)) {
+            2
+        } else {
+            1
+        };
+        assert!(
+            *moves >= 1 && *moves <= limit,
+            "vm {index} moved {moves} times"
+        );
+    }
+}
+
+#[test]
+fn local_storage_is_shut_down_and_no_tools_vm_restarts_elsewhere() {
+    let mut local = vm("local", 0, 100);
+    local.local_storage = true;
+    let mut no_tools = vm("notools", 0, 100);
+    no_tools.migratable = false;
+    no_tools.restart_policy = RestartPolicy::Always;
+    let c = cluster(
+        vec![
+            host("h0", HostRole::Compute, "1.0", 1000),
+            host("h1", HostRole::Compute, "1.0", 1000),
+        ],
+        vec![local, no_tools],
+    );
+    let p = plan(&c);
+    // h1 has nothing to move, so it goes first and h0's no-tools VM restarts on the upgraded h1.
+    assert_eq!(p.waves[0].hosts, vec![HostId(1)]);
+    let kinds: Vec<_> = p.waves[1].actions.iter().map(|a| (a.kind, a.to)).collect();
+    assert_eq!(
+        kinds,
+        vec![
+            (ActionKind::Restart, Some(HostId(1))),
+            (ActionKind::Shutdown, None)
+        ]
+    );
+    assert!(check_plan(&c, &p).is_empty());
+}
+
+#[test]
+fn unmovable_vm_fails_unless_resolved() {
+    let mut stuck = vm("stuck", 0, 100);
+    stuck.migratable = false;
+    let mut c = cluster(
+        vec![
+            host("h0", HostRole::Compute, "1.0", 1000),
+            host("h1", HostRole::Compute, "1.0", 1000),
+        ],
+        vec![stuck],
+    );
+    let p = plan(&c);
+    assert!(!p.is_feasible());
+    assert!(p.waves.is_empty());
+    assert!(p
+        .failed_prechecks()
+        .any(|c| c.id == "unmovable-vms" && c.subjects == vec!["stuck"]));
+    c.policy.auto_resolve = true;
+    let p = plan(&c);
+    assert!(p.is_feasible());
+    assert_eq!(p.summary.shutdowns, 1);
+    assert!(check_plan(&c, &p).is_empty());
+}
+
+#[test]
+fn never_moves_to_an_older_host() {
+    // h0 runs 1.5: its VM may not go to h1 (1.0) before h1 is upgraded, and h2 is full.
+    let c = cluster(
+        vec![
+            host("h0", HostRole::Compute, "1.5", 1000),
+            host("h1", HostRole::Compute, "1.0", 1000),
+            host("h2", HostRole::Compute, "1.5", 1000),
+        ],
+        vec![vm("a", 0, 600), vm("b", 2, 600)],
+    );
+    let p = plan(&c);
+    assert!(p.is_feasible(), "{:?}", p.prechecks);
+    assert!(check_plan(&c, &p).is_empty(), "{:?}", check_plan(&c, &p));
+    // The older host is upgraded first, so everything can move once onto newer hosts.
+    assert_eq!(p.waves[0].hosts, vec![HostId(1)]);
+}
+
+#[test]
+fn down_and_current_hosts_are_left_out() {
+    let mut down = host("down", HostRole::Compute, "1.0", 1000);
+    down.state = HostState::Down;
+    let c = cluster(
+        vec![
+            down,
+            host("new", HostRole::Compute, "2.0", 1000),
+            host("old", HostRole::Compute, "1.0", 1000),
+        ],
+        vec![vm("a", 2, 100)],
+    );
+    let p = plan(&c);
+    assert_eq!(p.waves.len(), 1);
+    assert_eq!(p.waves[0].hosts, vec![HostId(2)]);
+    assert_eq!(p.waves[0].actions[0].to, Some(HostId(1)));
+    assert_eq!(p.skipped.len(), 2);
+    assert!(p
+        .prechecks
+        .iter()
+        .any(|c| c.id == "hosts-down" && c.status == CheckStatus::Warn));
+}
+
+#[test]
+fn anti_affinity_is_respected_and_infeasibility_names_the_vm() {
+    let mut a = vm("a", 0, 100);
+    a.anti_affinity = Some("g".into());
+    let mut b = vm("b", 1, 100);
+    b.anti_affinity = Some("g".into());
+    let c = cluster(
+        vec![
+            host("h0", HostRole::Compute, "1.0", 1000),
+            host("h1", HostRole::Compute, "1.0", 1000),
+        ],
+        vec![a, b],
+    );
+    let p = plan(&c);
+    assert!(!p.is_feasible());
+    let failure = p.failed_prechecks().next().unwrap();
+    assert_eq!(failure.id, "placement");
+    assert!(
+        failure.message.contains("h0") || failure.message.contains("h1"),
+        "{}",
+        failure.message
+    );
+}
+
+#[test]
+fn auto_batches_follow_capacity() {
+    let hosts = (0..10)
+        .map(|i| host(&format!("h{i}"), HostRole::Compute, "1.0", 1000))
+        .collect();
+    let vms = (0..10).map(|i| vm(&format!("v{i}"), i, 500)).collect();
+    let mut c = cluster(hosts, vms);
+    c.policy.max_unavailable = MaxUnavailable::Auto;
+    let p = plan(&c);
+    // Each host withdraws 1000 MiB (500 free + 500 moving); 5000 MiB free in all: 5 at once.
+    assert_eq!(p.summary.max_unavailable, 5);
+    assert!(check_plan(&c, &p).is_empty(), "{:?}", check_plan(&c, &p));
+}
