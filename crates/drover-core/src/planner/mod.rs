@@ -14,6 +14,8 @@
 mod placement;
 mod prechecks;
 
+use std::collections::VecDeque;
+
 use crate::model::{Cluster, HostId, HostRole, HostState, MaxUnavailable, RestartPolicy, Vm, VmId};
 use crate::plan::{
     Action, ActionKind, CheckStatus, Plan, Precheck, SkipReason, SkippedHost, Summary, Wave,
@@ -185,9 +187,6 @@ impl PlacementFailure {
     }
 }
 
-/// The most shrink steps tried for one wave before giving up on its largest hosts.
-const MAX_SHRINK_ATTEMPTS_PER_WAVE: usize = 16;
-
 fn build_waves(cluster: &Cluster, batch_size: u32) -> Result<Vec<Wave>, PlacementFailure> {
     let (control_plane, compute) = upgrade_queues(cluster);
     let mut placement = Placement::new(cluster);
@@ -197,9 +196,14 @@ fn build_waves(cluster: &Cluster, batch_size: u32) -> Result<Vec<Wave>, Placemen
             HostRole::Master => WaveKind::Master,
             _ => WaveKind::Management,
         };
-        let actions = placement
-            .evacuate(&[host])
-            .map_err(|vms| PlacementFailure { host, vms })?;
+        let evacuation = placement.evacuate(&[host]);
+        if evacuation.emptied == 0 {
+            return Err(PlacementFailure {
+                host,
+                vms: evacuation.unplaced,
+            });
+        }
+        let actions = evacuation.actions;
         placement.finish_upgrade(&[host]);
         waves.push(Wave {
             kind,
@@ -212,7 +216,7 @@ fn build_waves(cluster: &Cluster, batch_size: u32) -> Result<Vec<Wave>, Placemen
     // and the first compute wave is the one whose VMs may have to move twice.
     let slack = (batch - compute.len() % batch) % batch;
     let mut first_size = batch - slack;
-    let mut queue = std::collections::VecDeque::from(compute);
+    let mut queue = VecDeque::from(compute);
     while !queue.is_empty() {
         let wanted = first_size.min(queue.len());
         first_size = batch;
@@ -222,51 +226,37 @@ fn build_waves(cluster: &Cluster, batch_size: u32) -> Result<Vec<Wave>, Placemen
     Ok(waves)
 }
 
-/// Takes up to `wanted` hosts from the front of the queue and empties them, shrinking the wave
-/// (hosts put back at the front) until every VM finds a place.
+/// Takes up to `wanted` hosts from the front of the queue and empties as many of them as fit,
+/// in queue order; the rest go back to the front of the queue for the next wave.
 fn evacuate_largest_possible(
     placement: &mut Placement<'_>,
-    queue: &mut std::collections::VecDeque<HostId>,
+    queue: &mut VecDeque<HostId>,
     wanted: usize,
 ) -> Result<Wave, PlacementFailure> {
     let mut hosts: Vec<HostId> = queue.drain(..wanted).collect();
-    let mut attempts = 0;
-    loop {
-        match placement.evacuate(&hosts) {
-            Ok(actions) => {
-                placement.finish_upgrade(&hosts);
-                return Ok(Wave {
-                    kind: WaveKind::Compute,
-                    hosts,
-                    actions,
-                });
-            }
-            Err(vms) if hosts.len() == 1 => {
-                return Err(PlacementFailure {
-                    host: hosts[0],
-                    vms,
-                });
-            }
-            Err(_) => {
-                attempts += 1;
-                // Shrink gently at first, then faster, so that huge `auto` batches converge quickly.
-                let drop = if attempts < MAX_SHRINK_ATTEMPTS_PER_WAVE / 2 {
-                    1
-                } else {
-                    (hosts.len() / 4).max(1)
-                };
-                let keep = hosts.len() - drop.min(hosts.len() - 1);
-                for host in hosts.drain(keep..).rev() {
-                    queue.push_front(host);
-                }
-                if attempts >= MAX_SHRINK_ATTEMPTS_PER_WAVE {
-                    for host in hosts.drain(1..).rev() {
-                        queue.push_front(host);
-                    }
-                }
-            }
+    let mut evacuation = placement.evacuate(&hosts);
+    if evacuation.emptied == 0 && hosts.len() > 1 {
+        // The other hosts of the wave were not available as targets; try the first one alone.
+        for host in hosts.drain(1..).rev() {
+            queue.push_front(host);
         }
+        evacuation = placement.evacuate(&hosts);
     }
+    if evacuation.emptied == 0 {
+        return Err(PlacementFailure {
+            host: hosts[0],
+            vms: evacuation.unplaced,
+        });
+    }
+    for host in hosts.drain(evacuation.emptied..).rev() {
+        queue.push_front(host);
+    }
+    placement.finish_upgrade(&hosts);
+    Ok(Wave {
+        kind: WaveKind::Compute,
+        hosts,
+        actions: evacuation.actions,
+    })
 }
 
 /// The batch size asked for, before capacity is considered.

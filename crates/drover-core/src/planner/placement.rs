@@ -35,7 +35,15 @@ pub(super) struct Placement<'a> {
     pools: Vec<BTreeSet<(u64, HostId)>>,
 }
 
-/// One applied placement, kept so that a wave that fails can be undone.
+/// The result of emptying a wave: the first `emptied` hosts were emptied by `actions`; if fewer
+/// than all, `unplaced` are the VMs of the next host that found no place.
+pub(super) struct Evacuation {
+    pub emptied: usize,
+    pub actions: Vec<Action>,
+    pub unplaced: Vec<VmId>,
+}
+
+/// One applied placement, kept so that a host that cannot be emptied can be undone.
 struct Move {
     vm: VmId,
     from: HostId,
@@ -215,25 +223,63 @@ impl<'a> Placement<'a> {
         })
     }
 
-    /// Empties the given hosts: one action per running VM on them, placed VM by VM, largest first.
-    /// On failure nothing is changed and the VMs that found no place are returned.
-    pub(super) fn evacuate(&mut self, hosts: &[HostId]) -> Result<Vec<Action>, Vec<VmId>> {
+    /// Empties the given hosts in order, one action per running VM, largest VM first within each
+    /// host. All of them stop receiving VMs first, so no VM lands on a host of the same wave.
+    /// Stops at the first host whose VMs cannot all be placed: that host's moves are undone and it
+    /// and the hosts after it receive VMs again. One pass, so a huge batch costs one placement.
+    pub(super) fn evacuate(&mut self, hosts: &[HostId]) -> Evacuation {
         for host in hosts {
             self.leave_pool(*host);
         }
-        let auto_resolve = self.cluster.policy.auto_resolve;
-        let mut staying = Vec::new();
-        let mut movers = Vec::new();
-        for host in hosts {
-            for vm in self.host_vms[host.index()].iter().copied() {
-                match disposition(self.cluster.vm(vm), auto_resolve) {
-                    Disposition::Shutdown => staying.push(vm),
-                    Disposition::Blocked => return self.fail_wave(hosts, Vec::new(), vec![vm]),
-                    Disposition::Migrate | Disposition::Restart => movers.push(vm),
+        let mut actions = Vec::new();
+        for (index, host) in hosts.iter().enumerate() {
+            match self.evacuate_one(*host) {
+                Ok(host_actions) => actions.extend(host_actions),
+                Err(unplaced) => {
+                    for later in &hosts[index..] {
+                        self.enter_pool(*later);
+                    }
+                    return Evacuation {
+                        emptied: index,
+                        actions,
+                        unplaced,
+                    };
                 }
             }
         }
-        movers.sort_by_key(|vm| {
+        Evacuation {
+            emptied: hosts.len(),
+            actions,
+            unplaced: Vec::new(),
+        }
+    }
+
+    /// Places every VM that must leave one host (which is out of the pools already); on failure
+    /// undoes its moves and returns the VMs that found no place.
+    fn evacuate_one(&mut self, host: HostId) -> Result<Vec<Action>, Vec<VmId>> {
+        let auto_resolve = self.cluster.policy.auto_resolve;
+        let mut migrations = Vec::new();
+        let mut restarts = Vec::new();
+        let mut shutdowns = Vec::new();
+        let mut blocked = Vec::new();
+        for vm in self.host_vms[host.index()].iter().copied() {
+            match disposition(self.cluster.vm(vm), auto_resolve) {
+                Disposition::Migrate => migrations.push(vm),
+                Disposition::Restart => restarts.push(vm),
+                Disposition::Shutdown => shutdowns.push(vm),
+                Disposition::Blocked => blocked.push(vm),
+            }
+        }
+        if !blocked.is_empty() {
+            return Err(blocked);
+        }
+        let mut movers: Vec<(VmId, ActionKind)> = migrations
+            .into_iter()
+            .map(|vm| (vm, ActionKind::Migrate))
+            .chain(restarts.into_iter().map(|vm| (vm, ActionKind::Restart)))
+            .collect();
+        // Largest first is the classic best-fit-decreasing order: it packs tightest.
+        movers.sort_by_key(|(vm, _)| {
             let spec = self.cluster.vm(*vm);
             (
                 std::cmp::Reverse(spec.memory_mib),
@@ -241,91 +287,49 @@ impl<'a> Placement<'a> {
                 *vm,
             )
         });
-        let mut moves = Vec::with_capacity(movers.len());
+        let mut moves: Vec<Move> = Vec::with_capacity(movers.len());
         let mut unplaced = Vec::new();
-        for vm in movers {
-            let source = self.vm_host[vm.index()];
-            match self.find_target(vm, source) {
+        for (vm, _) in &movers {
+            match self.find_target(*vm, host) {
                 Some(target) => {
-                    self.detach(vm, source);
-                    self.attach(vm, target);
+                    self.detach(*vm, host);
+                    self.attach(*vm, target);
                     moves.push(Move {
-                        vm,
-                        from: source,
+                        vm: *vm,
+                        from: host,
                         to: target,
                     });
                 }
-                None => unplaced.push(vm),
+                None => unplaced.push(*vm),
             }
         }
         if !unplaced.is_empty() {
-            return self.fail_wave(hosts, moves, unplaced);
+            for done in moves.into_iter().rev() {
+                self.detach(done.vm, done.to);
+                self.attach(done.vm, done.from);
+            }
+            return Err(unplaced);
         }
-        Ok(self.actions_in_host_order(hosts, &moves, &staying))
-    }
-
-    fn fail_wave(
-        &mut self,
-        hosts: &[HostId],
-        moves: Vec<Move>,
-        unplaced: Vec<VmId>,
-    ) -> Result<Vec<Action>, Vec<VmId>> {
-        for done in moves.into_iter().rev() {
-            self.detach(done.vm, done.to);
-            self.attach(done.vm, done.from);
-        }
-        for host in hosts {
-            self.enter_pool(*host);
-        }
-        Err(unplaced)
-    }
-
-    /// Actions grouped by source host in wave order: live migrations, then restarts, then shutdowns;
-    /// within a group, in placement order (largest VM first).
-    fn actions_in_host_order(
-        &self,
-        hosts: &[HostId],
-        moves: &[Move],
-        staying: &[VmId],
-    ) -> Vec<Action> {
-        let auto_resolve = self.cluster.policy.auto_resolve;
-        let mut actions: Vec<Action> = moves
+        // Live migrations first, then restarts (CloudStack: migrate the VMs with tools, then shut
+        // down the others), then the local-storage shutdowns right before maintenance.
+        let mut actions: Vec<Action> = movers
             .iter()
-            .map(|done| {
-                let kind = match disposition(self.cluster.vm(done.vm), auto_resolve) {
-                    Disposition::Restart => ActionKind::Restart,
-                    _ => ActionKind::Migrate,
-                };
-                Action {
-                    vm: done.vm,
-                    kind,
-                    from: done.from,
-                    to: Some(done.to),
-                }
-            })
-            .chain(staying.iter().map(|vm| Action {
+            .zip(&moves)
+            .map(|((vm, kind), done)| Action {
                 vm: *vm,
-                kind: ActionKind::Shutdown,
-                from: self.vm_host[vm.index()],
-                to: None,
-            }))
+                kind: *kind,
+                from: host,
+                to: Some(done.to),
+            })
             .collect();
-        let mut position: Vec<(HostId, usize)> =
-            hosts.iter().enumerate().map(|(i, h)| (*h, i)).collect();
-        position.sort_unstable();
-        let wave_position = |host: HostId| {
-            position
-                .binary_search_by_key(&host, |(h, _)| *h)
-                .map_or(usize::MAX, |i| position[i].1)
-        };
-        let kind_order = |kind: ActionKind| match kind {
-            ActionKind::Migrate => 0,
-            ActionKind::Restart => 1,
-            ActionKind::Shutdown => 2,
-        };
-        // A stable sort keeps placement order inside each (host, kind) group.
-        actions.sort_by_key(|a| (wave_position(a.from), kind_order(a.kind)));
-        actions
+        actions.sort_by_key(|a| a.kind == ActionKind::Restart);
+        actions.extend(shutdowns.into_iter().map(|vm| Action {
+            vm,
+            kind: ActionKind::Shutdown,
+            from: host,
+            to: None,
+        }));
+        Ok(actions)
     }
 
     /// The hosts of a finished wave now run the target version and, unless they were in
