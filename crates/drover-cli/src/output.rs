@@ -1,0 +1,98 @@
+//! Output conventions shared by every command: `-o table|json|yaml`, kubectl-style tables, colour
+//! only on a terminal and never with `NO_COLOR`. Data goes to stdout; logs and progress to stderr.
+
+use std::io::IsTerminal;
+
+use comfy_table::{presets, Cell, Color, ContentArrangement, Table};
+use serde::Serialize;
+
+use crate::exit::Failure;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum OutputFormat {
+    Table,
+    Json,
+    Yaml,
+}
+
+/// The machine-readable formats.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DocumentFormat {
+    Json,
+    Yaml,
+}
+
+impl OutputFormat {
+    /// The document format asked for, or `None` for the human table view.
+    pub fn document(self) -> Option<DocumentFormat> {
+        match self {
+            OutputFormat::Table => None,
+            OutputFormat::Json => Some(DocumentFormat::Json),
+            OutputFormat::Yaml => Some(DocumentFormat::Yaml),
+        }
+    }
+}
+
+/// Prints a serializable document as JSON or YAML on stdout.
+pub fn print_document<T: Serialize>(document: &T, format: DocumentFormat) -> Result<(), Failure> {
+    let text = match format {
+        DocumentFormat::Json => serde_json::to_string_pretty(document).map_err(Failure::internal)? + "\n",
+        DocumentFormat::Yaml => serde_yaml_ng::to_string(document).map_err(Failure::internal)?,
+    };
+    print!("{text}");
+    Ok(())
+}
+
+/// Whether stdout gets ANSI colours: a terminal, and `NO_COLOR` unset or empty.
+pub fn color_enabled() -> bool {
+    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+/// A kubectl-style table: upper-case headers, no borders, columns separated by spaces.
+pub fn table(headers: &[&str]) -> Table {
+    let mut table = Table::new();
+    table
+        .load_preset(presets::NOTHING)
+        .set_content_arrangement(ContentArrangement::Disabled)
+        .set_header(headers.iter().map(|h| Cell::new(h.to_uppercase())));
+    if color_enabled() {
+        table.enforce_styling();
+    } else {
+        table.force_no_tty();
+    }
+    for column in table.column_iter_mut() {
+        column.set_padding((0, 3));
+    }
+    table
+}
+
+/// A cell coloured by a status word, when colour is on.
+pub fn status_cell(text: &str) -> Cell {
+    let cell = Cell::new(text);
+    if !color_enabled() {
+        return cell;
+    }
+    match text {
+        "pass" | "ok" | "done" => cell.fg(Color::Green),
+        "warn" => cell.fg(Color::Yellow),
+        "fail" | "failed" => cell.fg(Color::Red),
+        _ => cell,
+    }
+}
+
+/// Prints a table followed by a blank line, trimming the padding at line ends.
+pub fn print_table(table: &Table) {
+    for line in table.to_string().lines() {
+        println!("{}", line.trim_end());
+    }
+    println!();
+}
+
+pub fn format_duration_secs(seconds: u64) -> String {
+    let (hours, minutes, secs) = (seconds / 3600, (seconds % 3600) / 60, seconds % 60);
+    match (hours, minutes) {
+        (0, 0) => format!("{secs}s"),
+        (0, _) => format!("{minutes}m{secs:02}s"),
+        _ => format!("{hours}h{minutes:02}m{secs:02}s"),
+    }
+}
