@@ -18,19 +18,31 @@ pub struct Failure {
 
 impl Failure {
     pub fn bad_input(message: impl Display) -> Self {
-        Failure { code: EXIT_BAD_INPUT, message: message.to_string() }
+        Failure {
+            code: EXIT_BAD_INPUT,
+            message: message.to_string(),
+        }
     }
 
     pub fn no_safe_plan(message: impl Display) -> Self {
-        Failure { code: EXIT_NO_SAFE_PLAN, message: message.to_string() }
+        Failure {
+            code: EXIT_NO_SAFE_PLAN,
+            message: message.to_string(),
+        }
     }
 
     pub fn invariant_broken(message: impl Display) -> Self {
-        Failure { code: EXIT_INVARIANT_BROKEN, message: message.to_string() }
+        Failure {
+            code: EXIT_INVARIANT_BROKEN,
+            message: message.to_string(),
+        }
     }
 
     pub fn internal(error: impl Display) -> Self {
-        Failure { code: EXIT_INTERNAL, message: error.to_string() }
+        Failure {
+            code: EXIT_INTERNAL,
+            message: error.to_string(),
+        }
     }
 
     pub fn report(self) -> ExitCode {

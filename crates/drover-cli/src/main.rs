@@ -24,7 +24,11 @@ use output::OutputFormat;
 static ALLOCATOR: alloc::CountingAllocator = alloc::CountingAllocator;
 
 #[derive(Parser)]
-#[command(name = "drover", version, about = "Rolling upgrades of virtualization clusters without losing a VM")]
+#[command(
+    name = "drover",
+    version,
+    about = "Rolling upgrades of virtualization clusters without losing a VM"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -107,7 +111,8 @@ fn main() -> ExitCode {
 
 /// Loads the inventory and applies command-line overrides (flags win over the file).
 fn load_cluster(args: &InventoryArgs) -> Result<drover_core::Cluster, Failure> {
-    let mut cluster = drover_schema::inventory::load_inventory(&args.inventory).map_err(Failure::bad_input)?;
+    let mut cluster =
+        drover_schema::inventory::load_inventory(&args.inventory).map_err(Failure::bad_input)?;
     if let Some(value) = &args.max_unavailable {
         cluster.policy.max_unavailable = parse_max_unavailable(value)?;
     }

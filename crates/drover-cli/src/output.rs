@@ -36,7 +36,9 @@ impl OutputFormat {
 /// Prints a serializable document as JSON or YAML on stdout.
 pub fn print_document<T: Serialize>(document: &T, format: DocumentFormat) -> Result<(), Failure> {
     let text = match format {
-        DocumentFormat::Json => serde_json::to_string_pretty(document).map_err(Failure::internal)? + "\n",
+        DocumentFormat::Json => {
+            serde_json::to_string_pretty(document).map_err(Failure::internal)? + "\n"
+        }
         DocumentFormat::Yaml => serde_yaml_ng::to_string(document).map_err(Failure::internal)?,
     };
     print!("{text}");

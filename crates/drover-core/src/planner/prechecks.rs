@@ -54,18 +54,22 @@ fn target_version(cluster: &Cluster) -> Precheck {
         .host_ids()
         .filter(|h| cluster.needs_upgrade(*h))
         .count();
-    let newer: Vec<String> = cluster
+    let newer_hosts: Vec<&crate::model::Host> = cluster
         .hosts
         .iter()
         .filter(|h| h.version > *target)
-        .map(|h| format!("{} ({})", h.name, h.version))
         .collect();
-    if !newer.is_empty() {
+    if !newer_hosts.is_empty() {
+        let described: Vec<String> = newer_hosts
+            .iter()
+            .map(|h| format!("{} ({})", h.name, h.version))
+            .collect();
         let message = format!(
             "target {target} is older than host(s) {}; they are left as they are (no downgrades)",
-            name_list(&newer)
+            name_list(&described)
         );
-        return check("target-version", CheckStatus::Warn, message, newer);
+        let subjects = newer_hosts.iter().map(|h| h.name.clone()).collect();
+        return check("target-version", CheckStatus::Warn, message, subjects);
     }
     if below == 0 {
         let message = format!("every reachable host already runs {target}: nothing to upgrade");
@@ -232,6 +236,9 @@ struct Withdrawal {
     host: HostId,
     memory_mib: u64,
     vcpus: u64,
+    /// Memory of the VMs that must leave the host (the rest of `memory_mib` is its own free room).
+    moving_memory_mib: u64,
+    moving_vcpus: u64,
 }
 
 fn withdrawals(cluster: &Cluster) -> (Vec<Withdrawal>, u64, u64) {
@@ -272,6 +279,8 @@ fn withdrawals(cluster: &Cluster) -> (Vec<Withdrawal>, u64, u64) {
                 host: id,
                 memory_mib: lost_memory + moving_memory[id.index()],
                 vcpus: lost_vcpus + moving_vcpus[id.index()],
+                moving_memory_mib: moving_memory[id.index()],
+                moving_vcpus: moving_vcpus[id.index()],
             });
         }
     }
@@ -322,10 +331,7 @@ pub(super) fn resolve_batch_size(cluster: &Cluster, prechecks: &mut Vec<Precheck
     let capacity_batch = evacuation_capacity_batch(cluster);
     let nothing_to_move = !cluster.host_ids().any(|h| cluster.needs_upgrade(h));
     if capacity_batch == 0 && !nothing_to_move {
-        let message =
-            "not enough free memory or vCPUs on the other hosts to empty even one host (N+1)"
-                .to_string();
-        prechecks.push(check("capacity", CheckStatus::Fail, message, Vec::new()));
+        prechecks.push(no_room_for_one_host(cluster));
         return 1;
     }
     let most_useful = compute_hosts.max(1);
@@ -353,4 +359,29 @@ pub(super) fn resolve_batch_size(cluster: &Cluster, prechecks: &mut Vec<Precheck
             batch
         }
     }
+}
+
+/// The N+1 failure, naming every host whose VMs cannot fit in the free room of the others.
+fn no_room_for_one_host(cluster: &Cluster) -> Precheck {
+    let (list, free_memory, free_vcpus) = withdrawals(cluster);
+    let mut subjects = Vec::new();
+    let mut details = Vec::new();
+    for withdrawal in list
+        .iter()
+        .filter(|w| w.memory_mib > free_memory || w.vcpus > free_vcpus)
+    {
+        let name = cluster.host(withdrawal.host).name.clone();
+        let others_memory = free_memory - (withdrawal.memory_mib - withdrawal.moving_memory_mib);
+        let others_vcpus = free_vcpus - (withdrawal.vcpus - withdrawal.moving_vcpus);
+        details.push(format!(
+            "{name}: its VMs need {} MiB and {} vCPUs, the other hosts have {others_memory} MiB and {others_vcpus} vCPUs free",
+            withdrawal.moving_memory_mib, withdrawal.moving_vcpus
+        ));
+        subjects.push(name);
+    }
+    let message = format!(
+        "not enough free memory or vCPUs on the other hosts to empty even one host (N+1): {}",
+        name_list(&details)
+    );
+    check("capacity", CheckStatus::Fail, message, subjects)
 }

@@ -1,0 +1,214 @@
+//! `drover plan`: prechecks, waves and downtime as an operator reviews them before saying yes,
+//! or the plan document as JSON/YAML. Knows rendering only; planning is the core's.
+
+use drover_core::{Cluster, Plan};
+use drover_schema::document::{
+    ActionKindName, CheckStatusName, PlanDocument, SkipReasonName, WaveKindName,
+};
+
+use crate::exit::Failure;
+use crate::output::{print_document, print_table, status_cell, table};
+use crate::PlanArgs;
+
+pub fn run(args: &PlanArgs) -> Result<(), Failure> {
+    let cluster = crate::load_cluster(&args.inventory)?;
+    let plan = drover_core::plan(&cluster);
+    let document = PlanDocument::new(&cluster, &plan);
+    match args.output.document() {
+        Some(format) => print_document(&document, format)?,
+        None => print_plan_tables(&document, args.actions),
+    }
+    feasibility(&cluster, &plan)
+}
+
+/// Exit 3 with the blocking prechecks when the plan cannot be carried out.
+pub fn feasibility(cluster: &Cluster, plan: &Plan) -> Result<(), Failure> {
+    if plan.is_feasible() {
+        return Ok(());
+    }
+    let reasons: Vec<String> = plan
+        .failed_prechecks()
+        .map(|c| format!("{}: {}", c.id, c.message))
+        .collect();
+    Err(Failure::no_safe_plan(format!(
+        "no safe plan for cluster {}:\n  {}",
+        cluster.name,
+        reasons.join("\n  ")
+    )))
+}
+
+pub fn print_plan_tables(document: &PlanDocument, with_actions: bool) {
+    let summary = &document.summary;
+    println!(
+        "Plan for cluster {} to {}: {} host(s) to upgrade in {} wave(s), batches of up to {}",
+        document.cluster,
+        document.target_version,
+        summary.hosts_to_upgrade,
+        summary.waves,
+        summary.max_unavailable
+    );
+    println!();
+    print_prechecks(document);
+    if !document.waves.is_empty() {
+        print_waves(document);
+    }
+    if with_actions {
+        print_actions(document);
+    }
+    print_downtime(document);
+    print_skipped(document);
+    print_summary(document);
+}
+
+fn print_prechecks(document: &PlanDocument) {
+    let mut view = table(&["precheck", "status", "message"]);
+    for check in &document.prechecks {
+        let status = match check.status {
+            CheckStatusName::Pass => "pass",
+            CheckStatusName::Warn => "warn",
+            CheckStatusName::Fail => "fail",
+        };
+        view.add_row(vec![
+            check.id.as_str().into(),
+            status_cell(status),
+            check.message.as_str().into(),
+        ]);
+    }
+    print_table(&view);
+}
+
+fn wave_kind(kind: WaveKindName) -> &'static str {
+    match kind {
+        WaveKindName::Master => "master",
+        WaveKindName::Management => "management",
+        WaveKindName::Compute => "compute",
+    }
+}
+
+fn action_kind(kind: ActionKindName) -> &'static str {
+    match kind {
+        ActionKindName::Migrate => "migrate",
+        ActionKindName::Restart => "restart",
+        ActionKindName::Shutdown => "shutdown",
+    }
+}
+
+/// The longest host list shown in one cell; the rest is counted.
+const HOSTS_SHOWN_PER_WAVE: usize = 6;
+
+fn print_waves(document: &PlanDocument) {
+    let mut view = table(&["wave", "kind", "hosts", "migrate", "restart", "shutdown"]);
+    for wave in &document.waves {
+        let count = |kind| {
+            wave.actions
+                .iter()
+                .filter(|a| a.kind == kind)
+                .count()
+                .to_string()
+        };
+        let mut hosts = wave
+            .hosts
+            .iter()
+            .take(HOSTS_SHOWN_PER_WAVE)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(",");
+        if wave.hosts.len() > HOSTS_SHOWN_PER_WAVE {
+            hosts.push_str(&format!(
+                " +{} more",
+                wave.hosts.len() - HOSTS_SHOWN_PER_WAVE
+            ));
+        }
+        view.add_row(vec![
+            wave.number.to_string(),
+            wave_kind(wave.kind).to_string(),
+            hosts,
+            count(ActionKindName::Migrate),
+            count(ActionKindName::Restart),
+            count(ActionKindName::Shutdown),
+        ]);
+    }
+    print_table(&view);
+}
+
+fn print_actions(document: &PlanDocument) {
+    let mut view = table(&["wave", "vm", "action", "from", "to"]);
+    for wave in &document.waves {
+        for action in &wave.actions {
+            view.add_row(vec![
+                wave.number.to_string(),
+                action.vm.clone(),
+                action_kind(action.kind).to_string(),
+                action.from.clone(),
+                action
+                    .to
+                    .clone()
+                    .unwrap_or_else(|| format!("{} (after upgrade)", action.from)),
+            ]);
+        }
+    }
+    print_table(&view);
+}
+
+fn print_downtime(document: &PlanDocument) {
+    if document.downtime.is_empty() {
+        println!("No VM sees downtime: every running VM live-migrates.");
+        println!();
+        return;
+    }
+    println!("VMs that will see downtime:");
+    let mut view = table(&["vm", "host", "action", "why"]);
+    for entry in &document.downtime {
+        view.add_row(vec![
+            entry.vm.clone(),
+            entry.host.clone(),
+            action_kind(entry.kind).to_string(),
+            entry.reason.clone(),
+        ]);
+    }
+    print_table(&view);
+}
+
+fn print_skipped(document: &PlanDocument) {
+    if document.skipped.is_empty() {
+        return;
+    }
+    let names: Vec<String> = document
+        .skipped
+        .iter()
+        .map(|s| {
+            let reason = match s.reason {
+                SkipReasonName::Down => "down",
+                SkipReasonName::AtTarget => "at target",
+                SkipReasonName::NewerThanTarget => "newer than target",
+            };
+            format!("{} ({reason})", s.host)
+        })
+        .collect();
+    println!("Not touched: {}", names.join(", "));
+    println!();
+}
+
+fn print_summary(document: &PlanDocument) {
+    let summary = &document.summary;
+    let ratio = if summary.migrations_lower_bound == 0 {
+        String::from("-")
+    } else {
+        format!(
+            "{:.3}x",
+            summary.migrations as f64 / summary.migrations_lower_bound as f64
+        )
+    };
+    println!(
+        "Summary: {} wave(s) (fewest possible {}), {} migration(s) (lower bound {}, {ratio}), {} restart(s), {} shutdown(s)",
+        summary.waves,
+        summary.waves_lower_bound,
+        summary.migrations,
+        summary.migrations_lower_bound,
+        summary.restarts,
+        summary.shutdowns
+    );
+    if !document.feasible {
+        println!("NOT FEASIBLE: see the failed prechecks above.");
+    }
+}

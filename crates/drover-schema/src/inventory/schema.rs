@@ -1,0 +1,279 @@
+//! The inventory file format as serde types, used both to read and to write inventories.
+//!
+//! Field names, defaults and allowed values here are the file format's contract. Unknown keys are
+//! refused everywhere. These types check the form of each value only; cross-field rules live in
+//! `validate`, and this module knows nothing of file positions or of how errors are reported.
+
+use std::collections::BTreeMap;
+
+use drover_core::{HostRole, HostState, MaxUnavailable, RestartPolicy, Version, VmState};
+use serde::{Deserialize, Serialize};
+
+use super::fields::{
+    null_as_empty, optional_max_unavailable, optional_ratio, optional_whole_number, unique_labels,
+    version_text, whole_number,
+};
+
+/// A whole inventory file: the cluster, its upgrade policy, its hosts and VMs.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "an inventory mapping with `cluster` and `hosts` (and optional `policy`, `vms`)"
+)]
+pub struct InventoryDocument {
+    pub cluster: ClusterSection,
+    #[serde(
+        default,
+        deserialize_with = "null_as_empty",
+        skip_serializing_if = "PolicySection::is_empty"
+    )]
+    pub policy: PolicySection,
+    pub hosts: Vec<HostEntry>,
+    #[serde(
+        default,
+        deserialize_with = "null_as_empty",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub vms: Vec<VmEntry>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a mapping such as {name: pool-a, target_version: \"8.2.1\"}"
+)]
+pub struct ClusterSection {
+    pub name: String,
+    #[serde(with = "version_text")]
+    pub target_version: Version,
+}
+
+/// Policy overrides; a field left out takes its value from `drover_core::Policy::default()`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, expecting = "a mapping of policy settings")]
+pub struct PolicySection {
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "optional_max_unavailable"
+    )]
+    pub max_unavailable: Option<MaxUnavailable>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "optional_ratio"
+    )]
+    pub cpu_overcommit: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto_resolve: Option<bool>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "optional_whole_number"
+    )]
+    pub upgrade_duration_secs: Option<u64>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "optional_whole_number"
+    )]
+    pub reboot_duration_secs: Option<u64>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "optional_whole_number"
+    )]
+    pub migration_bandwidth_mib_per_sec: Option<u64>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "optional_whole_number"
+    )]
+    pub migration_overhead_secs: Option<u64>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "optional_whole_number"
+    )]
+    pub max_concurrent_migrations_per_host: Option<u32>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "optional_whole_number"
+    )]
+    pub max_concurrent_migrations_per_cluster: Option<u32>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "optional_whole_number"
+    )]
+    pub vm_shutdown_secs: Option<u64>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "optional_whole_number"
+    )]
+    pub vm_boot_secs: Option<u64>,
+}
+
+impl PolicySection {
+    fn is_empty(&self) -> bool {
+        *self == PolicySection::default()
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a host mapping such as {name: xs01, version: \"8.0.0\", memory_mib: 786432, cpus: 96}"
+)]
+pub struct HostEntry {
+    pub name: String,
+    #[serde(
+        with = "HostRoleName",
+        default = "compute_role",
+        skip_serializing_if = "is_compute_role"
+    )]
+    pub role: HostRole,
+    #[serde(with = "version_text")]
+    pub version: Version,
+    #[serde(deserialize_with = "whole_number")]
+    pub memory_mib: u64,
+    #[serde(deserialize_with = "whole_number")]
+    pub cpus: u32,
+    #[serde(
+        with = "HostStateName",
+        default = "host_up",
+        skip_serializing_if = "is_host_up"
+    )]
+    pub state: HostState,
+    #[serde(
+        default,
+        deserialize_with = "unique_labels",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
+    pub labels: BTreeMap<String, String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a VM mapping such as {name: web-01, host: xs01, memory_mib: 8192}"
+)]
+pub struct VmEntry {
+    pub name: String,
+    /// The name of the host the VM is on.
+    pub host: String,
+    #[serde(deserialize_with = "whole_number")]
+    pub memory_mib: u64,
+    #[serde(
+        deserialize_with = "whole_number",
+        default = "one_vcpu",
+        skip_serializing_if = "is_one_vcpu"
+    )]
+    pub vcpus: u32,
+    #[serde(
+        with = "VmStateName",
+        default = "vm_running",
+        skip_serializing_if = "is_vm_running"
+    )]
+    pub state: VmState,
+    #[serde(default = "yes", skip_serializing_if = "is_yes")]
+    pub migratable: bool,
+    #[serde(default, skip_serializing_if = "is_no")]
+    pub local_storage: bool,
+    #[serde(
+        with = "RestartPolicyName",
+        default = "manual_restart",
+        skip_serializing_if = "is_manual_restart"
+    )]
+    pub restart_policy: RestartPolicy,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anti_affinity: Option<String>,
+}
+
+// The core enums carry no serde on purpose; these remote definitions give them their file names.
+
+#[derive(Serialize, Deserialize)]
+#[serde(remote = "HostRole", rename_all = "lowercase")]
+enum HostRoleName {
+    Master,
+    Management,
+    Compute,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(remote = "HostState", rename_all = "lowercase")]
+enum HostStateName {
+    Up,
+    Maintenance,
+    Down,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(remote = "VmState", rename_all = "lowercase")]
+enum VmStateName {
+    Running,
+    Stopped,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(remote = "RestartPolicy", rename_all = "lowercase")]
+enum RestartPolicyName {
+    Always,
+    Manual,
+}
+
+// Defaults of optional fields, and the tests that leave them out when writing.
+
+fn compute_role() -> HostRole {
+    HostRole::Compute
+}
+
+fn is_compute_role(role: &HostRole) -> bool {
+    *role == compute_role()
+}
+
+fn host_up() -> HostState {
+    HostState::Up
+}
+
+fn is_host_up(state: &HostState) -> bool {
+    *state == host_up()
+}
+
+fn one_vcpu() -> u32 {
+    1
+}
+
+fn is_one_vcpu(vcpus: &u32) -> bool {
+    *vcpus == one_vcpu()
+}
+
+fn vm_running() -> VmState {
+    VmState::Running
+}
+
+fn is_vm_running(state: &VmState) -> bool {
+    *state == vm_running()
+}
+
+fn manual_restart() -> RestartPolicy {
+    RestartPolicy::Manual
+}
+
+fn is_manual_restart(policy: &RestartPolicy) -> bool {
+    *policy == manual_restart()
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn is_yes(value: &bool) -> bool {
+    *value
+}
+
+fn is_no(value: &bool) -> bool {
+    !*value
+}

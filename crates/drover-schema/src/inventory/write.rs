@@ -1,0 +1,86 @@
+//! Cluster → inventory document, for writing a cluster back as a file that reads to an equal
+//! cluster. Fields equal to their defaults are left out to keep files short.
+//!
+//! Knows the core model and the document types, not the YAML text or its layout.
+
+use drover_core::{Cluster, Host, Policy, Vm};
+
+use super::schema::{ClusterSection, HostEntry, InventoryDocument, PolicySection, VmEntry};
+
+impl InventoryDocument {
+    /// The document describing `cluster`; VMs name their host by the host's name.
+    pub fn from_cluster(cluster: &Cluster) -> InventoryDocument {
+        InventoryDocument {
+            cluster: ClusterSection {
+                name: cluster.name.clone(),
+                target_version: cluster.target_version.clone(),
+            },
+            policy: policy_overrides(&cluster.policy),
+            hosts: cluster.hosts.iter().map(host_entry).collect(),
+            vms: cluster.vms.iter().map(|vm| vm_entry(vm, cluster)).collect(),
+        }
+    }
+}
+
+/// Only the settings that differ from `Policy::default()`.
+fn policy_overrides(policy: &Policy) -> PolicySection {
+    let defaults = Policy::default();
+    PolicySection {
+        max_unavailable: changed(policy.max_unavailable, defaults.max_unavailable),
+        cpu_overcommit: changed(policy.cpu_overcommit, defaults.cpu_overcommit),
+        auto_resolve: changed(policy.auto_resolve, defaults.auto_resolve),
+        upgrade_duration_secs: changed(
+            policy.upgrade_duration_secs,
+            defaults.upgrade_duration_secs,
+        ),
+        reboot_duration_secs: changed(policy.reboot_duration_secs, defaults.reboot_duration_secs),
+        migration_bandwidth_mib_per_sec: changed(
+            policy.migration_bandwidth_mib_per_sec,
+            defaults.migration_bandwidth_mib_per_sec,
+        ),
+        migration_overhead_secs: changed(
+            policy.migration_overhead_secs,
+            defaults.migration_overhead_secs,
+        ),
+        max_concurrent_migrations_per_host: changed(
+            policy.max_concurrent_migrations_per_host,
+            defaults.max_concurrent_migrations_per_host,
+        ),
+        max_concurrent_migrations_per_cluster: changed(
+            policy.max_concurrent_migrations_per_cluster,
+            defaults.max_concurrent_migrations_per_cluster,
+        ),
+        vm_shutdown_secs: changed(policy.vm_shutdown_secs, defaults.vm_shutdown_secs),
+        vm_boot_secs: changed(policy.vm_boot_secs, defaults.vm_boot_secs),
+    }
+}
+
+fn changed<T: PartialEq>(value: T, default: T) -> Option<T> {
+    (value != default).then_some(value)
+}
+
+fn host_entry(host: &Host) -> HostEntry {
+    HostEntry {
+        name: host.name.clone(),
+        role: host.role,
+        version: host.version.clone(),
+        memory_mib: host.memory_mib,
+        cpus: host.cpus,
+        state: host.state,
+        labels: host.labels.clone(),
+    }
+}
+
+fn vm_entry(vm: &Vm, cluster: &Cluster) -> VmEntry {
+    VmEntry {
+        name: vm.name.clone(),
+        host: cluster.host(vm.host).name.clone(),
+        memory_mib: vm.memory_mib,
+        vcpus: vm.vcpus,
+        state: vm.state,
+        migratable: vm.migratable,
+        local_storage: vm.local_storage,
+        restart_policy: vm.restart_policy,
+        anti_affinity: vm.anti_affinity.clone(),
+    }
+}
