@@ -240,7 +240,7 @@ fn replay_wave(
             (_, None) => replay.fail(format!("{context}: no destination")),
             (_, Some(to)) => {
                 let target = cluster.host(to);
-                if in_wave(to) || target.state != HostState::Up {
+                if in_wave(to) || target.state != HostState::Up || target.cordoned {
                     replay.fail(format!(
                         "{context}: destination {} is unavailable",
                         target.name

@@ -5,14 +5,15 @@
 //! This crate knows no file format (serialization lives in `drover-schema`) and no platform.
 
 pub mod check;
+pub mod execution;
 pub mod model;
 pub mod plan;
 pub mod planner;
 pub mod version;
 
 pub use model::{
-    Cluster, Host, HostId, HostRole, HostState, MaxUnavailable, Policy, RestartPolicy, Vm, VmId,
-    VmState,
+    ApprovalMode, Cluster, Host, HostId, HostRole, HostState, MaintenanceWindow, MaxUnavailable,
+    Policy, RestartPolicy, UpgradeMode, Vm, VmId, VmState,
 };
 pub use plan::{
     Action, ActionKind, CheckStatus, Plan, Precheck, SkipReason, SkippedHost, Summary, Wave,

@@ -56,6 +56,8 @@ pub struct Host {
     pub memory_mib: u64,
     pub cpus: u32,
     pub state: HostState,
+    /// Allocation disabled (cordoned): never a migration target.
+    pub cordoned: bool,
     pub labels: BTreeMap<String, String>,
 }
 
@@ -99,6 +101,47 @@ pub enum MaxUnavailable {
     Auto,
 }
 
+/// Who runs the installer on each host (XenServer's automatic and manual modes).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum UpgradeMode {
+    /// Drover runs the upgrade step itself through the driver.
+    Automatic,
+    /// The run pauses at each host's upgrade step until `drover continue HOST`.
+    Manual,
+}
+
+/// Whether a run starts right after planning or waits for `drover approve`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ApprovalMode {
+    Automatic,
+    Manual,
+}
+
+/// A weekly maintenance window such as `Sat 22:00-06:00`: it opens on the given days at
+/// `start_minute` (minutes after local midnight) and lasts until `end_minute`, on the next day
+/// when `end_minute <= start_minute`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct MaintenanceWindow {
+    /// Days the window opens, 0 = Monday … 6 = Sunday.
+    pub days: Vec<u8>,
+    pub start_minute: u16,
+    pub end_minute: u16,
+}
+
+impl MaintenanceWindow {
+    /// Whether this window is open at a local time, given as the weekday (0 = Monday) and the
+    /// minute after midnight. Pure arithmetic; the caller converts the clock to local time.
+    pub fn is_open_at(&self, weekday: u8, minute: u16) -> bool {
+        let opens_today = self.days.contains(&weekday);
+        let opened_yesterday = self.days.contains(&((weekday + 6) % 7));
+        if self.start_minute < self.end_minute {
+            opens_today && minute >= self.start_minute && minute < self.end_minute
+        } else {
+            (opens_today && minute >= self.start_minute) || (opened_yesterday && minute < self.end_minute)
+        }
+    }
+}
+
 /// The knobs of a rolling upgrade. Durations feed the simulator; the planner uses the limits.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Policy {
@@ -118,6 +161,30 @@ pub struct Policy {
     pub max_concurrent_migrations_per_cluster: u32,
     pub vm_shutdown_secs: u64,
     pub vm_boot_secs: u64,
+    pub mode: UpgradeMode,
+    pub approval: ApprovalMode,
+    /// Tries of one step (the first included) before its host fails.
+    pub max_step_attempts: u32,
+    pub retry_backoff_initial_secs: u64,
+    pub retry_backoff_max_secs: u64,
+    /// Timeout of quick steps: cordon, maintenance, facts, health check, VM start, discovery.
+    pub step_timeout_secs: u64,
+    pub migration_timeout_secs: u64,
+    pub upgrade_timeout_secs: u64,
+    pub reboot_timeout_secs: u64,
+    /// Graceful shutdown time before a VM is forced off.
+    pub vm_shutdown_timeout_secs: u64,
+    /// A migration with no host able to take it fails after this (KubeVirt: 5 minutes).
+    pub unschedulable_timeout_secs: u64,
+    /// Any other pending action fails after this (KubeVirt: 15 minutes).
+    pub pending_timeout_secs: u64,
+    /// Restarts (evictions) per interval (OpenShift Virtualization: 10 per minute).
+    pub batch_eviction_size: u32,
+    pub batch_eviction_interval_secs: u64,
+    /// No new host starts outside these windows; empty means always.
+    pub windows: Vec<MaintenanceWindow>,
+    /// IANA time zone the windows are written in.
+    pub time_zone: String,
 }
 
 impl Default for Policy {
@@ -136,6 +203,22 @@ impl Default for Policy {
             max_concurrent_migrations_per_cluster: 64,
             vm_shutdown_secs: 60,
             vm_boot_secs: 45,
+            mode: UpgradeMode::Automatic,
+            approval: ApprovalMode::Automatic,
+            max_step_attempts: 3,
+            retry_backoff_initial_secs: 5,
+            retry_backoff_max_secs: 300,
+            step_timeout_secs: 300,
+            migration_timeout_secs: 900,
+            upgrade_timeout_secs: 2 * 3600,
+            reboot_timeout_secs: 1200,
+            vm_shutdown_timeout_secs: 120,
+            unschedulable_timeout_secs: 300,
+            pending_timeout_secs: 900,
+            batch_eviction_size: 10,
+            batch_eviction_interval_secs: 60,
+            windows: Vec::new(),
+            time_zone: "UTC".to_string(),
         }
     }
 }

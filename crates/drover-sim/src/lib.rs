@@ -1,1 +1,36 @@
-//! placeholder
+//! Drover's simulator: seeded synthetic clusters, virtual-time execution of plans with independent
+//! invariant checks, baseline placement strategies and the benchmark harness built on them.
+//!
+//! This crate may use randomness (always seeded) and `std::time::Instant` (in `bench` only, around
+//! the planner call). It knows no file format, no terminal and no real platform: it never touches a
+//! hypervisor, never sleeps and never reads the wall clock to decide anything.
+
+pub mod baselines;
+pub mod bench;
+pub mod execute;
+pub mod generate;
+mod groups;
+
+pub use baselines::{move_back, wave_hosts, worst_fit, BaselineOutcome};
+pub use bench::{run_scenario, standard_scenarios, BenchPhase, BenchRow, BenchScenario};
+pub use execute::{
+    simulate, DowntimeEvent, HostTimeline, Seconds, SimEvent, SimEventKind, SimReport,
+};
+pub use generate::{generate, try_generate, GenerateSpec, MemoryBucket, AZURE_2019_MEMORY_MIX};
+
+/// Everything that can go wrong in this crate.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SimError {
+    /// The plan failed its prechecks; there is nothing to execute.
+    #[error("refusing to simulate an infeasible plan; failed prechecks: {}", failed_prechecks.join("; "))]
+    InfeasiblePlan { failed_prechecks: Vec<String> },
+    /// The plan names a host or VM index that the cluster does not have.
+    #[error("the plan does not belong to this cluster: {message}")]
+    UnknownReference { message: String },
+    /// Executing the plan broke a safety rule; `message` names the hosts and VMs involved.
+    #[error("invariant broken at {at_secs} s: {message}")]
+    InvariantBroken { at_secs: u64, message: String },
+    /// A generator spec that cannot describe a cluster (for example an unparsable version).
+    #[error("invalid generator spec: {message}")]
+    InvalidSpec { message: String },
+}

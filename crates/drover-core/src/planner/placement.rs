@@ -96,7 +96,7 @@ impl<'a> Placement<'a> {
             receives: cluster
                 .hosts
                 .iter()
-                .map(|h| h.state == HostState::Up)
+                .map(|h| h.state == HostState::Up && !h.cordoned)
                 .collect(),
             pool_of: vec![None; host_count],
             pools: vec![BTreeSet::new(); target_rank + 1],

@@ -260,7 +260,7 @@ fn withdrawals(cluster: &Cluster) -> (Vec<Withdrawal>, u64, u64) {
     let mut list = Vec::new();
     for id in cluster.host_ids() {
         let host = cluster.host(id);
-        let receives = host.state == HostState::Up;
+        let receives = host.state == HostState::Up && !host.cordoned;
         let own_free_memory = host.memory_mib.saturating_sub(used_memory[id.index()]);
         let own_free_vcpus = cluster
             .vcpu_capacity(id)

@@ -12,6 +12,7 @@ fn host(name: &str, role: HostRole, version: &str, memory_mib: u64) -> Host {
         memory_mib,
         cpus: 16,
         state: HostState::Up,
+        cordoned: false,
         labels: Default::default(),
     }
 }

@@ -62,6 +62,7 @@ fn into_policy(section: &PolicySection, source: &Source) -> Result<Policy, Inven
             .vm_shutdown_secs
             .unwrap_or(defaults.vm_shutdown_secs),
         vm_boot_secs: section.vm_boot_secs.unwrap_or(defaults.vm_boot_secs),
+        ..defaults.clone()
     };
     check_policy_limits(&policy, source)?;
     Ok(policy)
@@ -120,6 +121,7 @@ fn into_host(entry: HostEntry) -> Host {
         memory_mib: entry.memory_mib,
         cpus: entry.cpus,
         state: entry.state,
+        cordoned: false,
         labels: entry.labels,
     }
 }

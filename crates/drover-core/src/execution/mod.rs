@@ -1,0 +1,444 @@
+//! Durable execution as a pure state machine: the per-host workflow and the run around it.
+//!
+//! Inputs are events with a time ([`Input`]); outputs are driver calls as data ([`Command`]),
+//! taken with [`Execution::poll_command`]. The engine journals every input and every command, so
+//! replaying the inputs of a run rebuilds exactly the same state: start and resume are one path.
+//!
+//! Per host: prechecking (facts, boot id) → cordon → evacuate (the wave's migrations, restarts
+//! and shutdowns, within concurrency limits and batched eviction) → enter maintenance → upgrade
+//! (or wait for the operator in manual mode) → verify (the boot id changed — if not, reboot —
+//! and the version is the target) → health check → exit maintenance → uncordon → start the VMs
+//! shut down on it. Steps that fail are retried with backoff up to a cap; then the host is
+//! `upgrade-failed` and the run halts until `retry`, `skip` or `abort`. After each wave the
+//! cluster is discovered again and re-planned from what was observed.
+//!
+//! No IO, no clock, no randomness: same inputs, same outputs.
+
+mod hosts;
+mod settings;
+mod status;
+mod types;
+mod vms;
+
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+use crate::model::{ApprovalMode, Cluster, HostId, HostState, VmId};
+use crate::plan::Plan;
+
+pub use hosts::HostStep;
+pub use settings::ExecutionSettings;
+pub use status::{HostStatus, RunCondition, RunReport, RunStatus, VmAttempt, VmDowntime, VmStatus};
+pub use types::{
+    Command, CommandId, CommandKind, Discovered, HostFacts, Input, Millis, Observation,
+    OperatorCommand, Outcome,
+};
+
+use hosts::HostRun;
+use vms::VmRun;
+
+/// Where the run as a whole stands.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RunPhase {
+    /// `policy.approval: manual`: the plan waits for `approve`.
+    AwaitingApproval,
+    Running,
+    /// A host failed or no safe plan exists any more; waits for retry, skip or abort.
+    Halted { reason: String },
+    /// Abort asked: in-flight calls finish, then everything Drover changed is restored.
+    Aborting,
+    Completed,
+    Aborted,
+}
+
+impl RunPhase {
+    pub fn name(&self) -> &'static str {
+        match self {
+            RunPhase::AwaitingApproval => "awaiting-approval",
+            RunPhase::Running => "running",
+            RunPhase::Halted { .. } => "halted",
+            RunPhase::Aborting => "aborting",
+            RunPhase::Completed => "completed",
+            RunPhase::Aborted => "aborted",
+        }
+    }
+
+    pub fn is_finished(&self) -> bool {
+        matches!(self, RunPhase::Completed | RunPhase::Aborted)
+    }
+}
+
+/// Why a command was issued, so its outcome can be routed back.
+#[derive(Clone, Debug, PartialEq)]
+enum Purpose {
+    Discover,
+    HostStep { host: HostId },
+    Vm { vm: VmId },
+    /// Restoring what Drover changed (skip, abort); failures are recorded, never halt.
+    Restore { host: HostId, vm: Option<VmId> },
+}
+
+/// Why an operator command was refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum OperatorError {
+    #[error("the run is {phase}; `{command}` does not apply")]
+    WrongPhase { command: &'static str, phase: &'static str },
+    #[error("unknown host {0:?}")]
+    UnknownHost(String),
+    #[error("host {host} is {step}, not upgrade-failed; only a failed host can be skipped")]
+    NotFailed { host: String, step: &'static str },
+    #[error("host {host} is {step}, not waiting for a manual upgrade")]
+    NotAwaitingManualUpgrade { host: String, step: &'static str },
+}
+
+/// The whole run: the cluster as last observed, the plan, and every host's and VM's progress.
+pub struct Execution {
+    cluster: Cluster,
+    settings: ExecutionSettings,
+    initial_plan: Plan,
+    current_plan: Plan,
+    phase: RunPhase,
+    paused: bool,
+    window_open: bool,
+    now: Millis,
+    started_at: Millis,
+    hosts: Vec<HostRun>,
+    vms: BTreeMap<VmId, VmRun>,
+    /// Hosts of the wave in progress, in plan order.
+    wave_hosts: Vec<HostId>,
+    waves_started: usize,
+    awaiting_discovery: bool,
+    next_command_id: u64,
+    outbox: VecDeque<Command>,
+    in_flight: BTreeMap<CommandId, Purpose>,
+    /// Restarts started in the current eviction batch, and when that batch began.
+    eviction_batch: (Millis, u32),
+    counters: status::Counters,
+}
+
+impl Execution {
+    /// A new run of the plan for `cluster`, observed at `now`. The plan is made here, from the
+    /// observation, so that a replay of the journal makes the same one.
+    pub fn new(cluster: Cluster, now: Millis) -> Self {
+        let settings = ExecutionSettings::from_policy(&cluster.policy);
+        let plan = crate::planner::plan(&cluster);
+        let hosts = cluster.host_ids().map(|id| HostRun::new(cluster.host(id), now)).collect();
+        let phase = if settings.approval == ApprovalMode::Manual {
+            RunPhase::AwaitingApproval
+        } else {
+            RunPhase::Running
+        };
+        let mut execution = Execution {
+            cluster,
+            settings,
+            initial_plan: plan.clone(),
+            current_plan: plan,
+            phase,
+            paused: false,
+            window_open: true,
+            now,
+            started_at: now,
+            hosts,
+            vms: BTreeMap::new(),
+            wave_hosts: Vec::new(),
+            waves_started: 0,
+            awaiting_discovery: false,
+            next_command_id: 1,
+            outbox: VecDeque::new(),
+            in_flight: BTreeMap::new(),
+            eviction_batch: (0, 0),
+            counters: status::Counters::default(),
+        };
+        if !execution.current_plan.is_feasible() {
+            execution.phase = RunPhase::Halted { reason: no_safe_plan_reason(&execution.current_plan) };
+        }
+        execution.advance();
+        execution
+    }
+
+    pub fn cluster(&self) -> &Cluster {
+        &self.cluster
+    }
+
+    /// The plan the run started with (what the operator approved).
+    pub fn initial_plan(&self) -> &Plan {
+        &self.initial_plan
+    }
+
+    pub fn phase(&self) -> &RunPhase {
+        &self.phase
+    }
+
+    pub fn is_finished(&self) -> bool {
+        self.phase.is_finished()
+    }
+
+    /// The next driver call to make, if any. Every command returned must later come back as an
+    /// [`Input::Outcome`].
+    pub fn poll_command(&mut self) -> Option<Command> {
+        self.outbox.pop_front()
+    }
+
+    /// Commands issued and not yet answered.
+    pub fn commands_in_flight(&self) -> usize {
+        self.in_flight.len()
+    }
+
+    /// When the run next needs an [`Input::Tick`] even if nothing else happens.
+    pub fn next_wakeup(&self) -> Option<Millis> {
+        let hosts = self.hosts.iter().filter_map(|h| h.retry_at);
+        let vms = self.vms.values().filter_map(|v| v.wakeup(&self.settings));
+        let eviction = (self.eviction_batch.1 >= self.settings.batch_eviction_size)
+            .then_some(self.eviction_batch.0 + self.settings.batch_eviction_interval_ms);
+        hosts.chain(vms).chain(eviction).filter(|t| *t > self.now).min()
+    }
+
+    /// Whether an operator command applies now; the engine asks before journaling it, so a
+    /// refused command changes nothing.
+    pub fn check_operator(&self, command: &OperatorCommand) -> Result<(), OperatorError> {
+        let wrong_phase = || OperatorError::WrongPhase { command: command.name(), phase: self.phase.name() };
+        match command {
+            OperatorCommand::Approve if self.phase != RunPhase::AwaitingApproval => Err(wrong_phase()),
+            OperatorCommand::Retry if !matches!(self.phase, RunPhase::Halted { .. }) => Err(wrong_phase()),
+            OperatorCommand::Pause | OperatorCommand::Resume if self.phase.is_finished() || self.phase == RunPhase::Aborting => {
+                Err(wrong_phase())
+            }
+            OperatorCommand::Abort if self.phase.is_finished() || self.phase == RunPhase::Aborting => Err(wrong_phase()),
+            OperatorCommand::Skip { host } => {
+                let id = self.host_id(host)?;
+                match self.hosts[id.index()].step {
+                    HostStep::UpgradeFailed => Ok(()),
+                    step => Err(OperatorError::NotFailed { host: host.clone(), step: step.name() }),
+                }
+            }
+            OperatorCommand::Continue { host } => {
+                let id = self.host_id(host)?;
+                match self.hosts[id.index()].step {
+                    HostStep::AwaitingManualUpgrade => Ok(()),
+                    step => Err(OperatorError::NotAwaitingManualUpgrade { host: host.clone(), step: step.name() }),
+                }
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn host_id(&self, name: &str) -> Result<HostId, OperatorError> {
+        self.cluster.host_named(name).ok_or_else(|| OperatorError::UnknownHost(name.to_string()))
+    }
+
+    /// Feeds one input at time `at` (never earlier than the previous input's time).
+    pub fn handle(&mut self, at: Millis, input: Input) {
+        self.now = self.now.max(at);
+        match input {
+            Input::Outcome { command, outcome } => self.on_outcome(command, outcome),
+            Input::Operator(command) => {
+                if self.check_operator(&command).is_ok() {
+                    self.on_operator(command);
+                }
+            }
+            Input::WindowChanged { open } => self.window_open = open,
+            Input::Tick => {}
+        }
+        self.advance();
+    }
+
+    fn issue(&mut self, kind: CommandKind, timeout_ms: u64, attempt: u32, purpose: Purpose) -> CommandId {
+        let id = CommandId(self.next_command_id);
+        self.next_command_id += 1;
+        self.in_flight.insert(id, purpose);
+        self.outbox.push_back(Command { id, kind, timeout_ms, attempt });
+        id
+    }
+
+    fn on_outcome(&mut self, command: CommandId, outcome: Outcome) {
+        let Some(purpose) = self.in_flight.remove(&command) else {
+            return;
+        };
+        match purpose {
+            Purpose::Discover => self.on_discovered(outcome),
+            Purpose::HostStep { host } => self.on_host_outcome(host, command, outcome),
+            Purpose::Vm { vm } => self.on_vm_outcome(vm, command, outcome),
+            Purpose::Restore { host, vm } => self.on_restore_outcome(host, vm, outcome),
+        }
+    }
+
+    fn on_operator(&mut self, command: OperatorCommand) {
+        match command {
+            OperatorCommand::Approve => self.phase = RunPhase::Running,
+            OperatorCommand::Pause => self.paused = true,
+            OperatorCommand::Resume => self.paused = false,
+            OperatorCommand::Retry => self.retry_failed(),
+            OperatorCommand::Skip { host } => {
+                if let Some(id) = self.cluster.host_named(&host) {
+                    self.skip_host(id);
+                }
+            }
+            OperatorCommand::Abort => self.phase = RunPhase::Aborting,
+            OperatorCommand::Continue { host } => {
+                if let Some(id) = self.cluster.host_named(&host) {
+                    self.continue_manual(id);
+                }
+            }
+        }
+    }
+
+    /// Moves every part of the run forward as far as it can go without new input.
+    fn advance(&mut self) {
+        match self.phase {
+            RunPhase::Running => {
+                self.advance_wave_hosts();
+                self.maybe_finish_wave();
+                self.maybe_start_wave();
+            }
+            RunPhase::Aborting => self.advance_abort(),
+            // A halted run lets restores (of skipped hosts) finish but starts nothing new.
+            RunPhase::Halted { .. } | RunPhase::AwaitingApproval | RunPhase::Completed | RunPhase::Aborted => {}
+        }
+    }
+
+    fn maybe_start_wave(&mut self) {
+        if !self.wave_hosts.is_empty() || self.awaiting_discovery || self.paused || !self.window_open {
+            return;
+        }
+        if self.phase != RunPhase::Running {
+            return;
+        }
+        let Some(wave) = self.current_plan.waves.first().cloned() else {
+            if self.in_flight.is_empty() {
+                self.phase = RunPhase::Completed;
+            }
+            return;
+        };
+        self.waves_started += 1;
+        for action in &wave.actions {
+            self.vms.insert(action.vm, VmRun::new(action, self.waves_started, self.now));
+        }
+        for host in &wave.hosts {
+            self.hosts[host.index()].start(self.waves_started, self.now);
+        }
+        self.wave_hosts = wave.hosts.clone();
+        self.advance_wave_hosts();
+    }
+
+    /// A wave is over when each of its hosts is done or skipped; then the cluster is observed
+    /// again and re-planned.
+    fn maybe_finish_wave(&mut self) {
+        if self.wave_hosts.is_empty() {
+            return;
+        }
+        let finished = self
+            .wave_hosts
+            .iter()
+            .all(|h| matches!(self.hosts[h.index()].step, HostStep::Done | HostStep::Skipped));
+        if !finished {
+            return;
+        }
+        self.wave_hosts.clear();
+        self.awaiting_discovery = true;
+        let timeout = self.settings.step_timeout_ms;
+        self.issue(CommandKind::Discover, timeout, 1, Purpose::Discover);
+    }
+
+    fn on_discovered(&mut self, outcome: Outcome) {
+        self.awaiting_discovery = false;
+        match outcome {
+            Outcome::Succeeded(Observation::Discovered(discovered)) => {
+                self.merge_discovery(discovered);
+                self.replan();
+            }
+            Outcome::Succeeded(_) => self.replan(),
+            Outcome::Failed { error, .. } => self.halt(format!("discovery failed: {error}")),
+            Outcome::TimedOut => self.halt("discovery timed out".into()),
+        }
+    }
+
+    /// Plans again from the observed cluster. Hosts that failed or were skipped are left out
+    /// (and receive no VM); hosts already upgraded are at the target and need nothing.
+    fn replan(&mut self) {
+        let mut planning = self.cluster.clone();
+        for (index, run) in self.hosts.iter().enumerate() {
+            if matches!(run.step, HostStep::Skipped | HostStep::UpgradeFailed) {
+                planning.hosts[index].state = HostState::Down;
+            }
+        }
+        let plan = crate::planner::plan(&planning);
+        if !plan.is_feasible() {
+            let reason = no_safe_plan_reason(&plan);
+            self.current_plan = plan;
+            self.halt(reason);
+            return;
+        }
+        self.current_plan = plan;
+    }
+
+    /// Folds a discovery into the run's view, matching hosts and VMs by name. New hosts and VMs
+    /// get new ids; ids never change, so journal replays stay valid.
+    fn merge_discovery(&mut self, discovered: Discovered) {
+        let mut host_ids = Vec::with_capacity(discovered.hosts.len());
+        for host in discovered.hosts {
+            let id = match self.cluster.host_named(&host.name) {
+                Some(id) => {
+                    self.cluster.hosts[id.index()] = host;
+                    id
+                }
+                None => {
+                    self.hosts.push(HostRun::new(&host, self.now));
+                    self.cluster.hosts.push(host);
+                    HostId(self.cluster.hosts.len() as u32 - 1)
+                }
+            };
+            host_ids.push(id);
+        }
+        let mut seen: BTreeSet<VmId> = BTreeSet::new();
+        for mut vm in discovered.vms {
+            vm.host = host_ids[vm.host.index()];
+            let id = match self.cluster.vms.iter().position(|v| v.name == vm.name) {
+                Some(index) => {
+                    self.cluster.vms[index] = vm;
+                    VmId(index as u32)
+                }
+                None => {
+                    self.cluster.vms.push(vm);
+                    VmId(self.cluster.vms.len() as u32 - 1)
+                }
+            };
+            seen.insert(id);
+        }
+        // A VM the platform no longer reports is not running anywhere Drover can see.
+        for (index, vm) in self.cluster.vms.iter_mut().enumerate() {
+            if !seen.contains(&VmId(index as u32)) {
+                vm.state = crate::model::VmState::Stopped;
+            }
+        }
+    }
+
+    fn halt(&mut self, reason: String) {
+        if matches!(self.phase, RunPhase::Running | RunPhase::AwaitingApproval) {
+            self.phase = RunPhase::Halted { reason };
+        }
+    }
+
+    fn retry_failed(&mut self) {
+        self.phase = RunPhase::Running;
+        let now = self.now;
+        for run in self.hosts.iter_mut().filter(|h| h.step == HostStep::UpgradeFailed) {
+            run.retry(now);
+        }
+        for vm in self.vms.values_mut() {
+            vm.retry_after_halt(now);
+        }
+        if self.wave_hosts.is_empty() && !self.awaiting_discovery {
+            // Halted between waves (discovery failed or no safe plan): observe and plan again.
+            self.awaiting_discovery = true;
+            let timeout = self.settings.step_timeout_ms;
+            self.issue(CommandKind::Discover, timeout, 1, Purpose::Discover);
+        }
+    }
+}
+
+fn no_safe_plan_reason(plan: &Plan) -> String {
+    let failed: Vec<String> = plan.failed_prechecks().map(|c| format!("{}: {}", c.id, c.message)).collect();
+    format!("no safe plan: {}", failed.join("; "))
+}
+
+#[cfg(test)]
+mod tests;

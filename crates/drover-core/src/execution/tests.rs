@@ -1,0 +1,271 @@
+//! Tests of the execution state machine against a tiny scripted "platform" in the test itself.
+
+use super::*;
+use crate::model::*;
+
+fn host(name: &str, role: HostRole) -> Host {
+    Host {
+        name: name.into(),
+        role,
+        version: "1.0".parse().unwrap(),
+        memory_mib: 4096,
+        cpus: 4,
+        state: HostState::Up,
+        cordoned: false,
+        labels: Default::default(),
+    }
+}
+
+fn vm(name: &str, host: u32) -> Vm {
+    Vm {
+        name: name.into(),
+        host: HostId(host),
+        memory_mib: 1024,
+        vcpus: 1,
+        state: VmState::Running,
+        migratable: true,
+        local_storage: false,
+        restart_policy: RestartPolicy::Manual,
+        anti_affinity: None,
+    }
+}
+
+fn cluster() -> Cluster {
+    let mut local = vm("local", 1);
+    local.local_storage = true;
+    Cluster {
+        name: "c".into(),
+        target_version: "2.0".parse().unwrap(),
+        policy: Policy::default(),
+        hosts: vec![host("m", HostRole::Master), host("a", HostRole::Compute), host("b", HostRole::Compute)],
+        vms: vec![vm("v0", 0), vm("v1", 1), local, vm("v2", 2)],
+    }
+}
+
+/// A minimal platform: applies every command to a copy of the cluster and answers at once.
+struct Platform {
+    cluster: Cluster,
+    boots: Vec<u32>,
+    fail_upgrade_of: Option<HostId>,
+    never_reboots: bool,
+}
+
+impl Platform {
+    fn new(cluster: &Cluster) -> Self {
+        Platform { cluster: cluster.clone(), boots: vec![1; cluster.hosts.len()], fail_upgrade_of: None, never_reboots: false }
+    }
+
+    fn facts(&self, host: HostId) -> Observation {
+        let spec = self.cluster.host(host);
+        Observation::HostFacts(HostFacts {
+            version: spec.version.clone(),
+            boot_id: format!("boot-{}", self.boots[host.index()]),
+            in_maintenance: spec.state == HostState::Maintenance,
+            cordoned: spec.cordoned,
+        })
+    }
+
+    fn answer(&mut self, command: &Command) -> Outcome {
+        let ok = |o| Outcome::Succeeded(o);
+        match &command.kind {
+            CommandKind::Discover => ok(Observation::Discovered(Discovered {
+                hosts: self.cluster.hosts.clone(),
+                vms: self.cluster.vms.clone(),
+            })),
+            CommandKind::ReadHostFacts { host } => ok(self.facts(*host)),
+            CommandKind::HealthCheck { .. } => ok(Observation::Nothing),
+            CommandKind::Cordon { host } => {
+                self.cluster.hosts[host.index()].cordoned = true;
+                ok(Observation::Nothing)
+            }
+            CommandKind::Uncordon { host } => {
+                self.cluster.hosts[host.index()].cordoned = false;
+                ok(Observation::Nothing)
+            }
+            CommandKind::EnterMaintenance { host } => {
+                self.cluster.hosts[host.index()].state = HostState::Maintenance;
+                ok(Observation::Nothing)
+            }
+            CommandKind::ExitMaintenance { host } => {
+                self.cluster.hosts[host.index()].state = HostState::Up;
+                ok(Observation::Nothing)
+            }
+            CommandKind::Migrate { vm, to, .. } => {
+                self.cluster.vms[vm.index()].host = *to;
+                ok(Observation::Nothing)
+            }
+            CommandKind::ShutdownVm { vm, .. } => {
+                self.cluster.vms[vm.index()].state = VmState::Stopped;
+                ok(Observation::ShutDown { forced: false })
+            }
+            CommandKind::StartVm { vm, host } => {
+                let spec = &mut self.cluster.vms[vm.index()];
+                spec.state = VmState::Running;
+                spec.host = *host;
+                ok(Observation::Nothing)
+            }
+            CommandKind::Upgrade { host, target } => {
+                if self.fail_upgrade_of == Some(*host) {
+                    return Outcome::Failed { error: "installer exited 1".into(), refused: false };
+                }
+                self.cluster.hosts[host.index()].version = target.clone();
+                ok(Observation::Nothing)
+            }
+            CommandKind::Reboot { host, .. } => {
+                if !self.never_reboots {
+                    self.boots[host.index()] += 1;
+                }
+                ok(Observation::Nothing)
+            }
+        }
+    }
+}
+
+/// Runs until finished or stuck; returns the number of commands answered.
+fn drive(execution: &mut Execution, platform: &mut Platform, now: &mut Millis) -> usize {
+    let mut answered = 0;
+    for _ in 0..10_000 {
+        if let Some(command) = execution.poll_command() {
+            let outcome = platform.answer(&command);
+            *now += 1_000;
+            execution.handle(*now, Input::Outcome { command: command.id, outcome });
+            answered += 1;
+            continue;
+        }
+        match execution.next_wakeup() {
+            Some(at) if !execution.is_finished() => {
+                *now = at;
+                execution.handle(at, Input::Tick);
+            }
+            _ => break,
+        }
+    }
+    answered
+}
+
+#[test]
+fn a_clean_run_upgrades_every_host_and_restores_everything() {
+    let cluster = cluster();
+    let mut platform = Platform::new(&cluster);
+    let mut now = 1_000_000;
+    let mut execution = Execution::new(cluster, now);
+    drive(&mut execution, &mut platform, &mut now);
+    assert_eq!(execution.phase(), &RunPhase::Completed);
+    let report = execution.report();
+    assert_eq!(report.hosts_upgraded.len(), 3);
+    assert!(platform.cluster.hosts.iter().all(|h| h.version == "2.0".parse().unwrap()));
+    assert!(platform.cluster.hosts.iter().all(|h| !h.cordoned && h.state == HostState::Up));
+    assert!(platform.cluster.vms.iter().all(|v| v.state == VmState::Running));
+    // Every host rebooted (the platform's upgrade does not reboot by itself).
+    assert!(platform.boots.iter().all(|b| *b == 2));
+    assert_eq!(report.shutdowns, 1);
+    assert_eq!(platform.cluster.vms[2].host, HostId(1), "the local VM came back on its own host");
+}
+
+#[test]
+fn a_failed_upgrade_halts_and_abort_restores_service() {
+    let cluster = cluster();
+    let mut platform = Platform::new(&cluster);
+    platform.fail_upgrade_of = Some(HostId(0));
+    let mut now = 0;
+    let mut execution = Execution::new(cluster, now);
+    drive(&mut execution, &mut platform, &mut now);
+    assert!(matches!(execution.phase(), RunPhase::Halted { .. }), "{:?}", execution.phase());
+    let status = execution.status();
+    let master = status.hosts.iter().find(|h| h.host == HostId(0)).unwrap();
+    assert_eq!(master.step, HostStep::UpgradeFailed);
+    assert_eq!(master.attempts, 3, "retried up to the cap");
+    assert!(status.conditions.iter().any(|c| c.kind == "Degraded" && c.status));
+    // Nothing else started while the master is down.
+    assert!(status.hosts.iter().all(|h| h.host == HostId(0) || h.step == HostStep::Waiting));
+    assert!(execution.check_operator(&OperatorCommand::Skip { host: "a".into() }).is_err());
+    execution.handle(now, Input::Operator(OperatorCommand::Abort));
+    drive(&mut execution, &mut platform, &mut now);
+    assert_eq!(execution.phase(), &RunPhase::Aborted);
+    let master = &platform.cluster.hosts[0];
+    assert!(!master.cordoned && master.state == HostState::Up, "abort brought the master back");
+}
+
+#[test]
+fn skip_goes_on_without_the_failed_host() {
+    let cluster = cluster();
+    let mut platform = Platform::new(&cluster);
+    platform.fail_upgrade_of = Some(HostId(1));
+    let mut now = 0;
+    let mut execution = Execution::new(cluster, now);
+    drive(&mut execution, &mut platform, &mut now);
+    execution.handle(now, Input::Operator(OperatorCommand::Skip { host: "a".into() }));
+    drive(&mut execution, &mut platform, &mut now);
+    assert_eq!(execution.phase(), &RunPhase::Completed, "{:?}", execution.status());
+    let report = execution.report();
+    assert_eq!(report.hosts_skipped.len(), 1);
+    assert_eq!(report.hosts_upgraded.len(), 2);
+    assert!(platform.cluster.vms.iter().all(|v| v.state == VmState::Running));
+    assert!(platform.cluster.hosts.iter().all(|h| !h.cordoned && h.state == HostState::Up));
+}
+
+#[test]
+fn a_host_that_never_reboots_fails_after_drover_reboots_it() {
+    let cluster = cluster();
+    let mut platform = Platform::new(&cluster);
+    platform.never_reboots = true;
+    let mut now = 0;
+    let mut execution = Execution::new(cluster, now);
+    drive(&mut execution, &mut platform, &mut now);
+    let status = execution.status();
+    let master = status.hosts.iter().find(|h| h.host == HostId(0)).unwrap();
+    assert_eq!(master.step, HostStep::UpgradeFailed);
+    assert!(master.last_error.as_deref().unwrap().contains("did not reboot"), "{master:?}");
+}
+
+#[test]
+fn manual_mode_waits_for_continue_and_approval_gates_the_start() {
+    let mut cluster = cluster();
+    cluster.policy.mode = UpgradeMode::Manual;
+    cluster.policy.approval = ApprovalMode::Manual;
+    let mut platform = Platform::new(&cluster);
+    let mut now = 0;
+    let mut execution = Execution::new(cluster, now);
+    assert_eq!(drive(&mut execution, &mut platform, &mut now), 0, "nothing before approval");
+    execution.handle(now, Input::Operator(OperatorCommand::Approve));
+    drive(&mut execution, &mut platform, &mut now);
+    let status = execution.status();
+    assert!(status.hosts.iter().any(|h| h.step == HostStep::AwaitingManualUpgrade));
+    // The operator "runs the installer" and says continue, host by host.
+    for _ in 0..3 {
+        let waiting = execution.status().hosts.iter().find(|h| h.step == HostStep::AwaitingManualUpgrade).map(|h| h.host);
+        let host = waiting.expect("a host waits for its manual upgrade");
+        platform.cluster.hosts[host.index()].version = "2.0".parse().unwrap();
+        platform.boots[host.index()] += 1;
+        let name = platform.cluster.hosts[host.index()].name.clone();
+        execution.handle(now, Input::Operator(OperatorCommand::Continue { host: name }));
+        drive(&mut execution, &mut platform, &mut now);
+    }
+    assert_eq!(execution.phase(), &RunPhase::Completed);
+}
+
+#[test]
+fn replaying_the_inputs_rebuilds_the_same_state() {
+    let cluster = cluster();
+    let mut platform = Platform::new(&cluster);
+    let mut now = 0;
+    let mut execution = Execution::new(cluster.clone(), now);
+    let mut inputs = Vec::new();
+    for _ in 0..12 {
+        let command = execution.poll_command().unwrap();
+        let outcome = platform.answer(&command);
+        now += 500;
+        let input = Input::Outcome { command: command.id, outcome };
+        inputs.push((now, input.clone()));
+        execution.handle(now, input);
+    }
+    let mut replayed = Execution::new(cluster, 0);
+    for (at, input) in inputs {
+        while replayed.poll_command().is_some() {}
+        replayed.handle(at, input);
+    }
+    assert_eq!(replayed.status(), execution.status());
+    let pending: Vec<Command> = std::iter::from_fn(|| execution.poll_command()).collect();
+    let replayed_pending: Vec<Command> = std::iter::from_fn(|| replayed.poll_command()).collect();
+    assert_eq!(pending, replayed_pending);
+}

@@ -1,0 +1,529 @@
+//! The VM actions of a wave: live migrations within per-host and per-cluster limits, retried on
+//! another destination; restarts (shut down, start elsewhere) in eviction batches; shutdowns of
+//! VMs that come back on their own host after its upgrade. Keeps the last attempts per VM.
+
+use std::collections::VecDeque;
+
+use super::{CommandId, CommandKind, Execution, ExecutionSettings, HostStep, Millis, Observation, Outcome, Purpose};
+use crate::model::{HostId, HostState, VmId};
+use crate::plan::{Action, ActionKind};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum VmPhase {
+    /// Waiting for its turn (limits, eviction batch, or its host's other VMs for a shutdown).
+    Pending,
+    Migrating,
+    ShuttingDown,
+    /// Shut down; starts on `to` (restart) or back on its own host after the upgrade (shutdown).
+    Stopped,
+    Starting,
+    Done,
+    /// Gave up on; its host failed.
+    Failed,
+    /// Its host was skipped before the action ran: the VM stays where it is.
+    Cancelled,
+}
+
+/// One failed attempt, as shown to the operator.
+#[derive(Clone, Debug, PartialEq)]
+pub(super) struct Attempt {
+    pub at: Millis,
+    pub destination: Option<HostId>,
+    pub error: String,
+}
+
+#[derive(Clone, Debug)]
+pub(super) struct VmRun {
+    pub kind: ActionKind,
+    pub from: HostId,
+    pub to: Option<HostId>,
+    pub wave: usize,
+    pub phase: VmPhase,
+    pub since: Millis,
+    pub command: Option<CommandId>,
+    pub attempts: u32,
+    pub retry_at: Option<Millis>,
+    /// Since when no host could take this VM (a retry found no destination).
+    pub unschedulable_since: Option<Millis>,
+    pub tried: Vec<HostId>,
+    pub history: VecDeque<Attempt>,
+    pub down_since: Option<Millis>,
+    pub downtime_ms: u64,
+}
+
+impl VmRun {
+    pub fn new(action: &Action, wave: usize, now: Millis) -> Self {
+        VmRun {
+            kind: action.kind,
+            from: action.from,
+            to: action.to,
+            wave,
+            phase: VmPhase::Pending,
+            since: now,
+            command: None,
+            attempts: 0,
+            retry_at: None,
+            unschedulable_since: None,
+            tried: Vec::new(),
+            history: VecDeque::new(),
+            down_since: None,
+            downtime_ms: 0,
+        }
+    }
+
+    /// When this action next needs time to pass: a backoff ending or a pending limit expiring.
+    pub fn wakeup(&self, settings: &ExecutionSettings) -> Option<Millis> {
+        if self.phase == VmPhase::Stopped {
+            return self.retry_at;
+        }
+        if self.phase != VmPhase::Pending {
+            return None;
+        }
+        let limit = match self.unschedulable_since {
+            Some(since) => since + settings.unschedulable_timeout_ms,
+            None => self.since + settings.pending_timeout_ms,
+        };
+        Some(self.retry_at.map_or(limit, |retry| retry.min(limit)))
+    }
+
+    fn set(&mut self, phase: VmPhase, now: Millis) {
+        self.phase = phase;
+        self.since = now;
+    }
+
+    pub fn retry_after_halt(&mut self, now: Millis) {
+        if self.phase == VmPhase::Failed {
+            self.set(VmPhase::Pending, now);
+            self.attempts = 0;
+            self.retry_at = None;
+            self.unschedulable_since = None;
+        }
+    }
+
+    fn record_failure(&mut self, now: Millis, error: String, keep: usize) {
+        self.history.push_back(Attempt { at: now, destination: self.to, error });
+        while self.history.len() > keep {
+            self.history.pop_front();
+        }
+    }
+}
+
+impl Execution {
+    /// Starts every VM action that may start now, then moves evacuated hosts on.
+    pub(super) fn advance_vms(&mut self) {
+        let ready: Vec<VmId> = self
+            .vms
+            .iter()
+            .filter(|(_, run)| run.phase == VmPhase::Pending && run.command.is_none())
+            .filter(|(_, run)| self.hosts[run.from.index()].step == HostStep::Evacuating)
+            .map(|(vm, _)| *vm)
+            .collect();
+        for vm in ready {
+            self.advance_vm(vm);
+        }
+        // Restarted VMs whose start failed are started again once their backoff is over.
+        let restarts_to_start: Vec<(VmId, HostId)> = self
+            .vms
+            .iter()
+            .filter(|(_, r)| r.kind == ActionKind::Restart && r.phase == VmPhase::Stopped && r.command.is_none())
+            .filter(|(_, r)| r.retry_at.is_none_or(|t| t <= self.now))
+            .filter_map(|(vm, r)| r.to.map(|to| (*vm, to)))
+            .collect();
+        for (vm, to) in restarts_to_start {
+            self.start_vm(vm, to);
+        }
+        for host in self.wave_hosts.clone() {
+            if self.hosts[host.index()].step == HostStep::Evacuating && self.hosts[host.index()].command.is_none() {
+                self.maybe_finish_evacuation(host);
+            }
+        }
+    }
+
+    fn advance_vm(&mut self, vm: VmId) {
+        let run = &self.vms[&vm];
+        if self.pending_too_long(run) {
+            let error = match run.unschedulable_since {
+                Some(_) => "no host can take the VM (unschedulable)".to_string(),
+                None => "still pending after the pending timeout".to_string(),
+            };
+            self.fail_vm(vm, error);
+            return;
+        }
+        if run.retry_at.is_some_and(|t| t > self.now) {
+            return;
+        }
+        match run.kind {
+            ActionKind::Migrate => self.try_start_migration(vm),
+            ActionKind::Restart => self.try_start_eviction(vm),
+            ActionKind::Shutdown => self.try_start_shutdown(vm),
+        }
+    }
+
+    fn pending_too_long(&self, run: &VmRun) -> bool {
+        match run.unschedulable_since {
+            Some(since) => self.now >= since + self.settings.unschedulable_timeout_ms,
+            None => self.now >= run.since + self.settings.pending_timeout_ms,
+        }
+    }
+
+    fn migrations_in_flight(&self, source: Option<HostId>) -> u32 {
+        self.vms
+            .values()
+            .filter(|run| run.phase == VmPhase::Migrating)
+            .filter(|run| source.is_none_or(|s| run.from == s))
+            .count() as u32
+    }
+
+    fn try_start_migration(&mut self, vm: VmId) {
+        let from = self.vms[&vm].from;
+        if self.migrations_in_flight(Some(from)) >= self.settings.max_concurrent_migrations_per_host
+            || self.migrations_in_flight(None) >= self.settings.max_concurrent_migrations_per_cluster
+        {
+            return;
+        }
+        let Some(to) = self.destination_for(vm) else {
+            return;
+        };
+        let now = self.now;
+        let timeout = self.settings.migration_timeout_ms;
+        let run = self.vms.get_mut(&vm).expect("vm run exists");
+        run.attempts += 1;
+        let attempt = run.attempts;
+        let id = self.issue(CommandKind::Migrate { vm, from, to }, timeout, attempt, Purpose::Vm { vm });
+        let run = self.vms.get_mut(&vm).expect("vm run exists");
+        run.command = Some(id);
+        run.set(VmPhase::Migrating, now);
+    }
+
+    /// The planned destination, or after a failure another host that can take the VM now.
+    /// `None` marks the VM unschedulable until a host frees up or its timeout fails it.
+    fn destination_for(&mut self, vm: VmId) -> Option<HostId> {
+        let run = &self.vms[&vm];
+        if let Some(to) = run.to {
+            if !run.tried.contains(&to) && self.can_take(vm, to) {
+                return Some(to);
+            }
+        }
+        let tried = run.tried.clone();
+        let from = run.from;
+        let choice = self
+            .cluster
+            .host_ids()
+            .filter(|h| *h != from && !tried.contains(h) && self.can_take(vm, *h))
+            .min_by_key(|h| (self.free_memory_mib(*h), *h));
+        let now = self.now;
+        let run = self.vms.get_mut(&vm).expect("vm run exists");
+        match choice {
+            Some(host) => {
+                run.to = Some(host);
+                run.unschedulable_since = None;
+            }
+            None => {
+                run.unschedulable_since.get_or_insert(now);
+            }
+        }
+        choice
+    }
+
+    fn free_memory_mib(&self, host: HostId) -> u64 {
+        let used: u64 = self.load_on(host).0;
+        self.cluster.host(host).memory_mib.saturating_sub(used)
+    }
+
+    /// Memory and vCPUs on a host: running VMs there plus VMs on their way to it.
+    fn load_on(&self, host: HostId) -> (u64, u64) {
+        let mut memory = 0;
+        let mut vcpus = 0;
+        for (index, vm) in self.cluster.vms.iter().enumerate() {
+            let incoming = self.vms.get(&VmId(index as u32)).is_some_and(|r| {
+                r.to == Some(host) && matches!(r.phase, VmPhase::Migrating | VmPhase::Stopped | VmPhase::Starting)
+            });
+            if (vm.is_running() && vm.host == host) || incoming {
+                memory += vm.memory_mib;
+                vcpus += vm.vcpus as u64;
+            }
+        }
+        (memory, vcpus)
+    }
+
+    /// Whether `host` may receive `vm` now: up, not cordoned, not in maintenance, not being
+    /// upgraded, same or newer version, room for memory and vCPUs, no anti-affinity sibling.
+    fn can_take(&self, vm: VmId, host: HostId) -> bool {
+        let target = self.cluster.host(host);
+        let run = &self.hosts[host.index()];
+        if target.state != HostState::Up || target.cordoned || run.step.is_unavailable() || run.cordoned_by_us {
+            return false;
+        }
+        if matches!(run.step, HostStep::Skipped) {
+            return false;
+        }
+        let spec = self.cluster.vm(vm);
+        if target.version < self.cluster.host(self.vms[&vm].from).version {
+            return false;
+        }
+        let (memory, vcpus) = self.load_on(host);
+        if memory + spec.memory_mib > target.memory_mib || vcpus + spec.vcpus as u64 > self.cluster.vcpu_capacity(host) {
+            return false;
+        }
+        match &spec.anti_affinity {
+            Some(group) => !self.cluster.vms.iter().enumerate().any(|(index, other)| {
+                index != vm.index()
+                    && other.anti_affinity.as_ref() == Some(group)
+                    && ((other.is_running() && other.host == host)
+                        || self.vms.get(&VmId(index as u32)).is_some_and(|r| r.to == Some(host) && r.phase == VmPhase::Migrating))
+            }),
+            None => true,
+        }
+    }
+
+    fn try_start_eviction(&mut self, vm: VmId) {
+        if !self.eviction_budget_left() {
+            return;
+        }
+        if self.vms[&vm].to.is_none() || !self.vms[&vm].tried.is_empty() {
+            if self.destination_for(vm).is_none() {
+                return;
+            }
+        }
+        self.eviction_batch.1 += 1;
+        self.start_shutdown(vm);
+    }
+
+    /// Batched eviction (OpenShift: `batchEvictionSize` per `batchEvictionInterval`).
+    fn eviction_budget_left(&mut self) -> bool {
+        let (started, count) = self.eviction_batch;
+        if self.now >= started + self.settings.batch_eviction_interval_ms || count == 0 {
+            if count == 0 || self.now >= started + self.settings.batch_eviction_interval_ms {
+                self.eviction_batch = (self.now, 0);
+            }
+            return true;
+        }
+        count < self.settings.batch_eviction_size
+    }
+
+    /// A VM that comes back on its own host shuts down last, once its host's other VMs left.
+    fn try_start_shutdown(&mut self, vm: VmId) {
+        let from = self.vms[&vm].from;
+        let others_busy = self.vms.values().any(|r| {
+            r.from == from && r.kind != ActionKind::Shutdown && !matches!(r.phase, VmPhase::Done | VmPhase::Cancelled)
+        });
+        if !others_busy {
+            self.start_shutdown(vm);
+        }
+    }
+
+    fn start_shutdown(&mut self, vm: VmId) {
+        let now = self.now;
+        let graceful = self.settings.vm_shutdown_graceful_ms;
+        let run = self.vms.get_mut(&vm).expect("vm run exists");
+        run.attempts += 1;
+        let (attempt, host) = (run.attempts, run.from);
+        let kind = CommandKind::ShutdownVm { vm, host, graceful_timeout_ms: graceful };
+        // The driver forces the VM off after the graceful timeout; leave it a minute beyond that.
+        let id = self.issue(kind, graceful + 60_000, attempt, Purpose::Vm { vm });
+        let run = self.vms.get_mut(&vm).expect("vm run exists");
+        run.command = Some(id);
+        run.set(VmPhase::ShuttingDown, now);
+        run.down_since.get_or_insert(now);
+    }
+
+    fn start_vm(&mut self, vm: VmId, host: HostId) {
+        let now = self.now;
+        let timeout = self.settings.vm_start_timeout_ms;
+        let run = self.vms.get_mut(&vm).expect("vm run exists");
+        run.attempts += 1;
+        let attempt = run.attempts;
+        let id = self.issue(CommandKind::StartVm { vm, host }, timeout, attempt, Purpose::Vm { vm });
+        let run = self.vms.get_mut(&vm).expect("vm run exists");
+        run.command = Some(id);
+        run.set(VmPhase::Starting, now);
+    }
+
+    pub(super) fn on_vm_outcome(&mut self, vm: VmId, command: CommandId, outcome: Outcome) {
+        let Some(run) = self.vms.get_mut(&vm) else {
+            return;
+        };
+        if run.command != Some(command) {
+            return;
+        }
+        run.command = None;
+        let phase = run.phase;
+        match outcome {
+            Outcome::Succeeded(observation) => self.on_vm_succeeded(vm, phase, observation),
+            Outcome::Failed { error, refused } => self.on_vm_failed(vm, phase, error, refused),
+            Outcome::TimedOut => self.on_vm_failed(vm, phase, format!("{} timed out", phase_label(phase)), false),
+        }
+        self.advance_vms();
+    }
+
+    fn on_vm_succeeded(&mut self, vm: VmId, phase: VmPhase, observation: Observation) {
+        let now = self.now;
+        let run = self.vms.get_mut(&vm).expect("vm run exists");
+        run.attempts = 0;
+        match phase {
+            VmPhase::Migrating => {
+                let to = run.to.expect("a migration has a destination");
+                run.set(VmPhase::Done, now);
+                self.cluster.vms[vm.index()].host = to;
+                self.counters.migrations += 1;
+            }
+            VmPhase::ShuttingDown => {
+                if let Observation::ShutDown { forced: true } = observation {
+                    self.counters.forced_shutdowns += 1;
+                }
+                run.set(VmPhase::Stopped, now);
+                self.cluster.vms[vm.index()].state = crate::model::VmState::Stopped;
+                if run.kind == ActionKind::Restart {
+                    let to = run.to.expect("a restart has a destination");
+                    self.start_vm(vm, to);
+                } else {
+                    self.counters.shutdowns += 1;
+                }
+            }
+            VmPhase::Starting => {
+                let host = run.to.unwrap_or(run.from);
+                let down_since = run.down_since.take().unwrap_or(now);
+                run.downtime_ms += now.saturating_sub(down_since);
+                run.set(VmPhase::Done, now);
+                let spec = &mut self.cluster.vms[vm.index()];
+                spec.host = host;
+                spec.state = crate::model::VmState::Running;
+                if self.vms[&vm].kind == ActionKind::Restart {
+                    self.counters.restarts += 1;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn on_vm_failed(&mut self, vm: VmId, phase: VmPhase, error: String, refused: bool) {
+        let now = self.now;
+        let keep = self.settings.attempts_kept_per_vm;
+        let max = self.settings.max_step_attempts;
+        let backoff = self.settings.backoff_ms(self.vms[&vm].attempts);
+        let run = self.vms.get_mut(&vm).expect("vm run exists");
+        run.record_failure(now, error.clone(), keep);
+        if phase == VmPhase::Migrating {
+            self.counters.migrations_failed += 1;
+            // Another destination next time (KubeVirt: a new migration object per attempt). A
+            // refusal rules the destination out; a timeout or error might be the network, but
+            // trying elsewhere is just as cheap and spreads the risk.
+            if let Some(to) = run.to {
+                run.tried.push(to);
+            }
+            if refused {
+                run.to = None;
+            }
+        }
+        if run.attempts >= max {
+            self.fail_vm(vm, error);
+            return;
+        }
+        // A failed start leaves the VM stopped, to be started again after the backoff; anything
+        // else goes back to pending (a migration then picks another destination).
+        let back_to = if phase == VmPhase::Starting { VmPhase::Stopped } else { VmPhase::Pending };
+        run.set(back_to, now);
+        run.retry_at = Some(now + backoff);
+    }
+
+    /// A VM action that ran out of attempts or time fails the host it was leaving.
+    fn fail_vm(&mut self, vm: VmId, error: String) {
+        let now = self.now;
+        let run = self.vms.get_mut(&vm).expect("vm run exists");
+        let stopped = run.phase == VmPhase::Stopped;
+        // A VM that is shut down stays stopped (abort or skip starts it again); others failed.
+        if !stopped {
+            run.set(VmPhase::Failed, now);
+        }
+        let host = run.from;
+        let name = self.cluster.vm(vm).name.clone();
+        let step = self.hosts[host.index()].step;
+        if !matches!(step, HostStep::Done | HostStep::Skipped | HostStep::UpgradeFailed) {
+            self.fail_host(host, step, format!("VM {name}: {error}"));
+        }
+    }
+
+    /// Once every VM that must leave a host has left (and its shutdowns are done), the host
+    /// moves on to maintenance.
+    pub(super) fn maybe_finish_evacuation(&mut self, host: HostId) {
+        let mut any_left = false;
+        for run in self.vms.values().filter(|r| r.from == host) {
+            let finished = match run.kind {
+                ActionKind::Shutdown => run.phase == VmPhase::Stopped,
+                _ => matches!(run.phase, VmPhase::Done | VmPhase::Cancelled),
+            };
+            if !finished {
+                any_left = true;
+            }
+        }
+        if !any_left {
+            self.next_step(host, HostStep::Evacuating);
+        }
+    }
+
+    /// StartingVms: boot again every VM shut down on this host for its upgrade.
+    pub(super) fn start_parked_vms(&mut self, host: HostId) {
+        let parked: Vec<VmId> = self
+            .vms
+            .iter()
+            .filter(|(_, r)| r.from == host && r.kind == ActionKind::Shutdown && r.phase == VmPhase::Stopped && r.command.is_none())
+            .filter(|(_, r)| r.retry_at.is_none_or(|t| t <= self.now))
+            .map(|(vm, _)| *vm)
+            .collect();
+        for vm in parked {
+            self.start_vm(vm, host);
+        }
+        let waiting = self
+            .vms
+            .values()
+            .any(|r| r.from == host && r.kind == ActionKind::Shutdown && matches!(r.phase, VmPhase::Stopped | VmPhase::Starting));
+        if !waiting {
+            self.next_step(host, HostStep::StartingVms);
+        }
+    }
+
+    pub(super) fn cancel_vm_actions_of(&mut self, host: HostId) {
+        let now = self.now;
+        for run in self.vms.values_mut().filter(|r| r.from == host) {
+            if matches!(run.phase, VmPhase::Pending | VmPhase::Failed) {
+                run.set(VmPhase::Cancelled, now);
+            }
+        }
+    }
+
+    /// VMs Drover shut down and has not started again, with the host each should start on:
+    /// local VMs on their own host, restarted VMs on their destination.
+    pub(super) fn vms_stopped_by_us_for(&self, host: HostId) -> Vec<(VmId, HostId)> {
+        self.vms
+            .iter()
+            .filter(|(_, r)| r.from == host && r.phase == VmPhase::Stopped && r.command.is_none())
+            .map(|(vm, r)| (*vm, if r.kind == ActionKind::Restart { r.to.unwrap_or(r.from) } else { r.from }))
+            .collect()
+    }
+
+    pub(super) fn vm_started_after_restore(&mut self, vm: VmId) {
+        let now = self.now;
+        if let Some(run) = self.vms.get_mut(&vm) {
+            let host = if run.kind == ActionKind::Restart { run.to.unwrap_or(run.from) } else { run.from };
+            let down_since = run.down_since.take().unwrap_or(now);
+            run.downtime_ms += now.saturating_sub(down_since);
+            run.set(VmPhase::Done, now);
+            let spec = &mut self.cluster.vms[vm.index()];
+            spec.host = host;
+            spec.state = crate::model::VmState::Running;
+        }
+    }
+}
+
+pub(super) fn phase_label(phase: VmPhase) -> &'static str {
+    match phase {
+        VmPhase::Pending => "pending",
+        VmPhase::Migrating => "migration",
+        VmPhase::ShuttingDown => "shutdown",
+        VmPhase::Stopped => "stopped",
+        VmPhase::Starting => "start",
+        VmPhase::Done => "done",
+        VmPhase::Failed => "failed",
+        VmPhase::Cancelled => "cancelled",
+    }
+}

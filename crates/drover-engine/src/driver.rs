@@ -1,0 +1,83 @@
+//! The driver trait: the one boundary between Drover and a platform (simulator, libvirt, a
+//! command line). Drivers speak host and VM *names*; the engine maps them to the core's ids.
+//!
+//! Contract for every implementation:
+//! - every call is idempotent and observes the real state before acting (a migrate of a VM that
+//!   already runs on the destination succeeds at once; a reboot of a host whose boot id already
+//!   differs from `boot_id_before` does nothing), so re-issuing an interrupted call after a crash
+//!   is always safe;
+//! - every call returns within a bounded time of its own; the engine adds its own timeout on top;
+//! - failures are values (`DriverError`), never panics.
+//!
+//! This module knows nothing of plans, journals or time.
+
+use std::future::Future;
+use std::time::Duration;
+
+use drover_core::Version;
+
+pub use drover_core::execution::{Discovered, HostFacts};
+
+/// How a VM stopped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ShutdownObserved {
+    /// The guest ignored the graceful shutdown and was powered off.
+    pub forced: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum DriverError {
+    /// The platform refused the operation (e.g. "migration without shared storage is unsafe");
+    /// trying another destination may help, repeating the same call will not.
+    #[error("refused: {0}")]
+    Refused(String),
+    /// The host did not answer.
+    #[error("host {host} unreachable: {detail}")]
+    Unreachable { host: String, detail: String },
+    /// A host or VM the call names does not exist on the platform.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// Anything else; the text is what the platform said.
+    #[error("{0}")]
+    Failed(String),
+}
+
+/// A platform. See the module doc for the contract.
+pub trait Driver: Send + Sync + 'static {
+    /// Short name for logs and reports ("simulator", "libvirt", "command").
+    fn kind(&self) -> &'static str;
+
+    /// Every host and VM with their current state.
+    fn discover(&self) -> impl Future<Output = Result<Discovered, DriverError>> + Send;
+
+    fn host_facts(&self, host: &str) -> impl Future<Output = Result<HostFacts, DriverError>> + Send;
+
+    /// Whether the host is fit to run VMs (services up, storage reachable).
+    fn health_check(&self, host: &str) -> impl Future<Output = Result<(), DriverError>> + Send;
+
+    /// Cordon (`enabled = false`: no new VM may be placed here) or uncordon a host.
+    fn set_allocation(&self, host: &str, enabled: bool) -> impl Future<Output = Result<(), DriverError>> + Send;
+
+    fn set_maintenance(&self, host: &str, enabled: bool) -> impl Future<Output = Result<(), DriverError>> + Send;
+
+    /// Live-migrates a running VM from `from` to `to`.
+    fn migrate(&self, vm: &str, from: &str, to: &str) -> impl Future<Output = Result<(), DriverError>> + Send;
+
+    /// Gracefully shuts a VM down, powering it off if it is still running after `graceful_timeout`.
+    fn shutdown_vm(
+        &self,
+        vm: &str,
+        host: &str,
+        graceful_timeout: Duration,
+    ) -> impl Future<Output = Result<ShutdownObserved, DriverError>> + Send;
+
+    /// Starts a stopped VM on `host` (defining it there first if the platform needs that).
+    fn start_vm(&self, vm: &str, host: &str) -> impl Future<Output = Result<(), DriverError>> + Send;
+
+    /// Installs the target version on a host in maintenance. May reboot the host by itself.
+    fn upgrade(&self, host: &str, target: &Version) -> impl Future<Output = Result<(), DriverError>> + Send;
+
+    /// Reboots a host unless its boot id already differs from `boot_id_before`; returns once the
+    /// host answers again.
+    fn reboot(&self, host: &str, boot_id_before: &str) -> impl Future<Output = Result<(), DriverError>> + Send;
+}
