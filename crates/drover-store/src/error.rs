@@ -1,0 +1,152 @@
+//! `StoreError`, the one error type of this crate, and the mapping from SQLite failures to it.
+//!
+//! Every message names the database path and the run or cluster involved, so the CLI can print
+//! it as is. This module must not know table layouts or what any stored value means.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use rusqlite::ErrorCode;
+
+/// Everything that can go wrong in the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(
+        "drover store {path} is corrupt or not a SQLite database ({detail}); the file was left untouched"
+    )]
+    Corrupt { path: PathBuf, detail: String },
+
+    #[error(
+        "drover store {path} has schema version {found} but this drover supports up to {supported}: \
+         it was created by a newer drover; upgrade drover (the file was left untouched)"
+    )]
+    NewerSchema {
+        path: PathBuf,
+        found: u32,
+        supported: u32,
+    },
+
+    #[error(
+        "{path} is a SQLite database but not a drover store (it has tables but no meta table); \
+         refusing to use it (the file was left untouched)"
+    )]
+    ForeignDatabase { path: PathBuf },
+
+    #[error(
+        "drover store {path}: SQLite would not switch to WAL mode (journal mode is {journal_mode}); \
+         keep the store on a local filesystem"
+    )]
+    WalUnavailable { path: PathBuf, journal_mode: String },
+
+    #[error("drover store {path}: run {run_id} already exists")]
+    RunExists { path: PathBuf, run_id: String },
+
+    #[error("drover store {path}: no run {run_id}")]
+    UnknownRun { path: PathBuf, run_id: String },
+
+    #[error("cluster {cluster} is locked by run {run_id} (holder {holder}, since_ms {since_ms})")]
+    LockHeld {
+        cluster: String,
+        run_id: String,
+        holder: String,
+        since_ms: u64,
+    },
+
+    #[error(
+        "drover store {path} is busy (another drover process is writing to it): {operation} gave up \
+         after waiting {waited_ms} ms"
+    )]
+    Busy {
+        path: PathBuf,
+        operation: String,
+        waited_ms: u64,
+    },
+
+    #[error("drover store {path}: {field} = {value} does not fit SQLite's signed 64-bit integers")]
+    ValueOutOfRange {
+        path: PathBuf,
+        field: &'static str,
+        value: u64,
+    },
+
+    #[error("cannot read drover store {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("drover store {path}: {operation} failed: {source}")]
+    Sqlite {
+        path: PathBuf,
+        operation: String,
+        #[source]
+        source: rusqlite::Error,
+    },
+}
+
+/// Where a store lives and how long it waits for other writers: the context every error needs.
+#[derive(Debug, Clone)]
+pub(crate) struct Location {
+    pub(crate) path: PathBuf,
+    pub(crate) busy_timeout: Duration,
+}
+
+impl Location {
+    pub(crate) fn path(&self) -> PathBuf {
+        self.path.clone()
+    }
+
+    /// Classifies a SQLite failure: waiting too long and damaged files get their own variants
+    /// because the operator's remedy differs (retry later, restore a backup) from a plain bug.
+    pub(crate) fn sqlite_error(&self, operation: String, source: rusqlite::Error) -> StoreError {
+        match source.sqlite_error_code() {
+            Some(ErrorCode::DatabaseBusy) => StoreError::Busy {
+                path: self.path(),
+                operation,
+                waited_ms: duration_ms(self.busy_timeout),
+            },
+            Some(ErrorCode::DatabaseCorrupt | ErrorCode::NotADatabase) => StoreError::Corrupt {
+                path: self.path(),
+                detail: format!("{operation}: {source}"),
+            },
+            _ => StoreError::Sqlite {
+                path: self.path(),
+                operation,
+                source,
+            },
+        }
+    }
+
+    /// SQLite stores signed 64-bit integers; refusing larger values beats wrapping them.
+    pub(crate) fn sql_integer(&self, field: &'static str, value: u64) -> Result<i64, StoreError> {
+        i64::try_from(value).map_err(|_| StoreError::ValueOutOfRange {
+            path: self.path(),
+            field,
+            value,
+        })
+    }
+}
+
+/// Attaches a store's location and a description of the operation to a SQLite result.
+pub(crate) trait SqliteContext<T> {
+    fn during(
+        self,
+        location: &Location,
+        operation: impl FnOnce() -> String,
+    ) -> Result<T, StoreError>;
+}
+
+impl<T> SqliteContext<T> for Result<T, rusqlite::Error> {
+    fn during(
+        self,
+        location: &Location,
+        operation: impl FnOnce() -> String,
+    ) -> Result<T, StoreError> {
+        self.map_err(|source| location.sqlite_error(operation(), source))
+    }
+}
+
+fn duration_ms(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}

@@ -1,0 +1,91 @@
+//! The journal: an append-only, per-run sequence of opaque entries, numbered 1, 2, 3, … with no
+//! gaps, each durable once `append` returns.
+//!
+//! Entry kinds and payloads are opaque here; this module must not know what an intent or an
+//! outcome is, nor how the engine replays them.
+
+use rusqlite::{params, Row, Transaction, TransactionBehavior};
+
+use crate::error::{Location, SqliteContext, StoreError};
+use crate::records::{JournalEntry, NewEntry};
+use crate::store::Store;
+
+impl Store {
+    /// Appends an entry to a run's journal and returns its sequence number (1 for the first).
+    /// One transaction: the next number is read and the entry written under one write lock, so
+    /// concurrent appenders cannot take the same number or leave a gap. Fails with `UnknownRun`
+    /// if there is no such run.
+    pub fn append(&mut self, run_id: &str, entry: &NewEntry) -> Result<u64, StoreError> {
+        let at_ms = self.location.sql_integer("at_ms", entry.at_ms)?;
+        let operation = || format!("appending a {} entry to run {run_id}", entry.kind);
+        let transaction = self
+            .connection
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .during(&self.location, operation)?;
+        require_run(&transaction, &self.location, run_id)?;
+        let seq: u64 = transaction
+            .prepare_cached("SELECT COALESCE(MAX(seq), 0) + 1 FROM journal WHERE run_id = ?1")
+            .and_then(|mut statement| statement.query_row([run_id], |row| row.get(0)))
+            .during(&self.location, operation)?;
+        let seq_integer = self.location.sql_integer("seq", seq)?;
+        transaction
+            .prepare_cached(
+                "INSERT INTO journal (run_id, seq, at_ms, kind, payload_json) \
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )
+            .and_then(|mut statement| {
+                statement.execute(params![
+                    run_id,
+                    seq_integer,
+                    at_ms,
+                    entry.kind,
+                    entry.payload_json
+                ])
+            })
+            .during(&self.location, operation)?;
+        // With synchronous=FULL the commit returns only after the WAL is on disk.
+        transaction.commit().during(&self.location, operation)?;
+        Ok(seq)
+    }
+
+    /// A run's whole journal in sequence order; empty for a run with no entries or no run.
+    pub fn entries(&self, run_id: &str) -> Result<Vec<JournalEntry>, StoreError> {
+        self.connection
+            .prepare_cached(
+                "SELECT seq, at_ms, kind, payload_json FROM journal \
+                 WHERE run_id = ?1 ORDER BY seq",
+            )
+            .and_then(|mut statement| statement.query_map([run_id], read_entry)?.collect())
+            .during(&self.location, || {
+                format!("reading the journal of run {run_id}")
+            })
+    }
+}
+
+/// Checked explicitly, not left to the foreign key, so the error names the run.
+fn require_run(
+    transaction: &Transaction<'_>,
+    location: &Location,
+    run_id: &str,
+) -> Result<(), StoreError> {
+    let exists: bool = transaction
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM runs WHERE id = ?1)")
+        .and_then(|mut statement| statement.query_row([run_id], |row| row.get(0)))
+        .during(location, || format!("looking up run {run_id}"))?;
+    if exists {
+        return Ok(());
+    }
+    Err(StoreError::UnknownRun {
+        path: location.path(),
+        run_id: run_id.to_string(),
+    })
+}
+
+fn read_entry(row: &Row<'_>) -> rusqlite::Result<JournalEntry> {
+    Ok(JournalEntry {
+        seq: row.get(0)?,
+        at_ms: row.get(1)?,
+        kind: row.get(2)?,
+        payload_json: row.get(3)?,
+    })
+}

@@ -1,0 +1,121 @@
+//! Runs: creating them, reading them back (one, or the newest first) and updating their state.
+//!
+//! A run's `state` and `options_json` are opaque here; this module must not know the engine's
+//! state machine or option names.
+
+use rusqlite::{params, OptionalExtension, Row, TransactionBehavior};
+
+use crate::error::{SqliteContext, StoreError};
+use crate::records::{NewRun, RunRecord};
+use crate::store::Store;
+
+const RUN_COLUMNS: &str = "id, cluster, inventory_sha256, inventory_text, state, \
+                           created_at_ms, updated_at_ms, options_json";
+
+impl Store {
+    /// Records a new run. Fails with `RunExists` if the id is taken, leaving that run as it was.
+    pub fn create_run(&mut self, new_run: &NewRun) -> Result<(), StoreError> {
+        let created_at_ms = self
+            .location
+            .sql_integer("created_at_ms", new_run.created_at_ms)?;
+        let operation = || format!("creating run {}", new_run.id);
+        let transaction = self
+            .connection
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .during(&self.location, operation)?;
+        let inserted_count = transaction
+            .execute(
+                "INSERT INTO runs (id, cluster, inventory_sha256, inventory_text, state, \
+                                   created_at_ms, updated_at_ms, options_json) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7) \
+                 ON CONFLICT (id) DO NOTHING",
+                params![
+                    new_run.id,
+                    new_run.cluster,
+                    new_run.inventory_sha256,
+                    new_run.inventory_text,
+                    new_run.state,
+                    created_at_ms,
+                    new_run.options_json,
+                ],
+            )
+            .during(&self.location, operation)?;
+        if inserted_count == 0 {
+            return Err(StoreError::RunExists {
+                path: self.location.path(),
+                run_id: new_run.id.clone(),
+            });
+        }
+        transaction.commit().during(&self.location, operation)
+    }
+
+    /// The run with this id, if any.
+    pub fn run(&self, run_id: &str) -> Result<Option<RunRecord>, StoreError> {
+        self.connection
+            .prepare_cached(&format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ?1"))
+            .and_then(|mut statement| statement.query_row([run_id], read_run).optional())
+            .during(&self.location, || format!("reading run {run_id}"))
+    }
+
+    /// Up to `limit` runs, newest first (by `created_at_ms`, then by creation order), of one
+    /// cluster or of all. A `limit` of 0 returns no runs.
+    pub fn runs(&self, cluster: Option<&str>, limit: usize) -> Result<Vec<RunRecord>, StoreError> {
+        // More rows than SQLite could ever hold means "all of them".
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        // `?1 IS NULL` lets one statement serve both the filtered and the unfiltered listing.
+        let sql = format!(
+            "SELECT {RUN_COLUMNS} FROM runs WHERE ?1 IS NULL OR cluster = ?1 \
+             ORDER BY created_at_ms DESC, rowid DESC LIMIT ?2"
+        );
+        self.connection
+            .prepare_cached(&sql)
+            .and_then(|mut statement| {
+                statement
+                    .query_map(params![cluster, limit], read_run)?
+                    .collect()
+            })
+            .during(&self.location, || match cluster {
+                Some(cluster) => format!("listing runs of cluster {cluster}"),
+                None => "listing runs".to_string(),
+            })
+    }
+
+    /// Sets a run's state and `updated_at_ms`. Fails with `UnknownRun` if there is no such run.
+    pub fn set_run_state(
+        &mut self,
+        run_id: &str,
+        state: &str,
+        updated_at_ms: u64,
+    ) -> Result<(), StoreError> {
+        let updated_at_ms = self.location.sql_integer("updated_at_ms", updated_at_ms)?;
+        let updated_count = self
+            .connection
+            .execute(
+                "UPDATE runs SET state = ?2, updated_at_ms = ?3 WHERE id = ?1",
+                params![run_id, state, updated_at_ms],
+            )
+            .during(&self.location, || {
+                format!("setting the state of run {run_id} to {state}")
+            })?;
+        if updated_count == 0 {
+            return Err(StoreError::UnknownRun {
+                path: self.location.path(),
+                run_id: run_id.to_string(),
+            });
+        }
+        Ok(())
+    }
+}
+
+fn read_run(row: &Row<'_>) -> rusqlite::Result<RunRecord> {
+    Ok(RunRecord {
+        id: row.get(0)?,
+        cluster: row.get(1)?,
+        inventory_sha256: row.get(2)?,
+        inventory_text: row.get(3)?,
+        state: row.get(4)?,
+        created_at_ms: row.get(5)?,
+        updated_at_ms: row.get(6)?,
+        options_json: row.get(7)?,
+    })
+}
