@@ -38,6 +38,10 @@ impl Failure {
         }
     }
 
+    pub fn with_code(code: u8, message: impl Display) -> Self {
+        Failure { code, message: message.to_string() }
+    }
+
     pub fn internal(error: impl Display) -> Self {
         Failure {
             code: EXIT_INTERNAL,

@@ -1,15 +1,21 @@
 //! `drover`: the command-line front of Drover. Parses arguments, loads inventories, calls the
 //! core and the simulator, renders results; exit codes are decided here and only here.
 //!
-//! Exit codes: 0 success; 1 internal error; 2 bad input (inventory, flags); 3 no safe plan
-//! (a precheck failed or no placement exists); 4 the simulator caught a broken invariant.
+//! Exit codes: 0 success; 1 internal error; 2 bad input (inventory, flags, state file, a refused
+//! operator command); 3 no safe plan (a precheck failed or no placement exists); 4 the simulator
+//! caught a broken invariant; 5 the run stopped and needs an operator (halted, awaiting approval,
+//! manual upgrade, paused); 6 the run was aborted.
 
 mod alloc;
 mod bench;
 mod demo;
+mod drivers;
 mod exit;
 mod output;
 mod plan_view;
+mod progress;
+mod report;
+mod runs;
 mod simulate_view;
 
 use std::path::PathBuf;
@@ -17,6 +23,7 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
 
+use drover_core::execution::OperatorCommand;
 use exit::Failure;
 use output::OutputFormat;
 
@@ -30,6 +37,8 @@ static ALLOCATOR: alloc::CountingAllocator = alloc::CountingAllocator;
     about = "Rolling upgrades of virtualization clusters without losing a VM"
 )]
 struct Cli {
+    #[command(flatten)]
+    state: runs::StateArgs,
     #[command(subcommand)]
     command: Command,
 }
@@ -46,6 +55,37 @@ enum Command {
     Bench(bench::BenchArgs),
     /// Write a generated cluster as an inventory file (for rehearsals and benchmarks).
     Generate(bench::GenerateArgs),
+    /// Plan and execute a rolling upgrade, journaled in the state file.
+    Run(runs::RunArgs),
+    /// Where a run stands: per host step, since when, attempts, last error; run conditions.
+    Status(runs::RunSelector),
+    /// Continue a run after a crash or a stop: reconcile with the platform, then go on.
+    Resume(runs::ResumeArgs),
+    /// Approve a run that waits for approval (policy.approval: manual).
+    Approve(runs::RunSelector),
+    /// Try the failed step of every failed host of a halted run again.
+    Retry(RunOption),
+    /// Give up on a failed host: restore it and go on without it.
+    Skip(runs::HostCommandArgs),
+    /// Stop a run: bring every host Drover touched back to service, restart every VM it stopped.
+    Abort(runs::RunSelector),
+    /// Manual mode: the host's upgrade was done by hand; go on with it.
+    Continue(runs::HostCommandArgs),
+    /// Start no new host until `unpause`.
+    Pause(runs::RunSelector),
+    /// Undo `pause`.
+    Unpause(runs::RunSelector),
+    /// The runs in the state file, newest first.
+    History(runs::HistoryArgs),
+}
+
+#[derive(Args)]
+struct RunOption {
+    /// Run id (default: the newest unfinished run).
+    #[arg(long)]
+    run: Option<String>,
+    #[arg(short = 'o', long = "output", value_enum, default_value_t = OutputFormat::Table)]
+    output: OutputFormat,
 }
 
 /// Options shared by every command that reads an inventory.
@@ -102,11 +142,32 @@ fn main() -> ExitCode {
         Command::Demo(args) => demo::run(&args),
         Command::Bench(args) => bench::run(&args),
         Command::Generate(args) => bench::generate(&args),
+        Command::Run(args) => runs::run(&args, &cli.state),
+        Command::Status(args) => runs::status(&args, &cli.state),
+        Command::Resume(args) => runs::resume(&args, &cli.state),
+        Command::History(args) => runs::history(&args, &cli.state),
+        Command::Approve(args) => operator(OperatorCommand::Approve, args.run.as_deref(), args.output, &cli.state),
+        Command::Retry(args) => operator(OperatorCommand::Retry, args.run.as_deref(), args.output, &cli.state),
+        Command::Abort(args) => operator(OperatorCommand::Abort, args.run.as_deref(), args.output, &cli.state),
+        Command::Pause(args) => operator(OperatorCommand::Pause, args.run.as_deref(), args.output, &cli.state),
+        Command::Unpause(args) => operator(OperatorCommand::Resume, args.run.as_deref(), args.output, &cli.state),
+        Command::Skip(args) => {
+            let command = OperatorCommand::Skip { host: args.host.clone() };
+            operator(command, args.run.as_deref(), args.output, &cli.state)
+        }
+        Command::Continue(args) => {
+            let command = OperatorCommand::Continue { host: args.host.clone() };
+            operator(command, args.run.as_deref(), args.output, &cli.state)
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => failure.report(),
     }
+}
+
+fn operator(command: OperatorCommand, run: Option<&str>, output: OutputFormat, state: &runs::StateArgs) -> Result<(), Failure> {
+    runs::operate(command, run, output, state)
 }
 
 /// Loads the inventory and applies command-line overrides (flags win over the file).

@@ -60,6 +60,23 @@ impl Store {
                 format!("reading the journal of run {run_id}")
             })
     }
+
+    /// The entries of a run with a seq greater than `after_seq`, in seq order: what was
+    /// appended since a reader last looked (an engine polling for operator requests).
+    pub fn entries_after(&self, run_id: &str, after_seq: u64) -> Result<Vec<JournalEntry>, StoreError> {
+        let after = i64::try_from(after_seq).unwrap_or(i64::MAX);
+        self.connection
+            .prepare_cached(
+                "SELECT seq, at_ms, kind, payload_json FROM journal \
+                 WHERE run_id = ?1 AND seq > ?2 ORDER BY seq",
+            )
+            .and_then(|mut statement| {
+                statement.query_map(rusqlite::params![run_id, after], read_entry)?.collect()
+            })
+            .during(&self.location, || {
+                format!("reading the journal of run {run_id} after entry {after_seq}")
+            })
+    }
 }
 
 /// Checked explicitly, not left to the foreign key, so the error names the run.

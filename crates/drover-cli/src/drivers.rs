@@ -1,0 +1,158 @@
+//! Choosing and opening the driver a run uses, from the inventory's `driver:` section, and
+//! remembering the choice in the run record so `resume` reopens the same platform on the same
+//! timeline. Only this module knows which drivers exist.
+
+use std::path::{Path, PathBuf};
+
+use drover_core::Cluster;
+use drover_engine::clock::wall_now_ms;
+use drover_engine::Clock;
+use drover_schema::inventory::DriverSection;
+use drover_sim::driver::{Fault, FaultKind, RandomFaults, SimDriver, SimDriverConfig, SlowStep};
+use serde::{Deserialize, Serialize};
+
+use crate::exit::Failure;
+
+/// What a run records about its driver: enough to reopen it and continue its clock.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct DriverChoice {
+    pub kind: String,
+    /// 0: virtual time (instant); N: platform time runs N× faster than the wall clock.
+    pub time_scale: f64,
+    pub wall_anchor_ms: u64,
+    pub platform_anchor_ms: u64,
+    pub seed: u64,
+    /// Where the simulated platform keeps its state between drover processes.
+    pub state_file: Option<PathBuf>,
+    #[serde(skip)]
+    faults: Vec<Fault>,
+    #[serde(skip)]
+    random_faults: RandomFaults,
+}
+
+impl DriverChoice {
+    /// The choice for a new run. The simulator's world is kept next to the state file unless
+    /// the inventory says where, so that `retry`/`resume` in a later process find it again.
+    pub fn from_section(section: &DriverSection, inventory: &Path, state: &Path, cluster: &str) -> Result<Self, Failure> {
+        let now = wall_now_ms();
+        match section {
+            DriverSection::Simulator(simulator) => {
+                let state_file = match &simulator.state_file {
+                    Some(file) => absolute(&inventory.parent().unwrap_or(Path::new(".")).join(file)),
+                    None => absolute(&sim_world_path(state, cluster, now)),
+                };
+                Ok(DriverChoice {
+                    kind: "simulator".into(),
+                    time_scale: simulator.time_scale,
+                    wall_anchor_ms: now,
+                    platform_anchor_ms: now,
+                    seed: simulator.seed,
+                    state_file: Some(state_file),
+                    faults: simulator.faults.iter().map(fault_from_entry).collect(),
+                    random_faults: random_faults(simulator),
+                })
+            }
+            other => Err(Failure::bad_input(format!(
+                "driver kind {} is not available in this build of drover (only the simulator is)",
+                other.kind_name()
+            ))),
+        }
+    }
+
+    /// The choice recorded with a run, with the faults re-read from its stored inventory.
+    pub fn from_options(section: &DriverSection, options_json: &str) -> Result<Self, Failure> {
+        let mut choice: DriverChoice = serde_json::from_str(options_json)
+            .map_err(|error| Failure::internal(format!("the run's driver options do not parse: {error}")))?;
+        if let DriverSection::Simulator(simulator) = section {
+            choice.faults = simulator.faults.iter().map(fault_from_entry).collect();
+            choice.random_faults = random_faults(simulator);
+        }
+        Ok(choice)
+    }
+
+    pub fn options_json(&self) -> String {
+        serde_json::to_string(self).expect("driver options are plain data")
+    }
+
+    pub fn kind_name(&self) -> &str {
+        &self.kind
+    }
+
+    pub fn virtual_time(&self) -> bool {
+        self.time_scale == 0.0
+    }
+
+    pub fn new_clock(&self) -> Clock {
+        if self.virtual_time() {
+            Clock::virtual_from(self.platform_anchor_ms)
+        } else {
+            Clock::anchored(self.wall_anchor_ms, self.platform_anchor_ms, self.time_scale)
+        }
+    }
+
+    /// A clock that continues the run's timeline: virtual time picks up where the journal ended.
+    pub fn resumed_clock(&self, last_journal_ms: u64) -> Clock {
+        if self.virtual_time() {
+            Clock::virtual_from(last_journal_ms.max(self.platform_anchor_ms))
+        } else {
+            Clock::anchored(self.wall_anchor_ms, self.platform_anchor_ms, self.time_scale)
+        }
+    }
+}
+
+fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+fn sim_world_path(state: &Path, cluster: &str, now_ms: u64) -> PathBuf {
+    let file_name = format!(
+        "{}.{cluster}.{now_ms}.sim.json",
+        state.file_name().map_or("drover.db".into(), |n| n.to_string_lossy().into_owned())
+    );
+    state.with_file_name(file_name)
+}
+
+fn fault_from_entry(entry: &drover_schema::inventory::FaultEntry) -> Fault {
+    use drover_schema::inventory::{FaultName, StepName};
+    let kind = match entry.fault {
+        FaultName::MigrationFails => FaultKind::MigrationFails,
+        FaultName::MigrationRefused => FaultKind::MigrationRefused,
+        FaultName::MigrationHangs => FaultKind::MigrationHangs,
+        FaultName::UpgradeFails => FaultKind::UpgradeFails,
+        FaultName::HostNeverReturns => FaultKind::HostNeverReturns,
+        FaultName::UpgradeDoesNotReboot => FaultKind::UpgradeDoesNotReboot,
+        FaultName::RebootIgnored => FaultKind::RebootIgnored,
+        FaultName::ShutdownIgnored => FaultKind::ShutdownIgnored,
+        FaultName::Slow => FaultKind::Slow,
+    };
+    let step = entry.step.map(|step| match step {
+        StepName::Migrate => SlowStep::Migrate,
+        StepName::Upgrade => SlowStep::Upgrade,
+        StepName::Reboot => SlowStep::Reboot,
+        StepName::Shutdown => SlowStep::Shutdown,
+        StepName::Start => SlowStep::Start,
+        StepName::Maintenance => SlowStep::Maintenance,
+    });
+    Fault { kind, vm: entry.vm.clone(), host: entry.host.clone(), times: entry.times, step, factor: entry.factor }
+}
+
+fn random_faults(section: &drover_schema::inventory::SimulatorSection) -> RandomFaults {
+    let random = &section.random_faults;
+    RandomFaults {
+        migration_failure: random.migration_failure,
+        upgrade_failure: random.upgrade_failure,
+        shutdown_ignored: random.shutdown_ignored,
+        host_never_returns: random.host_never_returns,
+    }
+}
+
+/// Opens the driver of a choice for a cluster on a clock.
+pub fn open_driver(choice: &DriverChoice, cluster: &Cluster, clock: Clock) -> Result<SimDriver, Failure> {
+    let config = SimDriverConfig {
+        seed: choice.seed,
+        faults: choice.faults.clone(),
+        random_faults: choice.random_faults.clone(),
+        state_file: choice.state_file.clone(),
+    };
+    SimDriver::new(cluster, clock, config).map_err(|error| Failure::internal(format!("simulator: {error}")))
+}

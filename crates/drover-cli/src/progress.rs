@@ -1,0 +1,125 @@
+//! Progress of a run on stderr: bars on a terminal (overall hosts and one line per host in the
+//! current wave), plain log lines otherwise. Follows engine events; knows no driver.
+
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+
+use drover_core::execution::{CommandKind, Execution, HostStep};
+use drover_core::HostId;
+use drover_engine::EngineEvent;
+use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+/// Host lines shown at once; a larger wave is summarized by the overall bar.
+const HOST_LINES_MAX: usize = 12;
+
+pub struct Progress {
+    bars: Option<Bars>,
+    last_step: BTreeMap<HostId, HostStep>,
+}
+
+struct Bars {
+    multi: MultiProgress,
+    overall: ProgressBar,
+    hosts: BTreeMap<HostId, ProgressBar>,
+}
+
+impl Progress {
+    pub fn new(execution: &Execution) -> Self {
+        let bars = std::io::stderr().is_terminal().then(|| {
+            let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
+            let (done, total) = execution.host_totals();
+            let overall = multi.add(ProgressBar::new(total as u64));
+            overall.set_style(
+                ProgressStyle::with_template("{prefix:>12} [{bar:40}] {pos}/{len} hosts  {msg}")
+                    .expect("static template")
+                    .progress_chars("=> "),
+            );
+            overall.set_prefix(execution.cluster().name.clone());
+            overall.set_position(done as u64);
+            Bars { multi, overall, hosts: BTreeMap::new() }
+        });
+        Progress { bars, last_step: BTreeMap::new() }
+    }
+
+    pub fn on_event(&mut self, execution: &Execution, event: &EngineEvent<'_>) {
+        match event {
+            EngineEvent::Calling(command) => self.on_host_activity(execution, command.kind.host(), Some(&command.kind)),
+            EngineEvent::Answered { command, .. } => self.on_host_activity(execution, command.kind.host(), None),
+            EngineEvent::Operator(command) => self.log(&format!("operator: {}", command.name())),
+            EngineEvent::Phase(phase) => self.log(&format!("run {}", phase.name())),
+        }
+    }
+
+    fn on_host_activity(&mut self, execution: &Execution, host: Option<HostId>, calling: Option<&CommandKind>) {
+        let Some(host) = host else {
+            return;
+        };
+        if host.index() >= execution.cluster().hosts.len() {
+            return;
+        }
+        let status = execution.host_status(host);
+        let name = execution.cluster().host(host).name.clone();
+        let changed = self.last_step.insert(host, status.step) != Some(status.step);
+        let detail = calling.map(|kind| describe(execution, kind)).unwrap_or_default();
+        match &mut self.bars {
+            Some(bars) => bars.show(execution, host, &name, status.step, &detail),
+            None if changed => {
+                let error = status.last_error.filter(|_| status.step == HostStep::UpgradeFailed);
+                let suffix = error.map(|e| format!(": {e}")).unwrap_or_default();
+                eprintln!("host {name}: {}{suffix}", status.step.name());
+            }
+            None => {}
+        }
+    }
+
+    fn log(&self, line: &str) {
+        match &self.bars {
+            Some(bars) => bars.multi.suspend(|| eprintln!("{line}")),
+            None => eprintln!("{line}"),
+        }
+    }
+
+    pub fn finish(&mut self) {
+        if let Some(bars) = self.bars.take() {
+            for bar in bars.hosts.values() {
+                bar.finish_and_clear();
+            }
+            bars.overall.finish();
+        }
+    }
+}
+
+impl Bars {
+    fn show(&mut self, execution: &Execution, host: HostId, name: &str, step: HostStep, detail: &str) {
+        let (done, total) = execution.host_totals();
+        self.overall.set_length(total as u64);
+        self.overall.set_position(done as u64);
+        if matches!(step, HostStep::Done | HostStep::Skipped) {
+            if let Some(bar) = self.hosts.remove(&host) {
+                bar.finish_and_clear();
+            }
+            return;
+        }
+        if !self.hosts.contains_key(&host) && self.hosts.len() >= HOST_LINES_MAX {
+            return;
+        }
+        let bar = self.hosts.entry(host).or_insert_with(|| {
+            let bar = self.multi.add(ProgressBar::new_spinner());
+            bar.set_style(ProgressStyle::with_template("{prefix:>12} {spinner} {msg}").expect("static template"));
+            bar.set_prefix(name.to_string());
+            bar
+        });
+        bar.set_message(format!("{} {detail}", step.name()));
+        bar.tick();
+    }
+}
+
+fn describe(execution: &Execution, kind: &CommandKind) -> String {
+    let cluster = execution.cluster();
+    match kind {
+        CommandKind::Migrate { vm, to, .. } => format!("· migrating {} → {}", cluster.vm(*vm).name, cluster.host(*to).name),
+        CommandKind::ShutdownVm { vm, .. } => format!("· shutting down {}", cluster.vm(*vm).name),
+        CommandKind::StartVm { vm, host } => format!("· starting {} on {}", cluster.vm(*vm).name, cluster.host(*host).name),
+        other => format!("· {}", other.name()),
+    }
+}

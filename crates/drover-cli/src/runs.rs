@@ -1,0 +1,281 @@
+//! `drover run`, `resume`, `status`, `history` and the operator commands (`approve`, `retry`,
+//! `skip`, `abort`, `continue`, `pause`, `unpause`): durable execution from the command line.
+//!
+//! A command that needs to drive a run takes the run's lock and drives it in the foreground until
+//! it finishes or needs an operator again. If another live `drover` process drives the run, an
+//! operator command is handed to it as a request in the journal instead.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use clap::Args;
+use drover_core::execution::{Execution, OperatorCommand, RunPhase};
+use drover_engine::engine::{holder_is_alive, replay, request};
+use drover_engine::{Clock, DriveEnd, Engine, NewRunSpec};
+use drover_store::Store;
+
+use crate::drivers::{open_driver, DriverChoice};
+use crate::exit::Failure;
+use crate::output::OutputFormat;
+use crate::progress::Progress;
+use crate::report;
+
+/// Where the state (journal) lives: `--state`, else `DROVER_STATE`, else `./drover.db`.
+#[derive(Args, Clone)]
+pub struct StateArgs {
+    /// State file (SQLite journal of runs).
+    #[arg(long = "state", env = "DROVER_STATE", default_value = "drover.db", global = true)]
+    pub state: PathBuf,
+}
+
+#[derive(Args)]
+pub struct RunArgs {
+    /// Inventory file (YAML; JSON accepted).
+    #[arg(short = 'i', long = "inventory", env = "DROVER_INVENTORY")]
+    inventory: PathBuf,
+    /// Let Drover resolve resolvable precheck failures (shut down VMs that cannot move).
+    #[arg(long)]
+    resolve: bool,
+    /// Run id (default: cluster name and start time).
+    #[arg(long)]
+    run_id: Option<String>,
+    #[arg(short = 'o', long = "output", value_enum, default_value_t = OutputFormat::Table)]
+    output: OutputFormat,
+}
+
+#[derive(Args)]
+pub struct RunSelector {
+    /// Run id (default: the newest run; for operator commands the newest unfinished run).
+    pub run: Option<String>,
+    #[arg(short = 'o', long = "output", value_enum, default_value_t = OutputFormat::Table)]
+    pub output: OutputFormat,
+}
+
+#[derive(Args)]
+pub struct ResumeArgs {
+    /// Run id (default: the newest unfinished run).
+    run: Option<String>,
+    /// The inventory the run was started with; refused if it changed since.
+    #[arg(short = 'i', long = "inventory")]
+    inventory: Option<PathBuf>,
+    #[arg(short = 'o', long = "output", value_enum, default_value_t = OutputFormat::Table)]
+    output: OutputFormat,
+}
+
+#[derive(Args)]
+pub struct HostCommandArgs {
+    /// The host.
+    pub host: String,
+    /// Run id (default: the newest unfinished run).
+    #[arg(long)]
+    pub run: Option<String>,
+    #[arg(short = 'o', long = "output", value_enum, default_value_t = OutputFormat::Table)]
+    pub output: OutputFormat,
+}
+
+#[derive(Args)]
+pub struct HistoryArgs {
+    /// Only runs of this cluster.
+    #[arg(long)]
+    cluster: Option<String>,
+    /// At most this many runs, newest first.
+    #[arg(long, default_value_t = 20)]
+    limit: usize,
+    #[arg(short = 'o', long = "output", value_enum, default_value_t = OutputFormat::Table)]
+    output: OutputFormat,
+}
+
+pub const EXIT_NEEDS_OPERATOR: u8 = 5;
+pub const EXIT_ABORTED: u8 = 6;
+
+fn open_store(state: &Path) -> Result<Store, Failure> {
+    Store::open(state).map_err(|error| Failure::bad_input(format!("state file {}: {error}", state.display())))
+}
+
+fn sha256_hex(text: &str) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(text.as_bytes());
+    digest.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+/// `drover run`: plans from the inventory, refuses an unsafe plan, then creates and drives a run.
+pub fn run(args: &RunArgs, state: &StateArgs) -> Result<(), Failure> {
+    let text = std::fs::read_to_string(&args.inventory)
+        .map_err(|error| Failure::bad_input(format!("{}: cannot read the inventory: {error}", args.inventory.display())))?;
+    let source_name = args.inventory.display().to_string();
+    let mut file = drover_schema::inventory::parse_inventory_file(&text, &source_name).map_err(Failure::bad_input)?;
+    if args.resolve {
+        file.cluster.policy.auto_resolve = true;
+    }
+    let plan = drover_core::plan(&file.cluster);
+    crate::plan_view::feasibility(&file.cluster, &plan)?;
+    let store = open_store(&state.state)?;
+    let choice = DriverChoice::from_section(&file.driver, &args.inventory, &state.state, &file.cluster.name)?;
+    let run_id = args.run_id.clone().unwrap_or_else(|| default_run_id(&file.cluster.name));
+    let options = choice.options_json();
+    with_runtime(choice.virtual_time(), async {
+        let clock = choice.new_clock();
+        let driver = Arc::new(open_driver(&choice, &file.cluster, clock.clone())?);
+        let spec = NewRunSpec {
+            run_id: run_id.clone(),
+            inventory_text: &text,
+            inventory_sha256: sha256_hex(&text),
+            cluster: &file.cluster,
+            options_json: options,
+        };
+        let engine = Engine::create(store, driver, clock, spec).await.map_err(engine_failure)?;
+        eprintln!("run {run_id} started on the {} driver", choice.kind_name());
+        drive_to_stop(engine, args.output).await
+    })
+}
+
+fn default_run_id(cluster: &str) -> String {
+    let now = jiff::Timestamp::now().strftime("%Y%m%d-%H%M%S").to_string();
+    format!("{cluster}-{now}")
+}
+
+/// Drives until the run stops, then prints the report and maps the stop to an exit code.
+async fn drive_to_stop<D: drover_engine::Driver>(mut engine: Engine<D>, output: OutputFormat) -> Result<(), Failure> {
+    let mut progress = Progress::new(engine.execution());
+    let end = engine.drive(&mut |execution, event| progress.on_event(execution, &event)).await.map_err(engine_failure)?;
+    progress.finish();
+    report::print_report(engine.run_id(), engine.execution(), output)?;
+    stop_result(engine.run_id(), engine.execution(), &end)
+}
+
+fn stop_result(run_id: &str, execution: &Execution, end: &DriveEnd) -> Result<(), Failure> {
+    match end {
+        DriveEnd::Finished(RunPhase::Completed) => Ok(()),
+        DriveEnd::Finished(_) => Err(Failure::with_code(EXIT_ABORTED, format!("run {run_id} was aborted; every host Drover touched was restored (see the report)"))),
+        DriveEnd::NeedsOperator(phase) => Err(Failure::with_code(EXIT_NEEDS_OPERATOR, what_next(run_id, execution, phase))),
+    }
+}
+
+/// Tells the operator what the run waits for and which commands move it on.
+fn what_next(run_id: &str, execution: &Execution, phase: &RunPhase) -> String {
+    let status = execution.status();
+    let waiting_manual: Vec<String> = status
+        .hosts
+        .iter()
+        .filter(|h| h.step == drover_core::execution::HostStep::AwaitingManualUpgrade)
+        .map(|h| execution.cluster().host(h.host).name.clone())
+        .collect();
+    match phase {
+        RunPhase::AwaitingApproval => format!("run {run_id} waits for approval: review `drover status {run_id}`, then `drover approve {run_id}`"),
+        RunPhase::Halted { reason } => format!(
+            "run {run_id} halted: {reason}\n  choose: `drover retry --run {run_id}`, `drover skip HOST --run {run_id}`, or `drover abort {run_id}`"
+        ),
+        _ if !waiting_manual.is_empty() => format!(
+            "run {run_id} waits for the manual upgrade of {}: run the installer on each, then `drover continue HOST --run {run_id}`",
+            waiting_manual.join(", ")
+        ),
+        _ if status.paused => format!("run {run_id} is paused: `drover unpause {run_id}` to go on"),
+        _ => format!("run {run_id} stopped in phase {}", phase.name()),
+    }
+}
+
+fn engine_failure(error: drover_engine::EngineError) -> Failure {
+    use drover_engine::EngineError as E;
+    match error {
+        E::Operator(_) | E::UnknownRun(_) | E::ClusterLocked { .. } | E::RunBusy { .. } => Failure::bad_input(error),
+        E::Store(ref store) if matches!(store, drover_store::StoreError::LockHeld { .. }) => Failure::bad_input(error),
+        other => Failure::internal(other),
+    }
+}
+
+/// Runs a future on a current-thread runtime; virtual time pauses the clock so that sleeps end
+/// at once and the simulation runs instantly and deterministically.
+fn with_runtime<F: std::future::Future<Output = Result<(), Failure>>>(virtual_time: bool, future: F) -> Result<(), Failure> {
+    let mut builder = tokio::runtime::Builder::new_current_thread();
+    builder.enable_time();
+    if virtual_time {
+        builder.start_paused(true);
+    }
+    builder.build().map_err(Failure::internal)?.block_on(future)
+}
+
+/// The run named, or the newest one (unfinished first when `unfinished_only`).
+fn select_run(store: &Store, run: Option<&str>, unfinished_only: bool) -> Result<drover_store::RunRecord, Failure> {
+    if let Some(id) = run {
+        return store
+            .run(id)
+            .map_err(Failure::internal)?
+            .ok_or_else(|| Failure::bad_input(format!("no run {id:?} in the state file")));
+    }
+    let runs = store.runs(None, 100).map_err(Failure::internal)?;
+    runs.into_iter()
+        .find(|r| !unfinished_only || !matches!(r.state.as_str(), "completed" | "aborted"))
+        .ok_or_else(|| Failure::bad_input(if unfinished_only { "no unfinished run in the state file" } else { "no run in the state file" }))
+}
+
+/// `drover status`: replays the journal read-only and shows where every host is.
+pub fn status(args: &RunSelector, state: &StateArgs) -> Result<(), Failure> {
+    let store = open_store(&state.state)?;
+    let record = select_run(&store, args.run.as_deref(), false)?;
+    let (execution, _, _) = replay(&store, &record.id, &record.inventory_text).map_err(engine_failure)?;
+    let holder = store.lock_holder(&record.cluster).map_err(Failure::internal)?;
+    let driven_by = holder.filter(|l| l.run_id == record.id && holder_is_alive(&l.holder)).map(|l| l.holder);
+    report::print_status(&record, &execution, driven_by.as_deref(), args.output)
+}
+
+/// `drover history`: the runs in the state file, newest first.
+pub fn history(args: &HistoryArgs, state: &StateArgs) -> Result<(), Failure> {
+    let store = open_store(&state.state)?;
+    let runs = store.runs(args.cluster.as_deref(), args.limit).map_err(Failure::internal)?;
+    report::print_history(&runs, args.output)
+}
+
+/// `drover resume`: continues a run from its journal after a crash or a stop.
+pub fn resume(args: &ResumeArgs, state: &StateArgs) -> Result<(), Failure> {
+    let store = open_store(&state.state)?;
+    let record = select_run(&store, args.run.as_deref(), true)?;
+    if let Some(path) = &args.inventory {
+        let text = std::fs::read_to_string(path)
+            .map_err(|error| Failure::bad_input(format!("{}: cannot read the inventory: {error}", path.display())))?;
+        if sha256_hex(&text) != record.inventory_sha256 {
+            return Err(Failure::bad_input(format!(
+                "{} changed since run {} started; a run continues with the inventory it started with (start a new run for the new inventory)",
+                path.display(),
+                record.id
+            )));
+        }
+    }
+    drive_existing(store, record, None, args.output)
+}
+
+/// Operator commands: applied here when no other process drives the run, else requested.
+pub fn operate(command: OperatorCommand, run: Option<&str>, output: OutputFormat, state: &StateArgs) -> Result<(), Failure> {
+    let mut store = open_store(&state.state)?;
+    let unfinished_only = !matches!(command, OperatorCommand::Approve);
+    let record = select_run(&store, run, unfinished_only)?;
+    let (execution, _, _) = replay(&store, &record.id, &record.inventory_text).map_err(engine_failure)?;
+    execution.check_operator(&command).map_err(|error| Failure::bad_input(format!("run {}: {error}", record.id)))?;
+    let holder = store.lock_holder(&record.cluster).map_err(Failure::internal)?;
+    if let Some(lock) = holder.filter(|l| l.run_id == record.id && holder_is_alive(&l.holder)) {
+        request(&mut store, &record.id, &command, &operator_name(), drover_engine::clock::wall_now_ms()).map_err(engine_failure)?;
+        eprintln!("run {} is driven by {}: `{}` handed to it", record.id, lock.holder, command.name());
+        return Ok(());
+    }
+    drive_existing(store, record, Some(command), output)
+}
+
+fn operator_name() -> String {
+    std::env::var("USER").unwrap_or_else(|_| "operator".into())
+}
+
+/// Opens a run (replay + reconcile), applies an operator command if given, drives it.
+fn drive_existing(store: Store, record: drover_store::RunRecord, command: Option<OperatorCommand>, output: OutputFormat) -> Result<(), Failure> {
+    let file = drover_schema::inventory::parse_inventory_file(&record.inventory_text, "inventory (stored with the run)")
+        .map_err(Failure::internal)?;
+    let choice = DriverChoice::from_options(&file.driver, &record.options_json)?;
+    let last_at = store.entries(&record.id).map_err(Failure::internal)?.last().map_or(0, |e| e.at_ms);
+    with_runtime(choice.virtual_time(), async {
+        let clock = choice.resumed_clock(last_at);
+        let driver = Arc::new(open_driver(&choice, &file.cluster, clock.clone())?);
+        let mut engine = Engine::open(store, driver, clock, &record.id).map_err(engine_failure)?;
+        if let Some(command) = command {
+            engine.operate(command, &operator_name()).map_err(engine_failure)?;
+        }
+        drive_to_stop(engine, output).await
+    })
+}

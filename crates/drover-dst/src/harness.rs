@@ -1,0 +1,199 @@
+//! One deterministic simulation: a seed's scenario run by the real engine on the simulator
+//! driver, in virtual time, with the engine crashed (dropped mid-step) and resumed from its
+//! journal at random points, an operator answering every halt, and the invariants checked after
+//! every engine event. Everything random comes from the seed.
+
+use std::cell::RefCell;
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use drover_core::execution::{HostStep, OperatorCommand, RunPhase};
+use drover_engine::{Clock, DriveEnd, Driver, Engine, NewRunSpec};
+use drover_sim::driver::{SimDriver, SimDriverConfig};
+use drover_store::Store;
+use rand::Rng;
+use tokio::sync::Notify;
+
+use crate::invariants::Checker;
+use crate::scenario::{scenario, Scenario};
+
+/// Engine sessions (crash-resume cycles and operator interventions) allowed per seed.
+const MAX_SESSIONS: usize = 60;
+/// Crashes injected per seed at most.
+const MAX_CRASHES: u32 = 4;
+/// Platform epoch for every simulation (2026-01-01), so timestamps read naturally.
+const EPOCH_MS: u64 = 1_767_225_600_000;
+
+#[derive(Clone, Debug, Default)]
+pub struct SeedSummary {
+    pub seed: u64,
+    pub hosts: usize,
+    pub vms: usize,
+    pub faults: usize,
+    pub crashes: u32,
+    pub operator_actions: Vec<String>,
+    pub outcome: String,
+    pub events: usize,
+    pub feasible: bool,
+}
+
+/// Runs one seed; `Err` carries the seed and what broke.
+pub fn run_seed(seed: u64) -> Result<SeedSummary, String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .map_err(|e| format!("seed {seed}: runtime: {e}"))?;
+    runtime.block_on(simulate(seed)).map_err(|message| format!("seed {seed}: {message}"))
+}
+
+async fn simulate(seed: u64) -> Result<SeedSummary, String> {
+    let Scenario { cluster, faults, random_faults, mut rng } = scenario(seed);
+    let mut summary = SeedSummary {
+        seed,
+        hosts: cluster.hosts.len(),
+        vms: cluster.vms.len(),
+        faults: faults.len(),
+        ..SeedSummary::default()
+    };
+    let plan = drover_core::plan(&cluster);
+    summary.feasible = plan.is_feasible();
+    if !summary.feasible {
+        summary.outcome = "no safe plan".into();
+        return Ok(summary);
+    }
+    let clock = Clock::virtual_from(EPOCH_MS);
+    let config = SimDriverConfig { seed, faults, random_faults, state_file: None };
+    let driver = Arc::new(SimDriver::new(&cluster, clock.clone(), config).map_err(|e| e.to_string())?);
+    let directory = scratch_directory()?;
+    let state = directory.path().join("state.db");
+    let checker = RefCell::new(Checker::new(&cluster, driver.snapshot(), plan.summary.max_unavailable as usize));
+    let store = Store::open(&state).map_err(|e| e.to_string())?;
+    let spec = NewRunSpec {
+        run_id: format!("dst-{seed}"),
+        inventory_text: &inventory_text(&cluster),
+        inventory_sha256: String::new(),
+        cluster: &cluster,
+        options_json: "{}".into(),
+    };
+    let mut engine = Engine::create(store, Arc::clone(&driver), clock.clone(), spec).await.map_err(|e| e.to_string())?;
+    let mut skipped = BTreeSet::new();
+    for _ in 0..MAX_SESSIONS {
+        let crash_after = (summary.crashes < MAX_CRASHES && rng.random_bool(0.4)).then(|| rng.random_range(1..120usize));
+        let crashed = Notify::new();
+        let events = RefCell::new(0usize);
+        let failure = RefCell::new(None::<String>);
+        let mut observer = |_: &drover_core::execution::Execution, _: drover_engine::EngineEvent<'_>| {
+            *events.borrow_mut() += 1;
+            if failure.borrow().is_none() {
+                if let Err(message) = checker.borrow_mut().check_step(&driver.snapshot()) {
+                    *failure.borrow_mut() = Some(message);
+                }
+            }
+            if Some(*events.borrow()) == crash_after {
+                crashed.notify_one();
+            }
+        };
+        let end = tokio::select! {
+            end = engine.drive(&mut observer) => Some(end.map_err(|e| format!("engine: {e}"))?),
+            _ = crashed.notified() => None,
+        };
+        summary.events += *events.borrow();
+        if let Some(message) = failure.borrow_mut().take() {
+            return Err(message);
+        }
+        match end {
+            None => {
+                summary.crashes += 1;
+                engine = reopen(engine, &state, &driver, &clock)?;
+            }
+            Some(DriveEnd::Finished(phase)) => {
+                summary.outcome = phase.name().into();
+                let completed = phase == RunPhase::Completed;
+                let snapshot = driver.snapshot();
+                checker.borrow().check_end(&snapshot, completed, &skipped)?;
+                check_report(&engine, completed)?;
+                return Ok(summary);
+            }
+            Some(DriveEnd::NeedsOperator(phase)) => {
+                let action = operate(&mut engine, &phase, &mut rng, &driver, &checker.borrow(), &mut skipped).await?;
+                summary.operator_actions.push(action);
+            }
+        }
+    }
+    Err(format!("the run did not finish within {MAX_SESSIONS} engine sessions (actions {:?})", summary.operator_actions))
+}
+
+/// A crash: the engine (and its store handle) is dropped; a new one opens the same journal.
+fn reopen(engine: Engine<SimDriver>, state: &std::path::Path, driver: &Arc<SimDriver>, clock: &Clock) -> Result<Engine<SimDriver>, String> {
+    let run_id = engine.run_id().to_string();
+    drop(engine);
+    let store = Store::open(state).map_err(|e| e.to_string())?;
+    Engine::open(store, Arc::clone(driver), clock.clone(), &run_id).map_err(|e| format!("resume after crash: {e}"))
+}
+
+/// The operator: approves, does manual upgrades by hand, and answers halts with retry, skip or
+/// abort (a host that never returns is never retried forever).
+async fn operate(
+    engine: &mut Engine<SimDriver>,
+    phase: &RunPhase,
+    rng: &mut rand_chacha::ChaCha8Rng,
+    driver: &Arc<SimDriver>,
+    checker: &Checker,
+    skipped: &mut BTreeSet<String>,
+) -> Result<String, String> {
+    let status = engine.execution().status();
+    let cluster = engine.execution().cluster().clone();
+    let command = if *phase == RunPhase::AwaitingApproval {
+        OperatorCommand::Approve
+    } else if let Some(host) = status.hosts.iter().find(|h| h.step == HostStep::AwaitingManualUpgrade) {
+        let name = cluster.host(host.host).name.clone();
+        driver.upgrade(&name, &cluster.target_version).await.map_err(|e| format!("manual upgrade of {name}: {e}"))?;
+        OperatorCommand::Continue { host: name }
+    } else if status.paused {
+        OperatorCommand::Resume
+    } else {
+        let failed: Vec<String> = status
+            .hosts
+            .iter()
+            .filter(|h| h.step == HostStep::UpgradeFailed)
+            .map(|h| cluster.host(h.host).name.clone())
+            .collect();
+        let lost = failed.iter().find(|h| checker.lost_hosts().contains(*h));
+        match (lost, failed.first(), rng.random_range(0..10)) {
+            (Some(host), _, 0..=6) | (None, Some(host), 7..=8) => {
+                skipped.insert(host.clone());
+                OperatorCommand::Skip { host: host.clone() }
+            }
+            (Some(_), _, _) | (None, _, 9) => OperatorCommand::Abort,
+            _ => OperatorCommand::Retry,
+        }
+    };
+    let name = match &command {
+        OperatorCommand::Skip { host } | OperatorCommand::Continue { host } => format!("{} {host}", command.name()),
+        other => other.name().to_string(),
+    };
+    engine.operate(command, "dst").map_err(|e| format!("operator {name} refused: {e}"))?;
+    Ok(name)
+}
+
+/// The run's own report agrees with the platform.
+fn check_report(engine: &Engine<SimDriver>, completed: bool) -> Result<(), String> {
+    let report = engine.execution().report();
+    if completed && !report.hosts_failed.is_empty() {
+        return Err(format!("a completed run reports failed hosts: {:?}", report.hosts_failed));
+    }
+    Ok(())
+}
+
+fn scratch_directory() -> Result<tempfile::TempDir, String> {
+    // A RAM-backed directory keeps fsync cheap: hundreds of seeds, thousands of journal writes.
+    let shm = std::path::Path::new("/dev/shm");
+    let directory = if shm.is_dir() { tempfile::tempdir_in(shm) } else { tempfile::tempdir() };
+    directory.map_err(|e| format!("scratch directory: {e}"))
+}
+
+/// The cluster written as an inventory, stored with the run like `drover run` does.
+fn inventory_text(cluster: &drover_core::Cluster) -> String {
+    drover_schema::inventory::inventory_to_yaml(cluster)
+}

@@ -1,0 +1,46 @@
+//! Deterministic simulation testing of Drover: whole rolling upgrades run by the real engine on
+//! the simulator driver in virtual time, under seeded fault schedules, crashed and resumed at
+//! random points, with the invariants checked on the simulated platform after every step.
+//! A failure always names its seed; `drover-dst --first-seed N --seeds 1` replays it.
+
+pub mod harness;
+pub mod invariants;
+pub mod scenario;
+
+pub use harness::{run_seed, SeedSummary};
+
+/// Totals over many seeds, for the closing figures.
+#[derive(Clone, Debug, Default)]
+pub struct Totals {
+    pub seeds: usize,
+    pub infeasible: usize,
+    pub faults: usize,
+    pub crashes: u32,
+    pub operator_actions: usize,
+    pub completed: usize,
+    pub aborted: usize,
+    pub events: usize,
+}
+
+impl Totals {
+    pub fn add(&mut self, summary: &SeedSummary) {
+        self.seeds += 1;
+        self.infeasible += usize::from(!summary.feasible);
+        self.faults += summary.faults;
+        self.crashes += summary.crashes;
+        self.operator_actions += summary.operator_actions.len();
+        self.completed += usize::from(summary.outcome == "completed");
+        self.aborted += usize::from(summary.outcome == "aborted");
+        self.events += summary.events;
+    }
+}
+
+impl std::fmt::Display for Totals {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            formatter,
+            "{} seeds: {} completed, {} aborted, {} without a safe plan; {} faults injected, {} engine crashes, {} operator actions, {} engine events checked",
+            self.seeds, self.completed, self.aborted, self.infeasible, self.faults, self.crashes, self.operator_actions, self.events
+        )
+    }
+}

@@ -1,0 +1,77 @@
+//! A seed's scenario: a generated cluster, policy variations and a fault schedule, all drawn
+//! from one ChaCha8 stream so that a seed always means the same test.
+
+use drover_core::{ApprovalMode, Cluster, MaxUnavailable, UpgradeMode};
+use drover_sim::driver::{Fault, FaultKind, RandomFaults, SlowStep};
+use drover_sim::GenerateSpec;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+
+pub struct Scenario {
+    pub cluster: Cluster,
+    pub faults: Vec<Fault>,
+    pub random_faults: RandomFaults,
+    /// The dice for everything decided during the run (crash points, operator choices).
+    pub rng: ChaCha8Rng,
+}
+
+pub fn scenario(seed: u64) -> Scenario {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let spec = GenerateSpec {
+        hosts: rng.random_range(3..=9),
+        masters: rng.random_range(0..=1),
+        management_hosts: rng.random_range(0..=1),
+        utilization_min: 0.2,
+        utilization_max: rng.random_range(0.3..0.6),
+        host_memory_mib: 65_536,
+        host_cpus: 16,
+        local_storage_fraction: 0.08,
+        no_tools_fraction: 0.08,
+        stopped_fraction: 0.1,
+        anti_affinity_groups: rng.random_range(0..=2),
+        old_versions: vec!["1.0".into(), "1.1".into()],
+        target_version: "2.0".into(),
+        max_unavailable: MaxUnavailable::Count(rng.random_range(1..=3)),
+        seed,
+    };
+    let mut cluster = drover_sim::generate(&spec);
+    let policy = &mut cluster.policy;
+    if rng.random_bool(0.15) {
+        policy.mode = UpgradeMode::Manual;
+    }
+    if rng.random_bool(0.15) {
+        policy.approval = ApprovalMode::Manual;
+    }
+    policy.max_step_attempts = rng.random_range(1..=3);
+    policy.migration_timeout_secs = 600;
+    let faults = faults(&mut rng, &cluster);
+    let random_faults = if rng.random_bool(0.3) {
+        RandomFaults { migration_failure: 0.05, upgrade_failure: 0.05, shutdown_ignored: 0.2, host_never_returns: 0.0 }
+    } else {
+        RandomFaults::default()
+    };
+    Scenario { cluster, faults, random_faults, rng }
+}
+
+/// Zero to four faults on random hosts and VMs.
+fn faults(rng: &mut ChaCha8Rng, cluster: &Cluster) -> Vec<Fault> {
+    let count = rng.random_range(0..=4);
+    (0..count).filter_map(|_| one_fault(rng, cluster)).collect()
+}
+
+fn one_fault(rng: &mut ChaCha8Rng, cluster: &Cluster) -> Option<Fault> {
+    let host = cluster.hosts[rng.random_range(0..cluster.hosts.len())].name.clone();
+    let vm = (!cluster.vms.is_empty()).then(|| cluster.vms[rng.random_range(0..cluster.vms.len())].name.clone());
+    let times = rng.random_range(1..=3);
+    Some(match rng.random_range(0..9) {
+        0 => Fault::new(FaultKind::MigrationFails).on_vm(&vm?).times(times),
+        1 => Fault::new(FaultKind::MigrationRefused).on_vm(&vm?),
+        2 => Fault::new(FaultKind::MigrationHangs).on_vm(&vm?).times(1),
+        3 => Fault::new(FaultKind::UpgradeFails).on_host(&host).times(times),
+        4 => Fault::new(FaultKind::HostNeverReturns).on_host(&host),
+        5 => Fault::new(FaultKind::UpgradeDoesNotReboot).on_host(&host),
+        6 => Fault::new(FaultKind::RebootIgnored).on_host(&host),
+        7 => Fault::new(FaultKind::ShutdownIgnored).on_vm(&vm?),
+        _ => Fault::slow(SlowStep::Upgrade, 3.0).on_host(&host),
+    })
+}

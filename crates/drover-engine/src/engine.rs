@@ -1,0 +1,409 @@
+//! The engine: a thin loop between the pure core and a driver.
+//!
+//! Start and resume are one path: [`Engine::open`] loads the run's journal (empty for a new run,
+//! whose first entry is then the cluster as discovered), replays every input through a fresh
+//! core, and re-issues the commands that were journaled as intents but never answered — safe,
+//! because every driver call is idempotent and observes before acting. Then [`Engine::drive`]
+//! writes each intent before its driver call and each outcome after it, as inputs, in order.
+//!
+//! Operator commands from other processes arrive as `request` entries in the journal; the engine
+//! polls for them and turns the valid ones into inputs. One run per cluster: a lock in the store.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use drover_core::execution::{
+    Command, CommandId, CommandKind, Execution, Input, OperatorCommand, Outcome, RunPhase,
+};
+use drover_core::Cluster;
+use drover_store::{NewEntry, NewRun, Store};
+use tokio::sync::mpsc;
+
+use crate::clock::Clock;
+use crate::driver::{Driver, DriverError};
+use crate::records::{self, KIND_INPUT, KIND_INTENT, KIND_REQUEST, KIND_START};
+use crate::EngineError;
+
+/// The most driver calls that may be outstanding at once (a bound on the outcome queue too).
+const MAX_CALLS_IN_FLIGHT: usize = 1024;
+
+/// How often (in wall time) a running engine looks for operator requests from other processes.
+const REQUEST_POLL_INTERVAL: Duration = Duration::from_millis(250);
+
+/// What the engine saw happen, for progress displays. Borrowed; valid during the callback.
+pub enum EngineEvent<'a> {
+    /// A driver call is about to be made.
+    Calling(&'a Command),
+    /// A call came back.
+    Answered { command: &'a Command, outcome: &'a Outcome },
+    /// An operator command was applied.
+    Operator(&'a OperatorCommand),
+    /// The run's phase changed.
+    Phase(&'a RunPhase),
+}
+
+/// Why `drive` returned.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DriveEnd {
+    /// Completed or aborted.
+    Finished(RunPhase),
+    /// Halted, awaiting approval, or waiting for a manual upgrade: an operator must act.
+    NeedsOperator(RunPhase),
+}
+
+/// A run being driven: the store, the driver, the clock and the core's state.
+pub struct Engine<D: Driver> {
+    store: Store,
+    driver: Arc<D>,
+    clock: Clock,
+    run_id: String,
+    holder: String,
+    execution: Execution,
+    /// Commands issued by the core and not yet answered, with whether their intent is journaled.
+    outstanding: BTreeMap<CommandId, (Command, bool)>,
+    last_seen_seq: u64,
+    window_open: bool,
+    phase_written: String,
+}
+
+/// Identifies this process as a lock holder: `pid@hostname`.
+pub fn holder_name() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_else(|_| "localhost".into());
+    format!("{}@{}", std::process::id(), host.trim())
+}
+
+/// Whether the process named by a holder string still runs (same machine only; a holder on
+/// another machine is assumed alive).
+pub fn holder_is_alive(holder: &str) -> bool {
+    let Some((pid, host)) = holder.split_once('@') else {
+        return true;
+    };
+    let this_host = holder_name();
+    let this_host = this_host.split_once('@').map_or("", |(_, h)| h);
+    if host != this_host {
+        return true;
+    }
+    pid == std::process::id().to_string() || std::path::Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// Everything needed to create a run.
+pub struct NewRunSpec<'a> {
+    pub run_id: String,
+    /// The inventory as written (kept in the run record so resume can check and re-read it).
+    pub inventory_text: &'a str,
+    pub inventory_sha256: String,
+    /// The inventory's cluster: target, policy, and what the platform may not report itself.
+    pub cluster: &'a Cluster,
+    pub options_json: String,
+}
+
+impl<D: Driver> Engine<D> {
+    /// Creates a run: takes the cluster's lock, discovers the platform and writes the cluster as
+    /// observed as the run's first journal entry. Then opens it like any other run.
+    pub async fn create(mut store: Store, driver: Arc<D>, clock: Clock, spec: NewRunSpec<'_>) -> Result<Self, EngineError> {
+        let holder = holder_name();
+        let now = clock.now_ms();
+        check_cluster_lock(&store, &spec.cluster.name, &spec.run_id)?;
+        store.create_run(&NewRun {
+            id: spec.run_id.clone(),
+            cluster: spec.cluster.name.clone(),
+            inventory_sha256: spec.inventory_sha256.clone(),
+            inventory_text: spec.inventory_text.to_string(),
+            state: "starting".into(),
+            created_at_ms: now,
+            options_json: spec.options_json.clone(),
+        })?;
+        store.acquire_lock(&spec.cluster.name, &spec.run_id, &holder, now)?;
+        let discovered = tokio::time::timeout(clock.wall_duration(spec.cluster.policy.step_timeout_secs * 1000), driver.discover())
+            .await
+            .map_err(|_| EngineError::Driver("discovery timed out".into()))?
+            .map_err(|error| EngineError::Driver(format!("discovery failed: {error}")))?;
+        let observed = crate::merge::merge_inventory_with_discovery(spec.cluster, &discovered);
+        let start = records::start_record(&observed);
+        store.append(&spec.run_id, &NewEntry { at_ms: now, kind: KIND_START.into(), payload_json: records::to_json(&start) })?;
+        Self::open(store, driver, clock, &spec.run_id)
+    }
+
+    /// Opens an existing run: checks the lock, replays the journal, and prepares the commands
+    /// that were in flight to be issued again.
+    pub fn open(mut store: Store, driver: Arc<D>, clock: Clock, run_id: &str) -> Result<Self, EngineError> {
+        let holder = holder_name();
+        let run = store.run(run_id)?.ok_or_else(|| EngineError::UnknownRun(run_id.to_string()))?;
+        if let Some(lock) = store.lock_holder(&run.cluster)? {
+            if lock.run_id == run_id && lock.holder != holder && holder_is_alive(&lock.holder) {
+                return Err(EngineError::RunBusy { run_id: run_id.into(), holder: lock.holder });
+            }
+        }
+        check_cluster_lock(&store, &run.cluster, run_id)?;
+        let (execution, outstanding, last_seen_seq) = replay(&store, run_id, &run.inventory_text)?;
+        if !execution.is_finished() {
+            store.acquire_lock(&run.cluster, run_id, &holder, clock.now_ms())?;
+        }
+        let phase_written = run.state.clone();
+        Ok(Engine {
+            store,
+            driver,
+            clock,
+            run_id: run_id.to_string(),
+            holder,
+            execution,
+            outstanding,
+            last_seen_seq,
+            window_open: true,
+            phase_written,
+        })
+    }
+
+    pub fn execution(&self) -> &Execution {
+        &self.execution
+    }
+
+    pub fn run_id(&self) -> &str {
+        &self.run_id
+    }
+
+    pub fn into_store(self) -> Store {
+        self.store
+    }
+
+    /// Applies an operator command in this process (no other engine drives the run): checked
+    /// against the current state first, so a refused command writes nothing.
+    pub fn operate(&mut self, command: OperatorCommand, by: &str) -> Result<(), EngineError> {
+        self.execution.check_operator(&command)?;
+        self.feed(Input::Operator(command), by)?;
+        Ok(())
+    }
+
+    /// Drives the run until it finishes, or until it needs an operator and no call is in flight.
+    pub async fn drive(&mut self, observer: &mut dyn FnMut(&Execution, EngineEvent<'_>)) -> Result<DriveEnd, EngineError> {
+        let (sender, mut receiver) = mpsc::channel::<(CommandId, Outcome)>(MAX_CALLS_IN_FLIGHT);
+        // Calls that were in flight when the journal was last written are issued again first.
+        let reissue: Vec<Command> = self.outstanding.values().map(|(c, _)| c.clone()).collect();
+        for command in reissue {
+            self.dispatch(command, &sender, observer)?;
+        }
+        loop {
+            self.refresh_window()?;
+            while let Some(command) = self.execution.poll_command() {
+                self.outstanding.insert(command.id, (command.clone(), false));
+                self.dispatch(command, &sender, observer)?;
+            }
+            self.write_phase(observer)?;
+            if self.outstanding.is_empty() {
+                if self.execution.is_finished() {
+                    self.store.release_lock(&self.execution.cluster().name, &self.run_id)?;
+                    return Ok(DriveEnd::Finished(self.execution.phase().clone()));
+                }
+                if self.needs_operator() && self.execution.next_wakeup().is_none() {
+                    return Ok(DriveEnd::NeedsOperator(self.execution.phase().clone()));
+                }
+            }
+            self.wait_for_something(&mut receiver, observer).await?;
+        }
+    }
+
+    fn needs_operator(&self) -> bool {
+        let status = self.execution.status();
+        matches!(status.phase, RunPhase::Halted { .. } | RunPhase::AwaitingApproval)
+            || status.hosts.iter().any(|h| h.step == drover_core::execution::HostStep::AwaitingManualUpgrade)
+            || status.paused
+    }
+
+    async fn wait_for_something(
+        &mut self,
+        receiver: &mut mpsc::Receiver<(CommandId, Outcome)>,
+        observer: &mut dyn FnMut(&Execution, EngineEvent<'_>),
+    ) -> Result<(), EngineError> {
+        let wakeup = self.execution.next_wakeup();
+        let sleep_for = match wakeup {
+            Some(at) => self.clock.wall_duration(at.saturating_sub(self.clock.now_ms())).min(REQUEST_POLL_INTERVAL),
+            None => REQUEST_POLL_INTERVAL,
+        };
+        tokio::select! {
+            biased;
+            answered = receiver.recv() => {
+                if let Some((id, outcome)) = answered {
+                    self.answer(id, outcome, observer)?;
+                }
+            }
+            _ = tokio::time::sleep(sleep_for) => {
+                self.poll_requests(observer)?;
+                if wakeup.is_some_and(|at| at <= self.clock.now_ms()) {
+                    self.feed(Input::Tick, "")?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn answer(&mut self, id: CommandId, outcome: Outcome, observer: &mut dyn FnMut(&Execution, EngineEvent<'_>)) -> Result<(), EngineError> {
+        let Some((command, _)) = self.outstanding.remove(&id) else {
+            return Ok(());
+        };
+        observer(&self.execution, EngineEvent::Answered { command: &command, outcome: &outcome });
+        self.feed(Input::Outcome { command: id, outcome }, "")
+    }
+
+    /// Journals an input, then gives it to the core.
+    fn feed(&mut self, input: Input, by: &str) -> Result<(), EngineError> {
+        let now = self.clock.now_ms();
+        let record = records::input_record(now, &input, by);
+        self.last_seen_seq = self.store.append(&self.run_id, &NewEntry { at_ms: now, kind: KIND_INPUT.into(), payload_json: records::to_json(&record) })?;
+        self.execution.handle(now, input);
+        Ok(())
+    }
+
+    /// Journals the intent (once) and starts the driver call on its own task.
+    fn dispatch(
+        &mut self,
+        command: Command,
+        sender: &mpsc::Sender<(CommandId, Outcome)>,
+        observer: &mut dyn FnMut(&Execution, EngineEvent<'_>),
+    ) -> Result<(), EngineError> {
+        let journaled = self.outstanding.get(&command.id).is_some_and(|(_, j)| *j);
+        if !journaled {
+            let now = self.clock.now_ms();
+            let intent = records::intent_record(self.execution.cluster(), &command);
+            self.last_seen_seq = self.store.append(&self.run_id, &NewEntry { at_ms: now, kind: KIND_INTENT.into(), payload_json: records::to_json(&intent) })?;
+            self.outstanding.insert(command.id, (command.clone(), true));
+        }
+        observer(&self.execution, EngineEvent::Calling(&command));
+        let call = crate::calls::DriverCall::new(self.execution.cluster(), &command);
+        let driver = Arc::clone(&self.driver);
+        let clock = self.clock.clone();
+        let sender = sender.clone();
+        tokio::spawn(async move {
+            let limit = clock.wall_duration(command.timeout_ms);
+            let outcome = match tokio::time::timeout(limit, call.run(driver.as_ref())).await {
+                Ok(Ok(observation)) => Outcome::Succeeded(observation),
+                Ok(Err(DriverError::Refused(error))) => Outcome::Failed { error, refused: true },
+                Ok(Err(error)) => Outcome::Failed { error: error.to_string(), refused: false },
+                Err(_) => Outcome::TimedOut,
+            };
+            // The receiver is gone only when the engine stopped; the journal still has the intent.
+            let _ = sender.send((command.id, outcome)).await;
+        });
+        Ok(())
+    }
+
+    /// Operator requests written by other processes since we last looked.
+    fn poll_requests(&mut self, observer: &mut dyn FnMut(&Execution, EngineEvent<'_>)) -> Result<(), EngineError> {
+        let entries = self.store.entries_after(&self.run_id, self.last_seen_seq)?;
+        for entry in entries {
+            self.last_seen_seq = self.last_seen_seq.max(entry.seq);
+            if entry.kind != KIND_REQUEST {
+                continue;
+            }
+            let request: records::RequestRecord = records::from_json(&entry.payload_json)?;
+            let command = records::operator_from_record(&request.command);
+            if self.execution.check_operator(&command).is_ok() {
+                observer(&self.execution, EngineEvent::Operator(&command));
+                self.feed(Input::Operator(command), &request.by)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Maintenance windows: the core only learns whether one is open; the calendar is here.
+    fn refresh_window(&mut self) -> Result<(), EngineError> {
+        let policy = &self.execution.cluster().policy;
+        let open = crate::windows::is_open(&policy.windows, &policy.time_zone, self.clock.now_ms());
+        if open != self.window_open {
+            self.window_open = open;
+            self.feed(Input::WindowChanged { open }, "")?;
+        }
+        Ok(())
+    }
+
+    fn write_phase(&mut self, observer: &mut dyn FnMut(&Execution, EngineEvent<'_>)) -> Result<(), EngineError> {
+        let phase = self.execution.phase().name();
+        if phase != self.phase_written {
+            self.store.set_run_state(&self.run_id, phase, self.clock.now_ms())?;
+            self.phase_written = phase.to_string();
+            observer(&self.execution, EngineEvent::Phase(self.execution.phase()));
+        }
+        Ok(())
+    }
+
+    /// The lock holder name of this engine.
+    pub fn holder(&self) -> &str {
+        &self.holder
+    }
+}
+
+/// Refuses to start or open a run while another unfinished run holds the cluster.
+fn check_cluster_lock(store: &Store, cluster: &str, run_id: &str) -> Result<(), EngineError> {
+    match store.lock_holder(cluster)? {
+        Some(lock) if lock.run_id != run_id => Err(EngineError::ClusterLocked {
+            cluster: cluster.to_string(),
+            run_id: lock.run_id,
+            holder: lock.holder,
+        }),
+        _ => Ok(()),
+    }
+}
+
+type Replayed = (Execution, BTreeMap<CommandId, (Command, bool)>, u64);
+
+/// Rebuilds a run's state from its journal. Commands the core issued during the replay and that
+/// got no outcome are returned with whether their intent was journaled.
+pub fn replay(store: &Store, run_id: &str, inventory_text: &str) -> Result<Replayed, EngineError> {
+    let inventory = drover_schema::inventory::parse_inventory_file(inventory_text, "inventory (stored with the run)")
+        .map_err(|error| EngineError::Journal(format!("the run's stored inventory no longer parses: {error}")))?;
+    let entries = store.entries(run_id)?;
+    let mut entries = entries.into_iter();
+    let first = entries.next().ok_or_else(|| EngineError::Journal(format!("run {run_id} has no start entry")))?;
+    if first.kind != KIND_START {
+        return Err(EngineError::Journal(format!("run {run_id} starts with a {:?} entry", first.kind)));
+    }
+    let start: records::StartRecord = records::from_json(&first.payload_json)?;
+    let cluster = records::cluster_from_start(&start, inventory.cluster.policy.clone())?;
+    let mut execution = Execution::new(cluster, first.at_ms);
+    let mut outstanding = BTreeMap::new();
+    let mut last_seq = first.seq;
+    drain(&mut execution, &mut outstanding);
+    for entry in entries {
+        last_seq = entry.seq;
+        match entry.kind.as_str() {
+            KIND_INPUT => {
+                let record: records::InputRecord = records::from_json(&entry.payload_json)?;
+                let input = records::input_from_record(&record)?;
+                if let Input::Outcome { command, .. } = &input {
+                    outstanding.remove(command);
+                }
+                execution.handle(record.at_ms, input);
+                drain(&mut execution, &mut outstanding);
+            }
+            KIND_INTENT => {
+                let intent: records::IntentRecord = records::from_json(&entry.payload_json)?;
+                match outstanding.get_mut(&CommandId(intent.command)) {
+                    Some((_, journaled)) => *journaled = true,
+                    None => return Err(EngineError::Journal(format!(
+                        "run {run_id}: entry {} is an intent for command {} that the replay did not issue (journal diverged)",
+                        entry.seq, intent.command
+                    ))),
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok((execution, outstanding, last_seq))
+}
+
+fn drain(execution: &mut Execution, outstanding: &mut BTreeMap<CommandId, (Command, bool)>) {
+    while let Some(command) = execution.poll_command() {
+        outstanding.insert(command.id, (command, false));
+    }
+}
+
+/// Writes an operator request for the engine that drives the run in another process.
+pub fn request(store: &mut Store, run_id: &str, command: &OperatorCommand, by: &str, at_ms: u64) -> Result<u64, EngineError> {
+    let record = records::RequestRecord { command: records::operator_record(command), by: by.to_string() };
+    Ok(store.append(run_id, &NewEntry { at_ms, kind: KIND_REQUEST.into(), payload_json: records::to_json(&record) })?)
+}
+
+/// Whether a command asks the platform for nothing but facts (for displays).
+pub fn is_observation(kind: &CommandKind) -> bool {
+    matches!(kind, CommandKind::Discover | CommandKind::ReadHostFacts { .. } | CommandKind::HealthCheck { .. })
+}

@@ -1,0 +1,31 @@
+//! The engine's one error type. A failed driver step is not an error here: it is an outcome in
+//! the journal. These are the reasons the engine itself cannot go on.
+
+use drover_core::execution::OperatorError;
+use drover_store::StoreError;
+
+use crate::records::RecordError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("journal: {0}")]
+    Journal(String),
+    #[error("refused: {0}")]
+    Operator(#[from] OperatorError),
+    #[error("no run {0:?} in the state file")]
+    UnknownRun(String),
+    #[error("run {run_id} is being driven by another drover process ({holder}); use operator commands (retry, skip, abort, approve, continue) to steer it")]
+    RunBusy { run_id: String, holder: String },
+    #[error("cluster {cluster} is locked by unfinished run {run_id} (holder {holder}); `drover resume {run_id}` or `drover abort {run_id}` it first")]
+    ClusterLocked { cluster: String, run_id: String, holder: String },
+    #[error("driver: {0}")]
+    Driver(String),
+}
+
+impl From<RecordError> for EngineError {
+    fn from(error: RecordError) -> Self {
+        EngineError::Journal(error.to_string())
+    }
+}

@@ -1,0 +1,359 @@
+//! Journal records: the serde forms of what the engine writes to the store — the cluster a run
+//! started from, every input given to the core, every command before it is carried out, and
+//! operator requests. These are edge types; the core's own types carry no serde.
+//!
+//! Records are versioned by the store's schema version; a field is never renamed in place.
+
+use std::collections::BTreeMap;
+
+use drover_core::execution::{
+    Command, CommandId, CommandKind, Discovered, HostFacts, Input, Observation, OperatorCommand, Outcome,
+};
+use drover_core::{
+    Cluster, Host, HostId, HostRole, HostState, RestartPolicy, Version, Vm, VmId, VmState,
+};
+use serde::{Deserialize, Serialize};
+
+/// Journal entry kinds.
+pub const KIND_START: &str = "start";
+pub const KIND_INPUT: &str = "input";
+pub const KIND_INTENT: &str = "intent";
+pub const KIND_REQUEST: &str = "request";
+
+/// The first entry of every run: the cluster as observed when the run started.
+#[derive(Serialize, Deserialize)]
+pub struct StartRecord {
+    pub cluster_name: String,
+    pub target_version: String,
+    pub hosts: Vec<HostRecord>,
+    pub vms: Vec<VmRecord>,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+pub struct HostRecord {
+    pub name: String,
+    pub role: String,
+    pub version: String,
+    pub memory_mib: u64,
+    pub cpus: u32,
+    pub state: String,
+    pub cordoned: bool,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
+}
+
+#[derive(Clone, Serialize, Deserialize)]
+pub struct VmRecord {
+    pub name: String,
+    pub host: u32,
+    pub memory_mib: u64,
+    pub vcpus: u32,
+    pub running: bool,
+    pub migratable: bool,
+    pub local_storage: bool,
+    pub restart_always: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anti_affinity: Option<String>,
+}
+
+#[derive(Serialize, Deserialize)]
+pub struct InputRecord {
+    pub at_ms: u64,
+    #[serde(flatten)]
+    pub input: InputBody,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(tag = "input", rename_all = "kebab-case")]
+pub enum InputBody {
+    Outcome { command: u64, outcome: OutcomeRecord },
+    Operator { command: OperatorRecord, by: String },
+    Window { open: bool },
+    Tick,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(tag = "result", rename_all = "kebab-case")]
+pub enum OutcomeRecord {
+    Succeeded { observation: ObservationRecord },
+    Failed { error: String, refused: bool },
+    TimedOut,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(tag = "seen", rename_all = "kebab-case")]
+pub enum ObservationRecord {
+    Nothing,
+    HostFacts { version: String, boot_id: String, in_maintenance: bool, cordoned: bool },
+    Discovered { hosts: Vec<HostRecord>, vms: Vec<VmRecord> },
+    ShutDown { forced: bool },
+}
+
+#[derive(Clone, Serialize, Deserialize, PartialEq, Eq, Debug)]
+#[serde(tag = "command", rename_all = "kebab-case")]
+pub enum OperatorRecord {
+    Approve,
+    Pause,
+    Resume,
+    Retry,
+    Skip { host: String },
+    Abort,
+    Continue { host: String },
+}
+
+/// A command written before the driver is called.
+#[derive(Serialize, Deserialize)]
+pub struct IntentRecord {
+    pub command: u64,
+    pub step: String,
+    pub attempt: u32,
+    pub timeout_ms: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vm: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+}
+
+/// An operator command asked by another process while an engine runs the journal.
+#[derive(Serialize, Deserialize)]
+pub struct RequestRecord {
+    pub command: OperatorRecord,
+    pub by: String,
+}
+
+/// A record that does not decode: the journal was written by something else or is damaged.
+#[derive(Debug, thiserror::Error)]
+#[error("journal record is not valid: {0}")]
+pub struct RecordError(pub String);
+
+fn bad(message: impl std::fmt::Display) -> RecordError {
+    RecordError(message.to_string())
+}
+
+pub fn host_record(host: &Host) -> HostRecord {
+    HostRecord {
+        name: host.name.clone(),
+        role: match host.role {
+            HostRole::Master => "master",
+            HostRole::Management => "management",
+            HostRole::Compute => "compute",
+        }
+        .into(),
+        version: host.version.to_string(),
+        memory_mib: host.memory_mib,
+        cpus: host.cpus,
+        state: match host.state {
+            HostState::Up => "up",
+            HostState::Maintenance => "maintenance",
+            HostState::Down => "down",
+        }
+        .into(),
+        cordoned: host.cordoned,
+        labels: host.labels.clone(),
+    }
+}
+
+pub fn host_from_record(record: &HostRecord) -> Result<Host, RecordError> {
+    Ok(Host {
+        name: record.name.clone(),
+        role: match record.role.as_str() {
+            "master" => HostRole::Master,
+            "management" => HostRole::Management,
+            "compute" => HostRole::Compute,
+            other => return Err(bad(format!("host role {other:?}"))),
+        },
+        version: record.version.parse().map_err(bad)?,
+        memory_mib: record.memory_mib,
+        cpus: record.cpus,
+        state: match record.state.as_str() {
+            "up" => HostState::Up,
+            "maintenance" => HostState::Maintenance,
+            "down" => HostState::Down,
+            other => return Err(bad(format!("host state {other:?}"))),
+        },
+        cordoned: record.cordoned,
+        labels: record.labels.clone(),
+    })
+}
+
+pub fn vm_record(vm: &Vm) -> VmRecord {
+    VmRecord {
+        name: vm.name.clone(),
+        host: vm.host.0,
+        memory_mib: vm.memory_mib,
+        vcpus: vm.vcpus,
+        running: vm.is_running(),
+        migratable: vm.migratable,
+        local_storage: vm.local_storage,
+        restart_always: vm.restart_policy == RestartPolicy::Always,
+        anti_affinity: vm.anti_affinity.clone(),
+    }
+}
+
+pub fn vm_from_record(record: &VmRecord) -> Vm {
+    Vm {
+        name: record.name.clone(),
+        host: HostId(record.host),
+        memory_mib: record.memory_mib,
+        vcpus: record.vcpus,
+        state: if record.running { VmState::Running } else { VmState::Stopped },
+        migratable: record.migratable,
+        local_storage: record.local_storage,
+        restart_policy: if record.restart_always { RestartPolicy::Always } else { RestartPolicy::Manual },
+        anti_affinity: record.anti_affinity.clone(),
+    }
+}
+
+pub fn start_record(cluster: &Cluster) -> StartRecord {
+    StartRecord {
+        cluster_name: cluster.name.clone(),
+        target_version: cluster.target_version.to_string(),
+        hosts: cluster.hosts.iter().map(host_record).collect(),
+        vms: cluster.vms.iter().map(vm_record).collect(),
+    }
+}
+
+/// The cluster a run started from: hosts and VMs from the journal, policy from the inventory.
+pub fn cluster_from_start(record: &StartRecord, policy: drover_core::Policy) -> Result<Cluster, RecordError> {
+    let hosts = record.hosts.iter().map(host_from_record).collect::<Result<Vec<_>, _>>()?;
+    let vms: Vec<Vm> = record.vms.iter().map(vm_from_record).collect();
+    if vms.iter().any(|vm| vm.host.index() >= hosts.len()) {
+        return Err(bad("a VM refers to a host index beyond the host list"));
+    }
+    Ok(Cluster {
+        name: record.cluster_name.clone(),
+        target_version: record.target_version.parse::<Version>().map_err(bad)?,
+        policy,
+        hosts,
+        vms,
+    })
+}
+
+pub fn operator_record(command: &OperatorCommand) -> OperatorRecord {
+    match command {
+        OperatorCommand::Approve => OperatorRecord::Approve,
+        OperatorCommand::Pause => OperatorRecord::Pause,
+        OperatorCommand::Resume => OperatorRecord::Resume,
+        OperatorCommand::Retry => OperatorRecord::Retry,
+        OperatorCommand::Skip { host } => OperatorRecord::Skip { host: host.clone() },
+        OperatorCommand::Abort => OperatorRecord::Abort,
+        OperatorCommand::Continue { host } => OperatorRecord::Continue { host: host.clone() },
+    }
+}
+
+pub fn operator_from_record(record: &OperatorRecord) -> OperatorCommand {
+    match record {
+        OperatorRecord::Approve => OperatorCommand::Approve,
+        OperatorRecord::Pause => OperatorCommand::Pause,
+        OperatorRecord::Resume => OperatorCommand::Resume,
+        OperatorRecord::Retry => OperatorCommand::Retry,
+        OperatorRecord::Skip { host } => OperatorCommand::Skip { host: host.clone() },
+        OperatorRecord::Abort => OperatorCommand::Abort,
+        OperatorRecord::Continue { host } => OperatorCommand::Continue { host: host.clone() },
+    }
+}
+
+fn observation_record(observation: &Observation) -> ObservationRecord {
+    match observation {
+        Observation::Nothing => ObservationRecord::Nothing,
+        Observation::HostFacts(facts) => ObservationRecord::HostFacts {
+            version: facts.version.to_string(),
+            boot_id: facts.boot_id.clone(),
+            in_maintenance: facts.in_maintenance,
+            cordoned: facts.cordoned,
+        },
+        Observation::Discovered(found) => ObservationRecord::Discovered {
+            hosts: found.hosts.iter().map(host_record).collect(),
+            vms: found.vms.iter().map(vm_record).collect(),
+        },
+        Observation::ShutDown { forced } => ObservationRecord::ShutDown { forced: *forced },
+    }
+}
+
+fn observation_from_record(record: &ObservationRecord) -> Result<Observation, RecordError> {
+    Ok(match record {
+        ObservationRecord::Nothing => Observation::Nothing,
+        ObservationRecord::HostFacts { version, boot_id, in_maintenance, cordoned } => {
+            Observation::HostFacts(HostFacts {
+                version: version.parse().map_err(bad)?,
+                boot_id: boot_id.clone(),
+                in_maintenance: *in_maintenance,
+                cordoned: *cordoned,
+            })
+        }
+        ObservationRecord::Discovered { hosts, vms } => Observation::Discovered(Discovered {
+            hosts: hosts.iter().map(host_from_record).collect::<Result<_, _>>()?,
+            vms: vms.iter().map(vm_from_record).collect(),
+        }),
+        ObservationRecord::ShutDown { forced } => Observation::ShutDown { forced: *forced },
+    })
+}
+
+pub fn input_record(at_ms: u64, input: &Input, by: &str) -> InputRecord {
+    let body = match input {
+        Input::Outcome { command, outcome } => InputBody::Outcome {
+            command: command.0,
+            outcome: match outcome {
+                Outcome::Succeeded(observation) => {
+                    OutcomeRecord::Succeeded { observation: observation_record(observation) }
+                }
+                Outcome::Failed { error, refused } => {
+                    OutcomeRecord::Failed { error: error.clone(), refused: *refused }
+                }
+                Outcome::TimedOut => OutcomeRecord::TimedOut,
+            },
+        },
+        Input::Operator(command) => InputBody::Operator { command: operator_record(command), by: by.to_string() },
+        Input::WindowChanged { open } => InputBody::Window { open: *open },
+        Input::Tick => InputBody::Tick,
+    };
+    InputRecord { at_ms, input: body }
+}
+
+pub fn input_from_record(record: &InputRecord) -> Result<Input, RecordError> {
+    Ok(match &record.input {
+        InputBody::Outcome { command, outcome } => Input::Outcome {
+            command: CommandId(*command),
+            outcome: match outcome {
+                OutcomeRecord::Succeeded { observation } => {
+                    Outcome::Succeeded(observation_from_record(observation)?)
+                }
+                OutcomeRecord::Failed { error, refused } => {
+                    Outcome::Failed { error: error.clone(), refused: *refused }
+                }
+                OutcomeRecord::TimedOut => Outcome::TimedOut,
+            },
+        },
+        InputBody::Operator { command, .. } => Input::Operator(operator_from_record(command)),
+        InputBody::Window { open } => Input::WindowChanged { open: *open },
+        InputBody::Tick => Input::Tick,
+    })
+}
+
+pub fn intent_record(cluster: &Cluster, command: &Command) -> IntentRecord {
+    let host_name = |id: HostId| cluster.hosts.get(id.index()).map(|h| h.name.clone());
+    let vm_name = |id: VmId| cluster.vms.get(id.index()).map(|v| v.name.clone());
+    let to = match &command.kind {
+        CommandKind::Migrate { to, .. } => host_name(*to),
+        _ => None,
+    };
+    IntentRecord {
+        command: command.id.0,
+        step: command.kind.name().to_string(),
+        attempt: command.attempt,
+        timeout_ms: command.timeout_ms,
+        host: command.kind.host().and_then(host_name),
+        vm: command.kind.vm().and_then(vm_name),
+        to,
+    }
+}
+
+pub fn to_json<T: Serialize>(record: &T) -> String {
+    serde_json::to_string(record).expect("journal records hold only strings, numbers and booleans")
+}
+
+pub fn from_json<'a, T: Deserialize<'a>>(text: &'a str) -> Result<T, RecordError> {
+    serde_json::from_str(text).map_err(bad)
+}
