@@ -137,7 +137,8 @@ impl MaintenanceWindow {
         if self.start_minute < self.end_minute {
             opens_today && minute >= self.start_minute && minute < self.end_minute
         } else {
-            (opens_today && minute >= self.start_minute) || (opened_yesterday && minute < self.end_minute)
+            (opens_today && minute >= self.start_minute)
+                || (opened_yesterday && minute < self.end_minute)
         }
     }
 }

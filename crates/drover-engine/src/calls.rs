@@ -19,9 +19,20 @@ enum Step {
     HealthCheck(String),
     Allocation(String, bool),
     Maintenance(String, bool),
-    Migrate { vm: String, from: String, to: String },
-    Shutdown { vm: String, host: String, graceful: Duration },
-    Start { vm: String, host: String },
+    Migrate {
+        vm: String,
+        from: String,
+        to: String,
+    },
+    Shutdown {
+        vm: String,
+        host: String,
+        graceful: Duration,
+    },
+    Start {
+        vm: String,
+        host: String,
+    },
     Upgrade(String, Version),
     Reboot(String, String),
 }
@@ -38,15 +49,29 @@ impl DriverCall {
             CommandKind::Uncordon { host: h } => Step::Allocation(host(*h), true),
             CommandKind::EnterMaintenance { host: h } => Step::Maintenance(host(*h), true),
             CommandKind::ExitMaintenance { host: h } => Step::Maintenance(host(*h), false),
-            CommandKind::Migrate { vm: v, from, to } => Step::Migrate { vm: vm(*v), from: host(*from), to: host(*to) },
-            CommandKind::ShutdownVm { vm: v, host: h, graceful_timeout_ms } => Step::Shutdown {
+            CommandKind::Migrate { vm: v, from, to } => Step::Migrate {
+                vm: vm(*v),
+                from: host(*from),
+                to: host(*to),
+            },
+            CommandKind::ShutdownVm {
+                vm: v,
+                host: h,
+                graceful_timeout_ms,
+            } => Step::Shutdown {
                 vm: vm(*v),
                 host: host(*h),
                 graceful: Duration::from_millis(*graceful_timeout_ms),
             },
-            CommandKind::StartVm { vm: v, host: h } => Step::Start { vm: vm(*v), host: host(*h) },
+            CommandKind::StartVm { vm: v, host: h } => Step::Start {
+                vm: vm(*v),
+                host: host(*h),
+            },
             CommandKind::Upgrade { host: h, target } => Step::Upgrade(host(*h), target.clone()),
-            CommandKind::Reboot { host: h, boot_id_before } => Step::Reboot(host(*h), boot_id_before.clone()),
+            CommandKind::Reboot {
+                host: h,
+                boot_id_before,
+            } => Step::Reboot(host(*h), boot_id_before.clone()),
         };
         DriverCall { step }
     }
@@ -58,12 +83,16 @@ impl DriverCall {
             Step::HostFacts(host) => driver.host_facts(&host).await.map(Observation::HostFacts),
             Step::HealthCheck(host) => nothing(driver.health_check(&host).await),
             Step::Allocation(host, enabled) => nothing(driver.set_allocation(&host, enabled).await),
-            Step::Maintenance(host, enabled) => nothing(driver.set_maintenance(&host, enabled).await),
+            Step::Maintenance(host, enabled) => {
+                nothing(driver.set_maintenance(&host, enabled).await)
+            }
             Step::Migrate { vm, from, to } => nothing(driver.migrate(&vm, &from, &to).await),
             Step::Shutdown { vm, host, graceful } => driver
                 .shutdown_vm(&vm, &host, graceful)
                 .await
-                .map(|observed| Observation::ShutDown { forced: observed.forced }),
+                .map(|observed| Observation::ShutDown {
+                    forced: observed.forced,
+                }),
             Step::Start { vm, host } => nothing(driver.start_vm(&vm, &host).await),
             Step::Upgrade(host, target) => nothing(driver.upgrade(&host, &target).await),
             Step::Reboot(host, boot_id) => nothing(driver.reboot(&host, &boot_id).await),

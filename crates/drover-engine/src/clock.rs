@@ -15,32 +15,59 @@ pub struct Clock {
     origin_platform_ms: u64,
     origin: Instant,
     scale: f64,
+    /// Meant for a paused runtime: nothing outside this process shares the timeline.
+    virtual_time: bool,
 }
 
 /// Wall-clock milliseconds since the Unix epoch.
 pub fn wall_now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 impl Clock {
     /// Platform time is wall time.
     pub fn real() -> Self {
-        Clock { origin_platform_ms: wall_now_ms(), origin: Instant::now(), scale: 1.0 }
+        Clock {
+            origin_platform_ms: wall_now_ms(),
+            origin: Instant::now(),
+            scale: 1.0,
+            virtual_time: false,
+        }
     }
 
     /// Platform time runs `scale` times faster than the wall clock and was `platform_anchor_ms`
     /// when the wall clock read `wall_anchor_ms`.
     pub fn anchored(wall_anchor_ms: u64, platform_anchor_ms: u64, scale: f64) -> Self {
-        let scale = if scale.is_finite() && scale > 0.0 { scale } else { 1.0 };
+        let scale = if scale.is_finite() && scale > 0.0 {
+            scale
+        } else {
+            1.0
+        };
         let wall_elapsed_ms = wall_now_ms().saturating_sub(wall_anchor_ms) as f64;
         let origin_platform_ms = platform_anchor_ms + (wall_elapsed_ms * scale) as u64;
-        Clock { origin_platform_ms, origin: Instant::now(), scale }
+        Clock {
+            origin_platform_ms,
+            origin: Instant::now(),
+            scale,
+            virtual_time: false,
+        }
     }
 
     /// Virtual time starting at `start_ms`: meant for a paused tokio runtime, where sleeping
     /// advances time instantly.
     pub fn virtual_from(start_ms: u64) -> Self {
-        Clock { origin_platform_ms: start_ms, origin: Instant::now(), scale: 1.0 }
+        Clock {
+            origin_platform_ms: start_ms,
+            origin: Instant::now(),
+            scale: 1.0,
+            virtual_time: true,
+        }
+    }
+
+    pub fn is_virtual(&self) -> bool {
+        self.virtual_time
     }
 
     pub fn scale(&self) -> f64 {

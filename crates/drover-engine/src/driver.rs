@@ -50,18 +50,32 @@ pub trait Driver: Send + Sync + 'static {
     /// Every host and VM with their current state.
     fn discover(&self) -> impl Future<Output = Result<Discovered, DriverError>> + Send;
 
-    fn host_facts(&self, host: &str) -> impl Future<Output = Result<HostFacts, DriverError>> + Send;
+    fn host_facts(&self, host: &str)
+        -> impl Future<Output = Result<HostFacts, DriverError>> + Send;
 
     /// Whether the host is fit to run VMs (services up, storage reachable).
     fn health_check(&self, host: &str) -> impl Future<Output = Result<(), DriverError>> + Send;
 
     /// Cordon (`enabled = false`: no new VM may be placed here) or uncordon a host.
-    fn set_allocation(&self, host: &str, enabled: bool) -> impl Future<Output = Result<(), DriverError>> + Send;
+    fn set_allocation(
+        &self,
+        host: &str,
+        enabled: bool,
+    ) -> impl Future<Output = Result<(), DriverError>> + Send;
 
-    fn set_maintenance(&self, host: &str, enabled: bool) -> impl Future<Output = Result<(), DriverError>> + Send;
+    fn set_maintenance(
+        &self,
+        host: &str,
+        enabled: bool,
+    ) -> impl Future<Output = Result<(), DriverError>> + Send;
 
     /// Live-migrates a running VM from `from` to `to`.
-    fn migrate(&self, vm: &str, from: &str, to: &str) -> impl Future<Output = Result<(), DriverError>> + Send;
+    fn migrate(
+        &self,
+        vm: &str,
+        from: &str,
+        to: &str,
+    ) -> impl Future<Output = Result<(), DriverError>> + Send;
 
     /// Gracefully shuts a VM down, powering it off if it is still running after `graceful_timeout`.
     fn shutdown_vm(
@@ -72,12 +86,24 @@ pub trait Driver: Send + Sync + 'static {
     ) -> impl Future<Output = Result<ShutdownObserved, DriverError>> + Send;
 
     /// Starts a stopped VM on `host` (defining it there first if the platform needs that).
-    fn start_vm(&self, vm: &str, host: &str) -> impl Future<Output = Result<(), DriverError>> + Send;
+    fn start_vm(
+        &self,
+        vm: &str,
+        host: &str,
+    ) -> impl Future<Output = Result<(), DriverError>> + Send;
 
     /// Installs the target version on a host in maintenance. May reboot the host by itself.
-    fn upgrade(&self, host: &str, target: &Version) -> impl Future<Output = Result<(), DriverError>> + Send;
+    fn upgrade(
+        &self,
+        host: &str,
+        target: &Version,
+    ) -> impl Future<Output = Result<(), DriverError>> + Send;
 
     /// Reboots a host unless its boot id already differs from `boot_id_before`; returns once the
     /// host answers again.
-    fn reboot(&self, host: &str, boot_id_before: &str) -> impl Future<Output = Result<(), DriverError>> + Send;
+    fn reboot(
+        &self,
+        host: &str,
+        boot_id_before: &str,
+    ) -> impl Future<Output = Result<(), DriverError>> + Send;
 }

@@ -36,7 +36,10 @@ pub enum EngineEvent<'a> {
     /// A driver call is about to be made.
     Calling(&'a Command),
     /// A call came back.
-    Answered { command: &'a Command, outcome: &'a Outcome },
+    Answered {
+        command: &'a Command,
+        outcome: &'a Outcome,
+    },
     /// An operator command was applied.
     Operator(&'a OperatorCommand),
     /// The run's phase changed.
@@ -69,7 +72,8 @@ pub struct Engine<D: Driver> {
 
 /// Identifies this process as a lock holder: `pid@hostname`.
 pub fn holder_name() -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_else(|_| "localhost".into());
+    let host =
+        std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_else(|_| "localhost".into());
     format!("{}@{}", std::process::id(), host.trim())
 }
 
@@ -101,11 +105,19 @@ pub struct NewRunSpec<'a> {
 impl<D: Driver> Engine<D> {
     /// Creates a run: takes the cluster's lock, discovers the platform and writes the cluster as
     /// observed as the run's first journal entry. Then opens it like any other run.
-    pub async fn create(mut store: Store, driver: Arc<D>, clock: Clock, spec: NewRunSpec<'_>) -> Result<Self, EngineError> {
+    pub async fn create(
+        mut store: Store,
+        driver: Arc<D>,
+        clock: Clock,
+        spec: NewRunSpec<'_>,
+    ) -> Result<Self, EngineError> {
         let holder = holder_name();
         let now = clock.now_ms();
         check_cluster_lock(&store, &spec.cluster.name, &spec.run_id)?;
-        store.create_run(&NewRun {
+        // The lock first: of two processes starting runs on one cluster, the second is refused
+        // before it writes anything.
+        store.acquire_lock(&spec.cluster.name, &spec.run_id, &holder, now)?;
+        let created = store.create_run(&NewRun {
             id: spec.run_id.clone(),
             cluster: spec.cluster.name.clone(),
             inventory_sha256: spec.inventory_sha256.clone(),
@@ -113,26 +125,49 @@ impl<D: Driver> Engine<D> {
             state: "starting".into(),
             created_at_ms: now,
             options_json: spec.options_json.clone(),
-        })?;
-        store.acquire_lock(&spec.cluster.name, &spec.run_id, &holder, now)?;
-        let discovered = tokio::time::timeout(clock.wall_duration(spec.cluster.policy.step_timeout_secs * 1000), driver.discover())
-            .await
-            .map_err(|_| EngineError::Driver("discovery timed out".into()))?
-            .map_err(|error| EngineError::Driver(format!("discovery failed: {error}")))?;
+        });
+        if let Err(error) = created {
+            store.release_lock(&spec.cluster.name, &spec.run_id)?;
+            return Err(error.into());
+        }
+        let discovered = tokio::time::timeout(
+            clock.wall_duration(spec.cluster.policy.step_timeout_secs * 1000),
+            driver.discover(),
+        )
+        .await
+        .map_err(|_| EngineError::Driver("discovery timed out".into()))?
+        .map_err(|error| EngineError::Driver(format!("discovery failed: {error}")))?;
         let observed = crate::merge::merge_inventory_with_discovery(spec.cluster, &discovered);
         let start = records::start_record(&observed);
-        store.append(&spec.run_id, &NewEntry { at_ms: now, kind: KIND_START.into(), payload_json: records::to_json(&start) })?;
+        store.append(
+            &spec.run_id,
+            &NewEntry {
+                at_ms: now,
+                kind: KIND_START.into(),
+                payload_json: records::to_json(&start),
+            },
+        )?;
         Self::open(store, driver, clock, &spec.run_id)
     }
 
     /// Opens an existing run: checks the lock, replays the journal, and prepares the commands
     /// that were in flight to be issued again.
-    pub fn open(mut store: Store, driver: Arc<D>, clock: Clock, run_id: &str) -> Result<Self, EngineError> {
+    pub fn open(
+        mut store: Store,
+        driver: Arc<D>,
+        clock: Clock,
+        run_id: &str,
+    ) -> Result<Self, EngineError> {
         let holder = holder_name();
-        let run = store.run(run_id)?.ok_or_else(|| EngineError::UnknownRun(run_id.to_string()))?;
+        let run = store
+            .run(run_id)?
+            .ok_or_else(|| EngineError::UnknownRun(run_id.to_string()))?;
         if let Some(lock) = store.lock_holder(&run.cluster)? {
             if lock.run_id == run_id && lock.holder != holder && holder_is_alive(&lock.holder) {
-                return Err(EngineError::RunBusy { run_id: run_id.into(), holder: lock.holder });
+                return Err(EngineError::RunBusy {
+                    run_id: run_id.into(),
+                    holder: lock.holder,
+                });
             }
         }
         check_cluster_lock(&store, &run.cluster, run_id)?;
@@ -176,7 +211,10 @@ impl<D: Driver> Engine<D> {
     }
 
     /// Drives the run until it finishes, or until it needs an operator and no call is in flight.
-    pub async fn drive(&mut self, observer: &mut dyn FnMut(&Execution, EngineEvent<'_>)) -> Result<DriveEnd, EngineError> {
+    pub async fn drive(
+        &mut self,
+        observer: &mut dyn FnMut(&Execution, EngineEvent<'_>),
+    ) -> Result<DriveEnd, EngineError> {
         let (sender, mut receiver) = mpsc::channel::<(CommandId, Outcome)>(MAX_CALLS_IN_FLIGHT);
         // Calls that were in flight when the journal was last written are issued again first.
         let reissue: Vec<Command> = self.outstanding.values().map(|(c, _)| c.clone()).collect();
@@ -186,13 +224,15 @@ impl<D: Driver> Engine<D> {
         loop {
             self.refresh_window()?;
             while let Some(command) = self.execution.poll_command() {
-                self.outstanding.insert(command.id, (command.clone(), false));
+                self.outstanding
+                    .insert(command.id, (command.clone(), false));
                 self.dispatch(command, &sender, observer)?;
             }
             self.write_phase(observer)?;
             if self.outstanding.is_empty() {
                 if self.execution.is_finished() {
-                    self.store.release_lock(&self.execution.cluster().name, &self.run_id)?;
+                    self.store
+                        .release_lock(&self.execution.cluster().name, &self.run_id)?;
                     return Ok(DriveEnd::Finished(self.execution.phase().clone()));
                 }
                 if self.needs_operator() && self.execution.next_wakeup().is_none() {
@@ -205,8 +245,13 @@ impl<D: Driver> Engine<D> {
 
     fn needs_operator(&self) -> bool {
         let status = self.execution.status();
-        matches!(status.phase, RunPhase::Halted { .. } | RunPhase::AwaitingApproval)
-            || status.hosts.iter().any(|h| h.step == drover_core::execution::HostStep::AwaitingManualUpgrade)
+        matches!(
+            status.phase,
+            RunPhase::Halted { .. } | RunPhase::AwaitingApproval
+        ) || status
+            .hosts
+            .iter()
+            .any(|h| h.step == drover_core::execution::HostStep::AwaitingManualUpgrade)
             || status.paused
     }
 
@@ -216,9 +261,22 @@ impl<D: Driver> Engine<D> {
         observer: &mut dyn FnMut(&Execution, EngineEvent<'_>),
     ) -> Result<(), EngineError> {
         let wakeup = self.execution.next_wakeup();
-        let sleep_for = match wakeup {
-            Some(at) => self.clock.wall_duration(at.saturating_sub(self.clock.now_ms())).min(REQUEST_POLL_INTERVAL),
-            None => REQUEST_POLL_INTERVAL,
+        // Under virtual time no other process can send requests, so only wakeups matter (and
+        // polling every 250 virtual ms would cost thousands of reads per simulated hour).
+        let poll = if self.clock.is_virtual() {
+            None
+        } else {
+            Some(REQUEST_POLL_INTERVAL)
+        };
+        let until_wakeup = wakeup.map(|at| {
+            self.clock
+                .wall_duration(at.saturating_sub(self.clock.now_ms()))
+        });
+        let sleep_for = match (until_wakeup, poll) {
+            (Some(wake), Some(poll)) => wake.min(poll),
+            (Some(wake), None) => wake,
+            (None, Some(poll)) => poll,
+            (None, None) => Duration::from_secs(365 * 24 * 3600),
         };
         tokio::select! {
             biased;
@@ -237,19 +295,43 @@ impl<D: Driver> Engine<D> {
         Ok(())
     }
 
-    fn answer(&mut self, id: CommandId, outcome: Outcome, observer: &mut dyn FnMut(&Execution, EngineEvent<'_>)) -> Result<(), EngineError> {
+    fn answer(
+        &mut self,
+        id: CommandId,
+        outcome: Outcome,
+        observer: &mut dyn FnMut(&Execution, EngineEvent<'_>),
+    ) -> Result<(), EngineError> {
         let Some((command, _)) = self.outstanding.remove(&id) else {
             return Ok(());
         };
-        observer(&self.execution, EngineEvent::Answered { command: &command, outcome: &outcome });
-        self.feed(Input::Outcome { command: id, outcome }, "")
+        observer(
+            &self.execution,
+            EngineEvent::Answered {
+                command: &command,
+                outcome: &outcome,
+            },
+        );
+        self.feed(
+            Input::Outcome {
+                command: id,
+                outcome,
+            },
+            "",
+        )
     }
 
     /// Journals an input, then gives it to the core.
     fn feed(&mut self, input: Input, by: &str) -> Result<(), EngineError> {
         let now = self.clock.now_ms();
         let record = records::input_record(now, &input, by);
-        self.last_seen_seq = self.store.append(&self.run_id, &NewEntry { at_ms: now, kind: KIND_INPUT.into(), payload_json: records::to_json(&record) })?;
+        self.last_seen_seq = self.store.append(
+            &self.run_id,
+            &NewEntry {
+                at_ms: now,
+                kind: KIND_INPUT.into(),
+                payload_json: records::to_json(&record),
+            },
+        )?;
         self.execution.handle(now, input);
         Ok(())
     }
@@ -265,7 +347,14 @@ impl<D: Driver> Engine<D> {
         if !journaled {
             let now = self.clock.now_ms();
             let intent = records::intent_record(self.execution.cluster(), &command);
-            self.last_seen_seq = self.store.append(&self.run_id, &NewEntry { at_ms: now, kind: KIND_INTENT.into(), payload_json: records::to_json(&intent) })?;
+            self.last_seen_seq = self.store.append(
+                &self.run_id,
+                &NewEntry {
+                    at_ms: now,
+                    kind: KIND_INTENT.into(),
+                    payload_json: records::to_json(&intent),
+                },
+            )?;
             self.outstanding.insert(command.id, (command.clone(), true));
         }
         observer(&self.execution, EngineEvent::Calling(&command));
@@ -277,8 +366,14 @@ impl<D: Driver> Engine<D> {
             let limit = clock.wall_duration(command.timeout_ms);
             let outcome = match tokio::time::timeout(limit, call.run(driver.as_ref())).await {
                 Ok(Ok(observation)) => Outcome::Succeeded(observation),
-                Ok(Err(DriverError::Refused(error))) => Outcome::Failed { error, refused: true },
-                Ok(Err(error)) => Outcome::Failed { error: error.to_string(), refused: false },
+                Ok(Err(DriverError::Refused(error))) => Outcome::Failed {
+                    error,
+                    refused: true,
+                },
+                Ok(Err(error)) => Outcome::Failed {
+                    error: error.to_string(),
+                    refused: false,
+                },
                 Err(_) => Outcome::TimedOut,
             };
             // The receiver is gone only when the engine stopped; the journal still has the intent.
@@ -288,7 +383,10 @@ impl<D: Driver> Engine<D> {
     }
 
     /// Operator requests written by other processes since we last looked.
-    fn poll_requests(&mut self, observer: &mut dyn FnMut(&Execution, EngineEvent<'_>)) -> Result<(), EngineError> {
+    fn poll_requests(
+        &mut self,
+        observer: &mut dyn FnMut(&Execution, EngineEvent<'_>),
+    ) -> Result<(), EngineError> {
         let entries = self.store.entries_after(&self.run_id, self.last_seen_seq)?;
         for entry in entries {
             self.last_seen_seq = self.last_seen_seq.max(entry.seq);
@@ -316,10 +414,14 @@ impl<D: Driver> Engine<D> {
         Ok(())
     }
 
-    fn write_phase(&mut self, observer: &mut dyn FnMut(&Execution, EngineEvent<'_>)) -> Result<(), EngineError> {
+    fn write_phase(
+        &mut self,
+        observer: &mut dyn FnMut(&Execution, EngineEvent<'_>),
+    ) -> Result<(), EngineError> {
         let phase = self.execution.phase().name();
         if phase != self.phase_written {
-            self.store.set_run_state(&self.run_id, phase, self.clock.now_ms())?;
+            self.store
+                .set_run_state(&self.run_id, phase, self.clock.now_ms())?;
             self.phase_written = phase.to_string();
             observer(&self.execution, EngineEvent::Phase(self.execution.phase()));
         }
@@ -349,13 +451,25 @@ type Replayed = (Execution, BTreeMap<CommandId, (Command, bool)>, u64);
 /// Rebuilds a run's state from its journal. Commands the core issued during the replay and that
 /// got no outcome are returned with whether their intent was journaled.
 pub fn replay(store: &Store, run_id: &str, inventory_text: &str) -> Result<Replayed, EngineError> {
-    let inventory = drover_schema::inventory::parse_inventory_file(inventory_text, "inventory (stored with the run)")
-        .map_err(|error| EngineError::Journal(format!("the run's stored inventory no longer parses: {error}")))?;
+    let inventory = drover_schema::inventory::parse_inventory_file(
+        inventory_text,
+        "inventory (stored with the run)",
+    )
+    .map_err(|error| {
+        EngineError::Journal(format!(
+            "the run's stored inventory no longer parses: {error}"
+        ))
+    })?;
     let entries = store.entries(run_id)?;
     let mut entries = entries.into_iter();
-    let first = entries.next().ok_or_else(|| EngineError::Journal(format!("run {run_id} has no start entry")))?;
+    let first = entries
+        .next()
+        .ok_or_else(|| EngineError::Journal(format!("run {run_id} has no start entry")))?;
     if first.kind != KIND_START {
-        return Err(EngineError::Journal(format!("run {run_id} starts with a {:?} entry", first.kind)));
+        return Err(EngineError::Journal(format!(
+            "run {run_id} starts with a {:?} entry",
+            first.kind
+        )));
     }
     let start: records::StartRecord = records::from_json(&first.payload_json)?;
     let cluster = records::cluster_from_start(&start, inventory.cluster.policy.clone())?;
@@ -398,12 +512,31 @@ fn drain(execution: &mut Execution, outstanding: &mut BTreeMap<CommandId, (Comma
 }
 
 /// Writes an operator request for the engine that drives the run in another process.
-pub fn request(store: &mut Store, run_id: &str, command: &OperatorCommand, by: &str, at_ms: u64) -> Result<u64, EngineError> {
-    let record = records::RequestRecord { command: records::operator_record(command), by: by.to_string() };
-    Ok(store.append(run_id, &NewEntry { at_ms, kind: KIND_REQUEST.into(), payload_json: records::to_json(&record) })?)
+pub fn request(
+    store: &mut Store,
+    run_id: &str,
+    command: &OperatorCommand,
+    by: &str,
+    at_ms: u64,
+) -> Result<u64, EngineError> {
+    let record = records::RequestRecord {
+        command: records::operator_record(command),
+        by: by.to_string(),
+    };
+    Ok(store.append(
+        run_id,
+        &NewEntry {
+            at_ms,
+            kind: KIND_REQUEST.into(),
+            payload_json: records::to_json(&record),
+        },
+    )?)
 }
 
 /// Whether a command asks the platform for nothing but facts (for displays).
 pub fn is_observation(kind: &CommandKind) -> bool {
-    matches!(kind, CommandKind::Discover | CommandKind::ReadHostFacts { .. } | CommandKind::HealthCheck { .. })
+    matches!(
+        kind,
+        CommandKind::Discover | CommandKind::ReadHostFacts { .. } | CommandKind::HealthCheck { .. }
+    )
 }

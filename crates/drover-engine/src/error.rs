@@ -19,7 +19,11 @@ pub enum EngineError {
     #[error("run {run_id} is being driven by another drover process ({holder}); use operator commands (retry, skip, abort, approve, continue) to steer it")]
     RunBusy { run_id: String, holder: String },
     #[error("cluster {cluster} is locked by unfinished run {run_id} (holder {holder}); `drover resume {run_id}` or `drover abort {run_id}` it first")]
-    ClusterLocked { cluster: String, run_id: String, holder: String },
+    ClusterLocked {
+        cluster: String,
+        run_id: String,
+        holder: String,
+    },
     #[error("driver: {0}")]
     Driver(String),
 }

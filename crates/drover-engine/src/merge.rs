@@ -24,7 +24,9 @@ pub fn merge_inventory_with_discovery(inventory: &Cluster, discovered: &Discover
         }
     }
     let host_id = |cluster: &Cluster, index: usize| {
-        cluster.host_named(&discovered.hosts[index].name).unwrap_or(HostId(0))
+        cluster
+            .host_named(&discovered.hosts[index].name)
+            .unwrap_or(HostId(0))
     };
     for seen in &discovered.vms {
         let on = host_id(&cluster, seen.host.index());
@@ -33,7 +35,10 @@ pub fn merge_inventory_with_discovery(inventory: &Cluster, discovered: &Discover
                 vm.host = on;
                 vm.state = seen.state;
             }
-            None => cluster.vms.push(Vm { host: on, ..seen.clone() }),
+            None => cluster.vms.push(Vm {
+                host: on,
+                ..seen.clone()
+            }),
         }
     }
     cluster

@@ -7,7 +7,8 @@
 use std::collections::BTreeMap;
 
 use drover_core::execution::{
-    Command, CommandId, CommandKind, Discovered, HostFacts, Input, Observation, OperatorCommand, Outcome,
+    Command, CommandId, CommandKind, Discovered, HostFacts, Input, Observation, OperatorCommand,
+    Outcome,
 };
 use drover_core::{
     Cluster, Host, HostId, HostRole, HostState, RestartPolicy, Version, Vm, VmId, VmState,
@@ -66,9 +67,17 @@ pub struct InputRecord {
 #[derive(Serialize, Deserialize)]
 #[serde(tag = "input", rename_all = "kebab-case")]
 pub enum InputBody {
-    Outcome { command: u64, outcome: OutcomeRecord },
-    Operator { command: OperatorRecord, by: String },
-    Window { open: bool },
+    Outcome {
+        command: u64,
+        outcome: OutcomeRecord,
+    },
+    Operator {
+        command: OperatorRecord,
+        by: String,
+    },
+    Window {
+        open: bool,
+    },
     Tick,
 }
 
@@ -84,9 +93,19 @@ pub enum OutcomeRecord {
 #[serde(tag = "seen", rename_all = "kebab-case")]
 pub enum ObservationRecord {
     Nothing,
-    HostFacts { version: String, boot_id: String, in_maintenance: bool, cordoned: bool },
-    Discovered { hosts: Vec<HostRecord>, vms: Vec<VmRecord> },
-    ShutDown { forced: bool },
+    HostFacts {
+        version: String,
+        boot_id: String,
+        in_maintenance: bool,
+        cordoned: bool,
+    },
+    Discovered {
+        hosts: Vec<HostRecord>,
+        vms: Vec<VmRecord>,
+    },
+    ShutDown {
+        forced: bool,
+    },
 }
 
 #[derive(Clone, Serialize, Deserialize, PartialEq, Eq, Debug)]
@@ -198,10 +217,18 @@ pub fn vm_from_record(record: &VmRecord) -> Vm {
         host: HostId(record.host),
         memory_mib: record.memory_mib,
         vcpus: record.vcpus,
-        state: if record.running { VmState::Running } else { VmState::Stopped },
+        state: if record.running {
+            VmState::Running
+        } else {
+            VmState::Stopped
+        },
         migratable: record.migratable,
         local_storage: record.local_storage,
-        restart_policy: if record.restart_always { RestartPolicy::Always } else { RestartPolicy::Manual },
+        restart_policy: if record.restart_always {
+            RestartPolicy::Always
+        } else {
+            RestartPolicy::Manual
+        },
         anti_affinity: record.anti_affinity.clone(),
     }
 }
@@ -216,8 +243,15 @@ pub fn start_record(cluster: &Cluster) -> StartRecord {
 }
 
 /// The cluster a run started from: hosts and VMs from the journal, policy from the inventory.
-pub fn cluster_from_start(record: &StartRecord, policy: drover_core::Policy) -> Result<Cluster, RecordError> {
-    let hosts = record.hosts.iter().map(host_from_record).collect::<Result<Vec<_>, _>>()?;
+pub fn cluster_from_start(
+    record: &StartRecord,
+    policy: drover_core::Policy,
+) -> Result<Cluster, RecordError> {
+    let hosts = record
+        .hosts
+        .iter()
+        .map(host_from_record)
+        .collect::<Result<Vec<_>, _>>()?;
     let vms: Vec<Vm> = record.vms.iter().map(vm_from_record).collect();
     if vms.iter().any(|vm| vm.host.index() >= hosts.len()) {
         return Err(bad("a VM refers to a host index beyond the host list"));
@@ -275,16 +309,22 @@ fn observation_record(observation: &Observation) -> ObservationRecord {
 fn observation_from_record(record: &ObservationRecord) -> Result<Observation, RecordError> {
     Ok(match record {
         ObservationRecord::Nothing => Observation::Nothing,
-        ObservationRecord::HostFacts { version, boot_id, in_maintenance, cordoned } => {
-            Observation::HostFacts(HostFacts {
-                version: version.parse().map_err(bad)?,
-                boot_id: boot_id.clone(),
-                in_maintenance: *in_maintenance,
-                cordoned: *cordoned,
-            })
-        }
+        ObservationRecord::HostFacts {
+            version,
+            boot_id,
+            in_maintenance,
+            cordoned,
+        } => Observation::HostFacts(HostFacts {
+            version: version.parse().map_err(bad)?,
+            boot_id: boot_id.clone(),
+            in_maintenance: *in_maintenance,
+            cordoned: *cordoned,
+        }),
         ObservationRecord::Discovered { hosts, vms } => Observation::Discovered(Discovered {
-            hosts: hosts.iter().map(host_from_record).collect::<Result<_, _>>()?,
+            hosts: hosts
+                .iter()
+                .map(host_from_record)
+                .collect::<Result<_, _>>()?,
             vms: vms.iter().map(vm_from_record).collect(),
         }),
         ObservationRecord::ShutDown { forced } => Observation::ShutDown { forced: *forced },
@@ -296,16 +336,20 @@ pub fn input_record(at_ms: u64, input: &Input, by: &str) -> InputRecord {
         Input::Outcome { command, outcome } => InputBody::Outcome {
             command: command.0,
             outcome: match outcome {
-                Outcome::Succeeded(observation) => {
-                    OutcomeRecord::Succeeded { observation: observation_record(observation) }
-                }
-                Outcome::Failed { error, refused } => {
-                    OutcomeRecord::Failed { error: error.clone(), refused: *refused }
-                }
+                Outcome::Succeeded(observation) => OutcomeRecord::Succeeded {
+                    observation: observation_record(observation),
+                },
+                Outcome::Failed { error, refused } => OutcomeRecord::Failed {
+                    error: error.clone(),
+                    refused: *refused,
+                },
                 Outcome::TimedOut => OutcomeRecord::TimedOut,
             },
         },
-        Input::Operator(command) => InputBody::Operator { command: operator_record(command), by: by.to_string() },
+        Input::Operator(command) => InputBody::Operator {
+            command: operator_record(command),
+            by: by.to_string(),
+        },
         Input::WindowChanged { open } => InputBody::Window { open: *open },
         Input::Tick => InputBody::Tick,
     };
@@ -320,9 +364,10 @@ pub fn input_from_record(record: &InputRecord) -> Result<Input, RecordError> {
                 OutcomeRecord::Succeeded { observation } => {
                     Outcome::Succeeded(observation_from_record(observation)?)
                 }
-                OutcomeRecord::Failed { error, refused } => {
-                    Outcome::Failed { error: error.clone(), refused: *refused }
-                }
+                OutcomeRecord::Failed { error, refused } => Outcome::Failed {
+                    error: error.clone(),
+                    refused: *refused,
+                },
                 OutcomeRecord::TimedOut => Outcome::TimedOut,
             },
         },

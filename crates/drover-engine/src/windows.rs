@@ -27,15 +27,43 @@ mod tests {
 
     #[test]
     fn saturday_night_window_spans_midnight() {
-        let window = MaintenanceWindow { days: vec![5], start_minute: 22 * 60, end_minute: 6 * 60 };
+        let window = MaintenanceWindow {
+            days: vec![5],
+            start_minute: 22 * 60,
+            end_minute: 6 * 60,
+        };
         // 2026-11-21 is a Saturday.
         let at = |text: &str| text.parse::<Timestamp>().unwrap().as_millisecond() as u64;
-        assert!(is_open(std::slice::from_ref(&window), "UTC", at("2026-11-21T23:30:00Z")));
-        assert!(is_open(std::slice::from_ref(&window), "UTC", at("2026-11-22T05:59:00Z")));
-        assert!(!is_open(std::slice::from_ref(&window), "UTC", at("2026-11-22T06:00:00Z")));
-        assert!(!is_open(std::slice::from_ref(&window), "UTC", at("2026-11-21T21:00:00Z")));
+        assert!(is_open(
+            std::slice::from_ref(&window),
+            "UTC",
+            at("2026-11-21T23:30:00Z")
+        ));
+        assert!(is_open(
+            std::slice::from_ref(&window),
+            "UTC",
+            at("2026-11-22T05:59:00Z")
+        ));
+        assert!(!is_open(
+            std::slice::from_ref(&window),
+            "UTC",
+            at("2026-11-22T06:00:00Z")
+        ));
+        assert!(!is_open(
+            std::slice::from_ref(&window),
+            "UTC",
+            at("2026-11-21T21:00:00Z")
+        ));
         // 23:30 in Paris is 22:30 UTC.
-        assert!(is_open(std::slice::from_ref(&window), "Europe/Paris", at("2026-11-21T22:30:00Z")));
-        assert!(!is_open(std::slice::from_ref(&window), "Europe/Paris", at("2026-11-21T20:30:00Z")));
+        assert!(is_open(
+            std::slice::from_ref(&window),
+            "Europe/Paris",
+            at("2026-11-21T22:30:00Z")
+        ));
+        assert!(!is_open(
+            std::slice::from_ref(&window),
+            "Europe/Paris",
+            at("2026-11-21T20:30:00Z")
+        ));
     }
 }

@@ -1,4 +1,5 @@
-//! Drover's edge serialization: inventory files in, plan documents out.
+//! Drover's edge serialization: inventory files (cluster, policy and driver settings) in, plan
+//! documents out.
 //!
 //! The core (`drover-core`) has no serde on purpose; this crate owns every file format and
 //! converts between text and core types. It refuses bad input with one-line messages naming the
@@ -10,5 +11,6 @@ pub mod inventory;
 
 pub use document::PlanDocument;
 pub use inventory::{
-    inventory_to_yaml, load_inventory, parse_inventory, InventoryDocument, InventoryError,
+    inventory_to_yaml, load_inventory, load_inventory_file, parse_inventory, parse_inventory_file,
+    DriverSection, InventoryDocument, InventoryError, InventoryFile,
 };

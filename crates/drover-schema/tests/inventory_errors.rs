@@ -128,7 +128,7 @@ fn empty_file() {
 fn not_a_mapping() {
     assert_refused(
         "- xs01\n- xs02\n",
-        "pool.yaml:1:1: invalid type: sequence, expected an inventory mapping with `cluster` and `hosts` (and optional `policy`, `vms`)",
+        "pool.yaml:1:1: invalid type: sequence, expected an inventory mapping with `cluster` and `hosts` (and optional `policy`, `vms`, `driver`)",
     );
 }
 
@@ -146,7 +146,7 @@ fn unknown_top_level_key() {
     let text = format!("{VALID}hots: []\n");
     assert_refused(
         &text,
-        "pool.yaml:9:1: unknown field `hots`, expected one of `cluster`, `policy`, `hosts`, `vms`",
+        "pool.yaml:9:1: unknown field `hots`, expected one of `cluster`, `policy`, `hosts`, `vms`, `driver`",
     );
 }
 
@@ -155,7 +155,7 @@ fn unknown_nested_key() {
     let text = edited(VALID, "cpus: 16}\nvms", "cpus: 16, rack: r1}\nvms");
     assert_refused(
         &text,
-        "pool.yaml:5:65: hosts[1]: unknown field `rack`, expected one of `name`, `role`, `version`, `memory_mib`, `cpus`, `state`, `labels`",
+        "pool.yaml:5:65: hosts[1]: unknown field `rack`, expected one of `name`, `role`, `version`, `memory_mib`, `cpus`, `state`, `cordoned`, `labels`",
     );
 }
 
@@ -179,7 +179,7 @@ fn unknown_policy_key() {
     let text = edited(VALID, "max_unavailable: 1", "max_unavailable: 1, batch: 2");
     assert_refused(
         &text,
-        "pool.yaml:2:30: policy: unknown field `batch`, expected one of `max_unavailable`, `cpu_overcommit`, `auto_resolve`, `upgrade_duration_secs`, `reboot_duration_secs`, `migration_bandwidth_mib_per_sec`, `migration_overhead_secs`, `max_concurrent_migrations_per_host`, `max_concurrent_migrations_per_cluster`, `vm_shutdown_secs`, `vm_boot_secs`",
+        "pool.yaml:2:30: policy: unknown field `batch`, expected one of `max_unavailable`, `cpu_overcommit`, `auto_resolve`, `upgrade_duration_secs`, `reboot_duration_secs`, `migration_bandwidth_mib_per_sec`, `migration_overhead_secs`, `max_concurrent_migrations_per_host`, `max_concurrent_migrations_per_cluster`, `vm_shutdown_secs`, `vm_boot_secs`, `mode`, `approval`, `max_step_attempts`, `retry_backoff_initial_secs`, `retry_backoff_max_secs`, `step_timeout_secs`, `migration_timeout_secs`, `upgrade_timeout_secs`, `reboot_timeout_secs`, `vm_shutdown_timeout_secs`, `unschedulable_timeout_secs`, `pending_timeout_secs`, `batch_eviction_size`, `batch_eviction_interval_secs`, `windows`, `time_zone`",
     );
 }
 
@@ -511,5 +511,146 @@ fn numeric_versions_are_refused_when_the_written_text_is_lost() {
     assert_eq!(
         error.to_string(),
         "invalid type: floating point `8.1`, expected a quoted version such as \"8.2.1\" at line 1 column 48"
+    );
+}
+
+#[test]
+fn bad_window_day() {
+    let text = edited(
+        VALID,
+        "max_unavailable: 1",
+        "windows: [\"Mon-Fri 01:00-05:00\", \"Sta 22:00-06:00\"]",
+    );
+    assert_refused(
+        &text,
+        "pool.yaml:2:43: policy.windows[1]: \"Sta 22:00-06:00\": unknown day \"Sta\" (days are Mon Tue Wed Thu Fri Sat Sun)",
+    );
+}
+
+#[test]
+fn bad_window_hour() {
+    let text = edited(
+        VALID_BLOCK,
+        "hosts:\n",
+        "policy:\n  windows:\n    - Sat 22:00-06:00\n    - Sat 25:00-06:00\nhosts:\n",
+    );
+    assert_refused(
+        &text,
+        "pool.yaml:7:7: policy.windows[1]: \"Sat 25:00-06:00\": hour 25 is not 00..24",
+    );
+}
+
+#[test]
+fn window_that_opens_and_closes_at_once() {
+    let text = edited(
+        VALID,
+        "max_unavailable: 1",
+        "windows: [\"Sun 03:00-03:00\"]",
+    );
+    assert_refused(
+        &text,
+        "pool.yaml:2:20: policy.windows[0]: \"Sun 03:00-03:00\": the window opens and closes at 03:00, so it never lasts (00:00-24:00 is a whole day)",
+    );
+}
+
+#[test]
+fn window_that_is_not_a_text() {
+    let text = edited(VALID, "max_unavailable: 1", "windows: \"Sun 03:00-04:00\"");
+    assert_refused(
+        &text,
+        "pool.yaml:2:19: policy.windows: invalid type: string \"Sun 03:00-04:00\", expected a sequence",
+    );
+}
+
+#[test]
+fn unknown_time_zone() {
+    let text = edited(VALID, "max_unavailable: 1", "time_zone: Mars/Olympus_Mons");
+    assert_refused(
+        &text,
+        "pool.yaml:2:21: policy.time_zone: unknown time zone \"Mars/Olympus_Mons\" (expected an IANA name such as \"Europe/Paris\" or \"UTC\")",
+    );
+}
+
+#[test]
+fn zero_step_attempts() {
+    let text = edited(VALID, "max_unavailable: 1", "max_step_attempts: 0");
+    assert_refused(
+        &text,
+        "pool.yaml:2:29: policy.max_step_attempts: must be at least 1, got 0 (the first try is an attempt)",
+    );
+}
+
+#[test]
+fn zero_batch_eviction_size() {
+    let text = edited(VALID, "max_unavailable: 1", "batch_eviction_size: 0");
+    assert_refused(
+        &text,
+        "pool.yaml:2:31: policy.batch_eviction_size: must be at least 1, got 0 (no VM could ever be restarted)",
+    );
+}
+
+#[test]
+fn zero_timeouts() {
+    let timeout_keys = [
+        "step_timeout_secs",
+        "migration_timeout_secs",
+        "upgrade_timeout_secs",
+        "reboot_timeout_secs",
+        "vm_shutdown_timeout_secs",
+        "unschedulable_timeout_secs",
+        "pending_timeout_secs",
+    ];
+    for key in timeout_keys {
+        let text = edited(VALID, "max_unavailable: 1", &format!("{key}: 0"));
+        let column = "policy: {".len() + key.len() + ": ".len() + 1;
+        assert_refused(
+            &text,
+            &format!("pool.yaml:2:{column}: policy.{key}: must be at least 1, got 0 (a timeout of 0 seconds would fail every step at once)"),
+        );
+    }
+}
+
+#[test]
+fn retry_backoff_out_of_order() {
+    let text = edited(
+        VALID,
+        "max_unavailable: 1",
+        "retry_backoff_initial_secs: 600, retry_backoff_max_secs: 60",
+    );
+    assert_refused(
+        &text,
+        "pool.yaml:2:38: policy.retry_backoff_initial_secs: must be at most retry_backoff_max_secs (60), got 600",
+    );
+    let text = edited(VALID, "max_unavailable: 1", "retry_backoff_max_secs: 2");
+    assert_refused(
+        &text,
+        "pool.yaml:2:34: policy.retry_backoff_max_secs: must be at least retry_backoff_initial_secs (5, its default), got 2",
+    );
+}
+
+#[test]
+fn bad_mode_and_approval() {
+    let text = edited(VALID, "max_unavailable: 1", "mode: semi");
+    assert_refused(
+        &text,
+        "pool.yaml:2:16: policy.mode: unknown variant `semi`, expected `automatic` or `manual`",
+    );
+    let text = edited(VALID, "max_unavailable: 1", "approval: yes");
+    assert_refused(
+        &text,
+        "pool.yaml:2:20: policy.approval: unknown variant `yes`, expected `automatic` or `manual`",
+    );
+}
+
+#[test]
+fn cordoned_is_a_boolean() {
+    let text = edited(
+        VALID,
+        "cpus: 16}\nvms",
+        "cpus: 16, cordoned: sometimes}\nvms",
+    );
+    assert_refused(
+        &text,
+        "pool.yaml:5:75: hosts[1].cordoned: invalid type: string \"sometimes\", expected a boolean",
     );
 }

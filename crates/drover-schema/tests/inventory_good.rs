@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use drover_core::{
-    Cluster, Host, HostId, HostRole, HostState, MaxUnavailable, Policy, RestartPolicy, Version, Vm,
-    VmState,
+    ApprovalMode, Cluster, Host, HostId, HostRole, HostState, MaintenanceWindow, MaxUnavailable,
+    Policy, RestartPolicy, UpgradeMode, Version, Vm, VmState,
 };
 use drover_schema::{inventory_to_yaml, load_inventory, parse_inventory};
 
@@ -35,6 +35,7 @@ fn left_out_fields_take_their_defaults() {
     let host = &cluster.hosts[0];
     assert_eq!(host.role, HostRole::Compute);
     assert_eq!(host.state, HostState::Up);
+    assert!(!host.cordoned);
     assert!(host.labels.is_empty());
     let vm = &cluster.vms[0];
     assert_eq!(vm.host, HostId(0));
@@ -91,6 +92,81 @@ fn example_file_reads_into_the_core_model() {
     assert_eq!(cluster.vms[4].state, VmState::Stopped);
 }
 
+const EXECUTION_POLICY: &str = r#"
+cluster: {name: lab, target_version: "2.0"}
+policy:
+  mode: manual
+  approval: manual
+  max_step_attempts: 5
+  retry_backoff_initial_secs: 10
+  retry_backoff_max_secs: 600
+  step_timeout_secs: 60
+  migration_timeout_secs: 1800
+  upgrade_timeout_secs: 5400
+  reboot_timeout_secs: 900
+  vm_shutdown_timeout_secs: 90
+  unschedulable_timeout_secs: 240
+  pending_timeout_secs: 600
+  batch_eviction_size: 4
+  batch_eviction_interval_secs: 30
+  windows: ["Sat 22:00-06:00", "mon-FRI 01:00-05:00", "Sat,Sun 00:00-24:00"]
+  time_zone: Europe/Paris
+hosts:
+  - {name: h1, version: "1.0", memory_mib: 4096, cpus: 4, cordoned: true}
+  - {name: h2, version: "1.0", memory_mib: 4096, cpus: 4, cordoned: false}
+"#;
+
+#[test]
+fn execution_policy_reads_into_the_core_model() {
+    let cluster = parse_inventory(EXECUTION_POLICY, "lab.yaml").unwrap();
+    let window = |days: &[u8], start_minute: u16, end_minute: u16| MaintenanceWindow {
+        days: days.to_vec(),
+        start_minute,
+        end_minute,
+    };
+    let expected_policy = Policy {
+        mode: UpgradeMode::Manual,
+        approval: ApprovalMode::Manual,
+        max_step_attempts: 5,
+        retry_backoff_initial_secs: 10,
+        retry_backoff_max_secs: 600,
+        step_timeout_secs: 60,
+        migration_timeout_secs: 1800,
+        upgrade_timeout_secs: 5400,
+        reboot_timeout_secs: 900,
+        vm_shutdown_timeout_secs: 90,
+        unschedulable_timeout_secs: 240,
+        pending_timeout_secs: 600,
+        batch_eviction_size: 4,
+        batch_eviction_interval_secs: 30,
+        windows: vec![
+            window(&[5], 22 * 60, 6 * 60),
+            window(&[0, 1, 2, 3, 4], 60, 5 * 60),
+            window(&[5, 6], 0, 24 * 60),
+        ],
+        time_zone: "Europe/Paris".to_string(),
+        ..Policy::default()
+    };
+    assert_eq!(cluster.policy, expected_policy);
+    let cordoned: Vec<bool> = cluster.hosts.iter().map(|host| host.cordoned).collect();
+    assert_eq!(cordoned, [true, false]);
+}
+
+#[test]
+fn windows_are_written_back_as_text() {
+    let cluster = parse_inventory(EXECUTION_POLICY, "lab.yaml").unwrap();
+    let written = inventory_to_yaml(&cluster);
+    assert!(
+        written.contains(
+            "  windows:\n  - Sat 22:00-06:00\n  - Mon-Fri 01:00-05:00\n  - Sat,Sun 00:00-24:00\n  time_zone: Europe/Paris\n"
+        ),
+        "{written}"
+    );
+    assert!(written.contains("  cordoned: true\n"), "{written}");
+    assert!(!written.contains("cordoned: false"), "{written}");
+    assert_eq!(parse_inventory(&written, "written.yaml").unwrap(), cluster);
+}
+
 #[test]
 fn json_reads_like_yaml() {
     let from_yaml = load_inventory(&fixture("pool.yaml")).unwrap();
@@ -142,6 +218,33 @@ fn cluster_with_no_defaults() -> Cluster {
         max_concurrent_migrations_per_cluster: 6,
         vm_shutdown_secs: 7,
         vm_boot_secs: 8,
+        mode: UpgradeMode::Manual,
+        approval: ApprovalMode::Manual,
+        max_step_attempts: 9,
+        retry_backoff_initial_secs: 10,
+        retry_backoff_max_secs: 11,
+        step_timeout_secs: 12,
+        migration_timeout_secs: 13,
+        upgrade_timeout_secs: 14,
+        reboot_timeout_secs: 15,
+        vm_shutdown_timeout_secs: 16,
+        unschedulable_timeout_secs: 17,
+        pending_timeout_secs: 18,
+        batch_eviction_size: 19,
+        batch_eviction_interval_secs: 0,
+        windows: vec![
+            MaintenanceWindow {
+                days: vec![5],
+                start_minute: 22 * 60,
+                end_minute: 6 * 60,
+            },
+            MaintenanceWindow {
+                days: vec![0, 2, 3, 4, 6],
+                start_minute: 0,
+                end_minute: 24 * 60,
+            },
+        ],
+        time_zone: "America/Argentina/Buenos_Aires".to_string(),
     };
     let host = Host {
         name: "true".to_string(),
@@ -150,6 +253,7 @@ fn cluster_with_no_defaults() -> Cluster {
         memory_mib: 1 << 40,
         cpus: 512,
         state: HostState::Maintenance,
+        cordoned: true,
         labels: BTreeMap::from([("zone: a".to_string(), "123".to_string())]),
     };
     let vm = Vm {

@@ -145,7 +145,11 @@ impl Execution {
         let step = run.step;
         match step {
             HostStep::Evacuating => self.maybe_finish_evacuation(host),
-            HostStep::Waiting | HostStep::AwaitingManualUpgrade | HostStep::Done | HostStep::UpgradeFailed | HostStep::Skipped => {}
+            HostStep::Waiting
+            | HostStep::AwaitingManualUpgrade
+            | HostStep::Done
+            | HostStep::UpgradeFailed
+            | HostStep::Skipped => {}
             _ => self.issue_step(host, step),
         }
     }
@@ -155,22 +159,36 @@ impl Execution {
         let run = &self.hosts[host.index()];
         let quick = self.settings.step_timeout_ms;
         match step {
-            HostStep::Prechecking | HostStep::Verifying => Some((CommandKind::ReadHostFacts { host }, quick)),
-            HostStep::Cordoning => (!run.was_cordoned).then_some((CommandKind::Cordon { host }, quick)),
+            HostStep::Prechecking | HostStep::Verifying => {
+                Some((CommandKind::ReadHostFacts { host }, quick))
+            }
+            HostStep::Cordoning => {
+                (!run.was_cordoned).then_some((CommandKind::Cordon { host }, quick))
+            }
             HostStep::EnteringMaintenance => {
                 (!run.was_in_maintenance).then_some((CommandKind::EnterMaintenance { host }, quick))
             }
             HostStep::Upgrading => Some((
-                CommandKind::Upgrade { host, target: self.cluster.target_version.clone() },
+                CommandKind::Upgrade {
+                    host,
+                    target: self.cluster.target_version.clone(),
+                },
                 self.settings.upgrade_timeout_ms,
             )),
             HostStep::Rebooting => Some((
-                CommandKind::Reboot { host, boot_id_before: run.boot_id_before.clone().unwrap_or_default() },
+                CommandKind::Reboot {
+                    host,
+                    boot_id_before: run.boot_id_before.clone().unwrap_or_default(),
+                },
                 self.settings.reboot_timeout_ms,
             )),
             HostStep::HealthChecking => Some((CommandKind::HealthCheck { host }, quick)),
-            HostStep::ExitingMaintenance => run.maintenance_by_us.then_some((CommandKind::ExitMaintenance { host }, quick)),
-            HostStep::Uncordoning => run.cordoned_by_us.then_some((CommandKind::Uncordon { host }, quick)),
+            HostStep::ExitingMaintenance => run
+                .maintenance_by_us
+                .then_some((CommandKind::ExitMaintenance { host }, quick)),
+            HostStep::Uncordoning => run
+                .cordoned_by_us
+                .then_some((CommandKind::Uncordon { host }, quick)),
             HostStep::StartingVms => None,
             _ => None,
         }
@@ -205,7 +223,9 @@ impl Execution {
             HostStep::Cordoning => HostStep::Evacuating,
             HostStep::Evacuating => HostStep::EnteringMaintenance,
             HostStep::EnteringMaintenance => HostStep::Upgrading,
-            HostStep::Upgrading | HostStep::AwaitingManualUpgrade | HostStep::Rebooting => HostStep::Verifying,
+            HostStep::Upgrading | HostStep::AwaitingManualUpgrade | HostStep::Rebooting => {
+                HostStep::Verifying
+            }
             HostStep::Verifying => HostStep::HealthChecking,
             HostStep::HealthChecking => HostStep::ExitingMaintenance,
             HostStep::ExitingMaintenance => HostStep::Uncordoning,
@@ -223,7 +243,12 @@ impl Execution {
         self.advance_host(host);
     }
 
-    pub(super) fn on_host_outcome(&mut self, host: HostId, command: super::CommandId, outcome: Outcome) {
+    pub(super) fn on_host_outcome(
+        &mut self,
+        host: HostId,
+        command: super::CommandId,
+        outcome: Outcome,
+    ) {
         let run = &mut self.hosts[host.index()];
         if run.command != Some(command) {
             return;
@@ -232,7 +257,9 @@ impl Execution {
         let step = run.step;
         match outcome {
             Outcome::Succeeded(observation) => self.on_step_succeeded(host, step, observation),
-            Outcome::Failed { error, .. } => self.on_step_failed(host, format!("{}: {error}", step.name())),
+            Outcome::Failed { error, .. } => {
+                self.on_step_failed(host, format!("{}: {error}", step.name()))
+            }
             Outcome::TimedOut => self.on_step_failed(host, format!("{}: timed out", step.name())),
         }
     }
@@ -245,10 +272,10 @@ impl Execution {
                 run.was_in_maintenance = facts.in_maintenance;
                 run.was_cordoned = facts.cordoned;
             }
-            (HostStep::Verifying, Observation::HostFacts(facts)) => {
-                if !self.verify_upgrade(host, facts) {
-                    return;
-                }
+            (HostStep::Verifying, Observation::HostFacts(facts))
+                if !self.verify_upgrade(host, &facts) =>
+            {
+                return
             }
             (HostStep::Cordoning, _) => self.hosts[host.index()].cordoned_by_us = true,
             (HostStep::EnteringMaintenance, _) => self.hosts[host.index()].maintenance_by_us = true,
@@ -262,7 +289,7 @@ impl Execution {
 
     /// Checks that the host rebooted and runs the target. Returns whether the step is done;
     /// otherwise it has moved the host to reboot or failed it.
-    fn verify_upgrade(&mut self, host: HostId, facts: super::HostFacts) -> bool {
+    fn verify_upgrade(&mut self, host: HostId, facts: &super::HostFacts) -> bool {
         let now = self.now;
         let target = self.cluster.target_version.clone();
         let run = &mut self.hosts[host.index()];
@@ -273,15 +300,22 @@ impl Execution {
             return false;
         }
         if same_boot {
-            self.fail_host(host, HostStep::Rebooting, "the host did not reboot: its boot id is unchanged".into());
+            self.fail_host(
+                host,
+                HostStep::Rebooting,
+                "the host did not reboot: its boot id is unchanged".into(),
+            );
             return false;
         }
         if facts.version != target {
-            let message = format!("the host runs {} after its upgrade, not the target {target}", facts.version);
+            let message = format!(
+                "the host runs {} after its upgrade, not the target {target}",
+                facts.version
+            );
             self.fail_host(host, HostStep::Upgrading, message);
             return false;
         }
-        self.cluster.hosts[host.index()].version = facts.version;
+        self.cluster.hosts[host.index()].version = facts.version.clone();
         true
     }
 
@@ -341,16 +375,32 @@ impl Execution {
         }
         for (vm, start_on) in self.vms_stopped_by_us_for(host) {
             let timeout = self.settings.vm_start_timeout_ms;
-            self.issue_restore(CommandKind::StartVm { vm, host: start_on }, timeout, host, Some(vm));
+            self.issue_restore(
+                CommandKind::StartVm { vm, host: start_on },
+                timeout,
+                host,
+                Some(vm),
+            );
         }
     }
 
-    fn issue_restore(&mut self, kind: CommandKind, timeout_ms: u64, host: HostId, vm: Option<super::VmId>) {
+    fn issue_restore(
+        &mut self,
+        kind: CommandKind,
+        timeout_ms: u64,
+        host: HostId,
+        vm: Option<super::VmId>,
+    ) {
         self.hosts[host.index()].restore_pending += 1;
         self.issue(kind, timeout_ms, 1, Purpose::Restore { host, vm });
     }
 
-    pub(super) fn on_restore_outcome(&mut self, host: HostId, vm: Option<super::VmId>, outcome: Outcome) {
+    pub(super) fn on_restore_outcome(
+        &mut self,
+        host: HostId,
+        vm: Option<super::VmId>,
+        outcome: Outcome,
+    ) {
         let run = &mut self.hosts[host.index()];
         run.restore_pending = run.restore_pending.saturating_sub(1);
         match outcome {
@@ -381,7 +431,9 @@ impl Execution {
                     .map(HostId)
                     .filter(|h| {
                         let run = &self.hosts[h.index()];
-                        run.maintenance_by_us || run.cordoned_by_us || !self.vms_stopped_by_us_for(*h).is_empty()
+                        run.maintenance_by_us
+                            || run.cordoned_by_us
+                            || !self.vms_stopped_by_us_for(*h).is_empty()
                     })
                     .collect();
                 for host in touched {

@@ -43,7 +43,9 @@ pub enum RunPhase {
     AwaitingApproval,
     Running,
     /// A host failed or no safe plan exists any more; waits for retry, skip or abort.
-    Halted { reason: String },
+    Halted {
+        reason: String,
+    },
     /// Abort asked: in-flight calls finish, then everything Drover changed is restored.
     Aborting,
     Completed,
@@ -71,17 +73,27 @@ impl RunPhase {
 #[derive(Clone, Debug, PartialEq)]
 enum Purpose {
     Discover,
-    HostStep { host: HostId },
-    Vm { vm: VmId },
+    HostStep {
+        host: HostId,
+    },
+    Vm {
+        vm: VmId,
+    },
     /// Restoring what Drover changed (skip, abort); failures are recorded, never halt.
-    Restore { host: HostId, vm: Option<VmId> },
+    Restore {
+        host: HostId,
+        vm: Option<VmId>,
+    },
 }
 
 /// Why an operator command was refused.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum OperatorError {
     #[error("the run is {phase}; `{command}` does not apply")]
-    WrongPhase { command: &'static str, phase: &'static str },
+    WrongPhase {
+        command: &'static str,
+        phase: &'static str,
+    },
     #[error("unknown host {0:?}")]
     UnknownHost(String),
     #[error("host {host} is {step}, not upgrade-failed; only a failed host can be skipped")]
@@ -110,6 +122,8 @@ pub struct Execution {
     next_command_id: u64,
     outbox: VecDeque<Command>,
     in_flight: BTreeMap<CommandId, Purpose>,
+    /// Live migrations in flight per source host.
+    migrating_from: BTreeMap<HostId, u32>,
     /// Restarts started in the current eviction batch, and when that batch began.
     eviction_batch: (Millis, u32),
     counters: status::Counters,
@@ -121,7 +135,10 @@ impl Execution {
     pub fn new(cluster: Cluster, now: Millis) -> Self {
         let settings = ExecutionSettings::from_policy(&cluster.policy);
         let plan = crate::planner::plan(&cluster);
-        let hosts = cluster.host_ids().map(|id| HostRun::new(cluster.host(id), now)).collect();
+        let hosts = cluster
+            .host_ids()
+            .map(|id| HostRun::new(cluster.host(id), now))
+            .collect();
         let phase = if settings.approval == ApprovalMode::Manual {
             RunPhase::AwaitingApproval
         } else {
@@ -145,11 +162,14 @@ impl Execution {
             next_command_id: 1,
             outbox: VecDeque::new(),
             in_flight: BTreeMap::new(),
+            migrating_from: BTreeMap::new(),
             eviction_batch: (0, 0),
             counters: status::Counters::default(),
         };
         if !execution.current_plan.is_feasible() {
-            execution.phase = RunPhase::Halted { reason: no_safe_plan_reason(&execution.current_plan) };
+            execution.phase = RunPhase::Halted {
+                reason: no_safe_plan_reason(&execution.current_plan),
+            };
         }
         execution.advance();
         execution
@@ -189,32 +209,55 @@ impl Execution {
         let vms = self.vms.values().filter_map(|v| v.wakeup(&self.settings));
         let eviction = (self.eviction_batch.1 >= self.settings.batch_eviction_size)
             .then_some(self.eviction_batch.0 + self.settings.batch_eviction_interval_ms);
-        hosts.chain(vms).chain(eviction).filter(|t| *t > self.now).min()
+        hosts
+            .chain(vms)
+            .chain(eviction)
+            .filter(|t| *t > self.now)
+            .min()
     }
 
     /// Whether an operator command applies now; the engine asks before journaling it, so a
     /// refused command changes nothing.
     pub fn check_operator(&self, command: &OperatorCommand) -> Result<(), OperatorError> {
-        let wrong_phase = || OperatorError::WrongPhase { command: command.name(), phase: self.phase.name() };
+        let wrong_phase = || OperatorError::WrongPhase {
+            command: command.name(),
+            phase: self.phase.name(),
+        };
         match command {
-            OperatorCommand::Approve if self.phase != RunPhase::AwaitingApproval => Err(wrong_phase()),
-            OperatorCommand::Retry if !matches!(self.phase, RunPhase::Halted { .. }) => Err(wrong_phase()),
-            OperatorCommand::Pause | OperatorCommand::Resume if self.phase.is_finished() || self.phase == RunPhase::Aborting => {
+            OperatorCommand::Approve if self.phase != RunPhase::AwaitingApproval => {
                 Err(wrong_phase())
             }
-            OperatorCommand::Abort if self.phase.is_finished() || self.phase == RunPhase::Aborting => Err(wrong_phase()),
+            OperatorCommand::Retry if !matches!(self.phase, RunPhase::Halted { .. }) => {
+                Err(wrong_phase())
+            }
+            OperatorCommand::Pause | OperatorCommand::Resume
+                if self.phase.is_finished() || self.phase == RunPhase::Aborting =>
+            {
+                Err(wrong_phase())
+            }
+            OperatorCommand::Abort
+                if self.phase.is_finished() || self.phase == RunPhase::Aborting =>
+            {
+                Err(wrong_phase())
+            }
             OperatorCommand::Skip { host } => {
                 let id = self.host_id(host)?;
                 match self.hosts[id.index()].step {
                     HostStep::UpgradeFailed => Ok(()),
-                    step => Err(OperatorError::NotFailed { host: host.clone(), step: step.name() }),
+                    step => Err(OperatorError::NotFailed {
+                        host: host.clone(),
+                        step: step.name(),
+                    }),
                 }
             }
             OperatorCommand::Continue { host } => {
                 let id = self.host_id(host)?;
                 match self.hosts[id.index()].step {
                     HostStep::AwaitingManualUpgrade => Ok(()),
-                    step => Err(OperatorError::NotAwaitingManualUpgrade { host: host.clone(), step: step.name() }),
+                    step => Err(OperatorError::NotAwaitingManualUpgrade {
+                        host: host.clone(),
+                        step: step.name(),
+                    }),
                 }
             }
             _ => Ok(()),
@@ -222,7 +265,9 @@ impl Execution {
     }
 
     fn host_id(&self, name: &str) -> Result<HostId, OperatorError> {
-        self.cluster.host_named(name).ok_or_else(|| OperatorError::UnknownHost(name.to_string()))
+        self.cluster
+            .host_named(name)
+            .ok_or_else(|| OperatorError::UnknownHost(name.to_string()))
     }
 
     /// Feeds one input at time `at` (never earlier than the previous input's time).
@@ -241,11 +286,22 @@ impl Execution {
         self.advance();
     }
 
-    fn issue(&mut self, kind: CommandKind, timeout_ms: u64, attempt: u32, purpose: Purpose) -> CommandId {
+    fn issue(
+        &mut self,
+        kind: CommandKind,
+        timeout_ms: u64,
+        attempt: u32,
+        purpose: Purpose,
+    ) -> CommandId {
         let id = CommandId(self.next_command_id);
         self.next_command_id += 1;
         self.in_flight.insert(id, purpose);
-        self.outbox.push_back(Command { id, kind, timeout_ms, attempt });
+        self.outbox.push_back(Command {
+            id,
+            kind,
+            timeout_ms,
+            attempt,
+        });
         id
     }
 
@@ -291,12 +347,19 @@ impl Execution {
             }
             RunPhase::Aborting => self.advance_abort(),
             // A halted run lets restores (of skipped hosts) finish but starts nothing new.
-            RunPhase::Halted { .. } | RunPhase::AwaitingApproval | RunPhase::Completed | RunPhase::Aborted => {}
+            RunPhase::Halted { .. }
+            | RunPhase::AwaitingApproval
+            | RunPhase::Completed
+            | RunPhase::Aborted => {}
         }
     }
 
     fn maybe_start_wave(&mut self) {
-        if !self.wave_hosts.is_empty() || self.awaiting_discovery || self.paused || !self.window_open {
+        if !self.wave_hosts.is_empty()
+            || self.awaiting_discovery
+            || self.paused
+            || !self.window_open
+        {
             return;
         }
         if self.phase != RunPhase::Running {
@@ -310,7 +373,8 @@ impl Execution {
         };
         self.waves_started += 1;
         for action in &wave.actions {
-            self.vms.insert(action.vm, VmRun::new(action, self.waves_started, self.now));
+            self.vms
+                .insert(action.vm, VmRun::new(action, self.waves_started, self.now));
         }
         for host in &wave.hosts {
             self.hosts[host.index()].start(self.waves_started, self.now);
@@ -325,10 +389,12 @@ impl Execution {
         if self.wave_hosts.is_empty() {
             return;
         }
-        let finished = self
-            .wave_hosts
-            .iter()
-            .all(|h| matches!(self.hosts[h.index()].step, HostStep::Done | HostStep::Skipped));
+        let finished = self.wave_hosts.iter().all(|h| {
+            matches!(
+                self.hosts[h.index()].step,
+                HostStep::Done | HostStep::Skipped
+            )
+        });
         if !finished {
             return;
         }
@@ -420,7 +486,11 @@ impl Execution {
     fn retry_failed(&mut self) {
         self.phase = RunPhase::Running;
         let now = self.now;
-        for run in self.hosts.iter_mut().filter(|h| h.step == HostStep::UpgradeFailed) {
+        for run in self
+            .hosts
+            .iter_mut()
+            .filter(|h| h.step == HostStep::UpgradeFailed)
+        {
             run.retry(now);
         }
         for vm in self.vms.values_mut() {
@@ -436,7 +506,10 @@ impl Execution {
 }
 
 fn no_safe_plan_reason(plan: &Plan) -> String {
-    let failed: Vec<String> = plan.failed_prechecks().map(|c| format!("{}: {}", c.id, c.message)).collect();
+    let failed: Vec<String> = plan
+        .failed_prechecks()
+        .map(|c| format!("{}: {}", c.id, c.message))
+        .collect();
     format!("no safe plan: {}", failed.join("; "))
 }
 

@@ -48,7 +48,9 @@ impl ExecutionSettings {
             unschedulable_timeout_ms: secs(policy.unschedulable_timeout_secs),
             pending_timeout_ms: secs(policy.pending_timeout_secs),
             max_concurrent_migrations_per_host: policy.max_concurrent_migrations_per_host.max(1),
-            max_concurrent_migrations_per_cluster: policy.max_concurrent_migrations_per_cluster.max(1),
+            max_concurrent_migrations_per_cluster: policy
+                .max_concurrent_migrations_per_cluster
+                .max(1),
             batch_eviction_size: policy.batch_eviction_size.max(1),
             batch_eviction_interval_ms: secs(policy.batch_eviction_interval_secs),
             attempts_kept_per_vm: 5,
@@ -58,6 +60,8 @@ impl ExecutionSettings {
     /// Exponential backoff before attempt `attempt + 1`, capped.
     pub fn backoff_ms(&self, attempt: u32) -> u64 {
         let factor = 1u64 << attempt.saturating_sub(1).min(20);
-        self.retry_backoff_initial_ms.saturating_mul(factor).min(self.retry_backoff_max_ms)
+        self.retry_backoff_initial_ms
+            .saturating_mul(factor)
+            .min(self.retry_backoff_max_ms)
     }
 }

@@ -95,6 +95,39 @@ pub struct RunReport {
 }
 
 impl Execution {
+    /// One host's progress, cheaply (for progress displays that follow every event).
+    pub fn host_status(&self, host: HostId) -> HostStatus {
+        let run = &self.hosts[host.index()];
+        HostStatus {
+            host,
+            step: run.step,
+            since: run.since,
+            attempts: run.attempts,
+            last_error: run.last_error.clone(),
+            wave: run.wave,
+            restore_errors: run.restore_errors.clone(),
+        }
+    }
+
+    /// Hosts the run has upgraded, skipped or failed so far, and how many it plans to upgrade
+    /// in all (started + still planned).
+    pub fn host_totals(&self) -> (usize, usize) {
+        let finished = self
+            .hosts
+            .iter()
+            .filter(|h| matches!(h.step, HostStep::Done | HostStep::Skipped))
+            .count();
+        let planned: usize = self
+            .current_plan
+            .waves
+            .iter()
+            .skip(usize::from(!self.wave_hosts.is_empty()))
+            .map(|w| w.hosts.len())
+            .sum();
+        let started = self.hosts.iter().filter(|h| h.wave.is_some()).count();
+        (finished, started + planned)
+    }
+
     pub fn status(&self) -> RunStatus {
         let hosts = self
             .hosts
@@ -125,7 +158,11 @@ impl Execution {
                 attempts: run
                     .history
                     .iter()
-                    .map(|a| VmAttempt { at: a.at, destination: a.destination, error: a.error.clone() })
+                    .map(|a| VmAttempt {
+                        at: a.at,
+                        destination: a.destination,
+                        error: a.error.clone(),
+                    })
                     .collect(),
             })
             .collect();
@@ -134,7 +171,11 @@ impl Execution {
             paused: self.paused,
             window_open: self.window_open,
             waves_started: self.waves_started,
-            waves_planned_remaining: self.current_plan.waves.len().saturating_sub(usize::from(!self.wave_hosts.is_empty())),
+            waves_planned_remaining: self
+                .current_plan
+                .waves
+                .len()
+                .saturating_sub(usize::from(!self.wave_hosts.is_empty())),
             hosts,
             vms,
             conditions: self.conditions(),
@@ -161,25 +202,46 @@ impl Execution {
                 .hosts
                 .iter()
                 .position(|h| h.step == HostStep::AwaitingManualUpgrade)
-                .map(|index| format!("waiting for the manual upgrade of {}", self.cluster.hosts[index].name)),
+                .map(|index| {
+                    format!(
+                        "waiting for the manual upgrade of {}",
+                        self.cluster.hosts[index].name
+                    )
+                }),
         };
-        let condition = |kind, status, message: String| RunCondition { kind, status, message };
+        let condition = |kind, status, message: String| RunCondition {
+            kind,
+            status,
+            message,
+        };
         vec![
             condition(
                 "Progressing",
-                matches!(self.phase, RunPhase::Running | RunPhase::Aborting) && waiting_for.is_none(),
-                format!("{} wave(s) started, {} planned after them", self.waves_started, self.current_plan.waves.len()),
+                matches!(self.phase, RunPhase::Running | RunPhase::Aborting)
+                    && waiting_for.is_none(),
+                format!(
+                    "{} wave(s) started, {} planned after them",
+                    self.waves_started,
+                    self.current_plan.waves.len()
+                ),
             ),
             condition(
                 "Degraded",
                 halted.is_some() || !degraded_hosts.is_empty(),
                 halted.unwrap_or_else(|| "no host failed".into()),
             ),
-            condition("Paused", waiting_for.is_some(), waiting_for.unwrap_or_default()),
+            condition(
+                "Paused",
+                waiting_for.is_some(),
+                waiting_for.unwrap_or_default(),
+            ),
             condition(
                 "Completed",
                 self.phase == RunPhase::Completed,
-                format!("{} host(s) upgraded, {} skipped", self.counters.hosts_upgraded, self.counters.hosts_skipped),
+                format!(
+                    "{} host(s) upgraded, {} skipped",
+                    self.counters.hosts_upgraded, self.counters.hosts_skipped
+                ),
             ),
         ]
     }
@@ -191,7 +253,11 @@ impl Execution {
         let mut restore_errors = Vec::new();
         for (index, run) in self.hosts.iter().enumerate() {
             let host = HostId(index as u32);
-            let reason = || run.last_error.clone().unwrap_or_else(|| "skipped by an operator".into());
+            let reason = || {
+                run.last_error
+                    .clone()
+                    .unwrap_or_else(|| "skipped by an operator".into())
+            };
             match run.step {
                 HostStep::Done => hosts_upgraded.push(host),
                 HostStep::Skipped => hosts_skipped.push((host, reason())),
@@ -203,12 +269,17 @@ impl Execution {
         let downtime = self
             .vms
             .iter()
-            .filter(|(_, run)| run.kind.has_downtime() && (run.downtime_ms > 0 || run.down_since.is_some()))
+            .filter(|(_, run)| {
+                run.kind.has_downtime() && (run.downtime_ms > 0 || run.down_since.is_some())
+            })
             .map(|(vm, run)| VmDowntime {
                 vm: *vm,
                 host: run.from,
                 kind: run.kind,
-                downtime_ms: run.downtime_ms + run.down_since.map_or(0, |since| self.now.saturating_sub(since)),
+                downtime_ms: run.downtime_ms
+                    + run
+                        .down_since
+                        .map_or(0, |since| self.now.saturating_sub(since)),
             })
             .collect();
         RunReport {

@@ -37,7 +37,11 @@ fn cluster() -> Cluster {
         name: "c".into(),
         target_version: "2.0".parse().unwrap(),
         policy: Policy::default(),
-        hosts: vec![host("m", HostRole::Master), host("a", HostRole::Compute), host("b", HostRole::Compute)],
+        hosts: vec![
+            host("m", HostRole::Master),
+            host("a", HostRole::Compute),
+            host("b", HostRole::Compute),
+        ],
         vms: vec![vm("v0", 0), vm("v1", 1), local, vm("v2", 2)],
     }
 }
@@ -52,7 +56,12 @@ struct Platform {
 
 impl Platform {
     fn new(cluster: &Cluster) -> Self {
-        Platform { cluster: cluster.clone(), boots: vec![1; cluster.hosts.len()], fail_upgrade_of: None, never_reboots: false }
+        Platform {
+            cluster: cluster.clone(),
+            boots: vec![1; cluster.hosts.len()],
+            fail_upgrade_of: None,
+            never_reboots: false,
+        }
     }
 
     fn facts(&self, host: HostId) -> Observation {
@@ -106,7 +115,10 @@ impl Platform {
             }
             CommandKind::Upgrade { host, target } => {
                 if self.fail_upgrade_of == Some(*host) {
-                    return Outcome::Failed { error: "installer exited 1".into(), refused: false };
+                    return Outcome::Failed {
+                        error: "installer exited 1".into(),
+                        refused: false,
+                    };
                 }
                 self.cluster.hosts[host.index()].version = target.clone();
                 ok(Observation::Nothing)
@@ -128,7 +140,13 @@ fn drive(execution: &mut Execution, platform: &mut Platform, now: &mut Millis) -
         if let Some(command) = execution.poll_command() {
             let outcome = platform.answer(&command);
             *now += 1_000;
-            execution.handle(*now, Input::Outcome { command: command.id, outcome });
+            execution.handle(
+                *now,
+                Input::Outcome {
+                    command: command.id,
+                    outcome,
+                },
+            );
             answered += 1;
             continue;
         }
@@ -153,13 +171,29 @@ fn a_clean_run_upgrades_every_host_and_restores_everything() {
     assert_eq!(execution.phase(), &RunPhase::Completed);
     let report = execution.report();
     assert_eq!(report.hosts_upgraded.len(), 3);
-    assert!(platform.cluster.hosts.iter().all(|h| h.version == "2.0".parse().unwrap()));
-    assert!(platform.cluster.hosts.iter().all(|h| !h.cordoned && h.state == HostState::Up));
-    assert!(platform.cluster.vms.iter().all(|v| v.state == VmState::Running));
+    assert!(platform
+        .cluster
+        .hosts
+        .iter()
+        .all(|h| h.version == "2.0".parse().unwrap()));
+    assert!(platform
+        .cluster
+        .hosts
+        .iter()
+        .all(|h| !h.cordoned && h.state == HostState::Up));
+    assert!(platform
+        .cluster
+        .vms
+        .iter()
+        .all(|v| v.state == VmState::Running));
     // Every host rebooted (the platform's upgrade does not reboot by itself).
     assert!(platform.boots.iter().all(|b| *b == 2));
     assert_eq!(report.shutdowns, 1);
-    assert_eq!(platform.cluster.vms[2].host, HostId(1), "the local VM came back on its own host");
+    assert_eq!(
+        platform.cluster.vms[2].host,
+        HostId(1),
+        "the local VM came back on its own host"
+    );
 }
 
 #[test]
@@ -170,20 +204,35 @@ fn a_failed_upgrade_halts_and_abort_restores_service() {
     let mut now = 0;
     let mut execution = Execution::new(cluster, now);
     drive(&mut execution, &mut platform, &mut now);
-    assert!(matches!(execution.phase(), RunPhase::Halted { .. }), "{:?}", execution.phase());
+    assert!(
+        matches!(execution.phase(), RunPhase::Halted { .. }),
+        "{:?}",
+        execution.phase()
+    );
     let status = execution.status();
     let master = status.hosts.iter().find(|h| h.host == HostId(0)).unwrap();
     assert_eq!(master.step, HostStep::UpgradeFailed);
     assert_eq!(master.attempts, 3, "retried up to the cap");
-    assert!(status.conditions.iter().any(|c| c.kind == "Degraded" && c.status));
+    assert!(status
+        .conditions
+        .iter()
+        .any(|c| c.kind == "Degraded" && c.status));
     // Nothing else started while the master is down.
-    assert!(status.hosts.iter().all(|h| h.host == HostId(0) || h.step == HostStep::Waiting));
-    assert!(execution.check_operator(&OperatorCommand::Skip { host: "a".into() }).is_err());
+    assert!(status
+        .hosts
+        .iter()
+        .all(|h| h.host == HostId(0) || h.step == HostStep::Waiting));
+    assert!(execution
+        .check_operator(&OperatorCommand::Skip { host: "a".into() })
+        .is_err());
     execution.handle(now, Input::Operator(OperatorCommand::Abort));
     drive(&mut execution, &mut platform, &mut now);
     assert_eq!(execution.phase(), &RunPhase::Aborted);
     let master = &platform.cluster.hosts[0];
-    assert!(!master.cordoned && master.state == HostState::Up, "abort brought the master back");
+    assert!(
+        !master.cordoned && master.state == HostState::Up,
+        "abort brought the master back"
+    );
 }
 
 #[test]
@@ -194,14 +243,30 @@ fn skip_goes_on_without_the_failed_host() {
     let mut now = 0;
     let mut execution = Execution::new(cluster, now);
     drive(&mut execution, &mut platform, &mut now);
-    execution.handle(now, Input::Operator(OperatorCommand::Skip { host: "a".into() }));
+    execution.handle(
+        now,
+        Input::Operator(OperatorCommand::Skip { host: "a".into() }),
+    );
     drive(&mut execution, &mut platform, &mut now);
-    assert_eq!(execution.phase(), &RunPhase::Completed, "{:?}", execution.status());
+    assert_eq!(
+        execution.phase(),
+        &RunPhase::Completed,
+        "{:?}",
+        execution.status()
+    );
     let report = execution.report();
     assert_eq!(report.hosts_skipped.len(), 1);
     assert_eq!(report.hosts_upgraded.len(), 2);
-    assert!(platform.cluster.vms.iter().all(|v| v.state == VmState::Running));
-    assert!(platform.cluster.hosts.iter().all(|h| !h.cordoned && h.state == HostState::Up));
+    assert!(platform
+        .cluster
+        .vms
+        .iter()
+        .all(|v| v.state == VmState::Running));
+    assert!(platform
+        .cluster
+        .hosts
+        .iter()
+        .all(|h| !h.cordoned && h.state == HostState::Up));
 }
 
 #[test]
@@ -215,7 +280,14 @@ fn a_host_that_never_reboots_fails_after_drover_reboots_it() {
     let status = execution.status();
     let master = status.hosts.iter().find(|h| h.host == HostId(0)).unwrap();
     assert_eq!(master.step, HostStep::UpgradeFailed);
-    assert!(master.last_error.as_deref().unwrap().contains("did not reboot"), "{master:?}");
+    assert!(
+        master
+            .last_error
+            .as_deref()
+            .unwrap()
+            .contains("did not reboot"),
+        "{master:?}"
+    );
 }
 
 #[test]
@@ -226,19 +298,34 @@ fn manual_mode_waits_for_continue_and_approval_gates_the_start() {
     let mut platform = Platform::new(&cluster);
     let mut now = 0;
     let mut execution = Execution::new(cluster, now);
-    assert_eq!(drive(&mut execution, &mut platform, &mut now), 0, "nothing before approval");
+    assert_eq!(
+        drive(&mut execution, &mut platform, &mut now),
+        0,
+        "nothing before approval"
+    );
     execution.handle(now, Input::Operator(OperatorCommand::Approve));
     drive(&mut execution, &mut platform, &mut now);
     let status = execution.status();
-    assert!(status.hosts.iter().any(|h| h.step == HostStep::AwaitingManualUpgrade));
+    assert!(status
+        .hosts
+        .iter()
+        .any(|h| h.step == HostStep::AwaitingManualUpgrade));
     // The operator "runs the installer" and says continue, host by host.
     for _ in 0..3 {
-        let waiting = execution.status().hosts.iter().find(|h| h.step == HostStep::AwaitingManualUpgrade).map(|h| h.host);
+        let waiting = execution
+            .status()
+            .hosts
+            .iter()
+            .find(|h| h.step == HostStep::AwaitingManualUpgrade)
+            .map(|h| h.host);
         let host = waiting.expect("a host waits for its manual upgrade");
         platform.cluster.hosts[host.index()].version = "2.0".parse().unwrap();
         platform.boots[host.index()] += 1;
         let name = platform.cluster.hosts[host.index()].name.clone();
-        execution.handle(now, Input::Operator(OperatorCommand::Continue { host: name }));
+        execution.handle(
+            now,
+            Input::Operator(OperatorCommand::Continue { host: name }),
+        );
         drive(&mut execution, &mut platform, &mut now);
     }
     assert_eq!(execution.phase(), &RunPhase::Completed);
@@ -255,7 +342,10 @@ fn replaying_the_inputs_rebuilds_the_same_state() {
         let command = execution.poll_command().unwrap();
         let outcome = platform.answer(&command);
         now += 500;
-        let input = Input::Outcome { command: command.id, outcome };
+        let input = Input::Outcome {
+            command: command.id,
+            outcome,
+        };
         inputs.push((now, input.clone()));
         execution.handle(now, input);
     }

@@ -24,19 +24,48 @@ pub struct Command {
 #[derive(Clone, Debug, PartialEq)]
 pub enum CommandKind {
     Discover,
-    ReadHostFacts { host: HostId },
-    HealthCheck { host: HostId },
-    Cordon { host: HostId },
-    Uncordon { host: HostId },
-    EnterMaintenance { host: HostId },
-    ExitMaintenance { host: HostId },
-    Migrate { vm: VmId, from: HostId, to: HostId },
+    ReadHostFacts {
+        host: HostId,
+    },
+    HealthCheck {
+        host: HostId,
+    },
+    Cordon {
+        host: HostId,
+    },
+    Uncordon {
+        host: HostId,
+    },
+    EnterMaintenance {
+        host: HostId,
+    },
+    ExitMaintenance {
+        host: HostId,
+    },
+    Migrate {
+        vm: VmId,
+        from: HostId,
+        to: HostId,
+    },
     /// Graceful shutdown, forced off after `graceful_timeout_ms`.
-    ShutdownVm { vm: VmId, host: HostId, graceful_timeout_ms: u64 },
-    StartVm { vm: VmId, host: HostId },
-    Upgrade { host: HostId, target: Version },
+    ShutdownVm {
+        vm: VmId,
+        host: HostId,
+        graceful_timeout_ms: u64,
+    },
+    StartVm {
+        vm: VmId,
+        host: HostId,
+    },
+    Upgrade {
+        host: HostId,
+        target: Version,
+    },
     /// Reboot unless the boot id already differs from `boot_id_before`.
-    Reboot { host: HostId, boot_id_before: String },
+    Reboot {
+        host: HostId,
+        boot_id_before: String,
+    },
 }
 
 impl CommandKind {
@@ -77,9 +106,9 @@ impl CommandKind {
 
     pub fn vm(&self) -> Option<VmId> {
         match self {
-            CommandKind::Migrate { vm, .. } | CommandKind::ShutdownVm { vm, .. } | CommandKind::StartVm { vm, .. } => {
-                Some(*vm)
-            }
+            CommandKind::Migrate { vm, .. }
+            | CommandKind::ShutdownVm { vm, .. }
+            | CommandKind::StartVm { vm, .. } => Some(*vm),
             _ => None,
         }
     }
@@ -110,7 +139,9 @@ pub enum Observation {
     HostFacts(HostFacts),
     Discovered(Discovered),
     /// A VM stopped; `forced` when it ignored the graceful shutdown and was powered off.
-    ShutDown { forced: bool },
+    ShutDown {
+        forced: bool,
+    },
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -118,7 +149,10 @@ pub enum Outcome {
     Succeeded(Observation),
     /// The call failed; `refused` when the platform refused it outright (another destination may
     /// work, the same one will not).
-    Failed { error: String, refused: bool },
+    Failed {
+        error: String,
+        refused: bool,
+    },
     TimedOut,
 }
 
@@ -133,11 +167,15 @@ pub enum OperatorCommand {
     /// Try the failed step of every failed host again.
     Retry,
     /// Give up on a failed host: restore what Drover changed on it and go on without it.
-    Skip { host: String },
+    Skip {
+        host: String,
+    },
     /// Stop: bring every host Drover touched back to service and restart every VM it stopped.
     Abort,
     /// Manual mode: the operator has upgraded this host by hand.
-    Continue { host: String },
+    Continue {
+        host: String,
+    },
 }
 
 impl OperatorCommand {
@@ -157,10 +195,15 @@ impl OperatorCommand {
 /// Everything that can happen to a run. Each input comes with the time it happened.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Input {
-    Outcome { command: CommandId, outcome: Outcome },
+    Outcome {
+        command: CommandId,
+        outcome: Outcome,
+    },
     Operator(OperatorCommand),
     /// A maintenance window opened or closed (the engine evaluates the calendar).
-    WindowChanged { open: bool },
+    WindowChanged {
+        open: bool,
+    },
     /// Time passed; lets timeouts and backoffs fire.
     Tick,
 }

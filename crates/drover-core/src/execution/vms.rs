@@ -4,7 +4,10 @@
 
 use std::collections::VecDeque;
 
-use super::{CommandId, CommandKind, Execution, ExecutionSettings, HostStep, Millis, Observation, Outcome, Purpose};
+use super::{
+    CommandId, CommandKind, Execution, ExecutionSettings, HostStep, Millis, Observation, Outcome,
+    Purpose,
+};
 use crate::model::{HostId, HostState, VmId};
 use crate::plan::{Action, ActionKind};
 
@@ -101,7 +104,11 @@ impl VmRun {
     }
 
     fn record_failure(&mut self, now: Millis, error: String, keep: usize) {
-        self.history.push_back(Attempt { at: now, destination: self.to, error });
+        self.history.push_back(Attempt {
+            at: now,
+            destination: self.to,
+            error,
+        });
         while self.history.len() > keep {
             self.history.pop_front();
         }
@@ -125,7 +132,9 @@ impl Execution {
         let restarts_to_start: Vec<(VmId, HostId)> = self
             .vms
             .iter()
-            .filter(|(_, r)| r.kind == ActionKind::Restart && r.phase == VmPhase::Stopped && r.command.is_none())
+            .filter(|(_, r)| {
+                r.kind == ActionKind::Restart && r.phase == VmPhase::Stopped && r.command.is_none()
+            })
             .filter(|(_, r)| r.retry_at.is_none_or(|t| t <= self.now))
             .filter_map(|(vm, r)| r.to.map(|to| (*vm, to)))
             .collect();
@@ -133,7 +142,9 @@ impl Execution {
             self.start_vm(vm, to);
         }
         for host in self.wave_hosts.clone() {
-            if self.hosts[host.index()].step == HostStep::Evacuating && self.hosts[host.index()].command.is_none() {
+            if self.hosts[host.index()].step == HostStep::Evacuating
+                && self.hosts[host.index()].command.is_none()
+            {
                 self.maybe_finish_evacuation(host);
             }
         }
@@ -167,17 +178,27 @@ impl Execution {
     }
 
     fn migrations_in_flight(&self, source: Option<HostId>) -> u32 {
-        self.vms
-            .values()
-            .filter(|run| run.phase == VmPhase::Migrating)
-            .filter(|run| source.is_none_or(|s| run.from == s))
-            .count() as u32
+        match source {
+            Some(host) => self.migrating_from.get(&host).copied().unwrap_or(0),
+            None => self.migrating_from.values().sum(),
+        }
+    }
+
+    /// Keeps the per-source count of migrations in flight as a VM enters or leaves `Migrating`.
+    fn count_migration(&mut self, source: HostId, started: bool) {
+        let count = self.migrating_from.entry(source).or_insert(0);
+        if started {
+            *count += 1;
+        } else {
+            *count = count.saturating_sub(1);
+        }
     }
 
     fn try_start_migration(&mut self, vm: VmId) {
         let from = self.vms[&vm].from;
         if self.migrations_in_flight(Some(from)) >= self.settings.max_concurrent_migrations_per_host
-            || self.migrations_in_flight(None) >= self.settings.max_concurrent_migrations_per_cluster
+            || self.migrations_in_flight(None)
+                >= self.settings.max_concurrent_migrations_per_cluster
         {
             return;
         }
@@ -189,10 +210,16 @@ impl Execution {
         let run = self.vms.get_mut(&vm).expect("vm run exists");
         run.attempts += 1;
         let attempt = run.attempts;
-        let id = self.issue(CommandKind::Migrate { vm, from, to }, timeout, attempt, Purpose::Vm { vm });
+        let id = self.issue(
+            CommandKind::Migrate { vm, from, to },
+            timeout,
+            attempt,
+            Purpose::Vm { vm },
+        );
         let run = self.vms.get_mut(&vm).expect("vm run exists");
         run.command = Some(id);
         run.set(VmPhase::Migrating, now);
+        self.count_migration(from, true);
     }
 
     /// The planned destination, or after a failure another host that can take the VM now.
@@ -200,6 +227,11 @@ impl Execution {
     fn destination_for(&mut self, vm: VmId) -> Option<HostId> {
         let run = &self.vms[&vm];
         if let Some(to) = run.to {
+            // The first try follows the plan, made from the same observed state; later tries
+            // check the destination against what changed since.
+            if run.tried.is_empty() && run.attempts == 0 {
+                return Some(to);
+            }
             if !run.tried.contains(&to) && self.can_take(vm, to) {
                 return Some(to);
             }
@@ -236,7 +268,11 @@ impl Execution {
         let mut vcpus = 0;
         for (index, vm) in self.cluster.vms.iter().enumerate() {
             let incoming = self.vms.get(&VmId(index as u32)).is_some_and(|r| {
-                r.to == Some(host) && matches!(r.phase, VmPhase::Migrating | VmPhase::Stopped | VmPhase::Starting)
+                r.to == Some(host)
+                    && matches!(
+                        r.phase,
+                        VmPhase::Migrating | VmPhase::Stopped | VmPhase::Starting
+                    )
             });
             if (vm.is_running() && vm.host == host) || incoming {
                 memory += vm.memory_mib;
@@ -251,7 +287,11 @@ impl Execution {
     fn can_take(&self, vm: VmId, host: HostId) -> bool {
         let target = self.cluster.host(host);
         let run = &self.hosts[host.index()];
-        if target.state != HostState::Up || target.cordoned || run.step.is_unavailable() || run.cordoned_by_us {
+        if target.state != HostState::Up
+            || target.cordoned
+            || run.step.is_unavailable()
+            || run.cordoned_by_us
+        {
             return false;
         }
         if matches!(run.step, HostStep::Skipped) {
@@ -262,7 +302,9 @@ impl Execution {
             return false;
         }
         let (memory, vcpus) = self.load_on(host);
-        if memory + spec.memory_mib > target.memory_mib || vcpus + spec.vcpus as u64 > self.cluster.vcpu_capacity(host) {
+        if memory + spec.memory_mib > target.memory_mib
+            || vcpus + spec.vcpus as u64 > self.cluster.vcpu_capacity(host)
+        {
             return false;
         }
         match &spec.anti_affinity {
@@ -270,7 +312,10 @@ impl Execution {
                 index != vm.index()
                     && other.anti_affinity.as_ref() == Some(group)
                     && ((other.is_running() && other.host == host)
-                        || self.vms.get(&VmId(index as u32)).is_some_and(|r| r.to == Some(host) && r.phase == VmPhase::Migrating))
+                        || self
+                            .vms
+                            .get(&VmId(index as u32))
+                            .is_some_and(|r| r.to == Some(host) && r.phase == VmPhase::Migrating))
             }),
             None => true,
         }
@@ -280,10 +325,9 @@ impl Execution {
         if !self.eviction_budget_left() {
             return;
         }
-        if self.vms[&vm].to.is_none() || !self.vms[&vm].tried.is_empty() {
-            if self.destination_for(vm).is_none() {
-                return;
-            }
+        let needs_destination = self.vms[&vm].to.is_none() || !self.vms[&vm].tried.is_empty();
+        if needs_destination && self.destination_for(vm).is_none() {
+            return;
         }
         self.eviction_batch.1 += 1;
         self.start_shutdown(vm);
@@ -305,7 +349,9 @@ impl Execution {
     fn try_start_shutdown(&mut self, vm: VmId) {
         let from = self.vms[&vm].from;
         let others_busy = self.vms.values().any(|r| {
-            r.from == from && r.kind != ActionKind::Shutdown && !matches!(r.phase, VmPhase::Done | VmPhase::Cancelled)
+            r.from == from
+                && r.kind != ActionKind::Shutdown
+                && !matches!(r.phase, VmPhase::Done | VmPhase::Cancelled)
         });
         if !others_busy {
             self.start_shutdown(vm);
@@ -318,7 +364,11 @@ impl Execution {
         let run = self.vms.get_mut(&vm).expect("vm run exists");
         run.attempts += 1;
         let (attempt, host) = (run.attempts, run.from);
-        let kind = CommandKind::ShutdownVm { vm, host, graceful_timeout_ms: graceful };
+        let kind = CommandKind::ShutdownVm {
+            vm,
+            host,
+            graceful_timeout_ms: graceful,
+        };
         // The driver forces the VM off after the graceful timeout; leave it a minute beyond that.
         let id = self.issue(kind, graceful + 60_000, attempt, Purpose::Vm { vm });
         let run = self.vms.get_mut(&vm).expect("vm run exists");
@@ -333,7 +383,12 @@ impl Execution {
         let run = self.vms.get_mut(&vm).expect("vm run exists");
         run.attempts += 1;
         let attempt = run.attempts;
-        let id = self.issue(CommandKind::StartVm { vm, host }, timeout, attempt, Purpose::Vm { vm });
+        let id = self.issue(
+            CommandKind::StartVm { vm, host },
+            timeout,
+            attempt,
+            Purpose::Vm { vm },
+        );
         let run = self.vms.get_mut(&vm).expect("vm run exists");
         run.command = Some(id);
         run.set(VmPhase::Starting, now);
@@ -348,10 +403,19 @@ impl Execution {
         }
         run.command = None;
         let phase = run.phase;
+        let from = run.from;
+        if phase == VmPhase::Migrating {
+            self.count_migration(from, false);
+        }
         match outcome {
             Outcome::Succeeded(observation) => self.on_vm_succeeded(vm, phase, observation),
             Outcome::Failed { error, refused } => self.on_vm_failed(vm, phase, error, refused),
-            Outcome::TimedOut => self.on_vm_failed(vm, phase, format!("{} timed out", phase_label(phase)), false),
+            Outcome::TimedOut => self.on_vm_failed(
+                vm,
+                phase,
+                format!("{} timed out", phase_label(phase)),
+                false,
+            ),
         }
         self.advance_vms();
     }
@@ -421,7 +485,11 @@ impl Execution {
         }
         // A failed start leaves the VM stopped, to be started again after the backoff; anything
         // else goes back to pending (a migration then picks another destination).
-        let back_to = if phase == VmPhase::Starting { VmPhase::Stopped } else { VmPhase::Pending };
+        let back_to = if phase == VmPhase::Starting {
+            VmPhase::Stopped
+        } else {
+            VmPhase::Pending
+        };
         run.set(back_to, now);
         run.retry_at = Some(now + backoff);
     }
@@ -438,7 +506,10 @@ impl Execution {
         let host = run.from;
         let name = self.cluster.vm(vm).name.clone();
         let step = self.hosts[host.index()].step;
-        if !matches!(step, HostStep::Done | HostStep::Skipped | HostStep::UpgradeFailed) {
+        if !matches!(
+            step,
+            HostStep::Done | HostStep::Skipped | HostStep::UpgradeFailed
+        ) {
             self.fail_host(host, step, format!("VM {name}: {error}"));
         }
     }
@@ -466,17 +537,23 @@ impl Execution {
         let parked: Vec<VmId> = self
             .vms
             .iter()
-            .filter(|(_, r)| r.from == host && r.kind == ActionKind::Shutdown && r.phase == VmPhase::Stopped && r.command.is_none())
+            .filter(|(_, r)| {
+                r.from == host
+                    && r.kind == ActionKind::Shutdown
+                    && r.phase == VmPhase::Stopped
+                    && r.command.is_none()
+            })
             .filter(|(_, r)| r.retry_at.is_none_or(|t| t <= self.now))
             .map(|(vm, _)| *vm)
             .collect();
         for vm in parked {
             self.start_vm(vm, host);
         }
-        let waiting = self
-            .vms
-            .values()
-            .any(|r| r.from == host && r.kind == ActionKind::Shutdown && matches!(r.phase, VmPhase::Stopped | VmPhase::Starting));
+        let waiting = self.vms.values().any(|r| {
+            r.from == host
+                && r.kind == ActionKind::Shutdown
+                && matches!(r.phase, VmPhase::Stopped | VmPhase::Starting)
+        });
         if !waiting {
             self.next_step(host, HostStep::StartingVms);
         }
@@ -497,14 +574,27 @@ impl Execution {
         self.vms
             .iter()
             .filter(|(_, r)| r.from == host && r.phase == VmPhase::Stopped && r.command.is_none())
-            .map(|(vm, r)| (*vm, if r.kind == ActionKind::Restart { r.to.unwrap_or(r.from) } else { r.from }))
+            .map(|(vm, r)| {
+                (
+                    *vm,
+                    if r.kind == ActionKind::Restart {
+                        r.to.unwrap_or(r.from)
+                    } else {
+                        r.from
+                    },
+                )
+            })
             .collect()
     }
 
     pub(super) fn vm_started_after_restore(&mut self, vm: VmId) {
         let now = self.now;
         if let Some(run) = self.vms.get_mut(&vm) {
-            let host = if run.kind == ActionKind::Restart { run.to.unwrap_or(run.from) } else { run.from };
+            let host = if run.kind == ActionKind::Restart {
+                run.to.unwrap_or(run.from)
+            } else {
+                run.from
+            };
             let down_since = run.down_since.take().unwrap_or(now);
             run.downtime_ms += now.saturating_sub(down_since);
             run.set(VmPhase::Done, now);

@@ -1,5 +1,5 @@
 //! serde helpers for inventory values whose default messages would be unclear: whole numbers,
-//! ratios, versions and `max_unavailable`.
+//! ratios, versions, `max_unavailable`, maintenance windows and maps that refuse repeated keys.
 //!
 //! Each helper checks the form of one value (type, sign, syntax) and nothing else; rules that
 //! need the whole document (duplicates, references, capacity, zero limits) live in `validate`.
@@ -9,9 +9,12 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::marker::PhantomData;
 
-use drover_core::{MaxUnavailable, Version};
+use drover_core::{MaintenanceWindow, MaxUnavailable, Version};
 use serde::de::{self, Deserializer, MapAccess, Visitor};
-use serde::{Deserialize, Serializer};
+use serde::{Deserialize, Serialize, Serializer};
+
+use super::driver::{CommandStep, LibvirtHost};
+use super::window::{maintenance_window_text, parse_window};
 
 /// Reads a non-negative integer, refusing negatives, fractions and values that do not fit.
 pub(crate) fn whole_number<'de, D, T>(deserializer: D) -> Result<T, D::Error>
@@ -59,15 +62,52 @@ pub(crate) fn unique_labels<'de, D>(deserializer: D) -> Result<BTreeMap<String, 
 where
     D: Deserializer<'de>,
 {
-    deserializer.deserialize_any(LabelsVisitor)
+    deserializer.deserialize_any(UniqueKeysVisitor::new(
+        "label",
+        "a mapping of label names to values, such as {rack: r1}",
+    ))
+}
+
+/// Reads a driver's `commands`, refusing a step given twice.
+pub(crate) fn unique_command_steps<'de, D>(
+    deserializer: D,
+) -> Result<BTreeMap<CommandStep, Vec<String>>, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    deserializer.deserialize_any(UniqueKeysVisitor::new(
+        "step",
+        "a mapping of steps to commands, such as {upgrade: [/usr/local/bin/upgrade-host]}",
+    ))
+}
+
+/// Reads libvirt's `hosts`, refusing a host given twice.
+pub(crate) fn unique_libvirt_hosts<'de, D>(
+    deserializer: D,
+) -> Result<BTreeMap<String, LibvirtHost>, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    deserializer.deserialize_any(UniqueKeysVisitor::new(
+        "host",
+        "a mapping of host names to {uri, address}",
+    ))
 }
 
 /// Reads a number, integer or not, for ratios such as `cpu_overcommit`.
+pub(crate) fn number<'de, D>(deserializer: D) -> Result<f64, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    deserializer.deserialize_any(RatioVisitor)
+}
+
+/// [`number`] for optional fields; absence is handled by `#[serde(default)]`.
 pub(crate) fn optional_ratio<'de, D>(deserializer: D) -> Result<Option<f64>, D::Error>
 where
     D: Deserializer<'de>,
 {
-    deserializer.deserialize_any(RatioVisitor).map(Some)
+    number(deserializer).map(Some)
 }
 
 struct WholeNumberVisitor<T>(PhantomData<T>);
@@ -115,29 +155,53 @@ impl<T: WholeNumber> Visitor<'_> for WholeNumberVisitor<T> {
     }
 }
 
-struct LabelsVisitor;
+/// A mapping that refuses a key given twice; `noun` names the keys in the message.
+struct UniqueKeysVisitor<K, V> {
+    noun: &'static str,
+    expecting: &'static str,
+    entry_types: PhantomData<(K, V)>,
+}
 
-impl<'de> Visitor<'de> for LabelsVisitor {
-    type Value = BTreeMap<String, String>;
+impl<K, V> UniqueKeysVisitor<K, V> {
+    fn new(noun: &'static str, expecting: &'static str) -> Self {
+        UniqueKeysVisitor {
+            noun,
+            expecting,
+            entry_types: PhantomData,
+        }
+    }
+}
+
+impl<'de, K, V> Visitor<'de> for UniqueKeysVisitor<K, V>
+where
+    K: Deserialize<'de> + Serialize + Ord,
+    V: Deserialize<'de>,
+{
+    type Value = BTreeMap<K, V>;
 
     fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
-        formatter.write_str("a mapping of label names to values, such as {rack: r1}")
+        formatter.write_str(self.expecting)
     }
 
-    /// `labels:` with nothing after it means no labels.
+    /// An empty value (`labels:` with nothing after it) means an empty map.
     fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
         Ok(BTreeMap::new())
     }
 
     fn visit_map<M: MapAccess<'de>>(self, mut entries: M) -> Result<Self::Value, M::Error> {
-        let mut labels = BTreeMap::new();
-        while let Some((name, value)) = entries.next_entry::<String, String>()? {
-            if labels.contains_key(&name) {
-                return Err(de::Error::custom(format!("duplicate label {name:?}")));
+        let mut map = BTreeMap::new();
+        while let Some((key, value)) = entries.next_entry::<K, V>()? {
+            if map.contains_key(&key) {
+                // JSON text shows the key as the file writes it, quoted: "rack", "upgrade".
+                let key_text = serde_json::to_string(&key).unwrap_or_default();
+                return Err(de::Error::custom(format!(
+                    "duplicate {} {key_text}",
+                    self.noun
+                )));
             }
-            labels.insert(name, value);
+            map.insert(key, value);
         }
-        Ok(labels)
+        Ok(map)
     }
 }
 
@@ -266,5 +330,52 @@ impl Visitor<'_> for MaxUnavailableVisitor {
             "auto" => Ok(MaxUnavailable::Auto),
             _ => Err(Self::refuse(format_args!("{text:?}"))),
         }
+    }
+}
+
+/// Maintenance windows as a list of texts such as "Sat 22:00-06:00" (`with = "window_list"`).
+/// `windows:` with nothing after it means no windows.
+pub(crate) mod window_list {
+    use super::*;
+
+    pub(crate) fn serialize<S: Serializer>(
+        windows: &[MaintenanceWindow],
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(windows.iter().map(maintenance_window_text))
+    }
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Vec<MaintenanceWindow>, D::Error> {
+        let texts = Option::<Vec<WindowText>>::deserialize(deserializer)?;
+        Ok(texts
+            .unwrap_or_default()
+            .into_iter()
+            .map(|text| text.0)
+            .collect())
+    }
+}
+
+/// One window read from its text; the error names the text and lands on the list item.
+struct WindowText(MaintenanceWindow);
+
+impl<'de> Deserialize<'de> for WindowText {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_str(WindowVisitor).map(WindowText)
+    }
+}
+
+struct WindowVisitor;
+
+impl Visitor<'_> for WindowVisitor {
+    type Value = MaintenanceWindow;
+
+    fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+        formatter.write_str("a window such as \"Mon-Fri 01:00-05:00\"")
+    }
+
+    fn visit_str<E: de::Error>(self, text: &str) -> Result<MaintenanceWindow, E> {
+        parse_window(text).map_err(E::custom)
     }
 }

@@ -1,39 +1,98 @@
 //! Inventory files in (YAML, or JSON, which is YAML too) and back out.
 //!
 //! Reading is three steps: serde_yaml_ng checks the shape and the form of every value (unknown
-//! keys, types, signs, enum values, versions), `validate` checks the rules that span values
-//! (names, references, capacity) and builds the core [`Cluster`], and every refusal names the
-//! file, line, column and field path. This module knows the file format and the core model; it
-//! knows nothing of planning, and reads no file other than the one it is given.
+//! keys, types, signs, enum values, versions, maintenance windows), `validate` and
+//! `driver_check` check the rules that span values (names, references, capacity, limits, the
+//! time zone, faults naming VMs and hosts) and build the core [`Cluster`] and the
+//! [`DriverSection`], and every refusal names the file, line, column and field path. This module
+//! knows the file format and the core model; it knows nothing of planning or of how drivers work,
+//! and reads no file other than the one it is given.
 
+mod driver;
+mod driver_check;
+mod driver_tag;
 mod error;
 mod fields;
 mod locate;
 mod schema;
 mod source;
 mod validate;
+mod window;
 mod write;
 
 use std::path::Path;
 
 use drover_core::Cluster;
 
+pub use driver::{
+    CommandSection, CommandStep, DriverSection, FaultEntry, FaultName, LibvirtHost, LibvirtSection,
+    RandomFaults, SimulatorSection, StepName,
+};
 pub use error::InventoryError;
 pub use schema::{ClusterSection, HostEntry, InventoryDocument, PolicySection, VmEntry};
+pub use window::maintenance_window_text;
 
 use source::Source;
 
-/// Reads and parses the inventory file at `path`; the file name in errors is `path` as given.
-pub fn load_inventory(path: &Path) -> Result<Cluster, InventoryError> {
-    let source_name = path.display().to_string();
-    match std::fs::read_to_string(path) {
-        Ok(text) => parse_inventory(&text, &source_name),
-        Err(cause) => Err(InventoryError::Unreadable { source_name, cause }),
-    }
+/// A parsed inventory file: the cluster, the driver that will act on it, and the text it was
+/// read from (kept so that a run can record exactly what it was started with).
+#[derive(Clone, Debug, PartialEq)]
+pub struct InventoryFile {
+    pub cluster: Cluster,
+    /// The `driver:` section, or the default simulator when the file has none.
+    pub driver: DriverSection,
+    pub source_text: String,
 }
 
-/// Parses an inventory held in memory; `source_name` is the file name shown in errors.
+/// Reads and parses the inventory file at `path`, returning the cluster only.
+pub fn load_inventory(path: &Path) -> Result<Cluster, InventoryError> {
+    load_inventory_file(path).map(|file| file.cluster)
+}
+
+/// Parses an inventory held in memory, returning the cluster only; `source_name` is the file
+/// name shown in errors. The `driver:` section is checked all the same.
 pub fn parse_inventory(text: &str, source_name: &str) -> Result<Cluster, InventoryError> {
+    read_inventory(text, source_name).map(|(cluster, _)| cluster)
+}
+
+/// Reads and parses the inventory file at `path`; the file name in errors is `path` as given.
+/// A relative simulator `state_file` is made relative to the file's directory.
+pub fn load_inventory_file(path: &Path) -> Result<InventoryFile, InventoryError> {
+    let source_name = path.display().to_string();
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(cause) => return Err(InventoryError::Unreadable { source_name, cause }),
+    };
+    let mut file = parse_inventory_file(&text, &source_name)?;
+    let directory = path.parent().unwrap_or(Path::new(""));
+    resolve_state_file(&mut file.driver, directory);
+    Ok(file)
+}
+
+/// Parses an inventory held in memory with its driver section; `source_name` is the file name
+/// shown in errors. Paths in the driver section are kept as written.
+pub fn parse_inventory_file(
+    text: &str,
+    source_name: &str,
+) -> Result<InventoryFile, InventoryError> {
+    let (cluster, driver) = read_inventory(text, source_name)?;
+    Ok(InventoryFile {
+        cluster,
+        driver,
+        source_text: text.to_string(),
+    })
+}
+
+/// `cluster` as inventory YAML that [`parse_inventory`] reads back to an equal cluster.
+pub fn inventory_to_yaml(cluster: &Cluster) -> String {
+    serde_yaml_ng::to_string(&InventoryDocument::from_cluster(cluster))
+        .expect("an inventory document holds only strings, numbers, booleans and string maps")
+}
+
+fn read_inventory(
+    text: &str,
+    source_name: &str,
+) -> Result<(Cluster, DriverSection), InventoryError> {
     let source = Source {
         name: source_name,
         text,
@@ -41,15 +100,21 @@ pub fn parse_inventory(text: &str, source_name: &str) -> Result<Cluster, Invento
     if is_blank(text) {
         return Err(source.empty_file_error());
     }
-    let document: InventoryDocument =
+    let mut document: InventoryDocument =
         serde_yaml_ng::from_str(text).map_err(|error| source.serde_error(error))?;
-    validate::into_cluster(document, &source)
+    let driver = document.driver.take().unwrap_or_default();
+    let cluster = validate::into_cluster(document, &source)?;
+    driver_check::check_driver(&driver, &cluster, &source)?;
+    Ok((cluster, driver))
 }
 
-/// `cluster` as inventory YAML that [`parse_inventory`] reads back to an equal cluster.
-pub fn inventory_to_yaml(cluster: &Cluster) -> String {
-    serde_yaml_ng::to_string(&InventoryDocument::from_cluster(cluster))
-        .expect("an inventory document holds only strings, numbers, booleans and string maps")
+fn resolve_state_file(driver: &mut DriverSection, inventory_directory: &Path) {
+    if let DriverSection::Simulator(simulator) = driver {
+        if let Some(state_file) = &mut simulator.state_file {
+            // `join` keeps an absolute path as it is.
+            *state_file = inventory_directory.join(&*state_file);
+        }
+    }
 }
 
 /// Only whitespace and comments: serde_yaml_ng would report a confusing "missing field".

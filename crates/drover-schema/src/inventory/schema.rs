@@ -6,19 +6,23 @@
 
 use std::collections::BTreeMap;
 
-use drover_core::{HostRole, HostState, MaxUnavailable, RestartPolicy, Version, VmState};
-use serde::{Deserialize, Serialize};
+use drover_core::{
+    ApprovalMode, HostRole, HostState, MaintenanceWindow, MaxUnavailable, RestartPolicy,
+    UpgradeMode, Version, VmState,
+};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use super::driver::DriverSection;
 use super::fields::{
     null_as_empty, optional_max_unavailable, optional_ratio, optional_whole_number, unique_labels,
-    version_text, whole_number,
+    version_text, whole_number, window_list,
 };
 
-/// A whole inventory file: the cluster, its upgrade policy, its hosts and VMs.
+/// A whole inventory file: the cluster, its upgrade policy, its hosts and VMs, and the driver.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(
     deny_unknown_fields,
-    expecting = "an inventory mapping with `cluster` and `hosts` (and optional `policy`, `vms`)"
+    expecting = "an inventory mapping with `cluster` and `hosts` (and optional `policy`, `vms`, `driver`)"
 )]
 pub struct InventoryDocument {
     pub cluster: ClusterSection,
@@ -35,6 +39,9 @@ pub struct InventoryDocument {
         skip_serializing_if = "Vec::is_empty"
     )]
     pub vms: Vec<VmEntry>,
+    /// Left out (or empty): the default simulator.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub driver: Option<DriverSection>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -114,6 +121,96 @@ pub struct PolicySection {
         deserialize_with = "optional_whole_number"
     )]
     pub vm_boot_secs: Option<u64>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "optional_upgrade_mode"
+    )]
+    pub mode: Option<UpgradeMode>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "optional_approval_mode"
+    )]
+    pub approval: Option<ApprovalMode>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "optional_whole_number"
+    )]
+    pub max_step_attempts: Option<u32>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "optional_whole_number"
+    )]
+    pub retry_backoff_initial_secs: Option<u64>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "optional_whole_number"
+    )]
+    pub retry_backoff_max_secs: Option<u64>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "optional_whole_number"
+    )]
+    pub step_timeout_secs: Option<u64>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "optional_whole_number"
+    )]
+    pub migration_timeout_secs: Option<u64>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "optional_whole_number"
+    )]
+    pub upgrade_timeout_secs: Option<u64>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "optional_whole_number"
+    )]
+    pub reboot_timeout_secs: Option<u64>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "optional_whole_number"
+    )]
+    pub vm_shutdown_timeout_secs: Option<u64>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "optional_whole_number"
+    )]
+    pub unschedulable_timeout_secs: Option<u64>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "optional_whole_number"
+    )]
+    pub pending_timeout_secs: Option<u64>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "optional_whole_number"
+    )]
+    pub batch_eviction_size: Option<u32>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "optional_whole_number"
+    )]
+    pub batch_eviction_interval_secs: Option<u64>,
+    /// Texts such as "Sat 22:00-06:00"; none means the upgrade may start at any time.
+    #[serde(default, skip_serializing_if = "Vec::is_empty", with = "window_list")]
+    pub windows: Vec<MaintenanceWindow>,
+    /// IANA name such as "Europe/Paris"; checked against the time zone database in `validate`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_zone: Option<String>,
 }
 
 impl PolicySection {
@@ -147,6 +244,9 @@ pub struct HostEntry {
         skip_serializing_if = "is_host_up"
     )]
     pub state: HostState,
+    /// Allocation disabled: never a migration target.
+    #[serde(default, skip_serializing_if = "is_no")]
+    pub cordoned: bool,
     #[serde(
         default,
         deserialize_with = "unique_labels",
@@ -222,6 +322,62 @@ enum VmStateName {
 enum RestartPolicyName {
     Always,
     Manual,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(remote = "UpgradeMode", rename_all = "lowercase")]
+enum UpgradeModeName {
+    Automatic,
+    Manual,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(remote = "ApprovalMode", rename_all = "lowercase")]
+enum ApprovalModeName {
+    Automatic,
+    Manual,
+}
+
+/// `mode` in the policy, where a left-out value takes the core default (`with = ...`).
+mod optional_upgrade_mode {
+    use super::*;
+
+    pub(super) fn serialize<S: Serializer>(
+        mode: &Option<UpgradeMode>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        match mode {
+            Some(mode) => UpgradeModeName::serialize(mode, serializer),
+            None => serializer.serialize_none(),
+        }
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<UpgradeMode>, D::Error> {
+        UpgradeModeName::deserialize(deserializer).map(Some)
+    }
+}
+
+/// `approval` in the policy, where a left-out value takes the core default (`with = ...`).
+mod optional_approval_mode {
+    use super::*;
+
+    pub(super) fn serialize<S: Serializer>(
+        approval: &Option<ApprovalMode>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        match approval {
+            Some(approval) => ApprovalModeName::serialize(approval, serializer),
+            None => serializer.serialize_none(),
+        }
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<ApprovalMode>, D::Error> {
+        ApprovalModeName::deserialize(deserializer).map(Some)
+    }
 }
 
 // Defaults of optional fields, and the tests that leave them out when writing.

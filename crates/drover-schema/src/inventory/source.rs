@@ -8,7 +8,7 @@ use super::error::InventoryError;
 use super::locate::{self, Position};
 
 /// The top-level keys of an inventory; every field path in a serde message starts with one.
-const TOP_LEVEL_KEYS: [&str; 4] = ["cluster", "policy", "hosts", "vms"];
+const TOP_LEVEL_KEYS: [&str; 5] = ["cluster", "policy", "hosts", "vms", "driver"];
 
 pub(crate) struct Source<'a> {
     pub(crate) name: &'a str,

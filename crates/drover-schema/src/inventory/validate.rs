@@ -1,6 +1,7 @@
 //! Rules that span more than one value, and the conversion of a read document into a core
-//! [`Cluster`]: non-empty names, non-zero sizes and limits, unique names, VMs on known hosts,
-//! hosts not already over capacity. Hosts get `HostId` = their index in the file.
+//! [`Cluster`]: non-empty names, non-zero sizes, limits and timeouts, retry delays in order, a
+//! known time zone, unique names, VMs on known hosts, hosts not already over capacity. Hosts get
+//! `HostId` = their index in the file.
 //!
 //! It reports problems by field path through `Source`, and knows nothing of YAML or positions.
 
@@ -12,8 +13,8 @@ use super::error::InventoryError;
 use super::schema::{HostEntry, InventoryDocument, PolicySection, VmEntry};
 use super::source::Source;
 
-/// At most this many host names are listed when a VM names an unknown host.
-const HOST_NAMES_LISTED: usize = 8;
+/// At most this many names are listed when a VM or fault names an unknown host or VM.
+const NAMES_LISTED: usize = 8;
 
 pub(crate) fn into_cluster(
     document: InventoryDocument,
@@ -34,6 +35,7 @@ pub(crate) fn into_cluster(
     Ok(cluster)
 }
 
+/// Every field is named, so a field added to the core `Policy` must be given a key here.
 fn into_policy(section: &PolicySection, source: &Source) -> Result<Policy, InventoryError> {
     let defaults = Policy::default();
     let policy = Policy {
@@ -62,10 +64,135 @@ fn into_policy(section: &PolicySection, source: &Source) -> Result<Policy, Inven
             .vm_shutdown_secs
             .unwrap_or(defaults.vm_shutdown_secs),
         vm_boot_secs: section.vm_boot_secs.unwrap_or(defaults.vm_boot_secs),
-        ..defaults.clone()
+        mode: section.mode.unwrap_or(defaults.mode),
+        approval: section.approval.unwrap_or(defaults.approval),
+        max_step_attempts: section
+            .max_step_attempts
+            .unwrap_or(defaults.max_step_attempts),
+        retry_backoff_initial_secs: section
+            .retry_backoff_initial_secs
+            .unwrap_or(defaults.retry_backoff_initial_secs),
+        retry_backoff_max_secs: section
+            .retry_backoff_max_secs
+            .unwrap_or(defaults.retry_backoff_max_secs),
+        step_timeout_secs: section
+            .step_timeout_secs
+            .unwrap_or(defaults.step_timeout_secs),
+        migration_timeout_secs: section
+            .migration_timeout_secs
+            .unwrap_or(defaults.migration_timeout_secs),
+        upgrade_timeout_secs: section
+            .upgrade_timeout_secs
+            .unwrap_or(defaults.upgrade_timeout_secs),
+        reboot_timeout_secs: section
+            .reboot_timeout_secs
+            .unwrap_or(defaults.reboot_timeout_secs),
+        vm_shutdown_timeout_secs: section
+            .vm_shutdown_timeout_secs
+            .unwrap_or(defaults.vm_shutdown_timeout_secs),
+        unschedulable_timeout_secs: section
+            .unschedulable_timeout_secs
+            .unwrap_or(defaults.unschedulable_timeout_secs),
+        pending_timeout_secs: section
+            .pending_timeout_secs
+            .unwrap_or(defaults.pending_timeout_secs),
+        batch_eviction_size: section
+            .batch_eviction_size
+            .unwrap_or(defaults.batch_eviction_size),
+        batch_eviction_interval_secs: section
+            .batch_eviction_interval_secs
+            .unwrap_or(defaults.batch_eviction_interval_secs),
+        windows: section.windows.clone(),
+        time_zone: section.time_zone.clone().unwrap_or(defaults.time_zone),
     };
     check_policy_limits(&policy, source)?;
+    check_execution_limits(&policy, source)?;
+    check_retry_backoff(section, &policy, source)?;
+    check_time_zone(section, source)?;
     Ok(policy)
+}
+
+/// Attempts, batch sizes and timeouts of 0 would fail or stall every run.
+fn check_execution_limits(policy: &Policy, source: &Source) -> Result<(), InventoryError> {
+    require_positive_because(
+        policy.max_step_attempts.into(),
+        "policy.max_step_attempts",
+        "the first try is an attempt",
+        source,
+    )?;
+    require_positive_because(
+        policy.batch_eviction_size.into(),
+        "policy.batch_eviction_size",
+        "no VM could ever be restarted",
+        source,
+    )?;
+    let timeouts_secs = [
+        ("policy.step_timeout_secs", policy.step_timeout_secs),
+        (
+            "policy.migration_timeout_secs",
+            policy.migration_timeout_secs,
+        ),
+        ("policy.upgrade_timeout_secs", policy.upgrade_timeout_secs),
+        ("policy.reboot_timeout_secs", policy.reboot_timeout_secs),
+        (
+            "policy.vm_shutdown_timeout_secs",
+            policy.vm_shutdown_timeout_secs,
+        ),
+        (
+            "policy.unschedulable_timeout_secs",
+            policy.unschedulable_timeout_secs,
+        ),
+        ("policy.pending_timeout_secs", policy.pending_timeout_secs),
+    ];
+    for (field_path, timeout_secs) in timeouts_secs {
+        require_positive_because(
+            timeout_secs,
+            field_path,
+            "a timeout of 0 seconds would fail every step at once",
+            source,
+        )?;
+    }
+    Ok(())
+}
+
+/// The first retry delay may not exceed the largest; the message is placed on the key written.
+fn check_retry_backoff(
+    section: &PolicySection,
+    policy: &Policy,
+    source: &Source,
+) -> Result<(), InventoryError> {
+    let initial_secs = policy.retry_backoff_initial_secs;
+    let max_secs = policy.retry_backoff_max_secs;
+    if initial_secs <= max_secs {
+        return Ok(());
+    }
+    let (field_path, message) = match section.retry_backoff_initial_secs {
+        Some(_) => (
+            "policy.retry_backoff_initial_secs",
+            format!("must be at most retry_backoff_max_secs ({max_secs}), got {initial_secs}"),
+        ),
+        None => (
+            "policy.retry_backoff_max_secs",
+            format!(
+                "must be at least retry_backoff_initial_secs ({initial_secs}, its default), got {max_secs}"
+            ),
+        ),
+    };
+    Err(source.error_at(field_path, message))
+}
+
+/// The zone must be in the time zone database that Drover will convert the windows with.
+fn check_time_zone(section: &PolicySection, source: &Source) -> Result<(), InventoryError> {
+    let Some(name) = &section.time_zone else {
+        return Ok(());
+    };
+    if jiff::tz::TimeZone::get(name).is_err() {
+        let message = format!(
+            "unknown time zone {name:?} (expected an IANA name such as \"Europe/Paris\" or \"UTC\")"
+        );
+        return Err(source.error_at("policy.time_zone", message));
+    }
+    Ok(())
 }
 
 /// Limits that would stall or divide by zero in the planner and simulator.
@@ -121,7 +248,7 @@ fn into_host(entry: HostEntry) -> Host {
         memory_mib: entry.memory_mib,
         cpus: entry.cpus,
         state: entry.state,
-        cordoned: false,
+        cordoned: entry.cordoned,
         labels: entry.labels,
     }
 }
@@ -177,19 +304,31 @@ fn unknown_host_error(
     hosts: &[HostEntry],
     source: &Source,
 ) -> InventoryError {
-    let mut known: Vec<&str> = hosts
-        .iter()
-        .take(HOST_NAMES_LISTED)
-        .map(|host| host.name.as_str())
-        .collect();
-    if hosts.len() > HOST_NAMES_LISTED {
-        known.push("...");
-    }
-    let message = format!(
-        "unknown host {host_name:?} (hosts are {})",
-        known.join(", ")
+    let message = unknown_name_message(
+        "host",
+        "hosts",
+        host_name,
+        hosts.iter().map(|host| host.name.as_str()),
     );
     source.error_at(&format!("vms[{vm_index}].host"), message)
+}
+
+/// `unknown host "xs09" (hosts are xs01, xs02)`, listing at most a few known names.
+pub(crate) fn unknown_name_message<'a>(
+    noun: &str,
+    plural_noun: &str,
+    name: &str,
+    known_names: impl ExactSizeIterator<Item = &'a str>,
+) -> String {
+    let known_count = known_names.len();
+    let mut listed: Vec<&str> = known_names.take(NAMES_LISTED).collect();
+    if known_count > NAMES_LISTED {
+        listed.push("...");
+    }
+    format!(
+        "unknown {noun} {name:?} ({plural_noun} are {})",
+        listed.join(", ")
+    )
 }
 
 /// Names the second occurrence (the error's position) and the line of the first.
@@ -266,14 +405,35 @@ fn check_host_capacity(
     Ok(())
 }
 
-fn require_text(value: &str, field_path: &str, source: &Source) -> Result<(), InventoryError> {
+pub(crate) fn require_text(
+    value: &str,
+    field_path: &str,
+    source: &Source,
+) -> Result<(), InventoryError> {
     if value.trim().is_empty() {
         return Err(source.error_at(field_path, "must not be empty"));
     }
     Ok(())
 }
 
-fn require_positive(value: u64, field_path: &str, source: &Source) -> Result<(), InventoryError> {
+pub(crate) fn require_positive_because(
+    value: u64,
+    field_path: &str,
+    reason: &str,
+    source: &Source,
+) -> Result<(), InventoryError> {
+    if value == 0 {
+        let message = format!("must be at least 1, got 0 ({reason})");
+        return Err(source.error_at(field_path, message));
+    }
+    Ok(())
+}
+
+pub(crate) fn require_positive(
+    value: u64,
+    field_path: &str,
+    source: &Source,
+) -> Result<(), InventoryError> {
     if value == 0 {
         return Err(source.error_at(field_path, "must be at least 1, got 0"));
     }

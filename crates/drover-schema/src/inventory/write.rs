@@ -18,11 +18,13 @@ impl InventoryDocument {
             policy: policy_overrides(&cluster.policy),
             hosts: cluster.hosts.iter().map(host_entry).collect(),
             vms: cluster.vms.iter().map(|vm| vm_entry(vm, cluster)).collect(),
+            driver: None,
         }
     }
 }
 
-/// Only the settings that differ from `Policy::default()`.
+/// Only the settings that differ from `Policy::default()`. Every field is named, so a field
+/// added to the core `Policy` must be written here too.
 fn policy_overrides(policy: &Policy) -> PolicySection {
     let defaults = Policy::default();
     PolicySection {
@@ -52,6 +54,40 @@ fn policy_overrides(policy: &Policy) -> PolicySection {
         ),
         vm_shutdown_secs: changed(policy.vm_shutdown_secs, defaults.vm_shutdown_secs),
         vm_boot_secs: changed(policy.vm_boot_secs, defaults.vm_boot_secs),
+        mode: changed(policy.mode, defaults.mode),
+        approval: changed(policy.approval, defaults.approval),
+        max_step_attempts: changed(policy.max_step_attempts, defaults.max_step_attempts),
+        retry_backoff_initial_secs: changed(
+            policy.retry_backoff_initial_secs,
+            defaults.retry_backoff_initial_secs,
+        ),
+        retry_backoff_max_secs: changed(
+            policy.retry_backoff_max_secs,
+            defaults.retry_backoff_max_secs,
+        ),
+        step_timeout_secs: changed(policy.step_timeout_secs, defaults.step_timeout_secs),
+        migration_timeout_secs: changed(
+            policy.migration_timeout_secs,
+            defaults.migration_timeout_secs,
+        ),
+        upgrade_timeout_secs: changed(policy.upgrade_timeout_secs, defaults.upgrade_timeout_secs),
+        reboot_timeout_secs: changed(policy.reboot_timeout_secs, defaults.reboot_timeout_secs),
+        vm_shutdown_timeout_secs: changed(
+            policy.vm_shutdown_timeout_secs,
+            defaults.vm_shutdown_timeout_secs,
+        ),
+        unschedulable_timeout_secs: changed(
+            policy.unschedulable_timeout_secs,
+            defaults.unschedulable_timeout_secs,
+        ),
+        pending_timeout_secs: changed(policy.pending_timeout_secs, defaults.pending_timeout_secs),
+        batch_eviction_size: changed(policy.batch_eviction_size, defaults.batch_eviction_size),
+        batch_eviction_interval_secs: changed(
+            policy.batch_eviction_interval_secs,
+            defaults.batch_eviction_interval_secs,
+        ),
+        windows: policy.windows.clone(),
+        time_zone: changed(policy.time_zone.clone(), defaults.time_zone),
     }
 }
 
@@ -67,6 +103,7 @@ fn host_entry(host: &Host) -> HostEntry {
         memory_mib: host.memory_mib,
         cpus: host.cpus,
         state: host.state,
+        cordoned: host.cordoned,
         labels: host.labels.clone(),
     }
 }

@@ -1,0 +1,319 @@
+//! The inventory's `driver:` section as serde types: which platform driver runs the upgrade and
+//! how it is set up (the simulator with its faults, libvirt, or operator-supplied commands).
+//!
+//! The section is tagged by `kind` and refuses unknown keys. These types check the form of each
+//! value only; rules that need the cluster (a fault naming a VM that exists) live in
+//! `driver_check`, and the tag is read by `driver_tag` so that errors keep their positions. This
+//! module knows nothing of how drivers work, of file positions, or of the core model.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use super::fields::{
+    null_as_empty, number, optional_ratio, optional_whole_number, unique_command_steps,
+    unique_libvirt_hosts, whole_number,
+};
+
+/// The `driver:` section; an inventory without one gets the default simulator.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum DriverSection {
+    /// A simulated platform, driven by virtual or scaled wall-clock time.
+    Simulator(SimulatorSection),
+    /// Hosts reached through libvirt.
+    Libvirt(LibvirtSection),
+    /// Every step done by an operator-supplied command.
+    Command(CommandSection),
+}
+
+impl Default for DriverSection {
+    fn default() -> Self {
+        DriverSection::Simulator(SimulatorSection::default())
+    }
+}
+
+/// `kind: simulator`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a simulator driver mapping such as {kind: simulator, seed: 1}"
+)]
+pub struct SimulatorSection {
+    /// 0 runs in virtual time (instantly); N > 0 runs on the wall clock N times faster than the
+    /// platform would.
+    #[serde(default, deserialize_with = "number", skip_serializing_if = "is_zero")]
+    pub time_scale: f64,
+    /// Seeds the jitter of durations and the random faults.
+    #[serde(
+        default = "first_seed",
+        deserialize_with = "whole_number",
+        skip_serializing_if = "is_first_seed"
+    )]
+    pub seed: u64,
+    /// Where the simulated platform keeps its state between Drover processes. Relative paths are
+    /// relative to the inventory file's directory; `load_inventory_file` resolves them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_file: Option<PathBuf>,
+    #[serde(
+        default,
+        deserialize_with = "null_as_empty",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub faults: Vec<FaultEntry>,
+    #[serde(
+        default,
+        deserialize_with = "null_as_empty",
+        skip_serializing_if = "RandomFaults::is_none"
+    )]
+    pub random_faults: RandomFaults,
+}
+
+impl Default for SimulatorSection {
+    fn default() -> Self {
+        SimulatorSection {
+            time_scale: 0.0,
+            seed: first_seed(),
+            state_file: None,
+            faults: Vec::new(),
+            random_faults: RandomFaults::default(),
+        }
+    }
+}
+
+/// One injected fault. Which of `vm`, `host`, `times`, `step` and `factor` apply depends on
+/// `fault`; a parsed inventory has exactly the ones that apply (see [`FaultName`]).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a fault mapping such as {fault: migration-fails, vm: web-01, times: 2}"
+)]
+pub struct FaultEntry {
+    pub fault: FaultName,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vm: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
+    /// How many occurrences fail, for faults that count them; `None` means once.
+    #[serde(
+        default,
+        deserialize_with = "optional_whole_number",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub times: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub step: Option<StepName>,
+    /// How many times longer the step takes, for `slow`.
+    #[serde(
+        default,
+        deserialize_with = "optional_ratio",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub factor: Option<f64>,
+}
+
+impl FaultEntry {
+    /// `times`, or 1 when left out.
+    pub fn times_or_once(&self) -> u32 {
+        self.times.unwrap_or(1)
+    }
+}
+
+/// The fault names of the file format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum FaultName {
+    /// `vm`, `times`: the first `times` migrations of the VM fail.
+    MigrationFails,
+    /// `vm`: the platform refuses every migration of the VM.
+    MigrationRefused,
+    /// `vm`, `times`: the first `times` migrations never complete (until Drover's timeout).
+    MigrationHangs,
+    /// `host`, `times`: the first `times` upgrades of the host fail.
+    UpgradeFails,
+    /// `host`: after its reboot the host never answers again.
+    HostNeverReturns,
+    /// `host`: the upgrade leaves the old boot id, so Drover must reboot the host itself.
+    UpgradeDoesNotReboot,
+    /// `host`: reboots do nothing (the boot id never changes).
+    RebootIgnored,
+    /// `vm`: graceful shutdown is ignored, so Drover must force the VM off.
+    ShutdownIgnored,
+    /// `step`, `factor`, optional `host`: the step takes `factor` times longer.
+    Slow,
+}
+
+impl FaultName {
+    /// The name as written in inventories (`migration-fails`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FaultName::MigrationFails => "migration-fails",
+            FaultName::MigrationRefused => "migration-refused",
+            FaultName::MigrationHangs => "migration-hangs",
+            FaultName::UpgradeFails => "upgrade-fails",
+            FaultName::HostNeverReturns => "host-never-returns",
+            FaultName::UpgradeDoesNotReboot => "upgrade-does-not-reboot",
+            FaultName::RebootIgnored => "reboot-ignored",
+            FaultName::ShutdownIgnored => "shutdown-ignored",
+            FaultName::Slow => "slow",
+        }
+    }
+}
+
+impl fmt::Display for FaultName {
+    fn fmt(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+        formatter.write_str(self.as_str())
+    }
+}
+
+/// The simulated steps a `slow` fault can slow down.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StepName {
+    Migrate,
+    Upgrade,
+    Reboot,
+    Shutdown,
+    Start,
+    Maintenance,
+}
+
+/// Probabilities in 0..=1 of faults drawn at random from the simulator's seed.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a mapping of probabilities such as {migration_failure: 0.05}"
+)]
+pub struct RandomFaults {
+    #[serde(default, deserialize_with = "number", skip_serializing_if = "is_zero")]
+    pub migration_failure: f64,
+    #[serde(default, deserialize_with = "number", skip_serializing_if = "is_zero")]
+    pub upgrade_failure: f64,
+    #[serde(default, deserialize_with = "number", skip_serializing_if = "is_zero")]
+    pub shutdown_ignored: f64,
+    #[serde(default, deserialize_with = "number", skip_serializing_if = "is_zero")]
+    pub host_never_returns: f64,
+}
+
+impl RandomFaults {
+    /// Every probability is 0: no random fault.
+    pub fn is_none(&self) -> bool {
+        *self == RandomFaults::default()
+    }
+
+    /// Each probability with its key, for checks and messages.
+    pub(crate) fn named_probabilities(&self) -> [(&'static str, f64); 4] {
+        [
+            ("migration_failure", self.migration_failure),
+            ("upgrade_failure", self.upgrade_failure),
+            ("shutdown_ignored", self.shutdown_ignored),
+            ("host_never_returns", self.host_never_returns),
+        ]
+    }
+}
+
+/// `kind: libvirt` (its shape only, for now).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a libvirt driver mapping such as {kind: libvirt, hosts: {xs01: {uri: \"qemu+tcp://xs01/system\", address: xs01}}}"
+)]
+pub struct LibvirtSection {
+    /// Per host name, how to reach it.
+    #[serde(deserialize_with = "unique_libvirt_hosts")]
+    pub hosts: BTreeMap<String, LibvirtHost>,
+    /// Commands that replace the driver's own way of doing a step.
+    #[serde(
+        default,
+        deserialize_with = "unique_command_steps",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
+    pub commands: BTreeMap<CommandStep, Vec<String>>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a mapping such as {uri: \"qemu+tcp://xs01/system\", address: xs01}"
+)]
+pub struct LibvirtHost {
+    pub uri: String,
+    pub address: String,
+}
+
+/// `kind: command`: every step is a command (an argv list, run without a shell).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a command driver mapping such as {kind: command, commands: {upgrade: [/usr/local/bin/upgrade-host]}}"
+)]
+pub struct CommandSection {
+    #[serde(deserialize_with = "unique_command_steps")]
+    pub commands: BTreeMap<CommandStep, Vec<String>>,
+}
+
+/// The steps a command can be configured for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CommandStep {
+    Discover,
+    HostFacts,
+    HealthCheck,
+    Cordon,
+    Uncordon,
+    EnterMaintenance,
+    ExitMaintenance,
+    Migrate,
+    ShutdownVm,
+    StartVm,
+    Upgrade,
+    Reboot,
+}
+
+impl StepName {
+    /// The name as written in inventories (`migrate`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepName::Migrate => "migrate",
+            StepName::Upgrade => "upgrade",
+            StepName::Reboot => "reboot",
+            StepName::Shutdown => "shutdown",
+            StepName::Start => "start",
+            StepName::Maintenance => "maintenance",
+        }
+    }
+}
+
+impl CommandStep {
+    /// The name as written in inventories (`enter_maintenance`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CommandStep::Discover => "discover",
+            CommandStep::HostFacts => "host_facts",
+            CommandStep::HealthCheck => "health_check",
+            CommandStep::Cordon => "cordon",
+            CommandStep::Uncordon => "uncordon",
+            CommandStep::EnterMaintenance => "enter_maintenance",
+            CommandStep::ExitMaintenance => "exit_maintenance",
+            CommandStep::Migrate => "migrate",
+            CommandStep::ShutdownVm => "shutdown_vm",
+            CommandStep::StartVm => "start_vm",
+            CommandStep::Upgrade => "upgrade",
+            CommandStep::Reboot => "reboot",
+        }
+    }
+}
+
+fn first_seed() -> u64 {
+    1
+}
+
+fn is_first_seed(seed: &u64) -> bool {
+    *seed == first_seed()
+}
+
+fn is_zero(value: &f64) -> bool {
+    *value == 0.0
+}

@@ -1,0 +1,271 @@
+//! Rules of the `driver:` section that serde cannot check alone: which keys each fault takes,
+//! faults naming VMs and hosts that exist in the inventory, positive factors, probabilities in
+//! 0..=1, a finite non-negative time scale, non-empty commands.
+//!
+//! It reports problems by field path through `Source` (`driver.faults[2].vm`), and knows nothing
+//! of YAML, of positions, or of what a driver does with its settings.
+
+use std::collections::{BTreeMap, HashSet};
+
+use drover_core::Cluster;
+
+use super::driver::{
+    CommandStep, DriverSection, FaultEntry, FaultName, LibvirtSection, RandomFaults,
+    SimulatorSection,
+};
+use super::error::InventoryError;
+use super::source::Source;
+use super::validate::{require_positive, require_text, unknown_name_message};
+
+/// What a fault is about, which decides the keys it takes.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum FaultSubject {
+    /// `vm` is required, `host` refused.
+    Vm,
+    /// `host` is required, `vm` refused.
+    Host,
+    /// `step` and `factor` are required, `host` optional, `vm` refused.
+    Step,
+}
+
+fn fault_subject(fault: FaultName) -> FaultSubject {
+    match fault {
+        FaultName::MigrationFails
+        | FaultName::MigrationRefused
+        | FaultName::MigrationHangs
+        | FaultName::ShutdownIgnored => FaultSubject::Vm,
+        FaultName::UpgradeFails
+        | FaultName::HostNeverReturns
+        | FaultName::UpgradeDoesNotReboot
+        | FaultName::RebootIgnored => FaultSubject::Host,
+        FaultName::Slow => FaultSubject::Step,
+    }
+}
+
+/// Faults that hit only the first `times` occurrences; the others last the whole run.
+fn counts_occurrences(fault: FaultName) -> bool {
+    matches!(
+        fault,
+        FaultName::MigrationFails | FaultName::MigrationHangs | FaultName::UpgradeFails
+    )
+}
+
+pub(crate) fn check_driver(
+    driver: &DriverSection,
+    cluster: &Cluster,
+    source: &Source,
+) -> Result<(), InventoryError> {
+    match driver {
+        DriverSection::Simulator(simulator) => check_simulator(simulator, cluster, source),
+        DriverSection::Libvirt(libvirt) => check_libvirt(libvirt, source),
+        DriverSection::Command(command) => {
+            check_commands(&command.commands, "driver.commands", source)
+        }
+    }
+}
+
+fn check_simulator(
+    simulator: &SimulatorSection,
+    cluster: &Cluster,
+    source: &Source,
+) -> Result<(), InventoryError> {
+    let time_scale = simulator.time_scale;
+    if !(time_scale.is_finite() && time_scale >= 0.0) {
+        let message =
+            format!("must be a finite number >= 0 (0 runs in virtual time), got {time_scale}");
+        return Err(source.error_at("driver.time_scale", message));
+    }
+    if let Some(state_file) = &simulator.state_file {
+        require_text(&state_file.to_string_lossy(), "driver.state_file", source)?;
+    }
+    check_faults(&simulator.faults, cluster, source)?;
+    check_random_faults(&simulator.random_faults, source)
+}
+
+fn check_faults(
+    faults: &[FaultEntry],
+    cluster: &Cluster,
+    source: &Source,
+) -> Result<(), InventoryError> {
+    if faults.is_empty() {
+        // Spares collecting the names of a large inventory for nothing.
+        return Ok(());
+    }
+    let names = InventoryNames::of(cluster);
+    for (index, fault) in faults.iter().enumerate() {
+        check_fault(fault, &format!("driver.faults[{index}]"), &names, source)?;
+    }
+    Ok(())
+}
+
+fn check_random_faults(
+    random_faults: &RandomFaults,
+    source: &Source,
+) -> Result<(), InventoryError> {
+    for (key, probability) in random_faults.named_probabilities() {
+        if !(0.0..=1.0).contains(&probability) {
+            let message = format!("must be a probability between 0 and 1, got {probability}");
+            return Err(source.error_at(&format!("driver.random_faults.{key}"), message));
+        }
+    }
+    Ok(())
+}
+
+/// The VM and host names of the inventory, in file order, for faults to refer to.
+struct InventoryNames<'a> {
+    vm_names: Vec<&'a str>,
+    host_names: Vec<&'a str>,
+    vm_name_set: HashSet<&'a str>,
+    host_name_set: HashSet<&'a str>,
+}
+
+impl<'a> InventoryNames<'a> {
+    fn of(cluster: &'a Cluster) -> Self {
+        let vm_names: Vec<&str> = cluster.vms.iter().map(|vm| vm.name.as_str()).collect();
+        let host_names: Vec<&str> = cluster
+            .hosts
+            .iter()
+            .map(|host| host.name.as_str())
+            .collect();
+        InventoryNames {
+            vm_name_set: vm_names.iter().copied().collect(),
+            host_name_set: host_names.iter().copied().collect(),
+            vm_names,
+            host_names,
+        }
+    }
+}
+
+fn check_fault(
+    fault: &FaultEntry,
+    fault_path: &str,
+    names: &InventoryNames,
+    source: &Source,
+) -> Result<(), InventoryError> {
+    check_fault_keys(fault, fault_path, source)?;
+    if let Some(vm) = &fault.vm {
+        if !names.vm_name_set.contains(vm.as_str()) {
+            let message = unknown_name_message("VM", "VMs", vm, names.vm_names.iter().copied());
+            return Err(source.error_at(&format!("{fault_path}.vm"), message));
+        }
+    }
+    if let Some(host) = &fault.host {
+        if !names.host_name_set.contains(host.as_str()) {
+            let known = names.host_names.iter().copied();
+            let message = unknown_name_message("host", "hosts", host, known);
+            return Err(source.error_at(&format!("{fault_path}.host"), message));
+        }
+    }
+    if let Some(times) = fault.times {
+        require_positive(times.into(), &format!("{fault_path}.times"), source)?;
+    }
+    match fault.factor {
+        Some(factor) if !(factor.is_finite() && factor > 0.0) => {
+            let message = format!("must be a number greater than 0, got {factor}");
+            Err(source.error_at(&format!("{fault_path}.factor"), message))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Whether one optional key of a fault is written, may be written, and must be written.
+struct FaultKeyRule {
+    key: &'static str,
+    is_present: bool,
+    is_allowed: bool,
+    is_required: bool,
+}
+
+/// Each key present must apply to the fault, and each key the fault needs must be present.
+fn check_fault_keys(
+    fault: &FaultEntry,
+    fault_path: &str,
+    source: &Source,
+) -> Result<(), InventoryError> {
+    let rules = fault_key_rules(fault);
+    if let Some(rule) = rules
+        .iter()
+        .find(|rule| rule.is_present && !rule.is_allowed)
+    {
+        let message = format!("does not apply to fault `{}`", fault.fault);
+        return Err(source.error_at(&format!("{fault_path}.{}", rule.key), message));
+    }
+    if let Some(rule) = rules
+        .iter()
+        .find(|rule| rule.is_required && !rule.is_present)
+    {
+        let message = format!("fault `{}` needs `{}`", fault.fault, rule.key);
+        return Err(source.error_at(fault_path, message));
+    }
+    Ok(())
+}
+
+fn fault_key_rules(fault: &FaultEntry) -> [FaultKeyRule; 5] {
+    let subject = fault_subject(fault.fault);
+    let is_about_vm = subject == FaultSubject::Vm;
+    let is_about_step = subject == FaultSubject::Step;
+    [
+        FaultKeyRule {
+            key: "vm",
+            is_present: fault.vm.is_some(),
+            is_allowed: is_about_vm,
+            is_required: is_about_vm,
+        },
+        FaultKeyRule {
+            key: "host",
+            is_present: fault.host.is_some(),
+            is_allowed: !is_about_vm,
+            is_required: subject == FaultSubject::Host,
+        },
+        FaultKeyRule {
+            key: "times",
+            is_present: fault.times.is_some(),
+            is_allowed: counts_occurrences(fault.fault),
+            is_required: false,
+        },
+        FaultKeyRule {
+            key: "step",
+            is_present: fault.step.is_some(),
+            is_allowed: is_about_step,
+            is_required: is_about_step,
+        },
+        FaultKeyRule {
+            key: "factor",
+            is_present: fault.factor.is_some(),
+            is_allowed: is_about_step,
+            is_required: is_about_step,
+        },
+    ]
+}
+
+fn check_libvirt(libvirt: &LibvirtSection, source: &Source) -> Result<(), InventoryError> {
+    for (host_name, host) in &libvirt.hosts {
+        require_text(&host.uri, &format!("driver.hosts.{host_name}.uri"), source)?;
+        require_text(
+            &host.address,
+            &format!("driver.hosts.{host_name}.address"),
+            source,
+        )?;
+    }
+    check_commands(&libvirt.commands, "driver.commands", source)
+}
+
+/// Every command is an argv list with a program name first.
+fn check_commands(
+    commands: &BTreeMap<CommandStep, Vec<String>>,
+    commands_path: &str,
+    source: &Source,
+) -> Result<(), InventoryError> {
+    for (step, argv) in commands {
+        let argv_path = format!("{commands_path}.{}", step.as_str());
+        match argv.first() {
+            None => {
+                let message =
+                    "must list the program and its arguments, such as [/usr/local/bin/upgrade-host]";
+                return Err(source.error_at(&argv_path, message));
+            }
+            Some(program) => require_text(program, &format!("{argv_path}[0]"), source)?,
+        }
+    }
+    Ok(())
+}
