@@ -33,12 +33,19 @@ pub struct DriverChoice {
 impl DriverChoice {
     /// The choice for a new run. The simulator's world is kept next to the state file unless
     /// the inventory says where, so that `retry`/`resume` in a later process find it again.
-    pub fn from_section(section: &DriverSection, inventory: &Path, state: &Path, cluster: &str) -> Result<Self, Failure> {
+    pub fn from_section(
+        section: &DriverSection,
+        inventory: &Path,
+        state: &Path,
+        cluster: &str,
+    ) -> Result<Self, Failure> {
         let now = wall_now_ms();
         match section {
             DriverSection::Simulator(simulator) => {
                 let state_file = match &simulator.state_file {
-                    Some(file) => absolute(&inventory.parent().unwrap_or(Path::new(".")).join(file)),
+                    Some(file) => {
+                        absolute(&inventory.parent().unwrap_or(Path::new(".")).join(file))
+                    }
                     None => absolute(&sim_world_path(state, cluster, now)),
                 };
                 Ok(DriverChoice {
@@ -52,17 +59,24 @@ impl DriverChoice {
                     random_faults: random_faults(simulator),
                 })
             }
-            other => Err(Failure::bad_input(format!(
-                "driver kind {} is not available in this build of drover (only the simulator is)",
-                other.kind_name()
-            ))),
+            DriverSection::Libvirt(_) | DriverSection::Command(_) => {
+                let kind = if matches!(section, DriverSection::Libvirt(_)) {
+                    "libvirt"
+                } else {
+                    "command"
+                };
+                Err(Failure::bad_input(format!(
+                    "driver kind {kind} is not available in this build of drover (only the simulator is)"
+                )))
+            }
         }
     }
 
     /// The choice recorded with a run, with the faults re-read from its stored inventory.
     pub fn from_options(section: &DriverSection, options_json: &str) -> Result<Self, Failure> {
-        let mut choice: DriverChoice = serde_json::from_str(options_json)
-            .map_err(|error| Failure::internal(format!("the run's driver options do not parse: {error}")))?;
+        let mut choice: DriverChoice = serde_json::from_str(options_json).map_err(|error| {
+            Failure::internal(format!("the run's driver options do not parse: {error}"))
+        })?;
         if let DriverSection::Simulator(simulator) = section {
             choice.faults = simulator.faults.iter().map(fault_from_entry).collect();
             choice.random_faults = random_faults(simulator);
@@ -86,7 +100,11 @@ impl DriverChoice {
         if self.virtual_time() {
             Clock::virtual_from(self.platform_anchor_ms)
         } else {
-            Clock::anchored(self.wall_anchor_ms, self.platform_anchor_ms, self.time_scale)
+            Clock::anchored(
+                self.wall_anchor_ms,
+                self.platform_anchor_ms,
+                self.time_scale,
+            )
         }
     }
 
@@ -95,7 +113,11 @@ impl DriverChoice {
         if self.virtual_time() {
             Clock::virtual_from(last_journal_ms.max(self.platform_anchor_ms))
         } else {
-            Clock::anchored(self.wall_anchor_ms, self.platform_anchor_ms, self.time_scale)
+            Clock::anchored(
+                self.wall_anchor_ms,
+                self.platform_anchor_ms,
+                self.time_scale,
+            )
         }
     }
 }
@@ -107,7 +129,9 @@ fn absolute(path: &Path) -> PathBuf {
 fn sim_world_path(state: &Path, cluster: &str, now_ms: u64) -> PathBuf {
     let file_name = format!(
         "{}.{cluster}.{now_ms}.sim.json",
-        state.file_name().map_or("drover.db".into(), |n| n.to_string_lossy().into_owned())
+        state
+            .file_name()
+            .map_or("drover.db".into(), |n| n.to_string_lossy().into_owned())
     );
     state.with_file_name(file_name)
 }
@@ -133,7 +157,14 @@ fn fault_from_entry(entry: &drover_schema::inventory::FaultEntry) -> Fault {
         StepName::Start => SlowStep::Start,
         StepName::Maintenance => SlowStep::Maintenance,
     });
-    Fault { kind, vm: entry.vm.clone(), host: entry.host.clone(), times: entry.times, step, factor: entry.factor }
+    Fault {
+        kind,
+        vm: entry.vm.clone(),
+        host: entry.host.clone(),
+        times: entry.times,
+        step,
+        factor: entry.factor,
+    }
 }
 
 fn random_faults(section: &drover_schema::inventory::SimulatorSection) -> RandomFaults {
@@ -147,12 +178,17 @@ fn random_faults(section: &drover_schema::inventory::SimulatorSection) -> Random
 }
 
 /// Opens the driver of a choice for a cluster on a clock.
-pub fn open_driver(choice: &DriverChoice, cluster: &Cluster, clock: Clock) -> Result<SimDriver, Failure> {
+pub fn open_driver(
+    choice: &DriverChoice,
+    cluster: &Cluster,
+    clock: Clock,
+) -> Result<SimDriver, Failure> {
     let config = SimDriverConfig {
         seed: choice.seed,
         faults: choice.faults.clone(),
         random_faults: choice.random_faults.clone(),
         state_file: choice.state_file.clone(),
     };
-    SimDriver::new(cluster, clock, config).map_err(|error| Failure::internal(format!("simulator: {error}")))
+    SimDriver::new(cluster, clock, config)
+        .map_err(|error| Failure::internal(format!("simulator: {error}")))
 }

@@ -39,7 +39,10 @@ impl Failure {
     }
 
     pub fn with_code(code: u8, message: impl Display) -> Self {
-        Failure { code, message: message.to_string() }
+        Failure {
+            code,
+            message: message.to_string(),
+        }
     }
 
     pub fn internal(error: impl Display) -> Self {

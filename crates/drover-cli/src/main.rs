@@ -146,17 +146,46 @@ fn main() -> ExitCode {
         Command::Status(args) => runs::status(&args, &cli.state),
         Command::Resume(args) => runs::resume(&args, &cli.state),
         Command::History(args) => runs::history(&args, &cli.state),
-        Command::Approve(args) => operator(OperatorCommand::Approve, args.run.as_deref(), args.output, &cli.state),
-        Command::Retry(args) => operator(OperatorCommand::Retry, args.run.as_deref(), args.output, &cli.state),
-        Command::Abort(args) => operator(OperatorCommand::Abort, args.run.as_deref(), args.output, &cli.state),
-        Command::Pause(args) => operator(OperatorCommand::Pause, args.run.as_deref(), args.output, &cli.state),
-        Command::Unpause(args) => operator(OperatorCommand::Resume, args.run.as_deref(), args.output, &cli.state),
+        Command::Approve(args) => operator(
+            OperatorCommand::Approve,
+            args.run.as_deref(),
+            args.output,
+            &cli.state,
+        ),
+        Command::Retry(args) => operator(
+            OperatorCommand::Retry,
+            args.run.as_deref(),
+            args.output,
+            &cli.state,
+        ),
+        Command::Abort(args) => operator(
+            OperatorCommand::Abort,
+            args.run.as_deref(),
+            args.output,
+            &cli.state,
+        ),
+        Command::Pause(args) => operator(
+            OperatorCommand::Pause,
+            args.run.as_deref(),
+            args.output,
+            &cli.state,
+        ),
+        Command::Unpause(args) => operator(
+            OperatorCommand::Resume,
+            args.run.as_deref(),
+            args.output,
+            &cli.state,
+        ),
         Command::Skip(args) => {
-            let command = OperatorCommand::Skip { host: args.host.clone() };
+            let command = OperatorCommand::Skip {
+                host: args.host.clone(),
+            };
             operator(command, args.run.as_deref(), args.output, &cli.state)
         }
         Command::Continue(args) => {
-            let command = OperatorCommand::Continue { host: args.host.clone() };
+            let command = OperatorCommand::Continue {
+                host: args.host.clone(),
+            };
             operator(command, args.run.as_deref(), args.output, &cli.state)
         }
     };
@@ -166,7 +195,12 @@ fn main() -> ExitCode {
     }
 }
 
-fn operator(command: OperatorCommand, run: Option<&str>, output: OutputFormat, state: &runs::StateArgs) -> Result<(), Failure> {
+fn operator(
+    command: OperatorCommand,
+    run: Option<&str>,
+    output: OutputFormat,
+    state: &runs::StateArgs,
+) -> Result<(), Failure> {
     runs::operate(command, run, output, state)
 }
 

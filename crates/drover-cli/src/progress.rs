@@ -36,21 +36,37 @@ impl Progress {
             );
             overall.set_prefix(execution.cluster().name.clone());
             overall.set_position(done as u64);
-            Bars { multi, overall, hosts: BTreeMap::new() }
+            Bars {
+                multi,
+                overall,
+                hosts: BTreeMap::new(),
+            }
         });
-        Progress { bars, last_step: BTreeMap::new() }
+        Progress {
+            bars,
+            last_step: BTreeMap::new(),
+        }
     }
 
     pub fn on_event(&mut self, execution: &Execution, event: &EngineEvent<'_>) {
         match event {
-            EngineEvent::Calling(command) => self.on_host_activity(execution, command.kind.host(), Some(&command.kind)),
-            EngineEvent::Answered { command, .. } => self.on_host_activity(execution, command.kind.host(), None),
+            EngineEvent::Calling(command) => {
+                self.on_host_activity(execution, command.kind.host(), Some(&command.kind))
+            }
+            EngineEvent::Answered { command, .. } => {
+                self.on_host_activity(execution, command.kind.host(), None)
+            }
             EngineEvent::Operator(command) => self.log(&format!("operator: {}", command.name())),
             EngineEvent::Phase(phase) => self.log(&format!("run {}", phase.name())),
         }
     }
 
-    fn on_host_activity(&mut self, execution: &Execution, host: Option<HostId>, calling: Option<&CommandKind>) {
+    fn on_host_activity(
+        &mut self,
+        execution: &Execution,
+        host: Option<HostId>,
+        calling: Option<&CommandKind>,
+    ) {
         let Some(host) = host else {
             return;
         };
@@ -60,11 +76,15 @@ impl Progress {
         let status = execution.host_status(host);
         let name = execution.cluster().host(host).name.clone();
         let changed = self.last_step.insert(host, status.step) != Some(status.step);
-        let detail = calling.map(|kind| describe(execution, kind)).unwrap_or_default();
+        let detail = calling
+            .map(|kind| describe(execution, kind))
+            .unwrap_or_default();
         match &mut self.bars {
             Some(bars) => bars.show(execution, host, &name, status.step, &detail),
             None if changed => {
-                let error = status.last_error.filter(|_| status.step == HostStep::UpgradeFailed);
+                let error = status
+                    .last_error
+                    .filter(|_| status.step == HostStep::UpgradeFailed);
                 let suffix = error.map(|e| format!(": {e}")).unwrap_or_default();
                 eprintln!("host {name}: {}{suffix}", status.step.name());
             }
@@ -90,7 +110,14 @@ impl Progress {
 }
 
 impl Bars {
-    fn show(&mut self, execution: &Execution, host: HostId, name: &str, step: HostStep, detail: &str) {
+    fn show(
+        &mut self,
+        execution: &Execution,
+        host: HostId,
+        name: &str,
+        step: HostStep,
+        detail: &str,
+    ) {
         let (done, total) = execution.host_totals();
         self.overall.set_length(total as u64);
         self.overall.set_position(done as u64);
@@ -105,7 +132,10 @@ impl Bars {
         }
         let bar = self.hosts.entry(host).or_insert_with(|| {
             let bar = self.multi.add(ProgressBar::new_spinner());
-            bar.set_style(ProgressStyle::with_template("{prefix:>12} {spinner} {msg}").expect("static template"));
+            bar.set_style(
+                ProgressStyle::with_template("{prefix:>12} {spinner} {msg}")
+                    .expect("static template"),
+            );
             bar.set_prefix(name.to_string());
             bar
         });
@@ -117,9 +147,17 @@ impl Bars {
 fn describe(execution: &Execution, kind: &CommandKind) -> String {
     let cluster = execution.cluster();
     match kind {
-        CommandKind::Migrate { vm, to, .. } => format!("· migrating {} → {}", cluster.vm(*vm).name, cluster.host(*to).name),
+        CommandKind::Migrate { vm, to, .. } => format!(
+            "· migrating {} → {}",
+            cluster.vm(*vm).name,
+            cluster.host(*to).name
+        ),
         CommandKind::ShutdownVm { vm, .. } => format!("· shutting down {}", cluster.vm(*vm).name),
-        CommandKind::StartVm { vm, host } => format!("· starting {} on {}", cluster.vm(*vm).name, cluster.host(*host).name),
+        CommandKind::StartVm { vm, host } => format!(
+            "· starting {} on {}",
+            cluster.vm(*vm).name,
+            cluster.host(*host).name
+        ),
         other => format!("· {}", other.name()),
     }
 }

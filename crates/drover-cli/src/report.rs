@@ -6,7 +6,9 @@ use drover_core::execution::{Execution, RunPhase};
 use serde::Serialize;
 
 use crate::exit::Failure;
-use crate::output::{format_duration_secs, print_document, print_table, status_cell, table, OutputFormat};
+use crate::output::{
+    format_duration_secs, print_document, print_table, status_cell, table, OutputFormat,
+};
 
 #[derive(Serialize)]
 pub struct ReportDocument {
@@ -50,7 +52,13 @@ pub struct RestoreError {
 }
 
 fn timestamp(ms: u64) -> String {
-    jiff::Timestamp::from_millisecond(ms as i64).map_or_else(|_| ms.to_string(), |t| t.round(jiff::Unit::Second).map_or_else(|_| t.to_string(), |t| t.to_string()))
+    jiff::Timestamp::from_millisecond(ms as i64).map_or_else(
+        |_| ms.to_string(),
+        |t| {
+            t.round(jiff::Unit::Second)
+                .map_or_else(|_| t.to_string(), |t| t.to_string())
+        },
+    )
 }
 
 pub fn report_document(run_id: &str, execution: &Execution) -> ReportDocument {
@@ -60,10 +68,22 @@ pub fn report_document(run_id: &str, execution: &Execution) -> ReportDocument {
     let mut hosts: Vec<HostResult> = report
         .hosts_upgraded
         .iter()
-        .map(|h| HostResult { host: name(*h), result: "upgraded", reason: None })
+        .map(|h| HostResult {
+            host: name(*h),
+            result: "upgraded",
+            reason: None,
+        })
         .collect();
-    hosts.extend(report.hosts_skipped.iter().map(|(h, r)| HostResult { host: name(*h), result: "skipped", reason: Some(r.clone()) }));
-    hosts.extend(report.hosts_failed.iter().map(|(h, r)| HostResult { host: name(*h), result: "failed", reason: Some(r.clone()) }));
+    hosts.extend(report.hosts_skipped.iter().map(|(h, r)| HostResult {
+        host: name(*h),
+        result: "skipped",
+        reason: Some(r.clone()),
+    }));
+    hosts.extend(report.hosts_failed.iter().map(|(h, r)| HostResult {
+        host: name(*h),
+        result: "failed",
+        reason: Some(r.clone()),
+    }));
     ReportDocument {
         run: run_id.to_string(),
         cluster: cluster.name.clone(),
@@ -87,11 +107,22 @@ pub fn report_document(run_id: &str, execution: &Execution) -> ReportDocument {
                 downtime_secs: d.downtime_ms / 1000,
             })
             .collect(),
-        restore_errors: report.restore_errors.iter().map(|(h, e)| RestoreError { host: name(*h), error: e.clone() }).collect(),
+        restore_errors: report
+            .restore_errors
+            .iter()
+            .map(|(h, e)| RestoreError {
+                host: name(*h),
+                error: e.clone(),
+            })
+            .collect(),
     }
 }
 
-pub fn print_report(run_id: &str, execution: &Execution, output: OutputFormat) -> Result<(), Failure> {
+pub fn print_report(
+    run_id: &str,
+    execution: &Execution,
+    output: OutputFormat,
+) -> Result<(), Failure> {
     let document = report_document(run_id, execution);
     if let Some(format) = output.document() {
         return print_document(&document, format);
@@ -107,14 +138,27 @@ pub fn print_report(run_id: &str, execution: &Execution, output: OutputFormat) -
     println!();
     let mut hosts = table(&["host", "result", "reason"]);
     for host in &document.hosts {
-        let result = if host.result == "upgraded" { "done" } else { host.result };
-        hosts.add_row(vec![host.host.as_str().into(), status_cell(result), host.reason.clone().unwrap_or_default().into()]);
+        let result = if host.result == "upgraded" {
+            "done"
+        } else {
+            host.result
+        };
+        hosts.add_row(vec![
+            host.host.as_str().into(),
+            status_cell(result),
+            host.reason.clone().unwrap_or_default().into(),
+        ]);
     }
     print_table(&hosts);
     if !document.downtime.is_empty() {
         let mut downtime = table(&["vm", "host", "action", "downtime"]);
         for entry in &document.downtime {
-            downtime.add_row(vec![entry.vm.clone(), entry.host.clone(), entry.action.to_string(), format_duration_secs(entry.downtime_secs)]);
+            downtime.add_row(vec![
+                entry.vm.clone(),
+                entry.host.clone(),
+                entry.action.to_string(),
+                format_duration_secs(entry.downtime_secs),
+            ]);
         }
         print_table(&downtime);
     }
@@ -123,7 +167,11 @@ pub fn print_report(run_id: &str, execution: &Execution, output: OutputFormat) -
     }
     println!(
         "{} migration(s) ({} failed attempt(s)), {} restart(s), {} shutdown(s) ({} forced)",
-        document.migrations, document.migration_attempts_failed, document.restarts, document.shutdowns, document.forced_shutdowns
+        document.migrations,
+        document.migration_attempts_failed,
+        document.restarts,
+        document.shutdowns,
+        document.forced_shutdowns
     );
     Ok(())
 }
@@ -182,7 +230,11 @@ pub struct VmAttemptEntry {
     pub error: String,
 }
 
-pub fn status_document(record: &drover_store::RunRecord, execution: &Execution, driven_by: Option<&str>) -> StatusDocument {
+pub fn status_document(
+    record: &drover_store::RunRecord,
+    execution: &Execution,
+    driven_by: Option<&str>,
+) -> StatusDocument {
     let status = execution.status();
     let cluster = execution.cluster();
     let name = |h: drover_core::HostId| cluster.host(h).name.clone();
@@ -198,7 +250,11 @@ pub fn status_document(record: &drover_store::RunRecord, execution: &Execution, 
         conditions: status
             .conditions
             .iter()
-            .map(|c| ConditionEntry { kind: c.kind, status: c.status, message: c.message.clone() })
+            .map(|c| ConditionEntry {
+                kind: c.kind,
+                status: c.status,
+                message: c.message.clone(),
+            })
             .collect(),
         hosts: status
             .hosts
@@ -224,19 +280,31 @@ pub fn status_document(record: &drover_store::RunRecord, execution: &Execution, 
                 attempts: v
                     .attempts
                     .iter()
-                    .map(|a| VmAttemptEntry { at: timestamp(a.at), destination: a.destination.map(name), error: a.error.clone() })
+                    .map(|a| VmAttemptEntry {
+                        at: timestamp(a.at),
+                        destination: a.destination.map(name),
+                        error: a.error.clone(),
+                    })
                     .collect(),
             })
             .collect(),
     }
 }
 
-pub fn print_status(record: &drover_store::RunRecord, execution: &Execution, driven_by: Option<&str>, output: OutputFormat) -> Result<(), Failure> {
+pub fn print_status(
+    record: &drover_store::RunRecord,
+    execution: &Execution,
+    driven_by: Option<&str>,
+    output: OutputFormat,
+) -> Result<(), Failure> {
     let document = status_document(record, execution, driven_by);
     if let Some(format) = output.document() {
         return print_document(&document, format);
     }
-    println!("Run {} of cluster {}: {}", document.run, document.cluster, document.phase);
+    println!(
+        "Run {} of cluster {}: {}",
+        document.run, document.cluster, document.phase
+    );
     if let Some(reason) = &document.reason {
         println!("  {reason}");
     }
@@ -246,12 +314,20 @@ pub fn print_status(record: &drover_store::RunRecord, execution: &Execution, dri
     println!();
     let mut conditions = table(&["condition", "status", "message"]);
     for condition in &document.conditions {
-        conditions.add_row(vec![condition.kind.to_string(), condition.status.to_string(), condition.message.clone()]);
+        conditions.add_row(vec![
+            condition.kind.to_string(),
+            condition.status.to_string(),
+            condition.message.clone(),
+        ]);
     }
     print_table(&conditions);
     let mut hosts = table(&["host", "wave", "step", "since", "attempts", "last error"]);
     for host in &document.hosts {
-        let step = if host.step == "upgrade-failed" { "fail" } else { host.step };
+        let step = if host.step == "upgrade-failed" {
+            "fail"
+        } else {
+            host.step
+        };
         hosts.add_row(vec![
             host.host.as_str().into(),
             host.wave.map_or(String::new(), |w| w.to_string()).into(),
@@ -262,9 +338,21 @@ pub fn print_status(record: &drover_store::RunRecord, execution: &Execution, dri
         ]);
     }
     print_table(&hosts);
-    let troubled: Vec<&VmStatusEntry> = document.vms.iter().filter(|v| v.phase != "done" || !v.attempts.is_empty()).collect();
+    let troubled: Vec<&VmStatusEntry> = document
+        .vms
+        .iter()
+        .filter(|v| v.phase != "done" || !v.attempts.is_empty())
+        .collect();
     if !troubled.is_empty() {
-        let mut vms = table(&["vm", "action", "from", "to", "phase", "failed attempts", "last error"]);
+        let mut vms = table(&[
+            "vm",
+            "action",
+            "from",
+            "to",
+            "phase",
+            "failed attempts",
+            "last error",
+        ]);
         for vm in troubled {
             vms.add_row(vec![
                 vm.vm.clone(),
@@ -273,7 +361,10 @@ pub fn print_status(record: &drover_store::RunRecord, execution: &Execution, dri
                 vm.to.clone().unwrap_or_default(),
                 vm.phase.to_string(),
                 vm.attempts.len().to_string(),
-                vm.attempts.last().map(|a| a.error.clone()).unwrap_or_default(),
+                vm.attempts
+                    .last()
+                    .map(|a| a.error.clone())
+                    .unwrap_or_default(),
             ]);
         }
         print_table(&vms);
@@ -290,7 +381,10 @@ struct HistoryEntry<'a> {
     updated_at: String,
 }
 
-pub fn print_history(runs: &[drover_store::RunRecord], output: OutputFormat) -> Result<(), Failure> {
+pub fn print_history(
+    runs: &[drover_store::RunRecord],
+    output: OutputFormat,
+) -> Result<(), Failure> {
     let entries: Vec<HistoryEntry<'_>> = runs
         .iter()
         .map(|r| HistoryEntry {
@@ -306,7 +400,13 @@ pub fn print_history(runs: &[drover_store::RunRecord], output: OutputFormat) -> 
     }
     let mut view = table(&["run", "cluster", "state", "created", "updated"]);
     for entry in &entries {
-        view.add_row(vec![entry.run.to_string(), entry.cluster.to_string(), entry.state.to_string(), entry.created_at.clone(), entry.updated_at.clone()]);
+        view.add_row(vec![
+            entry.run.to_string(),
+            entry.cluster.to_string(),
+            entry.state.to_string(),
+            entry.created_at.clone(),
+            entry.updated_at.clone(),
+        ]);
     }
     print_table(&view);
     Ok(())

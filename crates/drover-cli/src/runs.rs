@@ -11,7 +11,7 @@ use std::sync::Arc;
 use clap::Args;
 use drover_core::execution::{Execution, OperatorCommand, RunPhase};
 use drover_engine::engine::{holder_is_alive, replay, request};
-use drover_engine::{Clock, DriveEnd, Engine, NewRunSpec};
+use drover_engine::{DriveEnd, Engine, NewRunSpec};
 use drover_store::Store;
 
 use crate::drivers::{open_driver, DriverChoice};
@@ -24,7 +24,12 @@ use crate::report;
 #[derive(Args, Clone)]
 pub struct StateArgs {
     /// State file (SQLite journal of runs).
-    #[arg(long = "state", env = "DROVER_STATE", default_value = "drover.db", global = true)]
+    #[arg(
+        long = "state",
+        env = "DROVER_STATE",
+        default_value = "drover.db",
+        global = true
+    )]
     pub state: PathBuf,
 }
 
@@ -89,7 +94,8 @@ pub const EXIT_NEEDS_OPERATOR: u8 = 5;
 pub const EXIT_ABORTED: u8 = 6;
 
 fn open_store(state: &Path) -> Result<Store, Failure> {
-    Store::open(state).map_err(|error| Failure::bad_input(format!("state file {}: {error}", state.display())))
+    Store::open(state)
+        .map_err(|error| Failure::bad_input(format!("state file {}: {error}", state.display())))
 }
 
 fn sha256_hex(text: &str) -> String {
@@ -100,18 +106,31 @@ fn sha256_hex(text: &str) -> String {
 
 /// `drover run`: plans from the inventory, refuses an unsafe plan, then creates and drives a run.
 pub fn run(args: &RunArgs, state: &StateArgs) -> Result<(), Failure> {
-    let text = std::fs::read_to_string(&args.inventory)
-        .map_err(|error| Failure::bad_input(format!("{}: cannot read the inventory: {error}", args.inventory.display())))?;
+    let text = std::fs::read_to_string(&args.inventory).map_err(|error| {
+        Failure::bad_input(format!(
+            "{}: cannot read the inventory: {error}",
+            args.inventory.display()
+        ))
+    })?;
     let source_name = args.inventory.display().to_string();
-    let mut file = drover_schema::inventory::parse_inventory_file(&text, &source_name).map_err(Failure::bad_input)?;
+    let mut file = drover_schema::inventory::parse_inventory_file(&text, &source_name)
+        .map_err(Failure::bad_input)?;
     if args.resolve {
         file.cluster.policy.auto_resolve = true;
     }
     let plan = drover_core::plan(&file.cluster);
     crate::plan_view::feasibility(&file.cluster, &plan)?;
     let store = open_store(&state.state)?;
-    let choice = DriverChoice::from_section(&file.driver, &args.inventory, &state.state, &file.cluster.name)?;
-    let run_id = args.run_id.clone().unwrap_or_else(|| default_run_id(&file.cluster.name));
+    let choice = DriverChoice::from_section(
+        &file.driver,
+        &args.inventory,
+        &state.state,
+        &file.cluster.name,
+    )?;
+    let run_id = args
+        .run_id
+        .clone()
+        .unwrap_or_else(|| default_run_id(&file.cluster.name));
     let options = choice.options_json();
     with_runtime(choice.virtual_time(), async {
         let clock = choice.new_clock();
@@ -123,7 +142,9 @@ pub fn run(args: &RunArgs, state: &StateArgs) -> Result<(), Failure> {
             cluster: &file.cluster,
             options_json: options,
         };
-        let engine = Engine::create(store, driver, clock, spec).await.map_err(engine_failure)?;
+        let engine = Engine::create(store, driver, clock, spec)
+            .await
+            .map_err(engine_failure)?;
         eprintln!("run {run_id} started on the {} driver", choice.kind_name());
         drive_to_stop(engine, args.output).await
     })
@@ -135,9 +156,15 @@ fn default_run_id(cluster: &str) -> String {
 }
 
 /// Drives until the run stops, then prints the report and maps the stop to an exit code.
-async fn drive_to_stop<D: drover_engine::Driver>(mut engine: Engine<D>, output: OutputFormat) -> Result<(), Failure> {
+async fn drive_to_stop<D: drover_engine::Driver>(
+    mut engine: Engine<D>,
+    output: OutputFormat,
+) -> Result<(), Failure> {
     let mut progress = Progress::new(engine.execution());
-    let end = engine.drive(&mut |execution, event| progress.on_event(execution, &event)).await.map_err(engine_failure)?;
+    let end = engine
+        .drive(&mut |execution, event| progress.on_event(execution, &event))
+        .await
+        .map_err(engine_failure)?;
     progress.finish();
     report::print_report(engine.run_id(), engine.execution(), output)?;
     stop_result(engine.run_id(), engine.execution(), &end)
@@ -146,8 +173,16 @@ async fn drive_to_stop<D: drover_engine::Driver>(mut engine: Engine<D>, output: 
 fn stop_result(run_id: &str, execution: &Execution, end: &DriveEnd) -> Result<(), Failure> {
     match end {
         DriveEnd::Finished(RunPhase::Completed) => Ok(()),
-        DriveEnd::Finished(_) => Err(Failure::with_code(EXIT_ABORTED, format!("run {run_id} was aborted; every host Drover touched was restored (see the report)"))),
-        DriveEnd::NeedsOperator(phase) => Err(Failure::with_code(EXIT_NEEDS_OPERATOR, what_next(run_id, execution, phase))),
+        DriveEnd::Finished(_) => Err(Failure::with_code(
+            EXIT_ABORTED,
+            format!(
+                "run {run_id} was aborted; every host Drover touched was restored (see the report)"
+            ),
+        )),
+        DriveEnd::NeedsOperator(phase) => Err(Failure::with_code(
+            EXIT_NEEDS_OPERATOR,
+            what_next(run_id, execution, phase),
+        )),
     }
 }
 
@@ -177,15 +212,22 @@ fn what_next(run_id: &str, execution: &Execution, phase: &RunPhase) -> String {
 fn engine_failure(error: drover_engine::EngineError) -> Failure {
     use drover_engine::EngineError as E;
     match error {
-        E::Operator(_) | E::UnknownRun(_) | E::ClusterLocked { .. } | E::RunBusy { .. } => Failure::bad_input(error),
-        E::Store(ref store) if matches!(store, drover_store::StoreError::LockHeld { .. }) => Failure::bad_input(error),
+        E::Operator(_) | E::UnknownRun(_) | E::ClusterLocked { .. } | E::RunBusy { .. } => {
+            Failure::bad_input(error)
+        }
+        E::Store(ref store) if matches!(store, drover_store::StoreError::LockHeld { .. }) => {
+            Failure::bad_input(error)
+        }
         other => Failure::internal(other),
     }
 }
 
 /// Runs a future on a current-thread runtime; virtual time pauses the clock so that sleeps end
 /// at once and the simulation runs instantly and deterministically.
-fn with_runtime<F: std::future::Future<Output = Result<(), Failure>>>(virtual_time: bool, future: F) -> Result<(), Failure> {
+fn with_runtime<F: std::future::Future<Output = Result<(), Failure>>>(
+    virtual_time: bool,
+    future: F,
+) -> Result<(), Failure> {
     let mut builder = tokio::runtime::Builder::new_current_thread();
     builder.enable_time();
     if virtual_time {
@@ -195,7 +237,11 @@ fn with_runtime<F: std::future::Future<Output = Result<(), Failure>>>(virtual_ti
 }
 
 /// The run named, or the newest one (unfinished first when `unfinished_only`).
-fn select_run(store: &Store, run: Option<&str>, unfinished_only: bool) -> Result<drover_store::RunRecord, Failure> {
+fn select_run(
+    store: &Store,
+    run: Option<&str>,
+    unfinished_only: bool,
+) -> Result<drover_store::RunRecord, Failure> {
     if let Some(id) = run {
         return store
             .run(id)
@@ -205,23 +251,36 @@ fn select_run(store: &Store, run: Option<&str>, unfinished_only: bool) -> Result
     let runs = store.runs(None, 100).map_err(Failure::internal)?;
     runs.into_iter()
         .find(|r| !unfinished_only || !matches!(r.state.as_str(), "completed" | "aborted"))
-        .ok_or_else(|| Failure::bad_input(if unfinished_only { "no unfinished run in the state file" } else { "no run in the state file" }))
+        .ok_or_else(|| {
+            Failure::bad_input(if unfinished_only {
+                "no unfinished run in the state file"
+            } else {
+                "no run in the state file"
+            })
+        })
 }
 
 /// `drover status`: replays the journal read-only and shows where every host is.
 pub fn status(args: &RunSelector, state: &StateArgs) -> Result<(), Failure> {
     let store = open_store(&state.state)?;
     let record = select_run(&store, args.run.as_deref(), false)?;
-    let (execution, _, _) = replay(&store, &record.id, &record.inventory_text).map_err(engine_failure)?;
-    let holder = store.lock_holder(&record.cluster).map_err(Failure::internal)?;
-    let driven_by = holder.filter(|l| l.run_id == record.id && holder_is_alive(&l.holder)).map(|l| l.holder);
+    let (execution, _, _) =
+        replay(&store, &record.id, &record.inventory_text).map_err(engine_failure)?;
+    let holder = store
+        .lock_holder(&record.cluster)
+        .map_err(Failure::internal)?;
+    let driven_by = holder
+        .filter(|l| l.run_id == record.id && holder_is_alive(&l.holder))
+        .map(|l| l.holder);
     report::print_status(&record, &execution, driven_by.as_deref(), args.output)
 }
 
 /// `drover history`: the runs in the state file, newest first.
 pub fn history(args: &HistoryArgs, state: &StateArgs) -> Result<(), Failure> {
     let store = open_store(&state.state)?;
-    let runs = store.runs(args.cluster.as_deref(), args.limit).map_err(Failure::internal)?;
+    let runs = store
+        .runs(args.cluster.as_deref(), args.limit)
+        .map_err(Failure::internal)?;
     report::print_history(&runs, args.output)
 }
 
@@ -230,8 +289,12 @@ pub fn resume(args: &ResumeArgs, state: &StateArgs) -> Result<(), Failure> {
     let store = open_store(&state.state)?;
     let record = select_run(&store, args.run.as_deref(), true)?;
     if let Some(path) = &args.inventory {
-        let text = std::fs::read_to_string(path)
-            .map_err(|error| Failure::bad_input(format!("{}: cannot read the inventory: {error}", path.display())))?;
+        let text = std::fs::read_to_string(path).map_err(|error| {
+            Failure::bad_input(format!(
+                "{}: cannot read the inventory: {error}",
+                path.display()
+            ))
+        })?;
         if sha256_hex(&text) != record.inventory_sha256 {
             return Err(Failure::bad_input(format!(
                 "{} changed since run {} started; a run continues with the inventory it started with (start a new run for the new inventory)",
@@ -244,16 +307,38 @@ pub fn resume(args: &ResumeArgs, state: &StateArgs) -> Result<(), Failure> {
 }
 
 /// Operator commands: applied here when no other process drives the run, else requested.
-pub fn operate(command: OperatorCommand, run: Option<&str>, output: OutputFormat, state: &StateArgs) -> Result<(), Failure> {
+pub fn operate(
+    command: OperatorCommand,
+    run: Option<&str>,
+    output: OutputFormat,
+    state: &StateArgs,
+) -> Result<(), Failure> {
     let mut store = open_store(&state.state)?;
     let unfinished_only = !matches!(command, OperatorCommand::Approve);
     let record = select_run(&store, run, unfinished_only)?;
-    let (execution, _, _) = replay(&store, &record.id, &record.inventory_text).map_err(engine_failure)?;
-    execution.check_operator(&command).map_err(|error| Failure::bad_input(format!("run {}: {error}", record.id)))?;
-    let holder = store.lock_holder(&record.cluster).map_err(Failure::internal)?;
+    let (execution, _, _) =
+        replay(&store, &record.id, &record.inventory_text).map_err(engine_failure)?;
+    execution
+        .check_operator(&command)
+        .map_err(|error| Failure::bad_input(format!("run {}: {error}", record.id)))?;
+    let holder = store
+        .lock_holder(&record.cluster)
+        .map_err(Failure::internal)?;
     if let Some(lock) = holder.filter(|l| l.run_id == record.id && holder_is_alive(&l.holder)) {
-        request(&mut store, &record.id, &command, &operator_name(), drover_engine::clock::wall_now_ms()).map_err(engine_failure)?;
-        eprintln!("run {} is driven by {}: `{}` handed to it", record.id, lock.holder, command.name());
+        request(
+            &mut store,
+            &record.id,
+            &command,
+            &operator_name(),
+            drover_engine::clock::wall_now_ms(),
+        )
+        .map_err(engine_failure)?;
+        eprintln!(
+            "run {} is driven by {}: `{}` handed to it",
+            record.id,
+            lock.holder,
+            command.name()
+        );
         return Ok(());
     }
     drive_existing(store, record, Some(command), output)
@@ -264,17 +349,31 @@ fn operator_name() -> String {
 }
 
 /// Opens a run (replay + reconcile), applies an operator command if given, drives it.
-fn drive_existing(store: Store, record: drover_store::RunRecord, command: Option<OperatorCommand>, output: OutputFormat) -> Result<(), Failure> {
-    let file = drover_schema::inventory::parse_inventory_file(&record.inventory_text, "inventory (stored with the run)")
-        .map_err(Failure::internal)?;
+fn drive_existing(
+    store: Store,
+    record: drover_store::RunRecord,
+    command: Option<OperatorCommand>,
+    output: OutputFormat,
+) -> Result<(), Failure> {
+    let file = drover_schema::inventory::parse_inventory_file(
+        &record.inventory_text,
+        "inventory (stored with the run)",
+    )
+    .map_err(Failure::internal)?;
     let choice = DriverChoice::from_options(&file.driver, &record.options_json)?;
-    let last_at = store.entries(&record.id).map_err(Failure::internal)?.last().map_or(0, |e| e.at_ms);
+    let last_at = store
+        .entries(&record.id)
+        .map_err(Failure::internal)?
+        .last()
+        .map_or(0, |e| e.at_ms);
     with_runtime(choice.virtual_time(), async {
         let clock = choice.resumed_clock(last_at);
         let driver = Arc::new(open_driver(&choice, &file.cluster, clock.clone())?);
         let mut engine = Engine::open(store, driver, clock, &record.id).map_err(engine_failure)?;
         if let Some(command) = command {
-            engine.operate(command, &operator_name()).map_err(engine_failure)?;
+            engine
+                .operate(command, &operator_name())
+                .map_err(engine_failure)?;
         }
         drive_to_stop(engine, output).await
     })

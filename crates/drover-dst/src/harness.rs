@@ -44,11 +44,18 @@ pub fn run_seed(seed: u64) -> Result<SeedSummary, String> {
         .start_paused(true)
         .build()
         .map_err(|e| format!("seed {seed}: runtime: {e}"))?;
-    runtime.block_on(simulate(seed)).map_err(|message| format!("seed {seed}: {message}"))
+    runtime
+        .block_on(simulate(seed))
+        .map_err(|message| format!("seed {seed}: {message}"))
 }
 
 async fn simulate(seed: u64) -> Result<SeedSummary, String> {
-    let Scenario { cluster, faults, random_faults, mut rng } = scenario(seed);
+    let Scenario {
+        cluster,
+        faults,
+        random_faults,
+        mut rng,
+    } = scenario(seed);
     let mut summary = SeedSummary {
         seed,
         hosts: cluster.hosts.len(),
@@ -63,11 +70,31 @@ async fn simulate(seed: u64) -> Result<SeedSummary, String> {
         return Ok(summary);
     }
     let clock = Clock::virtual_from(EPOCH_MS);
-    let config = SimDriverConfig { seed, faults, random_faults, state_file: None };
-    let driver = Arc::new(SimDriver::new(&cluster, clock.clone(), config).map_err(|e| e.to_string())?);
+    let fault_names: Vec<String> = faults
+        .iter()
+        .map(|f| {
+            format!(
+                "{}({})",
+                f.kind.name(),
+                f.vm.clone().or(f.host.clone()).unwrap_or_default()
+            )
+        })
+        .collect();
+    let config = SimDriverConfig {
+        seed,
+        faults,
+        random_faults,
+        state_file: None,
+    };
+    let driver =
+        Arc::new(SimDriver::new(&cluster, clock.clone(), config).map_err(|e| e.to_string())?);
     let directory = scratch_directory()?;
     let state = directory.path().join("state.db");
-    let checker = RefCell::new(Checker::new(&cluster, driver.snapshot(), plan.summary.max_unavailable as usize));
+    let checker = RefCell::new(Checker::new(
+        &cluster,
+        driver.snapshot(),
+        plan.summary.max_unavailable as usize,
+    ));
     let store = Store::open(&state).map_err(|e| e.to_string())?;
     let spec = NewRunSpec {
         run_id: format!("dst-{seed}"),
@@ -76,15 +103,23 @@ async fn simulate(seed: u64) -> Result<SeedSummary, String> {
         cluster: &cluster,
         options_json: "{}".into(),
     };
-    let mut engine = Engine::create(store, Arc::clone(&driver), clock.clone(), spec).await.map_err(|e| e.to_string())?;
+    let mut engine = Engine::create(store, Arc::clone(&driver), clock.clone(), spec)
+        .await
+        .map_err(|e| e.to_string())?;
     let mut skipped = BTreeSet::new();
     for _ in 0..MAX_SESSIONS {
-        let crash_after = (summary.crashes < MAX_CRASHES && rng.random_bool(0.4)).then(|| rng.random_range(1..120usize));
+        let crash_after = (summary.crashes < MAX_CRASHES && rng.random_bool(0.4))
+            .then(|| rng.random_range(1..120usize));
         let crashed = Notify::new();
         let events = RefCell::new(0usize);
         let failure = RefCell::new(None::<String>);
-        let mut observer = |_: &drover_core::execution::Execution, _: drover_engine::EngineEvent<'_>| {
+        let trace = std::env::var_os("DROVER_DST_TRACE").is_some();
+        let mut observer = |execution: &drover_core::execution::Execution,
+                            event: drover_engine::EngineEvent<'_>| {
             *events.borrow_mut() += 1;
+            if trace {
+                eprintln!("{}", describe(execution, &event));
+            }
             if failure.borrow().is_none() {
                 if let Err(message) = checker.borrow_mut().check_step(&driver.snapshot()) {
                     *failure.borrow_mut() = Some(message);
@@ -100,7 +135,17 @@ async fn simulate(seed: u64) -> Result<SeedSummary, String> {
         };
         summary.events += *events.borrow();
         if let Some(message) = failure.borrow_mut().take() {
-            return Err(message);
+            let snapshot = driver.snapshot();
+            let history: Vec<String> = snapshot
+                .history
+                .iter()
+                .map(|e| format!("{}: {:?}", e.at_ms - EPOCH_MS, e.kind))
+                .collect();
+            return Err(format!(
+                "{message}\n  faults {fault_names:?}, operator {:?}\n  history:\n    {}",
+                summary.operator_actions,
+                history.join("\n    ")
+            ));
         }
         match end {
             None => {
@@ -111,25 +156,58 @@ async fn simulate(seed: u64) -> Result<SeedSummary, String> {
                 summary.outcome = phase.name().into();
                 let completed = phase == RunPhase::Completed;
                 let snapshot = driver.snapshot();
-                checker.borrow().check_end(&snapshot, completed, &skipped)?;
+                let report = engine.execution().report();
+                let cluster_view = engine.execution().cluster();
+                let unrestorable: BTreeSet<String> = report
+                    .restore_errors
+                    .iter()
+                    .map(|(h, _)| cluster_view.host(*h).name.clone())
+                    .collect();
+                checker.borrow().check_end(&snapshot, completed, &skipped, &unrestorable).map_err(|message| {
+                    let history: Vec<String> = snapshot.history.iter().map(|e| format!("{}: {:?}", e.at_ms - EPOCH_MS, e.kind)).collect();
+                    format!(
+                        "{message}\n  faults {fault_names:?}, operator {:?}, outcome {}\n  report {:?}\n  history:\n    {}",
+                        summary.operator_actions,
+                        phase.name(),
+                        engine.execution().report(),
+                        history.join("\n    ")
+                    )
+                })?;
                 check_report(&engine, completed)?;
                 return Ok(summary);
             }
             Some(DriveEnd::NeedsOperator(phase)) => {
-                let action = operate(&mut engine, &phase, &mut rng, &driver, &checker.borrow(), &mut skipped).await?;
+                let action = operate(
+                    &mut engine,
+                    &phase,
+                    &mut rng,
+                    &driver,
+                    &checker.borrow(),
+                    &mut skipped,
+                )
+                .await?;
                 summary.operator_actions.push(action);
             }
         }
     }
-    Err(format!("the run did not finish within {MAX_SESSIONS} engine sessions (actions {:?})", summary.operator_actions))
+    Err(format!(
+        "the run did not finish within {MAX_SESSIONS} engine sessions (actions {:?})",
+        summary.operator_actions
+    ))
 }
 
 /// A crash: the engine (and its store handle) is dropped; a new one opens the same journal.
-fn reopen(engine: Engine<SimDriver>, state: &std::path::Path, driver: &Arc<SimDriver>, clock: &Clock) -> Result<Engine<SimDriver>, String> {
+fn reopen(
+    engine: Engine<SimDriver>,
+    state: &std::path::Path,
+    driver: &Arc<SimDriver>,
+    clock: &Clock,
+) -> Result<Engine<SimDriver>, String> {
     let run_id = engine.run_id().to_string();
     drop(engine);
     let store = Store::open(state).map_err(|e| e.to_string())?;
-    Engine::open(store, Arc::clone(driver), clock.clone(), &run_id).map_err(|e| format!("resume after crash: {e}"))
+    Engine::open(store, Arc::clone(driver), clock.clone(), &run_id)
+        .map_err(|e| format!("resume after crash: {e}"))
 }
 
 /// The operator: approves, does manual upgrades by hand, and answers halts with retry, skip or
@@ -146,9 +224,15 @@ async fn operate(
     let cluster = engine.execution().cluster().clone();
     let command = if *phase == RunPhase::AwaitingApproval {
         OperatorCommand::Approve
-    } else if let Some(host) = status.hosts.iter().find(|h| h.step == HostStep::AwaitingManualUpgrade) {
+    } else if let Some(host) = status
+        .hosts
+        .iter()
+        .find(|h| h.step == HostStep::AwaitingManualUpgrade)
+    {
         let name = cluster.host(host.host).name.clone();
-        driver.upgrade(&name, &cluster.target_version).await.map_err(|e| format!("manual upgrade of {name}: {e}"))?;
+        // The operator runs the installer; if it fails they still say continue, and Drover's
+        // verification must catch it (wrong version or no reboot).
+        let _ = driver.upgrade(&name, &cluster.target_version).await;
         OperatorCommand::Continue { host: name }
     } else if status.paused {
         OperatorCommand::Resume
@@ -170,10 +254,14 @@ async fn operate(
         }
     };
     let name = match &command {
-        OperatorCommand::Skip { host } | OperatorCommand::Continue { host } => format!("{} {host}", command.name()),
+        OperatorCommand::Skip { host } | OperatorCommand::Continue { host } => {
+            format!("{} {host}", command.name())
+        }
         other => other.name().to_string(),
     };
-    engine.operate(command, "dst").map_err(|e| format!("operator {name} refused: {e}"))?;
+    engine
+        .operate(command, "dst")
+        .map_err(|e| format!("operator {name} refused: {e}"))?;
     Ok(name)
 }
 
@@ -181,7 +269,10 @@ async fn operate(
 fn check_report(engine: &Engine<SimDriver>, completed: bool) -> Result<(), String> {
     let report = engine.execution().report();
     if completed && !report.hosts_failed.is_empty() {
-        return Err(format!("a completed run reports failed hosts: {:?}", report.hosts_failed));
+        return Err(format!(
+            "a completed run reports failed hosts: {:?}",
+            report.hosts_failed
+        ));
     }
     Ok(())
 }
@@ -189,11 +280,44 @@ fn check_report(engine: &Engine<SimDriver>, completed: bool) -> Result<(), Strin
 fn scratch_directory() -> Result<tempfile::TempDir, String> {
     // A RAM-backed directory keeps fsync cheap: hundreds of seeds, thousands of journal writes.
     let shm = std::path::Path::new("/dev/shm");
-    let directory = if shm.is_dir() { tempfile::tempdir_in(shm) } else { tempfile::tempdir() };
+    let directory = if shm.is_dir() {
+        tempfile::tempdir_in(shm)
+    } else {
+        tempfile::tempdir()
+    };
     directory.map_err(|e| format!("scratch directory: {e}"))
 }
 
 /// The cluster written as an inventory, stored with the run like `drover run` does.
 fn inventory_text(cluster: &drover_core::Cluster) -> String {
     drover_schema::inventory::inventory_to_yaml(cluster)
+}
+
+/// One line per engine event, for `DROVER_DST_TRACE=1` when a seed needs explaining.
+fn describe(
+    execution: &drover_core::execution::Execution,
+    event: &drover_engine::EngineEvent<'_>,
+) -> String {
+    let cluster = execution.cluster();
+    let name = |command: &drover_core::execution::Command| {
+        let host = command
+            .kind
+            .host()
+            .map(|h| cluster.host(h).name.clone())
+            .unwrap_or_default();
+        let vm = command
+            .kind
+            .vm()
+            .map(|v| cluster.vm(v).name.clone())
+            .unwrap_or_default();
+        format!("#{} {} {host} {vm}", command.id.0, command.kind.name())
+    };
+    match event {
+        drover_engine::EngineEvent::Calling(command) => format!("call   {}", name(command)),
+        drover_engine::EngineEvent::Answered { command, outcome } => {
+            format!("answer {} -> {outcome:?}", name(command))
+        }
+        drover_engine::EngineEvent::Operator(command) => format!("operator {}", command.name()),
+        drover_engine::EngineEvent::Phase(phase) => format!("phase {}", phase.name()),
+    }
 }

@@ -20,7 +20,11 @@ pub struct Checker {
 
 impl Checker {
     pub fn new(cluster: &Cluster, initial: WorldSnapshot, max_unavailable: usize) -> Self {
-        let versions = initial.hosts.iter().map(|h| (h.name.clone(), h.version.clone())).collect();
+        let versions = initial
+            .hosts
+            .iter()
+            .map(|h| (h.name.clone(), h.version.clone()))
+            .collect();
         let initial_group_counts = group_counts(cluster, &initial);
         Checker {
             cluster: cluster.clone(),
@@ -54,12 +58,18 @@ impl Checker {
                         return Err(format!("VM {vm} moved from {from} ({source}) to the older {to} ({destination})"));
                     }
                 }
-                HistoryEventKind::HostUpgraded { host, to_version, .. } => {
-                    let version = to_version.parse().map_err(|e| format!("bad version in history: {e}"))?;
+                HistoryEventKind::HostUpgraded {
+                    host, to_version, ..
+                } => {
+                    let version = to_version
+                        .parse()
+                        .map_err(|e| format!("bad version in history: {e}"))?;
                     self.versions.insert(host.clone(), version);
                 }
                 HistoryEventKind::VmLost { vm, host } => {
-                    return Err(format!("VM {vm} was lost: it was still running on {host} when the host rebooted"));
+                    return Err(format!(
+                        "VM {vm} was lost: it was still running on {host} when the host rebooted"
+                    ));
                 }
                 HistoryEventKind::HostLost { host } => {
                     self.lost_hosts.insert(host.clone());
@@ -81,7 +91,9 @@ impl Checker {
                 let before = self.initial.host(&h.name).map(|i| i.state);
                 match h.state {
                     PlatformHostState::Rebooting => true,
-                    PlatformHostState::Maintenance => before != Some(PlatformHostState::Maintenance),
+                    PlatformHostState::Maintenance => {
+                        before != Some(PlatformHostState::Maintenance)
+                    }
                     _ => false,
                 }
             })
@@ -111,12 +123,18 @@ impl Checker {
         for host in &self.cluster.hosts {
             let used = memory.get(host.name.as_str()).copied().unwrap_or(0);
             if used > host.memory_mib {
-                return Err(format!("host {} runs {used} MiB of VMs, more than its {} MiB", host.name, host.memory_mib));
+                return Err(format!(
+                    "host {} runs {used} MiB of VMs, more than its {} MiB",
+                    host.name, host.memory_mib
+                ));
             }
             let limit = (host.cpus as f64 * self.cluster.policy.cpu_overcommit).floor() as u64;
             let used = vcpus.get(host.name.as_str()).copied().unwrap_or(0);
             if used > limit {
-                return Err(format!("host {} runs {used} vCPUs, more than its limit {limit}", host.name));
+                return Err(format!(
+                    "host {} runs {used} vCPUs, more than its limit {limit}",
+                    host.name
+                ));
             }
         }
         Ok(())
@@ -124,9 +142,15 @@ impl Checker {
 
     fn check_anti_affinity(&self, snapshot: &WorldSnapshot) -> Result<(), String> {
         for ((group, host), count) in group_counts(&self.cluster, snapshot) {
-            let before = self.initial_group_counts.get(&(group.clone(), host.clone())).copied().unwrap_or(1);
+            let before = self
+                .initial_group_counts
+                .get(&(group.clone(), host.clone()))
+                .copied()
+                .unwrap_or(1);
             if count > before.max(1) {
-                return Err(format!("{count} VMs of anti-affinity group {group} run on {host}"));
+                return Err(format!(
+                    "{count} VMs of anti-affinity group {group} run on {host}"
+                ));
             }
         }
         Ok(())
@@ -134,37 +158,63 @@ impl Checker {
 
     /// At the end: a completed run upgraded every host it did not skip (new boot id, target
     /// version); any finished run undid every cordon and maintenance it made and restarted every
-    /// VM it stopped — except what died with a lost host.
-    pub fn check_end(&self, snapshot: &WorldSnapshot, completed: bool, skipped: &BTreeSet<String>) -> Result<(), String> {
+    /// VM it stopped — except what died with a lost host, and hosts whose restore Drover reported
+    /// it could not do (`unrestorable`: the platform kept refusing until the restore deadline).
+    pub fn check_end(
+        &self,
+        snapshot: &WorldSnapshot,
+        completed: bool,
+        skipped: &BTreeSet<String>,
+        unrestorable: &BTreeSet<String>,
+    ) -> Result<(), String> {
         let target = &self.cluster.target_version;
         for host in &self.cluster.hosts {
-            let now = snapshot.host(&host.name).ok_or_else(|| format!("host {} vanished", host.name))?;
-            let before = self.initial.host(&host.name).expect("initial snapshot has every host");
+            let now = snapshot
+                .host(&host.name)
+                .ok_or_else(|| format!("host {} vanished", host.name))?;
+            let before = self
+                .initial
+                .host(&host.name)
+                .expect("initial snapshot has every host");
             let lost = self.lost_hosts.contains(&host.name);
             let wanted = host.state != HostState::Down && host.version < *target;
             if completed && wanted && !skipped.contains(&host.name) {
                 if now.version != *target {
-                    return Err(format!("run completed but {} runs {}", host.name, now.version));
+                    return Err(format!(
+                        "run completed but {} runs {}",
+                        host.name, now.version
+                    ));
                 }
                 if now.boot_id == before.boot_id {
                     return Err(format!("run completed but {} never rebooted", host.name));
                 }
             }
-            if lost {
+            if lost || unrestorable.contains(&host.name) {
                 continue;
             }
             let was_maintenance = before.state == PlatformHostState::Maintenance;
             if (now.state == PlatformHostState::Maintenance) != was_maintenance {
-                return Err(format!("{} left in state {:?} (was {:?})", host.name, now.state, before.state));
+                return Err(format!(
+                    "{} left in state {:?} (was {:?})",
+                    host.name, now.state, before.state
+                ));
             }
             if now.cordoned != before.cordoned {
-                return Err(format!("{} left cordoned={} (was {})", host.name, now.cordoned, before.cordoned));
+                return Err(format!(
+                    "{} left cordoned={} (was {})",
+                    host.name, now.cordoned, before.cordoned
+                ));
             }
         }
         for vm in self.initial.vms.iter().filter(|v| v.running) {
-            let now = snapshot.vm(&vm.name).ok_or_else(|| format!("VM {} vanished", vm.name))?;
+            let now = snapshot
+                .vm(&vm.name)
+                .ok_or_else(|| format!("VM {} vanished", vm.name))?;
             if !now.running && !self.lost_hosts.contains(&now.host) {
-                return Err(format!("VM {} was running before the run and is stopped on {} after it", vm.name, now.host));
+                return Err(format!(
+                    "VM {} was running before the run and is stopped on {} after it",
+                    vm.name, now.host
+                ));
             }
         }
         Ok(())
@@ -174,7 +224,11 @@ impl Checker {
 fn group_counts(cluster: &Cluster, snapshot: &WorldSnapshot) -> BTreeMap<(String, String), usize> {
     let mut counts = BTreeMap::new();
     for vm in snapshot.vms.iter().filter(|v| v.running) {
-        let group = cluster.vms.iter().find(|v| v.name == vm.name).and_then(|v| v.anti_affinity.clone());
+        let group = cluster
+            .vms
+            .iter()
+            .find(|v| v.name == vm.name)
+            .and_then(|v| v.anti_affinity.clone());
         if let Some(group) = group {
             *counts.entry((group, vm.host.clone())).or_insert(0) += 1;
         }

@@ -9,7 +9,10 @@ use std::process::ExitCode;
 use clap::Parser;
 
 #[derive(Parser)]
-#[command(name = "drover-dst", about = "Deterministic simulation tests of Drover's engine")]
+#[command(
+    name = "drover-dst",
+    about = "Deterministic simulation tests of Drover's engine"
+)]
 struct Args {
     /// First seed.
     #[arg(long, default_value_t = 1)]

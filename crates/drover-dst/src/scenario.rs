@@ -46,11 +46,21 @@ pub fn scenario(seed: u64) -> Scenario {
     policy.migration_timeout_secs = 600;
     let faults = faults(&mut rng, &cluster);
     let random_faults = if rng.random_bool(0.3) {
-        RandomFaults { migration_failure: 0.05, upgrade_failure: 0.05, shutdown_ignored: 0.2, host_never_returns: 0.0 }
+        RandomFaults {
+            migration_failure: 0.05,
+            upgrade_failure: 0.05,
+            shutdown_ignored: 0.2,
+            host_never_returns: 0.0,
+        }
     } else {
         RandomFaults::default()
     };
-    Scenario { cluster, faults, random_faults, rng }
+    Scenario {
+        cluster,
+        faults,
+        random_faults,
+        rng,
+    }
 }
 
 /// Zero to four faults on random hosts and VMs.
@@ -60,14 +70,24 @@ fn faults(rng: &mut ChaCha8Rng, cluster: &Cluster) -> Vec<Fault> {
 }
 
 fn one_fault(rng: &mut ChaCha8Rng, cluster: &Cluster) -> Option<Fault> {
-    let host = cluster.hosts[rng.random_range(0..cluster.hosts.len())].name.clone();
-    let vm = (!cluster.vms.is_empty()).then(|| cluster.vms[rng.random_range(0..cluster.vms.len())].name.clone());
+    let host = cluster.hosts[rng.random_range(0..cluster.hosts.len())]
+        .name
+        .clone();
+    let vm = (!cluster.vms.is_empty()).then(|| {
+        cluster.vms[rng.random_range(0..cluster.vms.len())]
+            .name
+            .clone()
+    });
     let times = rng.random_range(1..=3);
     Some(match rng.random_range(0..9) {
-        0 => Fault::new(FaultKind::MigrationFails).on_vm(&vm?).times(times),
+        0 => Fault::new(FaultKind::MigrationFails)
+            .on_vm(&vm?)
+            .times(times),
         1 => Fault::new(FaultKind::MigrationRefused).on_vm(&vm?),
         2 => Fault::new(FaultKind::MigrationHangs).on_vm(&vm?).times(1),
-        3 => Fault::new(FaultKind::UpgradeFails).on_host(&host).times(times),
+        3 => Fault::new(FaultKind::UpgradeFails)
+            .on_host(&host)
+            .times(times),
         4 => Fault::new(FaultKind::HostNeverReturns).on_host(&host),
         5 => Fault::new(FaultKind::UpgradeDoesNotReboot).on_host(&host),
         6 => Fault::new(FaultKind::RebootIgnored).on_host(&host),

@@ -4,7 +4,10 @@
 
 #[test]
 fn rolling_upgrades_keep_every_invariant_under_faults_and_crashes() {
-    let seeds: u64 = std::env::var("DROVER_DST_SEEDS").ok().and_then(|s| s.parse().ok()).unwrap_or(300);
+    let seeds: u64 = std::env::var("DROVER_DST_SEEDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(300);
     let mut totals = drover_dst::Totals::default();
     let mut failures = Vec::new();
     for seed in 1..=seeds {
@@ -14,7 +17,18 @@ fn rolling_upgrades_keep_every_invariant_under_faults_and_crashes() {
         }
     }
     eprintln!("{totals}");
-    assert!(failures.is_empty(), "{} of {seeds} seeds failed:\n{}", failures.len(), failures.join("\n"));
-    assert!(totals.completed > seeds as usize / 3, "too few runs completed: {totals}");
-    assert!(totals.crashes > 0 && totals.faults > 0, "the schedule injected nothing: {totals}");
+    assert!(
+        failures.is_empty(),
+        "{} of {seeds} seeds failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    assert!(
+        totals.completed > seeds as usize / 3,
+        "too few runs completed: {totals}"
+    );
+    assert!(
+        totals.crashes > 0 && totals.faults > 0,
+        "the schedule injected nothing: {totals}"
+    );
 }

@@ -235,8 +235,16 @@ impl<D: Driver> Engine<D> {
                         .release_lock(&self.execution.cluster().name, &self.run_id)?;
                     return Ok(DriveEnd::Finished(self.execution.phase().clone()));
                 }
-                if self.needs_operator() && self.execution.next_wakeup().is_none() {
-                    return Ok(DriveEnd::NeedsOperator(self.execution.phase().clone()));
+                if self.execution.next_wakeup().is_none() {
+                    if self.needs_operator() {
+                        return Ok(DriveEnd::NeedsOperator(self.execution.phase().clone()));
+                    }
+                    // Nothing in flight, nothing to wait for, nobody to ask: a core bug. Say so
+                    // instead of waiting forever.
+                    return Err(EngineError::Stalled(format!(
+                        "{:?}",
+                        self.execution.status()
+                    )));
                 }
             }
             self.wait_for_something(&mut receiver, observer).await?;

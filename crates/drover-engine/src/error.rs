@@ -26,6 +26,8 @@ pub enum EngineError {
     },
     #[error("driver: {0}")]
     Driver(String),
+    #[error("the run stalled with nothing in flight and nothing to wait for (a bug; please report it): {0}")]
+    Stalled(String),
 }
 
 impl From<RecordError> for EngineError {

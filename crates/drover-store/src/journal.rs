@@ -63,7 +63,11 @@ impl Store {
 
     /// The entries of a run with a seq greater than `after_seq`, in seq order: what was
     /// appended since a reader last looked (an engine polling for operator requests).
-    pub fn entries_after(&self, run_id: &str, after_seq: u64) -> Result<Vec<JournalEntry>, StoreError> {
+    pub fn entries_after(
+        &self,
+        run_id: &str,
+        after_seq: u64,
+    ) -> Result<Vec<JournalEntry>, StoreError> {
         let after = i64::try_from(after_seq).unwrap_or(i64::MAX);
         self.connection
             .prepare_cached(
@@ -71,7 +75,9 @@ impl Store {
                  WHERE run_id = ?1 AND seq > ?2 ORDER BY seq",
             )
             .and_then(|mut statement| {
-                statement.query_map(rusqlite::params![run_id, after], read_entry)?.collect()
+                statement
+                    .query_map(rusqlite::params![run_id, after], read_entry)?
+                    .collect()
             })
             .during(&self.location, || {
                 format!("reading the journal of run {run_id} after entry {after_seq}")

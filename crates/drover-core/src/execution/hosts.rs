@@ -78,8 +78,15 @@ pub(super) struct HostRun {
     pub rebooted_by_us: bool,
     pub started_at: Option<Millis>,
     pub finished_at: Option<Millis>,
-    /// Restores still to do for this host (skip/abort), and their failures.
-    pub restore_pending: u32,
+    /// Restores still to do for this host (skip/abort), in order, and their failures.
+    pub restore_queue: std::collections::VecDeque<(CommandKind, Option<super::VmId>)>,
+    /// The restore call in flight for this host, if any.
+    pub restore_in_flight: Option<(CommandKind, Option<super::VmId>)>,
+    /// A refused restore is tried again (the platform may still be finishing an upgrade) until
+    /// `upgrade_timeout` after its first failure.
+    pub restore_retry_at: Option<Millis>,
+    pub restore_failing_since: Option<Millis>,
+    pub restore_attempts: u32,
     pub restore_errors: Vec<String>,
 }
 
@@ -102,7 +109,11 @@ impl HostRun {
             rebooted_by_us: false,
             started_at: None,
             finished_at: None,
-            restore_pending: 0,
+            restore_queue: std::collections::VecDeque::new(),
+            restore_in_flight: None,
+            restore_retry_at: None,
+            restore_failing_since: None,
+            restore_attempts: 0,
             restore_errors: Vec::new(),
         }
     }
@@ -359,40 +370,55 @@ impl Execution {
         }
     }
 
-    /// Issues the calls that undo Drover's changes on one host: exit maintenance, uncordon, and
-    /// start the VMs it shut down there.
+    /// Queues the calls that undo Drover's changes on one host, in the order they must happen:
+    /// exit maintenance, uncordon, then start the VMs it shut down (a host in maintenance starts
+    /// no VM), and issues the first.
     fn restore_host(&mut self, host: HostId) {
-        let quick = self.settings.step_timeout_ms;
         let (in_maintenance, cordoned) = {
             let run = &self.hosts[host.index()];
             (run.maintenance_by_us, run.cordoned_by_us)
         };
+        let mut queue = std::collections::VecDeque::new();
         if in_maintenance {
-            self.issue_restore(CommandKind::ExitMaintenance { host }, quick, host, None);
+            queue.push_back((CommandKind::ExitMaintenance { host }, None));
         }
         if cordoned {
-            self.issue_restore(CommandKind::Uncordon { host }, quick, host, None);
+            queue.push_back((CommandKind::Uncordon { host }, None));
         }
         for (vm, start_on) in self.vms_stopped_by_us_for(host) {
-            let timeout = self.settings.vm_start_timeout_ms;
-            self.issue_restore(
-                CommandKind::StartVm { vm, host: start_on },
-                timeout,
-                host,
-                Some(vm),
-            );
+            queue.push_back((CommandKind::StartVm { vm, host: start_on }, Some(vm)));
+        }
+        self.hosts[host.index()].restore_queue.extend(queue);
+        self.issue_next_restore(host);
+    }
+
+    /// Issues the next queued restore of every host whose backoff is over.
+    pub(super) fn advance_restores(&mut self) {
+        for index in 0..self.hosts.len() {
+            if !self.hosts[index].restore_queue.is_empty() {
+                self.issue_next_restore(HostId(index as u32));
+            }
         }
     }
 
-    fn issue_restore(
-        &mut self,
-        kind: CommandKind,
-        timeout_ms: u64,
-        host: HostId,
-        vm: Option<super::VmId>,
-    ) {
-        self.hosts[host.index()].restore_pending += 1;
-        self.issue(kind, timeout_ms, 1, Purpose::Restore { host, vm });
+    fn issue_next_restore(&mut self, host: HostId) {
+        let run = &self.hosts[host.index()];
+        if run.restore_in_flight.is_some() || run.restore_retry_at.is_some_and(|t| t > self.now) {
+            return;
+        }
+        let Some((kind, vm)) = self.hosts[host.index()].restore_queue.pop_front() else {
+            return;
+        };
+        let timeout = match kind {
+            CommandKind::StartVm { .. } => self.settings.vm_start_timeout_ms,
+            _ => self.settings.step_timeout_ms,
+        };
+        let run = &mut self.hosts[host.index()];
+        run.restore_in_flight = Some((kind.clone(), vm));
+        run.restore_retry_at = None;
+        run.restore_attempts += 1;
+        let attempt = run.restore_attempts;
+        self.issue(kind, timeout, attempt, Purpose::Restore { host, vm });
     }
 
     pub(super) fn on_restore_outcome(
@@ -401,20 +427,43 @@ impl Execution {
         vm: Option<super::VmId>,
         outcome: Outcome,
     ) {
+        let now = self.now;
+        let give_up_after = self.settings.upgrade_timeout_ms;
+        let backoff = self
+            .settings
+            .backoff_ms(self.hosts[host.index()].restore_attempts);
         let run = &mut self.hosts[host.index()];
-        run.restore_pending = run.restore_pending.saturating_sub(1);
-        match outcome {
+        let undone = run.restore_in_flight.take();
+        let error = match outcome {
             Outcome::Succeeded(_) => {
-                if let Some(vm) = vm {
-                    self.vm_started_after_restore(vm);
-                } else {
-                    run.maintenance_by_us = false;
-                    run.cordoned_by_us = false;
+                run.restore_failing_since = None;
+                run.restore_attempts = 0;
+                match (&undone, vm) {
+                    (_, Some(vm)) => self.vm_started_after_restore(vm),
+                    (Some((CommandKind::ExitMaintenance { .. }, _)), None) => {
+                        run.maintenance_by_us = false
+                    }
+                    (Some((CommandKind::Uncordon { .. }, _)), None) => run.cordoned_by_us = false,
+                    _ => {}
                 }
+                None
             }
-            Outcome::Failed { error, .. } => run.restore_errors.push(error),
-            Outcome::TimedOut => run.restore_errors.push("restore timed out".into()),
+            Outcome::Failed { error, .. } => Some(error),
+            Outcome::TimedOut => Some("restore timed out".to_string()),
+        };
+        if let (Some(error), Some(call)) = (error, undone) {
+            let run = &mut self.hosts[host.index()];
+            let since = *run.restore_failing_since.get_or_insert(now);
+            if now.saturating_sub(since) < give_up_after {
+                run.restore_queue.push_front(call);
+                run.restore_retry_at = Some(now + backoff);
+            } else {
+                run.restore_errors.push(error);
+                run.restore_failing_since = None;
+                run.restore_attempts = 0;
+            }
         }
+        self.issue_next_restore(host);
         if self.phase == RunPhase::Aborting {
             self.advance_abort();
         }
@@ -444,7 +493,8 @@ impl Execution {
                 return;
             }
         }
-        if self.in_flight.is_empty() {
+        let restores_left = self.hosts.iter().any(|h| !h.restore_queue.is_empty());
+        if self.in_flight.is_empty() && !restores_left {
             self.phase = RunPhase::Aborted;
         }
     }

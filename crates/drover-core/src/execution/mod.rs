@@ -205,8 +205,16 @@ impl Execution {
 
     /// When the run next needs an [`Input::Tick`] even if nothing else happens.
     pub fn next_wakeup(&self) -> Option<Millis> {
-        let hosts = self.hosts.iter().filter_map(|h| h.retry_at);
-        let vms = self.vms.values().filter_map(|v| v.wakeup(&self.settings));
+        let hosts = self
+            .hosts
+            .iter()
+            .flat_map(|h| [h.retry_at, h.restore_retry_at])
+            .flatten();
+        let vms = self
+            .vms
+            .values()
+            .flat_map(|v| v.wakeups(&self.settings))
+            .flatten();
         let eviction = (self.eviction_batch.1 >= self.settings.batch_eviction_size)
             .then_some(self.eviction_batch.0 + self.settings.batch_eviction_interval_ms);
         hosts
@@ -339,6 +347,7 @@ impl Execution {
 
     /// Moves every part of the run forward as far as it can go without new input.
     fn advance(&mut self) {
+        self.advance_restores();
         match self.phase {
             RunPhase::Running => {
                 self.advance_wave_hosts();

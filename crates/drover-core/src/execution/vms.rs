@@ -74,19 +74,37 @@ impl VmRun {
         }
     }
 
-    /// When this action next needs time to pass: a backoff ending or a pending limit expiring.
-    pub fn wakeup(&self, settings: &ExecutionSettings) -> Option<Millis> {
-        if self.phase == VmPhase::Stopped {
-            return self.retry_at;
+    /// The times this action may next need time to pass: a backoff ending, a pending limit
+    /// expiring. The caller keeps the earliest one still in the future.
+    pub fn wakeups(&self, settings: &ExecutionSettings) -> [Option<Millis>; 2] {
+        match self.phase {
+            VmPhase::Stopped => [self.retry_at, None],
+            VmPhase::Pending => {
+                let limit = match self.unschedulable_since {
+                    Some(since) => since + settings.unschedulable_timeout_ms,
+                    None => self.since + settings.pending_timeout_ms,
+                };
+                [self.retry_at, Some(limit)]
+            }
+            _ => [None, None],
         }
-        if self.phase != VmPhase::Pending {
-            return None;
-        }
-        let limit = match self.unschedulable_since {
-            Some(since) => since + settings.unschedulable_timeout_ms,
-            None => self.since + settings.pending_timeout_ms,
+    }
+
+    /// Whether this VM is on its way to `host` (planned there and not started yet, migrating
+    /// there, or a restart that will start there): it holds its place there for capacity and
+    /// anti-affinity before it arrives, as the plan reserved it.
+    pub fn is_incoming_to(&self, host: HostId) -> bool {
+        let moving = match self.kind {
+            ActionKind::Migrate => matches!(self.phase, VmPhase::Pending | VmPhase::Migrating),
+            ActionKind::Restart => {
+                matches!(
+                    self.phase,
+                    VmPhase::Pending | VmPhase::ShuttingDown | VmPhase::Stopped | VmPhase::Starting
+                )
+            }
+            ActionKind::Shutdown => false,
         };
-        Some(self.retry_at.map_or(limit, |retry| retry.min(limit)))
+        moving && self.to == Some(host)
     }
 
     fn set(&mut self, phase: VmPhase, now: Millis) {
@@ -95,11 +113,18 @@ impl VmRun {
     }
 
     pub fn retry_after_halt(&mut self, now: Millis) {
+        if self.phase == VmPhase::Stopped && self.command.is_none() {
+            self.attempts = 0;
+            self.retry_at = None;
+            self.unschedulable_since = None;
+        }
         if self.phase == VmPhase::Failed {
             self.set(VmPhase::Pending, now);
             self.attempts = 0;
             self.retry_at = None;
             self.unschedulable_since = None;
+            // The operator may have fixed what made destinations refuse: all are candidates again.
+            self.tried.clear();
         }
     }
 
@@ -129,17 +154,23 @@ impl Execution {
             self.advance_vm(vm);
         }
         // Restarted VMs whose start failed are started again once their backoff is over.
-        let restarts_to_start: Vec<(VmId, HostId)> = self
+        let restarts_to_start: Vec<(VmId, Option<HostId>)> = self
             .vms
             .iter()
             .filter(|(_, r)| {
                 r.kind == ActionKind::Restart && r.phase == VmPhase::Stopped && r.command.is_none()
             })
             .filter(|(_, r)| r.retry_at.is_none_or(|t| t <= self.now))
-            .filter_map(|(vm, r)| r.to.map(|to| (*vm, to)))
+            .map(|(vm, r)| (*vm, r.to))
             .collect();
-        for (vm, to) in restarts_to_start {
-            self.start_vm(vm, to);
+        for (vm, planned) in restarts_to_start {
+            let destination = match planned {
+                Some(to) if self.vms[&vm].tried.is_empty() => Some(to),
+                _ => self.restart_destination(vm),
+            };
+            if let Some(to) = destination {
+                self.start_vm(vm, to);
+            }
         }
         for host in self.wave_hosts.clone() {
             if self.hosts[host.index()].step == HostStep::Evacuating
@@ -257,6 +288,13 @@ impl Execution {
         choice
     }
 
+    /// Another host for a restarted VM whose start failed; `None` while none can take it.
+    fn restart_destination(&mut self, vm: VmId) -> Option<HostId> {
+        let run = self.vms.get_mut(&vm).expect("vm run exists");
+        run.to = None;
+        self.destination_for(vm)
+    }
+
     fn free_memory_mib(&self, host: HostId) -> u64 {
         let used: u64 = self.load_on(host).0;
         self.cluster.host(host).memory_mib.saturating_sub(used)
@@ -267,13 +305,10 @@ impl Execution {
         let mut memory = 0;
         let mut vcpus = 0;
         for (index, vm) in self.cluster.vms.iter().enumerate() {
-            let incoming = self.vms.get(&VmId(index as u32)).is_some_and(|r| {
-                r.to == Some(host)
-                    && matches!(
-                        r.phase,
-                        VmPhase::Migrating | VmPhase::Stopped | VmPhase::Starting
-                    )
-            });
+            let incoming = self
+                .vms
+                .get(&VmId(index as u32))
+                .is_some_and(|r| r.is_incoming_to(host));
             if (vm.is_running() && vm.host == host) || incoming {
                 memory += vm.memory_mib;
                 vcpus += vm.vcpus as u64;
@@ -315,7 +350,7 @@ impl Execution {
                         || self
                             .vms
                             .get(&VmId(index as u32))
-                            .is_some_and(|r| r.to == Some(host) && r.phase == VmPhase::Migrating))
+                            .is_some_and(|r| r.is_incoming_to(host)))
             }),
             None => true,
         }
@@ -477,6 +512,15 @@ impl Execution {
             }
             if refused {
                 run.to = None;
+            }
+        }
+        if phase == VmPhase::Starting {
+            // The VM is shut down whatever happens next; a restart tries another host next time.
+            run.set(VmPhase::Stopped, now);
+            if run.kind == ActionKind::Restart {
+                if let Some(to) = run.to {
+                    run.tried.push(to);
+                }
             }
         }
         if run.attempts >= max {

@@ -1,0 +1,320 @@
+//! Durable execution through the real binary: run, status, history, halts answered with retry,
+//! skip and abort, approval, kill -9 and resume, and every misuse refused without a change.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn testdata(relative: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../testdata")
+        .join(relative)
+}
+
+struct Workspace {
+    directory: tempfile::TempDir,
+}
+
+impl Workspace {
+    fn new() -> Self {
+        Workspace {
+            directory: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    fn state(&self) -> PathBuf {
+        self.directory.path().join("state.db")
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_drover"));
+        command
+            .arg("--state")
+            .arg(self.state())
+            .args(args)
+            .env("NO_COLOR", "1")
+            .env_remove("DROVER_STATE");
+        command
+    }
+
+    fn drover(&self, args: &[&str]) -> Output {
+        self.command(args).output().unwrap()
+    }
+
+    fn json(&self, args: &[&str]) -> serde_json::Value {
+        let output = self.drover(args);
+        serde_json::from_slice(&output.stdout)
+            .unwrap_or_else(|e| panic!("{args:?}: {e}: {}", stderr(&output)))
+    }
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn path(relative: &str) -> String {
+    testdata(relative).to_str().unwrap().to_string()
+}
+
+#[test]
+fn a_run_completes_and_reports_every_host() {
+    let workspace = Workspace::new();
+    let output = workspace.drover(&["run", "-i", &path("runs/small-pool.yaml"), "-o", "json"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["phase"], "completed");
+    let hosts = report["hosts"].as_array().unwrap();
+    assert_eq!(hosts.len(), 5);
+    assert!(hosts.iter().all(|h| h["result"] == "upgraded"), "{report}");
+    assert_eq!(hosts[0]["host"], "m1", "the master first");
+    assert!(report["migrations"].as_u64().unwrap() >= 3);
+    assert_eq!(report["shutdowns"], 1, "db-1 has local storage");
+    assert_eq!(
+        report["restarts"].as_u64().unwrap(),
+        1,
+        "legacy restarts elsewhere"
+    );
+    let downtime: Vec<&str> = report["downtime"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["vm"].as_str().unwrap())
+        .collect();
+    assert!(
+        downtime.contains(&"db-1") && downtime.contains(&"legacy"),
+        "{downtime:?}"
+    );
+
+    let status = workspace.json(&["status", "-o", "json"]);
+    assert_eq!(status["phase"], "completed");
+    assert!(status["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|c| c["type"] == "Completed" && c["status"] == true));
+    let history = workspace.json(&["history", "-o", "json"]);
+    assert_eq!(history.as_array().unwrap().len(), 1);
+    assert_eq!(history[0]["state"], "completed");
+}
+
+#[test]
+fn a_failed_upgrade_halts_and_retry_finishes_the_run() {
+    let workspace = Workspace::new();
+    let output = workspace.drover(&["run", "-i", &path("runs/upgrade-fails.yaml")]);
+    assert_eq!(output.status.code(), Some(5), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("drover retry"),
+        "{}",
+        stderr(&output)
+    );
+    let status = workspace.json(&["status", "-o", "json"]);
+    assert_eq!(status["phase"], "halted");
+    let h2 = status["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["host"] == "h2")
+        .unwrap()
+        .clone();
+    assert_eq!(h2["step"], "upgrade-failed");
+    assert!(
+        h2["last_error"].as_str().unwrap().contains("upgrade"),
+        "{h2}"
+    );
+    // Skipping a host that did not fail is refused and changes nothing.
+    let refused = workspace.drover(&["skip", "h1"]);
+    assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
+    assert!(
+        stderr(&refused).contains("not upgrade-failed"),
+        "{}",
+        stderr(&refused)
+    );
+    assert_eq!(workspace.json(&["status", "-o", "json"])["phase"], "halted");
+    let retried = workspace.drover(&["retry", "-o", "json"]);
+    assert_eq!(retried.status.code(), Some(0), "{}", stderr(&retried));
+    let report: serde_json::Value = serde_json::from_slice(&retried.stdout).unwrap();
+    assert!(
+        report["hosts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|h| h["result"] == "upgraded"),
+        "{report}"
+    );
+}
+
+#[test]
+fn a_host_that_never_returns_is_skipped_or_the_run_aborted() {
+    let workspace = Workspace::new();
+    let output = workspace.drover(&["run", "-i", &path("runs/host-never-returns.yaml")]);
+    assert_eq!(output.status.code(), Some(5), "{}", stderr(&output));
+    let skipped = workspace.drover(&["skip", "h2", "-o", "json"]);
+    assert_eq!(skipped.status.code(), Some(0), "{}", stderr(&skipped));
+    let report: serde_json::Value = serde_json::from_slice(&skipped.stdout).unwrap();
+    let result = |name: &str| {
+        report["hosts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|h| h["host"] == name)
+            .unwrap()["result"]
+            .clone()
+    };
+    assert_eq!(result("h2"), "skipped");
+    assert_eq!(result("h1"), "upgraded");
+    assert_eq!(result("h3"), "upgraded");
+
+    let other = Workspace::new();
+    assert_eq!(
+        other
+            .drover(&["run", "-i", &path("runs/host-never-returns.yaml")])
+            .status
+            .code(),
+        Some(5)
+    );
+    let aborted = other.drover(&["abort", "-o", "json"]);
+    assert_eq!(aborted.status.code(), Some(6), "{}", stderr(&aborted));
+    let report: serde_json::Value = serde_json::from_slice(&aborted.stdout).unwrap();
+    assert_eq!(report["phase"], "aborted");
+    // Aborting a finished run is refused.
+    assert_eq!(other.drover(&["abort"]).status.code(), Some(2));
+}
+
+#[test]
+fn approval_gates_the_start() {
+    let workspace = Workspace::new();
+    let output = workspace.drover(&[
+        "run",
+        "-i",
+        &path("runs/approval.yaml"),
+        "--run-id",
+        "gated-1",
+    ]);
+    assert_eq!(output.status.code(), Some(5), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("drover approve gated-1"),
+        "{}",
+        stderr(&output)
+    );
+    assert_eq!(
+        workspace.json(&["status", "gated-1", "-o", "json"])["phase"],
+        "awaiting-approval"
+    );
+    let approved = workspace.drover(&["approve", "gated-1"]);
+    assert_eq!(approved.status.code(), Some(0), "{}", stderr(&approved));
+    assert_eq!(
+        workspace.json(&["status", "gated-1", "-o", "json"])["phase"],
+        "completed"
+    );
+    let twice = workspace.drover(&["approve", "gated-1"]);
+    assert_eq!(twice.status.code(), Some(2), "approving twice is refused");
+}
+
+#[test]
+fn one_run_per_cluster_and_resume_refuses_a_changed_inventory() {
+    let workspace = Workspace::new();
+    assert_eq!(
+        workspace
+            .drover(&["run", "-i", &path("runs/upgrade-fails.yaml")])
+            .status
+            .code(),
+        Some(5)
+    );
+    let second = workspace.drover(&["run", "-i", &path("runs/upgrade-fails.yaml")]);
+    assert_eq!(second.status.code(), Some(2), "{}", stderr(&second));
+    assert!(
+        stderr(&second).contains("locked by unfinished run"),
+        "{}",
+        stderr(&second)
+    );
+    let changed = workspace.directory.path().join("changed.yaml");
+    let text = std::fs::read_to_string(testdata("runs/upgrade-fails.yaml")).unwrap();
+    std::fs::write(
+        &changed,
+        text.replace("max_unavailable: 1", "max_unavailable: 2"),
+    )
+    .unwrap();
+    let resumed = workspace.drover(&["resume", "-i", changed.to_str().unwrap()]);
+    assert_eq!(resumed.status.code(), Some(2), "{}", stderr(&resumed));
+    assert!(
+        stderr(&resumed).contains("changed since run"),
+        "{}",
+        stderr(&resumed)
+    );
+    assert_eq!(
+        workspace.json(&["status", "-o", "json"])["phase"],
+        "halted",
+        "nothing changed"
+    );
+}
+
+#[test]
+fn corrupt_and_newer_state_files_are_refused_unchanged() {
+    let workspace = Workspace::new();
+    std::fs::write(
+        workspace.state(),
+        b"this is not a database, it is a text file of some length",
+    )
+    .unwrap();
+    let before = std::fs::read(workspace.state()).unwrap();
+    let output = workspace.drover(&["status"]);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    assert!(stderr(&output).contains("state.db"), "{}", stderr(&output));
+    assert_eq!(std::fs::read(workspace.state()).unwrap(), before);
+}
+
+/// kill -9 in the middle of a wall-clock run, then `drover resume`: the run completes and every
+/// host ends upgraded, none left cordoned or in maintenance.
+#[test]
+fn kill_nine_then_resume_completes_the_run() {
+    let workspace = Workspace::new();
+    let mut child = workspace
+        .command(&[
+            "run",
+            "-i",
+            &path("runs/wall-clock.yaml"),
+            "--run-id",
+            "crash-1",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Let it get well into the run (each host takes ~0.8 s of wall time at this speed).
+    wait_for_journal(&workspace.state(), Duration::from_millis(1500));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let status = workspace.json(&["status", "crash-1", "-o", "json"]);
+    assert_ne!(
+        status["phase"], "completed",
+        "killed before the end: {status}"
+    );
+    let resumed = workspace.drover(&[
+        "resume",
+        "crash-1",
+        "-i",
+        &path("runs/wall-clock.yaml"),
+        "-o",
+        "json",
+    ]);
+    assert_eq!(resumed.status.code(), Some(0), "{}", stderr(&resumed));
+    let report: serde_json::Value = serde_json::from_slice(&resumed.stdout).unwrap();
+    assert_eq!(report["phase"], "completed");
+    assert!(
+        report["hosts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|h| h["result"] == "upgraded"),
+        "{report}"
+    );
+    assert_eq!(report["hosts"].as_array().unwrap().len(), 5);
+}
+
+fn wait_for_journal(state: &Path, settle: Duration) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !state.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(settle);
+}
