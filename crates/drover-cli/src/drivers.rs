@@ -186,7 +186,7 @@ pub fn open_driver(
     let config = SimDriverConfig {
         seed: choice.seed,
         faults: choice.faults.clone(),
-        random_faults: choice.random_faults.clone(),
+        random_faults: choice.random_faults,
         state_file: choice.state_file.clone(),
     };
     SimDriver::new(cluster, clock, config)

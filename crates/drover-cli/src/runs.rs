@@ -127,10 +127,16 @@ pub fn run(args: &RunArgs, state: &StateArgs) -> Result<(), Failure> {
         &state.state,
         &file.cluster.name,
     )?;
-    let run_id = args
-        .run_id
-        .clone()
-        .unwrap_or_else(|| default_run_id(&file.cluster.name));
+    let run_id = match &args.run_id {
+        Some(id) if store.run(id).map_err(Failure::internal)?.is_some() => {
+            return Err(Failure::bad_input(format!(
+                "run {id} already exists in {}",
+                state.state.display()
+            )));
+        }
+        Some(id) => id.clone(),
+        None => unused_run_id(&store, &file.cluster.name)?,
+    };
     let options = choice.options_json();
     with_runtime(choice.virtual_time(), async {
         let clock = choice.new_clock();
@@ -150,9 +156,23 @@ pub fn run(args: &RunArgs, state: &StateArgs) -> Result<(), Failure> {
     })
 }
 
-fn default_run_id(cluster: &str) -> String {
+/// `CLUSTER-YYYYMMDD-HHMMSS`, with `-2`, `-3`… when runs start within the same second.
+fn unused_run_id(store: &Store, cluster: &str) -> Result<String, Failure> {
     let now = jiff::Timestamp::now().strftime("%Y%m%d-%H%M%S").to_string();
-    format!("{cluster}-{now}")
+    let base = format!("{cluster}-{now}");
+    for suffix in 1..1000 {
+        let candidate = if suffix == 1 {
+            base.clone()
+        } else {
+            format!("{base}-{suffix}")
+        };
+        if store.run(&candidate).map_err(Failure::internal)?.is_none() {
+            return Ok(candidate);
+        }
+    }
+    Err(Failure::internal(format!(
+        "no free run id after {base}-999"
+    )))
 }
 
 /// Drives until the run stops, then prints the report and maps the stop to an exit code.

@@ -118,7 +118,10 @@ fn a_failed_upgrade_halts_and_retry_finishes_the_run() {
         .clone();
     assert_eq!(h2["step"], "upgrade-failed");
     assert!(
-        h2["last_error"].as_str().unwrap().contains("upgrade"),
+        h2["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("installer failed"),
         "{h2}"
     );
     // Skipping a host that did not fail is refused and changes nothing.

@@ -177,12 +177,13 @@ async fn simulate(seed: u64) -> Result<SeedSummary, String> {
                 return Ok(summary);
             }
             Some(DriveEnd::NeedsOperator(phase)) => {
+                let lost_hosts = checker.borrow().lost_hosts().clone();
                 let action = operate(
                     &mut engine,
                     &phase,
                     &mut rng,
                     &driver,
-                    &checker.borrow(),
+                    &lost_hosts,
                     &mut skipped,
                 )
                 .await?;
@@ -217,7 +218,7 @@ async fn operate(
     phase: &RunPhase,
     rng: &mut rand_chacha::ChaCha8Rng,
     driver: &Arc<SimDriver>,
-    checker: &Checker,
+    lost_hosts: &BTreeSet<String>,
     skipped: &mut BTreeSet<String>,
 ) -> Result<String, String> {
     let status = engine.execution().status();
@@ -243,7 +244,7 @@ async fn operate(
             .filter(|h| h.step == HostStep::UpgradeFailed)
             .map(|h| cluster.host(h.host).name.clone())
             .collect();
-        let lost = failed.iter().find(|h| checker.lost_hosts().contains(*h));
+        let lost = failed.iter().find(|h| lost_hosts.contains(*h));
         match (lost, failed.first(), rng.random_range(0..10)) {
             (Some(host), _, 0..=6) | (None, Some(host), 7..=8) => {
                 skipped.insert(host.clone());
