@@ -16,6 +16,9 @@ pub(super) struct Placement<'a> {
     cluster: &'a Cluster,
     /// Current host of every VM (running or not).
     vm_host: Vec<HostId>,
+    /// VMs moved already in an earlier wave (onto an old host): they get first pick of the
+    /// upgraded hosts, so that no VM has to move a third time.
+    moved_before: Vec<bool>,
     /// Running VMs per host, plus shut-down local VMs that will start again there.
     host_vms: Vec<Vec<VmId>>,
     memory_used_mib: Vec<u64>,
@@ -82,6 +85,7 @@ impl<'a> Placement<'a> {
         let mut placement = Placement {
             cluster,
             vm_host: cluster.vms.iter().map(|vm| vm.host).collect(),
+            moved_before: vec![false; cluster.vms.len()],
             host_vms: vec![Vec::new(); host_count],
             memory_used_mib: vec![0; host_count],
             vcpus_used: vec![0; host_count],
@@ -282,6 +286,7 @@ impl<'a> Placement<'a> {
         movers.sort_by_key(|(vm, _)| {
             let spec = self.cluster.vm(*vm);
             (
+                std::cmp::Reverse(self.moved_before[vm.index()]),
                 std::cmp::Reverse(spec.memory_mib),
                 std::cmp::Reverse(spec.vcpus),
                 *vm,
@@ -309,6 +314,9 @@ impl<'a> Placement<'a> {
                 self.attach(done.vm, done.from);
             }
             return Err(unplaced);
+        }
+        for done in &moves {
+            self.moved_before[done.vm.index()] = true;
         }
         // Live migrations first, then restarts (CloudStack: migrate the VMs with tools, then shut
         // down the others), then the local-storage shutdowns right before maintenance.
