@@ -77,6 +77,8 @@ enum Command {
     Unpause(runs::RunSelector),
     /// The runs in the state file, newest first.
     History(runs::HistoryArgs),
+    /// Simulator only: run the installer by hand on a host that waits for its manual upgrade.
+    SimUpgrade(runs::HostCommandArgs),
 }
 
 #[derive(Args)]
@@ -146,6 +148,7 @@ fn main() -> ExitCode {
         Command::Status(args) => runs::status(&args, &cli.state),
         Command::Resume(args) => runs::resume(&args, &cli.state),
         Command::History(args) => runs::history(&args, &cli.state),
+        Command::SimUpgrade(args) => runs::simulated_manual_upgrade(&args, &cli.state),
         Command::Approve(args) => operator(
             OperatorCommand::Approve,
             args.run.as_deref(),

@@ -398,3 +398,50 @@ fn drive_existing(
         drive_to_stop(engine, output).await
     })
 }
+
+/// `drover sim-upgrade HOST`: on the simulator only, plays the operator who runs the installer
+/// by hand on a host waiting for its manual upgrade (`policy.mode: manual`); then `drover
+/// continue HOST` lets Drover verify and go on.
+pub fn simulated_manual_upgrade(args: &HostCommandArgs, state: &StateArgs) -> Result<(), Failure> {
+    let store = open_store(&state.state)?;
+    let record = select_run(&store, args.run.as_deref(), true)?;
+    let file = drover_schema::inventory::parse_inventory_file(
+        &record.inventory_text,
+        "inventory (stored with the run)",
+    )
+    .map_err(Failure::internal)?;
+    let choice = DriverChoice::from_options(&file.driver, &record.options_json)?;
+    if choice.kind_name() != "simulator" {
+        return Err(Failure::bad_input(format!(
+            "run {} does not run on the simulator",
+            record.id
+        )));
+    }
+    if file.cluster.host_named(&args.host).is_none() {
+        return Err(Failure::bad_input(format!(
+            "no host {:?} in run {}",
+            args.host, record.id
+        )));
+    }
+    let last_at = store
+        .entries(&record.id)
+        .map_err(Failure::internal)?
+        .last()
+        .map_or(0, |e| e.at_ms);
+    with_runtime(choice.virtual_time(), async {
+        use drover_engine::Driver;
+        let clock = choice.resumed_clock(last_at);
+        let driver = open_driver(&choice, &file.cluster, clock)?;
+        driver
+            .upgrade(&args.host, &file.cluster.target_version)
+            .await
+            .map_err(|error| {
+                Failure::bad_input(format!("the installer on {} failed: {error}", args.host))
+            })?;
+        eprintln!(
+            "{} now runs {}: `drover continue {} --run {}` to go on",
+            args.host, file.cluster.target_version, args.host, record.id
+        );
+        Ok(())
+    })
+}

@@ -321,3 +321,46 @@ fn wait_for_journal(state: &Path, settle: Duration) {
     }
     std::thread::sleep(settle);
 }
+
+#[test]
+fn manual_mode_waits_for_the_operator_at_each_upgrade() {
+    let workspace = Workspace::new();
+    let output = workspace.drover(&[
+        "run",
+        "-i",
+        &path("runs/manual-mode.yaml"),
+        "--run-id",
+        "manual-1",
+    ]);
+    assert_eq!(output.status.code(), Some(5), "{}", stderr(&output));
+    assert!(
+        stderr(&output).contains("manual upgrade of"),
+        "{}",
+        stderr(&output)
+    );
+    for _ in 0..2 {
+        let status = workspace.json(&["status", "manual-1", "-o", "json"]);
+        let waiting = status["hosts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|h| h["step"] == "awaiting-manual-upgrade")
+            .unwrap()["host"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        // Continuing without installing fails verification; so install first.
+        let installed = workspace.drover(&["sim-upgrade", &waiting]);
+        assert_eq!(installed.status.code(), Some(0), "{}", stderr(&installed));
+        let continued = workspace.drover(&["continue", &waiting]);
+        assert!(
+            matches!(continued.status.code(), Some(0) | Some(5)),
+            "{}",
+            stderr(&continued)
+        );
+    }
+    assert_eq!(
+        workspace.json(&["status", "manual-1", "-o", "json"])["phase"],
+        "completed"
+    );
+}

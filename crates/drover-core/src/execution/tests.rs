@@ -359,3 +359,79 @@ fn replaying_the_inputs_rebuilds_the_same_state() {
     let replayed_pending: Vec<Command> = std::iter::from_fn(|| replayed.poll_command()).collect();
     assert_eq!(pending, replayed_pending);
 }
+
+#[test]
+fn no_new_host_starts_outside_a_maintenance_window() {
+    let cluster = cluster();
+    let mut platform = Platform::new(&cluster);
+    let mut now = 0;
+    let mut execution = Execution::new(cluster, now);
+    // The first wave started at once; close the window and let it finish.
+    execution.handle(now, Input::WindowChanged { open: false });
+    drive(&mut execution, &mut platform, &mut now);
+    let status = execution.status();
+    assert_eq!(
+        status.waves_started, 1,
+        "nothing new while the window is closed"
+    );
+    assert!(status
+        .conditions
+        .iter()
+        .any(|c| c.kind == "Paused" && c.status && c.message.contains("window")));
+    execution.handle(now, Input::WindowChanged { open: true });
+    drive(&mut execution, &mut platform, &mut now);
+    assert_eq!(execution.phase(), &RunPhase::Completed);
+}
+
+#[test]
+fn restarts_are_evicted_in_batches() {
+    let mut cluster = cluster();
+    cluster.policy.batch_eviction_size = 2;
+    cluster.policy.batch_eviction_interval_secs = 600;
+    cluster.policy.max_unavailable = MaxUnavailable::Count(1);
+    // Five VMs without tools on host b, restarted elsewhere.
+    for index in 0..5 {
+        let mut no_tools = vm(&format!("nt{index}"), 2);
+        no_tools.migratable = false;
+        no_tools.restart_policy = RestartPolicy::Always;
+        no_tools.memory_mib = 256;
+        cluster.vms.push(no_tools);
+    }
+    let mut platform = Platform::new(&cluster);
+    let mut now = 0;
+    let mut execution = Execution::new(cluster, now);
+    let mut shutdown_times = Vec::new();
+    for _ in 0..10_000 {
+        if let Some(command) = execution.poll_command() {
+            if let CommandKind::ShutdownVm { vm, .. } = command.kind {
+                if platform.cluster.vm(vm).name.starts_with("nt") {
+                    shutdown_times.push(now);
+                }
+            }
+            let outcome = platform.answer(&command);
+            now += 1_000;
+            execution.handle(
+                now,
+                Input::Outcome {
+                    command: command.id,
+                    outcome,
+                },
+            );
+        } else if let Some(at) = execution.next_wakeup() {
+            now = at;
+            execution.handle(at, Input::Tick);
+        } else {
+            break;
+        }
+    }
+    assert_eq!(execution.phase(), &RunPhase::Completed);
+    // Five restarts in batches of two: three batches, each a full interval after the last.
+    assert_eq!(shutdown_times.len(), 5, "{shutdown_times:?}");
+    let batch_starts: Vec<u64> = shutdown_times.chunks(2).map(|batch| batch[0]).collect();
+    for pair in batch_starts.windows(2) {
+        assert!(
+            pair[1] - pair[0] >= 600_000 - 5_000,
+            "batches too close: {shutdown_times:?}"
+        );
+    }
+}

@@ -231,6 +231,7 @@ impl Execution {
             || self.migrations_in_flight(None)
                 >= self.settings.max_concurrent_migrations_per_cluster
         {
+            self.waiting_on_own_limits(vm);
             return;
         }
         let Some(to) = self.destination_for(vm) else {
@@ -358,6 +359,7 @@ impl Execution {
 
     fn try_start_eviction(&mut self, vm: VmId) {
         if !self.eviction_budget_left() {
+            self.waiting_on_own_limits(vm);
             return;
         }
         let needs_destination = self.vms[&vm].to.is_none() || !self.vms[&vm].tried.is_empty();
@@ -388,8 +390,20 @@ impl Execution {
                 && r.kind != ActionKind::Shutdown
                 && !matches!(r.phase, VmPhase::Done | VmPhase::Cancelled)
         });
-        if !others_busy {
+        if others_busy {
+            self.waiting_on_own_limits(vm);
+        } else {
             self.start_shutdown(vm);
+        }
+    }
+
+    /// Waiting for a slot under Drover's own limits (concurrency, eviction batches, a host's
+    /// other VMs) is the plan working, not a stuck action: the pending clock starts again. The
+    /// pending timeout stays as a backstop for any other wait.
+    fn waiting_on_own_limits(&mut self, vm: VmId) {
+        let now = self.now;
+        if let Some(run) = self.vms.get_mut(&vm) {
+            run.since = now;
         }
     }
 
