@@ -188,6 +188,7 @@ pub fn open_driver(
         faults: choice.faults.clone(),
         random_faults: choice.random_faults,
         state_file: choice.state_file.clone(),
+        save_only_on_request: choice.virtual_time(),
     };
     SimDriver::new(cluster, clock, config)
         .map_err(|error| Failure::internal(format!("simulator: {error}")))

@@ -120,7 +120,7 @@ pub fn run(args: &RunArgs, state: &StateArgs) -> Result<(), Failure> {
     }
     let plan = drover_core::plan(&file.cluster);
     crate::plan_view::feasibility(&file.cluster, &plan)?;
-    let store = open_store(&state.state)?;
+    let mut store = open_store(&state.state)?;
     let choice = DriverChoice::from_section(
         &file.driver,
         &args.inventory,
@@ -137,6 +137,7 @@ pub fn run(args: &RunArgs, state: &StateArgs) -> Result<(), Failure> {
         Some(id) => id.clone(),
         None => unused_run_id(&store, &file.cluster.name)?,
     };
+    relax_for_virtual_time(&mut store, &choice)?;
     let options = choice.options_json();
     with_runtime(choice.virtual_time(), async {
         let clock = choice.new_clock();
@@ -148,11 +149,15 @@ pub fn run(args: &RunArgs, state: &StateArgs) -> Result<(), Failure> {
             cluster: &file.cluster,
             options_json: options,
         };
-        let engine = Engine::create(store, driver, clock, spec)
-            .await
-            .map_err(engine_failure)?;
+        let created = Engine::create(store, Arc::clone(&driver), clock, spec).await;
+        let engine = created.map_err(|error| {
+            let _ = driver.save();
+            engine_failure(error)
+        })?;
         eprintln!("run {run_id} started on the {} driver", choice.kind_name());
-        drive_to_stop(engine, args.output).await
+        let result = drive_to_stop(engine, args.output).await;
+        save_platform(&driver)?;
+        result
     })
 }
 
@@ -370,7 +375,7 @@ fn operator_name() -> String {
 
 /// Opens a run (replay + reconcile), applies an operator command if given, drives it.
 fn drive_existing(
-    store: Store,
+    mut store: Store,
     record: drover_store::RunRecord,
     command: Option<OperatorCommand>,
     output: OutputFormat,
@@ -381,6 +386,7 @@ fn drive_existing(
     )
     .map_err(Failure::internal)?;
     let choice = DriverChoice::from_options(&file.driver, &record.options_json)?;
+    relax_for_virtual_time(&mut store, &choice)?;
     let last_at = store
         .entries(&record.id)
         .map_err(Failure::internal)?
@@ -389,13 +395,16 @@ fn drive_existing(
     with_runtime(choice.virtual_time(), async {
         let clock = choice.resumed_clock(last_at);
         let driver = Arc::new(open_driver(&choice, &file.cluster, clock.clone())?);
-        let mut engine = Engine::open(store, driver, clock, &record.id).map_err(engine_failure)?;
+        let mut engine =
+            Engine::open(store, Arc::clone(&driver), clock, &record.id).map_err(engine_failure)?;
         if let Some(command) = command {
             engine
                 .operate(command, &operator_name())
                 .map_err(engine_failure)?;
         }
-        drive_to_stop(engine, output).await
+        let result = drive_to_stop(engine, output).await;
+        save_platform(&driver)?;
+        result
     })
 }
 
@@ -438,10 +447,28 @@ pub fn simulated_manual_upgrade(args: &HostCommandArgs, state: &StateArgs) -> Re
             .map_err(|error| {
                 Failure::bad_input(format!("the installer on {} failed: {error}", args.host))
             })?;
+        save_platform(&driver)?;
         eprintln!(
             "{} now runs {}: `drover continue {} --run {}` to go on",
             args.host, file.cluster.target_version, args.host, record.id
         );
         Ok(())
     })
+}
+
+/// A run in virtual time finishes in seconds with thousands of journal writes; syncing each to
+/// the disk would make it minutes. Its commits still survive a killed process.
+fn relax_for_virtual_time(store: &mut Store, choice: &DriverChoice) -> Result<(), Failure> {
+    if choice.virtual_time() {
+        store.relax_durability().map_err(Failure::internal)?;
+    }
+    Ok(())
+}
+
+/// The simulated platform saves itself at once on the wall clock; in virtual time only here,
+/// when the engine stopped, so that the next `drover` process finds it as it was left.
+fn save_platform(driver: &drover_sim::SimDriver) -> Result<(), Failure> {
+    driver
+        .save()
+        .map_err(|error| Failure::internal(format!("simulator: {error}")))
 }

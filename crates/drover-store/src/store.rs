@@ -60,6 +60,16 @@ impl Store {
     }
 
     /// Opens a private, non-durable store in memory, for tests.
+    /// Trades power-loss durability for speed: commits survive a killed process (WAL), but the
+    /// last ones may be lost if the machine itself crashes. Meant for simulated runs in virtual
+    /// time, where thousands of journal writes happen in a second and there is no real platform
+    /// to stay consistent with.
+    pub fn relax_durability(&mut self) -> Result<(), StoreError> {
+        self.connection
+            .pragma_update(None, "synchronous", "NORMAL")
+            .during(&self.location, || "setting synchronous=NORMAL".to_string())
+    }
+
     pub fn open_in_memory() -> Result<Store, StoreError> {
         let location = Location {
             path: PathBuf::from(":memory:"),

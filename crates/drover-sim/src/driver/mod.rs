@@ -65,6 +65,10 @@ pub struct SimDriverConfig {
     pub random_faults: RandomFaults,
     /// Where the platform keeps its state between processes; `None`: in memory only.
     pub state_file: Option<PathBuf>,
+    /// Save the state file after every change (a platform that outlives a killed process), or
+    /// only when [`SimDriver::save`] is called (virtual time: the whole run happens within one
+    /// call of the engine, and rewriting the world thousands of times would dominate it).
+    pub save_only_on_request: bool,
 }
 
 /// The simulated platform. Clones share one world.
@@ -75,6 +79,7 @@ pub struct SimDriver {
     /// What the platform does not track itself (roles, CPUs, labels), for discovery.
     cluster: Arc<Cluster>,
     state_file: Option<Arc<Path>>,
+    save_only_on_request: bool,
 }
 
 impl SimDriver {
@@ -104,7 +109,14 @@ impl SimDriver {
             clock,
             cluster: Arc::new(cluster.clone()),
             state_file: config.state_file.map(Arc::from),
+            save_only_on_request: config.save_only_on_request,
         })
+    }
+
+    /// Writes the state file now (if there is one and something changed).
+    pub fn save(&self) -> Result<(), DriverError> {
+        let mut world = self.lock();
+        self.write_state(&mut world)
     }
 
     /// The platform now: hosts, VMs, operations in flight and the full history.
@@ -138,6 +150,13 @@ impl SimDriver {
     }
 
     fn save_if_changed(&self, world: &mut SimWorld) -> Result<(), DriverError> {
+        if self.save_only_on_request {
+            return Ok(());
+        }
+        self.write_state(world)
+    }
+
+    fn write_state(&self, world: &mut SimWorld) -> Result<(), DriverError> {
         if !world.take_changed() {
             return Ok(());
         }
