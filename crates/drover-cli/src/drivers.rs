@@ -4,9 +4,13 @@
 
 use std::path::{Path, PathBuf};
 
+use drover_command::{CommandDriver, CommandDriverConfig};
+use drover_core::execution::{Discovered, HostFacts};
 use drover_core::Cluster;
+use drover_core::Version;
 use drover_engine::clock::wall_now_ms;
 use drover_engine::Clock;
+use drover_engine::{Driver, DriverError, ShutdownObserved};
 use drover_schema::inventory::DriverSection;
 use drover_sim::driver::{Fault, FaultKind, RandomFaults, SimDriver, SimDriverConfig, SlowStep};
 use serde::{Deserialize, Serialize};
@@ -59,15 +63,20 @@ impl DriverChoice {
                     random_faults: random_faults(simulator),
                 })
             }
-            DriverSection::Libvirt(_) | DriverSection::Command(_) => {
-                let kind = if matches!(section, DriverSection::Libvirt(_)) {
-                    "libvirt"
-                } else {
-                    "command"
-                };
-                Err(Failure::bad_input(format!(
-                    "driver kind {kind} is not available in this build of drover (only the simulator is)"
-                )))
+            DriverSection::Command(_) => Ok(DriverChoice {
+                kind: "command".into(),
+                time_scale: 1.0,
+                wall_anchor_ms: now,
+                platform_anchor_ms: now,
+                seed: 0,
+                state_file: None,
+                faults: Vec::new(),
+                random_faults: RandomFaults::default(),
+            }),
+            DriverSection::Libvirt(_) => {
+                Err(Failure::bad_input(
+                    "driver kind libvirt is not available in this build of drover yet (the simulator and the command driver are)",
+                ))
             }
         }
     }
@@ -177,12 +186,26 @@ fn random_faults(section: &drover_schema::inventory::SimulatorSection) -> Random
     }
 }
 
-/// Opens the driver of a choice for a cluster on a clock.
+/// The platform a run talks to: one of the drivers this build knows.
+pub enum AnyDriver {
+    Simulator(SimDriver),
+    Command(CommandDriver),
+}
+
+/// Opens the driver of a choice for a cluster on a clock. `section` is the run's stored
+/// inventory section (the command driver's argv templates live there).
 pub fn open_driver(
     choice: &DriverChoice,
+    section: &DriverSection,
     cluster: &Cluster,
     clock: Clock,
-) -> Result<SimDriver, Failure> {
+) -> Result<AnyDriver, Failure> {
+    if let DriverSection::Command(commands) = section {
+        let config = CommandDriverConfig::from_inventory(cluster, commands);
+        let driver = CommandDriver::new(config)
+            .map_err(|error| Failure::bad_input(format!("command driver: {error}")))?;
+        return Ok(AnyDriver::Command(driver));
+    }
     let config = SimDriverConfig {
         seed: choice.seed,
         faults: choice.faults.clone(),
@@ -191,5 +214,80 @@ pub fn open_driver(
         save_only_on_request: choice.virtual_time(),
     };
     SimDriver::new(cluster, clock, config)
+        .map(AnyDriver::Simulator)
         .map_err(|error| Failure::internal(format!("simulator: {error}")))
+}
+
+impl AnyDriver {
+    /// Saves the simulated platform (a no-op for real platforms, which keep their own state).
+    pub fn save(&self) -> Result<(), DriverError> {
+        match self {
+            AnyDriver::Simulator(driver) => driver.save(),
+            AnyDriver::Command(_) => Ok(()),
+        }
+    }
+}
+
+/// Forwards every call to the driver inside.
+macro_rules! forward {
+    ($self:ident, $driver:ident => $call:expr) => {
+        match $self {
+            AnyDriver::Simulator($driver) => $call.await,
+            AnyDriver::Command($driver) => $call.await,
+        }
+    };
+}
+
+impl Driver for AnyDriver {
+    fn kind(&self) -> &'static str {
+        match self {
+            AnyDriver::Simulator(driver) => driver.kind(),
+            AnyDriver::Command(driver) => driver.kind(),
+        }
+    }
+
+    async fn discover(&self) -> Result<Discovered, DriverError> {
+        forward!(self, driver => driver.discover())
+    }
+
+    async fn host_facts(&self, host: &str) -> Result<HostFacts, DriverError> {
+        forward!(self, driver => driver.host_facts(host))
+    }
+
+    async fn health_check(&self, host: &str) -> Result<(), DriverError> {
+        forward!(self, driver => driver.health_check(host))
+    }
+
+    async fn set_allocation(&self, host: &str, enabled: bool) -> Result<(), DriverError> {
+        forward!(self, driver => driver.set_allocation(host, enabled))
+    }
+
+    async fn set_maintenance(&self, host: &str, enabled: bool) -> Result<(), DriverError> {
+        forward!(self, driver => driver.set_maintenance(host, enabled))
+    }
+
+    async fn migrate(&self, vm: &str, from: &str, to: &str) -> Result<(), DriverError> {
+        forward!(self, driver => driver.migrate(vm, from, to))
+    }
+
+    async fn shutdown_vm(
+        &self,
+        vm: &str,
+        host: &str,
+        graceful_timeout: std::time::Duration,
+    ) -> Result<ShutdownObserved, DriverError> {
+        forward!(self, driver => driver.shutdown_vm(vm, host, graceful_timeout))
+    }
+
+    async fn start_vm(&self, vm: &str, host: &str) -> Result<(), DriverError> {
+        forward!(self, driver => driver.start_vm(vm, host))
+    }
+
+    async fn upgrade(&self, host: &str, target: &Version) -> Result<(), DriverError> {
+        forward!(self, driver => driver.upgrade(host, target))
+    }
+
+    async fn reboot(&self, host: &str, boot_id_before: &str) -> Result<(), DriverError> {
+        forward!(self, driver => driver.reboot(host, boot_id_before))
+    }
 }

@@ -141,7 +141,12 @@ pub fn run(args: &RunArgs, state: &StateArgs) -> Result<(), Failure> {
     let options = choice.options_json();
     with_runtime(choice.virtual_time(), async {
         let clock = choice.new_clock();
-        let driver = Arc::new(open_driver(&choice, &file.cluster, clock.clone())?);
+        let driver = Arc::new(open_driver(
+            &choice,
+            &file.driver,
+            &file.cluster,
+            clock.clone(),
+        )?);
         let spec = NewRunSpec {
             run_id: run_id.clone(),
             inventory_text: &text,
@@ -254,7 +259,7 @@ fn with_runtime<F: std::future::Future<Output = Result<(), Failure>>>(
     future: F,
 ) -> Result<(), Failure> {
     let mut builder = tokio::runtime::Builder::new_current_thread();
-    builder.enable_time();
+    builder.enable_all();
     if virtual_time {
         builder.start_paused(true);
     }
@@ -394,7 +399,12 @@ fn drive_existing(
         .map_or(0, |e| e.at_ms);
     with_runtime(choice.virtual_time(), async {
         let clock = choice.resumed_clock(last_at);
-        let driver = Arc::new(open_driver(&choice, &file.cluster, clock.clone())?);
+        let driver = Arc::new(open_driver(
+            &choice,
+            &file.driver,
+            &file.cluster,
+            clock.clone(),
+        )?);
         let mut engine =
             Engine::open(store, Arc::clone(&driver), clock, &record.id).map_err(engine_failure)?;
         if let Some(command) = command {
@@ -440,7 +450,7 @@ pub fn simulated_manual_upgrade(args: &HostCommandArgs, state: &StateArgs) -> Re
     with_runtime(choice.virtual_time(), async {
         use drover_engine::Driver;
         let clock = choice.resumed_clock(last_at);
-        let driver = open_driver(&choice, &file.cluster, clock)?;
+        let driver = open_driver(&choice, &file.driver, &file.cluster, clock)?;
         driver
             .upgrade(&args.host, &file.cluster.target_version)
             .await
@@ -467,7 +477,7 @@ fn relax_for_virtual_time(store: &mut Store, choice: &DriverChoice) -> Result<()
 
 /// The simulated platform saves itself at once on the wall clock; in virtual time only here,
 /// when the engine stopped, so that the next `drover` process finds it as it was left.
-fn save_platform(driver: &drover_sim::SimDriver) -> Result<(), Failure> {
+fn save_platform(driver: &crate::drivers::AnyDriver) -> Result<(), Failure> {
     driver
         .save()
         .map_err(|error| Failure::internal(format!("simulator: {error}")))

@@ -364,3 +364,42 @@ fn manual_mode_waits_for_the_operator_at_each_upgrade() {
         "completed"
     );
 }
+
+/// The command driver through the real binary: the fake platform of shell scripts under
+/// crates/drover-command/examples/fake-platform, upgraded end to end by `drover run`.
+#[test]
+fn the_command_driver_upgrades_a_scripted_platform() {
+    let workspace = Workspace::new();
+    let examples =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../drover-command/examples/fake-platform");
+    let examples = std::fs::canonicalize(examples).unwrap();
+    let platform = workspace.directory.path().join("platform");
+    let init = Command::new("sh")
+        .arg(examples.join("init.sh"))
+        .arg(&platform)
+        .output()
+        .unwrap();
+    assert!(init.status.success(), "{}", stderr(&init));
+    let text = std::fs::read_to_string(examples.join("inventory.yaml"))
+        .unwrap()
+        .replace(
+            "crates/drover-command/examples/fake-platform",
+            examples.to_str().unwrap(),
+        )
+        .replace("/tmp/drover-fake-platform", platform.to_str().unwrap());
+    let inventory = workspace.directory.path().join("inventory.yaml");
+    std::fs::write(&inventory, text).unwrap();
+    let output = workspace.drover(&["run", "-i", inventory.to_str().unwrap(), "-o", "json"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["phase"], "completed");
+    assert!(
+        report["hosts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|h| h["result"] == "upgraded"),
+        "{report}"
+    );
+    assert!(report["migrations"].as_u64().unwrap() >= 3, "{report}");
+}
