@@ -9,6 +9,7 @@
 mod alloc;
 mod bench;
 mod demo;
+mod discover;
 mod drivers;
 mod exit;
 mod output;
@@ -77,6 +78,8 @@ enum Command {
     Unpause(runs::RunSelector),
     /// The runs in the state file, newest first.
     History(runs::HistoryArgs),
+    /// Write the platform as the driver sees it now as an inventory (hosts and VMs discovered).
+    Discover(discover::DiscoverArgs),
     /// Simulator only: run the installer by hand on a host that waits for its manual upgrade.
     SimUpgrade(runs::HostCommandArgs),
 }
@@ -148,6 +151,7 @@ fn main() -> ExitCode {
         Command::Status(args) => runs::status(&args, &cli.state),
         Command::Resume(args) => runs::resume(&args, &cli.state),
         Command::History(args) => runs::history(&args, &cli.state),
+        Command::Discover(args) => discover::run(&args),
         Command::SimUpgrade(args) => runs::simulated_manual_upgrade(&args, &cli.state),
         Command::Approve(args) => operator(
             OperatorCommand::Approve,

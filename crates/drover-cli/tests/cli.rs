@@ -247,3 +247,20 @@ fn bench_quick_prints_ratios() {
         assert_eq!(scenario["move_back_ratio"].as_f64().unwrap(), 2.0);
     }
 }
+
+#[test]
+fn discover_writes_an_inventory_that_plans() {
+    let path = testdata("runs/small-pool.yaml");
+    let output = drover(&["discover", "-i", path.to_str().unwrap()]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let directory =
+        std::env::temp_dir().join(format!("drover-discover-test-{}", std::process::id()));
+    std::fs::create_dir_all(&directory).unwrap();
+    let file = directory.join("discovered.yaml");
+    std::fs::write(&file, &output.stdout).unwrap();
+    let plan = drover(&["plan", "-i", file.to_str().unwrap(), "-o", "json"]);
+    assert_eq!(plan.status.code(), Some(0), "{}", stderr(&plan));
+    let document: serde_json::Value = serde_json::from_slice(&plan.stdout).unwrap();
+    assert_eq!(document["summary"]["hosts_to_upgrade"], 5);
+    std::fs::remove_dir_all(&directory).unwrap();
+}

@@ -1,0 +1,67 @@
+//! `drover discover`: asks the inventory's driver what the platform looks like now and writes it
+//! as an inventory (hosts and VMs as discovered, the rest from the file) that `plan` and
+//! `simulate` accept, so a real run can be rehearsed offline.
+
+use std::path::PathBuf;
+
+use clap::Args;
+use drover_engine::merge::merge_inventory_with_discovery;
+use drover_engine::{Clock, Driver};
+use drover_schema::inventory::InventoryDocument;
+
+use crate::drivers::{open_driver, DriverChoice};
+use crate::exit::Failure;
+use crate::output::{print_document, DocumentFormat};
+
+#[derive(Args)]
+pub struct DiscoverArgs {
+    /// Inventory file naming the platform (its `driver:` section) and the cluster's target.
+    #[arg(short = 'i', long = "inventory", env = "DROVER_INVENTORY")]
+    inventory: PathBuf,
+    #[arg(short = 'o', long = "output", value_enum, default_value_t = DiscoverFormat::Yaml)]
+    output: DiscoverFormat,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum DiscoverFormat {
+    Yaml,
+    Json,
+}
+
+pub fn run(args: &DiscoverArgs) -> Result<(), Failure> {
+    let file = drover_schema::inventory::load_inventory_file(&args.inventory)
+        .map_err(Failure::bad_input)?;
+    // Discovery changes nothing, so the simulator needs no state file and no clock to speak of.
+    let scratch_state = std::env::temp_dir().join("drover-discover.db");
+    let mut choice = DriverChoice::from_section(
+        &file.driver,
+        &args.inventory,
+        &scratch_state,
+        &file.cluster.name,
+    )?;
+    choice.state_file = None;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(Failure::internal)?;
+    let discovered = runtime.block_on(async {
+        let driver = open_driver(&choice, &file.driver, &file.cluster, Clock::real())?;
+        let limit = std::time::Duration::from_secs(file.cluster.policy.step_timeout_secs);
+        match tokio::time::timeout(limit, driver.discover()).await {
+            Ok(Ok(discovered)) => Ok(discovered),
+            Ok(Err(error)) => Err(Failure::internal(format!("discovery failed: {error}"))),
+            Err(_) => Err(Failure::internal(format!(
+                "discovery timed out after {} s",
+                limit.as_secs()
+            ))),
+        }
+    })?;
+    let cluster = merge_inventory_with_discovery(&file.cluster, &discovered);
+    let mut document = InventoryDocument::from_cluster(&cluster);
+    document.driver = Some(file.driver.clone());
+    let format = match args.output {
+        DiscoverFormat::Yaml => DocumentFormat::Yaml,
+        DiscoverFormat::Json => DocumentFormat::Json,
+    };
+    print_document(&document, format)
+}
