@@ -9,6 +9,9 @@ use drover_core::HostId;
 use drover_engine::EngineEvent;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+/// Finished wave bars kept on screen.
+const FINISHED_WAVES_SHOWN: usize = 4;
+
 /// Host lines shown at once; a larger wave is summarized by the overall bar.
 const HOST_LINES_MAX: usize = 12;
 
@@ -20,6 +23,10 @@ pub struct Progress {
 struct Bars {
     multi: MultiProgress,
     overall: ProgressBar,
+    /// The bar of the wave in progress, and its number.
+    wave: Option<(usize, ProgressBar)>,
+    /// Bars of the last finished waves, oldest first (a long run keeps only a few).
+    finished_waves: std::collections::VecDeque<ProgressBar>,
     hosts: BTreeMap<HostId, ProgressBar>,
 }
 
@@ -39,6 +46,8 @@ impl Progress {
             Bars {
                 multi,
                 overall,
+                wave: None,
+                finished_waves: std::collections::VecDeque::new(),
                 hosts: BTreeMap::new(),
             }
         });
@@ -104,6 +113,9 @@ impl Progress {
             for bar in bars.hosts.values() {
                 bar.finish_and_clear();
             }
+            if let Some((_, bar)) = bars.wave {
+                bar.finish();
+            }
             bars.overall.finish();
         }
     }
@@ -121,6 +133,7 @@ impl Bars {
         let (done, total) = execution.host_totals();
         self.overall.set_length(total as u64);
         self.overall.set_position(done as u64);
+        self.show_wave(execution);
         if matches!(step, HostStep::Done | HostStep::Skipped) {
             if let Some(bar) = self.hosts.remove(&host) {
                 bar.finish_and_clear();
@@ -141,6 +154,54 @@ impl Bars {
         });
         bar.set_message(format!("{} {detail}", step.name()));
         bar.tick();
+    }
+}
+
+impl Bars {
+    /// One bar per wave: its hosts done out of its hosts; a finished wave's bar stays.
+    fn show_wave(&mut self, execution: &Execution) {
+        let (number, hosts) = execution.current_wave();
+        if hosts.is_empty() {
+            return;
+        }
+        if self.wave.as_ref().is_none_or(|(shown, _)| *shown != number) {
+            if let Some((_, finished)) = self.wave.take() {
+                finished.finish();
+                self.finished_waves.push_back(finished);
+                if self.finished_waves.len() > FINISHED_WAVES_SHOWN {
+                    if let Some(oldest) = self.finished_waves.pop_front() {
+                        oldest.finish_and_clear();
+                        self.multi.remove(&oldest);
+                    }
+                }
+            }
+            // Below the overall bar and the finished waves, above the host lines.
+            let position = 1 + self.finished_waves.len();
+            let bar = self
+                .multi
+                .insert(position, ProgressBar::new(hosts.len() as u64));
+            bar.set_style(
+                ProgressStyle::with_template(
+                    "{prefix:>12} [{bar:40}] {pos}/{len} hosts of this wave",
+                )
+                .expect("static template")
+                .progress_chars("=> "),
+            );
+            bar.set_prefix(format!("wave {number}"));
+            self.wave = Some((number, bar));
+        }
+        let finished = hosts
+            .iter()
+            .filter(|h| {
+                matches!(
+                    execution.host_status(**h).step,
+                    HostStep::Done | HostStep::Skipped
+                )
+            })
+            .count();
+        if let Some((_, bar)) = &self.wave {
+            bar.set_position(finished as u64);
+        }
     }
 }
 

@@ -109,6 +109,11 @@ impl Execution {
         }
     }
 
+    /// The wave in progress: its 1-based number and its hosts (empty between waves).
+    pub fn current_wave(&self) -> (usize, &[HostId]) {
+        (self.waves_started, &self.wave_hosts)
+    }
+
     /// Hosts the run has upgraded, skipped or failed so far, and how many it plans to upgrade
     /// in all (started + still planned).
     pub fn host_totals(&self) -> (usize, usize) {
