@@ -47,25 +47,121 @@ struct Guest {
 }
 
 const GUESTS: &[Guest] = &[
-    Guest { name: "web1", host: "h1", memory_mib: 128, kind: "linux", extra: &["--anti-affinity", "web"] },
-    Guest { name: "web2", host: "h2", memory_mib: 128, kind: "linux", extra: &["--anti-affinity", "web"] },
-    Guest { name: "app1", host: "h1", memory_mib: 128, kind: "linux", extra: &[] },
-    Guest { name: "app2", host: "h2", memory_mib: 128, kind: "linux", extra: &[] },
-    Guest { name: "app3", host: "h3", memory_mib: 128, kind: "linux", extra: &[] },
-    Guest { name: "app4", host: "h3", memory_mib: 128, kind: "linux", extra: &[] },
-    Guest { name: "tiny1", host: "h1", memory_mib: 64, kind: "tiny", extra: &[] },
-    Guest { name: "tiny2", host: "h1", memory_mib: 64, kind: "tiny", extra: &[] },
-    Guest { name: "tiny3", host: "h2", memory_mib: 64, kind: "tiny", extra: &[] },
-    Guest { name: "tiny4", host: "h2", memory_mib: 64, kind: "tiny", extra: &[] },
-    Guest { name: "tiny5", host: "h3", memory_mib: 64, kind: "tiny", extra: &[] },
-    Guest { name: "tiny6", host: "h3", memory_mib: 64, kind: "tiny", extra: &[] },
-    Guest { name: "notools", host: "h2", memory_mib: 64, kind: "tiny", extra: &["--not-migratable", "--restart-policy", "always"] },
-    Guest { name: "local1", host: "h1", memory_mib: 64, kind: "localdisk", extra: &[] },
-    Guest { name: "local2", host: "h2", memory_mib: 64, kind: "localdisk", extra: &[] },
-    Guest { name: "local3", host: "h3", memory_mib: 64, kind: "localdisk", extra: &[] },
+    Guest {
+        name: "web1",
+        host: "h1",
+        memory_mib: 128,
+        kind: "linux",
+        extra: &["--anti-affinity", "web"],
+    },
+    Guest {
+        name: "web2",
+        host: "h2",
+        memory_mib: 128,
+        kind: "linux",
+        extra: &["--anti-affinity", "web"],
+    },
+    Guest {
+        name: "app1",
+        host: "h1",
+        memory_mib: 128,
+        kind: "linux",
+        extra: &[],
+    },
+    Guest {
+        name: "app2",
+        host: "h2",
+        memory_mib: 128,
+        kind: "linux",
+        extra: &[],
+    },
+    Guest {
+        name: "app3",
+        host: "h3",
+        memory_mib: 128,
+        kind: "linux",
+        extra: &[],
+    },
+    Guest {
+        name: "app4",
+        host: "h3",
+        memory_mib: 128,
+        kind: "linux",
+        extra: &[],
+    },
+    Guest {
+        name: "tiny1",
+        host: "h1",
+        memory_mib: 64,
+        kind: "tiny",
+        extra: &[],
+    },
+    Guest {
+        name: "tiny2",
+        host: "h1",
+        memory_mib: 64,
+        kind: "tiny",
+        extra: &[],
+    },
+    Guest {
+        name: "tiny3",
+        host: "h2",
+        memory_mib: 64,
+        kind: "tiny",
+        extra: &[],
+    },
+    Guest {
+        name: "tiny4",
+        host: "h2",
+        memory_mib: 64,
+        kind: "tiny",
+        extra: &[],
+    },
+    Guest {
+        name: "tiny5",
+        host: "h3",
+        memory_mib: 64,
+        kind: "tiny",
+        extra: &[],
+    },
+    Guest {
+        name: "tiny6",
+        host: "h3",
+        memory_mib: 64,
+        kind: "tiny",
+        extra: &[],
+    },
+    Guest {
+        name: "notools",
+        host: "h2",
+        memory_mib: 64,
+        kind: "tiny",
+        extra: &["--not-migratable", "--restart-policy", "always"],
+    },
+    Guest {
+        name: "local1",
+        host: "h1",
+        memory_mib: 64,
+        kind: "localdisk",
+        extra: &[],
+    },
+    Guest {
+        name: "local2",
+        host: "h2",
+        memory_mib: 64,
+        kind: "localdisk",
+        extra: &[],
+    },
+    Guest {
+        name: "local3",
+        host: "h3",
+        memory_mib: 64,
+        kind: "localdisk",
+        extra: &[],
+    },
 ];
 
-fn inventory(state: &Path) -> String {
+fn inventory_for(guests: &[&Guest]) -> String {
     let steps = repository().join("tests/libvirt/steps");
     let step = |script: &str| steps.join(script).display().to_string();
     let mut text = String::from(
@@ -75,10 +171,12 @@ fn inventory(state: &Path) -> String {
          hosts:\n",
     );
     for host in ["h1", "h2", "h3"] {
-        text.push_str(&format!("  - {{name: {host}, version: \"1.0\", memory_mib: 1024, cpus: 4}}\n"));
+        text.push_str(&format!(
+            "  - {{name: {host}, version: \"1.0\", memory_mib: 1024, cpus: 4}}\n"
+        ));
     }
     text.push_str("vms:\n");
-    for guest in GUESTS {
+    for guest in guests {
         let mut flags = String::new();
         if guest.kind == "localdisk" {
             flags.push_str(", local_storage: true");
@@ -94,84 +192,329 @@ fn inventory(state: &Path) -> String {
             guest.name, guest.host, guest.memory_mib
         ));
     }
-    let command = |script: &str, args: &str| format!("[sh, {}, {args}]", step(script));
+    let command = |script: &str, args: &str| match args {
+        "" => format!("[sh, {}]", step(script)),
+        _ => format!("[sh, {}, {args}]", step(script)),
+    };
     text.push_str("driver:\n  kind: command\n  commands:\n");
     for (name, script, args) in [
+        ("discover", "discover.sh", ""),
         ("host_facts", "facts.sh", "\"{host}\""),
         ("health_check", "health.sh", "\"{host}\""),
         ("enter_maintenance", "maintenance.sh", "\"{host}\", enter"),
         ("exit_maintenance", "maintenance.sh", "\"{host}\", exit"),
         ("migrate", "migrate.sh", "\"{vm}\", \"{from}\", \"{to}\""),
-        ("shutdown_vm", "shutdown.sh", "\"{vm}\", \"{host}\", \"{graceful_timeout_secs}\""),
+        (
+            "shutdown_vm",
+            "shutdown.sh",
+            "\"{vm}\", \"{host}\", \"{graceful_timeout_secs}\"",
+        ),
         ("start_vm", "start.sh", "\"{vm}\", \"{host}\""),
         ("upgrade", "upgrade.sh", "\"{host}\", \"{target}\""),
         ("reboot", "reboot.sh", "\"{host}\", \"{boot_id_before}\""),
     ] {
         text.push_str(&format!("    {name}: {}\n", command(script, args)));
     }
-    let _ = state;
     text
 }
 
 fn read(path: PathBuf) -> String {
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())).trim().to_string()
+    std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .trim()
+        .to_string()
+}
+
+/// One harness on a machine: scenarios run one after another.
+static HARNESS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn enabled() -> bool {
+    if std::env::var_os("DROVER_LIBVIRT_E2E").is_some() {
+        return true;
+    }
+    eprintln!("libvirt end-to-end test not run: set DROVER_LIBVIRT_E2E=1 on a machine with tests/libvirt installed (.ci/run does)");
+    false
+}
+
+/// Fresh hosts with the guests defined and booted; returns the boot ids before the run.
+struct Platform {
+    state: PathBuf,
+    boot_ids: Vec<String>,
+    work: tempfile::TempDir,
+    inventory: PathBuf,
+    _hosts: Hosts,
+}
+
+fn platform(guests: &[&Guest]) -> Platform {
+    let state = repository().join("tests/libvirt/.state");
+    let _ = Command::new(harness("hosts.sh"))
+        .args(["down", "--purge"])
+        .status();
+    let hosts = Hosts;
+    let started = Instant::now();
+    run(&harness("hosts.sh"), &["up", "3"]);
+    for guest in guests {
+        let memory = guest.memory_mib.to_string();
+        let mut args = vec![
+            "define",
+            guest.name,
+            guest.host,
+            memory.as_str(),
+            "--kind",
+            guest.kind,
+        ];
+        args.extend_from_slice(guest.extra);
+        run(&harness("guests.sh"), &args);
+    }
+    for guest in guests.iter().filter(|g| g.kind == "linux") {
+        run(
+            &harness("guests.sh"),
+            &["wait-heartbeat", guest.name, "2", "--timeout", "180"],
+        );
+    }
+    eprintln!("setup: {:.1} s", started.elapsed().as_secs_f64());
+    let boot_ids = ["h1", "h2", "h3"]
+        .iter()
+        .map(|h| read(state.join(h).join("boot_id")))
+        .collect();
+    let work = tempfile::tempdir().unwrap();
+    let inventory = work.path().join("inventory.yaml");
+    let chosen: Vec<&Guest> = guests.to_vec();
+    std::fs::write(&inventory, inventory_for(&chosen)).unwrap();
+    Platform {
+        state,
+        boot_ids,
+        work,
+        inventory,
+        _hosts: hosts,
+    }
+}
+
+impl Platform {
+    fn drover(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_drover"))
+            .arg("--state")
+            .arg(self.work.path().join("state.db"))
+            .args(args)
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap()
+    }
+
+    fn inventory(&self) -> &str {
+        self.inventory.to_str().unwrap()
+    }
+
+    fn fault(&self, name: &str) {
+        let directory = self.state.join("faults");
+        std::fs::create_dir_all(&directory).unwrap();
+        std::fs::write(directory.join(name), "").unwrap();
+    }
+
+    /// Every host at 2.0 with a new boot id, none left in maintenance; every linux guest's
+    /// heartbeat unbroken; local-disk guests back on their own host. Returns the heartbeat lines.
+    fn check_upgraded(&self, guests: &[&Guest]) -> String {
+        for (index, host) in ["h1", "h2", "h3"].iter().enumerate() {
+            assert_eq!(
+                read(self.state.join(host).join("version")),
+                "2.0",
+                "{host} upgraded"
+            );
+            assert_ne!(
+                read(self.state.join(host).join("boot_id")),
+                self.boot_ids[index],
+                "{host} rebooted"
+            );
+            assert!(
+                !self.state.join(host).join("maintenance").exists(),
+                "{host} left in maintenance"
+            );
+        }
+        let mut heartbeats = String::new();
+        for guest in guests.iter().filter(|g| g.kind == "linux") {
+            let check = run(&harness("guests.sh"), &["heartbeat-check", guest.name]);
+            heartbeats.push_str(&String::from_utf8_lossy(&check.stdout));
+        }
+        for guest in guests.iter().filter(|g| g.kind == "localdisk") {
+            let place = run(&harness("guests.sh"), &["where", guest.name]);
+            assert_eq!(
+                String::from_utf8_lossy(&place.stdout).trim(),
+                guest.host,
+                "{} back on its own host",
+                guest.name
+            );
+        }
+        heartbeats
+    }
+}
+
+fn json(output: &Output) -> serde_json::Value {
+    serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&output.stderr)))
+}
+
+fn all_guests() -> Vec<&'static Guest> {
+    GUESTS.iter().collect()
+}
+
+fn few_guests() -> Vec<&'static Guest> {
+    GUESTS
+        .iter()
+        .filter(|g| ["app1", "app3", "tiny3", "local2", "notools"].contains(&g.name))
+        .collect()
 }
 
 #[test]
 fn a_rolling_upgrade_of_real_libvirt_hosts() {
-    if std::env::var_os("DROVER_LIBVIRT_E2E").is_none() {
-        eprintln!("libvirt end-to-end test not run: set DROVER_LIBVIRT_E2E=1 on a machine with tests/libvirt installed (.ci/run does)");
+    if !enabled() {
         return;
     }
-    let state = repository().join("tests/libvirt/.state");
-    let _ = Command::new(harness("hosts.sh")).arg("down").status();
-    let hosts = Hosts;
-    let started = Instant::now();
-    run(&harness("hosts.sh"), &["up", "3"]);
-    for guest in GUESTS {
-        let memory = guest.memory_mib.to_string();
-        let mut args = vec!["define", guest.name, guest.host, memory.as_str(), "--kind", guest.kind];
-        args.extend_from_slice(guest.extra);
-        run(&harness("guests.sh"), &args);
-    }
-    for guest in GUESTS.iter().filter(|g| g.kind == "linux") {
-        run(&harness("guests.sh"), &["wait-heartbeat", guest.name, "2", "--timeout", "180"]);
-    }
-    let setup_secs = started.elapsed().as_secs_f64();
-    let boot_ids: Vec<String> = ["h1", "h2", "h3"].iter().map(|h| read(state.join(h).join("boot_id"))).collect();
-
-    let work = tempfile::tempdir().unwrap();
-    let file = work.path().join("inventory.yaml");
-    std::fs::write(&file, inventory(&state)).unwrap();
+    let _one_at_a_time = HARNESS.lock().unwrap_or_else(|e| e.into_inner());
+    let guests = all_guests();
+    let platform = platform(&guests);
     let rolling = Instant::now();
-    let output = Command::new(env!("CARGO_BIN_EXE_drover"))
-        .args(["--state", work.path().join("state.db").to_str().unwrap(), "run", "-i", file.to_str().unwrap(), "-o", "json"])
-        .env("NO_COLOR", "1")
-        .output()
-        .unwrap();
+    let output = platform.drover(&["run", "-i", platform.inventory(), "-o", "json"]);
     let rolling_secs = rolling.elapsed().as_secs_f64();
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(0), "{stderr}");
-    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
-    assert_eq!(report["phase"], "completed", "{report}");
-
-    for (index, host) in ["h1", "h2", "h3"].iter().enumerate() {
-        assert_eq!(read(state.join(host).join("version")), "2.0", "{host} upgraded");
-        assert_ne!(read(state.join(host).join("boot_id")), boot_ids[index], "{host} rebooted");
-        assert!(!state.join(host).join("maintenance").exists(), "{host} left in maintenance");
-    }
-    let mut worst_gap = String::new();
-    for guest in GUESTS.iter().filter(|g| g.kind == "linux") {
-        let check = run(&harness("guests.sh"), &["heartbeat-check", guest.name]);
-        worst_gap.push_str(&String::from_utf8_lossy(&check.stdout));
-    }
-    for guest in GUESTS.iter().filter(|g| g.kind == "localdisk") {
-        let place = run(&harness("guests.sh"), &["where", guest.name]);
-        assert_eq!(String::from_utf8_lossy(&place.stdout).trim(), guest.host, "{} back on its own host", guest.name);
-    }
-    eprintln!(
-        "libvirt e2e: setup {setup_secs:.1} s, rolling upgrade {rolling_secs:.1} s, {} migrations, {} restarts, {} shutdowns\n{worst_gap}",
-        report["migrations"], report["restarts"], report["shutdowns"]
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
     );
-    drop(hosts);
+    let report = json(&output);
+    assert_eq!(report["phase"], "completed", "{report}");
+    let heartbeats = platform.check_upgraded(&guests);
+    eprintln!(
+        "libvirt e2e: rolling upgrade of 3 hosts / {} guests in {rolling_secs:.1} s: {} migrations, {} restarts, {} shutdowns\n{heartbeats}",
+        guests.len(),
+        report["migrations"],
+        report["restarts"],
+        report["shutdowns"]
+    );
+}
+
+#[test]
+fn kill_nine_mid_wave_then_resume_completes() {
+    if !enabled() {
+        return;
+    }
+    let _one_at_a_time = HARNESS.lock().unwrap_or_else(|e| e.into_inner());
+    let guests = all_guests();
+    let platform = platform(&guests);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_drover"))
+        .arg("--state")
+        .arg(platform.work.path().join("state.db"))
+        .args(["run", "-i", platform.inventory(), "--run-id", "crash"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // About a third of the run: the second host's evacuation.
+    std::thread::sleep(std::time::Duration::from_secs(12));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let status = json(&platform.drover(&["status", "crash", "-o", "json"]));
+    assert_ne!(
+        status["phase"], "completed",
+        "killed before the end: {status}"
+    );
+    let resumed = platform.drover(&["resume", "crash", "-i", platform.inventory(), "-o", "json"]);
+    if resumed.status.code() != Some(0) {
+        let status = platform.drover(&["status", "crash"]);
+        panic!(
+            "resume exited {:?}: {}\n{}",
+            resumed.status.code(),
+            String::from_utf8_lossy(&resumed.stderr),
+            String::from_utf8_lossy(&status.stdout)
+        );
+    }
+    assert_eq!(json(&resumed)["phase"], "completed");
+    let heartbeats = platform.check_upgraded(&guests);
+    eprintln!(
+        "libvirt e2e: killed with SIGKILL during {}, resumed to completion\n{heartbeats}",
+        status["hosts"]
+    );
+}
+
+#[test]
+fn an_aborted_migration_is_retried_on_another_host() {
+    if !enabled() {
+        return;
+    }
+    let _one_at_a_time = HARNESS.lock().unwrap_or_else(|e| e.into_inner());
+    let guests = few_guests();
+    let platform = platform(&guests);
+    let plan = json(&platform.drover(&["plan", "-i", platform.inventory(), "-o", "json"]));
+    let first = plan["waves"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|w| w["actions"].as_array().unwrap().clone())
+        .find(|a| a["kind"] == "migrate")
+        .expect("the plan migrates something");
+    platform.fault(&format!(
+        "slow-migrate-{}-{}",
+        first["vm"].as_str().unwrap(),
+        first["to"].as_str().unwrap()
+    ));
+    let output = platform.drover(&["run", "-i", platform.inventory(), "-o", "json"]);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report = json(&output);
+    assert_eq!(report["phase"], "completed");
+    assert!(
+        report["migration_attempts_failed"].as_u64().unwrap() >= 1,
+        "{report}"
+    );
+    platform.check_upgraded(&guests);
+}
+
+#[test]
+fn a_host_that_never_returns_halts_the_run_and_abort_restores_service() {
+    if !enabled() {
+        return;
+    }
+    let _one_at_a_time = HARNESS.lock().unwrap_or_else(|e| e.into_inner());
+    let guests = few_guests();
+    let platform = platform(&guests);
+    let plan = json(&platform.drover(&["plan", "-i", platform.inventory(), "-o", "json"]));
+    let doomed = plan["waves"][1]["hosts"][0].as_str().unwrap().to_string();
+    platform.fault(&format!("never-returns-{doomed}"));
+    let output = platform.drover(&["run", "-i", platform.inventory()]);
+    assert_eq!(
+        output.status.code(),
+        Some(5),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let status = json(&platform.drover(&["status", "-o", "json"]));
+    let failed: Vec<&serde_json::Value> = status["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|h| h["step"] == "upgrade-failed")
+        .collect();
+    assert_eq!(failed.len(), 1, "{status}");
+    assert_eq!(failed[0]["host"], doomed.as_str());
+    let aborted = platform.drover(&["abort", "-o", "json"]);
+    assert_eq!(
+        aborted.status.code(),
+        Some(6),
+        "{}",
+        String::from_utf8_lossy(&aborted.stderr)
+    );
+    for host in ["h1", "h2", "h3"].iter().filter(|h| **h != doomed) {
+        assert!(
+            !platform.state.join(host).join("maintenance").exists(),
+            "{host} left in maintenance"
+        );
+    }
+    // Every migrated guest still beats: none was lost with the host.
+    for guest in guests.iter().filter(|g| g.kind == "linux") {
+        run(&harness("guests.sh"), &["heartbeat-check", guest.name]);
+    }
 }

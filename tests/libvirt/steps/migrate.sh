@@ -3,4 +3,15 @@
 . "$(dirname "$0")/common.sh"
 vm=$1; from=$2; to=$3
 [ "$(domain_state "$to" "$vm")" = "running" ] && exit 0
+# Test fault: this migration crawls at 1 MiB/s and is aborted after 3 s (domjobabort), leaving
+# the guest on its source, as an operator's or a timeout's abort would.
+if [ -f "$state/faults/slow-migrate-$vm-$to" ]; then
+    vsh "$(uri "$from")" migrate --live --p2p --persistent --undefinesource --bandwidth 1 "$vm" "$(uri "$to")" &
+    migration=$!
+    sleep 3
+    vsh "$(uri "$from")" domjobabort "$vm" >/dev/null 2>&1 || true
+    wait "$migration" || true
+    echo "migration of $vm to $to crawled at 1 MiB/s and was aborted after 3 s" >&2
+    exit 1
+fi
 exec timeout "${MIGRATE_TIMEOUT:-600}" virsh -q -c "$(uri "$from")" migrate --live --p2p --persistent --undefinesource "$vm" "$(uri "$to")"

@@ -452,7 +452,12 @@ impl Execution {
         for host in discovered.hosts {
             let id = match self.cluster.host_named(&host.name) {
                 Some(id) => {
-                    self.cluster.hosts[id.index()] = host;
+                    // What the platform says about state; what the inventory says about role,
+                    // size and labels (a driver may not know them).
+                    let known = &mut self.cluster.hosts[id.index()];
+                    known.version = host.version;
+                    known.state = host.state;
+                    known.cordoned = host.cordoned;
                     id
                 }
                 None => {
@@ -468,7 +473,12 @@ impl Execution {
             vm.host = host_ids[vm.host.index()];
             let id = match self.cluster.vms.iter().position(|v| v.name == vm.name) {
                 Some(index) => {
-                    self.cluster.vms[index] = vm;
+                    // Where it runs and whether it runs come from the platform; how it may be
+                    // moved (tools, local storage, restart policy, anti-affinity) stays as the
+                    // run started with it, inventory overrides included.
+                    let known = &mut self.cluster.vms[index];
+                    known.host = vm.host;
+                    known.state = vm.state;
                     VmId(index as u32)
                 }
                 None => {
