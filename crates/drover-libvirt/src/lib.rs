@@ -1,0 +1,35 @@
+//! Drover's libvirt driver: hosts reached through libvirt (`qemu+tcp://…/system`,
+//! `qemu+ssh://…`), VMs as libvirt domains.
+//!
+//! - [`config`]: [`LibvirtDriverConfig`], built from an inventory's `kind: libvirt` section.
+//! - [`domain_xml`]: what Drover reads from a domain's XML (disks, Drover's `<metadata>`).
+//! - [`storage`]: the rule that says whether a domain's disks are on local storage.
+//! - `connection`: one libvirt connection per host, reopened when it dies; every libvirt call
+//!   runs on a blocking thread under a timeout.
+//! - `discovery`, `migration`, `power`, `host_steps`: the driver's calls.
+//! - [`driver`]: [`LibvirtDriver`], the [`drover_engine::Driver`] built from them.
+//!
+//! libvirt has no cordon and no maintenance mode: the driver keeps Drover's own (in memory) and
+//! reports it. Host steps libvirt cannot do (upgrade, reboot, reading a boot id) are operator
+//! commands run by `drover-command`.
+//!
+//! This crate knows nothing of plans, journals or the engine's clock.
+
+pub mod config;
+mod connection;
+mod discovery;
+pub mod domain_xml;
+pub mod driver;
+mod error;
+mod host_steps;
+mod marks;
+mod migration;
+mod power;
+pub mod storage;
+
+pub use config::LibvirtDriverConfig;
+pub use domain_xml::{DomainXml, DroverVmMetadata, DROVER_VM_METADATA_NAMESPACE};
+pub use driver::LibvirtDriver;
+pub use error::LibvirtError;
+pub use host_steps::BOOT_ID_UNAVAILABLE;
+pub use storage::{DiskSource, DomainDisk, SharedStorageRule};
