@@ -228,7 +228,7 @@ impl Inner {
         // Marked first, so a migration or start that checks the mark after this point is
         // refused; one that passed it already shows up as a domain on the host below.
         self.marks.set_in_maintenance(host, true);
-        let running = match self.active_domain_names(host).await {
+        let mut running = match self.active_domain_names(host).await {
             Ok(running) => running,
             Err(error) => {
                 self.marks.set_in_maintenance(host, false);
@@ -239,6 +239,8 @@ impl Inner {
             return Ok(());
         }
         self.marks.set_in_maintenance(host, false);
+        // libvirt lists domains in no particular order; a sorted list reads (and tests) the same.
+        running.sort();
         Err(LibvirtError::Refused(format!(
             "host {host} still runs VMs: {}",
             running.join(", ")
