@@ -73,11 +73,19 @@ impl DriverChoice {
                 faults: Vec::new(),
                 random_faults: RandomFaults::default(),
             }),
-            DriverSection::Libvirt(_) => {
-                Err(Failure::bad_input(
-                    "driver kind libvirt is not available in this build of drover yet (the simulator and the command driver are)",
-                ))
-            }
+            DriverSection::Libvirt(_) if cfg!(feature = "libvirt") => Ok(DriverChoice {
+                kind: "libvirt".into(),
+                time_scale: 1.0,
+                wall_anchor_ms: now,
+                platform_anchor_ms: now,
+                seed: 0,
+                state_file: None,
+                faults: Vec::new(),
+                random_faults: RandomFaults::default(),
+            }),
+            DriverSection::Libvirt(_) => Err(Failure::bad_input(
+                "driver kind libvirt needs a drover built with `--features libvirt` (and libvirt-dev installed)",
+            )),
         }
     }
 
@@ -190,6 +198,8 @@ fn random_faults(section: &drover_schema::inventory::SimulatorSection) -> Random
 pub enum AnyDriver {
     Simulator(SimDriver),
     Command(CommandDriver),
+    #[cfg(feature = "libvirt")]
+    Libvirt(drover_libvirt::LibvirtDriver),
 }
 
 /// Opens the driver of a choice for a cluster on a clock. `section` is the run's stored
@@ -200,6 +210,13 @@ pub fn open_driver(
     cluster: &Cluster,
     clock: Clock,
 ) -> Result<AnyDriver, Failure> {
+    #[cfg(feature = "libvirt")]
+    if let DriverSection::Libvirt(libvirt) = section {
+        let config = drover_libvirt::LibvirtDriverConfig::from_inventory(cluster, libvirt);
+        let driver = drover_libvirt::LibvirtDriver::new(config)
+            .map_err(|error| Failure::bad_input(format!("libvirt driver: {error}")))?;
+        return Ok(AnyDriver::Libvirt(driver));
+    }
     if let DriverSection::Command(commands) = section {
         let config = CommandDriverConfig::from_inventory(cluster, commands);
         let driver = CommandDriver::new(config)
@@ -223,7 +240,7 @@ impl AnyDriver {
     pub fn save(&self) -> Result<(), DriverError> {
         match self {
             AnyDriver::Simulator(driver) => driver.save(),
-            AnyDriver::Command(_) => Ok(()),
+            _ => Ok(()),
         }
     }
 }
@@ -234,6 +251,8 @@ macro_rules! forward {
         match $self {
             AnyDriver::Simulator($driver) => $call.await,
             AnyDriver::Command($driver) => $call.await,
+            #[cfg(feature = "libvirt")]
+            AnyDriver::Libvirt($driver) => $call.await,
         }
     };
 }
@@ -243,6 +262,8 @@ impl Driver for AnyDriver {
         match self {
             AnyDriver::Simulator(driver) => driver.kind(),
             AnyDriver::Command(driver) => driver.kind(),
+            #[cfg(feature = "libvirt")]
+            AnyDriver::Libvirt(driver) => driver.kind(),
         }
     }
 

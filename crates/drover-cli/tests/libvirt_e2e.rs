@@ -518,3 +518,53 @@ fn a_host_that_never_returns_halts_the_run_and_abort_restores_service() {
         run(&harness("guests.sh"), &["heartbeat-check", guest.name]);
     }
 }
+
+/// The same rolling upgrade through the native libvirt driver (`--features libvirt`): VMs are
+/// live-migrated with libvirt's API; host facts, upgrade and reboot are the harness commands.
+#[cfg(feature = "libvirt")]
+#[test]
+fn a_rolling_upgrade_through_the_libvirt_driver() {
+    if !enabled() {
+        return;
+    }
+    let _one_at_a_time = HARNESS.lock().unwrap_or_else(|e| e.into_inner());
+    let guests = all_guests();
+    let platform = platform(&guests);
+    let text = std::fs::read_to_string(&platform.inventory).unwrap();
+    let steps = repository().join("tests/libvirt/steps");
+    let step = |script: &str| steps.join(script).display().to_string();
+    let mut libvirt = text[..text.find("driver:").unwrap()].to_string();
+    libvirt.push_str("driver:\n  kind: libvirt\n  hosts:\n");
+    for (index, host) in ["h1", "h2", "h3"].iter().enumerate() {
+        let address = format!("10.213.0.{}", 11 + index);
+        libvirt.push_str(&format!(
+            "    {host}: {{uri: \"qemu+tcp://{address}/system\", address: \"{address}\"}}\n"
+        ));
+    }
+    libvirt.push_str(&format!(
+        "  commands:\n    host_facts: [sh, {}, \"{{host}}\"]\n    upgrade: [sh, {}, \"{{host}}\", \"{{target}}\"]\n    reboot: [sh, {}, \"{{host}}\", \"{{boot_id_before}}\"]\n",
+        step("facts.sh"),
+        step("upgrade.sh"),
+        step("reboot.sh")
+    ));
+    std::fs::write(&platform.inventory, libvirt).unwrap();
+    let rolling = Instant::now();
+    let output = platform.drover(&["run", "-i", platform.inventory(), "-o", "json"]);
+    let rolling_secs = rolling.elapsed().as_secs_f64();
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report = json(&output);
+    assert_eq!(report["phase"], "completed", "{report}");
+    let heartbeats = platform.check_upgraded(&guests);
+    eprintln!(
+        "libvirt driver e2e: 3 hosts / {} guests in {rolling_secs:.1} s: {} migrations, {} restarts, {} shutdowns\n{heartbeats}",
+        guests.len(),
+        report["migrations"],
+        report["restarts"],
+        report["shutdowns"]
+    );
+}
