@@ -348,6 +348,31 @@ impl Platform {
     }
 }
 
+impl Platform {
+    /// `drover run` to completion, then every post-upgrade check; prints the figures.
+    fn upgrade_all_and_check(&self, guests: &[&Guest], driver: &str) {
+        let rolling = Instant::now();
+        let output = self.drover(&["run", "-i", self.inventory(), "-o", "json"]);
+        let rolling_secs = rolling.elapsed().as_secs_f64();
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let report = json(&output);
+        assert_eq!(report["phase"], "completed", "{report}");
+        let heartbeats = self.check_upgraded(guests);
+        eprintln!(
+            "libvirt e2e ({driver}): rolling upgrade of 3 hosts / {} guests in {rolling_secs:.1} s: {} migrations, {} restarts, {} shutdowns\n{heartbeats}",
+            guests.len(),
+            report["migrations"],
+            report["restarts"],
+            report["shutdowns"]
+        );
+    }
+}
+
 fn json(output: &Output) -> serde_json::Value {
     serde_json::from_slice(&output.stdout)
         .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&output.stderr)))
@@ -372,25 +397,7 @@ fn a_rolling_upgrade_of_real_libvirt_hosts() {
     let _one_at_a_time = HARNESS.lock().unwrap_or_else(|e| e.into_inner());
     let guests = all_guests();
     let platform = platform(&guests);
-    let rolling = Instant::now();
-    let output = platform.drover(&["run", "-i", platform.inventory(), "-o", "json"]);
-    let rolling_secs = rolling.elapsed().as_secs_f64();
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let report = json(&output);
-    assert_eq!(report["phase"], "completed", "{report}");
-    let heartbeats = platform.check_upgraded(&guests);
-    eprintln!(
-        "libvirt e2e: rolling upgrade of 3 hosts / {} guests in {rolling_secs:.1} s: {} migrations, {} restarts, {} shutdowns\n{heartbeats}",
-        guests.len(),
-        report["migrations"],
-        report["restarts"],
-        report["shutdowns"]
-    );
+    platform.upgrade_all_and_check(&guests, "command driver");
 }
 
 #[test]
@@ -548,23 +555,5 @@ fn a_rolling_upgrade_through_the_libvirt_driver() {
         step("reboot.sh")
     ));
     std::fs::write(&platform.inventory, libvirt).unwrap();
-    let rolling = Instant::now();
-    let output = platform.drover(&["run", "-i", platform.inventory(), "-o", "json"]);
-    let rolling_secs = rolling.elapsed().as_secs_f64();
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let report = json(&output);
-    assert_eq!(report["phase"], "completed", "{report}");
-    let heartbeats = platform.check_upgraded(&guests);
-    eprintln!(
-        "libvirt driver e2e: 3 hosts / {} guests in {rolling_secs:.1} s: {} migrations, {} restarts, {} shutdowns\n{heartbeats}",
-        guests.len(),
-        report["migrations"],
-        report["restarts"],
-        report["shutdowns"]
-    );
+    platform.upgrade_all_and_check(&guests, "libvirt driver");
 }
