@@ -105,6 +105,9 @@ struct InventoryArgs {
     /// Let Drover resolve resolvable precheck failures (shut down VMs that cannot move).
     #[arg(long)]
     resolve: bool,
+    /// Upgrade only this host (repeatable); the others stay as they are.
+    #[arg(long = "host", value_name = "HOST")]
+    hosts: Vec<String>,
 }
 
 #[derive(Args)]
@@ -221,7 +224,25 @@ fn load_cluster(args: &InventoryArgs) -> Result<drover_core::Cluster, Failure> {
     if args.resolve {
         cluster.policy.auto_resolve = true;
     }
+    select_hosts(&mut cluster, &args.hosts)?;
     Ok(cluster)
+}
+
+/// `--host` flags: the run upgrades only these hosts (they win over `policy.only_hosts`).
+fn select_hosts(cluster: &mut drover_core::Cluster, hosts: &[String]) -> Result<(), Failure> {
+    if hosts.is_empty() {
+        return Ok(());
+    }
+    for name in hosts {
+        if cluster.host_named(name).is_none() {
+            return Err(Failure::bad_input(format!(
+                "--host {name}: no such host in cluster {}",
+                cluster.name
+            )));
+        }
+    }
+    cluster.policy.only_hosts = Some(hosts.iter().cloned().collect());
+    Ok(())
 }
 
 fn parse_max_unavailable(value: &str) -> Result<drover_core::MaxUnavailable, Failure> {

@@ -181,6 +181,7 @@ fn print_skipped(document: &PlanDocument) {
                 SkipReasonName::Down => "down",
                 SkipReasonName::AtTarget => "at target",
                 SkipReasonName::NewerThanTarget => "newer than target",
+                SkipReasonName::NotSelected => "not selected",
             };
             format!("{} ({reason})", s.host)
         })

@@ -41,6 +41,9 @@ pub struct RunArgs {
     /// Let Drover resolve resolvable precheck failures (shut down VMs that cannot move).
     #[arg(long)]
     resolve: bool,
+    /// Upgrade only this host (repeatable); the others stay as they are.
+    #[arg(long = "host", value_name = "HOST")]
+    hosts: Vec<String>,
     /// Run id (default: cluster name and start time).
     #[arg(long)]
     run_id: Option<String>,
@@ -118,6 +121,7 @@ pub fn run(args: &RunArgs, state: &StateArgs) -> Result<(), Failure> {
     if args.resolve {
         file.cluster.policy.auto_resolve = true;
     }
+    crate::select_hosts(&mut file.cluster, &args.hosts)?;
     let plan = drover_core::plan(&file.cluster);
     crate::plan_view::feasibility(&file.cluster, &plan)?;
     let mut store = open_store(&state.state)?;

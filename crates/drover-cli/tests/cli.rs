@@ -144,6 +144,10 @@ fn bad_inventories_exit_two_naming_file_line_and_field() {
         ("bad/bad-role.yaml", "hosts[0].role"),
         ("bad/zero-max-unavailable.yaml", "policy.max_unavailable"),
         ("bad/missing-field.yaml", "memory_mib"),
+        (
+            "bad/unknown-selected-host.yaml",
+            "unknown-selected-host.yaml:3:",
+        ),
     ];
     for (file, expected) in cases {
         let output = run_plan(file, &[]);

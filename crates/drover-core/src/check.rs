@@ -177,7 +177,10 @@ fn check_host_coverage(cluster: &Cluster, plan: &Plan, replay: &mut Replay<'_>) 
     }
     for host in cluster.host_ids() {
         let spec = cluster.host(host);
-        let should = spec.state != HostState::Down && spec.version < cluster.target_version;
+        let selected =
+            (cluster.policy.only_hosts.as_ref()).is_none_or(|names| names.contains(&spec.name));
+        let should =
+            spec.state != HostState::Down && spec.version < cluster.target_version && selected;
         let count = seen[host.index()];
         if should && count != 1 {
             replay.fail(format!(

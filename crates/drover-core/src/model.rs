@@ -3,7 +3,7 @@
 //! Hosts and VMs are addressed by dense indices (`HostId`, `VmId`) so that the planner can work on
 //! hundreds of thousands of VMs with flat vectors. This module knows no file format and no platform.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::version::Version;
 
@@ -186,6 +186,9 @@ pub struct Policy {
     pub windows: Vec<MaintenanceWindow>,
     /// IANA time zone the windows are written in.
     pub time_zone: String,
+    /// Upgrade only these hosts (by name); `None` means every host older than the target.
+    /// oVirt's Upgrade Manager upgrades one host at a time this way.
+    pub only_hosts: Option<BTreeSet<String>>,
 }
 
 impl Default for Policy {
@@ -220,6 +223,7 @@ impl Default for Policy {
             batch_eviction_interval_secs: 60,
             windows: Vec::new(),
             time_zone: "UTC".to_string(),
+            only_hosts: None,
         }
     }
 }
@@ -263,9 +267,18 @@ impl Cluster {
         (self.host(id).cpus as f64 * self.policy.cpu_overcommit).floor() as u64
     }
 
-    /// Whether a host takes part in the upgrade: reachable and older than the target.
+    /// Whether a host takes part in the upgrade: reachable, older than the target, and selected
+    /// (when the policy selects hosts).
     pub fn needs_upgrade(&self, id: HostId) -> bool {
         let host = self.host(id);
-        host.state != HostState::Down && host.version < self.target_version
+        host.state != HostState::Down && host.version < self.target_version && self.is_selected(id)
+    }
+
+    /// Whether the policy's host selection (if any) names this host.
+    pub fn is_selected(&self, id: HostId) -> bool {
+        self.policy
+            .only_hosts
+            .as_ref()
+            .is_none_or(|names| names.contains(&self.host(id).name))
     }
 }

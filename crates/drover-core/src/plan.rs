@@ -96,6 +96,8 @@ pub enum SkipReason {
     Down,
     AtTarget,
     NewerThanTarget,
+    /// Older than the target but left out of the policy's host selection.
+    NotSelected,
 }
 
 impl SkipReason {
@@ -103,6 +105,7 @@ impl SkipReason {
         match self {
             SkipReason::Down => "down",
             SkipReason::AtTarget => "at-target",
+            SkipReason::NotSelected => "not-selected",
             SkipReason::NewerThanTarget => "newer-than-target",
         }
     }

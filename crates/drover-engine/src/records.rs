@@ -28,6 +28,12 @@ pub struct StartRecord {
     pub target_version: String,
     pub hosts: Vec<HostRecord>,
     pub vms: Vec<VmRecord>,
+    /// Policy set for this run on top of the inventory (`--resolve`, a host selection): replay
+    /// must plan with exactly the policy the run started with.
+    #[serde(default)]
+    pub auto_resolve: bool,
+    #[serde(default)]
+    pub only_hosts: Option<Vec<String>>,
 }
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -239,14 +245,24 @@ pub fn start_record(cluster: &Cluster) -> StartRecord {
         target_version: cluster.target_version.to_string(),
         hosts: cluster.hosts.iter().map(host_record).collect(),
         vms: cluster.vms.iter().map(vm_record).collect(),
+        auto_resolve: cluster.policy.auto_resolve,
+        only_hosts: cluster
+            .policy
+            .only_hosts
+            .as_ref()
+            .map(|names| names.iter().cloned().collect()),
     }
 }
 
 /// The cluster a run started from: hosts and VMs from the journal, policy from the inventory.
 pub fn cluster_from_start(
     record: &StartRecord,
-    policy: drover_core::Policy,
+    mut policy: drover_core::Policy,
 ) -> Result<Cluster, RecordError> {
+    policy.auto_resolve |= record.auto_resolve;
+    if let Some(names) = &record.only_hosts {
+        policy.only_hosts = Some(names.iter().cloned().collect());
+    }
     let hosts = record
         .hosts
         .iter()

@@ -113,6 +113,7 @@ pub enum SkipReasonName {
     Down,
     AtTarget,
     NewerThanTarget,
+    NotSelected,
 }
 
 impl PlanDocument {
@@ -293,6 +294,7 @@ impl From<SkipReason> for SkipReasonName {
             SkipReason::Down => SkipReasonName::Down,
             SkipReason::AtTarget => SkipReasonName::AtTarget,
             SkipReason::NewerThanTarget => SkipReasonName::NewerThanTarget,
+            SkipReason::NotSelected => SkipReasonName::NotSelected,
         }
     }
 }

@@ -179,7 +179,7 @@ fn unknown_policy_key() {
     let text = edited(VALID, "max_unavailable: 1", "max_unavailable: 1, batch: 2");
     assert_refused(
         &text,
-        "pool.yaml:2:30: policy: unknown field `batch`, expected one of `max_unavailable`, `cpu_overcommit`, `auto_resolve`, `upgrade_duration_secs`, `reboot_duration_secs`, `migration_bandwidth_mib_per_sec`, `migration_overhead_secs`, `max_concurrent_migrations_per_host`, `max_concurrent_migrations_per_cluster`, `vm_shutdown_secs`, `vm_boot_secs`, `mode`, `approval`, `max_step_attempts`, `retry_backoff_initial_secs`, `retry_backoff_max_secs`, `step_timeout_secs`, `migration_timeout_secs`, `upgrade_timeout_secs`, `reboot_timeout_secs`, `vm_shutdown_timeout_secs`, `unschedulable_timeout_secs`, `pending_timeout_secs`, `batch_eviction_size`, `batch_eviction_interval_secs`, `windows`, `time_zone`",
+        "pool.yaml:2:30: policy: unknown field `batch`, expected one of `max_unavailable`, `cpu_overcommit`, `auto_resolve`, `upgrade_duration_secs`, `reboot_duration_secs`, `migration_bandwidth_mib_per_sec`, `migration_overhead_secs`, `max_concurrent_migrations_per_host`, `max_concurrent_migrations_per_cluster`, `vm_shutdown_secs`, `vm_boot_secs`, `mode`, `approval`, `max_step_attempts`, `retry_backoff_initial_secs`, `retry_backoff_max_secs`, `step_timeout_secs`, `migration_timeout_secs`, `upgrade_timeout_secs`, `reboot_timeout_secs`, `vm_shutdown_timeout_secs`, `unschedulable_timeout_secs`, `pending_timeout_secs`, `batch_eviction_size`, `batch_eviction_interval_secs`, `windows`, `time_zone`, `only_hosts`",
     );
 }
 

@@ -245,6 +245,7 @@ fn cluster_with_no_defaults() -> Cluster {
             },
         ],
         time_zone: "America/Argentina/Buenos_Aires".to_string(),
+        only_hosts: Some(["true".to_string()].into()),
     };
     let host = Host {
         name: "true".to_string(),

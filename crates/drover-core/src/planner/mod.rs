@@ -92,6 +92,8 @@ fn skipped_hosts(cluster: &Cluster) -> Vec<SkippedHost> {
                 SkipReason::AtTarget
             } else if host.version > cluster.target_version {
                 SkipReason::NewerThanTarget
+            } else if !cluster.is_selected(id) {
+                SkipReason::NotSelected
             } else {
                 return None;
             };

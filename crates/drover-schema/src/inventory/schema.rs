@@ -211,6 +211,9 @@ pub struct PolicySection {
     /// IANA name such as "Europe/Paris"; checked against the time zone database in `validate`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub time_zone: Option<String>,
+    /// Upgrade only these hosts; absent means every host older than the target.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub only_hosts: Option<Vec<String>>,
 }
 
 impl PolicySection {

@@ -23,6 +23,7 @@ pub(crate) fn into_cluster(
     require_text(&document.cluster.name, "cluster.name", source)?;
     let policy = into_policy(&document.policy, source)?;
     check_hosts(&document.hosts, source)?;
+    check_only_hosts(&document.policy, &document.hosts, source)?;
     let vms = into_vms(document.vms, &document.hosts, source)?;
     let cluster = Cluster {
         name: document.cluster.name,
@@ -104,6 +105,10 @@ fn into_policy(section: &PolicySection, source: &Source) -> Result<Policy, Inven
             .unwrap_or(defaults.batch_eviction_interval_secs),
         windows: section.windows.clone(),
         time_zone: section.time_zone.clone().unwrap_or(defaults.time_zone),
+        only_hosts: section
+            .only_hosts
+            .as_ref()
+            .map(|names| names.iter().cloned().collect()),
     };
     check_policy_limits(&policy, source)?;
     check_execution_limits(&policy, source)?;
@@ -296,6 +301,22 @@ fn into_vm(entry: VmEntry, host: HostId) -> Vm {
         restart_policy: entry.restart_policy,
         anti_affinity: entry.anti_affinity,
     }
+}
+
+/// A selection naming a host that is not in the inventory is a typo, not an empty upgrade.
+fn check_only_hosts(
+    section: &PolicySection,
+    hosts: &[HostEntry],
+    source: &Source,
+) -> Result<(), InventoryError> {
+    for (index, name) in section.only_hosts.iter().flatten().enumerate() {
+        if !hosts.iter().any(|host| &host.name == name) {
+            let message =
+                unknown_name_message("host", "hosts", name, hosts.iter().map(|h| h.name.as_str()));
+            return Err(source.error_at(&format!("policy.only_hosts[{index}]"), message));
+        }
+    }
+    Ok(())
 }
 
 fn unknown_host_error(

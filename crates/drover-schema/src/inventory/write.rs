@@ -88,6 +88,10 @@ fn policy_overrides(policy: &Policy) -> PolicySection {
         ),
         windows: policy.windows.clone(),
         time_zone: changed(policy.time_zone.clone(), defaults.time_zone),
+        only_hosts: policy
+            .only_hosts
+            .as_ref()
+            .map(|names| names.iter().cloned().collect()),
     }
 }
 
