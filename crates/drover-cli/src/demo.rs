@@ -21,7 +21,7 @@ pub fn run(args: &DemoArgs) -> Result<(), Failure> {
     let plan = drover_core::plan(&cluster);
     let document = drover_schema::document::PlanDocument::new(&cluster, &plan);
     crate::plan_view::print_plan_tables(&document, false);
-    crate::plan_view::feasibility(&cluster, &plan)?;
+    crate::plan_view::feasibility(&document)?;
     let report = simulate(&cluster, &plan, args.seed)?;
     if std::io::stderr().is_terminal() {
         animate(&cluster, &report, Duration::from_secs(args.animation_secs));

@@ -28,18 +28,20 @@ pub enum DiscoverFormat {
     Json,
 }
 
-pub fn run(args: &DiscoverArgs) -> Result<(), Failure> {
+pub fn run(args: &DiscoverArgs, state: &crate::runs::StateArgs) -> Result<(), Failure> {
     let file = drover_schema::inventory::load_inventory_file(&args.inventory)
         .map_err(Failure::bad_input)?;
-    // Discovery changes nothing, so the simulator needs no state file and no clock to speak of.
-    let scratch_state = std::env::temp_dir().join("drover-discover.db");
     let mut choice = DriverChoice::from_section(
         &file.driver,
         &args.inventory,
-        &scratch_state,
+        &state.state,
         &file.cluster.name,
     )?;
-    choice.state_file = None;
+    // Discovery changes nothing, so the simulator needs no world file and no clock to speak of;
+    // the libvirt driver's file holds Drover's cordon marks, which discovery must report.
+    if choice.kind_name() == "simulator" {
+        choice.state_file = None;
+    }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

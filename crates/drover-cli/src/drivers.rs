@@ -2,6 +2,7 @@
 //! remembering the choice in the run record so `resume` reopens the same platform on the same
 //! timeline. Only this module knows which drivers exist.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use drover_command::{CommandDriver, CommandDriverConfig};
@@ -28,6 +29,10 @@ pub struct DriverChoice {
     pub seed: u64,
     /// Where the simulated platform keeps its state between drover processes.
     pub state_file: Option<PathBuf>,
+    /// Per host, what the release catalog says its installer must do (`{hops}`, `{hotfixes}`,
+    /// `{reboots}` in upgrade commands); empty without a catalog.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub upgrade_recipes: BTreeMap<String, crate::catalog_view::UpgradeRecipe>,
     #[serde(skip)]
     faults: Vec<Fault>,
     #[serde(skip)]
@@ -59,7 +64,8 @@ impl DriverChoice {
                     platform_anchor_ms: now,
                     seed: simulator.seed,
                     state_file: Some(state_file),
-                    faults: simulator.faults.iter().map(fault_from_entry).collect(),
+                    upgrade_recipes: BTreeMap::new(),
+                faults: simulator.faults.iter().map(fault_from_entry).collect(),
                     random_faults: random_faults(simulator),
                 })
             }
@@ -70,16 +76,18 @@ impl DriverChoice {
                 platform_anchor_ms: now,
                 seed: 0,
                 state_file: None,
+                upgrade_recipes: BTreeMap::new(),
                 faults: Vec::new(),
                 random_faults: RandomFaults::default(),
             }),
-            DriverSection::Libvirt(_) if cfg!(feature = "libvirt") => Ok(DriverChoice {
+            DriverSection::Libvirt(libvirt) if cfg!(feature = "libvirt") => Ok(DriverChoice {
                 kind: "libvirt".into(),
                 time_scale: 1.0,
                 wall_anchor_ms: now,
                 platform_anchor_ms: now,
                 seed: 0,
-                state_file: None,
+                state_file: Some(libvirt_marks_path(libvirt, inventory, state, cluster)),
+                upgrade_recipes: BTreeMap::new(),
                 faults: Vec::new(),
                 random_faults: RandomFaults::default(),
             }),
@@ -143,6 +151,34 @@ fn absolute(path: &Path) -> PathBuf {
     std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
 }
 
+/// What each host's upgrade command is told, from the recipes the run was started with.
+fn upgrade_plans(choice: &DriverChoice) -> BTreeMap<String, drover_command::HostUpgradePlan> {
+    choice
+        .upgrade_recipes
+        .iter()
+        .map(|(host, recipe)| (host.clone(), recipe.to_plan()))
+        .collect()
+}
+
+/// Drover's cordon and maintenance marks on libvirt hosts: one file per cluster (not per run),
+/// because a host stays cordoned across runs until Drover uncordons it.
+fn libvirt_marks_path(
+    section: &drover_schema::inventory::LibvirtSection,
+    inventory: &Path,
+    state: &Path,
+    cluster: &str,
+) -> PathBuf {
+    match &section.marks_file {
+        Some(file) => absolute(&inventory.parent().unwrap_or(Path::new(".")).join(file)),
+        None => {
+            let state_name = state
+                .file_name()
+                .map_or("drover.db".into(), |n| n.to_string_lossy().into_owned());
+            absolute(&state.with_file_name(format!("{state_name}.{cluster}.libvirt-marks.json")))
+        }
+    }
+}
+
 fn sim_world_path(state: &Path, cluster: &str, now_ms: u64) -> PathBuf {
     let file_name = format!(
         "{}.{cluster}.{now_ms}.sim.json",
@@ -165,6 +201,7 @@ fn fault_from_entry(entry: &drover_schema::inventory::FaultEntry) -> Fault {
         FaultName::RebootIgnored => FaultKind::RebootIgnored,
         FaultName::ShutdownIgnored => FaultKind::ShutdownIgnored,
         FaultName::Slow => FaultKind::Slow,
+        FaultName::CompatibilityLevelFails => FaultKind::CompatibilityLevelFails,
     };
     let step = entry.step.map(|step| match step {
         StepName::Migrate => SlowStep::Migrate,
@@ -212,13 +249,16 @@ pub fn open_driver(
 ) -> Result<AnyDriver, Failure> {
     #[cfg(feature = "libvirt")]
     if let DriverSection::Libvirt(libvirt) = section {
-        let config = drover_libvirt::LibvirtDriverConfig::from_inventory(cluster, libvirt);
+        let mut config = drover_libvirt::LibvirtDriverConfig::from_inventory(cluster, libvirt);
+        config.marks_file = choice.state_file.clone();
+        config.upgrade_plans = upgrade_plans(choice);
         let driver = drover_libvirt::LibvirtDriver::new(config)
             .map_err(|error| Failure::bad_input(format!("libvirt driver: {error}")))?;
         return Ok(AnyDriver::Libvirt(driver));
     }
     if let DriverSection::Command(commands) = section {
-        let config = CommandDriverConfig::from_inventory(cluster, commands);
+        let mut config = CommandDriverConfig::from_inventory(cluster, commands);
+        config.upgrade_plans = upgrade_plans(choice);
         let driver = CommandDriver::new(config)
             .map_err(|error| Failure::bad_input(format!("command driver: {error}")))?;
         return Ok(AnyDriver::Command(driver));
@@ -310,5 +350,9 @@ impl Driver for AnyDriver {
 
     async fn reboot(&self, host: &str, boot_id_before: &str) -> Result<(), DriverError> {
         forward!(self, driver => driver.reboot(host, boot_id_before))
+    }
+
+    async fn set_compatibility_level(&self, cluster: &str, level: &str) -> Result<(), DriverError> {
+        forward!(self, driver => driver.set_compatibility_level(cluster, level))
     }
 }

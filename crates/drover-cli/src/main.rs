@@ -8,6 +8,8 @@
 
 mod alloc;
 mod bench;
+mod catalog_view;
+mod check_view;
 mod demo;
 mod discover;
 mod drivers;
@@ -18,6 +20,7 @@ mod progress;
 mod report;
 mod runs;
 mod simulate_view;
+mod timeline_view;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -78,6 +81,12 @@ enum Command {
     Unpause(runs::RunSelector),
     /// The runs in the state file, newest first.
     History(runs::HistoryArgs),
+    /// Which hosts have updates (watched packages, versions, the catalog's channel).
+    Check(check_view::CheckArgs),
+    /// Hosts on old versions and the VMs still running on them.
+    Outdated(check_view::OutdatedArgs),
+    /// Where a run's wall time went: time per kind of step, and with no call in flight.
+    Timeline(timeline_view::TimelineArgs),
     /// Write the platform as the driver sees it now as an inventory (hosts and VMs discovered).
     Discover(discover::DiscoverArgs),
     /// Simulator only: run the installer by hand on a host that waits for its manual upgrade.
@@ -108,6 +117,9 @@ struct InventoryArgs {
     /// Upgrade only this host (repeatable); the others stay as they are.
     #[arg(long = "host", value_name = "HOST")]
     hosts: Vec<String>,
+    /// Upgrade this host even though it already runs the target (it has package updates).
+    #[arg(long = "force-host", value_name = "HOST")]
+    force_hosts: Vec<String>,
 }
 
 #[derive(Args)]
@@ -154,7 +166,10 @@ fn main() -> ExitCode {
         Command::Status(args) => runs::status(&args, &cli.state),
         Command::Resume(args) => runs::resume(&args, &cli.state),
         Command::History(args) => runs::history(&args, &cli.state),
-        Command::Discover(args) => discover::run(&args),
+        Command::Timeline(args) => timeline_view::run(&args, &cli.state),
+        Command::Check(args) => check_view::check(&args),
+        Command::Outdated(args) => check_view::outdated(&args),
+        Command::Discover(args) => discover::run(&args, &cli.state),
         Command::SimUpgrade(args) => runs::simulated_manual_upgrade(&args, &cli.state),
         Command::Approve(args) => operator(
             OperatorCommand::Approve,
@@ -214,34 +229,48 @@ fn operator(
     runs::operate(command, run, output, state)
 }
 
-/// Loads the inventory and applies command-line overrides (flags win over the file).
-fn load_cluster(args: &InventoryArgs) -> Result<drover_core::Cluster, Failure> {
-    let mut cluster =
-        drover_schema::inventory::load_inventory(&args.inventory).map_err(Failure::bad_input)?;
+/// The whole inventory file, its cluster with the command-line overrides applied (flags win
+/// over the file).
+fn load_file(args: &InventoryArgs) -> Result<drover_schema::inventory::InventoryFile, Failure> {
+    let mut file = drover_schema::inventory::load_inventory_file(&args.inventory)
+        .map_err(Failure::bad_input)?;
+    let cluster = &mut file.cluster;
     if let Some(value) = &args.max_unavailable {
         cluster.policy.max_unavailable = parse_max_unavailable(value)?;
     }
     if args.resolve {
         cluster.policy.auto_resolve = true;
     }
-    select_hosts(&mut cluster, &args.hosts)?;
-    Ok(cluster)
+    select_hosts(cluster, &args.hosts, &args.force_hosts)?;
+    Ok(file)
 }
 
-/// `--host` flags: the run upgrades only these hosts (they win over `policy.only_hosts`).
-fn select_hosts(cluster: &mut drover_core::Cluster, hosts: &[String]) -> Result<(), Failure> {
-    if hosts.is_empty() {
-        return Ok(());
-    }
-    for name in hosts {
+/// `--host` flags: the run upgrades only these hosts (they win over `policy.only_hosts`);
+/// `--force-host` flags add to `policy.force_hosts`.
+fn select_hosts(
+    cluster: &mut drover_core::Cluster,
+    hosts: &[String],
+    force_hosts: &[String],
+) -> Result<(), Failure> {
+    for (flag, name) in hosts
+        .iter()
+        .map(|h| ("--host", h))
+        .chain(force_hosts.iter().map(|h| ("--force-host", h)))
+    {
         if cluster.host_named(name).is_none() {
             return Err(Failure::bad_input(format!(
-                "--host {name}: no such host in cluster {}",
+                "{flag} {name}: no such host in cluster {}",
                 cluster.name
             )));
         }
     }
-    cluster.policy.only_hosts = Some(hosts.iter().cloned().collect());
+    if !hosts.is_empty() {
+        cluster.policy.only_hosts = Some(hosts.iter().cloned().collect());
+    }
+    cluster
+        .policy
+        .force_hosts
+        .extend(force_hosts.iter().cloned());
     Ok(())
 }
 

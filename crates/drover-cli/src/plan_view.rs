@@ -1,38 +1,51 @@
 //! `drover plan`: prechecks, waves and downtime as an operator reviews them before saying yes,
 //! or the plan document as JSON/YAML. Knows rendering only; planning is the core's.
 
-use drover_core::{Cluster, Plan};
+use drover_core::Plan;
 use drover_schema::document::{
     ActionKindName, CheckStatusName, PlanDocument, SkipReasonName, WaveKindName,
 };
+use drover_schema::inventory::InventoryFile;
 
 use crate::exit::Failure;
 use crate::output::{print_document, print_table, status_cell, table};
 use crate::PlanArgs;
 
 pub fn run(args: &PlanArgs) -> Result<(), Failure> {
-    let cluster = crate::load_cluster(&args.inventory)?;
-    let plan = drover_core::plan(&cluster);
-    let document = PlanDocument::new(&cluster, &plan);
+    let file = crate::load_file(&args.inventory)?;
+    let (_, document) = plan_document(&file)?;
     match args.output.document() {
         Some(format) => print_document(&document, format)?,
         None => print_plan_tables(&document, args.actions),
     }
-    feasibility(&cluster, &plan)
+    feasibility(&document)
+}
+
+/// The core's plan of the inventory's cluster, and its document with what the release catalog
+/// adds (paths, hotfixes, gates as prechecks).
+pub fn plan_document(file: &InventoryFile) -> Result<(Plan, PlanDocument), Failure> {
+    let plan = drover_core::plan(&file.cluster);
+    let mut document = PlanDocument::new(&file.cluster, &plan);
+    if let Some(catalog_plan) = crate::catalog_view::plan_upgrades(file, &file.cluster)? {
+        catalog_plan.add_to(&mut document);
+    }
+    Ok((plan, document))
 }
 
 /// Exit 3 with the blocking prechecks when the plan cannot be carried out.
-pub fn feasibility(cluster: &Cluster, plan: &Plan) -> Result<(), Failure> {
-    if plan.is_feasible() {
+pub fn feasibility(document: &PlanDocument) -> Result<(), Failure> {
+    if document.feasible {
         return Ok(());
     }
-    let reasons: Vec<String> = plan
-        .failed_prechecks()
+    let reasons: Vec<String> = document
+        .prechecks
+        .iter()
+        .filter(|c| c.status == CheckStatusName::Fail)
         .map(|c| format!("{}: {}", c.id, c.message))
         .collect();
     Err(Failure::no_safe_plan(format!(
         "no safe plan for cluster {}:\n  {}",
-        cluster.name,
+        document.cluster,
         reasons.join("\n  ")
     )))
 }
@@ -56,6 +69,7 @@ pub fn print_plan_tables(document: &PlanDocument, with_actions: bool) {
         print_actions(document);
     }
     print_downtime(document);
+    crate::catalog_view::print_paths(document);
     print_skipped(document);
     print_summary(document);
 }
@@ -209,6 +223,9 @@ fn print_summary(document: &PlanDocument) {
         summary.restarts,
         summary.shutdowns
     );
+    if let Some(level) = &document.final_compatibility_level {
+        println!("After the last host: raise the cluster compatibility level to {level}");
+    }
     if !document.feasible {
         println!("NOT FEASIBLE: see the failed prechecks above.");
     }

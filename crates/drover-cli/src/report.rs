@@ -26,6 +26,9 @@ pub struct ReportDocument {
     pub forced_shutdowns: usize,
     pub downtime: Vec<VmDowntimeEntry>,
     pub restore_errors: Vec<RestoreError>,
+    /// The cluster compatibility level the run set after its last host.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub compatibility_level_raised: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -115,6 +118,7 @@ pub fn report_document(run_id: &str, execution: &Execution) -> ReportDocument {
                 error: e.clone(),
             })
             .collect(),
+        compatibility_level_raised: report.compatibility_level_raised.clone(),
     }
 }
 
@@ -173,6 +177,9 @@ pub fn print_report(
         document.shutdowns,
         document.forced_shutdowns
     );
+    if let Some(level) = &document.compatibility_level_raised {
+        println!("Cluster compatibility level raised to {level}");
+    }
     Ok(())
 }
 

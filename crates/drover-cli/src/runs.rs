@@ -44,6 +44,9 @@ pub struct RunArgs {
     /// Upgrade only this host (repeatable); the others stay as they are.
     #[arg(long = "host", value_name = "HOST")]
     hosts: Vec<String>,
+    /// Upgrade this host even though it already runs the target (it has package updates).
+    #[arg(long = "force-host", value_name = "HOST")]
+    force_hosts: Vec<String>,
     /// Run id (default: cluster name and start time).
     #[arg(long)]
     run_id: Option<String>,
@@ -96,7 +99,7 @@ pub struct HistoryArgs {
 pub const EXIT_NEEDS_OPERATOR: u8 = 5;
 pub const EXIT_ABORTED: u8 = 6;
 
-fn open_store(state: &Path) -> Result<Store, Failure> {
+pub(crate) fn open_store(state: &Path) -> Result<Store, Failure> {
     Store::open(state)
         .map_err(|error| Failure::bad_input(format!("state file {}: {error}", state.display())))
 }
@@ -121,16 +124,21 @@ pub fn run(args: &RunArgs, state: &StateArgs) -> Result<(), Failure> {
     if args.resolve {
         file.cluster.policy.auto_resolve = true;
     }
-    crate::select_hosts(&mut file.cluster, &args.hosts)?;
-    let plan = drover_core::plan(&file.cluster);
-    crate::plan_view::feasibility(&file.cluster, &plan)?;
+    crate::select_hosts(&mut file.cluster, &args.hosts, &args.force_hosts)?;
+    if let Some(catalog) = &mut file.upgrade.catalog {
+        let directory = args.inventory.parent().unwrap_or(Path::new(""));
+        *catalog = directory.join(&*catalog).display().to_string();
+    }
+    let (_, plan_document) = crate::plan_view::plan_document(&file)?;
+    crate::plan_view::feasibility(&plan_document)?;
     let mut store = open_store(&state.state)?;
-    let choice = DriverChoice::from_section(
+    let mut choice = DriverChoice::from_section(
         &file.driver,
         &args.inventory,
         &state.state,
         &file.cluster.name,
     )?;
+    choice.upgrade_recipes = crate::catalog_view::recipes_of(&plan_document, &file.cluster);
     let run_id = match &args.run_id {
         Some(id) if store.run(id).map_err(Failure::internal)?.is_some() => {
             return Err(Failure::bad_input(format!(
@@ -271,7 +279,7 @@ fn with_runtime<F: std::future::Future<Output = Result<(), Failure>>>(
 }
 
 /// The run named, or the newest one (unfinished first when `unfinished_only`).
-fn select_run(
+pub(crate) fn select_run(
     store: &Store,
     run: Option<&str>,
     unfinished_only: bool,

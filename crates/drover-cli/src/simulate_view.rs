@@ -92,9 +92,10 @@ impl SimulationDocument {
 }
 
 pub fn run(args: &SimulateArgs) -> Result<(), Failure> {
-    let cluster = crate::load_cluster(&args.inventory)?;
-    let plan = drover_core::plan(&cluster);
-    crate::plan_view::feasibility(&cluster, &plan)?;
+    let file = crate::load_file(&args.inventory)?;
+    let (plan, plan_document) = crate::plan_view::plan_document(&file)?;
+    crate::plan_view::feasibility(&plan_document)?;
+    let cluster = file.cluster;
     let report = simulate(&cluster, &plan, args.seed)?;
     let document = SimulationDocument::new(&cluster, &plan, &report, args.seed);
     match args.output.document() {

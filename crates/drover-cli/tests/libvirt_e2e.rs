@@ -90,6 +90,34 @@ const GUESTS: &[Guest] = &[
         extra: &[],
     },
     Guest {
+        name: "app5",
+        host: "h1",
+        memory_mib: 128,
+        kind: "linux",
+        extra: &[],
+    },
+    Guest {
+        name: "app6",
+        host: "h2",
+        memory_mib: 128,
+        kind: "linux",
+        extra: &[],
+    },
+    Guest {
+        name: "tiny7",
+        host: "h3",
+        memory_mib: 64,
+        kind: "tiny",
+        extra: &[],
+    },
+    Guest {
+        name: "tiny8",
+        host: "h1",
+        memory_mib: 64,
+        kind: "tiny",
+        extra: &[],
+    },
+    Guest {
         name: "tiny1",
         host: "h1",
         memory_mib: 64,
@@ -370,6 +398,9 @@ impl Platform {
             report["restarts"],
             report["shutdowns"]
         );
+        let timeline = self.drover(&["timeline"]);
+        assert_eq!(timeline.status.code(), Some(0));
+        eprintln!("{}", String::from_utf8_lossy(&timeline.stdout));
     }
 }
 
@@ -526,8 +557,54 @@ fn a_host_that_never_returns_halts_the_run_and_abort_restores_service() {
     }
 }
 
-/// The same rolling upgrade through the native libvirt driver (`--features libvirt`): VMs are
-/// live-migrated with libvirt's API; host facts, upgrade and reboot are the harness commands.
+impl Platform {
+    /// Rewrites the inventory for the native libvirt driver (`--features libvirt`): VMs are
+    /// discovered and live-migrated with libvirt's API; host facts, upgrade and reboot stay the
+    /// harness commands. `policy` replaces keys of the policy line; `driver_keys` are added to
+    /// the driver section.
+    #[cfg(feature = "libvirt")]
+    fn use_libvirt_driver(&self, policy: &[(&str, &str)], driver_keys: &str) {
+        let mut text = std::fs::read_to_string(&self.inventory).unwrap();
+        for (key, value) in policy {
+            let start = text
+                .find(&format!("{key}: "))
+                .expect("the key is in the policy");
+            let end = start + text[start..].find([',', '}']).unwrap();
+            text.replace_range(start..end, &format!("{key}: {value}"));
+        }
+        let steps = repository().join("tests/libvirt/steps");
+        let step = |script: &str| steps.join(script).display().to_string();
+        let mut libvirt = text[..text.find("driver:").unwrap()].to_string();
+        libvirt.push_str("driver:\n  kind: libvirt\n  hosts:\n");
+        for (index, host) in ["h1", "h2", "h3"].iter().enumerate() {
+            let address = format!("10.213.0.{}", 11 + index);
+            libvirt.push_str(&format!(
+                "    {host}: {{uri: \"qemu+tcp://{address}/system\", address: \"{address}\"}}\n"
+            ));
+        }
+        libvirt.push_str(driver_keys);
+        libvirt.push_str(&format!(
+            "  commands:\n    host_facts: [sh, {}, \"{{host}}\"]\n    upgrade: [sh, {}, \"{{host}}\", \"{{target}}\"]\n    reboot: [sh, {}, \"{{host}}\", \"{{boot_id_before}}\"]\n",
+            step("facts.sh"),
+            step("upgrade.sh"),
+            step("reboot.sh")
+        ));
+        std::fs::write(&self.inventory, libvirt).unwrap();
+    }
+
+    /// Drover's own maintenance and cordon marks on libvirt hosts, from its marks file.
+    #[cfg(feature = "libvirt")]
+    fn libvirt_marks(&self) -> serde_json::Value {
+        let path = self
+            .work
+            .path()
+            .join("state.db.libvirt-e2e.libvirt-marks.json");
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_else(|_| "{}".into()))
+            .unwrap()
+    }
+}
+
+/// The same rolling upgrade through the native libvirt driver.
 #[cfg(feature = "libvirt")]
 #[test]
 fn a_rolling_upgrade_through_the_libvirt_driver() {
@@ -537,23 +614,146 @@ fn a_rolling_upgrade_through_the_libvirt_driver() {
     let _one_at_a_time = HARNESS.lock().unwrap_or_else(|e| e.into_inner());
     let guests = all_guests();
     let platform = platform(&guests);
-    let text = std::fs::read_to_string(&platform.inventory).unwrap();
-    let steps = repository().join("tests/libvirt/steps");
-    let step = |script: &str| steps.join(script).display().to_string();
-    let mut libvirt = text[..text.find("driver:").unwrap()].to_string();
-    libvirt.push_str("driver:\n  kind: libvirt\n  hosts:\n");
-    for (index, host) in ["h1", "h2", "h3"].iter().enumerate() {
-        let address = format!("10.213.0.{}", 11 + index);
-        libvirt.push_str(&format!(
-            "    {host}: {{uri: \"qemu+tcp://{address}/system\", address: \"{address}\"}}\n"
-        ));
-    }
-    libvirt.push_str(&format!(
-        "  commands:\n    host_facts: [sh, {}, \"{{host}}\"]\n    upgrade: [sh, {}, \"{{host}}\", \"{{target}}\"]\n    reboot: [sh, {}, \"{{host}}\", \"{{boot_id_before}}\"]\n",
-        step("facts.sh"),
-        step("upgrade.sh"),
-        step("reboot.sh")
-    ));
-    std::fs::write(&platform.inventory, libvirt).unwrap();
+    platform.use_libvirt_driver(&[], "");
     platform.upgrade_all_and_check(&guests, "libvirt driver");
+    let marks = platform.libvirt_marks();
+    for host in ["h1", "h2", "h3"] {
+        assert_eq!(marks[host]["cordoned"], false, "{host} uncordoned: {marks}");
+        assert_eq!(marks[host]["in_maintenance"], false, "{host}: {marks}");
+    }
+}
+
+/// `kill -9` of `drover run` in the middle of a migration wave on the libvirt driver, then
+/// `drover resume`: the cordon and maintenance marks the killed process set are read back from
+/// the marks file, the in-flight migrations are observed and reconciled, and the run completes.
+#[cfg(feature = "libvirt")]
+#[test]
+fn kill_nine_mid_wave_then_resume_through_the_libvirt_driver() {
+    if !enabled() {
+        return;
+    }
+    let _one_at_a_time = HARNESS.lock().unwrap_or_else(|e| e.into_inner());
+    let guests = all_guests();
+    let platform = platform(&guests);
+    platform.use_libvirt_driver(&[], "");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_drover"))
+        .arg("--state")
+        .arg(platform.work.path().join("state.db"))
+        .args(["run", "-i", platform.inventory(), "--run-id", "crash"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let killed_at = wait_for_migrations_in_flight(&platform, "crash");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let marks = platform.libvirt_marks();
+    assert!(
+        ["h1", "h2", "h3"]
+            .iter()
+            .any(|h| marks[h]["cordoned"] == true),
+        "a host was cordoned when drover was killed: {marks}"
+    );
+    let resumed = platform.drover(&["resume", "crash", "-o", "json"]);
+    assert_eq!(
+        resumed.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&resumed.stderr)
+    );
+    assert_eq!(json(&resumed)["phase"], "completed");
+    let heartbeats = platform.check_upgraded(&guests);
+    eprintln!("libvirt e2e (libvirt driver): killed with SIGKILL {killed_at}, resumed to completion\n{heartbeats}");
+}
+
+/// Polls `drover status` until a migration is in flight (at most 120 s); describes the moment.
+#[cfg(feature = "libvirt")]
+fn wait_for_migrations_in_flight(platform: &Platform, run: &str) -> String {
+    let started = Instant::now();
+    while started.elapsed() < std::time::Duration::from_secs(120) {
+        let output = platform.drover(&["status", run, "-o", "json"]);
+        if output.status.success() {
+            let status = json(&output);
+            let migrating: Vec<String> = status["vms"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter(|vm| vm["phase"] == "migration")
+                .map(|vm| vm["vm"].as_str().unwrap_or("?").to_string())
+                .collect();
+            if !migrating.is_empty() {
+                return format!(
+                    "after {:.1} s while migrating {}",
+                    started.elapsed().as_secs_f64(),
+                    migrating.join(", ")
+                );
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    panic!("no migration in flight within 120 s");
+}
+
+/// A bandwidth-limited live migration that cannot finish before `migration_timeout_secs` is
+/// aborted by the libvirt driver; its retries elsewhere are aborted too, so the host fails and
+/// the run halts as designed; `drover abort` then brings every host back, and the guest whose
+/// migrations were aborted never stopped beating on its source host.
+#[cfg(feature = "libvirt")]
+#[test]
+fn a_bandwidth_limited_migration_is_aborted_by_its_timeout_through_the_libvirt_driver() {
+    if !enabled() {
+        return;
+    }
+    let _one_at_a_time = HARNESS.lock().unwrap_or_else(|e| e.into_inner());
+    let guests = few_guests();
+    let platform = platform(&guests);
+    platform.use_libvirt_driver(
+        &[
+            ("migration_timeout_secs", "6"),
+            ("reboot_timeout_secs", "300"),
+        ],
+        "  migration_bandwidth_mib_per_sec: 1\n",
+    );
+    let text = std::fs::read_to_string(&platform.inventory).unwrap();
+    std::fs::write(
+        &platform.inventory,
+        text.replace(
+            "retry_backoff_initial_secs: 1",
+            "retry_backoff_initial_secs: 1, max_step_attempts: 2",
+        ),
+    )
+    .unwrap();
+    let output = platform.drover(&["run", "-i", platform.inventory(), "-o", "json"]);
+    assert_eq!(
+        output.status.code(),
+        Some(5),
+        "halted: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report = json(&output);
+    assert!(
+        report["migration_attempts_failed"].as_u64().unwrap() >= 2,
+        "{report}"
+    );
+    let status = json(&platform.drover(&["status", "-o", "json"]));
+    let errors = status.to_string();
+    assert!(
+        errors.contains("timed out") || errors.contains("timeout"),
+        "{status}"
+    );
+    let aborted = platform.drover(&["abort", "-o", "json"]);
+    assert_eq!(
+        aborted.status.code(),
+        Some(6),
+        "{}",
+        String::from_utf8_lossy(&aborted.stderr)
+    );
+    let marks = platform.libvirt_marks();
+    for host in ["h1", "h2", "h3"] {
+        assert_ne!(marks[host]["in_maintenance"], true, "{host}: {marks}");
+        assert_ne!(marks[host]["cordoned"], true, "{host}: {marks}");
+    }
+    for guest in guests.iter().filter(|g| g.kind == "linux") {
+        run(&harness("guests.sh"), &["heartbeat-check", guest.name]);
+    }
 }

@@ -95,6 +95,42 @@ fn a_run_completes_and_reports_every_host() {
     let history = workspace.json(&["history", "-o", "json"]);
     assert_eq!(history.as_array().unwrap().len(), 1);
     assert_eq!(history[0]["state"], "completed");
+
+    let timeline = workspace.json(&["timeline", "-o", "json"]);
+    let wall_ms = timeline["wall_ms"].as_u64().unwrap();
+    assert!(wall_ms > 0, "{timeline}");
+    let step = |name: &str| {
+        timeline["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["step"] == name)
+            .unwrap_or_else(|| panic!("no {name} step in {timeline}"))
+            .clone()
+    };
+    let migrate = step("migrate");
+    assert_eq!(migrate["calls"], report["migrations"], "{timeline}");
+    assert_eq!(step("upgrade")["calls"], 5, "one upgrade per host");
+    for row in timeline["steps"].as_array().unwrap() {
+        let covered = row["covered_ms"].as_u64().unwrap();
+        assert!(
+            covered <= row["busy_ms"].as_u64().unwrap() && covered <= wall_ms,
+            "{row}"
+        );
+    }
+    let spans = timeline["spans"].as_array().unwrap();
+    assert!(
+        spans.iter().all(|s| s["result"] == "succeeded"),
+        "{timeline}"
+    );
+    let table = workspace.drover(&["timeline"]);
+    let text = String::from_utf8_lossy(&table.stdout);
+    assert!(
+        text.contains("STEP")
+            && text.contains("migrate")
+            && text.contains("No driver call in flight"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -144,6 +180,77 @@ fn a_failed_upgrade_halts_and_retry_finishes_the_run() {
             .all(|h| h["result"] == "upgraded"),
         "{report}"
     );
+}
+
+#[test]
+fn the_compatibility_level_is_raised_after_the_last_host() {
+    let workspace = Workspace::new();
+    let inventory = path("runs/raise-compatibility.yaml");
+    let plan = workspace.drover(&["plan", "-i", &inventory]);
+    assert!(
+        String::from_utf8_lossy(&plan.stdout)
+            .contains("After the last host: raise the cluster compatibility level to 2.0"),
+        "{}",
+        String::from_utf8_lossy(&plan.stdout)
+    );
+    let output = workspace.drover(&["run", "-i", &inventory]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let table = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        table.contains("Cluster compatibility level raised to 2.0"),
+        "{table}"
+    );
+    let status = workspace.json(&["status", "-o", "json"]);
+    let completed = status["conditions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["type"] == "Completed")
+        .unwrap()
+        .clone();
+    assert_eq!(completed["status"], true);
+    assert!(
+        completed["message"]
+            .as_str()
+            .unwrap()
+            .ends_with("cluster compatibility level raised to 2.0"),
+        "{completed}"
+    );
+    let timeline = workspace.json(&["timeline", "-o", "json"]);
+    let spans = timeline["spans"].as_array().unwrap();
+    let raise = spans
+        .iter()
+        .position(|s| s["step"] == "set-compatibility-level")
+        .unwrap_or_else(|| panic!("no set-compatibility-level span in {timeline}"));
+    assert_eq!(spans[raise]["result"], "succeeded", "{timeline}");
+    let last_upgrade = spans.iter().rposition(|s| s["step"] == "upgrade").unwrap();
+    assert!(raise > last_upgrade, "raised before the last upgrade");
+}
+
+#[test]
+fn a_failed_raise_halts_refuses_skip_and_retry_raises_it() {
+    let workspace = Workspace::new();
+    let output = workspace.drover(&["run", "-i", &path("runs/raise-compatibility-fails.yaml")]);
+    assert_eq!(output.status.code(), Some(5), "{}", stderr(&output));
+    let status = workspace.json(&["status", "-o", "json"]);
+    assert_eq!(status["phase"], "halted");
+    let reason = status["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("raising the cluster compatibility level to 2.0 failed: "),
+        "{reason}"
+    );
+    let refused = workspace.drover(&["skip", "h2"]);
+    assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
+    assert!(
+        stderr(&refused).contains("cannot be skipped"),
+        "{}",
+        stderr(&refused)
+    );
+    let retried = workspace.drover(&["retry", "-o", "json"]);
+    assert_eq!(retried.status.code(), Some(0), "{}", stderr(&retried));
+    let report: serde_json::Value = serde_json::from_slice(&retried.stdout).unwrap();
+    assert_eq!(report["phase"], "completed", "{report}");
+    assert_eq!(report["compatibility_level_raised"], "2.0", "{report}");
 }
 
 #[test]

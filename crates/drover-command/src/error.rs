@@ -103,6 +103,10 @@ pub enum CommandError {
     #[error("the timeout of step {step} is zero")]
     ZeroTimeout { step: String },
 
+    /// The policy raises the cluster compatibility level but no command can do it.
+    #[error("policy.raise_compatibility_level_to is {level:?} but the command driver has no set_compatibility_level command: add driver.commands.set_compatibility_level (placeholders {{level}}, {{cluster}}) or leave the policy key out")]
+    CompatibilityLevelNotConfigured { level: String },
+
     /// The step was called but no command is configured for it.
     #[error("step {step} is not configured for the command driver")]
     NotConfigured { step: String },

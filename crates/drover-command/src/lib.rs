@@ -16,7 +16,7 @@ pub mod output;
 pub mod runner;
 pub mod template;
 
-pub use driver::{CommandDriver, CommandDriverConfig};
+pub use driver::{CommandDriver, CommandDriverConfig, HostUpgradePlan};
 pub use error::{CommandError, StepContext};
 pub use runner::{run_argv, run_step, RunLimits, StepOutput};
 pub use template::{ArgvTemplate, Placeholder, PlaceholderValues};

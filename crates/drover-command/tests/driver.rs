@@ -77,6 +77,10 @@ async fn every_step_gets_its_values() {
             CommandStep::Reboot,
             logging(&log, "reboot", &["{host}", "{boot_id_before}"]),
         ),
+        (
+            CommandStep::SetCompatibilityLevel,
+            logging(&log, "level", &["{cluster}", "{level}"]),
+        ),
     ];
     let mut config = config(&commands);
     config.host_addresses = [
@@ -102,6 +106,10 @@ async fn every_step_gets_its_values() {
         .await
         .unwrap();
     driver.reboot("xs01", "boot-1").await.unwrap();
+    driver
+        .set_compatibility_level("pool-a", "4.14")
+        .await
+        .unwrap();
     let logged = std::fs::read_to_string(&log).unwrap();
     assert_eq!(
         logged.lines().collect::<Vec<_>>(),
@@ -116,6 +124,7 @@ async fn every_step_gets_its_values() {
             "start web 01 xs02",
             "upgrade xs01 8.2.1",
             "reboot xs01 boot-1",
+            "level pool-a 4.14",
         ]
     );
 }
@@ -178,6 +187,7 @@ async fn a_step_without_a_command_is_not_configured() {
         driver.start_vm("web-01", "xs01").await,
         driver.upgrade("xs01", &"8.2.1".parse().unwrap()).await,
         driver.reboot("xs01", "b").await,
+        driver.set_compatibility_level("pool-a", "4.14").await,
     ];
     let steps = [
         "health_check",
@@ -186,6 +196,7 @@ async fn a_step_without_a_command_is_not_configured() {
         "start_vm",
         "upgrade",
         "reboot",
+        "set_compatibility_level",
     ];
     for (result, step) in cases.into_iter().zip(steps) {
         assert_eq!(
@@ -352,7 +363,7 @@ fn every_configured_step_is_checked_when_the_driver_is_built() {
     .unwrap();
     assert_eq!(
         error.to_string(),
-        "command for step upgrade uses placeholder {vm}, which has no value for this step; this step has: {host}, {host.address}, {target}, {cluster}"
+        "command for step upgrade uses placeholder {vm}, which has no value for this step; this step has: {host}, {host.address}, {target}, {hops}, {hotfixes}, {reboots}, {cluster}"
     );
     let mut with_typo = config(&[]);
     with_typo.host_addresses = [("xs09".to_string(), "10.0.0.9".to_string())].into();
@@ -365,6 +376,32 @@ fn every_configured_step_is_checked_when_the_driver_is_built() {
     assert_eq!(
         CommandDriver::new(zero).err().unwrap().to_string(),
         "the timeout of step migrate is zero"
+    );
+}
+
+#[test]
+fn a_policy_raising_the_compatibility_level_needs_its_command() {
+    let mut without = config(&[]);
+    without.known.policy.raise_compatibility_level_to = Some("4.14".into());
+    assert_eq!(
+        CommandDriver::new(without.clone()).err().unwrap().to_string(),
+        "policy.raise_compatibility_level_to is \"4.14\" but the command driver has no set_compatibility_level command: add driver.commands.set_compatibility_level (placeholders {level}, {cluster}) or leave the policy key out"
+    );
+    let mut with = without;
+    with.commands.insert(
+        CommandStep::SetCompatibilityLevel,
+        argv(&["set-level", "{cluster}", "{level}"]),
+    );
+    assert!(CommandDriver::new(with).is_ok());
+    let error = CommandDriver::new(config(&[(
+        CommandStep::SetCompatibilityLevel,
+        argv(&["set-level", "{host}"]),
+    )]))
+    .err()
+    .unwrap();
+    assert_eq!(
+        error.to_string(),
+        "command for step set_compatibility_level uses placeholder {host}, which has no value for this step; this step has: {level}, {cluster}"
     );
 }
 
@@ -393,4 +430,64 @@ async fn a_hostile_vm_name_reaches_the_command_as_data() {
     driver.start_vm(&hostile, "xs01").await.unwrap();
     assert_eq!(std::fs::read_to_string(&received).unwrap(), hostile);
     assert!(!canary.exists());
+}
+
+/// The release catalog's path and hotfixes reach the upgrade command; a host forced for its
+/// package updates is upgraded although its facts already show the target.
+#[tokio::test]
+async fn an_upgrade_gets_its_hops_hotfixes_and_reboots() {
+    let directory = tempfile::tempdir().unwrap();
+    let log = directory.path().join("log");
+    let upgrade = logging(
+        &log,
+        "upgrade",
+        &["{host}", "{target}", "{hops}", "{hotfixes}", "{reboots}"],
+    );
+    let commands = [
+        (CommandStep::HostFacts, argv(&["sh", "-c", FACTS_JSON])),
+        (CommandStep::Upgrade, upgrade),
+    ];
+    let mut config = config(&commands);
+    config.upgrade_plans = [
+        (
+            "xs01".to_string(),
+            drover_command::HostUpgradePlan {
+                hops: vec!["8.3".into(), "9.0".into()],
+                hotfixes: vec!["HF-1403".into(), "HF-1420".into()],
+                reboots: 2,
+                even_at_target: false,
+            },
+        ),
+        (
+            "xs02".to_string(),
+            drover_command::HostUpgradePlan {
+                even_at_target: true,
+                ..Default::default()
+            },
+        ),
+    ]
+    .into();
+    let driver = CommandDriver::new(config).unwrap();
+    driver
+        .upgrade("xs01", &"9.0".parse().unwrap())
+        .await
+        .unwrap();
+    // xs02 reports 8.2.1 already: upgraded all the same because it was forced.
+    driver
+        .upgrade("xs02", &"8.2.1".parse().unwrap())
+        .await
+        .unwrap();
+    // A host without a plan at the target is left alone (idempotent).
+    driver
+        .upgrade("xs03", &"8.2.1".parse().unwrap())
+        .await
+        .unwrap();
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(
+        logged.lines().collect::<Vec<_>>(),
+        vec![
+            "upgrade xs01 9.0 8.3,9.0 HF-1403,HF-1420 2",
+            "upgrade xs02 8.2.1 8.2.1  0",
+        ]
+    );
 }

@@ -122,6 +122,27 @@ async fn every_step_on_the_fake_platform() {
         (xs02.version.as_str(), xs02.state),
         ("8.2.1", HostState::Up)
     );
+
+    let refused = driver
+        .set_compatibility_level("fake-pool", "8.2")
+        .await
+        .unwrap_err();
+    assert!(
+        refused.to_string().contains("host xs01 runs 8.0.0"),
+        "{refused}"
+    );
+    for host in ["xs01", "xs03"] {
+        std::fs::write(state.join(format!("hosts/{host}/version")), "8.2.1\n").unwrap();
+    }
+    driver
+        .set_compatibility_level("fake-pool", "8.2")
+        .await
+        .unwrap();
+    driver
+        .set_compatibility_level("fake-pool", "8.2")
+        .await
+        .unwrap();
+    assert_eq!(read(state, "compatibility_level"), "8.2");
 }
 
 #[tokio::test]
@@ -174,4 +195,7 @@ async fn upgrade_through_the_engine(state: &Path, inventory_text: &str) {
     for vm in ["web-01", "web-02", "db-01"] {
         assert_eq!(read(state, &format!("vms/{vm}/state")), "running", "{vm}");
     }
+    assert_eq!(read(state, "compatibility_level"), "8.2");
+    let report = engine.execution().report();
+    assert_eq!(report.compatibility_level_raised.as_deref(), Some("8.2"));
 }

@@ -76,6 +76,10 @@ fn every_placeholder_renders_inside_its_argument() {
             "boot={boot_id_before}",
             "{graceful_timeout_secs}s",
             "{cluster}",
+            "level={level}",
+            "--hops={hops}",
+            "--hotfixes={hotfixes}",
+            "--reboots={reboots}",
             "{{literal}} }}{{",
         ]),
     )
@@ -97,6 +101,10 @@ fn every_placeholder_renders_inside_its_argument() {
             "boot=<boot_id_before>",
             "<graceful_timeout_secs>s",
             "<cluster>",
+            "level=<level>",
+            "--hops=<hops>",
+            "--hotfixes=<hotfixes>",
+            "--reboots=<reboots>",
             "{literal} }{",
         ])
     );
@@ -220,6 +228,8 @@ fn placeholders_without_a_value_for_the_step_are_refused() {
         (CommandStep::Migrate, "{boot_id_before}"),
         (CommandStep::StartVm, "{graceful_timeout_secs}"),
         (CommandStep::Cordon, "{to}"),
+        (CommandStep::SetCompatibilityLevel, "{host}"),
+        (CommandStep::Upgrade, "{level}"),
     ];
     for (step, placeholder) in cases {
         let error = check(step, &["tool", placeholder]).unwrap_err();
@@ -248,6 +258,7 @@ fn every_step_accepts_its_own_placeholders() {
         CommandStep::StartVm,
         CommandStep::Upgrade,
         CommandStep::Reboot,
+        CommandStep::SetCompatibilityLevel,
     ] {
         let mut parts = vec!["tool".to_string()];
         parts.extend(

@@ -179,8 +179,11 @@ fn check_host_coverage(cluster: &Cluster, plan: &Plan, replay: &mut Replay<'_>) 
         let spec = cluster.host(host);
         let selected =
             (cluster.policy.only_hosts.as_ref()).is_none_or(|names| names.contains(&spec.name));
-        let should =
-            spec.state != HostState::Down && spec.version < cluster.target_version && selected;
+        let forced = spec.version == cluster.target_version
+            && cluster.policy.force_hosts.contains(&spec.name);
+        let should = spec.state != HostState::Down
+            && (spec.version < cluster.target_version || forced)
+            && selected;
         let count = seen[host.index()];
         if should && count != 1 {
             replay.fail(format!(

@@ -189,6 +189,12 @@ pub struct Policy {
     /// Upgrade only these hosts (by name); `None` means every host older than the target.
     /// oVirt's Upgrade Manager upgrades one host at a time this way.
     pub only_hosts: Option<BTreeSet<String>>,
+    /// Hosts already at the target that are upgraded all the same: they have package updates
+    /// (`drover check`) or the operator forces them (`--force-host`).
+    pub force_hosts: BTreeSet<String>,
+    /// After the last host, set the cluster's compatibility level to this (oVirt raises it once
+    /// every host runs the new version); `None` leaves it alone.
+    pub raise_compatibility_level_to: Option<String>,
 }
 
 impl Default for Policy {
@@ -224,6 +230,8 @@ impl Default for Policy {
             windows: Vec::new(),
             time_zone: "UTC".to_string(),
             only_hosts: None,
+            force_hosts: BTreeSet::new(),
+            raise_compatibility_level_to: None,
         }
     }
 }
@@ -271,7 +279,11 @@ impl Cluster {
     /// (when the policy selects hosts).
     pub fn needs_upgrade(&self, id: HostId) -> bool {
         let host = self.host(id);
-        host.state != HostState::Down && host.version < self.target_version && self.is_selected(id)
+        let at_target_but_forced =
+            host.version == self.target_version && self.policy.force_hosts.contains(&host.name);
+        host.state != HostState::Down
+            && (host.version < self.target_version || at_target_but_forced)
+            && self.is_selected(id)
     }
 
     /// Whether the policy's host selection (if any) names this host.

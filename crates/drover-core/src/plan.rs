@@ -132,6 +132,9 @@ pub struct Plan {
     pub waves: Vec<Wave>,
     pub skipped: Vec<SkippedHost>,
     pub summary: Summary,
+    /// The final step after the last host: raise the cluster compatibility level to this. Set
+    /// when the plan is feasible, the policy asks for it and no host is left below the target.
+    pub final_compatibility_level: Option<String>,
 }
 
 impl Plan {

@@ -35,6 +35,8 @@ pub struct SeedSummary {
     pub outcome: String,
     pub events: usize,
     pub feasible: bool,
+    /// The run raised the cluster compatibility level after its last host.
+    pub compatibility_level_raised: bool,
 }
 
 /// Runs one seed; `Err` carries the seed and what broke.
@@ -175,7 +177,23 @@ async fn simulate(seed: u64) -> Result<SeedSummary, String> {
                         history.join("\n    ")
                     )
                 })?;
+                checker
+                    .borrow()
+                    .check_compatibility_level(&snapshot, completed)
+                    .map_err(|message| {
+                        format!(
+                            "{message}\n  faults {fault_names:?}, operator {:?}",
+                            summary.operator_actions
+                        )
+                    })?;
                 check_report(&engine, completed)?;
+                if report.compatibility_level_raised != snapshot.compatibility_level {
+                    return Err(format!(
+                        "the report says the compatibility level raised is {:?}, the platform has {:?}",
+                        report.compatibility_level_raised, snapshot.compatibility_level
+                    ));
+                }
+                summary.compatibility_level_raised = report.compatibility_level_raised.is_some();
                 return Ok(summary);
             }
             Some(DriveEnd::NeedsOperator(phase)) => {

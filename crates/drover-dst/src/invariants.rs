@@ -221,6 +221,34 @@ impl Checker {
     }
 }
 
+impl Checker {
+    /// A completed run raised the compatibility level it was asked for exactly when every host
+    /// that answers runs the target (a host left below it would not support the level); a run
+    /// that did not complete never raised it.
+    pub fn check_compatibility_level(
+        &self,
+        snapshot: &WorldSnapshot,
+        completed: bool,
+    ) -> Result<(), String> {
+        let requested = self.cluster.policy.raise_compatibility_level_to.as_deref();
+        let target = &self.cluster.target_version;
+        let below: Vec<&str> = snapshot
+            .hosts
+            .iter()
+            .filter(|h| h.state != PlatformHostState::Down && h.version < *target)
+            .map(|h| h.name.as_str())
+            .collect();
+        let expected = requested.filter(|_| completed && below.is_empty());
+        let actual = snapshot.compatibility_level.as_deref();
+        if actual == expected {
+            return Ok(());
+        }
+        Err(format!(
+            "the platform's compatibility level is {actual:?}, expected {expected:?} (asked {requested:?}, completed {completed}, hosts below the target {below:?})"
+        ))
+    }
+}
+
 fn group_counts(cluster: &Cluster, snapshot: &WorldSnapshot) -> BTreeMap<(String, String), usize> {
     let mut counts = BTreeMap::new();
     for vm in snapshot.vms.iter().filter(|v| v.running) {

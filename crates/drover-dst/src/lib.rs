@@ -20,6 +20,7 @@ pub struct Totals {
     pub completed: usize,
     pub aborted: usize,
     pub events: usize,
+    pub compatibility_levels_raised: usize,
 }
 
 impl Totals {
@@ -32,6 +33,7 @@ impl Totals {
         self.completed += usize::from(summary.outcome == "completed");
         self.aborted += usize::from(summary.outcome == "aborted");
         self.events += summary.events;
+        self.compatibility_levels_raised += usize::from(summary.compatibility_level_raised);
     }
 }
 
@@ -39,8 +41,8 @@ impl std::fmt::Display for Totals {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             formatter,
-            "{} seeds: {} completed, {} aborted, {} without a safe plan; {} faults injected, {} engine crashes, {} operator actions, {} engine events checked",
-            self.seeds, self.completed, self.aborted, self.infeasible, self.faults, self.crashes, self.operator_actions, self.events
+            "{} seeds: {} completed ({} raised the compatibility level), {} aborted, {} without a safe plan; {} faults injected, {} engine crashes, {} operator actions, {} engine events checked",
+            self.seeds, self.completed, self.compatibility_levels_raised, self.aborted, self.infeasible, self.faults, self.crashes, self.operator_actions, self.events
         )
     }
 }

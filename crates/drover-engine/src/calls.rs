@@ -35,6 +35,8 @@ enum Step {
     },
     Upgrade(String, Version),
     Reboot(String, String),
+    /// The cluster's name and the level to set.
+    CompatibilityLevel(String, String),
 }
 
 impl DriverCall {
@@ -72,6 +74,9 @@ impl DriverCall {
                 host: h,
                 boot_id_before,
             } => Step::Reboot(host(*h), boot_id_before.clone()),
+            CommandKind::SetCompatibilityLevel { level } => {
+                Step::CompatibilityLevel(cluster.name.clone(), level.clone())
+            }
         };
         DriverCall { step }
     }
@@ -96,6 +101,9 @@ impl DriverCall {
             Step::Start { vm, host } => nothing(driver.start_vm(&vm, &host).await),
             Step::Upgrade(host, target) => nothing(driver.upgrade(&host, &target).await),
             Step::Reboot(host, boot_id) => nothing(driver.reboot(&host, &boot_id).await),
+            Step::CompatibilityLevel(cluster, level) => {
+                nothing(driver.set_compatibility_level(&cluster, &level).await)
+            }
         }
     }
 }

@@ -106,4 +106,12 @@ pub trait Driver: Send + Sync + 'static {
         host: &str,
         boot_id_before: &str,
     ) -> impl Future<Output = Result<(), DriverError>> + Send;
+
+    /// Sets the cluster's compatibility level (after its last host is upgraded); setting the
+    /// level the cluster already has succeeds at once.
+    fn set_compatibility_level(
+        &self,
+        cluster: &str,
+        level: &str,
+    ) -> impl Future<Output = Result<(), DriverError>> + Send;
 }

@@ -8,6 +8,7 @@ pub mod engine;
 mod error;
 pub mod merge;
 pub mod records;
+pub mod timeline;
 pub mod windows;
 
 pub use clock::Clock;

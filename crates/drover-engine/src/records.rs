@@ -34,6 +34,8 @@ pub struct StartRecord {
     pub auto_resolve: bool,
     #[serde(default)]
     pub only_hosts: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub force_hosts: Vec<String>,
 }
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -246,6 +248,7 @@ pub fn start_record(cluster: &Cluster) -> StartRecord {
         hosts: cluster.hosts.iter().map(host_record).collect(),
         vms: cluster.vms.iter().map(vm_record).collect(),
         auto_resolve: cluster.policy.auto_resolve,
+        force_hosts: cluster.policy.force_hosts.iter().cloned().collect(),
         only_hosts: cluster
             .policy
             .only_hosts
@@ -260,6 +263,9 @@ pub fn cluster_from_start(
     mut policy: drover_core::Policy,
 ) -> Result<Cluster, RecordError> {
     policy.auto_resolve |= record.auto_resolve;
+    policy
+        .force_hosts
+        .extend(record.force_hosts.iter().cloned());
     if let Some(names) = &record.only_hosts {
         policy.only_hosts = Some(names.iter().cloned().collect());
     }

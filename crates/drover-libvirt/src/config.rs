@@ -2,9 +2,9 @@
 //! the inventory (for roles, labels and VM settings that override a domain's metadata), the
 //! shared-storage rule, and every timeout.
 //!
-//! [`LibvirtDriverConfig::from_inventory`] takes the timeouts from the policy; the inventory has
-//! no key for shared path prefixes or a migration bandwidth limit yet, so those start empty and
-//! unlimited and are set in code. This module knows nothing of libvirt calls.
+//! [`LibvirtDriverConfig::from_inventory`] takes the timeouts from the policy and the shared path
+//! prefixes and bandwidth limit from the driver section; the marks file is the caller's choice
+//! (it knows where the state lives). This module knows nothing of libvirt calls.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -19,11 +19,13 @@ pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 pub const DEFAULT_CALL_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The steps that may be commands; the driver does every other step through libvirt.
-pub const COMMANDABLE_STEPS: [CommandStep; 4] = [
+/// libvirt has no cluster compatibility level, so raising one is always a command.
+pub const COMMANDABLE_STEPS: [CommandStep; 5] = [
     CommandStep::HostFacts,
     CommandStep::HealthCheck,
     CommandStep::Upgrade,
     CommandStep::Reboot,
+    CommandStep::SetCompatibilityLevel,
 ];
 
 #[derive(Clone, Debug, PartialEq)]
@@ -41,6 +43,12 @@ pub struct LibvirtDriverConfig {
     pub migration_bandwidth_mib_per_sec: Option<u64>,
     /// Paths under these prefixes are on shared storage (see [`crate::storage`]).
     pub shared_storage_path_prefixes: Vec<PathBuf>,
+    /// Where Drover's cordon and maintenance marks are kept between processes; `None`: in
+    /// memory only.
+    pub marks_file: Option<PathBuf>,
+    /// Per host, what its upgrade command is told (`{hops}`, `{hotfixes}`, `{reboots}`) and
+    /// whether it runs although the host reports the target.
+    pub upgrade_plans: BTreeMap<String, drover_command::HostUpgradePlan>,
     pub connect_timeout: Duration,
     /// One ordinary libvirt call.
     pub call_timeout: Duration,
@@ -57,9 +65,10 @@ pub struct LibvirtDriverConfig {
 impl LibvirtDriverConfig {
     /// The config of an inventory's `kind: libvirt` section, with the policy's timeouts:
     /// `migration_timeout_secs`, `upgrade_timeout_secs`, `reboot_timeout_secs`, and
-    /// `step_timeout_secs` for the quick commands. No shared path prefixes (every file or block
-    /// disk is local) and no bandwidth limit: the policy's `migration_bandwidth_mib_per_sec` is
-    /// the planner's estimate of the network, not a limit.
+    /// `step_timeout_secs` for the quick commands; the section's shared path prefixes (none:
+    /// every file or block disk is local) and bandwidth limit (the policy's
+    /// `migration_bandwidth_mib_per_sec` is the planner's estimate of the network, not a limit).
+    /// No marks file: the caller sets one.
     pub fn from_inventory(known: &Cluster, section: &LibvirtSection) -> LibvirtDriverConfig {
         let policy = &known.policy;
         let step_timeout = Duration::from_secs(policy.step_timeout_secs);
@@ -67,8 +76,14 @@ impl LibvirtDriverConfig {
             hosts: section.hosts.clone(),
             commands: section.commands.clone(),
             known: known.clone(),
-            migration_bandwidth_mib_per_sec: None,
-            shared_storage_path_prefixes: Vec::new(),
+            migration_bandwidth_mib_per_sec: section.migration_bandwidth_mib_per_sec,
+            shared_storage_path_prefixes: section
+                .shared_storage_path_prefixes
+                .iter()
+                .map(PathBuf::from)
+                .collect(),
+            marks_file: None,
+            upgrade_plans: BTreeMap::new(),
             connect_timeout: DEFAULT_CONNECT_TIMEOUT.min(step_timeout),
             call_timeout: DEFAULT_CALL_TIMEOUT.min(step_timeout),
             migration_timeout: Duration::from_secs(policy.migration_timeout_secs),

@@ -10,7 +10,9 @@
 //! - `migrate`: peer-to-peer live migration, aborted past its deadline or when dropped;
 //! - `shutdown_vm`: ACPI shutdown, destroyed after the graceful timeout;
 //! - `start_vm`: starts the domain, moving its definition from the host that holds it first;
-//! - `upgrade`, `reboot`: the configured commands, then a bounded wait for the host.
+//! - `upgrade`, `reboot`: the configured commands, then a bounded wait for the host;
+//! - `set_compatibility_level`: the configured command (libvirt has no such level); a policy
+//!   that raises the level without it is refused when the driver is built.
 //!
 //! This module knows nothing of plans, journals or the engine's clock.
 
@@ -46,6 +48,7 @@ pub(crate) struct Inner {
     pub(crate) storage_rule: SharedStorageRule,
     pub(crate) marks: DroverHostMarks,
     pub(crate) migration_bandwidth_mib_per_sec: Option<u64>,
+    pub(crate) upgrade_plans: BTreeMap<String, drover_command::HostUpgradePlan>,
     pub(crate) call_timeout: Duration,
     pub(crate) migration_timeout: Duration,
     pub(crate) upgrade_timeout: Duration,
@@ -77,10 +80,11 @@ impl LibvirtDriver {
             storage_rule: SharedStorageRule::with_shared_path_prefixes(
                 config.shared_storage_path_prefixes,
             ),
-            marks: DroverHostMarks::default(),
+            marks: DroverHostMarks::open(config.marks_file)?,
             hosts: config.hosts,
             known: config.known,
             migration_bandwidth_mib_per_sec: config.migration_bandwidth_mib_per_sec,
+            upgrade_plans: config.upgrade_plans,
             call_timeout: config.call_timeout,
             migration_timeout: config.migration_timeout,
             upgrade_timeout: config.upgrade_timeout,
@@ -158,8 +162,7 @@ impl Driver for LibvirtDriver {
 
     async fn set_allocation(&self, host: &str, enabled: bool) -> Result<(), DriverError> {
         self.inner.require_host(host)?;
-        self.inner.marks.set_cordoned(host, !enabled);
-        Ok(())
+        Ok(self.inner.marks.set_cordoned(host, !enabled)?)
     }
 
     async fn set_maintenance(&self, host: &str, enabled: bool) -> Result<(), DriverError> {
@@ -189,5 +192,10 @@ impl Driver for LibvirtDriver {
 
     async fn reboot(&self, host: &str, boot_id_before: &str) -> Result<(), DriverError> {
         Ok(self.inner.reboot(host, boot_id_before).await?)
+    }
+
+    async fn set_compatibility_level(&self, cluster: &str, level: &str) -> Result<(), DriverError> {
+        let raised = self.inner.commands.set_compatibility_level(cluster, level);
+        Ok(raised.await?)
     }
 }

@@ -24,16 +24,24 @@ pub enum LibvirtError {
     HostWithoutUri { host: String },
 
     /// A command for a step the driver does through libvirt itself.
-    #[error("driver.commands.{step}: the libvirt driver does this step through libvirt; only host_facts, health_check, upgrade and reboot can be commands")]
+    #[error("driver.commands.{step}: the libvirt driver does this step through libvirt; only host_facts, health_check, upgrade, reboot and set_compatibility_level can be commands")]
     StepNotCommandable { step: String },
 
     /// A reboot is confirmed by a new boot id, which only a `host_facts` command can report.
     #[error("driver.commands.reboot needs driver.commands.host_facts: a reboot is confirmed by a new boot id, which libvirt does not report")]
     RebootWithoutHostFacts,
 
+    /// The policy raises the cluster compatibility level, which libvirt knows nothing of.
+    #[error("policy.raise_compatibility_level_to is {level:?} but libvirt has no cluster compatibility level: add driver.commands.set_compatibility_level (placeholders {{level}}, {{cluster}}) or leave the policy key out")]
+    CompatibilityLevelWithoutCommand { level: String },
+
     /// A zero timeout would fail every call at once.
     #[error("the libvirt driver's {what} is zero")]
     ZeroTimeout { what: &'static str },
+
+    /// Drover's cordon/maintenance marks could not be read or written.
+    #[error("marks file {path}: {detail}")]
+    MarksFile { path: String, detail: String },
 
     /// A host name the driver does not know.
     #[error("host {0:?} is not one of the libvirt driver's hosts")]
@@ -69,7 +77,7 @@ pub enum LibvirtError {
         limit_secs: u64,
     },
 
-    /// A host step that has no command (upgrade, reboot).
+    /// A step that has no command (upgrade, reboot, set_compatibility_level).
     #[error("{step} is not configured for the libvirt driver: add driver.commands.{step}")]
     NotConfigured { step: String },
 

@@ -65,6 +65,14 @@ impl HostCommands {
         if has(CommandStep::Reboot) && !has(CommandStep::HostFacts) {
             return Err(LibvirtError::RebootWithoutHostFacts);
         }
+        let raise = &config.known.policy.raise_compatibility_level_to;
+        if let Some(level) = raise
+            .as_ref()
+            .filter(|_| !has(CommandStep::SetCompatibilityLevel))
+        {
+            let level = level.clone();
+            return Err(LibvirtError::CompatibilityLevelWithoutCommand { level });
+        }
         let addresses = config
             .hosts
             .iter()
@@ -108,13 +116,43 @@ impl HostCommands {
         values: PlaceholderValues,
         timeout: Duration,
     ) -> Result<(StepContext, String, StepOutput), CommandError> {
+        let subject = format!("host {host}");
+        self.run_about(step, subject, values, timeout).await
+    }
+
+    /// The `set_compatibility_level` command (`{cluster}`, `{level}`, the step timeout); the
+    /// command must succeed when the cluster already has the level.
+    pub(crate) async fn set_compatibility_level(
+        &self,
+        cluster: &str,
+        level: &str,
+    ) -> Result<(), LibvirtError> {
+        let step = CommandStep::SetCompatibilityLevel;
+        self.require(step)?;
+        let values = PlaceholderValues::new()
+            .with(Placeholder::Cluster, cluster)
+            .with(Placeholder::Level, level);
+        let subject = format!("cluster {cluster} to {level}");
+        self.run_about(step, subject, values, self.step_timeout)
+            .await?;
+        Ok(())
+    }
+
+    /// Renders and runs a configured step's command; `subject` names what it acts on.
+    async fn run_about(
+        &self,
+        step: CommandStep,
+        subject: String,
+        values: PlaceholderValues,
+        timeout: Duration,
+    ) -> Result<(StepContext, String, StepOutput), CommandError> {
         let template = self
             .templates
             .get(&step)
             .ok_or_else(|| CommandError::NotConfigured {
                 step: step.as_str().into(),
             })?;
-        let context = StepContext::new(step.as_str(), format!("host {host}"));
+        let context = StepContext::new(step.as_str(), subject);
         let argv = template.render(&context, &values)?;
         let output = run_step(&context, &argv, RunLimits::with_timeout(timeout)).await?;
         Ok((context, template.program().to_string(), output))
@@ -222,23 +260,22 @@ impl Inner {
     ) -> Result<(), LibvirtError> {
         self.require_host(host)?;
         if !enabled || self.marks.is_in_maintenance(host) {
-            self.marks.set_in_maintenance(host, enabled);
-            return Ok(());
+            return self.marks.set_in_maintenance(host, enabled);
         }
         // Marked first, so a migration or start that checks the mark after this point is
         // refused; one that passed it already shows up as a domain on the host below.
-        self.marks.set_in_maintenance(host, true);
+        self.marks.set_in_maintenance(host, true)?;
         let mut running = match self.active_domain_names(host).await {
             Ok(running) => running,
             Err(error) => {
-                self.marks.set_in_maintenance(host, false);
+                self.marks.set_in_maintenance(host, false)?;
                 return Err(error);
             }
         };
         if running.is_empty() {
             return Ok(());
         }
-        self.marks.set_in_maintenance(host, false);
+        self.marks.set_in_maintenance(host, false)?;
         // libvirt lists domains in no particular order; a sorted list reads (and tests) the same.
         running.sort();
         Err(LibvirtError::Refused(format!(
@@ -273,16 +310,19 @@ impl Inner {
         self.require_host(host)?;
         self.commands.require(CommandStep::Upgrade)?;
         let deadline = Instant::now() + self.upgrade_timeout;
-        if self.commands.is_configured(CommandStep::HostFacts) {
+        let plan = self.upgrade_plans.get(host);
+        if self.commands.is_configured(CommandStep::HostFacts)
+            && !plan.is_some_and(|p| p.even_at_target)
+        {
             let facts = self.commands.host_facts(host, time_left(deadline)).await;
             if matches!(facts, Ok(facts) if facts.version >= *target) {
                 return Ok(());
             }
         }
-        let values = self
-            .commands
-            .host_values(host)
-            .with(Placeholder::Target, target.as_str());
+        let mut values = self.commands.host_values(host);
+        for (placeholder, value) in drover_command::HostUpgradePlan::values(plan, target.as_str()) {
+            values = values.with(placeholder, value);
+        }
         self.commands
             .run(CommandStep::Upgrade, host, values, time_left(deadline))
             .await?;

@@ -260,7 +260,11 @@ impl ProgressQueries {
             let stats = connection
                 .get()
                 .lookup_domain_by_name(&vm)
-                .and_then(|domain| domain.job_stats(0));
+                // Not `job_stats`: virt 0.5.0 builds a Vec from the null pointer libvirt returns
+                // when a job has no statistics (seen while a resumed Drover observed a migration
+                // its killed predecessor started), which aborts the process. `job_info` reads a
+                // plain struct.
+                .and_then(|domain| domain.job_info());
             match stats {
                 Ok(stats) => log_job_stats(&vm, &from, &to, &stats),
                 Err(error) => tracing::debug!(
@@ -283,8 +287,6 @@ fn log_job_stats(vm: &str, from: &str, to: &str, stats: &JobStats) {
         processed_mib = mib(stats.data_processed),
         remaining_mib = mib(stats.data_remaining),
         total_mib = mib(stats.data_total),
-        memory_iteration = stats.mem_iteration.unwrap_or(0),
-        dirty_pages_per_sec = stats.mem_dirty_rate.unwrap_or(0),
         "live migration progress"
     );
 }

@@ -102,6 +102,8 @@ fn config(
         known: inventory(hosts),
         migration_bandwidth_mib_per_sec: None,
         shared_storage_path_prefixes: Vec::new(),
+        marks_file: None,
+        upgrade_plans: Default::default(),
         connect_timeout: Duration::from_secs(10),
         call_timeout: Duration::from_secs(30),
         migration_timeout: Duration::from_secs(120),

@@ -78,6 +78,8 @@ fn config(uris: &[(&str, String)], commands: &[(CommandStep, Vec<String>)]) -> L
         known: cluster(),
         migration_bandwidth_mib_per_sec: None,
         shared_storage_path_prefixes: Vec::new(),
+        marks_file: None,
+        upgrade_plans: Default::default(),
         connect_timeout: Duration::from_secs(5),
         call_timeout: Duration::from_secs(5),
         migration_timeout: Duration::from_secs(30),
@@ -482,6 +484,17 @@ fn bad_configs_are_refused_when_the_driver_is_built() {
     );
     let reboot_alone = config(&both(), &[(CommandStep::Reboot, argv(&["reboot-host"]))]);
     assert_eq!(refusal(reboot_alone), LibvirtError::RebootWithoutHostFacts);
+    let mut raise_without_command = config(&both(), &[]);
+    raise_without_command
+        .known
+        .policy
+        .raise_compatibility_level_to = Some("4.14".into());
+    assert_eq!(
+        refusal(raise_without_command),
+        LibvirtError::CompatibilityLevelWithoutCommand {
+            level: "4.14".into()
+        }
+    );
     let bad_placeholder = config(
         &both(),
         &[(CommandStep::HostFacts, argv(&["facts", "{vm}"]))],

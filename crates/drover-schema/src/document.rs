@@ -25,6 +25,29 @@ pub struct PlanDocument {
     pub summary: SummaryEntry,
     /// One entry per action that stops a VM's guest (restart or shutdown), in plan order.
     pub downtime: Vec<DowntimeEntry>,
+    /// The final step after the last host: the cluster compatibility level Drover sets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub final_compatibility_level: Option<String>,
+    /// From the release catalog (`upgrade.catalog`): each upgraded host's path and hotfixes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub upgrade_paths: Vec<UpgradePathEntry>,
+    /// From the release catalog: the highest cluster compatibility level every host supports
+    /// once the plan is done.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compatibility_level_after: Option<String>,
+}
+
+/// One host's way to the target in one maintenance window.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct UpgradePathEntry {
+    pub host: String,
+    pub from: String,
+    /// Releases installed in order; the last is the target.
+    pub hops: Vec<String>,
+    /// Reboots in the window (hops whose reboot can be deferred share one).
+    pub reboots: u32,
+    /// Hotfixes applied after the last hop, prerequisites first.
+    pub hotfixes: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -141,6 +164,9 @@ impl PlanDocument {
                 .filter(|action| action.kind.has_downtime())
                 .map(|action| DowntimeEntry::new(cluster, action))
                 .collect(),
+            final_compatibility_level: plan.final_compatibility_level.clone(),
+            upgrade_paths: Vec::new(),
+            compatibility_level_after: None,
         }
     }
 }

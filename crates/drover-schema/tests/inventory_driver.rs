@@ -41,6 +41,7 @@ const FULL_SIMULATOR: &str = r#"driver:
     - {fault: shutdown-ignored, vm: legacy-01}
     - {fault: slow, step: upgrade, factor: 3.0}
     - {fault: slow, step: migrate, factor: 0.5, host: xs02}
+    - {fault: compatibility-level-fails, times: 2}
   random_faults:
     {migration_failure: 0.05, upgrade_failure: 0.02, shutdown_ignored: 0.1, host_never_returns: 0}
 "#;
@@ -142,6 +143,10 @@ fn full_simulator_section_reads_into_the_expected_values() {
             on_vm(ShutdownIgnored, "legacy-01", None),
             slow(StepName::Upgrade, 3.0, None),
             slow(StepName::Migrate, 0.5, Some("xs02")),
+            FaultEntry {
+                times: Some(2),
+                ..fault(CompatibilityLevelFails)
+            },
         ],
         random_faults: RandomFaults {
             migration_failure: 0.05,
@@ -230,8 +235,25 @@ fn libvirt_section_reads_by_shape() {
                 "--yes".to_string(),
             ],
         )]),
+        migration_bandwidth_mib_per_sec: None,
+        shared_storage_path_prefixes: Vec::new(),
+        marks_file: None,
     };
     assert_eq!(read(driver).driver, DriverSection::Libvirt(expected));
+}
+
+#[test]
+fn libvirt_section_reads_storage_bandwidth_and_marks_keys() {
+    let driver = "driver:\n  kind: libvirt\n  hosts:\n    xs01: {uri: \"qemu+tcp://xs01/system\", address: xs01}\n  migration_bandwidth_mib_per_sec: 200\n  shared_storage_path_prefixes: [/mnt/nfs, /var/lib/shared]\n  marks_file: marks.json\n";
+    let DriverSection::Libvirt(section) = read(driver).driver else {
+        panic!("a libvirt section");
+    };
+    assert_eq!(section.migration_bandwidth_mib_per_sec, Some(200));
+    assert_eq!(
+        section.shared_storage_path_prefixes,
+        vec!["/mnt/nfs".to_string(), "/var/lib/shared".to_string()]
+    );
+    assert_eq!(section.marks_file.as_deref(), Some("marks.json"));
 }
 
 #[test]
@@ -249,6 +271,7 @@ fn command_section_reads_every_step() {
         "start_vm",
         "upgrade",
         "reboot",
+        "set_compatibility_level",
     ];
     let commands: String = steps
         .iter()
@@ -309,7 +332,7 @@ fn driver_that_is_not_a_mapping() {
 fn unknown_fault_name() {
     assert_refused(
         "driver:\n  kind: simulator\n  faults:\n    - {fault: explode, vm: web-01}\n",
-        "pool.yaml:12:15: driver.faults[0].fault: unknown variant `explode`, expected one of `migration-fails`, `migration-refused`, `migration-hangs`, `upgrade-fails`, `host-never-returns`, `upgrade-does-not-reboot`, `reboot-ignored`, `shutdown-ignored`, `slow`",
+        "pool.yaml:12:15: driver.faults[0].fault: unknown variant `explode`, expected one of `migration-fails`, `migration-refused`, `migration-hangs`, `upgrade-fails`, `host-never-returns`, `upgrade-does-not-reboot`, `reboot-ignored`, `shutdown-ignored`, `slow`, `compatibility-level-fails`",
     );
 }
 
@@ -349,6 +372,10 @@ fn fault_missing_or_extra_keys() {
         (
             "{fault: upgrade-fails, host: xs01, factor: 2}",
             "pool.yaml:12:50: driver.faults[0].factor: does not apply to fault `upgrade-fails`",
+        ),
+        (
+            "{fault: compatibility-level-fails, host: xs01}",
+            "pool.yaml:12:48: driver.faults[0].host: does not apply to fault `compatibility-level-fails`",
         ),
         (
             "{fault: slow, factor: 2}",
@@ -431,7 +458,7 @@ fn bad_commands() {
     );
     assert_refused(
         "driver:\n  kind: command\n  commands:\n    upgrde: [/bin/true]\n",
-        "pool.yaml:12:5: driver.commands: unknown variant `upgrde`, expected one of `discover`, `host_facts`, `health_check`, `cordon`, `uncordon`, `enter_maintenance`, `exit_maintenance`, `migrate`, `shutdown_vm`, `start_vm`, `upgrade`, `reboot`",
+        "pool.yaml:12:5: driver.commands: unknown variant `upgrde`, expected one of `discover`, `host_facts`, `health_check`, `cordon`, `uncordon`, `enter_maintenance`, `exit_maintenance`, `migrate`, `shutdown_vm`, `start_vm`, `upgrade`, `reboot`, `set_compatibility_level`",
     );
     assert_refused(
         "driver:\n  kind: command\n  commands: {reboot: [/bin/a], reboot: [/bin/b]}\n",
@@ -456,6 +483,15 @@ fn bad_libvirt_hosts() {
     assert_refused(
         "driver:\n  kind: libvirt\n  hosts:\n    xs01: {uri: \"\", address: xs01}\n",
         "pool.yaml:12:17: driver.hosts.xs01.uri: must not be empty",
+    );
+    let host = "driver:\n  kind: libvirt\n  hosts:\n    xs01: {uri: \"qemu+tcp://xs01/system\", address: xs01}\n";
+    assert_refused(
+        &format!("{host}  migration_bandwidth_mib_per_sec: 0\n"),
+        "pool.yaml:13:36: driver.migration_bandwidth_mib_per_sec: must be at least 1 (leave it out for no limit)",
+    );
+    assert_refused(
+        &format!("{host}  shared_storage_path_prefixes: [mnt/nfs]\n"),
+        "pool.yaml:13:34: driver.shared_storage_path_prefixes[0]: \"mnt/nfs\" is not an absolute path",
     );
 }
 

@@ -146,7 +146,7 @@ fn unknown_top_level_key() {
     let text = format!("{VALID}hots: []\n");
     assert_refused(
         &text,
-        "pool.yaml:9:1: unknown field `hots`, expected one of `cluster`, `policy`, `hosts`, `vms`, `driver`",
+        "pool.yaml:9:1: unknown field `hots`, expected one of `cluster`, `policy`, `hosts`, `vms`, `driver`, `upgrade`",
     );
 }
 
@@ -179,7 +179,7 @@ fn unknown_policy_key() {
     let text = edited(VALID, "max_unavailable: 1", "max_unavailable: 1, batch: 2");
     assert_refused(
         &text,
-        "pool.yaml:2:30: policy: unknown field `batch`, expected one of `max_unavailable`, `cpu_overcommit`, `auto_resolve`, `upgrade_duration_secs`, `reboot_duration_secs`, `migration_bandwidth_mib_per_sec`, `migration_overhead_secs`, `max_concurrent_migrations_per_host`, `max_concurrent_migrations_per_cluster`, `vm_shutdown_secs`, `vm_boot_secs`, `mode`, `approval`, `max_step_attempts`, `retry_backoff_initial_secs`, `retry_backoff_max_secs`, `step_timeout_secs`, `migration_timeout_secs`, `upgrade_timeout_secs`, `reboot_timeout_secs`, `vm_shutdown_timeout_secs`, `unschedulable_timeout_secs`, `pending_timeout_secs`, `batch_eviction_size`, `batch_eviction_interval_secs`, `windows`, `time_zone`, `only_hosts`",
+        "pool.yaml:2:30: policy: unknown field `batch`, expected one of `max_unavailable`, `cpu_overcommit`, `auto_resolve`, `upgrade_duration_secs`, `reboot_duration_secs`, `migration_bandwidth_mib_per_sec`, `migration_overhead_secs`, `max_concurrent_migrations_per_host`, `max_concurrent_migrations_per_cluster`, `vm_shutdown_secs`, `vm_boot_secs`, `mode`, `approval`, `max_step_attempts`, `retry_backoff_initial_secs`, `retry_backoff_max_secs`, `step_timeout_secs`, `migration_timeout_secs`, `upgrade_timeout_secs`, `reboot_timeout_secs`, `vm_shutdown_timeout_secs`, `unschedulable_timeout_secs`, `pending_timeout_secs`, `batch_eviction_size`, `batch_eviction_interval_secs`, `windows`, `time_zone`, `only_hosts`, `force_hosts`, `raise_compatibility_level_to`",
     );
 }
 
@@ -572,6 +572,32 @@ fn unknown_time_zone() {
 }
 
 #[test]
+fn empty_compatibility_level() {
+    let text = edited(
+        VALID,
+        "max_unavailable: 1",
+        "raise_compatibility_level_to: \" \"",
+    );
+    assert_refused(
+        &text,
+        "pool.yaml:2:40: policy.raise_compatibility_level_to: must not be empty",
+    );
+}
+
+#[test]
+fn compatibility_level_that_is_not_a_text() {
+    let text = edited(
+        VALID,
+        "max_unavailable: 1",
+        "raise_compatibility_level_to: [4]",
+    );
+    assert_refused(
+        &text,
+        "pool.yaml:2:40: policy.raise_compatibility_level_to: invalid type: sequence, expected a string",
+    );
+}
+
+#[test]
 fn zero_step_attempts() {
     let text = edited(VALID, "max_unavailable: 1", "max_step_attempts: 0");
     assert_refused(
@@ -652,5 +678,25 @@ fn cordoned_is_a_boolean() {
     assert_refused(
         &text,
         "pool.yaml:5:75: hosts[1].cordoned: invalid type: string \"sometimes\", expected a boolean",
+    );
+}
+
+#[test]
+fn bad_upgrade_sections() {
+    assert_refused(
+        &format!("{VALID}upgrade: {{control_plane_version: five}}\n"),
+        "pool.yaml:9:34: upgrade.control_plane_version: \"five\" is not a dotted-number version (expected e.g. \"8.2.1\")",
+    );
+    assert_refused(
+        &format!("{VALID}upgrade:\n  installed_hotfixes: {{xs09: [HF-1]}}\n"),
+        "pool.yaml:10:30: upgrade.installed_hotfixes.xs09: unknown host \"xs09\" (hosts are xs01, xs02)",
+    );
+    assert_refused(
+        &format!("{VALID}upgrade: {{catalog: \"\"}}\n"),
+        "pool.yaml:9:20: upgrade.catalog: must not be empty",
+    );
+    assert_refused(
+        &format!("{VALID}upgrade: {{check_format: rpm}}\n"),
+        "pool.yaml:9:25: upgrade.check_format: unknown variant `rpm`, expected `apt` or `dnf`",
     );
 }

@@ -246,6 +246,8 @@ fn cluster_with_no_defaults() -> Cluster {
         ],
         time_zone: "America/Argentina/Buenos_Aires".to_string(),
         only_hosts: Some(["true".to_string()].into()),
+        force_hosts: ["true".to_string()].into(),
+        raise_compatibility_level_to: Some("4.10".to_string()),
     };
     let host = Host {
         name: "true".to_string(),

@@ -103,6 +103,7 @@ fn hand_made_plan() -> Plan {
         waves,
         skipped,
         summary,
+        final_compatibility_level: None,
     }
 }
 
@@ -129,6 +130,22 @@ fn json_and_yaml_read_back_to_the_same_document() {
     let from_yaml: PlanDocument = serde_yaml_ng::from_str(&document::to_yaml(&document)).unwrap();
     assert_eq!(from_json, document);
     assert_eq!(from_yaml, document);
+}
+
+#[test]
+fn the_final_compatibility_level_is_written_only_when_planned() {
+    let mut plan = hand_made_plan();
+    let without = document::to_json(&PlanDocument::new(&cluster(), &plan));
+    assert!(!without.contains("final_compatibility_level"), "{without}");
+    plan.final_compatibility_level = Some("4.14".into());
+    let document = PlanDocument::new(&cluster(), &plan);
+    let json = document::to_json(&document);
+    assert!(
+        json.contains("\"final_compatibility_level\": \"4.14\""),
+        "{json}"
+    );
+    let from_json: PlanDocument = serde_json::from_str(&json).unwrap();
+    assert_eq!(from_json, document);
 }
 
 fn keys(value: &Value) -> BTreeSet<&str> {

@@ -594,6 +594,49 @@ async fn a_state_file_of_another_cluster_is_refused() {
     assert!(matches!(refused, Some(SimError::StateFile { .. })));
 }
 
+#[tokio::test(start_paused = true)]
+async fn the_compatibility_level_fails_as_often_as_asked_then_is_set_and_kept() {
+    let directory = tempfile::tempdir().unwrap();
+    let config = SimDriverConfig {
+        state_file: Some(directory.path().join("platform.json")),
+        faults: vec![Fault::new(FaultKind::CompatibilityLevelFails).times(2)],
+        ..SimDriverConfig::default()
+    };
+    let clock = Clock::virtual_from(0);
+    let first = SimDriver::new(&platform(), clock.clone(), config.clone()).unwrap();
+    for _ in 0..2 {
+        let failed = first.set_compatibility_level("test", "4.14").await;
+        assert!(
+            matches!(&failed, Err(DriverError::Failed(text)) if text.contains("to 4.14")),
+            "{failed:?}"
+        );
+    }
+    assert_eq!(first.snapshot().compatibility_level, None);
+    first.set_compatibility_level("test", "4.14").await.unwrap();
+    drop(first);
+
+    let resumed = SimDriver::new(&platform(), clock.clone(), config).unwrap();
+    assert_eq!(
+        resumed.snapshot().compatibility_level.as_deref(),
+        Some("4.14")
+    );
+    resumed
+        .set_compatibility_level("test", "4.14")
+        .await
+        .expect("the level the cluster has is no change");
+    let sets = resumed
+        .snapshot()
+        .history
+        .iter()
+        .filter(|e| matches!(e.kind, HistoryEventKind::CompatibilityLevelSet { .. }))
+        .count();
+    assert_eq!(sets, 1);
+    assert!(matches!(
+        resumed.set_compatibility_level("other", "4.14").await,
+        Err(DriverError::NotFound(_))
+    ));
+}
+
 #[test]
 fn faults_naming_nothing_are_refused() {
     let unknown_vm = with_faults(vec![Fault::new(FaultKind::MigrationFails).on_vm("nope")]);

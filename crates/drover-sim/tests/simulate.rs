@@ -26,6 +26,7 @@ fn one_wave_plan(hosts: Vec<HostId>, actions: Vec<Action>) -> Plan {
             hosts,
             actions,
         }],
+        final_compatibility_level: None,
     }
 }
 

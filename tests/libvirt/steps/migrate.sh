@@ -3,6 +3,16 @@
 . "$(dirname "$0")/common.sh"
 vm=$1; from=$2; to=$3
 [ "$(domain_state "$to" "$vm")" = "running" ] && exit 0
+# A migration started by an earlier call (a drover killed mid-call, whose virsh lives on) is
+# still running: wait for it (at most 120 s) and look again, instead of failing with "another
+# migration job is already running".
+waited=0
+while vsh "$(uri "$from")" domjobinfo "$vm" 2>/dev/null | grep -q '^Job type: *Unbounded'; do
+    [ "$waited" -ge 1200 ] && break
+    sleep 0.1
+    waited=$((waited + 1))
+done
+[ "$(domain_state "$to" "$vm")" = "running" ] && exit 0
 # Test fault: this migration crawls at 1 MiB/s and is aborted after 3 s (domjobabort), leaving
 # the guest on its source, as an operator's or a timeout's abort would.
 if [ -f "$state/faults/slow-migrate-$vm-$to" ]; then

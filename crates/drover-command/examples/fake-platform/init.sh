@@ -3,7 +3,7 @@
 # Three hosts at 8.0.0 (xs01 is the pool master) and three running VMs, one per host.
 . "$(dirname "$0")/lib.sh"
 state=${1:?usage: init.sh STATE}
-rm -rf "$state/hosts" "$state/vms"
+rm -rf "$state/hosts" "$state/vms" "$state/compatibility_level"
 
 add_host() { # NAME ROLE VERSION
     dir="$state/hosts/$1"

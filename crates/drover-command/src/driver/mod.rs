@@ -17,6 +17,10 @@
 //!   configured (a host whose facts fail is reported down; when every host fails, discovery
 //!   fails), and VMs placed where this driver last migrated, stopped or started them.
 //! - `shutdown_vm` may print a line `forced=true` when it had to power the VM off.
+//! - `set_compatibility_level` (`{level}`, `{cluster}`) runs once after the last host when the
+//!   policy asks for `raise_compatibility_level_to`; the driver is refused at build time when
+//!   the policy asks and this command is missing. Setting the level the cluster already has
+//!   must exit 0.
 //! - Any other stdout is ignored, except in error messages.
 //! - `cordon`/`uncordon` without a command: the cordon is Drover's own, kept in memory by this
 //!   driver and reported as `cordoned` by `host_facts` and discovery. Memory does not survive a
@@ -87,6 +91,40 @@ pub struct CommandDriverConfig {
     pub step_timeouts: BTreeMap<CommandStep, Duration>,
     /// The inventory: the hosts and VMs discovery reports when no discover command is configured.
     pub known: Cluster,
+    /// Per host, what its upgrade installs (`{hops}`, `{hotfixes}`, `{reboots}`); a host not
+    /// listed installs the target alone.
+    pub upgrade_plans: BTreeMap<String, HostUpgradePlan>,
+}
+
+/// What one host's upgrade command is told, from the release catalog or a forced update.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HostUpgradePlan {
+    pub hops: Vec<String>,
+    pub hotfixes: Vec<String>,
+    pub reboots: u32,
+    /// Run the upgrade although the host already reports the target (package updates).
+    pub even_at_target: bool,
+}
+
+impl HostUpgradePlan {
+    /// The upgrade placeholders' values for a host with this plan (or none) going to `target`.
+    pub fn values(plan: Option<&HostUpgradePlan>, target: &str) -> [(Placeholder, String); 4] {
+        let hops = plan
+            .filter(|p| !p.hops.is_empty())
+            .map_or(target.to_string(), |p| p.hops.join(","));
+        [
+            (Placeholder::Target, target.to_string()),
+            (Placeholder::Hops, hops),
+            (
+                Placeholder::Hotfixes,
+                plan.map_or(String::new(), |p| p.hotfixes.join(",")),
+            ),
+            (
+                Placeholder::Reboots,
+                plan.map_or("1".to_string(), |p| p.reboots.to_string()),
+            ),
+        ]
+    }
 }
 
 impl CommandDriverConfig {
@@ -118,6 +156,7 @@ impl CommandDriverConfig {
             step_timeout: Duration::from_secs(policy.step_timeout_secs),
             step_timeouts,
             known: known.clone(),
+            upgrade_plans: BTreeMap::new(),
         }
     }
 
@@ -142,6 +181,7 @@ struct Inner {
     host_addresses: BTreeMap<String, String>,
     cluster: String,
     known: Cluster,
+    upgrade_plans: BTreeMap<String, HostUpgradePlan>,
     remembered: Remembered,
 }
 
@@ -162,6 +202,7 @@ impl CommandDriver {
             .map(|(step, argv)| Ok((*step, ArgvTemplate::for_step(*step, argv)?)))
             .collect::<Result<BTreeMap<_, _>, CommandError>>()?;
         check_addresses(&config)?;
+        check_compatibility_command(&config)?;
         let timeouts = all_steps()
             .map(|step| Ok((step, nonzero(step, config.timeout_for(step))?)))
             .collect::<Result<BTreeMap<_, _>, CommandError>>()?;
@@ -171,6 +212,7 @@ impl CommandDriver {
             host_addresses: config.host_addresses,
             cluster: config.cluster,
             known: config.known,
+            upgrade_plans: config.upgrade_plans,
             remembered: Remembered::default(),
         };
         Ok(CommandDriver {
@@ -199,8 +241,27 @@ fn all_steps() -> impl Iterator<Item = CommandStep> {
         StartVm,
         Upgrade,
         Reboot,
+        SetCompatibilityLevel,
     ]
     .into_iter()
+}
+
+/// A run that must raise the compatibility level fails at its very end without this command,
+/// after every host was upgraded; better to refuse before the first.
+fn check_compatibility_command(config: &CommandDriverConfig) -> Result<(), CommandError> {
+    let requested = &config.known.policy.raise_compatibility_level_to;
+    match requested {
+        Some(level)
+            if !config
+                .commands
+                .contains_key(&CommandStep::SetCompatibilityLevel) =>
+        {
+            Err(CommandError::CompatibilityLevelNotConfigured {
+                level: level.clone(),
+            })
+        }
+        _ => Ok(()),
+    }
 }
 
 fn check_addresses(config: &CommandDriverConfig) -> Result<(), CommandError> {
@@ -380,15 +441,19 @@ impl Inner {
 
     async fn upgrade(&self, host: &str, target: &Version) -> Result<(), CommandError> {
         self.require(CommandStep::Upgrade)?;
-        if self
-            .already_done(host, |facts| facts.version >= *target)
-            .await
+        let plan = self.upgrade_plans.get(host);
+        let even_at_target = plan.is_some_and(|p| p.even_at_target);
+        if !even_at_target
+            && self
+                .already_done(host, |facts| facts.version >= *target)
+                .await
         {
             return Ok(());
         }
-        let values = self
-            .host_values(host)
-            .with(Placeholder::Target, target.as_str());
+        let mut values = self.host_values(host);
+        for (placeholder, value) in HostUpgradePlan::values(plan, target.as_str()) {
+            values = values.with(placeholder, value);
+        }
         let limits = self.limits(CommandStep::Upgrade);
         self.run(
             CommandStep::Upgrade,
@@ -413,6 +478,21 @@ impl Inner {
             .with(Placeholder::BootIdBefore, boot_id_before);
         let limits = self.limits(CommandStep::Reboot);
         self.run(CommandStep::Reboot, format!("host {host}"), &values, limits)
+            .await
+            .map(drop)
+    }
+
+    async fn set_compatibility_level(
+        &self,
+        cluster: &str,
+        level: &str,
+    ) -> Result<(), CommandError> {
+        let step = CommandStep::SetCompatibilityLevel;
+        let values = PlaceholderValues::new()
+            .with(Placeholder::Cluster, cluster)
+            .with(Placeholder::Level, level);
+        let subject = format!("cluster {cluster} to {level}");
+        self.run(step, subject, &values, self.limits(step))
             .await
             .map(drop)
     }
@@ -484,5 +564,9 @@ impl Driver for CommandDriver {
 
     async fn reboot(&self, host: &str, boot_id_before: &str) -> Result<(), DriverError> {
         Ok(self.inner.reboot(host, boot_id_before).await?)
+    }
+
+    async fn set_compatibility_level(&self, cluster: &str, level: &str) -> Result<(), DriverError> {
+        Ok(self.inner.set_compatibility_level(cluster, level).await?)
     }
 }

@@ -56,10 +56,20 @@ pub enum Placeholder {
     GracefulTimeoutSecs,
     /// `{cluster}`: the cluster's name.
     Cluster,
+    /// `{level}`: the cluster compatibility level to set after the last host.
+    Level,
+    /// `{hops}`: the releases to install in order, comma-separated (the release catalog's path;
+    /// just the target without a catalog).
+    Hops,
+    /// `{hotfixes}`: the hotfixes to apply after the last hop, comma-separated, prerequisites
+    /// first; empty when there are none.
+    Hotfixes,
+    /// `{reboots}`: how many reboots the window needs by the catalog (1 without a catalog).
+    Reboots,
 }
 
 impl Placeholder {
-    pub const ALL: [Placeholder; 10] = [
+    pub const ALL: [Placeholder; 14] = [
         Placeholder::Host,
         Placeholder::HostAddress,
         Placeholder::Vm,
@@ -70,6 +80,10 @@ impl Placeholder {
         Placeholder::BootIdBefore,
         Placeholder::GracefulTimeoutSecs,
         Placeholder::Cluster,
+        Placeholder::Level,
+        Placeholder::Hops,
+        Placeholder::Hotfixes,
+        Placeholder::Reboots,
     ];
 
     /// The name written between braces.
@@ -85,6 +99,10 @@ impl Placeholder {
             Placeholder::BootIdBefore => "boot_id_before",
             Placeholder::GracefulTimeoutSecs => "graceful_timeout_secs",
             Placeholder::Cluster => "cluster",
+            Placeholder::Level => "level",
+            Placeholder::Hops => "hops",
+            Placeholder::Hotfixes => "hotfixes",
+            Placeholder::Reboots => "reboots",
         }
     }
 
@@ -103,11 +121,12 @@ impl Placeholder {
             | CommandStep::Uncordon
             | CommandStep::EnterMaintenance
             | CommandStep::ExitMaintenance => &[Host, HostAddress, Cluster],
-            CommandStep::Upgrade => &[Host, HostAddress, Target, Cluster],
+            CommandStep::Upgrade => &[Host, HostAddress, Target, Hops, Hotfixes, Reboots, Cluster],
             CommandStep::Reboot => &[Host, HostAddress, BootIdBefore, Cluster],
             CommandStep::Migrate => &[Vm, From, To, ToAddress, Host, HostAddress, Cluster],
             CommandStep::ShutdownVm => &[Vm, Host, HostAddress, GracefulTimeoutSecs, Cluster],
             CommandStep::StartVm => &[Vm, Host, HostAddress, Cluster],
+            CommandStep::SetCompatibilityLevel => &[Level, Cluster],
         }
     }
 }

@@ -36,6 +36,7 @@ pub fn config(commands: &[(CommandStep, Vec<String>)]) -> CommandDriverConfig {
         step_timeout: Duration::from_secs(10),
         step_timeouts: BTreeMap::new(),
         known: cluster(),
+        upgrade_plans: BTreeMap::new(),
     }
 }
 

@@ -495,7 +495,12 @@ impl Execution {
         }
         let restores_left = self.hosts.iter().any(|h| !h.restore_queue.is_empty());
         if self.in_flight.is_empty() && !restores_left {
-            self.phase = RunPhase::Aborted;
+            // A raise in flight when the abort came cannot be undone: once it succeeded, every
+            // host was upgraded and the level raised, so the run did complete.
+            self.phase = match self.compatibility_level_raised() {
+                Some(_) => RunPhase::Completed,
+                None => RunPhase::Aborted,
+            };
         }
     }
 }

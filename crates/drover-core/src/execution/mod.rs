@@ -14,6 +14,7 @@
 //!
 //! No IO, no clock, no randomness: same inputs, same outputs.
 
+mod compatibility;
 mod hosts;
 mod settings;
 mod status;
@@ -33,6 +34,7 @@ pub use types::{
     OperatorCommand, Outcome,
 };
 
+use compatibility::CompatibilityRaise;
 use hosts::HostRun;
 use vms::VmRun;
 
@@ -84,6 +86,8 @@ enum Purpose {
         host: HostId,
         vm: Option<VmId>,
     },
+    /// The final step: raising the cluster compatibility level.
+    CompatibilityLevel,
 }
 
 /// Why an operator command was refused.
@@ -100,6 +104,8 @@ pub enum OperatorError {
     NotFailed { host: String, step: &'static str },
     #[error("host {host} is {step}, not waiting for a manual upgrade")]
     NotAwaitingManualUpgrade { host: String, step: &'static str },
+    #[error("the run is halted on raising the cluster compatibility level to {level}, which cannot be skipped: `retry` tries again, `abort` finishes the run without raising it")]
+    CompatibilityRaiseNotSkippable { level: String },
 }
 
 /// The whole run: the cluster as last observed, the plan, and every host's and VM's progress.
@@ -127,6 +133,8 @@ pub struct Execution {
     /// Restarts started in the current eviction batch, and when that batch began.
     eviction_batch: (Millis, u32),
     counters: status::Counters,
+    /// The final raise of the cluster compatibility level, when the policy asks for one.
+    compatibility: Option<CompatibilityRaise>,
 }
 
 impl Execution {
@@ -134,6 +142,10 @@ impl Execution {
     /// observation, so that a replay of the journal makes the same one.
     pub fn new(cluster: Cluster, now: Millis) -> Self {
         let settings = ExecutionSettings::from_policy(&cluster.policy);
+        let compatibility = settings
+            .raise_compatibility_level_to
+            .clone()
+            .map(CompatibilityRaise::new);
         let plan = crate::planner::plan(&cluster);
         let hosts = cluster
             .host_ids()
@@ -165,6 +177,7 @@ impl Execution {
             migrating_from: BTreeMap::new(),
             eviction_batch: (0, 0),
             counters: status::Counters::default(),
+            compatibility,
         };
         if !execution.current_plan.is_feasible() {
             execution.phase = RunPhase::Halted {
@@ -220,6 +233,7 @@ impl Execution {
         hosts
             .chain(vms)
             .chain(eviction)
+            .chain(self.compatibility_retry_at())
             .filter(|t| *t > self.now)
             .min()
     }
@@ -249,6 +263,10 @@ impl Execution {
                 Err(wrong_phase())
             }
             OperatorCommand::Skip { host } => {
+                if let Some(level) = self.failed_compatibility_level() {
+                    let level = level.to_string();
+                    return Err(OperatorError::CompatibilityRaiseNotSkippable { level });
+                }
                 let id = self.host_id(host)?;
                 match self.hosts[id.index()].step {
                     HostStep::UpgradeFailed => Ok(()),
@@ -322,6 +340,7 @@ impl Execution {
             Purpose::HostStep { host } => self.on_host_outcome(host, command, outcome),
             Purpose::Vm { vm } => self.on_vm_outcome(vm, command, outcome),
             Purpose::Restore { host, vm } => self.on_restore_outcome(host, vm, outcome),
+            Purpose::CompatibilityLevel => self.on_compatibility_outcome(outcome),
         }
     }
 
@@ -375,9 +394,7 @@ impl Execution {
             return;
         }
         let Some(wave) = self.current_plan.waves.first().cloned() else {
-            if self.in_flight.is_empty() {
-                self.phase = RunPhase::Completed;
-            }
+            self.finish_after_last_wave();
             return;
         };
         self.waves_started += 1;
@@ -504,6 +521,9 @@ impl Execution {
 
     fn retry_failed(&mut self) {
         self.phase = RunPhase::Running;
+        if self.retry_compatibility_raise() {
+            return;
+        }
         let now = self.now;
         for run in self
             .hosts

@@ -28,6 +28,8 @@ pub struct ExecutionSettings {
     pub batch_eviction_interval_ms: u64,
     /// Failed attempts remembered per VM (KubeVirt keeps the last five).
     pub attempts_kept_per_vm: usize,
+    /// The cluster compatibility level to set after the last host, if any.
+    pub raise_compatibility_level_to: Option<String>,
 }
 
 impl ExecutionSettings {
@@ -54,6 +56,7 @@ impl ExecutionSettings {
             batch_eviction_size: policy.batch_eviction_size.max(1),
             batch_eviction_interval_ms: secs(policy.batch_eviction_interval_secs),
             attempts_kept_per_vm: 5,
+            raise_compatibility_level_to: policy.raise_compatibility_level_to.clone(),
         }
     }
 

@@ -92,6 +92,8 @@ pub struct RunReport {
     pub downtime: Vec<VmDowntime>,
     /// What a skip or abort could not restore.
     pub restore_errors: Vec<(HostId, String)>,
+    /// The cluster compatibility level the run raised after its last host, if it did.
+    pub compatibility_level_raised: Option<String>,
 }
 
 impl Execution {
@@ -243,12 +245,20 @@ impl Execution {
             condition(
                 "Completed",
                 self.phase == RunPhase::Completed,
-                format!(
-                    "{} host(s) upgraded, {} skipped",
-                    self.counters.hosts_upgraded, self.counters.hosts_skipped
-                ),
+                self.completed_message(),
             ),
         ]
+    }
+
+    fn completed_message(&self) -> String {
+        let hosts = format!(
+            "{} host(s) upgraded, {} skipped",
+            self.counters.hosts_upgraded, self.counters.hosts_skipped
+        );
+        match self.compatibility_message() {
+            Some(compatibility) => format!("{hosts}; {compatibility}"),
+            None => hosts,
+        }
     }
 
     pub fn report(&self) -> RunReport {
@@ -301,6 +311,7 @@ impl Execution {
             forced_shutdowns: self.counters.forced_shutdowns,
             downtime,
             restore_errors,
+            compatibility_level_raised: self.compatibility_level_raised(),
         }
     }
 }

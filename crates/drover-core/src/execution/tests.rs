@@ -52,6 +52,9 @@ struct Platform {
     boots: Vec<u32>,
     fail_upgrade_of: Option<HostId>,
     never_reboots: bool,
+    compatibility_level: Option<String>,
+    /// Raises of the compatibility level that fail before one succeeds.
+    compatibility_failures_left: u32,
 }
 
 impl Platform {
@@ -61,6 +64,8 @@ impl Platform {
             boots: vec![1; cluster.hosts.len()],
             fail_upgrade_of: None,
             never_reboots: false,
+            compatibility_level: None,
+            compatibility_failures_left: 0,
         }
     }
 
@@ -127,6 +132,17 @@ impl Platform {
                 if !self.never_reboots {
                     self.boots[host.index()] += 1;
                 }
+                ok(Observation::Nothing)
+            }
+            CommandKind::SetCompatibilityLevel { level } => {
+                if self.compatibility_failures_left > 0 {
+                    self.compatibility_failures_left -= 1;
+                    return Outcome::Failed {
+                        error: "the engine refused the level".into(),
+                        refused: false,
+                    };
+                }
+                self.compatibility_level = Some(level.clone());
                 ok(Observation::Nothing)
             }
         }
@@ -434,4 +450,210 @@ fn restarts_are_evicted_in_batches() {
             "batches too close: {shutdown_times:?}"
         );
     }
+}
+
+fn raising_cluster(level: &str) -> Cluster {
+    let mut cluster = cluster();
+    cluster.policy.raise_compatibility_level_to = Some(level.into());
+    cluster
+}
+
+#[test]
+fn the_compatibility_level_is_raised_after_the_last_host() {
+    let cluster = raising_cluster("4.14");
+    let mut platform = Platform::new(&cluster);
+    let mut now = 0;
+    let mut execution = Execution::new(cluster, now);
+    assert_eq!(
+        execution
+            .initial_plan()
+            .final_compatibility_level
+            .as_deref(),
+        Some("4.14")
+    );
+    let mut kinds = Vec::new();
+    while let Some(command) = execution.poll_command() {
+        kinds.push(command.kind.name());
+        if let CommandKind::SetCompatibilityLevel { .. } = command.kind {
+            let status = execution.status();
+            assert!(
+                status.hosts.iter().all(|h| h.step == HostStep::Done),
+                "raised before every host was done: {status:?}"
+            );
+        }
+        let outcome = platform.answer(&command);
+        now += 1_000;
+        let input = Input::Outcome {
+            command: command.id,
+            outcome,
+        };
+        execution.handle(now, input);
+    }
+    assert_eq!(kinds.last(), Some(&"set-compatibility-level"));
+    assert_eq!(execution.phase(), &RunPhase::Completed);
+    assert_eq!(platform.compatibility_level.as_deref(), Some("4.14"));
+    let report = execution.report();
+    assert_eq!(report.compatibility_level_raised.as_deref(), Some("4.14"));
+    let completed = execution.status().conditions.pop().unwrap();
+    assert!(
+        completed
+            .message
+            .contains("compatibility level raised to 4.14"),
+        "{completed:?}"
+    );
+}
+
+#[test]
+fn a_failed_raise_halts_refuses_skip_and_retry_raises_it() {
+    let cluster = raising_cluster("4.14");
+    let mut platform = Platform::new(&cluster);
+    platform.compatibility_failures_left = 4;
+    let mut now = 0;
+    let mut execution = Execution::new(cluster, now);
+    drive(&mut execution, &mut platform, &mut now);
+    let RunPhase::Halted { reason } = execution.phase().clone() else {
+        panic!("not halted: {:?}", execution.phase());
+    };
+    assert_eq!(
+        reason,
+        "raising the cluster compatibility level to 4.14 failed: the engine refused the level"
+    );
+    assert_eq!(platform.compatibility_failures_left, 1, "three attempts");
+    let refused = execution.check_operator(&OperatorCommand::Skip { host: "a".into() });
+    assert!(
+        matches!(refused, Err(OperatorError::CompatibilityRaiseNotSkippable { ref level }) if level == "4.14"),
+        "{refused:?}"
+    );
+    execution.handle(now, Input::Operator(OperatorCommand::Retry));
+    drive(&mut execution, &mut platform, &mut now);
+    assert_eq!(execution.phase(), &RunPhase::Completed);
+    assert_eq!(platform.compatibility_level.as_deref(), Some("4.14"));
+}
+
+#[test]
+fn abort_after_a_failed_raise_finishes_without_raising() {
+    let cluster = raising_cluster("4.14");
+    let mut platform = Platform::new(&cluster);
+    platform.compatibility_failures_left = 3;
+    let mut now = 0;
+    let mut execution = Execution::new(cluster, now);
+    drive(&mut execution, &mut platform, &mut now);
+    assert!(matches!(execution.phase(), RunPhase::Halted { .. }));
+    execution.handle(now, Input::Operator(OperatorCommand::Abort));
+    drive(&mut execution, &mut platform, &mut now);
+    assert_eq!(execution.phase(), &RunPhase::Aborted);
+    assert_eq!(platform.compatibility_level, None);
+    assert_eq!(execution.report().compatibility_level_raised, None);
+}
+
+#[test]
+fn a_raise_in_flight_when_abort_comes_completes_the_run() {
+    let cluster = raising_cluster("4.14");
+    let mut platform = Platform::new(&cluster);
+    let mut now = 0;
+    let mut execution = Execution::new(cluster, now);
+    while let Some(command) = execution.poll_command() {
+        if let CommandKind::SetCompatibilityLevel { .. } = command.kind {
+            execution.handle(now, Input::Operator(OperatorCommand::Abort));
+        }
+        let outcome = platform.answer(&command);
+        now += 1_000;
+        let input = Input::Outcome {
+            command: command.id,
+            outcome,
+        };
+        execution.handle(now, input);
+    }
+    assert_eq!(execution.phase(), &RunPhase::Completed);
+    assert_eq!(
+        execution.report().compatibility_level_raised.as_deref(),
+        Some("4.14")
+    );
+}
+
+#[test]
+fn a_skipped_host_below_the_target_keeps_the_level_unraised() {
+    let cluster = raising_cluster("4.14");
+    let mut platform = Platform::new(&cluster);
+    platform.fail_upgrade_of = Some(HostId(1));
+    let mut now = 0;
+    let mut execution = Execution::new(cluster, now);
+    drive(&mut execution, &mut platform, &mut now);
+    execution.handle(
+        now,
+        Input::Operator(OperatorCommand::Skip { host: "a".into() }),
+    );
+    drive(&mut execution, &mut platform, &mut now);
+    assert_eq!(execution.phase(), &RunPhase::Completed);
+    assert_eq!(platform.compatibility_level, None);
+    let completed = execution.status().conditions.pop().unwrap();
+    assert!(
+        completed
+            .message
+            .contains("not raised to 4.14: hosts below the target: a"),
+        "{completed:?}"
+    );
+}
+
+#[test]
+fn a_host_left_out_of_the_selection_drops_the_final_step_with_a_warning() {
+    let mut cluster = raising_cluster("4.14");
+    cluster.policy.only_hosts = Some(["a".to_string()].into());
+    let plan = crate::planner::plan(&cluster);
+    assert!(plan.is_feasible());
+    assert_eq!(plan.final_compatibility_level, None);
+    let warning = plan
+        .prechecks
+        .iter()
+        .find(|c| c.id == "compatibility-level")
+        .expect("a compatibility-level precheck");
+    assert_eq!(warning.status, crate::plan::CheckStatus::Warn);
+    assert_eq!(warning.subjects, vec!["m".to_string(), "b".to_string()]);
+}
+
+#[test]
+fn replaying_a_run_halted_on_the_raise_rebuilds_it_and_retry_goes_on() {
+    let cluster = raising_cluster("4.14");
+    let mut platform = Platform::new(&cluster);
+    platform.compatibility_failures_left = 3;
+    let mut now = 0;
+    let mut execution = Execution::new(cluster.clone(), now);
+    let mut inputs = Vec::new();
+    while let Some(command) = execution.poll_command() {
+        let outcome = platform.answer(&command);
+        now += 1_000;
+        let input = Input::Outcome {
+            command: command.id,
+            outcome,
+        };
+        inputs.push((now, input.clone()));
+        execution.handle(now, input);
+        if let Some(at) = execution
+            .next_wakeup()
+            .filter(|_| execution.commands_in_flight() == 0)
+        {
+            now = at;
+            inputs.push((now, Input::Tick));
+            execution.handle(now, Input::Tick);
+        }
+    }
+    assert!(matches!(execution.phase(), RunPhase::Halted { .. }));
+    let mut replayed = Execution::new(cluster, 0);
+    for (at, input) in inputs {
+        while replayed.poll_command().is_some() {}
+        replayed.handle(at, input);
+    }
+    assert_eq!(replayed.status(), execution.status());
+    replayed.handle(now, Input::Operator(OperatorCommand::Retry));
+    let retried = replayed.poll_command().expect("retry raises again");
+    assert_eq!(
+        retried.kind,
+        CommandKind::SetCompatibilityLevel {
+            level: "4.14".into()
+        }
+    );
+    assert_eq!(
+        retried.attempt, 1,
+        "fresh attempts after the operator's retry"
+    );
 }

@@ -66,6 +66,11 @@ pub enum CommandKind {
         host: HostId,
         boot_id_before: String,
     },
+    /// After the last host: set the cluster's compatibility level (succeeds at once when the
+    /// cluster already has it).
+    SetCompatibilityLevel {
+        level: String,
+    },
 }
 
 impl CommandKind {
@@ -83,13 +88,14 @@ impl CommandKind {
             CommandKind::StartVm { .. } => "start-vm",
             CommandKind::Upgrade { .. } => "upgrade",
             CommandKind::Reboot { .. } => "reboot",
+            CommandKind::SetCompatibilityLevel { .. } => "set-compatibility-level",
         }
     }
 
     /// The host a command is about (for migrations: the source).
     pub fn host(&self) -> Option<HostId> {
         match self {
-            CommandKind::Discover => None,
+            CommandKind::Discover | CommandKind::SetCompatibilityLevel { .. } => None,
             CommandKind::ReadHostFacts { host }
             | CommandKind::HealthCheck { host }
             | CommandKind::Cordon { host }

@@ -270,11 +270,16 @@ impl Execution {
         }
         let tried = run.tried.clone();
         let from = run.from;
-        let choice = self
-            .cluster
-            .host_ids()
-            .filter(|h| *h != from && !tried.contains(h) && self.can_take(vm, *h))
-            .min_by_key(|h| (self.free_memory_mib(*h), *h));
+        let best_of = |untried: bool| {
+            self.cluster
+                .host_ids()
+                .filter(|h| *h != from && tried.contains(h) != untried && self.can_take(vm, *h))
+                .min_by_key(|h| (self.free_memory_mib(*h), *h))
+        };
+        // Another host first; when none can take the VM, a host already tried (the failure may
+        // have been passing: a job still running, a network blip) rather than no host at all.
+        // Attempts stay capped by `max_step_attempts`.
+        let choice = best_of(true).or_else(|| best_of(false));
         let now = self.now;
         let run = self.vms.get_mut(&vm).expect("vm run exists");
         match choice {

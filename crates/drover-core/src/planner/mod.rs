@@ -73,12 +73,48 @@ pub fn plan(cluster: &Cluster) -> Plan {
         }
     };
     summarize(cluster, &waves, batch_size, &mut summary);
+    let final_compatibility_level = final_compatibility_level(cluster, &skipped, &mut prechecks);
     Plan {
         prechecks,
         waves,
         skipped,
         summary,
+        final_compatibility_level,
     }
+}
+
+/// The level to raise the cluster to after the last host, when the policy asks for it and the
+/// plan is feasible. A host left out of the selection keeps an older version, and a cluster
+/// level it does not support would put it out of service (oVirt makes it non-operational), so
+/// then the raise is left out with a warning that names those hosts.
+fn final_compatibility_level(
+    cluster: &Cluster,
+    skipped: &[SkippedHost],
+    prechecks: &mut Vec<Precheck>,
+) -> Option<String> {
+    let level = cluster.policy.raise_compatibility_level_to.clone()?;
+    if prechecks.iter().any(|c| c.status == CheckStatus::Fail) {
+        return None;
+    }
+    let left_behind: Vec<String> = skipped
+        .iter()
+        .filter(|s| s.reason == SkipReason::NotSelected)
+        .map(|s| cluster.host(s.host).name.clone())
+        .collect();
+    if left_behind.is_empty() {
+        return Some(level);
+    }
+    prechecks.push(Precheck {
+        id: "compatibility-level",
+        status: CheckStatus::Warn,
+        message: format!(
+            "the cluster compatibility level will not be raised to {level}: {} host(s) not selected stay below the target",
+            left_behind.len()
+        ),
+        resolvable: false,
+        subjects: left_behind,
+    });
+    None
 }
 
 fn skipped_hosts(cluster: &Cluster) -> Vec<SkippedHost> {
@@ -88,7 +124,9 @@ fn skipped_hosts(cluster: &Cluster) -> Vec<SkippedHost> {
             let host = cluster.host(id);
             let reason = if host.state == HostState::Down {
                 SkipReason::Down
-            } else if host.version == cluster.target_version {
+            } else if host.version == cluster.target_version
+                && !cluster.policy.force_hosts.contains(&host.name)
+            {
                 SkipReason::AtTarget
             } else if host.version > cluster.target_version {
                 SkipReason::NewerThanTarget

@@ -143,6 +143,8 @@ pub enum FaultName {
     ShutdownIgnored,
     /// `step`, `factor`, optional `host`: the step takes `factor` times longer.
     Slow,
+    /// `times`: the first `times` raises of the cluster compatibility level fail.
+    CompatibilityLevelFails,
 }
 
 impl FaultName {
@@ -158,6 +160,7 @@ impl FaultName {
             FaultName::RebootIgnored => "reboot-ignored",
             FaultName::ShutdownIgnored => "shutdown-ignored",
             FaultName::Slow => "slow",
+            FaultName::CompatibilityLevelFails => "compatibility-level-fails",
         }
     }
 }
@@ -231,6 +234,19 @@ pub struct LibvirtSection {
         skip_serializing_if = "BTreeMap::is_empty"
     )]
     pub commands: BTreeMap<CommandStep, Vec<String>>,
+    /// The bandwidth limit passed to libvirt for every live migration (MiB/s); absent: libvirt's
+    /// default (unlimited). `policy.migration_bandwidth_mib_per_sec` is only the planner's
+    /// estimate of the network.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub migration_bandwidth_mib_per_sec: Option<u64>,
+    /// Disk paths under these directories are on storage every host shares (NFS, a cluster
+    /// file system); any other file or block disk makes its VM `local_storage`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shared_storage_path_prefixes: Vec<String>,
+    /// Where Drover keeps its cordon and maintenance marks between processes (libvirt has
+    /// neither); relative to the inventory. Absent: next to the state file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub marks_file: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -270,6 +286,8 @@ pub enum CommandStep {
     StartVm,
     Upgrade,
     Reboot,
+    /// After the last host: `{level}`, `{cluster}`.
+    SetCompatibilityLevel,
 }
 
 impl StepName {
@@ -302,6 +320,7 @@ impl CommandStep {
             CommandStep::StartVm => "start_vm",
             CommandStep::Upgrade => "upgrade",
             CommandStep::Reboot => "reboot",
+            CommandStep::SetCompatibilityLevel => "set_compatibility_level",
         }
     }
 }

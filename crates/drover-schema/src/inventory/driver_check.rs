@@ -26,6 +26,8 @@ enum FaultSubject {
     Host,
     /// `step` and `factor` are required, `host` optional, `vm` refused.
     Step,
+    /// The whole cluster: `vm` and `host` refused.
+    Cluster,
 }
 
 fn fault_subject(fault: FaultName) -> FaultSubject {
@@ -39,6 +41,7 @@ fn fault_subject(fault: FaultName) -> FaultSubject {
         | FaultName::UpgradeDoesNotReboot
         | FaultName::RebootIgnored => FaultSubject::Host,
         FaultName::Slow => FaultSubject::Step,
+        FaultName::CompatibilityLevelFails => FaultSubject::Cluster,
     }
 }
 
@@ -46,7 +49,10 @@ fn fault_subject(fault: FaultName) -> FaultSubject {
 fn counts_occurrences(fault: FaultName) -> bool {
     matches!(
         fault,
-        FaultName::MigrationFails | FaultName::MigrationHangs | FaultName::UpgradeFails
+        FaultName::MigrationFails
+            | FaultName::MigrationHangs
+            | FaultName::UpgradeFails
+            | FaultName::CompatibilityLevelFails
     )
 }
 
@@ -214,7 +220,7 @@ fn fault_key_rules(fault: &FaultEntry) -> [FaultKeyRule; 5] {
         FaultKeyRule {
             key: "host",
             is_present: fault.host.is_some(),
-            is_allowed: !is_about_vm,
+            is_allowed: matches!(subject, FaultSubject::Host | FaultSubject::Step),
             is_required: subject == FaultSubject::Host,
         },
         FaultKeyRule {
@@ -246,6 +252,23 @@ fn check_libvirt(libvirt: &LibvirtSection, source: &Source) -> Result<(), Invent
             &format!("driver.hosts.{host_name}.address"),
             source,
         )?;
+    }
+    if libvirt.migration_bandwidth_mib_per_sec == Some(0) {
+        return Err(source.error_at(
+            "driver.migration_bandwidth_mib_per_sec",
+            "must be at least 1 (leave it out for no limit)",
+        ));
+    }
+    for (index, prefix) in libvirt.shared_storage_path_prefixes.iter().enumerate() {
+        if !prefix.starts_with('/') {
+            return Err(source.error_at(
+                &format!("driver.shared_storage_path_prefixes[{index}]"),
+                format!("{prefix:?} is not an absolute path"),
+            ));
+        }
+    }
+    if let Some(marks_file) = &libvirt.marks_file {
+        require_text(marks_file, "driver.marks_file", source)?;
     }
     check_commands(&libvirt.commands, "driver.commands", source)
 }

@@ -16,6 +16,7 @@ mod fields;
 mod locate;
 mod schema;
 mod source;
+mod upgrade;
 mod validate;
 mod window;
 mod write;
@@ -30,6 +31,7 @@ pub use driver::{
 };
 pub use error::InventoryError;
 pub use schema::{ClusterSection, HostEntry, InventoryDocument, PolicySection, VmEntry};
+pub use upgrade::{CheckFormat, UpgradeSection};
 pub use window::maintenance_window_text;
 
 use source::Source;
@@ -41,6 +43,8 @@ pub struct InventoryFile {
     pub cluster: Cluster,
     /// The `driver:` section, or the default simulator when the file has none.
     pub driver: DriverSection,
+    /// The `upgrade:` section (empty when the file has none).
+    pub upgrade: UpgradeSection,
     pub source_text: String,
 }
 
@@ -52,7 +56,7 @@ pub fn load_inventory(path: &Path) -> Result<Cluster, InventoryError> {
 /// Parses an inventory held in memory, returning the cluster only; `source_name` is the file
 /// name shown in errors. The `driver:` section is checked all the same.
 pub fn parse_inventory(text: &str, source_name: &str) -> Result<Cluster, InventoryError> {
-    read_inventory(text, source_name).map(|(cluster, _)| cluster)
+    read_inventory(text, source_name).map(|(cluster, _, _)| cluster)
 }
 
 /// Reads and parses the inventory file at `path`; the file name in errors is `path` as given.
@@ -66,6 +70,10 @@ pub fn load_inventory_file(path: &Path) -> Result<InventoryFile, InventoryError>
     let mut file = parse_inventory_file(&text, &source_name)?;
     let directory = path.parent().unwrap_or(Path::new(""));
     resolve_state_file(&mut file.driver, directory);
+    if let Some(catalog) = &mut file.upgrade.catalog {
+        // `join` keeps an absolute path as it is.
+        *catalog = directory.join(&*catalog).display().to_string();
+    }
     Ok(file)
 }
 
@@ -75,10 +83,11 @@ pub fn parse_inventory_file(
     text: &str,
     source_name: &str,
 ) -> Result<InventoryFile, InventoryError> {
-    let (cluster, driver) = read_inventory(text, source_name)?;
+    let (cluster, driver, upgrade) = read_inventory(text, source_name)?;
     Ok(InventoryFile {
         cluster,
         driver,
+        upgrade,
         source_text: text.to_string(),
     })
 }
@@ -92,7 +101,7 @@ pub fn inventory_to_yaml(cluster: &Cluster) -> String {
 fn read_inventory(
     text: &str,
     source_name: &str,
-) -> Result<(Cluster, DriverSection), InventoryError> {
+) -> Result<(Cluster, DriverSection, UpgradeSection), InventoryError> {
     let source = Source {
         name: source_name,
         text,
@@ -103,9 +112,11 @@ fn read_inventory(
     let mut document: InventoryDocument =
         serde_yaml_ng::from_str(text).map_err(|error| source.serde_error(error))?;
     let driver = document.driver.take().unwrap_or_default();
+    let upgrade = std::mem::take(&mut document.upgrade);
+    upgrade::check_upgrade(&upgrade, &document.hosts, &source)?;
     let cluster = validate::into_cluster(document, &source)?;
     driver_check::check_driver(&driver, &cluster, &source)?;
-    Ok((cluster, driver))
+    Ok((cluster, driver, upgrade))
 }
 
 fn resolve_state_file(driver: &mut DriverSection, inventory_directory: &Path) {

@@ -17,6 +17,7 @@ use super::fields::{
     null_as_empty, optional_max_unavailable, optional_ratio, optional_whole_number, unique_labels,
     version_text, whole_number, window_list,
 };
+use super::upgrade::UpgradeSection;
 
 /// A whole inventory file: the cluster, its upgrade policy, its hosts and VMs, and the driver.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -42,6 +43,13 @@ pub struct InventoryDocument {
     /// Left out (or empty): the default simulator.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub driver: Option<DriverSection>,
+    /// Release catalog, channel, control plane, hotfixes, update check.
+    #[serde(
+        default,
+        deserialize_with = "null_as_empty",
+        skip_serializing_if = "UpgradeSection::is_empty"
+    )]
+    pub upgrade: UpgradeSection,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -214,6 +222,13 @@ pub struct PolicySection {
     /// Upgrade only these hosts; absent means every host older than the target.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub only_hosts: Option<Vec<String>>,
+    /// Hosts at the target upgraded all the same (package updates, or forced).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub force_hosts: Vec<String>,
+    /// The cluster compatibility level to set after the last host (a non-empty text such as
+    /// "4.8"); absent leaves it alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raise_compatibility_level_to: Option<String>,
 }
 
 impl PolicySection {

@@ -105,6 +105,8 @@ fn into_policy(section: &PolicySection, source: &Source) -> Result<Policy, Inven
             .unwrap_or(defaults.batch_eviction_interval_secs),
         windows: section.windows.clone(),
         time_zone: section.time_zone.clone().unwrap_or(defaults.time_zone),
+        force_hosts: section.force_hosts.iter().cloned().collect(),
+        raise_compatibility_level_to: section.raise_compatibility_level_to.clone(),
         only_hosts: section
             .only_hosts
             .as_ref()
@@ -114,6 +116,9 @@ fn into_policy(section: &PolicySection, source: &Source) -> Result<Policy, Inven
     check_execution_limits(&policy, source)?;
     check_retry_backoff(section, &policy, source)?;
     check_time_zone(section, source)?;
+    if let Some(level) = &section.raise_compatibility_level_to {
+        require_text(level, "policy.raise_compatibility_level_to", source)?;
+    }
     Ok(policy)
 }
 
@@ -309,11 +314,20 @@ fn check_only_hosts(
     hosts: &[HostEntry],
     source: &Source,
 ) -> Result<(), InventoryError> {
-    for (index, name) in section.only_hosts.iter().flatten().enumerate() {
-        if !hosts.iter().any(|host| &host.name == name) {
-            let message =
-                unknown_name_message("host", "hosts", name, hosts.iter().map(|h| h.name.as_str()));
-            return Err(source.error_at(&format!("policy.only_hosts[{index}]"), message));
+    let lists = [
+        (
+            "only_hosts",
+            section.only_hosts.as_deref().unwrap_or_default(),
+        ),
+        ("force_hosts", section.force_hosts.as_slice()),
+    ];
+    for (key, names) in lists {
+        for (index, name) in names.iter().enumerate() {
+            if !hosts.iter().any(|host| &host.name == name) {
+                let known = hosts.iter().map(|h| h.name.as_str());
+                let message = unknown_name_message("host", "hosts", name, known);
+                return Err(source.error_at(&format!("policy.{key}[{index}]"), message));
+            }
         }
     }
     Ok(())

@@ -19,6 +19,7 @@ impl InventoryDocument {
             hosts: cluster.hosts.iter().map(host_entry).collect(),
             vms: cluster.vms.iter().map(|vm| vm_entry(vm, cluster)).collect(),
             driver: None,
+            upgrade: Default::default(),
         }
     }
 }
@@ -88,6 +89,8 @@ fn policy_overrides(policy: &Policy) -> PolicySection {
         ),
         windows: policy.windows.clone(),
         time_zone: changed(policy.time_zone.clone(), defaults.time_zone),
+        force_hosts: policy.force_hosts.iter().cloned().collect(),
+        raise_compatibility_level_to: policy.raise_compatibility_level_to.clone(),
         only_hosts: policy
             .only_hosts
             .as_ref()

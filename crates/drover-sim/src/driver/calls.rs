@@ -8,6 +8,7 @@ use drover_core::Version;
 use drover_engine::DriverError;
 
 use super::faults::{FaultKind, SlowStep};
+use super::snapshot::HistoryEventKind;
 use super::world::{
     Completion, OperationKind, SimWorld, ALLOCATION_CHANGE_SECS, MAINTENANCE_CHANGE_SECS,
 };
@@ -556,5 +557,31 @@ impl SimWorld {
 
     fn operation_id_where(&self, wanted: impl Fn(&OperationKind) -> bool) -> Option<u64> {
         self.operation_where(wanted).map(|operation| operation.id)
+    }
+}
+
+impl SimWorld {
+    /// Sets the cluster's compatibility level at once; the level it already has is no change
+    /// (and no chance for a fault).
+    pub fn set_compatibility_level(
+        &mut self,
+        cluster: &str,
+        level: &str,
+        now_ms: u64,
+    ) -> Result<(), DriverError> {
+        if self.state.compatibility_level.as_deref() == Some(level) {
+            return Ok(());
+        }
+        if self.strikes(FaultKind::CompatibilityLevelFails, None, &[]) {
+            return Err(DriverError::Failed(format!(
+                "the platform failed to set the compatibility level of cluster {cluster} to {level}"
+            )));
+        }
+        self.state.compatibility_level = Some(level.to_string());
+        let event = HistoryEventKind::CompatibilityLevelSet {
+            level: level.to_string(),
+        };
+        self.record(now_ms, event);
+        Ok(())
     }
 }

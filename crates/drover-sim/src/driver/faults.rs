@@ -37,6 +37,8 @@ pub enum FaultKind {
     ShutdownIgnored,
     /// One step takes `factor` times its modeled duration.
     Slow,
+    /// Setting the cluster compatibility level fails (it is about the cluster: no VM or host).
+    CompatibilityLevelFails,
 }
 
 impl FaultKind {
@@ -51,6 +53,7 @@ impl FaultKind {
             FaultKind::RebootIgnored => "reboot-ignored",
             FaultKind::ShutdownIgnored => "shutdown-ignored",
             FaultKind::Slow => "slow",
+            FaultKind::CompatibilityLevelFails => "compatibility-level-fails",
         }
     }
 }
@@ -141,6 +144,12 @@ impl Fault {
         {
             return Some(format!(
                 "fault {name} names host {host:?}, which the cluster does not have"
+            ));
+        }
+        let about_cluster = self.kind == FaultKind::CompatibilityLevelFails;
+        if about_cluster && (self.vm.is_some() || self.host.is_some()) {
+            return Some(format!(
+                "fault {name} is about the cluster and takes no VM or host"
             ));
         }
         let is_slow = self.kind == FaultKind::Slow;

@@ -304,6 +304,16 @@ impl Driver for SimDriver {
             .await
             .map(|_| ())
     }
+
+    async fn set_compatibility_level(&self, cluster: &str, level: &str) -> Result<(), DriverError> {
+        if cluster != self.cluster.name {
+            let known = &self.cluster.name;
+            return Err(DriverError::NotFound(format!(
+                "cluster {cluster} (this platform is cluster {known})"
+            )));
+        }
+        self.with_world(|world, now_ms| world.set_compatibility_level(cluster, level, now_ms))
+    }
 }
 
 fn host_silent(host: String) -> DriverError {

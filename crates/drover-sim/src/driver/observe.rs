@@ -90,6 +90,7 @@ impl SimWorld {
             vms: vms.collect(),
             operations: operations.collect(),
             history: self.state.history.clone(),
+            compatibility_level: self.state.compatibility_level.clone(),
         }
     }
 

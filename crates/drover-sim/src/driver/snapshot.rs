@@ -15,6 +15,8 @@ pub struct WorldSnapshot {
     pub vms: Vec<VmSnapshot>,
     pub operations: Vec<OperationSnapshot>,
     pub history: Vec<HistoryEvent>,
+    /// The cluster's compatibility level once Drover set it.
+    pub compatibility_level: Option<String>,
 }
 
 impl WorldSnapshot {
@@ -148,5 +150,8 @@ pub enum HistoryEventKind {
     OperationCancelled {
         operation: String,
         reason: String,
+    },
+    CompatibilityLevelSet {
+        level: String,
     },
 }

@@ -167,6 +167,9 @@ pub(super) struct PlatformState {
     pub next_operation_id: u64,
     /// How often each configured fault has struck.
     pub fault_uses: Vec<u32>,
+    /// The cluster's compatibility level once Drover set it (`None`: as it was before).
+    #[serde(default)]
+    pub compatibility_level: Option<String>,
 }
 
 impl PlatformState {
@@ -200,6 +203,7 @@ impl PlatformState {
             history: Vec::new(),
             next_operation_id: 1,
             fault_uses: vec![0; fault_count],
+            compatibility_level: None,
         }
     }
 
