@@ -17,6 +17,7 @@ mod plan_view;
 mod progress;
 mod report;
 mod runs;
+mod serve;
 mod simulate_view;
 
 use std::path::PathBuf;
@@ -82,6 +83,8 @@ enum Command {
     Discover(discover::DiscoverArgs),
     /// Simulator only: run the installer by hand on a host that waits for its manual upgrade.
     SimUpgrade(runs::HostCommandArgs),
+    /// Run the daemon: REST API, dashboard, metrics; drives runs of the configured clusters.
+    Serve(serve::ServeArgs),
 }
 
 #[derive(Args)]
@@ -156,6 +159,7 @@ fn main() -> ExitCode {
         Command::History(args) => runs::history(&args, &cli.state),
         Command::Discover(args) => discover::run(&args),
         Command::SimUpgrade(args) => runs::simulated_manual_upgrade(&args, &cli.state),
+        Command::Serve(args) => serve::run(&args, &cli.state),
         Command::Approve(args) => operator(
             OperatorCommand::Approve,
             args.run.as_deref(),
