@@ -69,3 +69,9 @@ impl From<std::io::Error> for Failure {
         Failure::internal(error)
     }
 }
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}

@@ -19,6 +19,7 @@ mod plan_view;
 mod progress;
 mod report;
 mod runs;
+mod serve;
 mod simulate_view;
 mod timeline_view;
 
@@ -91,6 +92,8 @@ enum Command {
     Discover(discover::DiscoverArgs),
     /// Simulator only: run the installer by hand on a host that waits for its manual upgrade.
     SimUpgrade(runs::HostCommandArgs),
+    /// Run the daemon: REST API, dashboard, metrics; drives runs of the configured clusters.
+    Serve(serve::ServeArgs),
 }
 
 #[derive(Args)]
@@ -171,6 +174,7 @@ fn main() -> ExitCode {
         Command::Outdated(args) => check_view::outdated(&args),
         Command::Discover(args) => discover::run(&args, &cli.state),
         Command::SimUpgrade(args) => runs::simulated_manual_upgrade(&args, &cli.state),
+        Command::Serve(args) => serve::run(&args, &cli.state),
         Command::Approve(args) => operator(
             OperatorCommand::Approve,
             args.run.as_deref(),

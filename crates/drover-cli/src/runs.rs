@@ -104,7 +104,7 @@ pub(crate) fn open_store(state: &Path) -> Result<Store, Failure> {
         .map_err(|error| Failure::bad_input(format!("state file {}: {error}", state.display())))
 }
 
-fn sha256_hex(text: &str) -> String {
+pub(crate) fn sha256_hex(text: &str) -> String {
     use sha2::Digest;
     let digest = sha2::Sha256::digest(text.as_bytes());
     digest.iter().map(|byte| format!("{byte:02x}")).collect()
@@ -179,7 +179,7 @@ pub fn run(args: &RunArgs, state: &StateArgs) -> Result<(), Failure> {
 }
 
 /// `CLUSTER-YYYYMMDD-HHMMSS`, with `-2`, `-3`… when runs start within the same second.
-fn unused_run_id(store: &Store, cluster: &str) -> Result<String, Failure> {
+pub(crate) fn unused_run_id(store: &Store, cluster: &str) -> Result<String, Failure> {
     let now = jiff::Timestamp::now().strftime("%Y%m%d-%H%M%S").to_string();
     let base = format!("{cluster}-{now}");
     for suffix in 1..1000 {
@@ -251,7 +251,7 @@ fn what_next(run_id: &str, execution: &Execution, phase: &RunPhase) -> String {
     }
 }
 
-fn engine_failure(error: drover_engine::EngineError) -> Failure {
+pub(crate) fn engine_failure(error: drover_engine::EngineError) -> Failure {
     use drover_engine::EngineError as E;
     match error {
         E::Operator(_) | E::UnknownRun(_) | E::ClusterLocked { .. } | E::RunBusy { .. } => {
@@ -480,7 +480,10 @@ pub fn simulated_manual_upgrade(args: &HostCommandArgs, state: &StateArgs) -> Re
 
 /// A run in virtual time finishes in seconds with thousands of journal writes; syncing each to
 /// the disk would make it minutes. Its commits still survive a killed process.
-fn relax_for_virtual_time(store: &mut Store, choice: &DriverChoice) -> Result<(), Failure> {
+pub(crate) fn relax_for_virtual_time(
+    store: &mut Store,
+    choice: &DriverChoice,
+) -> Result<(), Failure> {
     if choice.virtual_time() {
         store.relax_durability().map_err(Failure::internal)?;
     }
@@ -489,7 +492,7 @@ fn relax_for_virtual_time(store: &mut Store, choice: &DriverChoice) -> Result<()
 
 /// The simulated platform saves itself at once on the wall clock; in virtual time only here,
 /// when the engine stopped, so that the next `drover` process finds it as it was left.
-fn save_platform(driver: &crate::drivers::AnyDriver) -> Result<(), Failure> {
+pub(crate) fn save_platform(driver: &crate::drivers::AnyDriver) -> Result<(), Failure> {
     driver
         .save()
         .map_err(|error| Failure::internal(format!("simulator: {error}")))

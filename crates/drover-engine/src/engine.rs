@@ -65,7 +65,13 @@ pub struct Engine<D: Driver> {
     execution: Execution,
     /// Commands issued by the core and not yet answered, with whether their intent is journaled.
     outstanding: BTreeMap<CommandId, (Command, bool)>,
+    /// The journal entry up to which operator requests have been looked at. Only the request
+    /// poll moves it: a request appended by another process between two of this engine's own
+    /// appends must still be seen.
     last_seen_seq: u64,
+    /// When requests were last polled (wall clock), so a steady stream of outcomes cannot
+    /// starve the poll.
+    last_request_poll: tokio::time::Instant,
     window_open: bool,
     phase_written: String,
 }
@@ -185,6 +191,7 @@ impl<D: Driver> Engine<D> {
             execution,
             outstanding,
             last_seen_seq,
+            last_request_poll: tokio::time::Instant::now(),
             window_open: true,
             phase_written,
         })
@@ -292,6 +299,9 @@ impl<D: Driver> Engine<D> {
                 if let Some((id, outcome)) = answered {
                     self.answer(id, outcome, observer)?;
                 }
+                if poll.is_some_and(|interval| self.last_request_poll.elapsed() >= interval) {
+                    self.poll_requests(observer)?;
+                }
             }
             _ = tokio::time::sleep(sleep_for) => {
                 self.poll_requests(observer)?;
@@ -332,7 +342,7 @@ impl<D: Driver> Engine<D> {
     fn feed(&mut self, input: Input, by: &str) -> Result<(), EngineError> {
         let now = self.clock.now_ms();
         let record = records::input_record(now, &input, by);
-        self.last_seen_seq = self.store.append(
+        self.store.append(
             &self.run_id,
             &NewEntry {
                 at_ms: now,
@@ -355,7 +365,7 @@ impl<D: Driver> Engine<D> {
         if !journaled {
             let now = self.clock.now_ms();
             let intent = records::intent_record(self.execution.cluster(), &command);
-            self.last_seen_seq = self.store.append(
+            self.store.append(
                 &self.run_id,
                 &NewEntry {
                     at_ms: now,
@@ -390,11 +400,23 @@ impl<D: Driver> Engine<D> {
         Ok(())
     }
 
-    /// Operator requests written by other processes since we last looked.
+    /// Applies the operator requests written since the last look, for a caller that keeps the
+    /// engine open between drives (a server waiting for an operator). Returns how many applied.
+    pub fn apply_requests(
+        &mut self,
+        observer: &mut dyn FnMut(&Execution, EngineEvent<'_>),
+    ) -> Result<usize, EngineError> {
+        self.poll_requests(observer)
+    }
+
+    /// Operator requests written by other processes since we last looked; returns how many
+    /// were valid and applied.
     fn poll_requests(
         &mut self,
         observer: &mut dyn FnMut(&Execution, EngineEvent<'_>),
-    ) -> Result<(), EngineError> {
+    ) -> Result<usize, EngineError> {
+        self.last_request_poll = tokio::time::Instant::now();
+        let mut applied = 0;
         let entries = self.store.entries_after(&self.run_id, self.last_seen_seq)?;
         for entry in entries {
             self.last_seen_seq = self.last_seen_seq.max(entry.seq);
@@ -406,9 +428,10 @@ impl<D: Driver> Engine<D> {
             if self.execution.check_operator(&command).is_ok() {
                 observer(&self.execution, EngineEvent::Operator(&command));
                 self.feed(Input::Operator(command), &request.by)?;
+                applied += 1;
             }
         }
-        Ok(())
+        Ok(applied)
     }
 
     /// Maintenance windows: the core only learns whether one is open; the calendar is here.

@@ -1,0 +1,211 @@
+//! Cluster endpoints: the served clusters, their hosts and inventory, and plans.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use axum::extract::{Path, State};
+use axum::Json;
+use drover_core::MaxUnavailable;
+use drover_schema::document::PlanDocument;
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use super::{blocking, ApiBody};
+use crate::serve::config::ClusterEntry;
+use crate::serve::problem::{ApiError, Problem};
+use crate::serve::runs_manager::is_finished_state;
+use crate::serve::views::{
+    cluster_summary, host_views, ClusterDetail, ClusterList, ClusterSummary, HostList, HostView,
+};
+use crate::serve::AppState;
+
+/// `max_unavailable`: a number of hosts or `"auto"`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(untagged)]
+pub enum MaxUnavailableBody {
+    Count(u32),
+    Word(String),
+}
+
+/// Body of `POST /clusters/{cluster}/plans` (every field optional).
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PlanBody {
+    pub max_unavailable: Option<MaxUnavailableBody>,
+    pub resolve: Option<bool>,
+    pub hosts: Option<Vec<String>>,
+}
+
+pub fn find_cluster<'a>(state: &'a AppState, name: &str) -> Result<&'a ClusterEntry, ApiError> {
+    state
+        .settings
+        .clusters
+        .iter()
+        .find(|cluster| cluster.name == name)
+        .ok_or_else(|| ApiError::NotFound(format!("no cluster {name:?} is served here")))
+}
+
+/// The active (unfinished) and the newest run of a cluster, from the store.
+async fn run_ids(
+    state: &Arc<AppState>,
+    cluster: &str,
+) -> Result<(Option<String>, Option<String>), ApiError> {
+    let state = Arc::clone(state);
+    let cluster = cluster.to_string();
+    blocking(move || {
+        let runs = state.open_store()?.runs(Some(&cluster), 50)?;
+        let active = runs
+            .iter()
+            .find(|run| !is_finished_state(&run.state))
+            .map(|run| run.id.clone());
+        Ok((active, runs.first().map(|run| run.id.clone())))
+    })
+    .await
+}
+
+async fn summary(
+    state: &Arc<AppState>,
+    cluster: &ClusterEntry,
+) -> Result<ClusterSummary, ApiError> {
+    let (active, last) = run_ids(state, &cluster.name).await?;
+    Ok(cluster_summary(&cluster.inventory, active, last))
+}
+
+fn hosts_of(state: &AppState, cluster: &ClusterEntry) -> Vec<HostView> {
+    let active_view = state
+        .manager
+        .for_cluster(&cluster.name)
+        .filter(|handle| handle.is_live())
+        .and_then(|handle| handle.latest_view())
+        .filter(|view| !view.finished);
+    host_views(&cluster.inventory, active_view.as_deref())
+}
+
+/// Every served cluster.
+#[utoipa::path(operation_id = "listClusters", get, path = "/api/v1/clusters", tag = "clusters",
+    responses((status = 200, body = ClusterList)), security(("bearer" = [])))]
+pub async fn list(State(state): State<Arc<AppState>>) -> Result<Json<ClusterList>, ApiError> {
+    let mut clusters = Vec::new();
+    for cluster in &state.settings.clusters {
+        clusters.push(summary(&state, cluster).await?);
+    }
+    Ok(Json(ClusterList { clusters }))
+}
+
+/// One cluster with its hosts.
+#[utoipa::path(operation_id = "getCluster", get, path = "/api/v1/clusters/{cluster}", tag = "clusters",
+    params(("cluster" = String, Path)),
+    responses((status = 200, body = ClusterDetail), (status = 404, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn detail(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+) -> Result<Json<ClusterDetail>, ApiError> {
+    let cluster = find_cluster(&state, &name)?;
+    Ok(Json(ClusterDetail {
+        summary: summary(&state, cluster).await?,
+        hosts_detail: hosts_of(&state, cluster),
+    }))
+}
+
+/// The inventory document as JSON (the same keys as the YAML file).
+#[utoipa::path(operation_id = "getInventory", get, path = "/api/v1/clusters/{cluster}/inventory", tag = "clusters",
+    params(("cluster" = String, Path)),
+    responses((status = 200, body = Object), (status = 404, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn inventory(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let cluster = find_cluster(&state, &name)?;
+    serde_yaml_ng::from_str(&cluster.inventory.source_text)
+        .map(Json)
+        .map_err(ApiError::internal)
+}
+
+/// The hosts of a cluster.
+#[utoipa::path(operation_id = "listHosts", get, path = "/api/v1/clusters/{cluster}/hosts", tag = "clusters",
+    params(("cluster" = String, Path)),
+    responses((status = 200, body = HostList), (status = 404, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn hosts(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+) -> Result<Json<HostList>, ApiError> {
+    let cluster = find_cluster(&state, &name)?;
+    Ok(Json(HostList {
+        hosts: hosts_of(&state, cluster),
+    }))
+}
+
+/// One host.
+#[utoipa::path(operation_id = "getHost", get, path = "/api/v1/clusters/{cluster}/hosts/{host}", tag = "clusters",
+    params(("cluster" = String, Path), ("host" = String, Path)),
+    responses((status = 200, body = HostView), (status = 404, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn host(
+    State(state): State<Arc<AppState>>,
+    Path((name, host)): Path<(String, String)>,
+) -> Result<Json<HostView>, ApiError> {
+    let cluster = find_cluster(&state, &name)?;
+    hosts_of(&state, cluster)
+        .into_iter()
+        .find(|view| view.name == host)
+        .map(Json)
+        .ok_or_else(|| ApiError::NotFound(format!("no host {host:?} in cluster {name}")))
+}
+
+/// Checks a host selection against the cluster (400 naming the entry).
+pub fn host_selection(
+    cluster: &drover_core::Cluster,
+    hosts: &[String],
+) -> Result<Option<BTreeSet<String>>, ApiError> {
+    if hosts.is_empty() {
+        return Ok(None);
+    }
+    for (index, name) in hosts.iter().enumerate() {
+        if cluster.host_named(name).is_none() {
+            return Err(ApiError::BadRequest {
+                field: format!("hosts[{index}]"),
+                detail: format!("no host {name:?} in cluster {}", cluster.name),
+            });
+        }
+    }
+    Ok(Some(hosts.iter().cloned().collect()))
+}
+
+fn max_unavailable(body: &MaxUnavailableBody) -> Result<MaxUnavailable, ApiError> {
+    match body {
+        MaxUnavailableBody::Count(count) if *count >= 1 => Ok(MaxUnavailable::Count(*count)),
+        MaxUnavailableBody::Word(word) if word == "auto" => Ok(MaxUnavailable::Auto),
+        _ => Err(ApiError::BadRequest {
+            field: "max_unavailable".into(),
+            detail: "expected a whole number >= 1 or \"auto\"".into(),
+        }),
+    }
+}
+
+/// Plans the cluster's upgrade: exactly what `drover plan -o json` prints.
+#[utoipa::path(operation_id = "planCluster", post, path = "/api/v1/clusters/{cluster}/plans", tag = "clusters",
+    params(("cluster" = String, Path)), request_body(content = PlanBody),
+    responses((status = 200, description = "the plan document", body = Object),
+        (status = 400, body = Problem), (status = 404, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn plan(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+    ApiBody(body): ApiBody<PlanBody>,
+) -> Result<Json<PlanDocument>, ApiError> {
+    let mut cluster = find_cluster(&state, &name)?.inventory.cluster.clone();
+    if let Some(value) = &body.max_unavailable {
+        cluster.policy.max_unavailable = max_unavailable(value)?;
+    }
+    if body.resolve == Some(true) {
+        cluster.policy.auto_resolve = true;
+    }
+    if let Some(selection) = host_selection(&cluster, body.hosts.as_deref().unwrap_or(&[]))? {
+        cluster.policy.only_hosts = Some(selection);
+    }
+    let plan = drover_core::plan(&cluster);
+    Ok(Json(PlanDocument::new(&cluster, &plan)))
+}

@@ -1,0 +1,448 @@
+//! Run endpoints: create (whole cluster or one host), list, view, report, and the operator
+//! actions. A run driven by this server gets its commands through the run manager; a run
+//! driven by another live `drover` process gets a journal request; a run nobody drives any
+//! more is adopted (resumed here) with the command applied first.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::{Extension, Json};
+use drover_core::execution::OperatorCommand;
+use drover_engine::engine::{holder_is_alive, replay, request};
+use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
+
+use super::clusters::{find_cluster, host_selection};
+use super::{blocking, ApiBody};
+use crate::report::{report_document, ReportDocument};
+use crate::serve::auth::Caller;
+use crate::serve::problem::{ApiError, Problem};
+use crate::serve::run_thread::{NewRunRequest, RunStart};
+use crate::serve::runs_manager::{is_finished_state, is_this_process};
+use crate::serve::tracker::replay_with_timeline;
+use crate::serve::views::{
+    check_action, run_view, Accepted, RunContext, RunList, RunSummary, RunView,
+};
+use crate::serve::AppState;
+
+/// Body of `POST /clusters/{cluster}/runs` (every field optional).
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateRunBody {
+    /// Let Drover resolve resolvable precheck failures.
+    pub resolve: Option<bool>,
+    /// Upgrade only these hosts.
+    pub hosts: Option<Vec<String>>,
+    /// Default: the cluster name and the start time.
+    pub run_id: Option<String>,
+}
+
+/// Body of `POST /clusters/{cluster}/hosts/{host}/upgrade` (optional).
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpgradeHostBody {
+    pub resolve: Option<bool>,
+    pub run_id: Option<String>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct RunListQuery {
+    /// Only runs of this cluster.
+    pub cluster: Option<String>,
+    /// At most this many (default 50, at most 1000).
+    pub limit: Option<usize>,
+}
+
+/// Starts a run of a cluster (all its hosts, or `hosts` only).
+#[utoipa::path(operation_id = "createRun", post, path = "/api/v1/clusters/{cluster}/runs", tag = "runs",
+    params(("cluster" = String, Path)), request_body(content = CreateRunBody),
+    responses((status = 202, body = RunView, headers(("Location" = String))),
+        (status = 400, body = Problem), (status = 403, body = Problem), (status = 404, body = Problem),
+        (status = 409, body = Problem), (status = 422, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn create(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+    Path(cluster): Path<String>,
+    ApiBody(body): ApiBody<CreateRunBody>,
+) -> Result<impl IntoResponse, ApiError> {
+    let hosts = body.hosts.unwrap_or_default();
+    start_run(
+        &state,
+        &caller,
+        &cluster,
+        body.resolve == Some(true),
+        &hosts,
+        body.run_id,
+    )
+    .await
+}
+
+/// Upgrades one host: maintenance, migrations, upgrade, then back to its original state.
+#[utoipa::path(operation_id = "upgradeHost", post, path = "/api/v1/clusters/{cluster}/hosts/{host}/upgrade", tag = "runs",
+    params(("cluster" = String, Path), ("host" = String, Path)),
+    request_body(content = UpgradeHostBody),
+    responses((status = 202, body = RunView, headers(("Location" = String))),
+        (status = 404, body = Problem), (status = 409, body = Problem), (status = 422, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn upgrade_host(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+    Path((cluster, host)): Path<(String, String)>,
+    ApiBody(body): ApiBody<UpgradeHostBody>,
+) -> Result<impl IntoResponse, ApiError> {
+    let entry = find_cluster(&state, &cluster)?;
+    if entry.inventory.cluster.host_named(&host).is_none() {
+        return Err(ApiError::NotFound(format!(
+            "no host {host:?} in cluster {cluster}"
+        )));
+    }
+    start_run(
+        &state,
+        &caller,
+        &cluster,
+        body.resolve == Some(true),
+        &[host],
+        body.run_id,
+    )
+    .await
+}
+
+async fn start_run(
+    state: &Arc<AppState>,
+    caller: &Caller,
+    cluster_name: &str,
+    resolve: bool,
+    hosts: &[String],
+    run_id: Option<String>,
+) -> Result<(StatusCode, [(header::HeaderName, String); 1], Json<RunView>), ApiError> {
+    let entry = find_cluster(state, cluster_name)?;
+    let mut inventory = entry.inventory.clone();
+    if resolve {
+        inventory.cluster.policy.auto_resolve = true;
+    }
+    if let Some(selection) = host_selection(&inventory.cluster, hosts)? {
+        inventory.cluster.policy.only_hosts = Some(selection);
+    }
+    refuse_unsafe_plan(&inventory.cluster)?;
+    let run_id = choose_run_id(state, cluster_name, run_id).await?;
+    let start = RunStart::Create(Box::new(NewRunRequest {
+        run_id: run_id.clone(),
+        inventory_path: entry.inventory_path.clone(),
+        inventory,
+        created_by: caller.name.clone(),
+    }));
+    let view = state.manager.start(cluster_name, &run_id, start).await?;
+    eprintln!(
+        "run {run_id} of cluster {cluster_name} started by {}",
+        caller.name
+    );
+    Ok((
+        StatusCode::ACCEPTED,
+        [(header::LOCATION, format!("/api/v1/runs/{run_id}"))],
+        Json((*view).clone()),
+    ))
+}
+
+fn refuse_unsafe_plan(cluster: &drover_core::Cluster) -> Result<(), ApiError> {
+    let plan = drover_core::plan(cluster);
+    if plan.is_feasible() {
+        return Ok(());
+    }
+    let document = drover_schema::document::PlanDocument::new(cluster, &plan);
+    let prechecks = document
+        .prechecks
+        .iter()
+        .filter(|check| check.status == drover_schema::document::CheckStatusName::Fail)
+        .map(|check| serde_json::to_value(check).unwrap_or_default())
+        .collect();
+    let reasons: Vec<String> = plan
+        .failed_prechecks()
+        .map(|check| format!("{}: {}", check.id, check.message))
+        .collect();
+    Err(ApiError::UnsafePlan {
+        detail: format!(
+            "no safe plan for cluster {}: {}",
+            cluster.name,
+            reasons.join("; ")
+        ),
+        prechecks,
+    })
+}
+
+/// The requested id (refused if taken) or a fresh one; 409 while the cluster is locked.
+async fn choose_run_id(
+    state: &Arc<AppState>,
+    cluster: &str,
+    requested: Option<String>,
+) -> Result<String, ApiError> {
+    let state = Arc::clone(state);
+    let cluster = cluster.to_string();
+    blocking(move || {
+        let store = state.open_store()?;
+        if let Some(lock) = store.lock_holder(&cluster)? {
+            return Err(ApiError::Conflict(format!(
+                "cluster {cluster} already has an unfinished run: {} (held by {})",
+                lock.run_id, lock.holder
+            )));
+        }
+        match requested {
+            Some(id) if id.trim().is_empty() || id.contains('/') => Err(ApiError::BadRequest {
+                field: "run_id".into(),
+                detail: "must be non-empty and contain no '/'".into(),
+            }),
+            Some(id) if store.run(&id)?.is_some() => {
+                Err(ApiError::Conflict(format!("run {id} already exists")))
+            }
+            Some(id) => Ok(id),
+            None => crate::runs::unused_run_id(&store, &cluster)
+                .map_err(|failure| ApiError::Internal(failure.to_string())),
+        }
+    })
+    .await
+}
+
+/// The runs in the state file, newest first.
+#[utoipa::path(operation_id = "listRuns", get, path = "/api/v1/runs", tag = "runs", params(RunListQuery),
+    responses((status = 200, body = RunList)), security(("bearer" = [])))]
+pub async fn list(
+    State(state): State<Arc<AppState>>,
+    Query(query): Query<RunListQuery>,
+) -> Result<Json<RunList>, ApiError> {
+    let limit = query.limit.unwrap_or(50).clamp(1, 1000);
+    blocking(move || {
+        let runs = state.open_store()?.runs(query.cluster.as_deref(), limit)?;
+        Ok(Json(RunList {
+            runs: runs
+                .into_iter()
+                .map(|run| RunSummary {
+                    id: run.id,
+                    cluster: run.cluster,
+                    state: run.state,
+                    created_at_ms: run.created_at_ms,
+                    updated_at_ms: run.updated_at_ms,
+                })
+                .collect(),
+        }))
+    })
+    .await
+}
+
+/// Where a run stands (any run in the state file, whoever drives it).
+#[utoipa::path(operation_id = "getRun", get, path = "/api/v1/runs/{run}", tag = "runs", params(("run" = String, Path)),
+    responses((status = 200, body = RunView), (status = 404, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn view(
+    State(state): State<Arc<AppState>>,
+    Path(run_id): Path<String>,
+) -> Result<Json<RunView>, ApiError> {
+    current_view(&state, &run_id)
+        .await
+        .map(|view| Json((*view).clone()))
+}
+
+/// The live view of a run driven here, else a read-only replay of its journal.
+pub async fn current_view(state: &Arc<AppState>, run_id: &str) -> Result<Arc<RunView>, ApiError> {
+    if let Some(view) = state
+        .manager
+        .for_run(run_id)
+        .filter(|handle| handle.is_live())
+        .and_then(|handle| handle.latest_view())
+    {
+        return Ok(view);
+    }
+    let state = Arc::clone(state);
+    let run_id = run_id.to_string();
+    blocking(move || replayed_view(&state, &run_id).map(Arc::new)).await
+}
+
+fn replayed_view(state: &AppState, run_id: &str) -> Result<RunView, ApiError> {
+    let store = state.open_store()?;
+    let record = store
+        .run(run_id)?
+        .ok_or_else(|| ApiError::NotFound(format!("no run {run_id:?}")))?;
+    let replayed = replay_with_timeline(&store, run_id, &record.inventory_text)?;
+    let driven_by = store
+        .lock_holder(&record.cluster)?
+        .filter(|lock| lock.run_id == record.id && holder_is_alive(&lock.holder))
+        .map(|lock| lock.holder);
+    let context = RunContext {
+        run_id,
+        driven_by,
+        now_ms: replayed.last_at_ms,
+    };
+    Ok(run_view(&context, &replayed.execution, &replayed.tracker))
+}
+
+/// The end report (what `drover run -o json` prints when a run stops).
+#[utoipa::path(operation_id = "getRunReport", get, path = "/api/v1/runs/{run}/report", tag = "runs",
+    params(("run" = String, Path)),
+    responses((status = 200, description = "the report document", body = Object),
+        (status = 404, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn report(
+    State(state): State<Arc<AppState>>,
+    Path(run_id): Path<String>,
+) -> Result<Json<ReportDocument>, ApiError> {
+    blocking(move || {
+        let store = state.open_store()?;
+        let record = store
+            .run(&run_id)?
+            .ok_or_else(|| ApiError::NotFound(format!("no run {run_id:?}")))?;
+        let (execution, _, _) = replay(&store, &run_id, &record.inventory_text)?;
+        Ok(Json(report_document(&run_id, &execution)))
+    })
+    .await
+}
+
+/// An operator action on a run: approve | pause | resume | retry | abort.
+#[utoipa::path(operation_id = "runAction", post, path = "/api/v1/runs/{run}/{action}", tag = "runs",
+    params(("run" = String, Path), ("action" = String, Path, description = "approve | pause | resume | retry | abort")),
+    responses((status = 202, body = Accepted), (status = 403, body = Problem),
+        (status = 404, body = Problem), (status = 409, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn run_action(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+    Path((run_id, action)): Path<(String, String)>,
+) -> Result<(StatusCode, Json<Accepted>), ApiError> {
+    let command = match action.as_str() {
+        "approve" => OperatorCommand::Approve,
+        "pause" => OperatorCommand::Pause,
+        "resume" => OperatorCommand::Resume,
+        "retry" => OperatorCommand::Retry,
+        "abort" => OperatorCommand::Abort,
+        other => return Err(ApiError::NotFound(format!("no run action {other:?}"))),
+    };
+    operate(&state, &caller, &run_id, command).await
+}
+
+/// An operator action on one host of a run: skip (a failed host) | continue (a manual upgrade).
+#[utoipa::path(operation_id = "hostAction", post, path = "/api/v1/runs/{run}/hosts/{host}/{action}", tag = "runs",
+    params(("run" = String, Path), ("host" = String, Path), ("action" = String, Path, description = "skip | continue")),
+    responses((status = 202, body = Accepted), (status = 403, body = Problem),
+        (status = 404, body = Problem), (status = 409, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn host_action(
+    State(state): State<Arc<AppState>>,
+    Extension(caller): Extension<Caller>,
+    Path((run_id, host, action)): Path<(String, String, String)>,
+) -> Result<(StatusCode, Json<Accepted>), ApiError> {
+    let command = match action.as_str() {
+        "skip" => OperatorCommand::Skip { host: host.clone() },
+        "continue" => OperatorCommand::Continue { host: host.clone() },
+        other => return Err(ApiError::NotFound(format!("no host action {other:?}"))),
+    };
+    let state_for_check = Arc::clone(&state);
+    let run_for_check = run_id.clone();
+    blocking(move || {
+        let record = state_for_check
+            .open_store()?
+            .run(&run_for_check)?
+            .ok_or_else(|| ApiError::NotFound(format!("no run {run_for_check:?}")))?;
+        let inventory =
+            drover_schema::inventory::parse_inventory(&record.inventory_text, "stored inventory")
+                .map_err(ApiError::internal)?;
+        match inventory.host_named(&host) {
+            Some(_) => Ok(()),
+            None => Err(ApiError::NotFound(format!(
+                "no host {host:?} in run {run_for_check}"
+            ))),
+        }
+    })
+    .await?;
+    operate(&state, &caller, &run_id, command).await
+}
+
+/// Where the command goes, decided from the journal when the run is not driven here.
+enum Route {
+    HandedToOtherProcess,
+    Adopt { cluster: String },
+}
+
+async fn operate(
+    state: &Arc<AppState>,
+    caller: &Caller,
+    run_id: &str,
+    command: OperatorCommand,
+) -> Result<(StatusCode, Json<Accepted>), ApiError> {
+    let accepted = Json(Accepted {
+        accepted: command.name().to_string(),
+        run: run_id.to_string(),
+    });
+    if let Some(handle) = state.manager.for_run(run_id).filter(|h| h.is_live()) {
+        state
+            .manager
+            .operate(&handle, command, &caller.name)
+            .await?;
+        return Ok((StatusCode::ACCEPTED, accepted));
+    }
+    let route = {
+        let state = Arc::clone(state);
+        let run_id = run_id.to_string();
+        let command = command.clone();
+        let by = caller.name.clone();
+        blocking(move || route_elsewhere(&state, &run_id, &command, &by)).await?
+    };
+    match route {
+        Route::HandedToOtherProcess => Ok((StatusCode::ACCEPTED, accepted)),
+        Route::Adopt { cluster } => {
+            find_cluster(state, &cluster).map_err(|_| {
+                ApiError::Conflict(format!(
+                    "run {run_id} belongs to cluster {cluster}, which this server does not serve; use `drover resume {run_id}`"
+                ))
+            })?;
+            state
+                .manager
+                .adopt_with_command(&cluster, run_id, command, &caller.name)
+                .await?;
+            Ok((StatusCode::ACCEPTED, accepted))
+        }
+    }
+}
+
+/// For a run not driven here: checks the command on a replay; hands it to the live process
+/// that drives the run as a journal request, or says the run must be adopted.
+fn route_elsewhere(
+    state: &AppState,
+    run_id: &str,
+    command: &OperatorCommand,
+    by: &str,
+) -> Result<Route, ApiError> {
+    let mut store = state.open_store()?;
+    let record = store
+        .run(run_id)?
+        .ok_or_else(|| ApiError::NotFound(format!("no run {run_id:?}")))?;
+    let (execution, _, _) = replay(&store, run_id, &record.inventory_text)?;
+    check_action(&execution, command)
+        .map_err(|why| ApiError::Conflict(format!("run {run_id}: {why}")))?;
+    if is_finished_state(&record.state) || execution.is_finished() {
+        return Err(ApiError::Conflict(format!(
+            "run {run_id} is {}",
+            execution.phase().name()
+        )));
+    }
+    let live_holder = store.lock_holder(&record.cluster)?.filter(|lock| {
+        lock.run_id == run_id && holder_is_alive(&lock.holder) && !is_this_process(&lock.holder)
+    });
+    if let Some(lock) = live_holder {
+        request(
+            &mut store,
+            run_id,
+            command,
+            by,
+            drover_engine::clock::wall_now_ms(),
+        )?;
+        eprintln!(
+            "run {run_id} is driven by {}: `{}` by {by} handed to it",
+            lock.holder,
+            command.name()
+        );
+        return Ok(Route::HandedToOtherProcess);
+    }
+    Ok(Route::Adopt {
+        cluster: record.cluster,
+    })
+}

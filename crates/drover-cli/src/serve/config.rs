@@ -1,0 +1,320 @@
+//! The `drover serve` configuration: the YAML file (`--config`), then the environment, then the
+//! flags (flags win). Validation happens here, before anything starts: a bad file, an unknown
+//! key, an unreadable or bad inventory, a duplicate cluster name or a bad token hash is refused
+//! with the file and the field named (exit 2).
+//!
+//! This module knows the file format and the inventories; it must not know HTTP or the engine.
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use drover_schema::inventory::InventoryFile;
+use serde::Deserialize;
+
+use crate::exit::Failure;
+
+/// The address served when neither the flags, the environment nor the file say one.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+
+/// How many event streams may be open at once when the file does not say.
+pub const DEFAULT_MAX_SSE_CLIENTS: usize = 64;
+
+/// The configuration file as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigFile {
+    listen: Option<String>,
+    #[serde(default)]
+    clusters: Vec<ClusterEntryFile>,
+    #[serde(default)]
+    tokens: Vec<TokenEntryFile>,
+    tls: Option<TlsFile>,
+    max_sse_clients: Option<usize>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClusterEntryFile {
+    inventory: PathBuf,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TokenEntryFile {
+    name: String,
+    role: Role,
+    sha256: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TlsFile {
+    cert: PathBuf,
+    key: PathBuf,
+}
+
+/// What a token may do: `viewer` reads, `operator` also acts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Viewer,
+    Operator,
+}
+
+impl Role {
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Operator => "operator",
+        }
+    }
+}
+
+/// A configured token: only the SHA-256 of the secret is kept.
+#[derive(Clone, Debug)]
+pub struct TokenEntry {
+    pub name: String,
+    pub role: Role,
+    pub sha256: [u8; 32],
+}
+
+/// A served cluster: its inventory file as read when the server started.
+#[derive(Clone, Debug)]
+pub struct ClusterEntry {
+    pub name: String,
+    pub inventory_path: PathBuf,
+    pub inventory: InventoryFile,
+}
+
+/// Certificate and key files (PEM) for HTTPS.
+#[derive(Clone, Debug)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// The validated configuration the server runs with.
+#[derive(Clone, Debug)]
+pub struct ServeSettings {
+    pub listen: SocketAddr,
+    pub clusters: Vec<ClusterEntry>,
+    pub tokens: Vec<TokenEntry>,
+    pub tls: Option<TlsFiles>,
+    pub max_sse_clients: usize,
+}
+
+/// What the command line and the environment said (clap merges those two).
+pub struct Overrides<'a> {
+    pub config: Option<&'a Path>,
+    pub listen: Option<&'a str>,
+    pub tls_cert: Option<&'a Path>,
+    pub tls_key: Option<&'a Path>,
+}
+
+/// Reads the file (if any), applies the overrides and validates everything.
+pub fn resolve(overrides: &Overrides<'_>) -> Result<ServeSettings, Failure> {
+    let (file, base) = match overrides.config {
+        Some(path) => (
+            read_file(path)?,
+            path.parent().unwrap_or(Path::new("")).to_path_buf(),
+        ),
+        None => (ConfigFile::default(), PathBuf::new()),
+    };
+    let source = overrides.config.map_or_else(
+        || "the command line".to_string(),
+        |p| p.display().to_string(),
+    );
+    let listen_text = overrides
+        .listen
+        .map(str::to_string)
+        .or(file.listen.clone())
+        .unwrap_or_else(|| DEFAULT_LISTEN.to_string());
+    let listen = listen_text.parse::<SocketAddr>().map_err(|error| {
+        Failure::bad_input(format!(
+            "{source}: listen: {listen_text:?} is not an address:port ({error})"
+        ))
+    })?;
+    let clusters = load_clusters(&file.clusters, &base, &source)?;
+    let tokens = parse_tokens(&file.tokens, &source)?;
+    let tls = tls_files(overrides, file.tls.as_ref(), &base, &source)?;
+    let max_sse_clients = file.max_sse_clients.unwrap_or(DEFAULT_MAX_SSE_CLIENTS);
+    if max_sse_clients == 0 {
+        return Err(Failure::bad_input(format!(
+            "{source}: max_sse_clients: must be at least 1"
+        )));
+    }
+    let settings = ServeSettings {
+        listen,
+        clusters,
+        tokens,
+        tls,
+        max_sse_clients,
+    };
+    refuse_open_without_tokens(&settings)?;
+    Ok(settings)
+}
+
+fn read_file(path: &Path) -> Result<ConfigFile, Failure> {
+    let text = std::fs::read_to_string(path).map_err(|error| {
+        Failure::bad_input(format!(
+            "{}: cannot read the serve config: {error}",
+            path.display()
+        ))
+    })?;
+    if text.trim().is_empty() {
+        return Ok(ConfigFile::default());
+    }
+    serde_yaml_ng::from_str(&text)
+        .map_err(|error| Failure::bad_input(format!("{}: {error}", path.display())))
+}
+
+fn load_clusters(
+    entries: &[ClusterEntryFile],
+    base: &Path,
+    source: &str,
+) -> Result<Vec<ClusterEntry>, Failure> {
+    let mut names = BTreeSet::new();
+    let mut clusters = Vec::new();
+    for (index, entry) in entries.iter().enumerate() {
+        let path = base.join(&entry.inventory);
+        let inventory = drover_schema::inventory::load_inventory_file(&path).map_err(|error| {
+            Failure::bad_input(format!("{source}: clusters[{index}].inventory: {error}"))
+        })?;
+        let name = inventory.cluster.name.clone();
+        if !names.insert(name.clone()) {
+            return Err(Failure::bad_input(format!(
+                "{source}: clusters[{index}].inventory: cluster name {name:?} ({}) is already served by an earlier entry",
+                path.display()
+            )));
+        }
+        clusters.push(ClusterEntry {
+            name,
+            inventory_path: std::path::absolute(&path).unwrap_or(path),
+            inventory,
+        });
+    }
+    Ok(clusters)
+}
+
+fn parse_tokens(entries: &[TokenEntryFile], source: &str) -> Result<Vec<TokenEntry>, Failure> {
+    let mut names = BTreeSet::new();
+    let mut tokens = Vec::new();
+    for (index, entry) in entries.iter().enumerate() {
+        if entry.name.trim().is_empty() {
+            return Err(Failure::bad_input(format!(
+                "{source}: tokens[{index}].name: must not be empty"
+            )));
+        }
+        if !names.insert(entry.name.clone()) {
+            return Err(Failure::bad_input(format!(
+                "{source}: tokens[{index}].name: {:?} appears twice",
+                entry.name
+            )));
+        }
+        let sha256 = parse_sha256_hex(&entry.sha256).ok_or_else(|| {
+            Failure::bad_input(format!(
+                "{source}: tokens[{index}].sha256: expected 64 hexadecimal digits (the output of `drover serve --hash-token`)"
+            ))
+        })?;
+        tokens.push(TokenEntry {
+            name: entry.name.clone(),
+            role: entry.role,
+            sha256,
+        });
+    }
+    Ok(tokens)
+}
+
+fn parse_sha256_hex(text: &str) -> Option<[u8; 32]> {
+    let text = text.trim();
+    if text.len() != 64 || !text.is_ascii() {
+        return None;
+    }
+    let mut digest = [0u8; 32];
+    for (index, byte) in digest.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&text[index * 2..index * 2 + 2], 16).ok()?;
+    }
+    Some(digest)
+}
+
+fn tls_files(
+    overrides: &Overrides<'_>,
+    file: Option<&TlsFile>,
+    base: &Path,
+    source: &str,
+) -> Result<Option<TlsFiles>, Failure> {
+    let files = match (overrides.tls_cert, overrides.tls_key, file) {
+        (Some(cert), Some(key), _) => TlsFiles {
+            cert: cert.to_path_buf(),
+            key: key.to_path_buf(),
+        },
+        (Some(_), None, _) | (None, Some(_), _) => {
+            return Err(Failure::bad_input(
+                "--tls-cert and --tls-key go together: give both or neither",
+            ))
+        }
+        (None, None, Some(tls)) => TlsFiles {
+            cert: base.join(&tls.cert),
+            key: base.join(&tls.key),
+        },
+        (None, None, None) => return Ok(None),
+    };
+    for (field, path) in [("tls.cert", &files.cert), ("tls.key", &files.key)] {
+        if !path.is_file() {
+            return Err(Failure::bad_input(format!(
+                "{source}: {field}: {} is not a readable file",
+                path.display()
+            )));
+        }
+    }
+    if !cfg!(feature = "tls") {
+        return Err(Failure::bad_input(
+            "TLS needs a drover built with `--features tls`",
+        ));
+    }
+    Ok(Some(files))
+}
+
+/// Without tokens every caller is an operator: acceptable only when no other machine can
+/// connect.
+fn refuse_open_without_tokens(settings: &ServeSettings) -> Result<(), Failure> {
+    if settings.tokens.is_empty() && !settings.listen.ip().is_loopback() {
+        return Err(Failure::bad_input(format!(
+            "refusing to listen on {} without tokens: anyone who can reach it could start and abort upgrades; configure `tokens:` (see `drover serve --hash-token`) or listen on a loopback address",
+            settings.listen
+        )));
+    }
+    Ok(())
+}
+
+/// The hex SHA-256 of a token, as the config file stores it.
+pub fn token_sha256_hex(token: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_token_hash_round_trips_through_hex() {
+        let hex = token_sha256_hex("s3cret");
+        let parsed = parse_sha256_hex(&hex).expect("64 hex digits");
+        use sha2::Digest;
+        assert_eq!(
+            parsed.as_slice(),
+            sha2::Sha256::digest(b"s3cret").as_slice()
+        );
+    }
+
+    #[test]
+    fn a_short_or_non_hex_hash_is_refused() {
+        assert!(parse_sha256_hex("abc").is_none());
+        assert!(parse_sha256_hex(&"zz".repeat(32)).is_none());
+    }
+}

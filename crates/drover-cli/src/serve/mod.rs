@@ -1,0 +1,344 @@
+//! `drover serve`: a daemon that drives runs of any number of clusters (one inventory each)
+//! behind a REST API (`/api/v1`), with bearer-token roles, Server-Sent Events, Prometheus
+//! metrics, the OpenAPI document and the dashboard. It shares the state file with the CLI:
+//! runs started here can be steered by `drover approve` and friends, and the other way round.
+//!
+//! Invariants: nothing starts on a bad config (exit 2); no listening on a non-loopback address
+//! without tokens; unfinished runs whose driving process is gone are resumed at start through
+//! the engine's one start/resume path; on SIGTERM/SIGINT the server stops accepting, stops the
+//! run threads (their calls in flight are re-issued on the next start) and exits 0 within a
+//! bounded time. Every queue is bounded and every wait has a timeout.
+
+mod api;
+mod auth;
+mod config;
+mod metrics;
+mod openapi;
+mod problem;
+mod run_thread;
+mod runs_manager;
+#[cfg(feature = "tls")]
+mod tls;
+mod tracker;
+mod views;
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::http::header;
+use axum::middleware;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::Router;
+use clap::Args;
+use drover_store::Store;
+use tokio::sync::{watch, Semaphore};
+
+use crate::exit::Failure;
+use crate::runs::StateArgs;
+use config::ServeSettings;
+use metrics::Metrics;
+use problem::ApiError;
+use runs_manager::RunManager;
+
+/// How long open connections may take to finish after a shutdown signal.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+/// How long run threads may take to stop after a shutdown signal.
+const RUN_STOP_LIMIT: Duration = Duration::from_secs(5);
+/// Worker threads of the API runtime (runs have threads of their own).
+const API_WORKER_THREADS: usize = 2;
+
+#[derive(Args)]
+pub struct ServeArgs {
+    /// Configuration file (YAML): clusters, tokens, TLS, limits.
+    #[arg(long, env = "DROVER_SERVE_CONFIG")]
+    config: Option<PathBuf>,
+    /// Address to listen on (default 127.0.0.1:8080; port 0 picks a free port).
+    #[arg(long, env = "DROVER_LISTEN")]
+    listen: Option<String>,
+    /// TLS certificate (PEM); needs a drover built with `--features tls`.
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM).
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Read a token on stdin and print the sha256 to put in the config's `tokens:`.
+    #[arg(long, exclusive = true)]
+    hash_token: bool,
+}
+
+/// Everything the handlers share.
+pub struct AppState {
+    settings: ServeSettings,
+    state_path: PathBuf,
+    manager: RunManager,
+    metrics: Arc<Metrics>,
+    sse_slots: Arc<Semaphore>,
+    shutdown: watch::Receiver<bool>,
+}
+
+impl AppState {
+    fn open_store(&self) -> Result<Store, ApiError> {
+        Store::open(&self.state_path).map_err(|error| {
+            ApiError::Internal(format!("state file {}: {error}", self.state_path.display()))
+        })
+    }
+}
+
+pub fn run(args: &ServeArgs, state: &StateArgs) -> Result<(), Failure> {
+    if args.hash_token {
+        return print_token_hash();
+    }
+    let settings = config::resolve(&config::Overrides {
+        config: args.config.as_deref(),
+        listen: args.listen.as_deref(),
+        tls_cert: args.tls_cert.as_deref(),
+        tls_key: args.tls_key.as_deref(),
+    })?;
+    Store::open(&state.state).map_err(|error| {
+        Failure::bad_input(format!("state file {}: {error}", state.state.display()))
+    })?;
+    let listener = std::net::TcpListener::bind(settings.listen).map_err(|error| {
+        Failure::bad_input(format!("cannot listen on {}: {error}", settings.listen))
+    })?;
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(API_WORKER_THREADS)
+        .enable_all()
+        .build()
+        .map_err(Failure::internal)?
+        .block_on(serve(settings, state.state.clone(), listener))
+}
+
+fn print_token_hash() -> Result<(), Failure> {
+    let mut token = String::new();
+    std::io::stdin().read_to_string(&mut token)?;
+    let token = token.trim_end_matches(['\r', '\n']);
+    if token.is_empty() {
+        return Err(Failure::bad_input("--hash-token: no token on stdin"));
+    }
+    println!("{}", config::token_sha256_hex(token));
+    Ok(())
+}
+
+async fn serve(
+    settings: ServeSettings,
+    state_path: PathBuf,
+    listener: std::net::TcpListener,
+) -> Result<(), Failure> {
+    let (stop_sender, shutdown) = watch::channel(false);
+    let metrics = Arc::new(Metrics::new());
+    let state = Arc::new(AppState {
+        sse_slots: Arc::new(Semaphore::new(settings.max_sse_clients)),
+        manager: RunManager::new(state_path.clone(), Arc::clone(&metrics), shutdown.clone()),
+        settings,
+        state_path,
+        metrics,
+        shutdown: shutdown.clone(),
+    });
+    state
+        .manager
+        .resume_unfinished(&state.settings.clusters)
+        .await;
+    let router = app(Arc::clone(&state));
+    let address = listener.local_addr()?;
+    tokio::spawn(forward_signals(stop_sender));
+    let result = listen(&state, listener, address, router, shutdown.clone()).await;
+    let manager_state = Arc::clone(&state);
+    tokio::task::spawn_blocking(move || manager_state.manager.join_all(RUN_STOP_LIMIT))
+        .await
+        .map_err(Failure::internal)?;
+    eprintln!("drover serve stopped");
+    result
+}
+
+async fn listen(
+    state: &Arc<AppState>,
+    listener: std::net::TcpListener,
+    address: SocketAddr,
+    router: Router,
+    shutdown: watch::Receiver<bool>,
+) -> Result<(), Failure> {
+    let stopping = {
+        let mut shutdown = shutdown.clone();
+        async move { shutdown_requested(&mut shutdown).await }
+    };
+    if let Some(files) = &state.settings.tls {
+        return serve_tls(listener, address, files, router, stopping).await;
+    }
+    eprintln!("listening on http://{address}");
+    listener.set_nonblocking(true)?;
+    let listener = tokio::net::TcpListener::from_std(listener)?;
+    let server = axum::serve(listener, router).with_graceful_shutdown(stopping);
+    let mut deadline = shutdown;
+    tokio::select! {
+        served = server => served.map_err(Failure::internal),
+        _ = async {
+            shutdown_requested(&mut deadline).await;
+            tokio::time::sleep(SHUTDOWN_GRACE).await;
+        } => {
+            eprintln!("connections still open after {SHUTDOWN_GRACE:?}; closing them");
+            Ok(())
+        }
+    }
+}
+
+#[cfg(feature = "tls")]
+async fn serve_tls(
+    listener: std::net::TcpListener,
+    address: SocketAddr,
+    files: &config::TlsFiles,
+    router: Router,
+    stopping: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), Failure> {
+    eprintln!("listening on https://{address}");
+    tls::serve(listener, files, router, stopping, SHUTDOWN_GRACE).await
+}
+
+#[cfg(not(feature = "tls"))]
+async fn serve_tls(
+    _listener: std::net::TcpListener,
+    _address: SocketAddr,
+    _files: &config::TlsFiles,
+    _router: Router,
+    _stopping: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), Failure> {
+    Err(Failure::bad_input(
+        "TLS needs a drover built with `--features tls`",
+    ))
+}
+
+/// SIGTERM or SIGINT: tell everything to stop.
+async fn forward_signals(stop: watch::Sender<bool>) {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                tokio::select! {
+                    _ = interrupt => {}
+                    _ = terminate.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = interrupt.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+    eprintln!("shutting down: no new connections; stopping the runs");
+    let _ = stop.send(true);
+}
+
+/// Resolves once a stop was asked (or nobody can ask any more).
+pub async fn shutdown_requested(shutdown: &mut watch::Receiver<bool>) {
+    loop {
+        if *shutdown.borrow_and_update() {
+            return;
+        }
+        if shutdown.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+fn app(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/metrics", get(metrics_text))
+        .route("/api/v1/openapi.json", get(openapi_json))
+        .route("/", get(dashboard_index))
+        .route("/index.html", get(dashboard_index))
+        .route("/app.js", get(dashboard_script))
+        .route("/style.css", get(dashboard_style))
+        .merge(api::router(Arc::clone(&state)))
+        .fallback(api::not_found)
+        .layer(middleware::from_fn_with_state(
+            Arc::clone(&state),
+            api::observe_requests,
+        ))
+        .with_state(state)
+}
+
+async fn openapi_json() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        openapi::document_json(),
+    )
+}
+
+async fn dashboard_index() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+        include_str!("dashboard/index.html"),
+    )
+}
+
+async fn dashboard_script() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/javascript; charset=utf-8")],
+        include_str!("dashboard/app.js"),
+    )
+}
+
+async fn dashboard_style() -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/css; charset=utf-8")],
+        include_str!("dashboard/style.css"),
+    )
+}
+
+/// Prometheus text; gauges computed now from the store and the active runs.
+async fn metrics_text(State(state): State<Arc<AppState>>) -> Result<impl IntoResponse, ApiError> {
+    let hosts = hosts_by_cluster_step(&state);
+    let reader = Arc::clone(&state);
+    let runs = api::blocking(move || {
+        let mut counts = BTreeMap::new();
+        for run in reader.open_store()?.runs(None, 1_000_000)? {
+            *counts.entry(run.state).or_insert(0) += 1;
+        }
+        Ok(counts)
+    })
+    .await?;
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.metrics.render(&runs, &hosts),
+    ))
+}
+
+fn hosts_by_cluster_step(state: &AppState) -> BTreeMap<(String, String), i64> {
+    let mut counts = BTreeMap::new();
+    for cluster in &state.settings.clusters {
+        let active = state
+            .manager
+            .for_cluster(&cluster.name)
+            .filter(|handle| handle.is_live())
+            .and_then(|handle| handle.latest_view())
+            .filter(|view| !view.finished);
+        match active {
+            Some(view) => {
+                for host in &view.hosts {
+                    *counts
+                        .entry((cluster.name.clone(), host.step.clone()))
+                        .or_insert(0) += 1;
+                }
+            }
+            None => {
+                counts.insert(
+                    (cluster.name.clone(), "idle".to_string()),
+                    cluster.inventory.cluster.hosts.len() as i64,
+                );
+            }
+        }
+    }
+    counts
+}
