@@ -36,6 +36,10 @@ pub struct StartRecord {
     pub only_hosts: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub force_hosts: Vec<String>,
+    /// Created waiting for approval although the inventory approves automatically (a server's
+    /// manual approval strategy).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub approval_manual: bool,
 }
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -249,6 +253,7 @@ pub fn start_record(cluster: &Cluster) -> StartRecord {
         vms: cluster.vms.iter().map(vm_record).collect(),
         auto_resolve: cluster.policy.auto_resolve,
         force_hosts: cluster.policy.force_hosts.iter().cloned().collect(),
+        approval_manual: cluster.policy.approval == drover_core::ApprovalMode::Manual,
         only_hosts: cluster
             .policy
             .only_hosts
@@ -266,6 +271,9 @@ pub fn cluster_from_start(
     policy
         .force_hosts
         .extend(record.force_hosts.iter().cloned());
+    if record.approval_manual {
+        policy.approval = drover_core::ApprovalMode::Manual;
+    }
     if let Some(names) = &record.only_hosts {
         policy.only_hosts = Some(names.iter().cloned().collect());
     }

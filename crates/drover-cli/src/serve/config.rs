@@ -31,12 +31,33 @@ struct ConfigFile {
     tokens: Vec<TokenEntryFile>,
     tls: Option<TlsFile>,
     max_sse_clients: Option<usize>,
+    /// Ask every host for updates this often (oVirt's `HostPackagesUpdateTimeInHours`).
+    check_interval_hours: Option<f64>,
 }
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ClusterEntryFile {
     inventory: PathBuf,
+    approval_strategy: Option<ApprovalStrategy>,
+}
+
+/// What a check does when the catalog's channel offers a release newer than the target (OLM's
+/// install plan approval): start a run to it, or create one that waits for `approve`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ApprovalStrategy {
+    Automatic,
+    Manual,
+}
+
+impl ApprovalStrategy {
+    pub fn name(self) -> &'static str {
+        match self {
+            ApprovalStrategy::Automatic => "automatic",
+            ApprovalStrategy::Manual => "manual",
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -85,6 +106,7 @@ pub struct ClusterEntry {
     pub name: String,
     pub inventory_path: PathBuf,
     pub inventory: InventoryFile,
+    pub approval_strategy: Option<ApprovalStrategy>,
 }
 
 /// Certificate and key files (PEM) for HTTPS.
@@ -102,6 +124,8 @@ pub struct ServeSettings {
     pub tokens: Vec<TokenEntry>,
     pub tls: Option<TlsFiles>,
     pub max_sse_clients: usize,
+    /// Periodic update checks; `None`: only on request.
+    pub check_interval: Option<std::time::Duration>,
 }
 
 /// What the command line and the environment said (clap merges those two).
@@ -144,15 +168,33 @@ pub fn resolve(overrides: &Overrides<'_>) -> Result<ServeSettings, Failure> {
             "{source}: max_sse_clients: must be at least 1"
         )));
     }
+    let check_interval = check_interval(file.check_interval_hours, &source)?;
     let settings = ServeSettings {
         listen,
         clusters,
         tokens,
         tls,
         max_sse_clients,
+        check_interval,
     };
     refuse_open_without_tokens(&settings)?;
     Ok(settings)
+}
+
+/// At most once a minute and at least once a year: a typo must not hammer the hosts.
+fn check_interval(
+    hours: Option<f64>,
+    source: &str,
+) -> Result<Option<std::time::Duration>, Failure> {
+    let Some(hours) = hours else {
+        return Ok(None);
+    };
+    if !(1.0 / 60.0..=24.0 * 366.0).contains(&hours) {
+        return Err(Failure::bad_input(format!(
+            "{source}: check_interval_hours: {hours} is outside 0.0167 (one minute) .. 8784 (a year)"
+        )));
+    }
+    Ok(Some(std::time::Duration::from_secs_f64(hours * 3600.0)))
 }
 
 fn read_file(path: &Path) -> Result<ConfigFile, Failure> {
@@ -192,6 +234,7 @@ fn load_clusters(
             name,
             inventory_path: std::path::absolute(&path).unwrap_or(path),
             inventory,
+            approval_strategy: entry.approval_strategy,
         });
     }
     Ok(clusters)

@@ -11,6 +11,7 @@
 
 mod api;
 mod auth;
+mod checks;
 mod config;
 mod metrics;
 mod openapi;
@@ -80,6 +81,7 @@ pub struct AppState {
     metrics: Arc<Metrics>,
     sse_slots: Arc<Semaphore>,
     shutdown: watch::Receiver<bool>,
+    checks: checks::CheckResults,
 }
 
 impl AppState {
@@ -139,11 +141,15 @@ async fn serve(
         state_path,
         metrics,
         shutdown: shutdown.clone(),
+        checks: checks::CheckResults::default(),
     });
     state
         .manager
         .resume_unfinished(&state.settings.clusters)
         .await;
+    if let Some(interval) = state.settings.check_interval {
+        tokio::spawn(checks::check_periodically(Arc::clone(&state), interval));
+    }
     let router = app(Arc::clone(&state));
     let address = listener.local_addr()?;
     tokio::spawn(forward_signals(stop_sender));

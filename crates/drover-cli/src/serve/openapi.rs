@@ -25,6 +25,8 @@ use super::views;
         api::clusters::hosts,
         api::clusters::host,
         api::clusters::plan,
+        api::clusters::last_check,
+        api::clusters::check_now,
         api::runs::create,
         api::runs::upgrade_host,
         api::runs::list,

@@ -52,6 +52,8 @@ pub struct NewRunRequest {
     pub inventory_path: PathBuf,
     pub inventory: InventoryFile,
     pub created_by: String,
+    /// What each host's installer is told (release catalog paths, forced hosts).
+    pub upgrade_recipes: std::collections::BTreeMap<String, crate::catalog_view::UpgradeRecipe>,
 }
 
 /// How the thread starts its run.
@@ -232,7 +234,7 @@ impl RunTask {
         let reader = open_store(state_path)?;
         let (choice, inventory, run_id, pending) = match &start {
             RunStart::Create(new) => {
-                let choice = DriverChoice::from_section(
+                let mut choice = DriverChoice::from_section(
                     &new.inventory.driver,
                     &new.inventory_path,
                     state_path,
@@ -242,6 +244,7 @@ impl RunTask {
                     field: "driver".into(),
                     detail: failure.to_string(),
                 })?;
+                choice.upgrade_recipes = new.upgrade_recipes.clone();
                 (choice, new.inventory.clone(), new.run_id.clone(), None)
             }
             RunStart::Open { run_id, .. } => {

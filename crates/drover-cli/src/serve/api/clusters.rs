@@ -78,7 +78,47 @@ fn hosts_of(state: &AppState, cluster: &ClusterEntry) -> Vec<HostView> {
         .filter(|handle| handle.is_live())
         .and_then(|handle| handle.latest_view())
         .filter(|view| !view.finished);
-    host_views(&cluster.inventory, active_view.as_deref())
+    let mut views = host_views(&cluster.inventory, active_view.as_deref());
+    for view in &mut views {
+        view.updates_available = state.checks.updates_available(&cluster.name, &view.name);
+    }
+    views
+}
+
+/// The last update check of a cluster: per host the watched packages with updates and
+/// `updates_available`, `outdated` events, a newer release in the catalog's channel, and the run
+/// an approval strategy started from it.
+#[utoipa::path(operation_id = "getCheck", get, path = "/api/v1/clusters/{cluster}/checks", tag = "clusters",
+    params(("cluster" = String, Path)),
+    responses((status = 200, description = "the last check (what `drover check -o json` prints, with checked_at_ms)", body = Object),
+        (status = 404, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn last_check(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+) -> Result<Json<crate::serve::checks::CheckRecord>, ApiError> {
+    let cluster = find_cluster(&state, &name)?;
+    state.checks.latest(&cluster.name).map(Json).ok_or_else(|| {
+        ApiError::NotFound(format!(
+            "cluster {name} was not checked yet: POST /api/v1/clusters/{name}/checks"
+        ))
+    })
+}
+
+/// Checks the cluster's hosts for updates now (and applies its approval strategy).
+#[utoipa::path(operation_id = "checkCluster", post, path = "/api/v1/clusters/{cluster}/checks", tag = "clusters",
+    params(("cluster" = String, Path)),
+    responses((status = 200, description = "the check", body = Object),
+        (status = 400, body = Problem), (status = 404, body = Problem)),
+    security(("bearer" = [])))]
+pub async fn check_now(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+) -> Result<Json<crate::serve::checks::CheckRecord>, ApiError> {
+    let cluster = find_cluster(&state, &name)?.clone();
+    crate::serve::checks::check_cluster(&state, &cluster)
+        .await
+        .map(Json)
 }
 
 /// Every served cluster.
@@ -196,16 +236,21 @@ pub async fn plan(
     Path(name): Path<String>,
     ApiBody(body): ApiBody<PlanBody>,
 ) -> Result<Json<PlanDocument>, ApiError> {
-    let mut cluster = find_cluster(&state, &name)?.inventory.cluster.clone();
+    let mut inventory = find_cluster(&state, &name)?.inventory.clone();
+    let cluster = &mut inventory.cluster;
     if let Some(value) = &body.max_unavailable {
         cluster.policy.max_unavailable = max_unavailable(value)?;
     }
     if body.resolve == Some(true) {
         cluster.policy.auto_resolve = true;
     }
-    if let Some(selection) = host_selection(&cluster, body.hosts.as_deref().unwrap_or(&[]))? {
+    if let Some(selection) = host_selection(cluster, body.hosts.as_deref().unwrap_or(&[]))? {
         cluster.policy.only_hosts = Some(selection);
     }
-    let plan = drover_core::plan(&cluster);
-    Ok(Json(PlanDocument::new(&cluster, &plan)))
+    let (_, document) =
+        crate::plan_view::plan_document(&inventory).map_err(|failure| ApiError::BadRequest {
+            field: "upgrade.catalog".into(),
+            detail: failure.to_string(),
+        })?;
+    Ok(Json(document))
 }

@@ -87,6 +87,10 @@ pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {
             post(runs::upgrade_host),
         )
         .route("/api/v1/clusters/{cluster}/plans", post(clusters::plan))
+        .route(
+            "/api/v1/clusters/{cluster}/checks",
+            get(clusters::last_check).post(clusters::check_now),
+        )
         .route("/api/v1/clusters/{cluster}/runs", post(runs::create))
         .route("/api/v1/runs", get(runs::list))
         .route("/api/v1/runs/{run}", get(runs::view))

@@ -3,6 +3,7 @@
 //! driven by another live `drover` process gets a journal request; a run nobody drives any
 //! more is adopted (resumed here) with the command applied first.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
@@ -10,6 +11,8 @@ use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::{Extension, Json};
 use drover_core::execution::OperatorCommand;
+
+use crate::catalog_view::UpgradeRecipe;
 use drover_engine::engine::{holder_is_alive, replay, request};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
@@ -18,6 +21,7 @@ use super::clusters::{find_cluster, host_selection};
 use super::{blocking, ApiBody};
 use crate::report::{report_document, ReportDocument};
 use crate::serve::auth::Caller;
+use crate::serve::config::ClusterEntry;
 use crate::serve::problem::{ApiError, Problem};
 use crate::serve::run_thread::{NewRunRequest, RunStart};
 use crate::serve::runs_manager::{is_finished_state, is_this_process};
@@ -126,49 +130,72 @@ async fn start_run(
     if let Some(selection) = host_selection(&inventory.cluster, hosts)? {
         inventory.cluster.policy.only_hosts = Some(selection);
     }
-    refuse_unsafe_plan(&inventory.cluster)?;
-    let run_id = choose_run_id(state, cluster_name, run_id).await?;
-    let start = RunStart::Create(Box::new(NewRunRequest {
-        run_id: run_id.clone(),
-        inventory_path: entry.inventory_path.clone(),
-        inventory,
-        created_by: caller.name.clone(),
-    }));
-    let view = state.manager.start(cluster_name, &run_id, start).await?;
-    eprintln!(
-        "run {run_id} of cluster {cluster_name} started by {}",
-        caller.name
-    );
+    let view = launch(state, &caller.name, entry, inventory, run_id).await?;
     Ok((
         StatusCode::ACCEPTED,
-        [(header::LOCATION, format!("/api/v1/runs/{run_id}"))],
+        [(header::LOCATION, format!("/api/v1/runs/{}", view.id))],
         Json((*view).clone()),
     ))
 }
 
-fn refuse_unsafe_plan(cluster: &drover_core::Cluster) -> Result<(), ApiError> {
-    let plan = drover_core::plan(cluster);
-    if plan.is_feasible() {
-        return Ok(());
+/// Creates and starts a run of `inventory` (the cluster's, with this run's changes) after
+/// refusing an unsafe plan; `who` is recorded as its creator.
+pub(crate) async fn launch(
+    state: &Arc<AppState>,
+    who: &str,
+    entry: &ClusterEntry,
+    inventory: drover_schema::inventory::InventoryFile,
+    run_id: Option<String>,
+) -> Result<Arc<RunView>, ApiError> {
+    let upgrade_recipes = refuse_unsafe_plan(&inventory)?;
+    let run_id = choose_run_id(state, &entry.name, run_id).await?;
+    let start = RunStart::Create(Box::new(NewRunRequest {
+        run_id: run_id.clone(),
+        inventory_path: entry.inventory_path.clone(),
+        inventory,
+        created_by: who.to_string(),
+        upgrade_recipes,
+    }));
+    let view = state.manager.start(&entry.name, &run_id, start).await?;
+    eprintln!("run {run_id} of cluster {} started by {who}", entry.name);
+    Ok(view)
+}
+
+/// The plan with what the release catalog adds; 422 with the failed prechecks when it is not
+/// safe. Returns what each host's installer is to be told.
+pub(crate) fn refuse_unsafe_plan(
+    inventory: &drover_schema::inventory::InventoryFile,
+) -> Result<BTreeMap<String, UpgradeRecipe>, ApiError> {
+    let (_, document) =
+        crate::plan_view::plan_document(inventory).map_err(|failure| ApiError::BadRequest {
+            field: "upgrade.catalog".into(),
+            detail: failure.to_string(),
+        })?;
+    if document.feasible {
+        return Ok(crate::catalog_view::recipes_of(
+            &document,
+            &inventory.cluster,
+        ));
     }
-    let document = drover_schema::document::PlanDocument::new(cluster, &plan);
-    let prechecks = document
+    let failed: Vec<_> = document
         .prechecks
         .iter()
         .filter(|check| check.status == drover_schema::document::CheckStatusName::Fail)
-        .map(|check| serde_json::to_value(check).unwrap_or_default())
         .collect();
-    let reasons: Vec<String> = plan
-        .failed_prechecks()
+    let reasons: Vec<String> = failed
+        .iter()
         .map(|check| format!("{}: {}", check.id, check.message))
         .collect();
     Err(ApiError::UnsafePlan {
         detail: format!(
             "no safe plan for cluster {}: {}",
-            cluster.name,
+            inventory.cluster.name,
             reasons.join("; ")
         ),
-        prechecks,
+        prechecks: failed
+            .iter()
+            .map(|check| serde_json::to_value(check).unwrap_or_default())
+            .collect(),
     })
 }
 
