@@ -91,6 +91,27 @@ pub fn recipes_of(document: &PlanDocument, cluster: &Cluster) -> BTreeMap<String
     recipes
 }
 
+/// `policy.raise_compatibility_level_to: auto`: the highest level every host supports once the
+/// upgrade is done, by the release catalog (which the inventory must name).
+pub fn resolve_auto_compatibility_level(file: &mut InventoryFile) -> Result<(), Failure> {
+    if file.cluster.policy.raise_compatibility_level_to.as_deref() != Some("auto") {
+        return Ok(());
+    }
+    let catalog = load_catalog(&file.upgrade)?.ok_or_else(|| {
+        Failure::bad_input(
+            "policy.raise_compatibility_level_to: auto needs a release catalog (upgrade.catalog)",
+        )
+    })?;
+    let level = level_after(&catalog, &file.cluster).ok_or_else(|| {
+        Failure::bad_input(format!(
+            "policy.raise_compatibility_level_to: auto: the catalog gives no compatibility level that every host supports at {}",
+            file.cluster.target_version
+        ))
+    })?;
+    file.cluster.policy.raise_compatibility_level_to = Some(level);
+    Ok(())
+}
+
 /// Reads the catalog named by the inventory; `None` when it names none.
 pub fn load_catalog(upgrade: &UpgradeSection) -> Result<Option<Catalog>, Failure> {
     let Some(path) = &upgrade.catalog else {

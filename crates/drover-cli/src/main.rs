@@ -246,6 +246,7 @@ fn load_file(args: &InventoryArgs) -> Result<drover_schema::inventory::Inventory
         cluster.policy.auto_resolve = true;
     }
     select_hosts(cluster, &args.hosts, &args.force_hosts)?;
+    catalog_view::resolve_auto_compatibility_level(&mut file)?;
     Ok(file)
 }
 

@@ -129,6 +129,7 @@ pub fn run(args: &RunArgs, state: &StateArgs) -> Result<(), Failure> {
         let directory = args.inventory.parent().unwrap_or(Path::new(""));
         *catalog = directory.join(&*catalog).display().to_string();
     }
+    crate::catalog_view::resolve_auto_compatibility_level(&mut file)?;
     let (_, plan_document) = crate::plan_view::plan_document(&file)?;
     crate::plan_view::feasibility(&plan_document)?;
     let mut store = open_store(&state.state)?;

@@ -353,3 +353,40 @@ fn a_run_tells_each_installer_its_path_and_hotfixes() {
         ]
     );
 }
+
+/// `raise_compatibility_level_to: auto` is resolved from the catalog when the run starts: the
+/// plan's final step names the level, the run raises it, and without a catalog `auto` is refused.
+#[test]
+fn an_auto_compatibility_level_comes_from_the_catalog() {
+    let plan = json(&drover(&[
+        "plan",
+        "-i",
+        "auto-compatibility-level.yaml",
+        "-o",
+        "json",
+    ]));
+    assert_eq!(plan["final_compatibility_level"], "4.14", "{plan}");
+    let directory = tempfile::tempdir().unwrap();
+    let run = Command::new(env!("CARGO_BIN_EXE_drover"))
+        .current_dir(catalog_data())
+        .arg("--state")
+        .arg(directory.path().join("state.db"))
+        .args(["run", "-i", "auto-compatibility-level.yaml", "-o", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(run.status.code(), Some(0), "{}", stderr(&run));
+    assert_eq!(json(&run)["compatibility_level_raised"], "4.14");
+    let without_catalog = directory.path().join("no-catalog.yaml");
+    std::fs::write(
+        &without_catalog,
+        "cluster: {name: c, target_version: \"2.0\"}\npolicy: {raise_compatibility_level_to: auto}\nhosts:\n  - {name: h1, version: \"1.0\", memory_mib: 4096, cpus: 2}\n  - {name: h2, version: \"1.0\", memory_mib: 4096, cpus: 2}\n",
+    )
+    .unwrap();
+    let refused = drover(&["plan", "-i", without_catalog.to_str().unwrap()]);
+    assert_eq!(refused.status.code(), Some(2), "{}", stderr(&refused));
+    assert!(
+        stderr(&refused).contains("upgrade.catalog"),
+        "{}",
+        stderr(&refused)
+    );
+}

@@ -557,6 +557,47 @@ fn a_host_that_never_returns_halts_the_run_and_abort_restores_service() {
     }
 }
 
+/// `drover check` against the real hosts: each host's `apt list --upgradable` (asked inside its
+/// namespace) is parsed, every host is reported with updates (1.0 is older than the target) and
+/// none with an error.
+#[test]
+fn drover_check_asks_the_real_hosts_for_updates() {
+    if !enabled() {
+        return;
+    }
+    let _one_at_a_time = HARNESS.lock().unwrap_or_else(|e| e.into_inner());
+    let platform = platform(&[]);
+    let steps = repository().join("tests/libvirt/steps");
+    let mut text = std::fs::read_to_string(&platform.inventory).unwrap();
+    text.push_str(&format!(
+        "upgrade:\n  check_command: [sh, {}, \"{{host}}\"]\n  check_format: apt\n  watch_packages: [\"*\"]\n",
+        steps.join("check-updates.sh").display()
+    ));
+    std::fs::write(&platform.inventory, text).unwrap();
+    let output = platform.drover(&["check", "-i", platform.inventory(), "-o", "json"]);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let check = json(&output);
+    let hosts = check["hosts"].as_array().unwrap();
+    assert_eq!(hosts.len(), 3, "{check}");
+    for host in hosts {
+        assert!(host.get("error").is_none(), "asked without error: {host}");
+        assert_eq!(host["updates_available"], true, "{host}");
+        assert_eq!(
+            host["packages"], hosts[0]["packages"],
+            "one machine's packages: {check}"
+        );
+    }
+    eprintln!(
+        "drover check on the harness hosts: {} watched package update(s) per host",
+        hosts[0]["packages"].as_array().unwrap().len()
+    );
+}
+
 impl Platform {
     /// Rewrites the inventory for the native libvirt driver (`--features libvirt`): VMs are
     /// discovered and live-migrated with libvirt's API; host facts, upgrade and reboot stay the

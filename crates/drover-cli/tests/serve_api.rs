@@ -476,6 +476,27 @@ fn tokens_roles_and_the_journal_names_the_caller() {
         None,
     );
     assert_eq!(status, 403, "{problem}");
+    // Reviewing a plan changes nothing: a viewer may.
+    let (status, plan) = call(
+        &server,
+        "POST",
+        "/api/v1/clusters/gated/plans",
+        Some("bob-secret"),
+        None,
+    );
+    assert_eq!(status, 200, "{plan}");
+    assert_eq!(plan["cluster"], "gated");
+    let (status, _) = call(
+        &server,
+        "POST",
+        "/api/v1/clusters/gated/checks",
+        Some("bob-secret"),
+        None,
+    );
+    assert_eq!(
+        status, 403,
+        "a check runs commands on the hosts: operators only"
+    );
     let (status, created) = call(
         &server,
         "POST",

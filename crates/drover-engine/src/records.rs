@@ -40,6 +40,10 @@ pub struct StartRecord {
     /// manual approval strategy).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub approval_manual: bool,
+    /// The level the run raises the cluster to at its end, as resolved when it started
+    /// (`auto` in the inventory is resolved from the release catalog).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub raise_compatibility_level_to: Option<String>,
 }
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -254,6 +258,7 @@ pub fn start_record(cluster: &Cluster) -> StartRecord {
         auto_resolve: cluster.policy.auto_resolve,
         force_hosts: cluster.policy.force_hosts.iter().cloned().collect(),
         approval_manual: cluster.policy.approval == drover_core::ApprovalMode::Manual,
+        raise_compatibility_level_to: cluster.policy.raise_compatibility_level_to.clone(),
         only_hosts: cluster
             .policy
             .only_hosts
@@ -273,6 +278,9 @@ pub fn cluster_from_start(
         .extend(record.force_hosts.iter().cloned());
     if record.approval_manual {
         policy.approval = drover_core::ApprovalMode::Manual;
+    }
+    if record.raise_compatibility_level_to.is_some() {
+        policy.raise_compatibility_level_to = record.raise_compatibility_level_to.clone();
     }
     if let Some(names) = &record.only_hosts {
         policy.only_hosts = Some(names.iter().cloned().collect());

@@ -113,8 +113,7 @@ pub fn authenticate(state: &AppState, request: &Request) -> Result<Caller, ApiEr
             role: entry.role,
         }
     };
-    let reads_only = matches!(*request.method(), Method::GET | Method::HEAD);
-    if !reads_only && caller.role != Role::Operator {
+    if !changes_nothing(request) && caller.role != Role::Operator {
         return Err(ApiError::Forbidden(format!(
             "{} is a {}; {} needs an operator token",
             caller.name,
@@ -123,6 +122,17 @@ pub fn authenticate(state: &AppState, request: &Request) -> Result<Caller, ApiEr
         )));
     }
     Ok(caller)
+}
+
+/// Reads, and `POST /clusters/{c}/plans`, which computes a plan for review and changes nothing:
+/// a viewer may do these.
+fn changes_nothing(request: &Request) -> bool {
+    let method = request.method();
+    let path = request.uri().path();
+    matches!(*method, Method::GET | Method::HEAD)
+        || (*method == Method::POST
+            && path.starts_with("/api/v1/clusters/")
+            && path.ends_with("/plans"))
 }
 
 /// Middleware for the protected routes.

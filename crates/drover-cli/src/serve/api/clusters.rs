@@ -247,6 +247,12 @@ pub async fn plan(
     if let Some(selection) = host_selection(cluster, body.hosts.as_deref().unwrap_or(&[]))? {
         cluster.policy.only_hosts = Some(selection);
     }
+    crate::catalog_view::resolve_auto_compatibility_level(&mut inventory).map_err(|failure| {
+        ApiError::BadRequest {
+            field: "policy.raise_compatibility_level_to".into(),
+            detail: failure.to_string(),
+        }
+    })?;
     let (_, document) =
         crate::plan_view::plan_document(&inventory).map_err(|failure| ApiError::BadRequest {
             field: "upgrade.catalog".into(),

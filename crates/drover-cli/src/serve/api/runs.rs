@@ -144,9 +144,15 @@ pub(crate) async fn launch(
     state: &Arc<AppState>,
     who: &str,
     entry: &ClusterEntry,
-    inventory: drover_schema::inventory::InventoryFile,
+    mut inventory: drover_schema::inventory::InventoryFile,
     run_id: Option<String>,
 ) -> Result<Arc<RunView>, ApiError> {
+    crate::catalog_view::resolve_auto_compatibility_level(&mut inventory).map_err(|failure| {
+        ApiError::BadRequest {
+            field: "policy.raise_compatibility_level_to".into(),
+            detail: failure.to_string(),
+        }
+    })?;
     let upgrade_recipes = refuse_unsafe_plan(&inventory)?;
     let run_id = choose_run_id(state, &entry.name, run_id).await?;
     let start = RunStart::Create(Box::new(NewRunRequest {
