@@ -8,7 +8,6 @@
 
 mod document;
 mod hotfix_rules;
-mod locate;
 mod source;
 mod validate;
 
@@ -21,10 +20,7 @@ use crate::model::Catalog;
 /// Parses and checks a catalog held in memory; `source_name` is the file name shown in errors.
 /// Either the whole catalog is accepted or none of it.
 pub fn parse_catalog(text: &str, source_name: &str) -> Result<Catalog, CatalogError> {
-    let source = Source {
-        name: source_name,
-        text,
-    };
+    let source = Source::new(source_name, text);
     if text.len() > MAX_CATALOG_TEXT_BYTES {
         return Err(source.whole_file_error(format!(
             "the catalog is {} bytes, more than the limit of {MAX_CATALOG_TEXT_BYTES}",
@@ -36,7 +32,7 @@ pub fn parse_catalog(text: &str, source_name: &str) -> Result<Catalog, CatalogEr
             "the file is empty: a catalog needs at least `catalog`, `product` and `releases`",
         ));
     }
-    if let Some(position) = locate::nesting_deeper_than(text, MAX_CATALOG_NESTING_DEPTH) {
+    if let Some(position) = drover_yaml::nesting_deeper_than(text, MAX_CATALOG_NESTING_DEPTH) {
         let message = format!(
             "mappings and sequences nest deeper than {MAX_CATALOG_NESTING_DEPTH} levels here; a catalog needs four"
         );

@@ -1,26 +1,35 @@
 //! A catalog text with its file name, turning problems into located [`CatalogError`]s.
 //!
-//! Positions come from serde_yaml_ng for its own errors and from `locate` for the checks made
-//! afterwards. serde's messages name a list index (`releases[2]`); this module adds the release
-//! version or hotfix id written there, so every message says which entry is wrong. It knows the
-//! top-level keys of the format and where versions and ids sit, but no other rule.
+//! Placing problems is `drover_yaml`'s work; this module adds what is the catalog's own.
+//! serde's messages name a list index (`releases[2]`); this module adds the release version or
+//! hotfix id written there, so every message says which entry is wrong. It knows the top-level
+//! keys of the format and where versions and ids sit, but no other rule.
 
-use super::locate::{self, Position};
+use drover_yaml::{Position, Problem, YamlSource};
+
 use crate::error::CatalogError;
 
 /// The top-level keys of a catalog; every field path in a serde message starts with one.
 const TOP_LEVEL_KEYS: [&str; 5] = ["catalog", "product", "channels", "releases", "hotfixes"];
 
 pub(crate) struct Source<'a> {
-    pub(crate) name: &'a str,
-    pub(crate) text: &'a str,
+    yaml: YamlSource<'a>,
 }
 
-impl Source<'_> {
+impl<'a> Source<'a> {
+    pub(crate) fn new(name: &'a str, text: &'a str) -> Source<'a> {
+        Source {
+            yaml: YamlSource {
+                name,
+                text,
+                top_level_keys: &TOP_LEVEL_KEYS,
+            },
+        }
+    }
+
     /// An error about the node at `field_path`, placed at that node (or its nearest ancestor).
     pub(crate) fn error_at(&self, field_path: &str, message: impl Into<String>) -> CatalogError {
-        let position = locate::locate_nearest(self.text, field_path);
-        self.invalid(position, Some(field_path.to_string()), message.into())
+        invalid(self.yaml.problem_at(field_path, message))
     }
 
     /// An error placed at `position`, about no particular field.
@@ -29,41 +38,38 @@ impl Source<'_> {
         position: Position,
         message: impl Into<String>,
     ) -> CatalogError {
-        self.invalid(Some(position), None, message.into())
+        invalid(self.yaml.problem_at_position(position, message))
     }
 
     /// An error about the file as a whole, placed at line 1.
     pub(crate) fn whole_file_error(&self, message: impl Into<String>) -> CatalogError {
-        self.invalid(None, None, message.into())
+        invalid(self.yaml.whole_file_problem(message))
     }
 
     /// The line of the node at `field_path`, for messages that point at a second place.
     pub(crate) fn line_of(&self, field_path: &str) -> Option<usize> {
-        locate::locate(self.text, field_path).map(|found| found.position.line)
+        self.yaml.line_of(field_path)
     }
 
     /// Re-shapes a serde_yaml_ng error (`path: message at line L column C`) into our format.
     pub(crate) fn serde_error(&self, error: serde_yaml_ng::Error) -> CatalogError {
-        let Some(location) = error.location() else {
+        let Some(parts) = self.yaml.split_serde_error(&error) else {
             return self.whole_file_error(format!(
                 "{error} (a catalog is a single YAML or JSON document)"
             ));
         };
-        let position = Position {
-            line: location.line(),
-            column: location.column(),
-        };
-        let suffix = format!(" at line {} column {}", position.line, position.column);
-        let text = error.to_string().replacen(&suffix, "", 1);
-        let (field_path, message) = self.split_field_path(&text);
-        let message = match field_path
+        let message = match parts
+            .field_path
             .as_deref()
             .and_then(|path| self.entry_named_at(path))
         {
-            Some(entry) => format!("{entry}: {message}"),
-            None => message,
+            Some(entry) => format!("{entry}: {}", parts.message),
+            None => parts.message,
         };
-        self.invalid(Some(position), field_path, message)
+        invalid(
+            self.yaml
+                .problem(Some(parts.position), parts.field_path, message),
+        )
     }
 
     /// "release 8.1" or "hotfix XS81E001" for a path inside that list entry, read from the text.
@@ -77,49 +83,17 @@ impl Source<'_> {
         };
         let index_end = field_path.find(']')?;
         let index = &field_path[list.len() + 1..index_end];
-        let found = locate::locate(self.text, &format!("{list}[{index}].{key}"))?;
-        found.scalar.map(|name| format!("{kind} {name}"))
-    }
-
-    /// Splits `releases[0].version: invalid ...` into path and message. A message may itself
-    /// contain ": ", so the longest prefix that names a node of the document wins.
-    fn split_field_path(&self, text: &str) -> (Option<String>, String) {
-        let candidates: Vec<&str> = text
-            .match_indices(": ")
-            .map(|(at, _)| &text[..at])
-            .filter(|prefix| starts_with_top_level_key(prefix))
-            .collect();
-        let located = candidates
-            .iter()
-            .rev()
-            .find(|prefix| locate::locate(self.text, prefix).is_some());
-        match located.or(candidates.first()) {
-            Some(path) => (Some(path.to_string()), text[path.len() + 2..].to_string()),
-            None => (None, text.to_string()),
-        }
-    }
-
-    /// Without a known position the error points at line 1, the document as a whole.
-    fn invalid(
-        &self,
-        position: Option<Position>,
-        field_path: Option<String>,
-        message: String,
-    ) -> CatalogError {
-        CatalogError::InvalidCatalog {
-            source_name: self.name.to_string(),
-            line: position.map_or(1, |position| position.line),
-            column: position.map(|position| position.column),
-            field_path,
-            message,
-        }
+        let node = self.yaml.locate(&format!("{list}[{index}].{key}"))?;
+        node.scalar.map(|name| format!("{kind} {name}"))
     }
 }
 
-fn starts_with_top_level_key(prefix: &str) -> bool {
-    TOP_LEVEL_KEYS.iter().any(|key| {
-        prefix
-            .strip_prefix(key)
-            .is_some_and(|rest| rest.is_empty() || rest.starts_with(['.', '[']))
-    })
+fn invalid(problem: Problem) -> CatalogError {
+    CatalogError::InvalidCatalog {
+        line: problem.line(),
+        column: problem.column(),
+        source_name: problem.source_name,
+        field_path: problem.field_path,
+        message: problem.message,
+    }
 }

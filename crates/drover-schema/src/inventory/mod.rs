@@ -13,7 +13,6 @@ mod driver_check;
 mod driver_tag;
 mod error;
 mod fields;
-mod locate;
 mod schema;
 mod source;
 mod upgrade;
@@ -102,10 +101,7 @@ fn read_inventory(
     text: &str,
     source_name: &str,
 ) -> Result<(Cluster, DriverSection, UpgradeSection), InventoryError> {
-    let source = Source {
-        name: source_name,
-        text,
-    };
+    let source = Source::new(source_name, text);
     if is_blank(text) {
         return Err(source.empty_file_error());
     }

@@ -1,22 +1,22 @@
-//! Finds where a node starts in a catalog text from its field path (`releases[3].version` →
-//! line 14, column 7), and the scalar written there.
+//! Finds where a node starts in a YAML text from its field path (`hosts[3].name` → line 14,
+//! column 7), and the scalar written there; also where a second document starts, whether the text
+//! is YAML at all, and where nesting goes too deep.
 //!
-//! serde reports positions only for its own errors; the checks made after deserialization
-//! (duplicates, references, cycles) know a field path and ask this module for the place. The
-//! text is walked with yaml-rust2's event parser only while an error is being reported, so a
-//! valid catalog pays nothing here. Paths are plain strings in serde_yaml_ng's notation; this
-//! module knows nothing of the catalog format.
+//! Paths are plain strings in serde_yaml_ng's notation (`hosts[2].labels.rack`): a key after a
+//! dot, a sequence index in brackets, `?` for a key that is itself a mapping or sequence. The text
+//! is walked with yaml-rust2's event parser, which gives the position of every event. This module
+//! knows nothing of any file format and nothing of errors: it answers with positions.
 
 use std::fmt::Write as _;
 
 use yaml_rust2::parser::{Event, MarkedEventReceiver, Parser};
 use yaml_rust2::scanner::Marker;
 
-/// A 1-based line and column in the text.
+/// A 1-based line and column in the text, as serde_yaml_ng prints them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Position {
-    pub(crate) line: usize,
-    pub(crate) column: usize,
+pub struct Position {
+    pub line: usize,
+    pub column: usize,
 }
 
 impl Position {
@@ -29,44 +29,51 @@ impl Position {
     }
 }
 
-/// A node found at a path: where it starts and, for a scalar, its text.
+/// A node found at a path: where it starts and, for a scalar, its text as written (unquoted).
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Found {
-    pub(crate) position: Position,
-    pub(crate) scalar: Option<String>,
+pub struct LocatedNode {
+    pub position: Position,
+    /// `None` for a mapping or a sequence.
+    pub scalar: Option<String>,
 }
 
-/// The node at `path` in the first document of `text`, if there is one.
-pub(crate) fn locate(text: &str, path: &str) -> Option<Found> {
+/// The node at `path` in the first document of `text`, if there is one. Events before a syntax
+/// error are still searched, so a node above the error is found.
+pub fn locate(text: &str, path: &str) -> Option<LocatedNode> {
     let mut walker = PathWalker::new(path);
-    let mut parser = Parser::new_from_str(text);
-    // Events before a syntax error are still delivered; the walk stops at the error.
-    while let Ok((event, marker)) = parser.next_token() {
-        if event == Event::StreamEnd {
-            break;
-        }
-        walker.on_event(event, marker);
-        if walker.is_done() {
-            break;
-        }
-    }
+    walk(text, &mut walker, |walker| walker.is_done());
     walker.found
 }
 
 /// Where the node at `path` starts or, if it is absent (a defaulted field), its nearest ancestor.
-pub(crate) fn locate_nearest(text: &str, path: &str) -> Option<Position> {
+pub fn locate_nearest(text: &str, path: &str) -> Option<Position> {
     let mut current = path;
     loop {
-        if let Some(found) = locate(text, current) {
-            return Some(found.position);
+        if let Some(node) = locate(text, current) {
+            return Some(node.position);
         }
         current = parent_path(current)?;
     }
 }
 
+/// Where a second YAML document (`---`) starts, for files that hold more than one: serde_yaml_ng
+/// refuses such a stream without a position.
+pub fn second_document_start(text: &str) -> Option<Position> {
+    let mut counter = DocumentCounter::default();
+    walk(text, &mut counter, |counter| counter.second_start.is_some());
+    counter.second_start
+}
+
+/// Whether yaml-rust2 refuses the text as YAML, to tell syntax errors from schema errors.
+pub fn is_malformed(text: &str) -> bool {
+    let mut counter = DocumentCounter::default();
+    !walk(text, &mut counter, |_| false)
+}
+
 /// Where the nesting of mappings and sequences first goes deeper than `limit`, if it does.
-/// Stops there, so an absurdly deep text costs no more than its first `limit` levels' worth.
-pub(crate) fn nesting_deeper_than(text: &str, limit: usize) -> Option<Position> {
+/// Stops there, so an absurdly deep text costs no more than its first `limit` levels' worth;
+/// meant to run before serde_yaml_ng, whose parser slows down badly on deep nesting.
+pub fn nesting_deeper_than(text: &str, limit: usize) -> Option<Position> {
     let mut depth = 0usize;
     let mut parser = Parser::new_from_str(text);
     loop {
@@ -93,10 +100,43 @@ pub(crate) fn nesting_deeper_than(text: &str, limit: usize) -> Option<Position> 
     }
 }
 
-/// `releases[1].version` → `releases[1]` → `releases` → none.
+/// `hosts[3].name` → `hosts[3]` → `hosts` → none.
 fn parent_path(path: &str) -> Option<&str> {
     let cut = path.rfind(['.', '['])?;
     Some(&path[..cut])
+}
+
+/// Feeds events to `receiver` until the stream ends, `stop` says so, or the text turns out not
+/// to be YAML (events before the error are still delivered). Returns false on a syntax error.
+fn walk<R: MarkedEventReceiver>(text: &str, receiver: &mut R, stop: impl Fn(&R) -> bool) -> bool {
+    let mut parser = Parser::new_from_str(text);
+    loop {
+        match parser.next_token() {
+            Err(_) => return false,
+            Ok((Event::StreamEnd, _)) => return true,
+            Ok((event, marker)) => receiver.on_event(event, marker),
+        }
+        if stop(receiver) {
+            return true;
+        }
+    }
+}
+
+#[derive(Default)]
+struct DocumentCounter {
+    documents: usize,
+    second_start: Option<Position>,
+}
+
+impl MarkedEventReceiver for DocumentCounter {
+    fn on_event(&mut self, event: Event, marker: Marker) {
+        if event == Event::DocumentStart {
+            self.documents += 1;
+            if self.documents == 2 {
+                self.second_start = Some(Position::from_marker(marker));
+            }
+        }
+    }
 }
 
 /// One open mapping or sequence on the way down to the current node.
@@ -123,7 +163,7 @@ enum FrameKind {
 /// path equals `target`.
 struct PathWalker<'a> {
     target: &'a str,
-    found: Option<Found>,
+    found: Option<LocatedNode>,
     path: String,
     frames: Vec<Frame>,
     documents: usize,
@@ -222,7 +262,7 @@ impl<'a> PathWalker<'a> {
         }
         let is_target = self.found.is_none() && self.path == self.target;
         if is_target {
-            self.found = Some(Found {
+            self.found = Some(LocatedNode {
                 position: Position::from_marker(marker),
                 scalar: None,
             });
@@ -274,7 +314,8 @@ impl MarkedEventReceiver for PathWalker<'_> {
         if event == Event::DocumentStart {
             self.documents += 1;
         }
-        // Only the first document is a catalog; later ones are refused by serde.
+        // Only the first document is searched: the formats read here hold one, and refuse a
+        // second one elsewhere.
         if self.documents != 1 {
             return;
         }
@@ -297,7 +338,19 @@ impl MarkedEventReceiver for PathWalker<'_> {
 mod tests {
     use super::*;
 
-    const TEXT: &str = "\
+    const INVENTORY_LIKE: &str = "\
+cluster: {name: a, target_version: \"1\"}
+hosts:
+  - name: xs01
+    memory_mib: 5
+  - {name: xs02, memory_mib: 6}
+vms:
+  -
+    name: web
+    host: xs09
+";
+
+    const CATALOG_LIKE: &str = "\
 catalog: 1
 releases:
   - version: \"8.0\"
@@ -310,28 +363,81 @@ releases:
         Position { line, column }
     }
 
-    #[test]
-    fn finds_block_and_flow_nodes_with_their_text() {
-        let found = locate(TEXT, "releases[1].upgrade_from[1]").unwrap();
-        assert_eq!(found.position, at(4, 44));
-        assert_eq!(found.scalar.as_deref(), Some("8.0.*"));
-        assert_eq!(locate(TEXT, "releases[0]").unwrap().position, at(3, 5));
-        assert_eq!(locate(TEXT, "releases[2]").unwrap().position, at(6, 5));
-        let unquoted = locate(TEXT, "releases[2].version").unwrap();
-        assert_eq!(unquoted.scalar.as_deref(), Some("8.2"));
-        assert_eq!(locate(TEXT, "releases[3]"), None);
+    fn position_of(text: &str, path: &str) -> Option<Position> {
+        locate(text, path).map(|node| node.position)
     }
 
     #[test]
-    fn finds_where_nesting_goes_too_deep() {
-        assert_eq!(nesting_deeper_than(TEXT, 4), None);
-        assert_eq!(nesting_deeper_than(TEXT, 3), Some(at(4, 36)));
-        assert_eq!(nesting_deeper_than("a: [[[1]]]\n", 2), Some(at(1, 5)));
+    fn finds_scalars_mappings_and_sequences() {
+        let text = INVENTORY_LIKE;
+        assert_eq!(position_of(text, "cluster"), Some(at(1, 10)));
+        assert_eq!(position_of(text, "cluster.target_version"), Some(at(1, 36)));
+        assert_eq!(position_of(text, "hosts"), Some(at(3, 3)));
+        assert_eq!(position_of(text, "hosts[0]"), Some(at(3, 5)));
+        assert_eq!(position_of(text, "hosts[0].memory_mib"), Some(at(4, 17)));
+        assert_eq!(position_of(text, "hosts[1]"), Some(at(5, 5)));
+        assert_eq!(position_of(text, "hosts[1].name"), Some(at(5, 12)));
+        assert_eq!(position_of(text, "vms[0]"), Some(at(8, 5)));
+        assert_eq!(position_of(text, "vms[0].host"), Some(at(9, 11)));
+        assert_eq!(position_of(text, "vms[1]"), None);
+    }
+
+    #[test]
+    fn finds_block_and_flow_nodes_with_their_text() {
+        let text = CATALOG_LIKE;
+        let found = locate(text, "releases[1].upgrade_from[1]").unwrap();
+        assert_eq!(found.position, at(4, 44));
+        assert_eq!(found.scalar.as_deref(), Some("8.0.*"));
+        assert_eq!(locate(text, "releases[0]").unwrap().position, at(3, 5));
+        assert_eq!(locate(text, "releases[0]").unwrap().scalar, None);
+        assert_eq!(locate(text, "releases[2]").unwrap().position, at(6, 5));
+        let unquoted = locate(text, "releases[2].version").unwrap();
+        assert_eq!(unquoted.scalar.as_deref(), Some("8.2"));
+        assert_eq!(locate(text, "releases[3]"), None);
     }
 
     #[test]
     fn falls_back_to_the_nearest_ancestor() {
-        assert_eq!(locate_nearest(TEXT, "releases[0].channels"), Some(at(3, 5)));
-        assert_eq!(locate_nearest(TEXT, "hotfixes[0]"), None);
+        assert_eq!(
+            locate_nearest(INVENTORY_LIKE, "hosts[1].cpus"),
+            Some(at(5, 5))
+        );
+        assert_eq!(
+            locate_nearest(CATALOG_LIKE, "releases[0].channels"),
+            Some(at(3, 5))
+        );
+        assert_eq!(locate_nearest(CATALOG_LIKE, "hotfixes[0]"), None);
+    }
+
+    #[test]
+    fn skips_mappings_used_as_keys() {
+        let text = "a:\n  ? {name: x}\n  : 1\n  name: 2\n";
+        assert_eq!(position_of(text, "a.name"), Some(at(4, 9)));
+    }
+
+    #[test]
+    fn searches_only_the_first_document() {
+        let text = "a: 1\n---\nb: 2\n";
+        assert_eq!(position_of(text, "a"), Some(at(1, 4)));
+        assert_eq!(position_of(text, "b"), None);
+    }
+
+    #[test]
+    fn finds_the_second_document() {
+        assert_eq!(second_document_start("a: 1\n---\nb: 2\n"), Some(at(2, 1)));
+        assert_eq!(second_document_start("a: 1\n"), None);
+    }
+
+    #[test]
+    fn tells_malformed_yaml() {
+        assert!(is_malformed("a: {b: 1\n"));
+        assert!(!is_malformed("a: {b: 1}\n"));
+    }
+
+    #[test]
+    fn finds_where_nesting_goes_too_deep() {
+        assert_eq!(nesting_deeper_than(CATALOG_LIKE, 4), None);
+        assert_eq!(nesting_deeper_than(CATALOG_LIKE, 3), Some(at(4, 36)));
+        assert_eq!(nesting_deeper_than("a: [[[1]]]\n", 2), Some(at(1, 5)));
     }
 }
