@@ -242,15 +242,11 @@ fn control_plane_version(
     if let Some(text) = &file.upgrade.control_plane_version {
         return text.parse().map(Some).map_err(Failure::bad_input);
     }
-    let management: Vec<Version> = cluster
+    Ok(cluster
         .host_ids()
         .filter(|id| cluster.host(*id).role != HostRole::Compute)
-        .map(|id| match cluster.needs_upgrade(id) {
-            true => cluster.target_version.clone(),
-            false => cluster.host(id).version.clone(),
-        })
-        .collect();
-    Ok(management.into_iter().min())
+        .map(|id| version_after(cluster, id))
+        .min())
 }
 
 fn control_plane_pass_message(version: Option<&Version>) -> String {
@@ -264,12 +260,17 @@ fn control_plane_pass_message(version: Option<&Version>) -> String {
 fn level_after(catalog: &Catalog, cluster: &Cluster) -> Option<String> {
     let versions: Vec<Version> = cluster
         .host_ids()
-        .map(|id| match cluster.needs_upgrade(id) {
-            true => cluster.target_version.clone(),
-            false => cluster.host(id).version.clone(),
-        })
+        .map(|id| version_after(cluster, id))
         .collect();
     drover_catalog::compatibility_level_after_upgrade(catalog, &versions)
+}
+
+/// The version a host runs once the plan is done: the target if the plan upgrades it.
+fn version_after(cluster: &Cluster, id: HostId) -> Version {
+    match cluster.needs_upgrade(id) {
+        true => cluster.target_version.clone(),
+        false => cluster.host(id).version.clone(),
+    }
 }
 
 fn precheck(id: &str, failures: &[String], pass_message: &str) -> PrecheckEntry {

@@ -10,11 +10,11 @@ use drover_core::Version;
 
 use super::document::HotfixEntry;
 use super::source::Source;
-use super::validate::{check_count, check_identifier};
+use super::validate::{check_count, check_identifier, check_list_lengths};
 use crate::error::CatalogError;
 use crate::hotfix_graph::{find_cycle, transitive_closures};
 use crate::id_set::IdSet;
-use crate::limits::{MAX_HOTFIXES, MAX_LIST_ENTRIES};
+use crate::limits::MAX_HOTFIXES;
 use crate::model::{Hotfix, Release};
 
 /// Which list of a hotfix an edge comes from; names the field and the verb of messages.
@@ -73,20 +73,12 @@ fn into_hotfix(
     let path = format!("hotfixes[{index}]");
     check_identifier(&entry.id, "a hotfix id", &format!("{path}.id"), source)?;
     let subject = format!("hotfix {}", entry.id);
-    for (field, count) in [
+    let lists = [
         ("applies_to", entry.applies_to.len()),
         ("supersedes", entry.supersedes.len()),
         ("requires", entry.requires.len()),
-    ] {
-        let what = format!("{subject}: {field} entries");
-        check_count(
-            count,
-            MAX_LIST_ENTRIES,
-            &format!("{path}.{field}"),
-            &what,
-            source,
-        )?;
-    }
+    ];
+    check_list_lengths(&lists, &path, &subject, source)?;
     if entry.applies_to.is_empty() {
         let message = format!("{subject}: applies_to is empty; name the releases it installs on");
         return Err(source.error_at(&format!("{path}.applies_to"), message));

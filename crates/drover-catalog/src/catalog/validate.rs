@@ -104,6 +104,26 @@ pub(super) fn check_count(
     Ok(())
 }
 
+/// Each of an entry's lists (`path.field`) within `MAX_LIST_ENTRIES`; `subject` names the entry.
+pub(super) fn check_list_lengths(
+    lists: &[(&str, usize)],
+    path: &str,
+    subject: &str,
+    source: &Source,
+) -> Result<(), CatalogError> {
+    for (field, count) in lists {
+        let what = format!("{subject}: {field} entries");
+        check_count(
+            *count,
+            MAX_LIST_ENTRIES,
+            &format!("{path}.{field}"),
+            &what,
+            source,
+        )?;
+    }
+    Ok(())
+}
+
 fn into_releases(
     entries: Vec<ReleaseEntry>,
     channels: &[String],
@@ -132,20 +152,12 @@ fn into_release(
     let path = format!("releases[{index}]");
     let version = entry.version.0;
     let subject = format!("release {version}");
-    for (field, count) in [
+    let lists = [
         ("channels", entry.channels.len()),
         ("upgrade_from", entry.upgrade_from.len()),
         ("compatibility_levels", entry.compatibility_levels.len()),
-    ] {
-        let what = format!("{subject}: {field} entries");
-        check_count(
-            count,
-            MAX_LIST_ENTRIES,
-            &format!("{path}.{field}"),
-            &what,
-            source,
-        )?;
-    }
+    ];
+    check_list_lengths(&lists, &path, &subject, source)?;
     check_release_channels(&entry.channels, channels, &path, &subject, source)?;
     let upgrade_from: Vec<VersionPattern> =
         entry.upgrade_from.into_iter().map(|text| text.0).collect();

@@ -455,29 +455,21 @@ impl SimWorld {
 
     /// Whether a configured fault of `kind` strikes an operation on these VM and hosts.
     pub fn strikes(&mut self, kind: FaultKind, vm: Option<usize>, hosts: &[usize]) -> bool {
-        let PlatformState {
-            hosts: all_hosts,
-            vms,
-            fault_uses,
-            ..
-        } = &mut self.state;
-        let host_names: Vec<&str> = hosts
-            .iter()
-            .map(|&host| all_hosts[host].name.as_str())
-            .collect();
-        let subject = Subject {
-            vm: vm.map(|vm| vms[vm].name.as_str()),
-            hosts: &host_names,
-        };
-        FaultBook {
-            faults: &self.rules.faults,
-            uses: fault_uses,
-        }
-        .strikes(kind, &subject)
+        self.with_fault_book(vm, hosts, |book, subject| book.strikes(kind, subject))
     }
 
     /// The duration multiplier of the `slow` faults on `step` for these VM and hosts.
     pub fn slow_factor(&mut self, step: SlowStep, vm: Option<usize>, hosts: &[usize]) -> f64 {
+        self.with_fault_book(vm, hosts, |book, subject| book.slow_factor(step, subject))
+    }
+
+    /// The fault book (rules and their uses so far) and the operation's subject by name.
+    fn with_fault_book<T>(
+        &mut self,
+        vm: Option<usize>,
+        hosts: &[usize],
+        ask: impl FnOnce(&mut FaultBook<'_>, &Subject<'_>) -> T,
+    ) -> T {
         let PlatformState {
             hosts: all_hosts,
             vms,
@@ -492,11 +484,11 @@ impl SimWorld {
             vm: vm.map(|vm| vms[vm].name.as_str()),
             hosts: &host_names,
         };
-        FaultBook {
+        let mut book = FaultBook {
             faults: &self.rules.faults,
             uses: fault_uses,
-        }
-        .slow_factor(step, &subject)
+        };
+        ask(&mut book, &subject)
     }
 
     pub fn record(&mut self, at_ms: u64, kind: HistoryEventKind) {
