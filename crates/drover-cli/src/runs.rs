@@ -255,9 +255,11 @@ fn what_next(run_id: &str, execution: &Execution, phase: &RunPhase) -> String {
 pub(crate) fn engine_failure(error: drover_engine::EngineError) -> Failure {
     use drover_engine::EngineError as E;
     match error {
-        E::Operator(_) | E::UnknownRun(_) | E::ClusterLocked { .. } | E::RunBusy { .. } => {
-            Failure::bad_input(error)
-        }
+        E::Operator(_)
+        | E::UnknownRun(_)
+        | E::ClusterLocked { .. }
+        | E::RunBusy { .. }
+        | E::NeverStarted(_) => Failure::bad_input(error),
         E::Store(ref store) if matches!(store, drover_store::StoreError::LockHeld { .. }) => {
             Failure::bad_input(error)
         }
@@ -359,6 +361,19 @@ pub fn operate(
     let mut store = open_store(&state.state)?;
     let unfinished_only = !matches!(command, OperatorCommand::Approve);
     let record = select_run(&store, run, unfinished_only)?;
+    if matches!(command, OperatorCommand::Abort) && never_started(&store, &record)? {
+        drover_engine::engine::release_never_started(
+            &mut store,
+            &record,
+            drover_engine::clock::wall_now_ms(),
+        )
+        .map_err(engine_failure)?;
+        eprintln!(
+            "run {} never started (no journal entry): marked never-started, cluster {} released",
+            record.id, record.cluster
+        );
+        return Ok(());
+    }
     let (execution, _, _) =
         replay(&store, &record.id, &record.inventory_text).map_err(engine_failure)?;
     execution
@@ -385,6 +400,14 @@ pub fn operate(
         return Ok(());
     }
     drive_existing(store, record, Some(command), output)
+}
+
+/// Whether a run has no journal at all (an older drover crashed while starting it).
+fn never_started(store: &Store, record: &drover_store::RunRecord) -> Result<bool, Failure> {
+    Ok(store
+        .entries_after(&record.id, 0)
+        .map_err(Failure::internal)?
+        .is_empty())
 }
 
 fn operator_name() -> String {

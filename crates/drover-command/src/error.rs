@@ -118,6 +118,20 @@ pub enum CommandError {
         placeholder: String,
     },
 
+    /// A value that starts with `-` where the program would read it as an option (a VM named
+    /// `--help` passed to `virsh start {vm}`).
+    #[error(
+        "{context}: the value of {{{placeholder}}} is {value:?}, which starts with '-': {program} would read it as an option; \
+         put a `--` argument before the values in this command if {program} accepts one, or set \
+         `driver.allow_option_like_values: true` if it reads this argument as a value"
+    )]
+    OptionLikeValue {
+        context: Box<StepContext>,
+        program: String,
+        placeholder: String,
+        value: String,
+    },
+
     /// Rendering found no value for a placeholder that validation allowed (a Drover bug).
     #[error("{context}: no value for placeholder {{{placeholder}}} (this is a bug in Drover)")]
     MissingValue {

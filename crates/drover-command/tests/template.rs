@@ -128,7 +128,10 @@ fn values_are_never_split_or_joined_and_stay_raw_without_a_shell() {
 async fn hostile_values_reach_a_program_unchanged_and_run_nothing() {
     let directory = tempfile::tempdir().unwrap();
     let canary = directory.path().join("CANARY");
-    let template = check(CommandStep::ShutdownVm, &["printf", "[%s]", "{vm}"]).unwrap();
+    // Quoting is under test here, not options: `-n` and `--help` are allowed through.
+    let template = check(CommandStep::ShutdownVm, &["printf", "[%s]", "{vm}"])
+        .unwrap()
+        .allowing_option_like_values();
     for vm in hostile_values(&canary) {
         let rendered = template.render(&context(), &values_with_vm(&vm)).unwrap();
         assert_eq!(rendered.len(), 3, "{vm:?} stayed one argument");
@@ -142,7 +145,9 @@ async fn values_in_a_shell_script_are_quoted_and_run_nothing() {
     let directory = tempfile::tempdir().unwrap();
     let canary = directory.path().join("CANARY");
     let script = "printf '[%s]' {vm}; printf '(%s)' pre{vm}post";
-    let template = check(CommandStep::ShutdownVm, &["sh", "-c", script]).unwrap();
+    let template = check(CommandStep::ShutdownVm, &["sh", "-c", script])
+        .unwrap()
+        .allowing_option_like_values();
     for vm in hostile_values(&canary) {
         let rendered = template.render(&context(), &values_with_vm(&vm)).unwrap();
         assert_eq!(rendered.len(), 3);
@@ -182,7 +187,8 @@ async fn values_after_ssh_are_quoted_for_the_remote_shell() {
             "{vm}",
         ],
     )
-    .unwrap();
+    .unwrap()
+    .allowing_option_like_values();
     for vm in hostile_values(&canary) {
         let rendered = template.render(&context(), &values_with_vm(&vm)).unwrap();
         assert_eq!(rendered[3], "10.0.0.1", "a plain address is left as it is");
@@ -191,6 +197,55 @@ async fn values_after_ssh_are_quoted_for_the_remote_shell() {
         assert_eq!(stdout_of(&remote).await, format!("[{vm}]"), "{remote_line}");
     }
     assert!(!canary.exists(), "a hostile value ran a command");
+}
+
+/// A VM named `--help` would be read as an option by `virsh start {vm}`: refused, naming the
+/// value, unless `--` stands before it or the template allows such values.
+#[test]
+fn values_that_look_like_options_are_refused_where_a_program_reads_options() {
+    for parts in [
+        &["virsh", "start", "{vm}"][..],
+        &["sh", "-c", "virsh start {vm}"][..],
+        &["sh", "-c", "virsh start \"$1\"", "sh", "{vm}"][..],
+        &["ssh", "{host.address}", "virsh", "start", "{vm}"][..],
+    ] {
+        let template = check(CommandStep::ShutdownVm, parts).unwrap();
+        for vm in ["--help", "-n"] {
+            let error = template
+                .render(&context(), &values_with_vm(vm))
+                .unwrap_err();
+            let message = error.to_string();
+            assert!(
+                message.contains(&format!("{vm:?}")) && message.contains("{vm}"),
+                "{parts:?}: {message}"
+            );
+            assert!(message.contains("`--`"), "{message}");
+        }
+        let allowed = template.clone().allowing_option_like_values();
+        assert!(allowed
+            .render(&context(), &values_with_vm("--help"))
+            .is_ok());
+    }
+}
+
+#[test]
+fn values_after_a_double_dash_or_inside_a_word_are_passed() {
+    let after_double_dash =
+        check(CommandStep::ShutdownVm, &["virsh", "start", "--", "{vm}"]).unwrap();
+    let rendered = after_double_dash
+        .render(&context(), &values_with_vm("--help"))
+        .unwrap();
+    assert_eq!(rendered, ["virsh", "start", "--", "--help"]);
+    let inside_a_word = check(CommandStep::ShutdownVm, &["tool", "--domain={vm}"]).unwrap();
+    let rendered = inside_a_word
+        .render(&context(), &values_with_vm("-x"))
+        .unwrap();
+    assert_eq!(rendered, ["tool", "--domain=-x"]);
+    let in_a_script_word =
+        check(CommandStep::ShutdownVm, &["sh", "-c", "tool --domain={vm}"]).unwrap();
+    assert!(in_a_script_word
+        .render(&context(), &values_with_vm("-x"))
+        .is_ok());
 }
 
 #[test]

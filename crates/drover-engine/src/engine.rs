@@ -28,6 +28,9 @@ use crate::EngineError;
 /// The most driver calls that may be outstanding at once (a bound on the outcome queue too).
 const MAX_CALLS_IN_FLIGHT: usize = 1024;
 
+/// The state of a run that was recorded but never wrote its start entry (see `release_unstarted`).
+pub const NEVER_STARTED: &str = "never-started";
+
 /// How often (in wall time) a running engine looks for operator requests from other processes.
 const REQUEST_POLL_INTERVAL: Duration = Duration::from_millis(250);
 
@@ -109,8 +112,14 @@ pub struct NewRunSpec<'a> {
 }
 
 impl<D: Driver> Engine<D> {
-    /// Creates a run: takes the cluster's lock, discovers the platform and writes the cluster as
-    /// observed as the run's first journal entry. Then opens it like any other run.
+    /// Creates a run: discovers the platform, then records the run, takes the cluster's lock and
+    /// writes the cluster as observed as the run's first journal entry in one store transaction.
+    /// Then opens it like any other run.
+    ///
+    /// Discovery comes first and writes nothing, so a discovery that fails, times out or is
+    /// killed leaves no trace; the one transaction means a start is either complete and
+    /// resumable or absent, and of two simultaneous starts on one cluster the second is refused
+    /// as locked (the store checks the lock inside the transaction, even for the same run id).
     pub async fn create(
         mut store: Store,
         driver: Arc<D>,
@@ -118,24 +127,9 @@ impl<D: Driver> Engine<D> {
         spec: NewRunSpec<'_>,
     ) -> Result<Self, EngineError> {
         let holder = holder_name();
-        let now = clock.now_ms();
+        // Refused early and without a platform call when the cluster is visibly taken; the
+        // transaction below decides races.
         check_cluster_lock(&store, &spec.cluster.name, &spec.run_id)?;
-        // The lock first: of two processes starting runs on one cluster, the second is refused
-        // before it writes anything.
-        store.acquire_lock(&spec.cluster.name, &spec.run_id, &holder, now)?;
-        let created = store.create_run(&NewRun {
-            id: spec.run_id.clone(),
-            cluster: spec.cluster.name.clone(),
-            inventory_sha256: spec.inventory_sha256.clone(),
-            inventory_text: spec.inventory_text.to_string(),
-            state: "starting".into(),
-            created_at_ms: now,
-            options_json: spec.options_json.clone(),
-        });
-        if let Err(error) = created {
-            store.release_lock(&spec.cluster.name, &spec.run_id)?;
-            return Err(error.into());
-        }
         let discovered = tokio::time::timeout(
             clock.wall_duration(spec.cluster.policy.step_timeout_secs * 1000),
             driver.discover(),
@@ -145,19 +139,42 @@ impl<D: Driver> Engine<D> {
         .map_err(|error| EngineError::Driver(format!("discovery failed: {error}")))?;
         let observed = crate::merge::merge_inventory_with_discovery(spec.cluster, &discovered);
         let start = records::start_record(&observed);
-        store.append(
-            &spec.run_id,
-            &NewEntry {
-                at_ms: now,
-                kind: KIND_START.into(),
-                payload_json: records::to_json(&start),
-            },
-        )?;
+        let now = clock.now_ms();
+        let new_run = NewRun {
+            id: spec.run_id.clone(),
+            cluster: spec.cluster.name.clone(),
+            inventory_sha256: spec.inventory_sha256.clone(),
+            inventory_text: spec.inventory_text.to_string(),
+            state: "starting".into(),
+            created_at_ms: now,
+            options_json: spec.options_json.clone(),
+        };
+        let start_entry = NewEntry {
+            at_ms: now,
+            kind: KIND_START.into(),
+            payload_json: records::to_json(&start),
+        };
+        store
+            .start_run(&new_run, &holder, &start_entry)
+            .map_err(|error| match error {
+                drover_store::StoreError::LockHeld {
+                    cluster,
+                    run_id,
+                    holder,
+                    ..
+                } => EngineError::ClusterLocked {
+                    cluster,
+                    run_id,
+                    holder,
+                },
+                other => other.into(),
+            })?;
         Self::open(store, driver, clock, &spec.run_id)
     }
 
     /// Opens an existing run: checks the lock, replays the journal, and prepares the commands
-    /// that were in flight to be issued again.
+    /// that were in flight to be issued again. Taking the lock over from a process that is gone
+    /// is a compare-and-swap, so of two processes resuming one run only one drives it.
     pub fn open(
         mut store: Store,
         driver: Arc<D>,
@@ -168,18 +185,38 @@ impl<D: Driver> Engine<D> {
         let run = store
             .run(run_id)?
             .ok_or_else(|| EngineError::UnknownRun(run_id.to_string()))?;
-        if let Some(lock) = store.lock_holder(&run.cluster)? {
+        let lock = store.lock_holder(&run.cluster)?;
+        if let Some(lock) = &lock {
             if lock.run_id == run_id && lock.holder != holder && holder_is_alive(&lock.holder) {
                 return Err(EngineError::RunBusy {
                     run_id: run_id.into(),
-                    holder: lock.holder,
+                    holder: lock.holder.clone(),
                 });
             }
         }
         check_cluster_lock(&store, &run.cluster, run_id)?;
+        if store.entries_after(run_id, 0)?.is_empty() {
+            release_never_started(&mut store, &run, clock.now_ms())?;
+            return Err(EngineError::NeverStarted(run_id.to_string()));
+        }
         let (execution, outstanding, last_seen_seq) = replay(&store, run_id, &run.inventory_text)?;
         if !execution.is_finished() {
-            store.acquire_lock(&run.cluster, run_id, &holder, clock.now_ms())?;
+            let previous_holder = lock.as_ref().map(|lock| lock.holder.as_str());
+            store
+                .take_over_lock(
+                    &run.cluster,
+                    run_id,
+                    previous_holder,
+                    &holder,
+                    clock.now_ms(),
+                )
+                .map_err(|error| match error {
+                    drover_store::StoreError::LockHeld { holder, .. } => EngineError::RunBusy {
+                        run_id: run_id.into(),
+                        holder,
+                    },
+                    other => other.into(),
+                })?;
         }
         let phase_written = run.state.clone();
         Ok(Engine {
@@ -465,6 +502,20 @@ impl<D: Driver> Engine<D> {
     }
 }
 
+/// A run with no journal at all was recorded by an older drover that crashed between creating
+/// the run and writing its start (today's starts are one transaction). It never touched the
+/// platform, so its lock is released and it is marked `never-started`: the cluster is free again
+/// without editing the state file by hand (`drover resume` or `drover abort` of that run).
+pub fn release_never_started(
+    store: &mut Store,
+    run: &drover_store::RunRecord,
+    now_ms: u64,
+) -> Result<(), EngineError> {
+    store.release_lock(&run.cluster, &run.id)?;
+    store.set_run_state(&run.id, NEVER_STARTED, now_ms)?;
+    Ok(())
+}
+
 /// Refuses to start or open a run while another unfinished run holds the cluster.
 fn check_cluster_lock(store: &Store, cluster: &str, run_id: &str) -> Result<(), EngineError> {
     match store.lock_holder(cluster)? {
@@ -495,7 +546,11 @@ pub fn replay(store: &Store, run_id: &str, inventory_text: &str) -> Result<Repla
     let mut entries = entries.into_iter();
     let first = entries
         .next()
-        .ok_or_else(|| EngineError::Journal(format!("run {run_id} has no start entry")))?;
+        .ok_or_else(|| {
+            EngineError::Journal(format!(
+                "run {run_id} has no start entry: it never started; `drover abort {run_id}` releases its cluster"
+            ))
+        })?;
     if first.kind != KIND_START {
         return Err(EngineError::Journal(format!(
             "run {run_id} starts with a {:?} entry",

@@ -24,6 +24,8 @@ pub enum EngineError {
         run_id: String,
         holder: String,
     },
+    #[error("run {0} never started (its process stopped before the run's first journal entry); it was marked never-started and its cluster lock released: start a new run")]
+    NeverStarted(String),
     #[error("driver: {0}")]
     Driver(String),
     #[error("the run stalled with nothing in flight and nothing to wait for (a bug; please report it): {0}")]

@@ -280,7 +280,7 @@ fn command_section_reads_every_step() {
     let file = read(&format!(
         "driver:\n  kind: command\n  commands:\n{commands}"
     ));
-    let DriverSection::Command(CommandSection { commands }) = file.driver else {
+    let DriverSection::Command(CommandSection { commands, .. }) = file.driver else {
         panic!("expected the command driver");
     };
     let names: Vec<&str> = commands.keys().map(|step| step.as_str()).collect();

@@ -16,33 +16,13 @@ impl Store {
     /// concurrent appenders cannot take the same number or leave a gap. Fails with `UnknownRun`
     /// if there is no such run.
     pub fn append(&mut self, run_id: &str, entry: &NewEntry) -> Result<u64, StoreError> {
-        let at_ms = self.location.sql_integer("at_ms", entry.at_ms)?;
         let operation = || format!("appending a {} entry to run {run_id}", entry.kind);
         let transaction = self
             .connection
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .during(&self.location, operation)?;
         require_run(&transaction, &self.location, run_id)?;
-        let seq: u64 = transaction
-            .prepare_cached("SELECT COALESCE(MAX(seq), 0) + 1 FROM journal WHERE run_id = ?1")
-            .and_then(|mut statement| statement.query_row([run_id], |row| row.get(0)))
-            .during(&self.location, operation)?;
-        let seq_integer = self.location.sql_integer("seq", seq)?;
-        transaction
-            .prepare_cached(
-                "INSERT INTO journal (run_id, seq, at_ms, kind, payload_json) \
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
-            )
-            .and_then(|mut statement| {
-                statement.execute(params![
-                    run_id,
-                    seq_integer,
-                    at_ms,
-                    entry.kind,
-                    entry.payload_json
-                ])
-            })
-            .during(&self.location, operation)?;
+        let seq = insert_entry(&transaction, &self.location, run_id, entry)?;
         // With synchronous=FULL the commit returns only after the WAL is on disk.
         transaction.commit().during(&self.location, operation)?;
         Ok(seq)
@@ -83,6 +63,39 @@ impl Store {
                 format!("reading the journal of run {run_id} after entry {after_seq}")
             })
     }
+}
+
+/// Writes `entry` as the run's next entry inside `transaction` and returns its seq. The caller
+/// holds the write lock (an immediate transaction), so the number is neither shared nor skipped.
+pub(crate) fn insert_entry(
+    transaction: &Transaction<'_>,
+    location: &Location,
+    run_id: &str,
+    entry: &NewEntry,
+) -> Result<u64, StoreError> {
+    let at_ms = location.sql_integer("at_ms", entry.at_ms)?;
+    let operation = || format!("appending a {} entry to run {run_id}", entry.kind);
+    let seq: u64 = transaction
+        .prepare_cached("SELECT COALESCE(MAX(seq), 0) + 1 FROM journal WHERE run_id = ?1")
+        .and_then(|mut statement| statement.query_row([run_id], |row| row.get(0)))
+        .during(location, operation)?;
+    let seq_integer = location.sql_integer("seq", seq)?;
+    transaction
+        .prepare_cached(
+            "INSERT INTO journal (run_id, seq, at_ms, kind, payload_json) \
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+        )
+        .and_then(|mut statement| {
+            statement.execute(params![
+                run_id,
+                seq_integer,
+                at_ms,
+                entry.kind,
+                entry.payload_json
+            ])
+        })
+        .during(location, operation)?;
+    Ok(seq)
 }
 
 /// Checked explicitly, not left to the foreign key, so the error names the run.

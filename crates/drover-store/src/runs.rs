@@ -5,8 +5,10 @@
 
 use rusqlite::{params, OptionalExtension, Row, TransactionBehavior};
 
-use crate::error::{SqliteContext, StoreError};
-use crate::records::{NewRun, RunRecord};
+use crate::error::{Location, SqliteContext, StoreError};
+use crate::journal::insert_entry;
+use crate::locks::{insert_lock, lock_in};
+use crate::records::{NewEntry, NewRun, RunRecord};
 use crate::store::Store;
 
 const RUN_COLUMNS: &str = "id, cluster, inventory_sha256, inventory_text, state, \
@@ -15,37 +17,49 @@ const RUN_COLUMNS: &str = "id, cluster, inventory_sha256, inventory_text, state,
 impl Store {
     /// Records a new run. Fails with `RunExists` if the id is taken, leaving that run as it was.
     pub fn create_run(&mut self, new_run: &NewRun) -> Result<(), StoreError> {
-        let created_at_ms = self
-            .location
-            .sql_integer("created_at_ms", new_run.created_at_ms)?;
         let operation = || format!("creating run {}", new_run.id);
         let transaction = self
             .connection
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .during(&self.location, operation)?;
-        let inserted_count = transaction
-            .execute(
-                "INSERT INTO runs (id, cluster, inventory_sha256, inventory_text, state, \
-                                   created_at_ms, updated_at_ms, options_json) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7) \
-                 ON CONFLICT (id) DO NOTHING",
-                params![
-                    new_run.id,
-                    new_run.cluster,
-                    new_run.inventory_sha256,
-                    new_run.inventory_text,
-                    new_run.state,
-                    created_at_ms,
-                    new_run.options_json,
-                ],
-            )
+        insert_run(&transaction, &self.location, new_run)?;
+        transaction.commit().during(&self.location, operation)
+    }
+
+    /// Starts a run in one transaction: refuses with `LockHeld` if any run (this id included)
+    /// holds the cluster, with `RunExists` if the id is taken; otherwise records the run, locks
+    /// its cluster for `holder` and writes `first_entry` as entry 1. All or nothing: a process
+    /// killed or failing at any point leaves either a complete, resumable run or no trace, never
+    /// a locked cluster with a run that has no journal; and of two processes starting runs on
+    /// one cluster at the same moment (even with the same id) exactly one succeeds.
+    pub fn start_run(
+        &mut self,
+        new_run: &NewRun,
+        holder: &str,
+        first_entry: &NewEntry,
+    ) -> Result<(), StoreError> {
+        let operation = || format!("starting run {}", new_run.id);
+        let transaction = self
+            .connection
+            .transaction_with_behavior(TransactionBehavior::Immediate)
             .during(&self.location, operation)?;
-        if inserted_count == 0 {
-            return Err(StoreError::RunExists {
-                path: self.location.path(),
-                run_id: new_run.id.clone(),
+        if let Some(current) = lock_in(&transaction, &self.location, &new_run.cluster)? {
+            return Err(StoreError::LockHeld {
+                cluster: current.cluster,
+                run_id: current.run_id,
+                holder: current.holder,
+                since_ms: current.since_ms,
             });
         }
+        insert_run(&transaction, &self.location, new_run)?;
+        let lock = crate::records::LockRecord {
+            cluster: new_run.cluster.clone(),
+            run_id: new_run.id.clone(),
+            holder: holder.to_string(),
+            since_ms: new_run.created_at_ms,
+        };
+        insert_lock(&transaction, &self.location, &lock)?;
+        insert_entry(&transaction, &self.location, &new_run.id, first_entry)?;
         transaction.commit().during(&self.location, operation)
     }
 
@@ -105,6 +119,39 @@ impl Store {
         }
         Ok(())
     }
+}
+
+/// Inserts `new_run` inside `transaction`; `RunExists` if the id is taken.
+fn insert_run(
+    transaction: &rusqlite::Transaction<'_>,
+    location: &Location,
+    new_run: &NewRun,
+) -> Result<(), StoreError> {
+    let created_at_ms = location.sql_integer("created_at_ms", new_run.created_at_ms)?;
+    let inserted_count = transaction
+        .execute(
+            "INSERT INTO runs (id, cluster, inventory_sha256, inventory_text, state, \
+                               created_at_ms, updated_at_ms, options_json) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7) \
+             ON CONFLICT (id) DO NOTHING",
+            params![
+                new_run.id,
+                new_run.cluster,
+                new_run.inventory_sha256,
+                new_run.inventory_text,
+                new_run.state,
+                created_at_ms,
+                new_run.options_json,
+            ],
+        )
+        .during(location, || format!("creating run {}", new_run.id))?;
+    if inserted_count == 0 {
+        return Err(StoreError::RunExists {
+            path: location.path(),
+            run_id: new_run.id.clone(),
+        });
+    }
+    Ok(())
 }
 
 fn read_run(row: &Row<'_>) -> rusqlite::Result<RunRecord> {

@@ -39,7 +39,12 @@ fn locks_child_opens_appends_and_closes() {
 
 fn run_child(path: &Path) {
     let status = Command::new(std::env::current_exe().expect("test binary path"))
-        .args([CHILD_TEST_NAME, "--exact", "--nocapture", "--test-threads=1"])
+        .args([
+            CHILD_TEST_NAME,
+            "--exact",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(CHILD_STORE_PATH_ENV, path)
         .status()
         .expect("start the child");
@@ -74,8 +79,17 @@ fn a_second_handle_in_this_process_keeps_the_first_handles_locks() {
     }
     drop(long_lived);
     let entries = open(&path).entries(RUN_ID).expect("read back");
-    let intents = entries.iter().filter(|entry| entry.kind == "intent").count();
-    let requests = entries.iter().filter(|entry| entry.kind == "request").count();
-    assert_eq!(intents, appended_here, "appends of the live handle were lost");
+    let intents = entries
+        .iter()
+        .filter(|entry| entry.kind == "intent")
+        .count();
+    let requests = entries
+        .iter()
+        .filter(|entry| entry.kind == "request")
+        .count();
+    assert_eq!(
+        intents, appended_here,
+        "appends of the live handle were lost"
+    );
     assert_eq!(requests as u64, ROUNDS, "appends of the children were lost");
 }

@@ -168,7 +168,7 @@ impl From<drover_engine::EngineError> for ApiError {
     fn from(error: drover_engine::EngineError) -> Self {
         use drover_engine::EngineError as E;
         match error {
-            E::Operator(_) | E::RunBusy { .. } | E::ClusterLocked { .. } => {
+            E::Operator(_) | E::RunBusy { .. } | E::ClusterLocked { .. } | E::NeverStarted(_) => {
                 ApiError::Conflict(error.to_string())
             }
             E::UnknownRun(id) => ApiError::NotFound(format!("no run {id:?}")),

@@ -94,6 +94,9 @@ pub struct CommandDriverConfig {
     /// Per host, what its upgrade installs (`{hops}`, `{hotfixes}`, `{reboots}`); a host not
     /// listed installs the target alone.
     pub upgrade_plans: BTreeMap<String, HostUpgradePlan>,
+    /// `driver.allow_option_like_values`: pass values starting with `-` where a program reads
+    /// options (see the template module).
+    pub allow_option_like_values: bool,
 }
 
 /// What one host's upgrade command is told, from the release catalog or a forced update.
@@ -157,6 +160,7 @@ impl CommandDriverConfig {
             step_timeouts,
             known: known.clone(),
             upgrade_plans: BTreeMap::new(),
+            allow_option_like_values: section.allow_option_like_values,
         }
     }
 
@@ -199,7 +203,16 @@ impl CommandDriver {
         let templates = config
             .commands
             .iter()
-            .map(|(step, argv)| Ok((*step, ArgvTemplate::for_step(*step, argv)?)))
+            .map(|(step, argv)| {
+                let template = ArgvTemplate::for_step(*step, argv)?;
+                Ok((
+                    *step,
+                    match config.allow_option_like_values {
+                        true => template.allowing_option_like_values(),
+                        false => template,
+                    },
+                ))
+            })
             .collect::<Result<BTreeMap<_, _>, CommandError>>()?;
         check_addresses(&config)?;
         check_compatibility_command(&config)?;

@@ -19,6 +19,11 @@
 //! both are checked by [`ArgvTemplate::for_step`], so a mistake is found when the driver is built,
 //! not halfway through an upgrade.
 //!
+//! A value that starts with `-` at the start of a word (a VM named `--help`) would be read as an
+//! option by most programs: rendering refuses it unless an earlier argument is exactly `--` (the
+//! usual end of options) or the template was built with
+//! [`ArgvTemplate::allowing_option_like_values`].
+//!
 //! This module knows nothing of processes, drivers or where values come from.
 
 mod shell;
@@ -188,6 +193,8 @@ pub struct ArgvTemplate {
     step: String,
     program: String,
     arguments: Vec<ArgumentTemplate>,
+    /// Whether values starting with `-` may stand where a program reads options.
+    option_like_values_allowed: bool,
 }
 
 impl ArgvTemplate {
@@ -228,9 +235,17 @@ impl ArgvTemplate {
             step: step.into(),
             program: program.clone(),
             arguments,
+            option_like_values_allowed: false,
         };
         template.check_shell_places()?;
         Ok(template)
+    }
+
+    /// The same template, passing values that start with `-` anywhere (the operator said the
+    /// program reads them as values).
+    pub fn allowing_option_like_values(mut self) -> ArgvTemplate {
+        self.option_like_values_allowed = true;
+        self
     }
 
     /// The step name given when the template was checked.
@@ -258,10 +273,54 @@ impl ArgvTemplate {
         context: &StepContext,
         values: &PlaceholderValues,
     ) -> Result<Vec<String>, CommandError> {
+        let end_of_options = self
+            .arguments
+            .iter()
+            .position(|argument| argument.segments == [Segment::Literal("--".to_string())]);
         self.arguments
             .iter()
-            .map(|argument| render_argument(argument, context, values))
+            .enumerate()
+            .map(|(index, argument)| {
+                let values_are_options = !self.option_like_values_allowed
+                    && end_of_options.is_none_or(|end| index < end);
+                if values_are_options {
+                    self.refuse_option_like_value(argument, context, values)?;
+                }
+                render_argument(argument, context, values)
+            })
             .collect()
+    }
+
+    /// Fails when a value starting with `-` begins a word of `argument`: the argument itself
+    /// (the program reads each argument as a word) or, in shell text, a word after blanks.
+    fn refuse_option_like_value(
+        &self,
+        argument: &ArgumentTemplate,
+        context: &StepContext,
+        values: &PlaceholderValues,
+    ) -> Result<(), CommandError> {
+        let mut at_word_start = true;
+        for segment in &argument.segments {
+            match segment {
+                Segment::Literal(text) => {
+                    at_word_start = argument.quoting == ValueQuoting::ShellQuoted
+                        && text.ends_with(|c: char| c.is_ascii_whitespace());
+                }
+                Segment::Value(placeholder) => {
+                    let value = value_of(*placeholder, context, values)?;
+                    if at_word_start && value.starts_with('-') {
+                        return Err(CommandError::OptionLikeValue {
+                            context: Box::new(context.clone()),
+                            program: self.program.clone(),
+                            placeholder: placeholder.name().into(),
+                            value: value.to_string(),
+                        });
+                    }
+                    at_word_start = false;
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Refuses a placeholder in shell text where quoting would not protect its value.

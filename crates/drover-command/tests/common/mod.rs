@@ -37,6 +37,7 @@ pub fn config(commands: &[(CommandStep, Vec<String>)]) -> CommandDriverConfig {
         step_timeouts: BTreeMap::new(),
         known: cluster(),
         upgrade_plans: BTreeMap::new(),
+        allow_option_like_values: false,
     }
 }
 

@@ -268,6 +268,11 @@ pub struct LibvirtHost {
 pub struct CommandSection {
     #[serde(deserialize_with = "unique_command_steps")]
     pub commands: BTreeMap<CommandStep, Vec<String>>,
+    /// Pass values that start with `-` (a VM named `--help`) where a program would read them as
+    /// options. Off by default: such a call fails naming the value, unless the command puts a
+    /// `--` argument before it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_option_like_values: bool,
 }
 
 /// The steps a command can be configured for.
