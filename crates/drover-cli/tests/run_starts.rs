@@ -204,8 +204,11 @@ fn legacy_run_without_start_entry(platform: &FakePlatform, inventory: &Path) {
                 options_json,
             })
             .unwrap();
+        // A holder on this machine whose process is gone (pids never reach this value).
+        let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+        let dead_holder = format!("4194304@{}", hostname.trim());
         store
-            .acquire_lock("fake-pool", "fake-pool-legacy", "1@elsewhere", 1)
+            .acquire_lock("fake-pool", "fake-pool-legacy", &dead_holder, 1)
             .unwrap();
     }
     let locked = platform.run(inventory);

@@ -61,12 +61,17 @@ pub(super) fn save(path: &Path, state: &PlatformState) -> Result<(), String> {
     sync_directory_of(path).map_err(|error| format!("cannot sync its directory: {error}"))
 }
 
+/// A temporary name of this process and this save alone: two processes (or two saves in one)
+/// writing the same platform file must never rename each other's half-written file, nor find
+/// their own renamed away by the other.
 fn temporary_path(path: &Path) -> PathBuf {
+    static SAVES_STARTED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let save_number = SAVES_STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let mut name = path
         .file_name()
         .map(|name| name.to_os_string())
         .unwrap_or_default();
-    name.push(".tmp");
+    name.push(format!(".{}.{save_number}.tmp", std::process::id()));
     path.with_file_name(name)
 }
 
