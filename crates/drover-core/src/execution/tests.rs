@@ -55,6 +55,10 @@ struct Platform {
     compatibility_level: Option<String>,
     /// Raises of the compatibility level that fail before one succeeds.
     compatibility_failures_left: u32,
+    /// The platform refuses to start a VM anywhere but on the host it started the run on
+    /// (no memory left elsewhere).
+    refuse_starts_elsewhere: bool,
+    start_vm_calls: usize,
 }
 
 impl Platform {
@@ -66,6 +70,8 @@ impl Platform {
             never_reboots: false,
             compatibility_level: None,
             compatibility_failures_left: 0,
+            refuse_starts_elsewhere: false,
+            start_vm_calls: 0,
         }
     }
 
@@ -113,6 +119,14 @@ impl Platform {
                 ok(Observation::ShutDown { forced: false })
             }
             CommandKind::StartVm { vm, host } => {
+                self.start_vm_calls += 1;
+                let home = self.cluster.vms[vm.index()].host;
+                if self.refuse_starts_elsewhere && *host != home {
+                    return Outcome::Failed {
+                        error: "not enough free memory on the host".into(),
+                        refused: true,
+                    };
+                }
                 let spec = &mut self.cluster.vms[vm.index()];
                 spec.state = VmState::Running;
                 spec.host = *host;
@@ -656,4 +670,61 @@ fn replaying_a_run_halted_on_the_raise_rebuilds_it_and_retry_goes_on() {
         retried.attempt, 1,
         "fresh attempts after the operator's retry"
     );
+}
+
+/// A cluster whose host b runs one VM that cannot live-migrate and is restarted elsewhere.
+fn restarting_cluster() -> Cluster {
+    let mut cluster = cluster();
+    let mut no_tools = vm("no-tools", 2);
+    no_tools.migratable = false;
+    no_tools.restart_policy = RestartPolicy::Always;
+    cluster.vms.push(no_tools);
+    cluster
+}
+
+#[test]
+fn a_refused_start_is_retried_with_backoff_and_a_cap_then_comes_back_on_its_own_host() {
+    let mut cluster = restarting_cluster();
+    cluster.policy.max_step_attempts = 2;
+    let mut platform = Platform::new(&cluster);
+    platform.refuse_starts_elsewhere = true;
+    let mut now = 0;
+    let mut execution = Execution::new(cluster, now);
+    let mut start_times = Vec::new();
+    for _ in 0..10_000 {
+        if let Some(command) = execution.poll_command() {
+            if matches!(command.kind, CommandKind::StartVm { vm, .. } if vm == VmId(4)) {
+                start_times.push(now);
+            }
+            let outcome = platform.answer(&command);
+            now += 1_000;
+            execution.handle(
+                now,
+                Input::Outcome {
+                    command: command.id,
+                    outcome,
+                },
+            );
+        } else if let Some(at) = execution.next_wakeup() {
+            now = at;
+            execution.handle(at, Input::Tick);
+        } else {
+            break;
+        }
+    }
+    assert_eq!(
+        execution.phase(),
+        &RunPhase::Completed,
+        "{:?}",
+        execution.status()
+    );
+    // Two refused starts elsewhere (the cap), a backoff between them, then one start at home.
+    assert_eq!(start_times.len(), 3, "{start_times:?}");
+    assert!(
+        start_times[1] - start_times[0] >= 5_000,
+        "no backoff between refused starts: {start_times:?}"
+    );
+    let no_tools = &platform.cluster.vms[4];
+    assert_eq!(no_tools.state, VmState::Running);
+    assert_eq!(no_tools.host, HostId(2), "re-planned onto its own host");
 }
