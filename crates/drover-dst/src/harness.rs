@@ -6,6 +6,7 @@
 use std::cell::RefCell;
 use std::collections::BTreeSet;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use drover_core::execution::{HostStep, OperatorCommand, RunPhase};
 use drover_engine::{Clock, DriveEnd, Driver, Engine, NewRunSpec};
@@ -39,19 +40,43 @@ pub struct SeedSummary {
     pub compatibility_level_raised: bool,
 }
 
-/// Runs one seed; `Err` carries the seed and what broke.
+/// Simulated time a seed may take: far beyond any run the scenarios generate (hours), so a run
+/// still going after it is stuck (a wait or retry without a bound), and is reported as such.
+const MAX_SIMULATED_MS: u64 = 30 * 24 * 3600 * 1000;
+
+/// Runs one seed with the default wall-time budget; `Err` carries the seed and what broke.
 pub fn run_seed(seed: u64) -> Result<SeedSummary, String> {
+    run_seed_within(seed, DEFAULT_WALL_LIMIT)
+}
+
+/// Wall time one seed may use by default before it counts as a failure (a release build needs
+/// a few milliseconds per seed; a debug build under a loaded CI machine is given slack).
+pub const DEFAULT_WALL_LIMIT: Duration = Duration::from_secs(20);
+
+/// Runs one seed; a seed that uses more than `wall_limit` of wall time, or more than
+/// [`MAX_SIMULATED_MS`] of simulated time, is a failure that names it, never a hang.
+pub fn run_seed_within(seed: u64, wall_limit: Duration) -> Result<SeedSummary, String> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .start_paused(true)
         .build()
         .map_err(|e| format!("seed {seed}: runtime: {e}"))?;
+    let deadline = Instant::now() + wall_limit;
+    let bounded = async {
+        tokio::select! {
+            result = simulate(seed, deadline) => result,
+            _ = tokio::time::sleep(Duration::from_millis(MAX_SIMULATED_MS)) => Err(format!(
+                "the run did not finish within {} simulated days",
+                MAX_SIMULATED_MS / (24 * 3600 * 1000)
+            )),
+        }
+    };
     runtime
-        .block_on(simulate(seed))
+        .block_on(bounded)
         .map_err(|message| format!("seed {seed}: {message}"))
 }
 
-async fn simulate(seed: u64) -> Result<SeedSummary, String> {
+async fn simulate(seed: u64, deadline: Instant) -> Result<SeedSummary, String> {
     let Scenario {
         cluster,
         faults,
@@ -127,7 +152,16 @@ async fn simulate(seed: u64) -> Result<SeedSummary, String> {
             if failure.borrow().is_none() {
                 if let Err(message) = checker.borrow_mut().check_step(&driver.snapshot()) {
                     *failure.borrow_mut() = Some(message);
+                } else if Instant::now() > deadline {
+                    // A retry loop without a bound shows up as events that never stop.
+                    *failure.borrow_mut() = Some(format!(
+                        "the seed used more wall time than its limit ({} engine events)",
+                        *events.borrow()
+                    ));
                 }
+            }
+            if failure.borrow().is_some() {
+                crashed.notify_one();
             }
             if Some(*events.borrow()) == crash_after {
                 crashed.notify_one();
@@ -140,13 +174,9 @@ async fn simulate(seed: u64) -> Result<SeedSummary, String> {
         summary.events += *events.borrow();
         if let Some(message) = failure.borrow_mut().take() {
             let snapshot = driver.snapshot();
-            let history: Vec<String> = snapshot
-                .history
-                .iter()
-                .map(|e| format!("{}: {:?}", e.at_ms - EPOCH_MS, e.kind))
-                .collect();
+            let history = history_tail(&snapshot);
             return Err(format!(
-                "{message}\n  faults {fault_names:?}, operator {:?}\n  history:\n    {}",
+                "{message}\n  faults {fault_names:?}, operator {:?}\n  history (last {HISTORY_SHOWN} events):\n    {}",
                 summary.operator_actions,
                 history.join("\n    ")
             ));
@@ -168,7 +198,7 @@ async fn simulate(seed: u64) -> Result<SeedSummary, String> {
                     .map(|(h, _)| cluster_view.host(*h).name.clone())
                     .collect();
                 checker.borrow().check_end(&snapshot, completed, &skipped, &unrestorable).map_err(|message| {
-                    let history: Vec<String> = snapshot.history.iter().map(|e| format!("{}: {:?}", e.at_ms - EPOCH_MS, e.kind)).collect();
+                    let history = history_tail(&snapshot);
                     format!(
                         "{message}\n  faults {fault_names:?}, operator {:?}, outcome {}\n  report {:?}\n  history:\n    {}",
                         summary.operator_actions,
@@ -215,6 +245,17 @@ async fn simulate(seed: u64) -> Result<SeedSummary, String> {
         "the run did not finish within {MAX_SESSIONS} engine sessions (actions {:?})",
         summary.operator_actions
     ))
+}
+
+/// Platform events shown with a failure: the last ones (a runaway loop makes millions).
+const HISTORY_SHOWN: usize = 80;
+
+fn history_tail(snapshot: &drover_sim::driver::WorldSnapshot) -> Vec<String> {
+    let skip = snapshot.history.len().saturating_sub(HISTORY_SHOWN);
+    snapshot.history[skip..]
+        .iter()
+        .map(|e| format!("{}: {:?}", e.at_ms - EPOCH_MS, e.kind))
+        .collect()
 }
 
 /// A crash: the engine (and its store handle) is dropped; a new one opens the same journal.

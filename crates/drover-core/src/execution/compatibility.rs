@@ -43,7 +43,8 @@ impl Execution {
     /// Every wave is done: once nothing is in flight, raise the level if it is due, else the
     /// run is complete.
     pub(super) fn finish_after_last_wave(&mut self) {
-        if !self.in_flight.is_empty() {
+        // A restore waiting for its backoff is not done: finishing now would drop it silently.
+        if !self.in_flight.is_empty() || self.restores_pending() {
             return;
         }
         if self.compatibility_raise_due() {

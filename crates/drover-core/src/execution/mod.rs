@@ -390,7 +390,7 @@ impl Execution {
         {
             return;
         }
-        if self.phase != RunPhase::Running {
+        if self.phase != RunPhase::Running || self.skipped_host_still_out() {
             return;
         }
         let Some(wave) = self.current_plan.waves.first().cloned() else {
@@ -535,6 +535,7 @@ impl Execution {
         for vm in self.vms.values_mut() {
             vm.retry_after_halt(now);
         }
+        self.restore_skipped_hosts_again();
         if self.wave_hosts.is_empty() && !self.awaiting_discovery {
             // Halted between waves (discovery failed or no safe plan): observe and plan again.
             self.awaiting_discovery = true;

@@ -59,6 +59,8 @@ struct Platform {
     /// (no memory left elsewhere).
     refuse_starts_elsewhere: bool,
     start_vm_calls: usize,
+    /// Exits from maintenance refused before one works (the platform still upgrading).
+    exit_maintenance_refusals_left: u32,
 }
 
 impl Platform {
@@ -72,6 +74,7 @@ impl Platform {
             compatibility_failures_left: 0,
             refuse_starts_elsewhere: false,
             start_vm_calls: 0,
+            exit_maintenance_refusals_left: 0,
         }
     }
 
@@ -107,6 +110,13 @@ impl Platform {
                 ok(Observation::Nothing)
             }
             CommandKind::ExitMaintenance { host } => {
+                if self.exit_maintenance_refusals_left > 0 {
+                    self.exit_maintenance_refusals_left -= 1;
+                    return Outcome::Failed {
+                        error: "the upgrade is in progress".into(),
+                        refused: true,
+                    };
+                }
                 self.cluster.hosts[host.index()].state = HostState::Up;
                 ok(Observation::Nothing)
             }
@@ -727,4 +737,114 @@ fn a_refused_start_is_retried_with_backoff_and_a_cap_then_comes_back_on_its_own_
     let no_tools = &platform.cluster.vms[4];
     assert_eq!(no_tools.state, VmState::Running);
     assert_eq!(no_tools.host, HostId(2), "re-planned onto its own host");
+}
+
+/// Drives like `drive`, checking after every answer that no more hosts are in maintenance
+/// than `max_unavailable` allows.
+fn drive_within_unavailable(
+    execution: &mut Execution,
+    platform: &mut Platform,
+    now: &mut Millis,
+    max_unavailable: usize,
+) {
+    for _ in 0..10_000 {
+        if let Some(command) = execution.poll_command() {
+            let outcome = platform.answer(&command);
+            let in_maintenance: Vec<&str> = platform
+                .cluster
+                .hosts
+                .iter()
+                .filter(|h| h.state == HostState::Maintenance)
+                .map(|h| h.name.as_str())
+                .collect();
+            assert!(
+                in_maintenance.len() <= max_unavailable,
+                "hosts in maintenance at once: {in_maintenance:?}"
+            );
+            *now += 1_000;
+            execution.handle(
+                *now,
+                Input::Outcome {
+                    command: command.id,
+                    outcome,
+                },
+            );
+        } else if let Some(at) = execution.next_wakeup().filter(|_| !execution.is_finished()) {
+            *now = at;
+            execution.handle(at, Input::Tick);
+        } else {
+            break;
+        }
+    }
+}
+
+#[test]
+fn a_skipped_host_still_in_maintenance_holds_the_next_wave_until_it_is_back() {
+    let cluster = cluster();
+    let mut platform = Platform::new(&cluster);
+    platform.fail_upgrade_of = Some(HostId(1));
+    let mut now = 0;
+    let mut execution = Execution::new(cluster, now);
+    drive(&mut execution, &mut platform, &mut now);
+    assert!(matches!(execution.phase(), RunPhase::Halted { .. }));
+    // The platform keeps upgrading host a: its exit from maintenance is refused a few times.
+    platform.fail_upgrade_of = None;
+    platform.exit_maintenance_refusals_left = 3;
+    execution.handle(
+        now,
+        Input::Operator(OperatorCommand::Skip { host: "a".into() }),
+    );
+    drive_within_unavailable(&mut execution, &mut platform, &mut now, 1);
+    assert_eq!(
+        execution.phase(),
+        &RunPhase::Completed,
+        "{:?}",
+        execution.status()
+    );
+    assert!(platform
+        .cluster
+        .hosts
+        .iter()
+        .all(|h| h.state == HostState::Up));
+    assert!(execution.report().restore_errors.is_empty());
+}
+
+#[test]
+fn a_skipped_host_that_cannot_leave_maintenance_halts_the_run_and_is_reported() {
+    let cluster = cluster();
+    let mut platform = Platform::new(&cluster);
+    platform.fail_upgrade_of = Some(HostId(1));
+    let mut now = 0;
+    let mut execution = Execution::new(cluster, now);
+    drive(&mut execution, &mut platform, &mut now);
+    platform.exit_maintenance_refusals_left = u32::MAX;
+    execution.handle(
+        now,
+        Input::Operator(OperatorCommand::Skip { host: "a".into() }),
+    );
+    drive_within_unavailable(&mut execution, &mut platform, &mut now, 1);
+    let RunPhase::Halted { reason } = execution.phase() else {
+        panic!("the run went on: {:?}", execution.status());
+    };
+    assert!(
+        reason.contains("host a was skipped but is still in maintenance"),
+        "{reason}"
+    );
+    let report = execution.report();
+    assert_eq!(report.restore_errors.len(), 1, "{report:?}");
+    // Once the platform lets it go, `retry` brings it back and the run completes.
+    platform.exit_maintenance_refusals_left = 0;
+    execution.handle(now, Input::Operator(OperatorCommand::Retry));
+    drive_within_unavailable(&mut execution, &mut platform, &mut now, 1);
+    assert_eq!(
+        execution.phase(),
+        &RunPhase::Completed,
+        "{:?}",
+        execution.status()
+    );
+    assert!(platform
+        .cluster
+        .hosts
+        .iter()
+        .all(|h| h.state == HostState::Up));
 }
