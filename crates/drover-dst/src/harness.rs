@@ -136,6 +136,8 @@ async fn simulate(seed: u64, deadline: Instant) -> Result<SeedSummary, String> {
         .await
         .map_err(|e| e.to_string())?;
     let mut skipped = BTreeSet::new();
+    // Hosts whose upgrade started (their first precheck), across crashes and resumes.
+    let hosts_started = RefCell::new(BTreeSet::new());
     for _ in 0..MAX_SESSIONS {
         let crash_after = (summary.crashes < MAX_CRASHES && rng.random_bool(0.4))
             .then(|| rng.random_range(1..120usize));
@@ -150,7 +152,11 @@ async fn simulate(seed: u64, deadline: Instant) -> Result<SeedSummary, String> {
                 eprintln!("{}", describe(execution, &event));
             }
             if failure.borrow().is_none() {
-                if let Err(message) = checker.borrow_mut().check_step(&driver.snapshot()) {
+                let window_check =
+                    check_window(execution, &event, &clock, &mut hosts_started.borrow_mut());
+                if let Err(message) = window_check {
+                    *failure.borrow_mut() = Some(message);
+                } else if let Err(message) = checker.borrow_mut().check_step(&driver.snapshot()) {
                     *failure.borrow_mut() = Some(message);
                 } else if Instant::now() > deadline {
                     // A retry loop without a bound shows up as events that never stop.
@@ -247,6 +253,35 @@ async fn simulate(seed: u64, deadline: Instant) -> Result<SeedSummary, String> {
     ))
 }
 
+/// No host starts while the maintenance window is closed: a host's first call (its precheck)
+/// is made while one of the policy's windows is open, as the calendar says (not the core).
+fn check_window(
+    execution: &drover_core::execution::Execution,
+    event: &drover_engine::EngineEvent<'_>,
+    clock: &Clock,
+    hosts_started: &mut BTreeSet<drover_core::HostId>,
+) -> Result<(), String> {
+    let drover_engine::EngineEvent::Calling(command) = event else {
+        return Ok(());
+    };
+    let drover_core::execution::CommandKind::ReadHostFacts { host } = command.kind else {
+        return Ok(());
+    };
+    if execution.host_status(host).step != HostStep::Prechecking || !hosts_started.insert(host) {
+        return Ok(());
+    }
+    let policy = &execution.cluster().policy;
+    let now = clock.now_ms();
+    if drover_engine::windows::is_open(&policy.windows, &policy.time_zone, now) {
+        return Ok(());
+    }
+    Err(format!(
+        "host {} started at {} ms while the maintenance window was closed",
+        execution.cluster().host(host).name,
+        now - EPOCH_MS
+    ))
+}
+
 /// Platform events shown with a failure: the last ones (a runaway loop makes millions).
 const HISTORY_SHOWN: usize = 80;
 
@@ -307,7 +342,13 @@ async fn operate(
             .map(|h| cluster.host(h.host).name.clone())
             .collect();
         let lost = failed.iter().find(|h| lost_hosts.contains(*h));
+        // Without a safe plan a retry only helps if the platform changed, which nothing here
+        // does: an operator gives up soon (before this, retrying forever left seeds such as
+        // 11517 and 25485 unfinished; the engine is right to halt and explain).
+        let no_safe_plan =
+            matches!(phase, RunPhase::Halted { reason } if reason.starts_with("no safe plan"));
         match (lost, failed.first(), rng.random_range(0..10)) {
+            (None, None, 0..=4) if no_safe_plan => OperatorCommand::Abort,
             (Some(host), _, 0..=6) | (None, Some(host), 7..=8) => {
                 skipped.insert(host.clone());
                 OperatorCommand::Skip { host: host.clone() }
@@ -381,6 +422,9 @@ fn describe(
             format!("answer {} -> {outcome:?}", name(command))
         }
         drover_engine::EngineEvent::Operator(command) => format!("operator {}", command.name()),
+        drover_engine::EngineEvent::Phase(RunPhase::Halted { reason }) => {
+            format!("phase halted: {reason}")
+        }
         drover_engine::EngineEvent::Phase(phase) => format!("phase {}", phase.name()),
     }
 }

@@ -47,6 +47,12 @@ impl Execution {
         if !self.in_flight.is_empty() || self.restores_pending() {
             return;
         }
+        if self.restored_since_discovery && self.compatibility.as_ref().is_some_and(|r| !r.raised) {
+            // A skipped host brought back after the last discovery may have finished its
+            // upgrade meanwhile: whether every host runs the target is observed, not guessed.
+            self.discover();
+            return;
+        }
         if self.compatibility_raise_due() {
             self.issue_compatibility_raise();
         } else {

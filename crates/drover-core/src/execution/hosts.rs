@@ -480,6 +480,8 @@ impl Execution {
         let undone = run.restore_in_flight.take();
         let error = match outcome {
             Outcome::Succeeded(_) => {
+                self.restored_since_discovery = true;
+                let run = &mut self.hosts[host.index()];
                 run.restore_failing_since = None;
                 run.restore_attempts = 0;
                 match (&undone, vm) {

@@ -407,7 +407,13 @@ fn no_new_host_starts_outside_a_maintenance_window() {
     let mut now = 0;
     let mut execution = Execution::new(cluster, now);
     // The first wave started at once; close the window and let it finish.
-    execution.handle(now, Input::WindowChanged { open: false });
+    execution.handle(
+        now,
+        Input::WindowChanged {
+            open: false,
+            next_opening_at: None,
+        },
+    );
     drive(&mut execution, &mut platform, &mut now);
     let status = execution.status();
     assert_eq!(
@@ -418,7 +424,13 @@ fn no_new_host_starts_outside_a_maintenance_window() {
         .conditions
         .iter()
         .any(|c| c.kind == "Paused" && c.status && c.message.contains("window")));
-    execution.handle(now, Input::WindowChanged { open: true });
+    execution.handle(
+        now,
+        Input::WindowChanged {
+            open: true,
+            next_opening_at: None,
+        },
+    );
     drive(&mut execution, &mut platform, &mut now);
     assert_eq!(execution.phase(), &RunPhase::Completed);
 }
@@ -847,4 +859,48 @@ fn a_skipped_host_that_cannot_leave_maintenance_halts_the_run_and_is_reported() 
         .hosts
         .iter()
         .all(|h| h.state == HostState::Up));
+}
+
+#[test]
+fn with_windows_nothing_starts_before_the_engine_says_one_is_open_and_it_wakes_at_the_opening() {
+    let mut cluster = cluster();
+    cluster.policy.windows = vec![MaintenanceWindow {
+        days: vec![6],
+        start_minute: 3 * 60,
+        end_minute: 4 * 60,
+    }];
+    let mut platform = Platform::new(&cluster);
+    let mut now = 1_000;
+    let mut execution = Execution::new(cluster, now);
+    assert_eq!(
+        execution.poll_command(),
+        None,
+        "a host started before the window opened"
+    );
+    let opening = 5 * 3600 * 1000;
+    execution.handle(
+        now,
+        Input::WindowChanged {
+            open: false,
+            next_opening_at: Some(opening),
+        },
+    );
+    assert_eq!(execution.poll_command(), None);
+    assert_eq!(
+        execution.next_wakeup(),
+        Some(opening),
+        "asks to be woken at the opening"
+    );
+    assert_eq!(execution.status().waiting_for_window, Some(Some(opening)));
+    now = opening;
+    execution.handle(
+        now,
+        Input::WindowChanged {
+            open: true,
+            next_opening_at: None,
+        },
+    );
+    assert_eq!(execution.status().waiting_for_window, None);
+    drive(&mut execution, &mut platform, &mut now);
+    assert_eq!(execution.phase(), &RunPhase::Completed);
 }

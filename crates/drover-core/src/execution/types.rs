@@ -206,9 +206,12 @@ pub enum Input {
         outcome: Outcome,
     },
     Operator(OperatorCommand),
-    /// A maintenance window opened or closed (the engine evaluates the calendar).
+    /// A maintenance window opened or closed (the engine evaluates the calendar). While closed,
+    /// the engine also says when the next window opens (`None`: no window ever opens), so the
+    /// core can ask to be woken then and show what it waits for.
     WindowChanged {
         open: bool,
+        next_opening_at: Option<Millis>,
     },
     /// Time passed; lets timeouts and backoffs fire.
     Tick,
