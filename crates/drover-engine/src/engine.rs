@@ -181,7 +181,8 @@ impl<D: Driver> Engine<D> {
             store.acquire_lock(&run.cluster, run_id, &holder, clock.now_ms())?;
         }
         let phase_written = run.state.clone();
-        Ok(Engine {
+        let last_wrote_at_ms = last_entry_at_ms(&store, run_id, last_seen_seq)?;
+        let mut engine = Engine {
             store,
             driver,
             clock,
@@ -192,7 +193,25 @@ impl<D: Driver> Engine<D> {
             last_seen_seq,
             last_request_poll: tokio::time::Instant::now(),
             phase_written,
-        })
+        };
+        engine.note_downtime(last_wrote_at_ms)?;
+        Ok(engine)
+    }
+
+    /// Tells the core how long no process drove the run (from the journal's last entry to
+    /// now, as input data: the core reads no clock), so that the downtime of a crashed or
+    /// killed process does not expire a VM's pending timeout as if the platform had refused.
+    fn note_downtime(&mut self, last_wrote_at_ms: Option<u64>) -> Result<(), EngineError> {
+        let Some(last_wrote_at_ms) = last_wrote_at_ms else {
+            return Ok(());
+        };
+        if self.execution.is_finished() || self.clock.now_ms() <= last_wrote_at_ms {
+            return Ok(());
+        }
+        let input = Input::Resumed {
+            previous_process_last_wrote_at: last_wrote_at_ms,
+        };
+        self.record_input(input, "")
     }
 
     pub fn execution(&self) -> &Execution {
@@ -508,6 +527,17 @@ fn check_cluster_lock(store: &Store, cluster: &str, run_id: &str) -> Result<(), 
 }
 
 type Replayed = (Execution, BTreeMap<CommandId, (Command, bool)>, u64);
+
+/// When the journal's last entry (`seq`) was written by a process that drove the run; `None`
+/// for a run that has only its start entry (created just now: nothing was driven yet).
+fn last_entry_at_ms(store: &Store, run_id: &str, seq: u64) -> Result<Option<u64>, EngineError> {
+    let entries = store.entries_after(run_id, seq.saturating_sub(1))?;
+    Ok(entries
+        .iter()
+        .filter(|entry| entry.kind != KIND_START)
+        .map(|entry| entry.at_ms)
+        .max())
+}
 
 /// Rebuilds a run's state from its journal. Commands the core issued during the replay and that
 /// got no outcome are returned with whether their intent was journaled.

@@ -97,6 +97,9 @@ pub enum InputBody {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         next_opening_at_ms: Option<u64>,
     },
+    Resumed {
+        previous_process_last_wrote_at_ms: u64,
+    },
     Tick,
 }
 
@@ -398,6 +401,11 @@ pub fn input_record(at_ms: u64, input: &Input, by: &str) -> InputRecord {
             open: *open,
             next_opening_at_ms: *next_opening_at,
         },
+        Input::Resumed {
+            previous_process_last_wrote_at,
+        } => InputBody::Resumed {
+            previous_process_last_wrote_at_ms: *previous_process_last_wrote_at,
+        },
         Input::Tick => InputBody::Tick,
     };
     InputRecord { at_ms, input: body }
@@ -425,6 +433,11 @@ pub fn input_from_record(record: &InputRecord) -> Result<Input, RecordError> {
         } => Input::WindowChanged {
             open: *open,
             next_opening_at: *next_opening_at_ms,
+        },
+        InputBody::Resumed {
+            previous_process_last_wrote_at_ms,
+        } => Input::Resumed {
+            previous_process_last_wrote_at: *previous_process_last_wrote_at_ms,
         },
         InputBody::Tick => Input::Tick,
     })

@@ -347,9 +347,25 @@ impl Execution {
                 self.window_open = open;
                 self.next_window_opening_at = (!open).then_some(next_opening_at).flatten();
             }
+            Input::Resumed {
+                previous_process_last_wrote_at,
+            } => self.discount_downtime(self.now.saturating_sub(previous_process_last_wrote_at)),
             Input::Tick => {}
         }
         self.advance();
+    }
+
+    /// Moves the clocks of Drover's own waits forward by the time no process ran, so that
+    /// only time Drover was there to act counts against their limits.
+    fn discount_downtime(&mut self, downtime_ms: Millis) {
+        for run in self.vms.values_mut() {
+            run.discount_downtime(downtime_ms);
+        }
+        for run in &mut self.hosts {
+            if let Some(since) = run.restore_failing_since.as_mut() {
+                *since += downtime_ms;
+            }
+        }
     }
 
     fn issue(

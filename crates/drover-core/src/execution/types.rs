@@ -213,6 +213,13 @@ pub enum Input {
         open: bool,
         next_opening_at: Option<Millis>,
     },
+    /// A new process took the run over; the previous one last wrote to the journal at
+    /// `previous_process_last_wrote_at`. The time between is not the platform refusing
+    /// anything: no Drover process was there to act, so it does not count towards a VM's
+    /// pending or unschedulable timeout, nor towards a restore's deadline.
+    Resumed {
+        previous_process_last_wrote_at: Millis,
+    },
     /// Time passed; lets timeouts and backoffs fire.
     Tick,
 }

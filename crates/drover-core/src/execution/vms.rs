@@ -107,6 +107,16 @@ impl VmRun {
         moving && self.to == Some(host)
     }
 
+    /// A pending action's clocks skip the time no Drover process ran.
+    pub fn discount_downtime(&mut self, downtime_ms: Millis) {
+        if self.phase == VmPhase::Pending {
+            self.since += downtime_ms;
+        }
+        if let Some(since) = self.unschedulable_since.as_mut() {
+            *since += downtime_ms;
+        }
+    }
+
     fn set(&mut self, phase: VmPhase, now: Millis) {
         self.phase = phase;
         self.since = now;
