@@ -1,8 +1,9 @@
 //! Maintenance windows against the calendar: converts platform time to local weekday and minute
 //! in the policy's time zone (jiff) and asks the core's pure window rule; finds when the next
-//! window opens and words it for people ("Sun 03:00 (in 4h51m)"). Knows nothing of runs: the
-//! core learns only open or closed and the next opening, as data.
+//! window opens and words it for people ("Sun 03:00 (in 4h51m)"). The core learns only open or
+//! closed and the next opening, as data; this module never changes a run.
 
+use drover_core::execution::Execution;
 use drover_core::MaintenanceWindow;
 use jiff::tz::TimeZone;
 use jiff::Timestamp;
@@ -68,6 +69,18 @@ pub fn describe_opening(time_zone: &str, at_ms: u64, now_ms: u64) -> String {
         "{local} (in {})",
         duration_text(at_ms.saturating_sub(now_ms))
     )
+}
+
+/// What a run waits for when its next wave waits for a window, for status displays and the
+/// API: "Sun 03:00 (in 4h51m)", or a sentence when no window ever opens; `None` when the run
+/// does not wait for a window.
+pub fn waiting_for_window(execution: &Execution, now_ms: u64) -> Option<String> {
+    let next_opening = execution.status().waiting_for_window?;
+    let policy = &execution.cluster().policy;
+    Some(match next_opening {
+        Some(at_ms) => describe_opening(&policy.time_zone, at_ms, now_ms),
+        None => "none: no window of the policy ever opens".to_string(),
+    })
 }
 
 /// "4h51m", "2d3h", "12m" (minutes rounded up: "in 0m" would read as now).

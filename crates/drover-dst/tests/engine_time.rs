@@ -1,6 +1,8 @@
-//! Process downtime is not platform refusal: a run killed while VMs wait for their turn, and
-//! resumed by a new process long after (more than the pending timeout), goes on instead of
-//! failing those VMs with "still pending after the pending timeout" (issue 11, item 8).
+//! The engine and time, on the simulator in virtual time: process downtime is not platform
+//! refusal (a run killed while VMs wait for their turn and resumed long after goes on instead of
+//! failing them with "still pending after the pending timeout", issue 11 item 8), and a run
+//! outside its maintenance window starts no host until the window opens, then wakes up and
+//! completes (issue 19 item 1).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,6 +18,10 @@ use tokio::sync::Notify;
 const EPOCH_MS: u64 = 1_767_225_600_000;
 
 fn cluster() -> Cluster {
+    cluster_of(6)
+}
+
+fn cluster_of(vm_count: usize) -> Cluster {
     let host = |name: &str| Host {
         name: name.into(),
         role: HostRole::Compute,
@@ -46,7 +52,7 @@ fn cluster() -> Cluster {
         target_version: "2.0".parse().unwrap(),
         policy,
         hosts: vec![host("h1"), host("h2"), host("h3")],
-        vms: (0..6).map(|index| vm(index, 0)).collect(),
+        vms: (0..vm_count).map(|index| vm(index, 0)).collect(),
     }
 }
 
@@ -118,6 +124,62 @@ fn a_run_resumed_after_a_long_downtime_does_not_fail_its_pending_vms() {
             DriveEnd::Finished(RunPhase::Completed),
             "{:?}",
             engine.execution().status()
+        );
+    });
+}
+
+#[test]
+fn a_run_outside_its_window_starts_nothing_until_it_opens_then_completes() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let mut cluster = cluster_of(2);
+        // 2026-01-01 is a Thursday; the only window is Sunday 03:00-04:00 UTC.
+        cluster.policy.windows = vec![drover_core::MaintenanceWindow {
+            days: vec![6],
+            start_minute: 3 * 60,
+            end_minute: 4 * 60,
+        }];
+        let opening_ms = EPOCH_MS + (3 * 24 + 3) * 3600 * 1000;
+        let clock = Clock::virtual_from(EPOCH_MS);
+        let config = SimDriverConfig {
+            seed: 7,
+            faults: Vec::new(),
+            random_faults: Default::default(),
+            state_file: None,
+            save_only_on_request: false,
+        };
+        let driver = Arc::new(SimDriver::new(&cluster, clock.clone(), config).unwrap());
+        let directory = tempfile::tempdir().unwrap();
+        let spec = NewRunSpec {
+            run_id: "windowed".into(),
+            inventory_text: &drover_schema::inventory::inventory_to_yaml(&cluster),
+            inventory_sha256: String::new(),
+            cluster: &cluster,
+            options_json: "{}".into(),
+        };
+        let store = Store::open(&directory.path().join("state.db")).unwrap();
+        let mut engine = Engine::create(store, driver, clock.clone(), spec)
+            .await
+            .unwrap();
+        let mut first_host_call_at = None;
+        let mut observer = |_: &drover_core::execution::Execution, event: EngineEvent<'_>| {
+            if let EngineEvent::Calling(command) = event {
+                if command.kind.host().is_some() && first_host_call_at.is_none() {
+                    first_host_call_at = Some(clock.now_ms());
+                }
+            }
+        };
+        let end = engine.drive(&mut observer).await.unwrap();
+        assert_eq!(end, DriveEnd::Finished(RunPhase::Completed));
+        let started = first_host_call_at.expect("a host was upgraded");
+        assert!(
+            (opening_ms..opening_ms + 3_600_000).contains(&started),
+            "the first host started {} min after the window opened",
+            (started as i64 - opening_ms as i64) / 60_000
         );
     });
 }
