@@ -192,6 +192,9 @@ pub struct StatusDocument {
     pub reason: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub driven_by: Option<String>,
+    /// The next wave waits for a maintenance window: "Sun 03:00 (in 4h51m)".
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub waiting_for_window: Option<String>,
     pub conditions: Vec<ConditionEntry>,
     pub hosts: Vec<HostStatusEntry>,
     pub vms: Vec<VmStatusEntry>,
@@ -254,6 +257,10 @@ pub fn status_document(
             _ => None,
         },
         driven_by: driven_by.map(str::to_string),
+        waiting_for_window: drover_engine::windows::waiting_for_window(
+            execution,
+            crate::runs::platform_now_ms(record, execution),
+        ),
         conditions: status
             .conditions
             .iter()
@@ -317,6 +324,9 @@ pub fn print_status(
     }
     if let Some(holder) = &document.driven_by {
         println!("  driven by {holder}");
+    }
+    if let Some(window) = &document.waiting_for_window {
+        println!("  waiting for window {window}");
     }
     println!();
     let mut conditions = table(&["condition", "status", "message"]);

@@ -132,6 +132,7 @@ pub fn run(args: &RunArgs, state: &StateArgs) -> Result<(), Failure> {
     crate::catalog_view::resolve_auto_compatibility_level(&mut file)?;
     let (_, plan_document) = crate::plan_view::plan_document(&file)?;
     crate::plan_view::feasibility(&plan_document)?;
+    refuse_windows_that_never_open(&file.cluster.policy)?;
     let mut store = open_store(&state.state)?;
     let mut choice = DriverChoice::from_section(
         &file.driver,
@@ -177,6 +178,19 @@ pub fn run(args: &RunArgs, state: &StateArgs) -> Result<(), Failure> {
         save_platform(&driver)?;
         result
     })
+}
+
+/// A run whose maintenance windows never open could never start a host: said before it
+/// starts, with the exit code of an unsafe plan (3), and nothing is written.
+fn refuse_windows_that_never_open(policy: &drover_core::Policy) -> Result<(), Failure> {
+    let now = drover_engine::clock::wall_now_ms();
+    if drover_engine::windows::never_open(&policy.windows, &policy.time_zone, now) {
+        return Err(Failure::with_code(
+            crate::exit::EXIT_NO_SAFE_PLAN,
+            "policy.windows: no maintenance window ever opens, so no host could ever start; fix the windows or remove them",
+        ));
+    }
+    Ok(())
 }
 
 /// `CLUSTER-YYYYMMDD-HHMMSS`, with `-2`, `-3`… when runs start within the same second.
@@ -318,6 +332,20 @@ pub fn status(args: &RunSelector, state: &StateArgs) -> Result<(), Failure> {
         .filter(|l| l.run_id == record.id && holder_is_alive(&l.holder))
         .map(|l| l.holder);
     report::print_status(&record, &execution, driven_by.as_deref(), args.output)
+}
+
+/// The run's platform time now, for "in 4h51m": the run's own clock (wall or scaled), or for
+/// virtual time, where no clock runs between processes, the time of its last input.
+pub(crate) fn platform_now_ms(record: &drover_store::RunRecord, execution: &Execution) -> u64 {
+    let file = drover_schema::inventory::parse_inventory_file(&record.inventory_text, "inventory");
+    let choice = file
+        .ok()
+        .and_then(|file| DriverChoice::from_options(&file.driver, &record.options_json).ok());
+    match choice {
+        Some(choice) if !choice.virtual_time() => choice.new_clock().now_ms(),
+        Some(_) => execution.report().now,
+        None => drover_engine::clock::wall_now_ms(),
+    }
 }
 
 /// `drover history`: the runs in the state file, newest first.

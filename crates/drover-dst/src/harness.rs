@@ -6,6 +6,7 @@
 use std::cell::RefCell;
 use std::collections::BTreeSet;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use drover_core::execution::{HostStep, OperatorCommand, RunPhase};
 use drover_engine::{Clock, DriveEnd, Driver, Engine, NewRunSpec};
@@ -39,19 +40,43 @@ pub struct SeedSummary {
     pub compatibility_level_raised: bool,
 }
 
-/// Runs one seed; `Err` carries the seed and what broke.
+/// Simulated time a seed may take: far beyond any run the scenarios generate (hours), so a run
+/// still going after it is stuck (a wait or retry without a bound), and is reported as such.
+const MAX_SIMULATED_MS: u64 = 30 * 24 * 3600 * 1000;
+
+/// Runs one seed with the default wall-time budget; `Err` carries the seed and what broke.
 pub fn run_seed(seed: u64) -> Result<SeedSummary, String> {
+    run_seed_within(seed, DEFAULT_WALL_LIMIT)
+}
+
+/// Wall time one seed may use by default before it counts as a failure (a release build needs
+/// a few milliseconds per seed; a debug build under a loaded CI machine is given slack).
+pub const DEFAULT_WALL_LIMIT: Duration = Duration::from_secs(20);
+
+/// Runs one seed; a seed that uses more than `wall_limit` of wall time, or more than
+/// [`MAX_SIMULATED_MS`] of simulated time, is a failure that names it, never a hang.
+pub fn run_seed_within(seed: u64, wall_limit: Duration) -> Result<SeedSummary, String> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .start_paused(true)
         .build()
         .map_err(|e| format!("seed {seed}: runtime: {e}"))?;
+    let deadline = Instant::now() + wall_limit;
+    let bounded = async {
+        tokio::select! {
+            result = simulate(seed, deadline) => result,
+            _ = tokio::time::sleep(Duration::from_millis(MAX_SIMULATED_MS)) => Err(format!(
+                "the run did not finish within {} simulated days",
+                MAX_SIMULATED_MS / (24 * 3600 * 1000)
+            )),
+        }
+    };
     runtime
-        .block_on(simulate(seed))
+        .block_on(bounded)
         .map_err(|message| format!("seed {seed}: {message}"))
 }
 
-async fn simulate(seed: u64) -> Result<SeedSummary, String> {
+async fn simulate(seed: u64, deadline: Instant) -> Result<SeedSummary, String> {
     let Scenario {
         cluster,
         faults,
@@ -111,6 +136,8 @@ async fn simulate(seed: u64) -> Result<SeedSummary, String> {
         .await
         .map_err(|e| e.to_string())?;
     let mut skipped = BTreeSet::new();
+    // Hosts whose upgrade started (their first precheck), across crashes and resumes.
+    let hosts_started = RefCell::new(BTreeSet::new());
     for _ in 0..MAX_SESSIONS {
         let crash_after = (summary.crashes < MAX_CRASHES && rng.random_bool(0.4))
             .then(|| rng.random_range(1..120usize));
@@ -125,9 +152,22 @@ async fn simulate(seed: u64) -> Result<SeedSummary, String> {
                 eprintln!("{}", describe(execution, &event));
             }
             if failure.borrow().is_none() {
-                if let Err(message) = checker.borrow_mut().check_step(&driver.snapshot()) {
+                let window_check =
+                    check_window(execution, &event, &clock, &mut hosts_started.borrow_mut());
+                if let Err(message) = window_check {
                     *failure.borrow_mut() = Some(message);
+                } else if let Err(message) = checker.borrow_mut().check_step(&driver.snapshot()) {
+                    *failure.borrow_mut() = Some(message);
+                } else if Instant::now() > deadline {
+                    // A retry loop without a bound shows up as events that never stop.
+                    *failure.borrow_mut() = Some(format!(
+                        "the seed used more wall time than its limit ({} engine events)",
+                        *events.borrow()
+                    ));
                 }
+            }
+            if failure.borrow().is_some() {
+                crashed.notify_one();
             }
             if Some(*events.borrow()) == crash_after {
                 crashed.notify_one();
@@ -140,13 +180,9 @@ async fn simulate(seed: u64) -> Result<SeedSummary, String> {
         summary.events += *events.borrow();
         if let Some(message) = failure.borrow_mut().take() {
             let snapshot = driver.snapshot();
-            let history: Vec<String> = snapshot
-                .history
-                .iter()
-                .map(|e| format!("{}: {:?}", e.at_ms - EPOCH_MS, e.kind))
-                .collect();
+            let history = history_tail(&snapshot);
             return Err(format!(
-                "{message}\n  faults {fault_names:?}, operator {:?}\n  history:\n    {}",
+                "{message}\n  faults {fault_names:?}, operator {:?}\n  history (last {HISTORY_SHOWN} events):\n    {}",
                 summary.operator_actions,
                 history.join("\n    ")
             ));
@@ -168,7 +204,7 @@ async fn simulate(seed: u64) -> Result<SeedSummary, String> {
                     .map(|(h, _)| cluster_view.host(*h).name.clone())
                     .collect();
                 checker.borrow().check_end(&snapshot, completed, &skipped, &unrestorable).map_err(|message| {
-                    let history: Vec<String> = snapshot.history.iter().map(|e| format!("{}: {:?}", e.at_ms - EPOCH_MS, e.kind)).collect();
+                    let history = history_tail(&snapshot);
                     format!(
                         "{message}\n  faults {fault_names:?}, operator {:?}, outcome {}\n  report {:?}\n  history:\n    {}",
                         summary.operator_actions,
@@ -215,6 +251,46 @@ async fn simulate(seed: u64) -> Result<SeedSummary, String> {
         "the run did not finish within {MAX_SESSIONS} engine sessions (actions {:?})",
         summary.operator_actions
     ))
+}
+
+/// No host starts while the maintenance window is closed: a host's first call (its precheck)
+/// is made while one of the policy's windows is open, as the calendar says (not the core).
+fn check_window(
+    execution: &drover_core::execution::Execution,
+    event: &drover_engine::EngineEvent<'_>,
+    clock: &Clock,
+    hosts_started: &mut BTreeSet<drover_core::HostId>,
+) -> Result<(), String> {
+    let drover_engine::EngineEvent::Calling(command) = event else {
+        return Ok(());
+    };
+    let drover_core::execution::CommandKind::ReadHostFacts { host } = command.kind else {
+        return Ok(());
+    };
+    if execution.host_status(host).step != HostStep::Prechecking || !hosts_started.insert(host) {
+        return Ok(());
+    }
+    let policy = &execution.cluster().policy;
+    let now = clock.now_ms();
+    if drover_engine::windows::is_open(&policy.windows, &policy.time_zone, now) {
+        return Ok(());
+    }
+    Err(format!(
+        "host {} started at {} ms while the maintenance window was closed",
+        execution.cluster().host(host).name,
+        now - EPOCH_MS
+    ))
+}
+
+/// Platform events shown with a failure: the last ones (a runaway loop makes millions).
+const HISTORY_SHOWN: usize = 80;
+
+fn history_tail(snapshot: &drover_sim::driver::WorldSnapshot) -> Vec<String> {
+    let skip = snapshot.history.len().saturating_sub(HISTORY_SHOWN);
+    snapshot.history[skip..]
+        .iter()
+        .map(|e| format!("{}: {:?}", e.at_ms - EPOCH_MS, e.kind))
+        .collect()
 }
 
 /// A crash: the engine (and its store handle) is dropped; a new one opens the same journal.
@@ -266,7 +342,13 @@ async fn operate(
             .map(|h| cluster.host(h.host).name.clone())
             .collect();
         let lost = failed.iter().find(|h| lost_hosts.contains(*h));
+        // Without a safe plan a retry only helps if the platform changed, which nothing here
+        // does: an operator gives up soon (before this, retrying forever left seeds such as
+        // 11517 and 25485 unfinished; the engine is right to halt and explain).
+        let no_safe_plan =
+            matches!(phase, RunPhase::Halted { reason } if reason.starts_with("no safe plan"));
         match (lost, failed.first(), rng.random_range(0..10)) {
+            (None, None, 0..=4) if no_safe_plan => OperatorCommand::Abort,
             (Some(host), _, 0..=6) | (None, Some(host), 7..=8) => {
                 skipped.insert(host.clone());
                 OperatorCommand::Skip { host: host.clone() }
@@ -340,6 +422,9 @@ fn describe(
             format!("answer {} -> {outcome:?}", name(command))
         }
         drover_engine::EngineEvent::Operator(command) => format!("operator {}", command.name()),
+        drover_engine::EngineEvent::Phase(RunPhase::Halted { reason }) => {
+            format!("phase halted: {reason}")
+        }
         drover_engine::EngineEvent::Phase(phase) => format!("phase {}", phase.name()),
     }
 }

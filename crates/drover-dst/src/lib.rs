@@ -7,7 +7,7 @@ pub mod harness;
 pub mod invariants;
 pub mod scenario;
 
-pub use harness::{run_seed, SeedSummary};
+pub use harness::{run_seed, run_seed_within, SeedSummary, DEFAULT_WALL_LIMIT};
 
 /// Totals over many seeds, for the closing figures.
 #[derive(Clone, Debug, Default)]

@@ -1,7 +1,7 @@
 //! A seed's scenario: a generated cluster, policy variations and a fault schedule, all drawn
 //! from one ChaCha8 stream so that a seed always means the same test.
 
-use drover_core::{ApprovalMode, Cluster, MaxUnavailable, UpgradeMode};
+use drover_core::{ApprovalMode, Cluster, MaintenanceWindow, MaxUnavailable, UpgradeMode};
 use drover_sim::driver::{Fault, FaultKind, RandomFaults, SlowStep};
 use drover_sim::GenerateSpec;
 use rand::{Rng, SeedableRng};
@@ -46,6 +46,7 @@ pub fn scenario(seed: u64) -> Scenario {
     policy.migration_timeout_secs = 600;
     let mut faults = faults(&mut rng, &cluster);
     compatibility_raise(seed, &mut cluster, &mut faults);
+    maintenance_windows(seed, &mut cluster);
     let random_faults = if rng.random_bool(0.3) {
         RandomFaults {
             migration_failure: 0.05,
@@ -112,4 +113,22 @@ fn one_fault(rng: &mut ChaCha8Rng, cluster: &Cluster) -> Option<Fault> {
         7 => Fault::new(FaultKind::ShutdownIgnored).on_vm(&vm?),
         _ => Fault::slow(SlowStep::Upgrade, 3.0).on_host(&host),
     })
+}
+
+/// Some seeds may start hosts only in a daily maintenance window of one to six hours, so runs
+/// wait for windows, wake up when one opens, and span several of them. Drawn from a stream of
+/// its own, like the compatibility raise, so every other choice of a seed stays what it was.
+fn maintenance_windows(seed: u64, cluster: &mut Cluster) {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    rng.set_stream(2);
+    if !rng.random_bool(0.25) {
+        return;
+    }
+    let start_hour: u16 = rng.random_range(0..24);
+    let hours: u16 = rng.random_range(1..=6);
+    cluster.policy.windows = vec![MaintenanceWindow {
+        days: (0..7).collect(),
+        start_minute: start_hour * 60,
+        end_minute: (start_hour + hours) % 24 * 60,
+    }];
 }

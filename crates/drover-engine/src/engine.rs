@@ -75,7 +75,6 @@ pub struct Engine<D: Driver> {
     /// When requests were last polled (wall clock), so a steady stream of outcomes cannot
     /// starve the poll.
     last_request_poll: tokio::time::Instant,
-    window_open: bool,
     phase_written: String,
 }
 
@@ -219,7 +218,8 @@ impl<D: Driver> Engine<D> {
                 })?;
         }
         let phase_written = run.state.clone();
-        Ok(Engine {
+        let last_wrote_at_ms = last_entry_at_ms(&store, run_id, last_seen_seq)?;
+        let mut engine = Engine {
             store,
             driver,
             clock,
@@ -229,9 +229,26 @@ impl<D: Driver> Engine<D> {
             outstanding,
             last_seen_seq,
             last_request_poll: tokio::time::Instant::now(),
-            window_open: true,
             phase_written,
-        })
+        };
+        engine.note_downtime(last_wrote_at_ms)?;
+        Ok(engine)
+    }
+
+    /// Tells the core how long no process drove the run (from the journal's last entry to
+    /// now, as input data: the core reads no clock), so that the downtime of a crashed or
+    /// killed process does not expire a VM's pending timeout as if the platform had refused.
+    fn note_downtime(&mut self, last_wrote_at_ms: Option<u64>) -> Result<(), EngineError> {
+        let Some(last_wrote_at_ms) = last_wrote_at_ms else {
+            return Ok(());
+        };
+        if self.execution.is_finished() || self.clock.now_ms() <= last_wrote_at_ms {
+            return Ok(());
+        }
+        let input = Input::Resumed {
+            previous_process_last_wrote_at: last_wrote_at_ms,
+        };
+        self.record_input(input, "")
     }
 
     pub fn execution(&self) -> &Execution {
@@ -282,6 +299,11 @@ impl<D: Driver> Engine<D> {
                 if self.execution.next_wakeup().is_none() {
                     if self.needs_operator() {
                         return Ok(DriveEnd::NeedsOperator(self.execution.phase().clone()));
+                    }
+                    if self.execution.is_waiting_for_window() {
+                        return Err(EngineError::Stalled(
+                            "the run waits for a maintenance window, and none of the policy's windows ever opens".into(),
+                        ));
                     }
                     // Nothing in flight, nothing to wait for, nobody to ask: a core bug. Say so
                     // instead of waiting forever.
@@ -375,8 +397,14 @@ impl<D: Driver> Engine<D> {
         )
     }
 
-    /// Journals an input, then gives it to the core.
+    /// Journals an input, then gives it to the core. The window is brought up to date first,
+    /// so that an outcome that lets a wave start never starts one in a closed window.
     fn feed(&mut self, input: Input, by: &str) -> Result<(), EngineError> {
+        self.refresh_window()?;
+        self.record_input(input, by)
+    }
+
+    fn record_input(&mut self, input: Input, by: &str) -> Result<(), EngineError> {
         let now = self.clock.now_ms();
         let record = records::input_record(now, &input, by);
         self.store.append(
@@ -471,13 +499,34 @@ impl<D: Driver> Engine<D> {
         Ok(applied)
     }
 
-    /// Maintenance windows: the core only learns whether one is open; the calendar is here.
+    /// Maintenance windows: the core only learns whether one is open and, while none is, when
+    /// the next opens (so it asks to be woken then); the calendar is here. Told again when the
+    /// opening it was given has passed without a window opening (a daylight-saving shift).
     fn refresh_window(&mut self) -> Result<(), EngineError> {
         let policy = &self.execution.cluster().policy;
-        let open = crate::windows::is_open(&policy.windows, &policy.time_zone, self.clock.now_ms());
-        if open != self.window_open {
-            self.window_open = open;
-            self.feed(Input::WindowChanged { open }, "")?;
+        if policy.windows.is_empty() && self.execution.window_open() {
+            return Ok(());
+        }
+        let now = self.clock.now_ms();
+        let open = crate::windows::is_open(&policy.windows, &policy.time_zone, now);
+        let stale_opening = !open
+            && self
+                .execution
+                .next_window_opening_at()
+                .is_none_or(|at| at <= now);
+        if open != self.execution.window_open() || stale_opening {
+            let next_opening_at = match open {
+                true => None,
+                false => crate::windows::next_opening(&policy.windows, &policy.time_zone, now),
+            };
+            let unchanged = !open && next_opening_at == self.execution.next_window_opening_at();
+            if !unchanged {
+                let input = Input::WindowChanged {
+                    open,
+                    next_opening_at,
+                };
+                self.record_input(input, "")?;
+            }
         }
         Ok(())
     }
@@ -529,6 +578,17 @@ fn check_cluster_lock(store: &Store, cluster: &str, run_id: &str) -> Result<(), 
 }
 
 type Replayed = (Execution, BTreeMap<CommandId, (Command, bool)>, u64);
+
+/// When the journal's last entry (`seq`) was written by a process that drove the run; `None`
+/// for a run that has only its start entry (created just now: nothing was driven yet).
+fn last_entry_at_ms(store: &Store, run_id: &str, seq: u64) -> Result<Option<u64>, EngineError> {
+    let entries = store.entries_after(run_id, seq.saturating_sub(1))?;
+    Ok(entries
+        .iter()
+        .filter(|entry| entry.kind != KIND_START)
+        .map(|entry| entry.at_ms)
+        .max())
+}
 
 /// Rebuilds a run's state from its journal. Commands the core issued during the replay and that
 /// got no outcome are returned with whether their intent was journaled.

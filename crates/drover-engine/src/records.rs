@@ -93,6 +93,12 @@ pub enum InputBody {
     },
     Window {
         open: bool,
+        /// While closed: when the next window opens (absent in journals written before it).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        next_opening_at_ms: Option<u64>,
+    },
+    Resumed {
+        previous_process_last_wrote_at_ms: u64,
     },
     Tick,
 }
@@ -388,7 +394,18 @@ pub fn input_record(at_ms: u64, input: &Input, by: &str) -> InputRecord {
             command: operator_record(command),
             by: by.to_string(),
         },
-        Input::WindowChanged { open } => InputBody::Window { open: *open },
+        Input::WindowChanged {
+            open,
+            next_opening_at,
+        } => InputBody::Window {
+            open: *open,
+            next_opening_at_ms: *next_opening_at,
+        },
+        Input::Resumed {
+            previous_process_last_wrote_at,
+        } => InputBody::Resumed {
+            previous_process_last_wrote_at_ms: *previous_process_last_wrote_at,
+        },
         Input::Tick => InputBody::Tick,
     };
     InputRecord { at_ms, input: body }
@@ -410,7 +427,18 @@ pub fn input_from_record(record: &InputRecord) -> Result<Input, RecordError> {
             },
         },
         InputBody::Operator { command, .. } => Input::Operator(operator_from_record(command)),
-        InputBody::Window { open } => Input::WindowChanged { open: *open },
+        InputBody::Window {
+            open,
+            next_opening_at_ms,
+        } => Input::WindowChanged {
+            open: *open,
+            next_opening_at: *next_opening_at_ms,
+        },
+        InputBody::Resumed {
+            previous_process_last_wrote_at_ms,
+        } => Input::Resumed {
+            previous_process_last_wrote_at: *previous_process_last_wrote_at_ms,
+        },
         InputBody::Tick => Input::Tick,
     })
 }

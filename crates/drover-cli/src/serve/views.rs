@@ -162,6 +162,9 @@ pub struct RunView {
     pub phase_reason: Option<String>,
     pub paused: bool,
     pub window_open: bool,
+    /// The next wave waits for a maintenance window: when it opens, in the policy's time zone,
+    /// and how long until then ("Sun 03:00 (in 4h51m)"); null when the run does not wait.
+    pub waiting_for_window: Option<String>,
     /// `pid@host` of the process driving the run, if one does.
     pub driven_by: Option<String>,
     pub started_at_ms: u64,
@@ -309,6 +312,7 @@ pub fn run_view(context: &RunContext<'_>, execution: &Execution, tracker: &Track
         phase_reason: phase_reason(&status),
         paused: status.paused,
         window_open: status.window_open,
+        waiting_for_window: drover_engine::windows::waiting_for_window(execution, context.now_ms),
         driven_by: context.driven_by.clone(),
         started_at_ms: execution.report().started_at,
         now_ms: context.now_ms,

@@ -43,7 +43,14 @@ impl Execution {
     /// Every wave is done: once nothing is in flight, raise the level if it is due, else the
     /// run is complete.
     pub(super) fn finish_after_last_wave(&mut self) {
-        if !self.in_flight.is_empty() {
+        // A restore waiting for its backoff is not done: finishing now would drop it silently.
+        if !self.in_flight.is_empty() || self.restores_pending() {
+            return;
+        }
+        if self.restored_since_discovery && self.compatibility.as_ref().is_some_and(|r| !r.raised) {
+            // A skipped host brought back after the last discovery may have finished its
+            // upgrade meanwhile: whether every host runs the target is observed, not guessed.
+            self.discover();
             return;
         }
         if self.compatibility_raise_due() {

@@ -392,6 +392,50 @@ impl Execution {
         self.issue_next_restore(host);
     }
 
+    /// Whether a restore is queued (perhaps waiting for its backoff) or in flight.
+    pub(super) fn restores_pending(&self) -> bool {
+        self.hosts
+            .iter()
+            .any(|h| !h.restore_queue.is_empty() || h.restore_in_flight.is_some())
+    }
+
+    /// Whether a skipped host is still out of service because of the run, so that no new wave
+    /// may start: it counts against `max_unavailable` like any host being upgraded. While its
+    /// restores run, the run waits for them; once they gave up (reported in the restore
+    /// errors) and the host still answers, the run halts and says so (`retry` tries the
+    /// restores again, `abort` ends the run). A host that no longer answers is down, not out
+    /// of service because of Drover, and does not hold the run.
+    pub(super) fn skipped_host_still_out(&mut self) -> bool {
+        if self.restores_pending() {
+            return true;
+        }
+        let left_in_maintenance = self.hosts.iter().enumerate().find(|(index, run)| {
+            run.step == HostStep::Skipped
+                && run.maintenance_by_us
+                && self.cluster.hosts[*index].state != HostState::Down
+        });
+        let Some((index, run)) = left_in_maintenance else {
+            return false;
+        };
+        let name = self.cluster.hosts[index].name.clone();
+        let error = run.restore_errors.last().cloned().unwrap_or_default();
+        self.halt(format!(
+            "host {name} was skipped but is still in maintenance (Drover could not bring it back: {error}); it counts as unavailable, so no new host starts: bring it back and `retry`, or `abort`"
+        ));
+        true
+    }
+
+    /// Operator retry: skipped hosts whose restores gave up get them queued again.
+    pub(super) fn restore_skipped_hosts_again(&mut self) {
+        for index in 0..self.hosts.len() {
+            let run = &self.hosts[index];
+            let idle = run.restore_queue.is_empty() && run.restore_in_flight.is_none();
+            if run.step == HostStep::Skipped && idle {
+                self.restore_host(HostId(index as u32));
+            }
+        }
+    }
+
     /// Issues the next queued restore of every host whose backoff is over.
     pub(super) fn advance_restores(&mut self) {
         for index in 0..self.hosts.len() {
@@ -436,6 +480,8 @@ impl Execution {
         let undone = run.restore_in_flight.take();
         let error = match outcome {
             Outcome::Succeeded(_) => {
+                self.restored_since_discovery = true;
+                let run = &mut self.hosts[host.index()];
                 run.restore_failing_since = None;
                 run.restore_attempts = 0;
                 match (&undone, vm) {

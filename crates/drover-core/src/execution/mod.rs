@@ -117,6 +117,8 @@ pub struct Execution {
     phase: RunPhase,
     paused: bool,
     window_open: bool,
+    /// While the window is closed: when the engine says the next one opens.
+    next_window_opening_at: Option<Millis>,
     now: Millis,
     started_at: Millis,
     hosts: Vec<HostRun>,
@@ -125,6 +127,8 @@ pub struct Execution {
     wave_hosts: Vec<HostId>,
     waves_started: usize,
     awaiting_discovery: bool,
+    /// A restore succeeded after the last discovery: what was observed may be out of date.
+    restored_since_discovery: bool,
     next_command_id: u64,
     outbox: VecDeque<Command>,
     in_flight: BTreeMap<CommandId, Purpose>,
@@ -147,6 +151,7 @@ impl Execution {
             .clone()
             .map(CompatibilityRaise::new);
         let plan = crate::planner::plan(&cluster);
+        let cluster_has_no_windows = cluster.policy.windows.is_empty();
         let hosts = cluster
             .host_ids()
             .map(|id| HostRun::new(cluster.host(id), now))
@@ -163,7 +168,10 @@ impl Execution {
             current_plan: plan,
             phase,
             paused: false,
-            window_open: true,
+            // With windows in the policy, nothing starts before the engine (which knows the
+            // calendar) has said that one is open.
+            window_open: cluster_has_no_windows,
+            next_window_opening_at: None,
             now,
             started_at: now,
             hosts,
@@ -171,6 +179,7 @@ impl Execution {
             wave_hosts: Vec::new(),
             waves_started: 0,
             awaiting_discovery: false,
+            restored_since_discovery: false,
             next_command_id: 1,
             outbox: VecDeque::new(),
             in_flight: BTreeMap::new(),
@@ -230,12 +239,37 @@ impl Execution {
             .flatten();
         let eviction = (self.eviction_batch.1 >= self.settings.batch_eviction_size)
             .then_some(self.eviction_batch.0 + self.settings.batch_eviction_interval_ms);
+        let window = if self.window_open {
+            None
+        } else {
+            self.next_window_opening_at
+        };
         hosts
             .chain(vms)
             .chain(eviction)
+            .chain(window)
             .chain(self.compatibility_retry_at())
             .filter(|t| *t > self.now)
             .min()
+    }
+
+    /// Whether a maintenance window is open, as the engine last said.
+    pub fn window_open(&self) -> bool {
+        self.window_open
+    }
+
+    /// While the window is closed, when the engine said the next one opens.
+    pub fn next_window_opening_at(&self) -> Option<Millis> {
+        self.next_window_opening_at
+    }
+
+    /// Whether the run would start its next wave now but for a closed maintenance window.
+    pub fn is_waiting_for_window(&self) -> bool {
+        !self.window_open
+            && self.phase == RunPhase::Running
+            && !self.paused
+            && self.wave_hosts.is_empty()
+            && !self.awaiting_discovery
     }
 
     /// Whether an operator command applies now; the engine asks before journaling it, so a
@@ -306,10 +340,32 @@ impl Execution {
                     self.on_operator(command);
                 }
             }
-            Input::WindowChanged { open } => self.window_open = open,
+            Input::WindowChanged {
+                open,
+                next_opening_at,
+            } => {
+                self.window_open = open;
+                self.next_window_opening_at = (!open).then_some(next_opening_at).flatten();
+            }
+            Input::Resumed {
+                previous_process_last_wrote_at,
+            } => self.discount_downtime(self.now.saturating_sub(previous_process_last_wrote_at)),
             Input::Tick => {}
         }
         self.advance();
+    }
+
+    /// Moves the clocks of Drover's own waits forward by the time no process ran, so that
+    /// only time Drover was there to act counts against their limits.
+    fn discount_downtime(&mut self, downtime_ms: Millis) {
+        for run in self.vms.values_mut() {
+            run.discount_downtime(downtime_ms);
+        }
+        for run in &mut self.hosts {
+            if let Some(since) = run.restore_failing_since.as_mut() {
+                *since += downtime_ms;
+            }
+        }
     }
 
     fn issue(
@@ -390,7 +446,7 @@ impl Execution {
         {
             return;
         }
-        if self.phase != RunPhase::Running {
+        if self.phase != RunPhase::Running || self.skipped_host_still_out() {
             return;
         }
         let Some(wave) = self.current_plan.waves.first().cloned() else {
@@ -425,6 +481,11 @@ impl Execution {
             return;
         }
         self.wave_hosts.clear();
+        self.discover();
+    }
+
+    /// Observes the whole cluster again; the run plans again from the answer.
+    fn discover(&mut self) {
         self.awaiting_discovery = true;
         let timeout = self.settings.step_timeout_ms;
         self.issue(CommandKind::Discover, timeout, 1, Purpose::Discover);
@@ -432,6 +493,7 @@ impl Execution {
 
     fn on_discovered(&mut self, outcome: Outcome) {
         self.awaiting_discovery = false;
+        self.restored_since_discovery = false;
         match outcome {
             Outcome::Succeeded(Observation::Discovered(discovered)) => {
                 self.merge_discovery(discovered);
@@ -535,11 +597,10 @@ impl Execution {
         for vm in self.vms.values_mut() {
             vm.retry_after_halt(now);
         }
+        self.restore_skipped_hosts_again();
         if self.wave_hosts.is_empty() && !self.awaiting_discovery {
             // Halted between waves (discovery failed or no safe plan): observe and plan again.
-            self.awaiting_discovery = true;
-            let timeout = self.settings.step_timeout_ms;
-            self.issue(CommandKind::Discover, timeout, 1, Purpose::Discover);
+            self.discover();
         }
     }
 }

@@ -60,6 +60,9 @@ pub struct RunStatus {
     pub phase: RunPhase,
     pub paused: bool,
     pub window_open: bool,
+    /// The next wave waits for a maintenance window: `Some(next opening)`, `Some(None)` when
+    /// the engine said no window ever opens.
+    pub waiting_for_window: Option<Option<Millis>>,
     pub waves_started: usize,
     pub waves_planned_remaining: usize,
     pub hosts: Vec<HostStatus>,
@@ -177,6 +180,9 @@ impl Execution {
             phase: self.phase.clone(),
             paused: self.paused,
             window_open: self.window_open,
+            waiting_for_window: self
+                .is_waiting_for_window()
+                .then_some(self.next_window_opening_at),
             waves_started: self.waves_started,
             waves_planned_remaining: self
                 .current_plan

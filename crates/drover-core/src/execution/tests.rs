@@ -55,6 +55,12 @@ struct Platform {
     compatibility_level: Option<String>,
     /// Raises of the compatibility level that fail before one succeeds.
     compatibility_failures_left: u32,
+    /// The platform refuses to start a VM anywhere but on the host it started the run on
+    /// (no memory left elsewhere).
+    refuse_starts_elsewhere: bool,
+    start_vm_calls: usize,
+    /// Exits from maintenance refused before one works (the platform still upgrading).
+    exit_maintenance_refusals_left: u32,
 }
 
 impl Platform {
@@ -66,6 +72,9 @@ impl Platform {
             never_reboots: false,
             compatibility_level: None,
             compatibility_failures_left: 0,
+            refuse_starts_elsewhere: false,
+            start_vm_calls: 0,
+            exit_maintenance_refusals_left: 0,
         }
     }
 
@@ -101,6 +110,13 @@ impl Platform {
                 ok(Observation::Nothing)
             }
             CommandKind::ExitMaintenance { host } => {
+                if self.exit_maintenance_refusals_left > 0 {
+                    self.exit_maintenance_refusals_left -= 1;
+                    return Outcome::Failed {
+                        error: "the upgrade is in progress".into(),
+                        refused: true,
+                    };
+                }
                 self.cluster.hosts[host.index()].state = HostState::Up;
                 ok(Observation::Nothing)
             }
@@ -113,6 +129,14 @@ impl Platform {
                 ok(Observation::ShutDown { forced: false })
             }
             CommandKind::StartVm { vm, host } => {
+                self.start_vm_calls += 1;
+                let home = self.cluster.vms[vm.index()].host;
+                if self.refuse_starts_elsewhere && *host != home {
+                    return Outcome::Failed {
+                        error: "not enough free memory on the host".into(),
+                        refused: true,
+                    };
+                }
                 let spec = &mut self.cluster.vms[vm.index()];
                 spec.state = VmState::Running;
                 spec.host = *host;
@@ -383,7 +407,13 @@ fn no_new_host_starts_outside_a_maintenance_window() {
     let mut now = 0;
     let mut execution = Execution::new(cluster, now);
     // The first wave started at once; close the window and let it finish.
-    execution.handle(now, Input::WindowChanged { open: false });
+    execution.handle(
+        now,
+        Input::WindowChanged {
+            open: false,
+            next_opening_at: None,
+        },
+    );
     drive(&mut execution, &mut platform, &mut now);
     let status = execution.status();
     assert_eq!(
@@ -394,7 +424,13 @@ fn no_new_host_starts_outside_a_maintenance_window() {
         .conditions
         .iter()
         .any(|c| c.kind == "Paused" && c.status && c.message.contains("window")));
-    execution.handle(now, Input::WindowChanged { open: true });
+    execution.handle(
+        now,
+        Input::WindowChanged {
+            open: true,
+            next_opening_at: None,
+        },
+    );
     drive(&mut execution, &mut platform, &mut now);
     assert_eq!(execution.phase(), &RunPhase::Completed);
 }
@@ -656,4 +692,215 @@ fn replaying_a_run_halted_on_the_raise_rebuilds_it_and_retry_goes_on() {
         retried.attempt, 1,
         "fresh attempts after the operator's retry"
     );
+}
+
+/// A cluster whose host b runs one VM that cannot live-migrate and is restarted elsewhere.
+fn restarting_cluster() -> Cluster {
+    let mut cluster = cluster();
+    let mut no_tools = vm("no-tools", 2);
+    no_tools.migratable = false;
+    no_tools.restart_policy = RestartPolicy::Always;
+    cluster.vms.push(no_tools);
+    cluster
+}
+
+#[test]
+fn a_refused_start_is_retried_with_backoff_and_a_cap_then_comes_back_on_its_own_host() {
+    let mut cluster = restarting_cluster();
+    cluster.policy.max_step_attempts = 2;
+    let mut platform = Platform::new(&cluster);
+    platform.refuse_starts_elsewhere = true;
+    let mut now = 0;
+    let mut execution = Execution::new(cluster, now);
+    let mut start_times = Vec::new();
+    for _ in 0..10_000 {
+        if let Some(command) = execution.poll_command() {
+            if matches!(command.kind, CommandKind::StartVm { vm, .. } if vm == VmId(4)) {
+                start_times.push(now);
+            }
+            let outcome = platform.answer(&command);
+            now += 1_000;
+            execution.handle(
+                now,
+                Input::Outcome {
+                    command: command.id,
+                    outcome,
+                },
+            );
+        } else if let Some(at) = execution.next_wakeup() {
+            now = at;
+            execution.handle(at, Input::Tick);
+        } else {
+            break;
+        }
+    }
+    assert_eq!(
+        execution.phase(),
+        &RunPhase::Completed,
+        "{:?}",
+        execution.status()
+    );
+    // Two refused starts elsewhere (the cap), a backoff between them, then one start at home.
+    assert_eq!(start_times.len(), 3, "{start_times:?}");
+    assert!(
+        start_times[1] - start_times[0] >= 5_000,
+        "no backoff between refused starts: {start_times:?}"
+    );
+    let no_tools = &platform.cluster.vms[4];
+    assert_eq!(no_tools.state, VmState::Running);
+    assert_eq!(no_tools.host, HostId(2), "re-planned onto its own host");
+}
+
+/// Drives like `drive`, checking after every answer that no more hosts are in maintenance
+/// than `max_unavailable` allows.
+fn drive_within_unavailable(
+    execution: &mut Execution,
+    platform: &mut Platform,
+    now: &mut Millis,
+    max_unavailable: usize,
+) {
+    for _ in 0..10_000 {
+        if let Some(command) = execution.poll_command() {
+            let outcome = platform.answer(&command);
+            let in_maintenance: Vec<&str> = platform
+                .cluster
+                .hosts
+                .iter()
+                .filter(|h| h.state == HostState::Maintenance)
+                .map(|h| h.name.as_str())
+                .collect();
+            assert!(
+                in_maintenance.len() <= max_unavailable,
+                "hosts in maintenance at once: {in_maintenance:?}"
+            );
+            *now += 1_000;
+            execution.handle(
+                *now,
+                Input::Outcome {
+                    command: command.id,
+                    outcome,
+                },
+            );
+        } else if let Some(at) = execution.next_wakeup().filter(|_| !execution.is_finished()) {
+            *now = at;
+            execution.handle(at, Input::Tick);
+        } else {
+            break;
+        }
+    }
+}
+
+#[test]
+fn a_skipped_host_still_in_maintenance_holds_the_next_wave_until_it_is_back() {
+    let cluster = cluster();
+    let mut platform = Platform::new(&cluster);
+    platform.fail_upgrade_of = Some(HostId(1));
+    let mut now = 0;
+    let mut execution = Execution::new(cluster, now);
+    drive(&mut execution, &mut platform, &mut now);
+    assert!(matches!(execution.phase(), RunPhase::Halted { .. }));
+    // The platform keeps upgrading host a: its exit from maintenance is refused a few times.
+    platform.fail_upgrade_of = None;
+    platform.exit_maintenance_refusals_left = 3;
+    execution.handle(
+        now,
+        Input::Operator(OperatorCommand::Skip { host: "a".into() }),
+    );
+    drive_within_unavailable(&mut execution, &mut platform, &mut now, 1);
+    assert_eq!(
+        execution.phase(),
+        &RunPhase::Completed,
+        "{:?}",
+        execution.status()
+    );
+    assert!(platform
+        .cluster
+        .hosts
+        .iter()
+        .all(|h| h.state == HostState::Up));
+    assert!(execution.report().restore_errors.is_empty());
+}
+
+#[test]
+fn a_skipped_host_that_cannot_leave_maintenance_halts_the_run_and_is_reported() {
+    let cluster = cluster();
+    let mut platform = Platform::new(&cluster);
+    platform.fail_upgrade_of = Some(HostId(1));
+    let mut now = 0;
+    let mut execution = Execution::new(cluster, now);
+    drive(&mut execution, &mut platform, &mut now);
+    platform.exit_maintenance_refusals_left = u32::MAX;
+    execution.handle(
+        now,
+        Input::Operator(OperatorCommand::Skip { host: "a".into() }),
+    );
+    drive_within_unavailable(&mut execution, &mut platform, &mut now, 1);
+    let RunPhase::Halted { reason } = execution.phase() else {
+        panic!("the run went on: {:?}", execution.status());
+    };
+    assert!(
+        reason.contains("host a was skipped but is still in maintenance"),
+        "{reason}"
+    );
+    let report = execution.report();
+    assert_eq!(report.restore_errors.len(), 1, "{report:?}");
+    // Once the platform lets it go, `retry` brings it back and the run completes.
+    platform.exit_maintenance_refusals_left = 0;
+    execution.handle(now, Input::Operator(OperatorCommand::Retry));
+    drive_within_unavailable(&mut execution, &mut platform, &mut now, 1);
+    assert_eq!(
+        execution.phase(),
+        &RunPhase::Completed,
+        "{:?}",
+        execution.status()
+    );
+    assert!(platform
+        .cluster
+        .hosts
+        .iter()
+        .all(|h| h.state == HostState::Up));
+}
+
+#[test]
+fn with_windows_nothing_starts_before_the_engine_says_one_is_open_and_it_wakes_at_the_opening() {
+    let mut cluster = cluster();
+    cluster.policy.windows = vec![MaintenanceWindow {
+        days: vec![6],
+        start_minute: 3 * 60,
+        end_minute: 4 * 60,
+    }];
+    let mut platform = Platform::new(&cluster);
+    let mut now = 1_000;
+    let mut execution = Execution::new(cluster, now);
+    assert_eq!(
+        execution.poll_command(),
+        None,
+        "a host started before the window opened"
+    );
+    let opening = 5 * 3600 * 1000;
+    execution.handle(
+        now,
+        Input::WindowChanged {
+            open: false,
+            next_opening_at: Some(opening),
+        },
+    );
+    assert_eq!(execution.poll_command(), None);
+    assert_eq!(
+        execution.next_wakeup(),
+        Some(opening),
+        "asks to be woken at the opening"
+    );
+    assert_eq!(execution.status().waiting_for_window, Some(Some(opening)));
+    now = opening;
+    execution.handle(
+        now,
+        Input::WindowChanged {
+            open: true,
+            next_opening_at: None,
+        },
+    );
+    assert_eq!(execution.status().waiting_for_window, None);
+    drive(&mut execution, &mut platform, &mut now);
+    assert_eq!(execution.phase(), &RunPhase::Completed);
 }

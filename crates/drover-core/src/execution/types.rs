@@ -206,9 +206,19 @@ pub enum Input {
         outcome: Outcome,
     },
     Operator(OperatorCommand),
-    /// A maintenance window opened or closed (the engine evaluates the calendar).
+    /// A maintenance window opened or closed (the engine evaluates the calendar). While closed,
+    /// the engine also says when the next window opens (`None`: no window ever opens), so the
+    /// core can ask to be woken then and show what it waits for.
     WindowChanged {
         open: bool,
+        next_opening_at: Option<Millis>,
+    },
+    /// A new process took the run over; the previous one last wrote to the journal at
+    /// `previous_process_last_wrote_at`. The time between is not the platform refusing
+    /// anything: no Drover process was there to act, so it does not count towards a VM's
+    /// pending or unschedulable timeout, nor towards a restore's deadline.
+    Resumed {
+        previous_process_last_wrote_at: Millis,
     },
     /// Time passed; lets timeouts and backoffs fire.
     Tick,

@@ -107,6 +107,16 @@ impl VmRun {
         moving && self.to == Some(host)
     }
 
+    /// A pending action's clocks skip the time no Drover process ran.
+    pub fn discount_downtime(&mut self, downtime_ms: Millis) {
+        if self.phase == VmPhase::Pending {
+            self.since += downtime_ms;
+        }
+        if let Some(since) = self.unschedulable_since.as_mut() {
+            *since += downtime_ms;
+        }
+    }
+
     fn set(&mut self, phase: VmPhase, now: Millis) {
         self.phase = phase;
         self.since = now;
@@ -153,13 +163,17 @@ impl Execution {
         for vm in ready {
             self.advance_vm(vm);
         }
-        // Restarted VMs whose start failed are started again once their backoff is over.
+        // Restarted VMs whose start failed are started again once their backoff is over, and
+        // only while attempts are left: a VM that used them all waits for the operator (retry,
+        // skip or abort), never for a tight loop of starts.
+        let max_attempts = self.settings.max_step_attempts;
         let restarts_to_start: Vec<(VmId, Option<HostId>)> = self
             .vms
             .iter()
             .filter(|(_, r)| {
                 r.kind == ActionKind::Restart && r.phase == VmPhase::Stopped && r.command.is_none()
             })
+            .filter(|(_, r)| r.attempts < max_attempts)
             .filter(|(_, r)| r.retry_at.is_none_or(|t| t <= self.now))
             .map(|(vm, r)| (*vm, r.to))
             .collect();
@@ -168,8 +182,9 @@ impl Execution {
                 Some(to) if self.vms[&vm].tried.is_empty() => Some(to),
                 _ => self.restart_destination(vm),
             };
-            if let Some(to) = destination {
-                self.start_vm(vm, to);
+            match destination {
+                Some(to) => self.start_vm(vm, to),
+                None => self.come_back_on_own_host(vm),
             }
         }
         for host in self.wave_hosts.clone() {
@@ -292,6 +307,18 @@ impl Execution {
             }
         }
         choice
+    }
+
+    /// Re-plans a restarted VM that no other host can take now: it stays shut down and comes
+    /// back on its own host after that host's upgrade, like a VM with local storage. Its place
+    /// on the destination that refused it is released.
+    fn come_back_on_own_host(&mut self, vm: VmId) {
+        let run = self.vms.get_mut(&vm).expect("vm run exists");
+        run.kind = ActionKind::Shutdown;
+        run.to = None;
+        run.attempts = 0;
+        run.retry_at = None;
+        run.unschedulable_since = None;
     }
 
     /// Another host for a restarted VM whose start failed; `None` while none can take it.
@@ -543,6 +570,13 @@ impl Execution {
             }
         }
         if run.attempts >= max {
+            if phase == VmPhase::Starting && refused && run.kind == ActionKind::Restart {
+                // Refused everywhere it was tried: the VM is already shut down, so it can
+                // wait safely for its own host instead of failing that host.
+                // (`on_vm_outcome` then lets its host's evacuation finish.)
+                self.come_back_on_own_host(vm);
+                return;
+            }
             self.fail_vm(vm, error);
             return;
         }
@@ -606,6 +640,7 @@ impl Execution {
                     && r.phase == VmPhase::Stopped
                     && r.command.is_none()
             })
+            .filter(|(_, r)| r.attempts < self.settings.max_step_attempts)
             .filter(|(_, r)| r.retry_at.is_none_or(|t| t <= self.now))
             .map(|(vm, _)| *vm)
             .collect();

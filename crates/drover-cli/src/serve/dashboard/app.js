@@ -1212,7 +1212,7 @@
       setHidden(e.readonly, op || !actions.length);
 
       const elapsed = run.now_ms && run.started_at_ms ? run.now_ms - run.started_at_ms : null;
-      const factsSig = JSON.stringify([run.started_at_ms, Math.round((elapsed || 0) / 1000), run.current_wave, (run.waves || []).length, run.driven_by, run.window_open, run.paused]);
+      const factsSig = JSON.stringify([run.started_at_ms, Math.round((elapsed || 0) / 1000), run.current_wave, (run.waves || []).length, run.driven_by, run.window_open, run.waiting_for_window, run.paused]);
       if (e.facts._sig !== factsSig) {
         e.facts._sig = factsSig;
         fill(e.facts,
@@ -1220,7 +1220,8 @@
           h('span', null, 'elapsed ', h('b', { text: fmtDuration(elapsed) })),
           h('span', null, 'wave ', h('b', { testid: 'current-wave', text: run.current_wave == null ? '—' : `${run.current_wave} of ${(run.waves || []).length}` })),
           h('span', null, 'driven by ', h('b', { text: run.driven_by || '—' })),
-          run.window_open === false ? h('span', { class: 'status-warn', text: 'outside the maintenance window' }) : null,
+          run.waiting_for_window ? h('span', { class: 'status-warn', text: 'waiting for window ' + run.waiting_for_window })
+            : run.window_open === false ? h('span', { class: 'status-warn', text: 'outside the maintenance window' }) : null,
           run.paused ? h('span', { class: 'status-warn', text: 'paused: no new host starts' }) : null);
       }
       syncTiles(e.conditions, run.conditions || [], (c) => c.type, (c) => h('span', { class: 'chip', 'data-tip': '1', dataset: { type: c.type } }), (chip, c) => {

@@ -1,0 +1,185 @@
+//! The engine and time, on the simulator in virtual time: process downtime is not platform
+//! refusal (a run killed while VMs wait for their turn and resumed long after goes on instead of
+//! failing them with "still pending after the pending timeout", issue 11 item 8), and a run
+//! outside its maintenance window starts no host until the window opens, then wakes up and
+//! completes (issue 19 item 1).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use drover_core::execution::{CommandKind, RunPhase};
+use drover_core::{Cluster, Host, HostId, HostRole, HostState, Policy, RestartPolicy, Vm, VmState};
+use drover_engine::{Clock, DriveEnd, Engine, EngineEvent, NewRunSpec};
+use drover_sim::driver::{SimDriver, SimDriverConfig};
+use drover_store::Store;
+use tokio::sync::Notify;
+
+/// 2026-01-01, like the DST harness.
+const EPOCH_MS: u64 = 1_767_225_600_000;
+
+fn cluster() -> Cluster {
+    cluster_of(6)
+}
+
+fn cluster_of(vm_count: usize) -> Cluster {
+    let host = |name: &str| Host {
+        name: name.into(),
+        role: HostRole::Compute,
+        version: "1.0".parse().unwrap(),
+        memory_mib: 65_536,
+        cpus: 16,
+        state: HostState::Up,
+        cordoned: false,
+        labels: Default::default(),
+    };
+    let vm = |index: usize, host: u32| Vm {
+        name: format!("vm{index}"),
+        host: HostId(host),
+        memory_mib: 2048,
+        vcpus: 1,
+        state: VmState::Running,
+        migratable: true,
+        local_storage: false,
+        restart_policy: RestartPolicy::Manual,
+        anti_affinity: None,
+    };
+    let mut policy = Policy::default();
+    // One migration at a time per host: the other VMs of the host wait, pending.
+    policy.max_concurrent_migrations_per_host = 1;
+    policy.pending_timeout_secs = 900;
+    Cluster {
+        name: "downtime".into(),
+        target_version: "2.0".parse().unwrap(),
+        policy,
+        hosts: vec![host("h1"), host("h2"), host("h3")],
+        vms: (0..vm_count).map(|index| vm(index, 0)).collect(),
+    }
+}
+
+#[test]
+fn a_run_resumed_after_a_long_downtime_does_not_fail_its_pending_vms() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let cluster = cluster();
+        let clock = Clock::virtual_from(EPOCH_MS);
+        let config = SimDriverConfig {
+            seed: 7,
+            faults: Vec::new(),
+            random_faults: Default::default(),
+            state_file: None,
+            save_only_on_request: false,
+        };
+        let driver = Arc::new(SimDriver::new(&cluster, clock.clone(), config).unwrap());
+        let directory = tempfile::tempdir().unwrap();
+        let state = directory.path().join("state.db");
+        let spec = NewRunSpec {
+            run_id: "downtime".into(),
+            inventory_text: &drover_schema::inventory::inventory_to_yaml(&cluster),
+            inventory_sha256: String::new(),
+            cluster: &cluster,
+            options_json: "{}".into(),
+        };
+        let store = Store::open(&state).unwrap();
+        let mut engine = Engine::create(store, Arc::clone(&driver), clock.clone(), spec)
+            .await
+            .unwrap();
+        // Kill the process right after its first migration starts: the host's other VMs
+        // are pending behind it.
+        let killed = Notify::new();
+        let mut observer = |_: &drover_core::execution::Execution, event: EngineEvent<'_>| {
+            if let EngineEvent::Calling(command) = event {
+                if matches!(command.kind, CommandKind::Migrate { .. }) {
+                    killed.notify_one();
+                }
+            }
+        };
+        tokio::select! {
+            end = engine.drive(&mut observer) => panic!("the run ended before a migration: {end:?}"),
+            _ = killed.notified() => {}
+        }
+        let pending = engine
+            .execution()
+            .status()
+            .vms
+            .iter()
+            .filter(|vm| vm.phase == "pending")
+            .count();
+        assert!(
+            pending > 0,
+            "no VM was pending when the process died: {:?}",
+            engine.execution().status()
+        );
+        drop(engine);
+        // An hour with no Drover process (the pending timeout is 15 minutes).
+        tokio::time::advance(Duration::from_secs(3600)).await;
+        let store = Store::open(&state).unwrap();
+        let mut engine = Engine::open(store, driver, clock, "downtime").unwrap();
+        let end = engine.drive(&mut |_, _| {}).await.unwrap();
+        assert_eq!(
+            end,
+            DriveEnd::Finished(RunPhase::Completed),
+            "{:?}",
+            engine.execution().status()
+        );
+    });
+}
+
+#[test]
+fn a_run_outside_its_window_starts_nothing_until_it_opens_then_completes() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let mut cluster = cluster_of(2);
+        // 2026-01-01 is a Thursday; the only window is Sunday 03:00-04:00 UTC.
+        cluster.policy.windows = vec![drover_core::MaintenanceWindow {
+            days: vec![6],
+            start_minute: 3 * 60,
+            end_minute: 4 * 60,
+        }];
+        let opening_ms = EPOCH_MS + (3 * 24 + 3) * 3600 * 1000;
+        let clock = Clock::virtual_from(EPOCH_MS);
+        let config = SimDriverConfig {
+            seed: 7,
+            faults: Vec::new(),
+            random_faults: Default::default(),
+            state_file: None,
+            save_only_on_request: false,
+        };
+        let driver = Arc::new(SimDriver::new(&cluster, clock.clone(), config).unwrap());
+        let directory = tempfile::tempdir().unwrap();
+        let spec = NewRunSpec {
+            run_id: "windowed".into(),
+            inventory_text: &drover_schema::inventory::inventory_to_yaml(&cluster),
+            inventory_sha256: String::new(),
+            cluster: &cluster,
+            options_json: "{}".into(),
+        };
+        let store = Store::open(&directory.path().join("state.db")).unwrap();
+        let mut engine = Engine::create(store, driver, clock.clone(), spec)
+            .await
+            .unwrap();
+        let mut first_host_call_at = None;
+        let mut observer = |_: &drover_core::execution::Execution, event: EngineEvent<'_>| {
+            if let EngineEvent::Calling(command) = event {
+                if command.kind.host().is_some() && first_host_call_at.is_none() {
+                    first_host_call_at = Some(clock.now_ms());
+                }
+            }
+        };
+        let end = engine.drive(&mut observer).await.unwrap();
+        assert_eq!(end, DriveEnd::Finished(RunPhase::Completed));
+        let started = first_host_call_at.expect("a host was upgraded");
+        assert!(
+            (opening_ms..opening_ms + 3_600_000).contains(&started),
+            "the first host started {} min after the window opened",
+            (started as i64 - opening_ms as i64) / 60_000
+        );
+    });
+}
