@@ -288,7 +288,11 @@ struct Room<'a> {
 impl<'a> Room<'a> {
     fn of(cluster: &'a Cluster) -> Self {
         let mut room = Room {
-            memory_free_mib: cluster.hosts.iter().map(|h| h.memory_mib as i64).collect(),
+            // The room the planner may fill: within the headroom of the policy.
+            memory_free_mib: cluster
+                .host_ids()
+                .map(|h| cluster.placement_memory_limit_mib(h) as i64)
+                .collect(),
             vcpus_free: cluster
                 .host_ids()
                 .map(|h| cluster.vcpu_capacity(h) as i64)
