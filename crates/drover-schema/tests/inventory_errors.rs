@@ -773,3 +773,28 @@ fn auto_ceiling_and_headroom_are_checked_where_written() {
     assert_eq!(policy.host_memory_reserve_mib, 4096);
     assert_eq!(policy.host_memory_max_fill_percent, 80);
 }
+
+/// Issue 11.7: serde_yaml_ng takes time quadratic in the depth of `[[[…]]]` (over 60 s of CPU at
+/// depth 100,000); the depth is bounded before it parses. The time limit is generous on purpose:
+/// it catches quadratic time, not a slow machine.
+#[test]
+fn deep_nesting_is_refused_before_parsing_in_linear_time() {
+    let depth = 100_000;
+    let nested = format!("{}{}", "[".repeat(depth), "]".repeat(depth));
+    let text = format!("x_nested: {nested}\n{VALID}");
+    let started = std::time::Instant::now();
+    assert_refused(
+        &text,
+        "pool.yaml:1:266: mappings and sequences nest deeper than 64 levels here; an inventory needs five",
+    );
+    let elapsed = started.elapsed();
+    assert!(elapsed.as_secs() < 10, "took {elapsed:?}");
+    let json = format!("{{\"x_nested\": {nested}}}");
+    let started = std::time::Instant::now();
+    assert!(parse_inventory(&json, "pool.json").is_err());
+    assert!(
+        started.elapsed().as_secs() < 10,
+        "took {:?}",
+        started.elapsed()
+    );
+}
