@@ -2,7 +2,9 @@
 //! rule it breaks. It shares no code with the planner on purpose, so a planner bug cannot hide
 //! behind the same bug here. Used by property tests, the simulator and `drover plan` itself.
 
-use crate::model::{Cluster, HostId, HostRole, HostState, MaxUnavailable, RestartPolicy, VmId};
+use crate::model::{
+    Cluster, HostId, HostRole, HostShare, HostState, MaxUnavailable, RestartPolicy, VmId,
+};
 use crate::plan::{ActionKind, Plan, WaveKind};
 use crate::version::Version;
 
@@ -17,6 +19,9 @@ struct Replay<'a> {
     vcpus_used: Vec<u64>,
     violations: Vec<String>,
     moves_per_vm: Vec<u32>,
+    /// Whether a VM's first move came while no compute host ran the target (a control-plane wave
+    /// or the first compute wave): only such a VM may move a second time.
+    may_move_twice: Vec<bool>,
 }
 
 impl<'a> Replay<'a> {
@@ -34,6 +39,7 @@ impl<'a> Replay<'a> {
             vcpus_used: vec![0; cluster.hosts.len()],
             violations: Vec::new(),
             moves_per_vm: vec![0; cluster.vms.len()],
+            may_move_twice: vec![false; cluster.vms.len()],
         };
         for (index, vm) in cluster.vms.iter().enumerate() {
             if let Some(host) = replay.location[index] {
@@ -43,6 +49,21 @@ impl<'a> Replay<'a> {
             }
         }
         replay
+    }
+
+    /// Counts a move and enforces the bound: a VM moves at most twice, and twice only when its
+    /// first move came before any compute host ran the target.
+    fn count_move(&mut self, vm: VmId, before_any_compute_upgrade: bool, context: &str) {
+        let moves = &mut self.moves_per_vm[vm.index()];
+        *moves += 1;
+        match *moves {
+            1 => self.may_move_twice[vm.index()] = before_any_compute_upgrade,
+            2 if self.may_move_twice[vm.index()] => {}
+            2 => self.fail(format!(
+                "{context}: a second move for a VM first moved after a compute host was upgraded"
+            )),
+            count => self.fail(format!("{context}: move number {count} (at most two)")),
+        }
     }
 
     fn host_name(&self, host: HostId) -> &str {
@@ -76,14 +97,31 @@ impl<'a> Replay<'a> {
         self.location[vm.index()] = to;
     }
 
-    fn check_capacity(&mut self, host: HostId, context: &str) {
+    /// Capacity after a VM came to `host`: a VM Drover moved there (`placed`) must fit within
+    /// the headroom (fill percent and reserve); one started again on its own host within the host.
+    fn check_capacity(&mut self, host: HostId, context: &str, placed: bool) {
         let spec = self.cluster.host(host);
-        let vcpu_limit = (spec.cpus as f64 * self.cluster.policy.cpu_overcommit).floor() as u64;
-        if self.memory_used[host.index()] > spec.memory_mib {
+        let policy = &self.cluster.policy;
+        let vcpu_limit = (spec.cpus as f64 * policy.cpu_overcommit).floor() as u64;
+        let memory_limit = if placed {
+            let fill = spec.memory_mib as u128 * policy.host_memory_max_fill_percent as u128 / 100;
+            (fill as u64).min(
+                spec.memory_mib
+                    .saturating_sub(policy.host_memory_reserve_mib),
+            )
+        } else {
+            spec.memory_mib
+        };
+        if self.memory_used[host.index()] > memory_limit {
             let used = self.memory_used[host.index()];
+            let what = if placed {
+                "its headroom limit"
+            } else {
+                "its memory"
+            };
             self.fail(format!(
-                "{context}: host {} memory {used} MiB > {} MiB",
-                spec.name, spec.memory_mib
+                "{context}: host {} memory {used} MiB > {memory_limit} MiB ({what})",
+                spec.name
             ));
         }
         if self.vcpus_used[host.index()] > vcpu_limit {
@@ -118,9 +156,18 @@ pub fn moves_per_vm(cluster: &Cluster, plan: &Plan) -> Vec<u32> {
 }
 
 fn check_wave_shapes(cluster: &Cluster, plan: &Plan, replay: &mut Replay<'_>) {
+    let host_count = cluster.hosts.len();
+    let share_of_hosts = |percent: u32| (host_count * percent as usize / 100).max(1);
     let limit = match cluster.policy.max_unavailable {
         MaxUnavailable::Count(count) => count.max(1) as usize,
-        MaxUnavailable::Auto => plan.summary.max_unavailable.max(1) as usize,
+        MaxUnavailable::Percent(percent) => share_of_hosts(percent),
+        MaxUnavailable::Auto => {
+            let ceiling = match cluster.policy.max_unavailable_auto_ceiling {
+                HostShare::Hosts(count) => count.max(1) as usize,
+                HostShare::Percent(percent) => share_of_hosts(percent),
+            };
+            (plan.summary.max_unavailable.max(1) as usize).min(ceiling)
+        }
     };
     let mut last_stage = 0;
     for (index, wave) in plan.waves.iter().enumerate() {
@@ -209,6 +256,13 @@ fn replay_wave(
     let cluster = replay.cluster;
     let in_wave = |host: HostId| hosts.contains(&host);
     let mut shut_down = Vec::new();
+    let before_any_compute_upgrade = hosts
+        .iter()
+        .any(|h| cluster.host(*h).role != HostRole::Compute)
+        || !cluster.host_ids().any(|h| {
+            cluster.host(h).role == HostRole::Compute
+                && replay.version[h.index()] >= cluster.target_version
+        });
     for action in actions {
         let vm = cluster.vm(action.vm);
         let context = format!("wave {number}: {} {}", action.kind.as_str(), vm.name);
@@ -228,7 +282,8 @@ fn replay_wave(
                 !vm.migratable && !vm.local_storage && vm.restart_policy == RestartPolicy::Always
             }
             ActionKind::Shutdown => {
-                vm.local_storage || (!vm.migratable && cluster.policy.auto_resolve)
+                let nowhere_to_go = !vm.migratable || cluster.hosts.len() == 1;
+                vm.local_storage || (nowhere_to_go && cluster.policy.auto_resolve)
             }
         };
         if !allowed_kind {
@@ -268,8 +323,8 @@ fn replay_wave(
                     ));
                 }
                 replay.relocate(action.vm, Some(from), Some(to));
-                replay.moves_per_vm[action.vm.index()] += 1;
-                replay.check_capacity(to, &context);
+                replay.count_move(action.vm, before_any_compute_upgrade, &context);
+                replay.check_capacity(to, &context, true);
             }
         }
     }
@@ -287,7 +342,7 @@ fn replay_wave(
     for (vm, host) in shut_down {
         replay.relocate(vm, None, Some(host));
         let name = cluster.vm(vm).name.clone();
-        replay.check_capacity(host, &format!("wave {number}: start {name} again"));
+        replay.check_capacity(host, &format!("wave {number}: start {name} again"), false);
     }
 }
 

@@ -12,8 +12,8 @@ pub mod planner;
 pub mod version;
 
 pub use model::{
-    ApprovalMode, Cluster, Host, HostId, HostRole, HostState, MaintenanceWindow, MaxUnavailable,
-    Policy, RestartPolicy, UpgradeMode, Vm, VmId, VmState,
+    ApprovalMode, Cluster, Host, HostId, HostRole, HostShare, HostState, MaintenanceWindow,
+    MaxUnavailable, Policy, RestartPolicy, UpgradeMode, Vm, VmId, VmState,
 };
 pub use plan::{
     Action, ActionKind, CheckStatus, Plan, Precheck, SkipReason, SkippedHost, Summary, Wave,

@@ -97,8 +97,39 @@ impl Vm {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MaxUnavailable {
     Count(u32),
-    /// The largest batch that the cluster's spare capacity allows.
+    /// A share of the cluster's hosts (`10%`), resolved by [`HostShare::hosts_of`].
+    Percent(u32),
+    /// The largest batch that the cluster's spare capacity allows, up to
+    /// `policy.max_unavailable_auto_ceiling`.
     Auto,
+}
+
+/// A number of hosts, given as a count or as a percentage of the cluster's hosts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum HostShare {
+    Hosts(u32),
+    Percent(u32),
+}
+
+impl HostShare {
+    /// The number of hosts this share means in a cluster of `host_count` hosts: a percentage is
+    /// rounded down (as Kubernetes rounds `maxUnavailable`), and the result is at least 1 so that
+    /// a small cluster can still be upgraded.
+    pub fn hosts_of(self, host_count: usize) -> u32 {
+        let hosts = match self {
+            HostShare::Hosts(count) => count as u64,
+            HostShare::Percent(percent) => host_count as u64 * percent as u64 / 100,
+        };
+        hosts.clamp(1, u32::MAX as u64) as u32
+    }
+
+    /// The share as written in an inventory: `12` or `10%`.
+    pub fn to_text(self) -> String {
+        match self {
+            HostShare::Hosts(count) => count.to_string(),
+            HostShare::Percent(percent) => format!("{percent}%"),
+        }
+    }
 }
 
 /// Who runs the installer on each host (XenServer's automatic and manual modes).
@@ -195,6 +226,13 @@ pub struct Policy {
     /// After the last host, set the cluster's compatibility level to this (oVirt raises it once
     /// every host runs the new version); `None` leaves it alone.
     pub raise_compatibility_level_to: Option<String>,
+    /// The most hosts `max_unavailable: auto` takes down at once, however much room there is:
+    /// spare capacity alone once took 249 of 1,001 hosts down together.
+    pub max_unavailable_auto_ceiling: HostShare,
+    /// Memory every host keeps free of VMs Drover places or moves there (hypervisor, ballooning).
+    pub host_memory_reserve_mib: u64,
+    /// Drover never fills a host's memory above this share by placing or moving VMs onto it.
+    pub host_memory_max_fill_percent: u32,
 }
 
 impl Default for Policy {
@@ -232,6 +270,11 @@ impl Default for Policy {
             only_hosts: None,
             force_hosts: BTreeSet::new(),
             raise_compatibility_level_to: None,
+            // One host in ten: Kubernetes' and OpenShift's rolling defaults are far lower still.
+            max_unavailable_auto_ceiling: HostShare::Percent(10),
+            host_memory_reserve_mib: 0,
+            // Room for the hypervisor's own growth, ballooning and the next host failure.
+            host_memory_max_fill_percent: 90,
         }
     }
 }
@@ -273,6 +316,28 @@ impl Cluster {
     /// The vCPU capacity of a host under the policy's overcommit ratio.
     pub fn vcpu_capacity(&self, id: HostId) -> u64 {
         (self.host(id).cpus as f64 * self.policy.cpu_overcommit).floor() as u64
+    }
+
+    /// The memory Drover may fill on a host by placing or moving VMs there: its memory less the
+    /// reserve, and at most the maximum fill. VMs already there may exceed it; only what Drover
+    /// adds is held to it.
+    pub fn placement_memory_limit_mib(&self, id: HostId) -> u64 {
+        let memory_mib = self.host(id).memory_mib;
+        let fill_limit_mib =
+            memory_mib as u128 * self.policy.host_memory_max_fill_percent.min(100) as u128 / 100;
+        let reserve_limit_mib = memory_mib.saturating_sub(self.policy.host_memory_reserve_mib);
+        (fill_limit_mib as u64).min(reserve_limit_mib)
+    }
+
+    /// The batch size `max_unavailable` asks for, before capacity is considered; `None` for `auto`.
+    pub fn requested_max_unavailable(&self) -> Option<u32> {
+        match self.policy.max_unavailable {
+            MaxUnavailable::Count(count) => Some(count.max(1)),
+            MaxUnavailable::Percent(percent) => {
+                Some(HostShare::Percent(percent).hosts_of(self.hosts.len()))
+            }
+            MaxUnavailable::Auto => None,
+        }
     }
 
     /// Whether a host takes part in the upgrade: reachable, older than the target, and selected

@@ -277,6 +277,10 @@ fn downtime_reason(cluster: &Cluster, action: &Action, host: &str) -> String {
         ActionKind::Shutdown if cluster.vm(action.vm).local_storage => {
             format!("local storage: shut down for {host}'s upgrade, started again on it")
         }
+        ActionKind::Shutdown if drover_core::planner::is_pool_of_one(cluster) => format!(
+            "pool of one: no other host to go to: shut down for {host}'s upgrade, started again \
+             on it (auto_resolve)"
+        ),
         ActionKind::Shutdown => format!(
             "cannot live-migrate or restart elsewhere: shut down for {host}'s upgrade (auto_resolve)"
         ),

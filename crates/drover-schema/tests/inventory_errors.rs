@@ -179,7 +179,7 @@ fn unknown_policy_key() {
     let text = edited(VALID, "max_unavailable: 1", "max_unavailable: 1, batch: 2");
     assert_refused(
         &text,
-        "pool.yaml:2:30: policy: unknown field `batch`, expected one of `max_unavailable`, `cpu_overcommit`, `auto_resolve`, `upgrade_duration_secs`, `reboot_duration_secs`, `migration_bandwidth_mib_per_sec`, `migration_overhead_secs`, `max_concurrent_migrations_per_host`, `max_concurrent_migrations_per_cluster`, `vm_shutdown_secs`, `vm_boot_secs`, `mode`, `approval`, `max_step_attempts`, `retry_backoff_initial_secs`, `retry_backoff_max_secs`, `step_timeout_secs`, `migration_timeout_secs`, `upgrade_timeout_secs`, `reboot_timeout_secs`, `vm_shutdown_timeout_secs`, `unschedulable_timeout_secs`, `pending_timeout_secs`, `batch_eviction_size`, `batch_eviction_interval_secs`, `windows`, `time_zone`, `only_hosts`, `force_hosts`, `raise_compatibility_level_to`",
+        "pool.yaml:2:30: policy: unknown field `batch`, expected one of `max_unavailable`, `cpu_overcommit`, `auto_resolve`, `upgrade_duration_secs`, `reboot_duration_secs`, `migration_bandwidth_mib_per_sec`, `migration_overhead_secs`, `max_concurrent_migrations_per_host`, `max_concurrent_migrations_per_cluster`, `vm_shutdown_secs`, `vm_boot_secs`, `mode`, `approval`, `max_step_attempts`, `retry_backoff_initial_secs`, `retry_backoff_max_secs`, `step_timeout_secs`, `migration_timeout_secs`, `upgrade_timeout_secs`, `reboot_timeout_secs`, `vm_shutdown_timeout_secs`, `unschedulable_timeout_secs`, `pending_timeout_secs`, `batch_eviction_size`, `batch_eviction_interval_secs`, `windows`, `time_zone`, `only_hosts`, `force_hosts`, `raise_compatibility_level_to`, `max_unavailable_auto_ceiling`, `host_memory_reserve_mib`, `host_memory_max_fill_percent`",
     );
 }
 
@@ -359,7 +359,7 @@ fn max_unavailable_zero() {
     let text = edited(VALID, "max_unavailable: 1", "max_unavailable: 0");
     assert_refused(
         &text,
-        "pool.yaml:2:27: policy.max_unavailable: must be an integer >= 1 or \"auto\", got 0",
+        "pool.yaml:2:27: policy.max_unavailable: must be an integer >= 1, a percentage such as \"10%\" or \"auto\", got 0",
     );
 }
 
@@ -368,7 +368,7 @@ fn max_unavailable_negative() {
     let text = edited(VALID, "max_unavailable: 1", "max_unavailable: -2");
     assert_refused(
         &text,
-        "pool.yaml:2:27: policy.max_unavailable: must be an integer >= 1 or \"auto\", got -2",
+        "pool.yaml:2:27: policy.max_unavailable: must be an integer >= 1, a percentage such as \"10%\" or \"auto\", got -2",
     );
 }
 
@@ -377,7 +377,7 @@ fn max_unavailable_other_string() {
     let text = edited(VALID, "max_unavailable: 1", "max_unavailable: all");
     assert_refused(
         &text,
-        "pool.yaml:2:27: policy.max_unavailable: must be an integer >= 1 or \"auto\", got \"all\"",
+        "pool.yaml:2:27: policy.max_unavailable: must be an integer >= 1, a percentage such as \"10%\" or \"auto\", got \"all\"",
     );
 }
 
@@ -698,5 +698,103 @@ fn bad_upgrade_sections() {
     assert_refused(
         &format!("{VALID}upgrade: {{check_format: rpm}}\n"),
         "pool.yaml:9:25: upgrade.check_format: unknown variant `rpm`, expected `apt` or `dnf`",
+    );
+}
+
+#[test]
+fn max_unavailable_takes_a_percentage_of_the_hosts() {
+    let text = edited(VALID, "max_unavailable: 1", "max_unavailable: 50%");
+    let cluster = parse_inventory(&text, "pool.yaml").unwrap();
+    assert_eq!(
+        cluster.policy.max_unavailable,
+        drover_core::MaxUnavailable::Percent(50)
+    );
+    let text = edited(VALID, "max_unavailable: 1", "max_unavailable: 0%");
+    assert_refused(
+        &text,
+        "pool.yaml:2:27: policy.max_unavailable: a percentage of the hosts must be a whole number from 1% to 100%, got \"0%\"",
+    );
+    let text = edited(VALID, "max_unavailable: 1", "max_unavailable: 12.5%");
+    assert_refused(
+        &text,
+        "pool.yaml:2:27: policy.max_unavailable: a percentage of the hosts must be a whole number from 1% to 100%, got \"12.5%\"",
+    );
+    let text = edited(VALID, "max_unavailable: 1", "max_unavailable: most");
+    assert_refused(
+        &text,
+        "pool.yaml:2:27: policy.max_unavailable: must be an integer >= 1, a percentage such as \"10%\" or \"auto\", got \"most\"",
+    );
+}
+
+#[test]
+fn auto_ceiling_and_headroom_are_checked_where_written() {
+    let text = edited(
+        VALID,
+        "max_unavailable: 1",
+        "max_unavailable: auto, max_unavailable_auto_ceiling: 150%",
+    );
+    assert_refused(
+        &text,
+        "pool.yaml:2:63: policy.max_unavailable_auto_ceiling: a percentage of the hosts must be a whole number from 1% to 100%, got \"150%\"",
+    );
+    let text = edited(
+        VALID,
+        "max_unavailable: 1",
+        "max_unavailable: auto, max_unavailable_auto_ceiling: auto",
+    );
+    assert_refused(
+        &text,
+        "pool.yaml:2:63: policy.max_unavailable_auto_ceiling: must be an integer >= 1 or a percentage such as \"10%\", got \"auto\"",
+    );
+    let text = edited(
+        VALID,
+        "max_unavailable: 1",
+        "host_memory_max_fill_percent: 101",
+    );
+    assert_refused(
+        &text,
+        "pool.yaml:2:40: policy.host_memory_max_fill_percent: must be a whole number from 1 to 100, got 101",
+    );
+    let text = edited(VALID, "max_unavailable: 1", "host_memory_reserve_mib: -1");
+    assert_refused(
+        &text,
+        "pool.yaml:2:35: policy.host_memory_reserve_mib: must be a non-negative integer, got -1",
+    );
+    let text = edited(
+        VALID,
+        "max_unavailable: 1",
+        "max_unavailable_auto_ceiling: 25%, host_memory_reserve_mib: 4096, host_memory_max_fill_percent: 80",
+    );
+    let policy = parse_inventory(&text, "pool.yaml").unwrap().policy;
+    assert_eq!(
+        policy.max_unavailable_auto_ceiling,
+        drover_core::HostShare::Percent(25)
+    );
+    assert_eq!(policy.host_memory_reserve_mib, 4096);
+    assert_eq!(policy.host_memory_max_fill_percent, 80);
+}
+
+/// Issue 11.7: serde_yaml_ng takes time quadratic in the depth of `[[[…]]]` (over 60 s of CPU at
+/// depth 100,000); the depth is bounded before it parses. The time limit is generous on purpose:
+/// it catches quadratic time, not a slow machine.
+#[test]
+fn deep_nesting_is_refused_before_parsing_in_linear_time() {
+    let depth = 100_000;
+    let nested = format!("{}{}", "[".repeat(depth), "]".repeat(depth));
+    let text = format!("x_nested: {nested}\n{VALID}");
+    let started = std::time::Instant::now();
+    assert_refused(
+        &text,
+        "pool.yaml:1:266: mappings and sequences nest deeper than 64 levels here; an inventory needs five",
+    );
+    let elapsed = started.elapsed();
+    assert!(elapsed.as_secs() < 10, "took {elapsed:?}");
+    let json = format!("{{\"x_nested\": {nested}}}");
+    let started = std::time::Instant::now();
+    assert!(parse_inventory(&json, "pool.json").is_err());
+    assert!(
+        started.elapsed().as_secs() < 10,
+        "took {:?}",
+        started.elapsed()
     );
 }

@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use drover_core::{
-    ApprovalMode, Cluster, Host, HostId, HostRole, HostState, MaintenanceWindow, MaxUnavailable,
-    Policy, RestartPolicy, UpgradeMode, Version, Vm, VmState,
+    ApprovalMode, Cluster, Host, HostId, HostRole, HostShare, HostState, MaintenanceWindow,
+    MaxUnavailable, Policy, RestartPolicy, UpgradeMode, Version, Vm, VmState,
 };
 use drover_schema::{inventory_to_yaml, load_inventory, parse_inventory};
 
@@ -248,6 +248,9 @@ fn cluster_with_no_defaults() -> Cluster {
         only_hosts: Some(["true".to_string()].into()),
         force_hosts: ["true".to_string()].into(),
         raise_compatibility_level_to: Some("4.10".to_string()),
+        max_unavailable_auto_ceiling: HostShare::Percent(35),
+        host_memory_reserve_mib: 20,
+        host_memory_max_fill_percent: 21,
     };
     let host = Host {
         name: "true".to_string(),

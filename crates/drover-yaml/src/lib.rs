@@ -12,9 +12,11 @@
 //! knows no file format (the inventory, the release catalog): a format passes its top-level keys
 //! in, and it has no error type of its own, so every refusal stays in its format crate's enum.
 
+mod depth;
 mod locate;
 mod source;
 
+pub use depth::nesting_deeper_than_bounded;
 pub use locate::{
     is_malformed, locate, locate_nearest, nesting_deeper_than, second_document_start, LocatedNode,
     Position,

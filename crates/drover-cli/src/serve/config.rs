@@ -207,6 +207,10 @@ fn read_file(path: &Path) -> Result<ConfigFile, Failure> {
     if text.trim().is_empty() {
         return Ok(ConfigFile::default());
     }
+    // Bounded before parsing: serde_yaml_ng is quadratic in the depth of `[[[…]]]`.
+    if let Some(problem) = drover_schema::inventory::nesting_too_deep(&text) {
+        return Err(Failure::bad_input(format!("{}:{problem}", path.display())));
+    }
     serde_yaml_ng::from_str(&text)
         .map_err(|error| Failure::bad_input(format!("{}: {error}", path.display())))
 }

@@ -370,7 +370,8 @@ impl Execution {
             return false;
         }
         let (memory, vcpus) = self.load_on(host);
-        if memory + spec.memory_mib > target.memory_mib
+        // Within the headroom (policy reserve and maximum fill), as the planner places.
+        if memory + spec.memory_mib > self.cluster.placement_memory_limit_mib(host)
             || vcpus + spec.vcpus as u64 > self.cluster.vcpu_capacity(host)
         {
             return false;

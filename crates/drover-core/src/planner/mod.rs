@@ -16,7 +16,7 @@ mod prechecks;
 
 use std::collections::VecDeque;
 
-use crate::model::{Cluster, HostId, HostRole, HostState, MaxUnavailable, RestartPolicy, Vm, VmId};
+use crate::model::{Cluster, HostId, HostRole, HostState, RestartPolicy, Vm, VmId};
 use crate::plan::{
     Action, ActionKind, CheckStatus, Plan, Precheck, SkipReason, SkippedHost, Summary, Wave,
     WaveKind,
@@ -47,6 +47,30 @@ pub fn disposition(vm: &Vm, auto_resolve: bool) -> Disposition {
         Disposition::Shutdown
     } else {
         Disposition::Blocked
+    }
+}
+
+/// Whether the cluster is a pool of one (a standalone server, which XenServer's wizard upgrades
+/// too): its VMs have no other host to go to.
+pub fn is_pool_of_one(cluster: &Cluster) -> bool {
+    cluster.hosts.len() == 1
+}
+
+/// The disposition of a VM in its cluster: [`disposition`], except in a pool of one, where no VM
+/// can go anywhere, so each one is shut down for the upgrade and started again on its host —
+/// with the operator's consent (`auto_resolve`), as for any VM that cannot move. The model has no
+/// suspend, so shutting down is the only way.
+pub fn disposition_in(cluster: &Cluster, vm: &Vm) -> Disposition {
+    let auto_resolve = cluster.policy.auto_resolve;
+    match disposition(vm, auto_resolve) {
+        Disposition::Migrate | Disposition::Restart if is_pool_of_one(cluster) => {
+            if auto_resolve {
+                Disposition::Shutdown
+            } else {
+                Disposition::Blocked
+            }
+        }
+        other => other,
     }
 }
 
@@ -146,7 +170,7 @@ fn migrations_lower_bound(cluster: &Cluster) -> usize {
         .vms
         .iter()
         .filter(|vm| vm.is_running() && cluster.needs_upgrade(vm.host))
-        .filter(|vm| disposition(vm, cluster.policy.auto_resolve) == Disposition::Migrate)
+        .filter(|vm| disposition_in(cluster, vm) == Disposition::Migrate)
         .count()
 }
 
@@ -178,7 +202,7 @@ fn upgrade_queues(cluster: &Cluster) -> (Vec<HostId>, Vec<HostId>) {
     });
     let mut movable = vec![0usize; cluster.hosts.len()];
     for vm in cluster.vms.iter().filter(|vm| vm.is_running()) {
-        if disposition(vm, cluster.policy.auto_resolve) != Disposition::Shutdown {
+        if disposition_in(cluster, vm) != Disposition::Shutdown {
             movable[vm.host.index()] += 1;
         }
     }
@@ -218,7 +242,8 @@ impl PlacementFailure {
             status: CheckStatus::Fail,
             message: format!(
                 "no safe plan: host {host} cannot be emptied; no host can take VM(s) {} \
-                 (memory, vCPU overcommit, anti-affinity and the same-or-newer version rule considered)",
+                 (memory within the headroom, vCPU overcommit, anti-affinity, the same-or-newer \
+                 version rule and at most two moves per VM considered)",
                 names.join(", ")
             ),
             resolvable: false,
@@ -236,7 +261,8 @@ fn build_waves(cluster: &Cluster, batch_size: u32) -> Result<Vec<Wave>, Placemen
             HostRole::Master => WaveKind::Master,
             _ => WaveKind::Management,
         };
-        let evacuation = placement.evacuate(&[host]);
+        // Before any compute host is upgraded, a VM may have to wait on an old host.
+        let evacuation = placement.evacuate(&[host], true);
         if evacuation.emptied == 0 {
             return Err(PlacementFailure {
                 host,
@@ -256,11 +282,19 @@ fn build_waves(cluster: &Cluster, batch_size: u32) -> Result<Vec<Wave>, Placemen
     // and the first compute wave is the one whose VMs may have to move twice.
     let slack = (batch - compute.len() % batch) % batch;
     let mut first_size = batch - slack;
+    // Old hosts receive VMs only until a compute host runs the target: a VM that waited on an old
+    // host once then moves to an upgraded one and never again, and every later VM moves once.
+    let mut old_hosts_receive = !cluster
+        .hosts
+        .iter()
+        .any(|h| h.role == HostRole::Compute && h.version >= cluster.target_version);
     let mut queue = VecDeque::from(compute);
     while !queue.is_empty() {
         let wanted = first_size.min(queue.len());
         first_size = batch;
-        let wave = evacuate_largest_possible(&mut placement, &mut queue, wanted)?;
+        let wave =
+            evacuate_largest_possible(&mut placement, &mut queue, wanted, old_hosts_receive)?;
+        old_hosts_receive = false;
         waves.push(wave);
     }
     Ok(waves)
@@ -272,15 +306,16 @@ fn evacuate_largest_possible(
     placement: &mut Placement<'_>,
     queue: &mut VecDeque<HostId>,
     wanted: usize,
+    old_hosts_receive: bool,
 ) -> Result<Wave, PlacementFailure> {
     let mut hosts: Vec<HostId> = queue.drain(..wanted).collect();
-    let mut evacuation = placement.evacuate(&hosts);
+    let mut evacuation = placement.evacuate(&hosts, old_hosts_receive);
     if evacuation.emptied == 0 && hosts.len() > 1 {
         // The other hosts of the wave were not available as targets; try the first one alone.
         for host in hosts.drain(1..).rev() {
             queue.push_front(host);
         }
-        evacuation = placement.evacuate(&hosts);
+        evacuation = placement.evacuate(&hosts, old_hosts_receive);
     }
     if evacuation.emptied == 0 {
         return Err(PlacementFailure {
@@ -299,12 +334,9 @@ fn evacuate_largest_possible(
     })
 }
 
-/// The batch size asked for, before capacity is considered.
+/// The batch size asked for, before capacity is considered; `None` for `auto`.
 pub fn requested_batch_size(cluster: &Cluster) -> Option<u32> {
-    match cluster.policy.max_unavailable {
-        MaxUnavailable::Count(count) => Some(count.max(1)),
-        MaxUnavailable::Auto => None,
-    }
+    cluster.requested_max_unavailable()
 }
 
 #[cfg(test)]

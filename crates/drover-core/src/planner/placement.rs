@@ -8,7 +8,7 @@
 
 use std::collections::BTreeSet;
 
-use super::{disposition, Disposition};
+use super::{disposition_in, Disposition};
 use crate::model::{Cluster, HostId, HostState, VmId};
 use crate::plan::{Action, ActionKind};
 
@@ -22,6 +22,8 @@ pub(super) struct Placement<'a> {
     /// Running VMs per host, plus shut-down local VMs that will start again there.
     host_vms: Vec<Vec<VmId>>,
     memory_used_mib: Vec<u64>,
+    /// What Drover may fill on each host (`Cluster::placement_memory_limit_mib`: the headroom).
+    memory_limit_mib: Vec<u64>,
     vcpus_used: Vec<u64>,
     vcpu_capacity: Vec<u64>,
     /// Rank of each host's current version among all versions; `target_rank` and above are final.
@@ -36,6 +38,8 @@ pub(super) struct Placement<'a> {
     pool_of: Vec<Option<usize>>,
     /// pools[0] holds final hosts; pools[1 + rank] holds old hosts of that version rank.
     pools: Vec<BTreeSet<(u64, HostId)>>,
+    /// Whether the evacuation under way may send a VM that has not moved yet to an old host.
+    old_hosts_receive: bool,
 }
 
 /// The result of emptying a wave: the first `emptied` hosts were emptied by `actions`; if fewer
@@ -88,6 +92,10 @@ impl<'a> Placement<'a> {
             moved_before: vec![false; cluster.vms.len()],
             host_vms: vec![Vec::new(); host_count],
             memory_used_mib: vec![0; host_count],
+            memory_limit_mib: cluster
+                .host_ids()
+                .map(|h| cluster.placement_memory_limit_mib(h))
+                .collect(),
             vcpus_used: vec![0; host_count],
             vcpu_capacity: cluster
                 .host_ids()
@@ -104,6 +112,7 @@ impl<'a> Placement<'a> {
                 .collect(),
             pool_of: vec![None; host_count],
             pools: vec![BTreeSet::new(); target_rank + 1],
+            old_hosts_receive: true,
         };
         for vm in cluster.vm_ids().filter(|vm| cluster.vm(*vm).is_running()) {
             placement.attach(vm, cluster.vm(vm).host);
@@ -114,9 +123,9 @@ impl<'a> Placement<'a> {
         placement
     }
 
+    /// Memory left on a host for VMs Drover brings there, within the headroom.
     fn free_memory(&self, host: HostId) -> u64 {
-        let total = self.cluster.host(host).memory_mib;
-        total.saturating_sub(self.memory_used_mib[host.index()])
+        self.memory_limit_mib[host.index()].saturating_sub(self.memory_used_mib[host.index()])
     }
 
     fn pool_index(&self, host: HostId) -> usize {
@@ -214,11 +223,18 @@ impl<'a> Placement<'a> {
     }
 
     /// Best fit: the receiving host with the least free memory that still takes the VM, final
-    /// hosts first, then old hosts of a version at least the source's (newest first).
+    /// hosts first, then old hosts of a version at least the source's (newest first). A VM goes
+    /// to an old host only while old hosts receive and only if it has not moved before: from an
+    /// old host it must move again, and no VM moves a third time.
     fn find_target(&self, vm: VmId, source: HostId) -> Option<HostId> {
         let memory = self.cluster.vm(vm).memory_mib;
         let source_rank = self.version_rank[source.index()];
-        let old_pools = (1 + source_rank.min(self.target_rank)..self.pools.len()).rev();
+        let old_pools_start = if self.old_hosts_receive && !self.moved_before[vm.index()] {
+            1 + source_rank.min(self.target_rank)
+        } else {
+            self.pools.len()
+        };
+        let old_pools = (old_pools_start..self.pools.len()).rev();
         std::iter::once(0).chain(old_pools).find_map(|pool| {
             self.pools[pool]
                 .range((memory, HostId(0))..)
@@ -231,7 +247,9 @@ impl<'a> Placement<'a> {
     /// host. All of them stop receiving VMs first, so no VM lands on a host of the same wave.
     /// Stops at the first host whose VMs cannot all be placed: that host's moves are undone and it
     /// and the hosts after it receive VMs again. One pass, so a huge batch costs one placement.
-    pub(super) fn evacuate(&mut self, hosts: &[HostId]) -> Evacuation {
+    /// `old_hosts_receive`: whether a VM that has not moved yet may wait on a host not upgraded.
+    pub(super) fn evacuate(&mut self, hosts: &[HostId], old_hosts_receive: bool) -> Evacuation {
+        self.old_hosts_receive = old_hosts_receive;
         for host in hosts {
             self.leave_pool(*host);
         }
@@ -261,13 +279,12 @@ impl<'a> Placement<'a> {
     /// Places every VM that must leave one host (which is out of the pools already); on failure
     /// undoes its moves and returns the VMs that found no place.
     fn evacuate_one(&mut self, host: HostId) -> Result<Vec<Action>, Vec<VmId>> {
-        let auto_resolve = self.cluster.policy.auto_resolve;
         let mut migrations = Vec::new();
         let mut restarts = Vec::new();
         let mut shutdowns = Vec::new();
         let mut blocked = Vec::new();
         for vm in self.host_vms[host.index()].iter().copied() {
-            match disposition(self.cluster.vm(vm), auto_resolve) {
+            match disposition_in(self.cluster, self.cluster.vm(vm)) {
                 Disposition::Migrate => migrations.push(vm),
                 Disposition::Restart => restarts.push(vm),
                 Disposition::Shutdown => shutdowns.push(vm),

@@ -3,7 +3,7 @@
 //! Each check names the hosts and VMs it is about. Checks never change the cluster; the ones marked
 //! `resolvable` are fixed by the plan itself when `policy.auto_resolve` is on.
 
-use super::{disposition, requested_batch_size, Disposition};
+use super::{disposition, disposition_in, is_pool_of_one, requested_batch_size, Disposition};
 use crate::model::{Cluster, HostId, HostRole, HostState};
 use crate::plan::{CheckStatus, Precheck};
 
@@ -45,7 +45,82 @@ pub(super) fn run(cluster: &Cluster) -> Vec<Precheck> {
         unmovable_vms(cluster),
         local_storage_vms(cluster),
         anti_affinity(cluster),
+        headroom(cluster),
     ]
+    .into_iter()
+    .chain(pool_of_one(cluster))
+    .collect()
+}
+
+/// The headroom Drover keeps on every host it places VMs on, and the hosts already past it
+/// (they keep their VMs but receive none).
+fn headroom(cluster: &Cluster) -> Precheck {
+    let policy = &cluster.policy;
+    let rule = format!(
+        "VMs are placed on a host only up to {}% of its memory and with {} MiB left free \
+         (host_memory_max_fill_percent, host_memory_reserve_mib)",
+        policy.host_memory_max_fill_percent, policy.host_memory_reserve_mib
+    );
+    let mut used_mib = vec![0u64; cluster.hosts.len()];
+    for vm in cluster.vms.iter().filter(|vm| vm.is_running()) {
+        used_mib[vm.host.index()] += vm.memory_mib;
+    }
+    let past: Vec<String> = cluster
+        .host_ids()
+        .filter(|h| used_mib[h.index()] > cluster.placement_memory_limit_mib(*h))
+        .map(|h| cluster.host(h).name.clone())
+        .collect();
+    if past.is_empty() {
+        return check("headroom", CheckStatus::Pass, rule, past);
+    }
+    let message = format!(
+        "{rule}; host(s) {} are fuller than that already: they keep their VMs and receive none",
+        name_list(&past)
+    );
+    check("headroom", CheckStatus::Warn, message, past)
+}
+
+/// A pool of one has nowhere to migrate: its running VMs are shut down for the upgrade and
+/// started again afterwards, with the operator's consent (`auto_resolve`), as for any VM that
+/// cannot move. Absent unless the cluster is a pool of one whose host has VMs to stop.
+fn pool_of_one(cluster: &Cluster) -> Option<Precheck> {
+    if !is_pool_of_one(cluster) || !cluster.needs_upgrade(crate::model::HostId(0)) {
+        return None;
+    }
+    let host = &cluster.hosts[0].name;
+    let stopping: Vec<String> = cluster
+        .vms
+        .iter()
+        .filter(|vm| vm.is_running() && !vm.local_storage)
+        .map(|vm| vm.name.clone())
+        .collect();
+    if stopping.is_empty() {
+        return None;
+    }
+    let (status, verdict) = if cluster.policy.auto_resolve {
+        (
+            CheckStatus::Warn,
+            "resolved: they are shut down before its upgrade and started again on it afterwards \
+             (no suspend in Drover's model)",
+        )
+    } else {
+        (
+            CheckStatus::Fail,
+            "resolvable by shutting them down before its upgrade and starting them again on it \
+             afterwards (policy.auto_resolve / --resolve)",
+        )
+    };
+    let message = format!(
+        "pool of one: host {host} has no other host to migrate its {} running VM(s) to ({}); {verdict}",
+        stopping.len(),
+        name_list(&stopping)
+    );
+    let mut subjects = vec![host.clone()];
+    subjects.extend(stopping);
+    Some(Precheck {
+        resolvable: true,
+        ..check("pool-of-one", status, message, subjects)
+    })
 }
 
 fn target_version(cluster: &Cluster) -> Precheck {
@@ -140,10 +215,12 @@ fn hosts_in_maintenance(cluster: &Cluster) -> Precheck {
 }
 
 /// VMs that can neither live-migrate nor be restarted elsewhere, on hosts that need upgrading.
+/// A pool of one has its own check (`pool-of-one`), which names every VM.
 fn unmovable_vms(cluster: &Cluster) -> Precheck {
     let blocked: Vec<String> = cluster
         .vms
         .iter()
+        .filter(|_| !is_pool_of_one(cluster))
         .filter(|vm| vm.is_running() && cluster.needs_upgrade(vm.host))
         .filter(|vm| disposition(vm, false) == Disposition::Blocked)
         .map(|vm| vm.name.clone())
@@ -251,7 +328,7 @@ fn withdrawals(cluster: &Cluster) -> (Vec<Withdrawal>, u64, u64) {
         let host = vm.host.index();
         used_memory[host] += vm.memory_mib;
         used_vcpus[host] += vm.vcpus as u64;
-        if disposition(vm, cluster.policy.auto_resolve) != Disposition::Shutdown {
+        if disposition_in(cluster, vm) != Disposition::Shutdown {
             moving_memory[host] += vm.memory_mib;
             moving_vcpus[host] += vm.vcpus as u64;
         }
@@ -261,7 +338,10 @@ fn withdrawals(cluster: &Cluster) -> (Vec<Withdrawal>, u64, u64) {
     for id in cluster.host_ids() {
         let host = cluster.host(id);
         let receives = host.state == HostState::Up && !host.cordoned;
-        let own_free_memory = host.memory_mib.saturating_sub(used_memory[id.index()]);
+        // Room for VMs that come in is counted within the headroom.
+        let own_free_memory = cluster
+            .placement_memory_limit_mib(id)
+            .saturating_sub(used_memory[id.index()]);
         let own_free_vcpus = cluster
             .vcpu_capacity(id)
             .saturating_sub(used_vcpus[id.index()]);
@@ -330,6 +410,11 @@ pub(super) fn resolve_batch_size(cluster: &Cluster, prechecks: &mut Vec<Precheck
         .count() as u32;
     let capacity_batch = evacuation_capacity_batch(cluster);
     let nothing_to_move = !cluster.host_ids().any(|h| cluster.needs_upgrade(h));
+    if is_pool_of_one(cluster) {
+        let message = "pool of one: no VM migrates, so no free capacity is needed".to_string();
+        prechecks.push(check("capacity", CheckStatus::Pass, message, Vec::new()));
+        return 1;
+    }
     if capacity_batch == 0 && !nothing_to_move {
         prechecks.push(no_room_for_one_host(cluster));
         return 1;
@@ -337,8 +422,16 @@ pub(super) fn resolve_batch_size(cluster: &Cluster, prechecks: &mut Vec<Precheck
     let most_useful = compute_hosts.max(1);
     match requested_batch_size(cluster) {
         None => {
-            let batch = capacity_batch.clamp(1, most_useful);
-            let message = format!("max_unavailable auto: batches of up to {batch} host(s) fit the free capacity (N+{batch})");
+            let fitting = capacity_batch.clamp(1, most_useful);
+            let ceiling_share = cluster.policy.max_unavailable_auto_ceiling;
+            let ceiling = ceiling_share.hosts_of(cluster.hosts.len());
+            let batch = fitting.min(ceiling);
+            let message = format!(
+                "max_unavailable auto: batches of up to {batch} host(s): the free capacity takes \
+                 {fitting} (N+{fitting}), max_unavailable_auto_ceiling {} of {} hosts allows {ceiling}",
+                ceiling_share.to_text(),
+                cluster.hosts.len()
+            );
             prechecks.push(check("capacity", CheckStatus::Pass, message, Vec::new()));
             batch
         }

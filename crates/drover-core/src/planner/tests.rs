@@ -207,8 +207,182 @@ fn auto_batches_follow_capacity() {
     let vms = (0..10).map(|i| vm(&format!("v{i}"), i, 500)).collect();
     let mut c = cluster(hosts, vms);
     c.policy.max_unavailable = MaxUnavailable::Auto;
+    // Capacity alone decides here: no ceiling below it, no headroom.
+    c.policy.max_unavailable_auto_ceiling = HostShare::Percent(100);
+    c.policy.host_memory_max_fill_percent = 100;
     let p = plan(&c);
     // Each host withdraws 1000 MiB (500 free + 500 moving); 5000 MiB free in all: 5 at once.
     assert_eq!(p.summary.max_unavailable, 5);
     assert!(check_plan(&c, &p).is_empty(), "{:?}", check_plan(&c, &p));
+}
+
+#[test]
+fn auto_batches_stop_at_the_ceiling() {
+    let hosts = (0..40)
+        .map(|i| host(&format!("h{i}"), HostRole::Compute, "1.0", 1000))
+        .collect();
+    let vms = (0..40).map(|i| vm(&format!("v{i}"), i, 100)).collect();
+    let mut c = cluster(hosts, vms);
+    c.policy.max_unavailable = MaxUnavailable::Auto;
+    let p = plan(&c);
+    // Capacity would take 28 hosts down at once; the default ceiling is 10% of 40 hosts.
+    assert_eq!(p.summary.max_unavailable, 4);
+    assert!(p.waves.iter().all(|w| w.hosts.len() <= 4));
+    let capacity = p.prechecks.iter().find(|c| c.id == "capacity").unwrap();
+    assert!(
+        capacity
+            .message
+            .contains("max_unavailable_auto_ceiling 10%"),
+        "{}",
+        capacity.message
+    );
+    c.policy.max_unavailable_auto_ceiling = HostShare::Hosts(7);
+    assert_eq!(plan(&c).summary.max_unavailable, 7);
+    assert!(check_plan(&c, &plan(&c)).is_empty());
+}
+
+#[test]
+fn max_unavailable_as_a_percentage_of_the_hosts() {
+    let hosts = (0..20)
+        .map(|i| host(&format!("h{i}"), HostRole::Compute, "1.0", 1000))
+        .collect();
+    let vms = (0..20).map(|i| vm(&format!("v{i}"), i, 100)).collect();
+    let mut c = cluster(hosts, vms);
+    c.policy.max_unavailable = MaxUnavailable::Percent(15);
+    let p = plan(&c);
+    // 15% of 20 hosts, rounded down.
+    assert_eq!(p.summary.max_unavailable, 3);
+    assert!(check_plan(&c, &p).is_empty(), "{:?}", check_plan(&c, &p));
+    c.policy.max_unavailable = MaxUnavailable::Percent(1);
+    assert_eq!(plan(&c).summary.max_unavailable, 1);
+}
+
+#[test]
+fn the_checker_refuses_a_wave_above_the_auto_ceiling() {
+    let hosts = (0..10)
+        .map(|i| host(&format!("h{i}"), HostRole::Compute, "1.0", 1000))
+        .collect();
+    let mut c = cluster(hosts, Vec::new());
+    c.policy.max_unavailable = MaxUnavailable::Auto;
+    let mut p = plan(&c);
+    p.waves = vec![Wave {
+        kind: WaveKind::Compute,
+        hosts: c.host_ids().collect(),
+        actions: Vec::new(),
+    }];
+    p.summary.max_unavailable = 10;
+    p.summary.waves = 1;
+    let violations = check_plan(&c, &p);
+    assert!(
+        violations.iter().any(|v| v.contains("allowed 1..=1")),
+        "{violations:?}"
+    );
+}
+
+#[test]
+fn no_host_is_filled_past_its_headroom() {
+    // h1 can take a's 950 MiB only by filling itself to 95 %.
+    let c = cluster(
+        vec![
+            host("h0", HostRole::Compute, "1.0", 1000),
+            host("h1", HostRole::Compute, "2.0", 1000),
+        ],
+        vec![vm("a", 0, 950)],
+    );
+    let p = plan(&c);
+    assert!(!p.is_feasible(), "{:?}", p.waves);
+    let headroom = p.prechecks.iter().find(|c| c.id == "headroom").unwrap();
+    assert!(headroom.message.contains("90%"), "{}", headroom.message);
+    let mut roomy = c.clone();
+    roomy.policy.host_memory_max_fill_percent = 100;
+    let p = plan(&roomy);
+    assert!(p.is_feasible(), "{:?}", p.prechecks);
+    // The same plan breaks the headroom of the default policy, and the checker says so.
+    let violations = check_plan(&c, &p);
+    assert!(
+        violations.iter().any(|v| v.contains("headroom")),
+        "{violations:?}"
+    );
+    let mut reserved = roomy.clone();
+    reserved.policy.host_memory_reserve_mib = 200;
+    assert!(!plan(&reserved).is_feasible());
+}
+
+#[test]
+fn a_full_host_keeps_its_own_vms_through_its_upgrade() {
+    // Local VMs come back on their own host even when it is fuller than the headroom.
+    let mut local = vm("local", 0, 950);
+    local.local_storage = true;
+    let c = cluster(
+        vec![
+            host("h0", HostRole::Compute, "1.0", 1000),
+            host("h1", HostRole::Compute, "1.0", 1000),
+        ],
+        vec![local],
+    );
+    let p = plan(&c);
+    assert!(p.is_feasible(), "{:?}", p.prechecks);
+    assert!(check_plan(&c, &p).is_empty(), "{:?}", check_plan(&c, &p));
+    let headroom = p.prechecks.iter().find(|c| c.id == "headroom").unwrap();
+    assert_eq!(headroom.status, CheckStatus::Warn);
+    assert_eq!(headroom.subjects, vec!["h0"]);
+}
+
+#[test]
+fn pool_of_one_shuts_its_vms_down_when_resolved() {
+    let mut c = cluster(
+        vec![host("xs01", HostRole::Master, "1.0", 1000)],
+        vec![vm("a", 0, 300), vm("b", 0, 200)],
+    );
+    let p = plan(&c);
+    assert!(!p.is_feasible());
+    let failure: Vec<_> = p.failed_prechecks().collect();
+    assert_eq!(failure.len(), 1, "{failure:?}");
+    assert_eq!(failure[0].id, "pool-of-one");
+    assert!(failure[0].resolvable);
+    assert_eq!(failure[0].subjects, vec!["xs01", "a", "b"]);
+    c.policy.auto_resolve = true;
+    let p = plan(&c);
+    assert!(p.is_feasible(), "{:?}", p.prechecks);
+    assert_eq!(p.waves.len(), 1);
+    assert_eq!(p.summary.shutdowns, 2);
+    assert!(p.actions().all(|a| a.kind == ActionKind::Shutdown));
+    assert!(p
+        .prechecks
+        .iter()
+        .any(|c| c.id == "pool-of-one" && c.status == CheckStatus::Warn));
+    assert!(check_plan(&c, &p).is_empty(), "{:?}", check_plan(&c, &p));
+}
+
+/// Found by the property test in drover-sim: the first compute wave (h1, h4) had no VM to move,
+/// so vm1 of the second wave waited on old h3 (anti-affinity kept it off h1) and moved twice.
+#[test]
+fn a_vm_after_the_first_compute_wave_moves_once() {
+    let hosts = vec![
+        host("h0", HostRole::Compute, "1.0", 16384),
+        host("h1", HostRole::Compute, "1.0", 17408),
+        host("h3", HostRole::Compute, "1.0", 17408),
+        host("h4", HostRole::Compute, "1.0", 16384),
+        host("h5", HostRole::Compute, "1.0", 16384),
+        host("h6", HostRole::Compute, "1.0", 20480),
+    ];
+    let mut c = cluster(hosts, Vec::new());
+    c.hosts[3].state = HostState::Maintenance;
+    let mut vm1 = vm("vm1", 4, 512);
+    vm1.anti_affinity = Some("g0".into());
+    let mut vm6 = vm("vm6", 0, 512);
+    vm6.anti_affinity = Some("g0".into());
+    c.vms = vec![
+        vm1,
+        vm("vm3", 5, 512),
+        vm("vm4", 2, 512),
+        vm6,
+        vm("vm7", 2, 512),
+    ];
+    c.policy.max_unavailable = MaxUnavailable::Count(2);
+    let p = plan(&c);
+    assert!(p.is_feasible(), "{:?}", p.prechecks);
+    assert_eq!(check_plan(&c, &p), Vec::<String>::new());
+    let moves = moves_per_vm(&c, &p);
+    assert!(moves.iter().all(|m| *m == 1), "{moves:?}");
 }

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::marker::PhantomData;
 
-use drover_core::{MaintenanceWindow, MaxUnavailable, Version};
+use drover_core::{HostShare, MaintenanceWindow, MaxUnavailable, Version};
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
 
@@ -267,7 +267,8 @@ impl Visitor<'_> for VersionVisitor {
     }
 }
 
-/// `max_unavailable` as an integer >= 1 or the string "auto" (`with = "optional_max_unavailable"`).
+/// `max_unavailable` as an integer >= 1, a percentage of the hosts ("10%") or the string "auto"
+/// (`with = "optional_max_unavailable"`).
 pub(crate) mod optional_max_unavailable {
     use super::*;
 
@@ -278,6 +279,9 @@ pub(crate) mod optional_max_unavailable {
         match value {
             None => serializer.serialize_none(),
             Some(MaxUnavailable::Auto) => serializer.serialize_str("auto"),
+            Some(MaxUnavailable::Percent(percent)) => {
+                serializer.serialize_str(&HostShare::Percent(*percent).to_text())
+            }
             Some(MaxUnavailable::Count(count)) => serializer.serialize_u32(*count),
         }
     }
@@ -285,50 +289,97 @@ pub(crate) mod optional_max_unavailable {
     pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
         deserializer: D,
     ) -> Result<Option<MaxUnavailable>, D::Error> {
-        deserializer
-            .deserialize_any(MaxUnavailableVisitor)
-            .map(Some)
+        let share = deserializer.deserialize_any(HostShareVisitor { auto_allowed: true })?;
+        Ok(Some(match share {
+            None => MaxUnavailable::Auto,
+            Some(HostShare::Hosts(count)) => MaxUnavailable::Count(count),
+            Some(HostShare::Percent(percent)) => MaxUnavailable::Percent(percent),
+        }))
     }
 }
 
-struct MaxUnavailableVisitor;
+/// `max_unavailable_auto_ceiling` as an integer >= 1 or a percentage of the hosts ("10%")
+/// (`with = "optional_host_share"`).
+pub(crate) mod optional_host_share {
+    use super::*;
 
-impl MaxUnavailableVisitor {
-    fn refuse<E: de::Error>(shown: impl fmt::Display) -> E {
-        E::custom(format!("must be an integer >= 1 or \"auto\", got {shown}"))
+    pub(crate) fn serialize<S: Serializer>(
+        value: &Option<HostShare>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        match value {
+            None => serializer.serialize_none(),
+            Some(HostShare::Hosts(count)) => serializer.serialize_u32(*count),
+            Some(share) => serializer.serialize_str(&share.to_text()),
+        }
+    }
+
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<HostShare>, D::Error> {
+        deserializer.deserialize_any(HostShareVisitor {
+            auto_allowed: false,
+        })
     }
 }
 
-impl Visitor<'_> for MaxUnavailableVisitor {
-    type Value = MaxUnavailable;
+/// A number of hosts (`Hosts`), a percentage of them (`Percent`), or, where allowed, "auto"
+/// (`None`). The check is made inside the visitor so that serde_yaml_ng places the error on it.
+struct HostShareVisitor {
+    auto_allowed: bool,
+}
+
+impl HostShareVisitor {
+    fn wanted(&self) -> &'static str {
+        match self.auto_allowed {
+            true => "an integer >= 1, a percentage such as \"10%\" or \"auto\"",
+            false => "an integer >= 1 or a percentage such as \"10%\"",
+        }
+    }
+
+    fn refuse<E: de::Error>(&self, shown: impl fmt::Display) -> E {
+        E::custom(format!("must be {}, got {shown}", self.wanted()))
+    }
+}
+
+impl Visitor<'_> for HostShareVisitor {
+    type Value = Option<HostShare>;
 
     fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
-        formatter.write_str("an integer >= 1 or \"auto\"")
+        formatter.write_str(self.wanted())
     }
 
-    fn visit_u64<E: de::Error>(self, value: u64) -> Result<MaxUnavailable, E> {
+    fn visit_u64<E: de::Error>(self, value: u64) -> Result<Option<HostShare>, E> {
         match u32::try_from(value) {
-            Ok(0) => Err(Self::refuse(value)),
-            Ok(count) => Ok(MaxUnavailable::Count(count)),
+            Ok(0) => Err(self.refuse(value)),
+            Ok(count) => Ok(Some(HostShare::Hosts(count))),
             Err(_) => Err(E::custom(format!("{value} is too large"))),
         }
     }
 
-    fn visit_i64<E: de::Error>(self, value: i64) -> Result<MaxUnavailable, E> {
+    fn visit_i64<E: de::Error>(self, value: i64) -> Result<Option<HostShare>, E> {
         match u64::try_from(value) {
             Ok(value) => self.visit_u64(value),
-            Err(_) => Err(Self::refuse(value)),
+            Err(_) => Err(self.refuse(value)),
         }
     }
 
-    fn visit_f64<E: de::Error>(self, value: f64) -> Result<MaxUnavailable, E> {
-        Err(Self::refuse(value))
+    fn visit_f64<E: de::Error>(self, value: f64) -> Result<Option<HostShare>, E> {
+        Err(self.refuse(value))
     }
 
-    fn visit_str<E: de::Error>(self, text: &str) -> Result<MaxUnavailable, E> {
-        match text {
-            "auto" => Ok(MaxUnavailable::Auto),
-            _ => Err(Self::refuse(format_args!("{text:?}"))),
+    fn visit_str<E: de::Error>(self, text: &str) -> Result<Option<HostShare>, E> {
+        if text == "auto" && self.auto_allowed {
+            return Ok(None);
+        }
+        let Some(number) = text.strip_suffix('%') else {
+            return Err(self.refuse(format_args!("{text:?}")));
+        };
+        match number.trim().parse::<u32>() {
+            Ok(percent @ 1..=100) => Ok(Some(HostShare::Percent(percent))),
+            _ => Err(E::custom(format!(
+                "a percentage of the hosts must be a whole number from 1% to 100%, got {text:?}"
+            ))),
         }
     }
 }

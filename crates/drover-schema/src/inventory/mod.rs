@@ -35,6 +35,21 @@ pub use window::maintenance_window_text;
 
 use source::Source;
 
+/// Deepest nesting of mappings and sequences accepted (an inventory needs five: the document,
+/// `driver`, `commands`, a step's argv list; generous on purpose). Checked before parsing.
+pub const MAX_INVENTORY_NESTING_DEPTH: usize = 64;
+
+/// A YAML or JSON text that nests deeper than [`MAX_INVENTORY_NESTING_DEPTH`] (where, as
+/// `line:column`), for other files read with serde_yaml_ng such as `drover serve`'s config.
+pub fn nesting_too_deep(text: &str) -> Option<String> {
+    drover_yaml::nesting_deeper_than_bounded(text, MAX_INVENTORY_NESTING_DEPTH).map(|position| {
+        format!(
+            "{}:{}: mappings and sequences nest deeper than {MAX_INVENTORY_NESTING_DEPTH} levels",
+            position.line, position.column
+        )
+    })
+}
+
 /// A parsed inventory file: the cluster, the driver that will act on it, and the text it was
 /// read from (kept so that a run can record exactly what it was started with).
 #[derive(Clone, Debug, PartialEq)]
@@ -104,6 +119,9 @@ fn read_inventory(
     let source = Source::new(source_name, text);
     if is_blank(text) {
         return Err(source.empty_file_error());
+    }
+    if let Some(error) = source.nesting_error(MAX_INVENTORY_NESTING_DEPTH) {
+        return Err(error);
     }
     let mut document: InventoryDocument =
         serde_yaml_ng::from_str(text).map_err(|error| source.serde_error(error))?;

@@ -7,15 +7,15 @@
 use std::collections::BTreeMap;
 
 use drover_core::{
-    ApprovalMode, HostRole, HostState, MaintenanceWindow, MaxUnavailable, RestartPolicy,
+    ApprovalMode, HostRole, HostShare, HostState, MaintenanceWindow, MaxUnavailable, RestartPolicy,
     UpgradeMode, Version, VmState,
 };
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::driver::DriverSection;
 use super::fields::{
-    null_as_empty, optional_max_unavailable, optional_ratio, optional_whole_number, unique_labels,
-    version_text, whole_number, window_list,
+    null_as_empty, optional_host_share, optional_max_unavailable, optional_ratio,
+    optional_whole_number, unique_labels, version_text, whole_number, window_list,
 };
 use super::upgrade::UpgradeSection;
 
@@ -229,6 +229,27 @@ pub struct PolicySection {
     /// "4.8"); absent leaves it alone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub raise_compatibility_level_to: Option<String>,
+    /// The most hosts `max_unavailable: auto` takes down at once: a count or "10%".
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        with = "optional_host_share"
+    )]
+    pub max_unavailable_auto_ceiling: Option<HostShare>,
+    /// Memory kept free on every host Drover places VMs on.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "optional_whole_number"
+    )]
+    pub host_memory_reserve_mib: Option<u64>,
+    /// The highest share of a host's memory Drover fills by placing VMs there (1 to 100).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "optional_whole_number"
+    )]
+    pub host_memory_max_fill_percent: Option<u32>,
 }
 
 impl PolicySection {

@@ -36,6 +36,16 @@ impl<'a> Source<'a> {
         self.yaml.line_of(field_path)
     }
 
+    /// Refuses a text that nests deeper than `limit` before serde_yaml_ng reads it: its parser
+    /// takes time quadratic in the depth of flow collections (`[[[…]]]`).
+    pub(crate) fn nesting_error(&self, limit: usize) -> Option<InventoryError> {
+        let position = drover_yaml::nesting_deeper_than_bounded(self.yaml.text, limit)?;
+        let message = format!(
+            "mappings and sequences nest deeper than {limit} levels here; an inventory needs five"
+        );
+        Some(invalid(self.yaml.problem_at_position(position, message)))
+    }
+
     pub(crate) fn empty_file_error(&self) -> InventoryError {
         invalid(self.yaml.whole_file_problem(
             "the file is empty: an inventory needs at least `cluster` and `hosts`",

@@ -41,6 +41,15 @@ fn into_policy(section: &PolicySection, source: &Source) -> Result<Policy, Inven
     let defaults = Policy::default();
     let policy = Policy {
         max_unavailable: section.max_unavailable.unwrap_or(defaults.max_unavailable),
+        max_unavailable_auto_ceiling: section
+            .max_unavailable_auto_ceiling
+            .unwrap_or(defaults.max_unavailable_auto_ceiling),
+        host_memory_reserve_mib: section
+            .host_memory_reserve_mib
+            .unwrap_or(defaults.host_memory_reserve_mib),
+        host_memory_max_fill_percent: section
+            .host_memory_max_fill_percent
+            .unwrap_or(defaults.host_memory_max_fill_percent),
         cpu_overcommit: section.cpu_overcommit.unwrap_or(defaults.cpu_overcommit),
         auto_resolve: section.auto_resolve.unwrap_or(defaults.auto_resolve),
         upgrade_duration_secs: section
@@ -226,7 +235,13 @@ fn check_policy_limits(policy: &Policy, source: &Source) -> Result<(), Inventory
         policy.max_concurrent_migrations_per_cluster.into(),
         "policy.max_concurrent_migrations_per_cluster",
         source,
-    )
+    )?;
+    let fill_percent = policy.host_memory_max_fill_percent;
+    if !(1..=100).contains(&fill_percent) {
+        let message = format!("must be a whole number from 1 to 100, got {fill_percent}");
+        return Err(source.error_at("policy.host_memory_max_fill_percent", message));
+    }
+    Ok(())
 }
 
 fn check_hosts(hosts: &[HostEntry], source: &Source) -> Result<(), InventoryError> {

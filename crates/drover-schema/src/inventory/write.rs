@@ -30,6 +30,18 @@ fn policy_overrides(policy: &Policy) -> PolicySection {
     let defaults = Policy::default();
     PolicySection {
         max_unavailable: changed(policy.max_unavailable, defaults.max_unavailable),
+        max_unavailable_auto_ceiling: changed(
+            policy.max_unavailable_auto_ceiling,
+            defaults.max_unavailable_auto_ceiling,
+        ),
+        host_memory_reserve_mib: changed(
+            policy.host_memory_reserve_mib,
+            defaults.host_memory_reserve_mib,
+        ),
+        host_memory_max_fill_percent: changed(
+            policy.host_memory_max_fill_percent,
+            defaults.host_memory_max_fill_percent,
+        ),
         cpu_overcommit: changed(policy.cpu_overcommit, defaults.cpu_overcommit),
         auto_resolve: changed(policy.auto_resolve, defaults.auto_resolve),
         upgrade_duration_secs: changed(

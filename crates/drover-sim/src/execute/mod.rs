@@ -27,7 +27,8 @@
 //! # Invariants checked on every change of state
 //! - memory and vCPUs of the VMs on a host stay within `memory_mib` and `floor(cpus × cpu_overcommit)`,
 //!   counting a migrating VM on both its source and its destination (what hypervisors reserve),
-//!   and a booting VM on the host it boots on;
+//!   and a booting VM on the host it boots on; a host a VM migrates or restarts to stays within
+//!   its headroom (`Cluster::placement_memory_limit_mib`: the policy's reserve and maximum fill);
 //! - a VM only lands on a host that is up, not in maintenance, not in the current wave, and whose
 //!   current version is the same as or newer than its source's current version;
 //! - two running VMs of one anti-affinity group never share a host, unless both started the plan on it;

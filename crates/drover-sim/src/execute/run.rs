@@ -459,7 +459,7 @@ impl<'a> Simulation<'a> {
         );
         self.check_receives(to)
             .and_then(|()| self.world.check_version_rule(from, to))
-            .and_then(|()| self.world.occupy(vm, to))
+            .and_then(|()| self.world.land(vm, to))
             .map_err(|reason| self.broken(format!("{context}: {reason}")))
     }
 

@@ -125,12 +125,23 @@ impl<'a> World<'a> {
         Ok(())
     }
 
-    /// Counts `vm` on `host` (arrival, reservation for a migration, boot) and checks that the host
-    /// stays within its capacity and that no anti-affinity pair is formed.
+    /// Counts `vm` on a host Drover moves it to (reservation for a migration, a restart's boot)
+    /// and checks that the host stays within its headroom (the policy's reserve and maximum fill)
+    /// and that no anti-affinity pair is formed.
+    pub(super) fn land(&mut self, vm: VmId, host: HostId) -> Result<(), String> {
+        self.check_anti_affinity(vm, host)?;
+        self.add_load(vm, host);
+        let limit_mib = self.cluster.placement_memory_limit_mib(host);
+        self.check_capacity(host, vm, limit_mib, "its headroom limit")
+    }
+
+    /// Counts `vm` on its own host again (a shut-down VM's boot after the upgrade) and checks that
+    /// the host stays within its memory and that no anti-affinity pair is formed.
     pub(super) fn occupy(&mut self, vm: VmId, host: HostId) -> Result<(), String> {
         self.check_anti_affinity(vm, host)?;
         self.add_load(vm, host);
-        self.check_capacity(host, vm)
+        let memory_mib = self.cluster.host(host).memory_mib;
+        self.check_capacity(host, vm, memory_mib, "its")
     }
 
     /// Stops counting `vm` on `host` (departure after a migration, end of a shutdown).
@@ -159,7 +170,13 @@ impl<'a> World<'a> {
         }
     }
 
-    fn check_capacity(&self, host: HostId, arriving: VmId) -> Result<(), String> {
+    fn check_capacity(
+        &self,
+        host: HostId,
+        arriving: VmId,
+        limit_mib: u64,
+        limit_name: &str,
+    ) -> Result<(), String> {
         let spec = self.cluster.host(host);
         let (memory, vcpus) = (
             self.memory_used_mib[host.index()],
@@ -167,11 +184,11 @@ impl<'a> World<'a> {
         );
         let vcpu_limit = self.vcpu_capacity[host.index()];
         let arriving = self.vm_name(arriving);
-        if memory > spec.memory_mib {
+        if memory > limit_mib {
             return Err(format!(
                 "host {} would carry {memory} MiB with {arriving} (running, in-flight and booting \
-                 VMs counted) > its {} MiB",
-                spec.name, spec.memory_mib
+                 VMs counted) > {limit_name} {limit_mib} MiB",
+                spec.name
             ));
         }
         if vcpus > vcpu_limit {
