@@ -16,6 +16,7 @@ mod config;
 mod metrics;
 mod openapi;
 mod problem;
+mod request_guard;
 mod run_thread;
 mod runs_manager;
 #[cfg(feature = "tls")]
@@ -30,7 +31,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::State;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::header;
 use axum::middleware;
 use axum::response::IntoResponse;
@@ -82,6 +83,8 @@ pub struct AppState {
     sse_slots: Arc<Semaphore>,
     shutdown: watch::Receiver<bool>,
     checks: checks::CheckResults,
+    /// `Host` values answered (the bound address is known only once listening).
+    allowed_hosts: request_guard::AllowedHosts,
 }
 
 impl AppState {
@@ -134,7 +137,13 @@ async fn serve(
 ) -> Result<(), Failure> {
     let (stop_sender, shutdown) = watch::channel(false);
     let metrics = Arc::new(Metrics::new());
+    let allowed_hosts = request_guard::AllowedHosts::new(
+        listener.local_addr()?,
+        &settings.allowed_hosts,
+        !settings.tokens.is_empty(),
+    );
     let state = Arc::new(AppState {
+        allowed_hosts,
         sse_slots: Arc::new(Semaphore::new(settings.max_sse_clients)),
         manager: RunManager::new(state_path.clone(), Arc::clone(&metrics), shutdown.clone()),
         settings,
@@ -265,6 +274,11 @@ fn app(state: Arc<AppState>) -> Router {
         .route("/style.css", get(dashboard_style))
         .merge(api::router(Arc::clone(&state)))
         .fallback(api::not_found)
+        .layer(middleware::from_fn_with_state(
+            Arc::clone(&state),
+            request_guard::guard_requests,
+        ))
+        .layer(DefaultBodyLimit::max(request_guard::MAX_BODY_BYTES))
         .layer(middleware::from_fn_with_state(
             Arc::clone(&state),
             api::observe_requests,
