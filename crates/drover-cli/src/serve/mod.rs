@@ -314,8 +314,16 @@ async fn dashboard_style() -> impl IntoResponse {
     )
 }
 
-/// Prometheus text; gauges computed now from the store and the active runs.
-async fn metrics_text(State(state): State<Arc<AppState>>) -> Result<impl IntoResponse, ApiError> {
+/// Prometheus text (classic, or OpenMetrics when asked); gauges computed now from the store and
+/// the active runs.
+async fn metrics_text(
+    State(state): State<Arc<AppState>>,
+    headers: axum::http::HeaderMap,
+) -> Result<impl IntoResponse, ApiError> {
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|value| value.to_str().ok());
+    let openmetrics = metrics::wants_openmetrics(accept);
     let hosts = hosts_by_cluster_step(&state);
     let reader = Arc::clone(&state);
     let runs = api::blocking(move || {
@@ -326,13 +334,17 @@ async fn metrics_text(State(state): State<Arc<AppState>>) -> Result<impl IntoRes
         Ok(counts)
     })
     .await?;
-    Ok((
-        [(
-            header::CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
-        state.metrics.render(&runs, &hosts),
-    ))
+    let text = state.metrics.render(&runs, &hosts);
+    Ok(match openmetrics {
+        true => (
+            [(header::CONTENT_TYPE, metrics::OPENMETRICS_CONTENT_TYPE)],
+            text,
+        ),
+        false => (
+            [(header::CONTENT_TYPE, metrics::CLASSIC_TEXT_CONTENT_TYPE)],
+            metrics::classic_text(&text),
+        ),
+    })
 }
 
 fn hosts_by_cluster_step(state: &AppState) -> BTreeMap<(String, String), i64> {

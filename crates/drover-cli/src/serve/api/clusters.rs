@@ -19,11 +19,12 @@ use crate::serve::views::{
 };
 use crate::serve::AppState;
 
-/// `max_unavailable`: a number of hosts or `"auto"`.
-#[derive(Debug, Deserialize, ToSchema)]
+/// `max_unavailable`: a number of hosts or `"auto"` (its schema is written in `openapi`).
+#[derive(Debug, Deserialize)]
 #[serde(untagged)]
 pub enum MaxUnavailableBody {
-    Count(u32),
+    /// A JSON number: `2.0` is the integer 2 to JSON Schema, so it is accepted as such.
+    Count(serde_json::Number),
     Word(String),
 }
 
@@ -31,8 +32,10 @@ pub enum MaxUnavailableBody {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PlanBody {
+    #[schema(value_type = Option<Object>)]
     pub max_unavailable: Option<MaxUnavailableBody>,
     pub resolve: Option<bool>,
+    /// Plan only these hosts (names of the cluster's hosts; another name is a 404).
     pub hosts: Option<Vec<String>>,
 }
 
@@ -204,11 +207,13 @@ pub fn host_selection(
         return Ok(None);
     }
     for (index, name) in hosts.iter().enumerate() {
+        // A name that could be a host but is not one of this cluster's is a missing resource
+        // (as in `/clusters/{c}/hosts/{host}`), not a malformed request.
         if cluster.host_named(name).is_none() {
-            return Err(ApiError::BadRequest {
-                field: format!("hosts[{index}]"),
-                detail: format!("no host {name:?} in cluster {}", cluster.name),
-            });
+            return Err(ApiError::NotFound(format!(
+                "hosts[{index}]: no host {name:?} in cluster {}",
+                cluster.name
+            )));
         }
     }
     Ok(Some(hosts.iter().cloned().collect()))
@@ -216,8 +221,25 @@ pub fn host_selection(
 
 fn max_unavailable(body: &MaxUnavailableBody) -> Result<MaxUnavailable, ApiError> {
     match body {
-        MaxUnavailableBody::Count(count) if *count >= 1 => Ok(MaxUnavailable::Count(*count)),
+        MaxUnavailableBody::Count(number) => whole_count(number).map(MaxUnavailable::Count),
         MaxUnavailableBody::Word(word) if word == "auto" => Ok(MaxUnavailable::Auto),
+        _ => Err(ApiError::BadRequest {
+            field: "max_unavailable".into(),
+            detail: "expected a whole number >= 1 or \"auto\"".into(),
+        }),
+    }
+}
+
+/// A whole number of hosts from 1 to `u32::MAX` (`3` or `3.0`).
+fn whole_count(number: &serde_json::Number) -> Result<u32, ApiError> {
+    let count = number.as_u64().or_else(|| {
+        number
+            .as_f64()
+            .filter(|value| value.fract() == 0.0 && *value >= 0.0 && *value <= u32::MAX as f64)
+            .map(|value| value as u64)
+    });
+    match count.and_then(|count| u32::try_from(count).ok()) {
+        Some(count) if count >= 1 => Ok(count),
         _ => Err(ApiError::BadRequest {
             field: "max_unavailable".into(),
             detail: "expected a whole number >= 1 or \"auto\"".into(),
