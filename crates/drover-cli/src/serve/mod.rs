@@ -14,6 +14,7 @@ mod auth;
 mod checks;
 mod config;
 mod metrics;
+mod observed;
 mod openapi;
 mod problem;
 mod request_guard;
@@ -83,6 +84,8 @@ pub struct AppState {
     sse_slots: Arc<Semaphore>,
     shutdown: watch::Receiver<bool>,
     checks: checks::CheckResults,
+    /// Each served cluster as last observed (journal replays, cached).
+    observed: observed::ObservedClusters,
     /// `Host` values answered (the bound address is known only once listening).
     allowed_hosts: request_guard::AllowedHosts,
 }
@@ -151,6 +154,7 @@ async fn serve(
         metrics,
         shutdown: shutdown.clone(),
         checks: checks::CheckResults::default(),
+        observed: observed::ObservedClusters::default(),
     });
     state
         .manager

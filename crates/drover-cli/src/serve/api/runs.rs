@@ -193,7 +193,9 @@ pub(crate) async fn launch(
             detail: failure.to_string(),
         }
     })?;
-    let upgrade_recipes = refuse_unsafe_plan(&inventory)?;
+    // Prechecks and recipes from the cluster as last observed (hosts already at the target
+    // need nothing); the run itself starts from its own discovery.
+    let upgrade_recipes = refuse_unsafe_plan(&planning_inventory(state, &inventory).await?)?;
     let run_id = choose_run_id(state, &entry.name, run_id).await?;
     let start = RunStart::Create(Box::new(NewRunRequest {
         run_id: run_id.clone(),
@@ -205,6 +207,20 @@ pub(crate) async fn launch(
     let view = state.manager.start(&entry.name, &run_id, start).await?;
     eprintln!("run {run_id} of cluster {} started by {who}", entry.name);
     Ok(view)
+}
+
+/// `inventory` with the hosts and VMs as last observed.
+async fn planning_inventory(
+    state: &Arc<AppState>,
+    inventory: &drover_schema::inventory::InventoryFile,
+) -> Result<drover_schema::inventory::InventoryFile, ApiError> {
+    let reader = Arc::clone(state);
+    let written = inventory.cluster.clone();
+    let observed =
+        blocking(move || reader.observed.observed(&reader.open_store()?, &written)).await?;
+    let mut planning = inventory.clone();
+    planning.cluster = observed;
+    Ok(planning)
 }
 
 /// The plan with what the release catalog adds; 422 with the failed prechecks when it is not
