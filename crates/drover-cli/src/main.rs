@@ -18,6 +18,7 @@ mod output;
 mod plan_view;
 mod progress;
 mod report;
+mod run_id;
 mod runs;
 mod serve;
 mod simulate_view;

@@ -129,11 +129,6 @@ fn malformed_bodies_are_refused_naming_the_field() {
         ),
         (
             "/api/v1/clusters/open/runs",
-            r#"{"hosts": ["zz"]}"#,
-            "hosts[0]",
-        ),
-        (
-            "/api/v1/clusters/open/runs",
             r#"{"colour": "red"}"#,
             "colour",
         ),
@@ -151,6 +146,21 @@ fn malformed_bodies_are_refused_naming_the_field() {
             "{body}: the problem should name {field}: {problem}"
         );
     }
+    // A well-formed name that is not one of the cluster's hosts is a missing resource, as in
+    // `/clusters/{c}/hosts/{host}` (the document cannot state the cluster's names).
+    let (status, problem) = post(
+        &server,
+        "/api/v1/clusters/open/runs",
+        Some(r#"{"hosts": ["zz"]}"#),
+    );
+    assert_eq!(status, 404, "{problem}");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("hosts[0]"),
+        "{problem}"
+    );
     let (status, problem) = post(&server, "/api/v1/clusters/stuck/runs", None);
     assert_eq!(status, 422, "{problem}");
     let prechecks = problem["prechecks"].as_array().expect("prechecks");

@@ -33,6 +33,9 @@ struct ConfigFile {
     max_sse_clients: Option<usize>,
     /// Ask every host for updates this often (oVirt's `HostPackagesUpdateTimeInHours`).
     check_interval_hours: Option<f64>,
+    /// Names (or `name:port`) this server answers to besides its address and localhost.
+    #[serde(default)]
+    allowed_hosts: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -126,6 +129,8 @@ pub struct ServeSettings {
     pub max_sse_clients: usize,
     /// Periodic update checks; `None`: only on request.
     pub check_interval: Option<std::time::Duration>,
+    /// `Host` names (or `name:port`) answered besides the bound address and localhost.
+    pub allowed_hosts: Vec<String>,
 }
 
 /// What the command line and the environment said (clap merges those two).
@@ -169,6 +174,7 @@ pub fn resolve(overrides: &Overrides<'_>) -> Result<ServeSettings, Failure> {
         )));
     }
     let check_interval = check_interval(file.check_interval_hours, &source)?;
+    let allowed_hosts = allowed_hosts(&file.allowed_hosts, &source)?;
     let settings = ServeSettings {
         listen,
         clusters,
@@ -176,6 +182,7 @@ pub fn resolve(overrides: &Overrides<'_>) -> Result<ServeSettings, Failure> {
         tls,
         max_sse_clients,
         check_interval,
+        allowed_hosts,
     };
     refuse_open_without_tokens(&settings)?;
     Ok(settings)
@@ -195,6 +202,23 @@ fn check_interval(
         )));
     }
     Ok(Some(std::time::Duration::from_secs_f64(hours * 3600.0)))
+}
+
+/// Host names as they appear in a `Host` header: no scheme, path, spaces or wildcards.
+fn allowed_hosts(entries: &[String], source: &str) -> Result<Vec<String>, Failure> {
+    for (index, entry) in entries.iter().enumerate() {
+        let valid = !entry.is_empty()
+            && entry.len() <= 255
+            && entry
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'));
+        if !valid {
+            return Err(Failure::bad_input(format!(
+                "{source}: allowed_hosts[{index}]: {entry:?} is not a host name or name:port (no scheme, path or wildcard)"
+            )));
+        }
+    }
+    Ok(entries.to_vec())
 }
 
 fn read_file(path: &Path) -> Result<ConfigFile, Failure> {

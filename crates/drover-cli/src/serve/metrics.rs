@@ -1,4 +1,6 @@
-//! Prometheus metrics (`/metrics`, text format). Counters and the step histogram are fed by the
+//! Prometheus metrics (`/metrics`): OpenMetrics text when the scraper asks for it
+//! (`Accept: application/openmetrics-text`), else the classic text format 0.0.4 that
+//! `promtool check metrics` and older scrapers read. Counters and the step histogram are fed by the
 //! run threads as driver calls start and answer; the gauges (runs by state, hosts by step) are
 //! computed when scraped, from the store and the active runs, so they can never drift.
 //!
@@ -159,7 +161,7 @@ impl Metrics {
             .inc();
     }
 
-    /// The text exposition, with the gauges set from the given counts.
+    /// The OpenMetrics exposition, with the gauges set from the given counts.
     pub fn render(
         &self,
         runs_by_state: &BTreeMap<String, i64>,
@@ -190,5 +192,100 @@ impl Metrics {
         prometheus_client::encoding::text::encode(&mut text, &self.registry)
             .expect("writing to a String cannot fail");
         text
+    }
+}
+
+/// The media type of the classic Prometheus text format.
+pub const CLASSIC_TEXT_CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
+/// The media type of OpenMetrics text.
+pub const OPENMETRICS_CONTENT_TYPE: &str =
+    "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// Whether an `Accept` header asks for OpenMetrics (Prometheus sends it first); anything else,
+/// `text/plain; version=0.0.4` and no header included, gets the classic format.
+pub fn wants_openmetrics(accept: Option<&str>) -> bool {
+    accept.is_some_and(|accept| {
+        accept.split(',').any(|range| {
+            let mut parts = range.split(';');
+            let media_type = parts.next().unwrap_or_default().trim();
+            let refused = parts.any(|parameter| {
+                parameter
+                    .trim()
+                    .strip_prefix("q=")
+                    .and_then(|q| q.trim().parse::<f64>().ok())
+                    .is_some_and(|q| q <= 0.0)
+            });
+            media_type.eq_ignore_ascii_case("application/openmetrics-text") && !refused
+        })
+    })
+}
+
+/// OpenMetrics text in the classic format: a counter family `x` is named `x_total` in its HELP
+/// and TYPE lines (its samples already are), `_created` samples, `# UNIT` and `# EOF` go.
+pub fn classic_text(openmetrics: &str) -> String {
+    let counters: std::collections::BTreeSet<&str> = openmetrics
+        .lines()
+        .filter_map(|line| line.strip_prefix("# TYPE "))
+        .filter_map(|rest| rest.strip_suffix(" counter"))
+        .collect();
+    let mut text = String::with_capacity(openmetrics.len());
+    for line in openmetrics.lines() {
+        if line == "# EOF" || line.starts_with("# UNIT ") {
+            continue;
+        }
+        let sample_name = line.split(['{', ' ']).next().unwrap_or_default();
+        let is_created_sample = !line.starts_with('#')
+            && sample_name
+                .strip_suffix("_created")
+                .is_some_and(|family| counters.contains(family));
+        if is_created_sample {
+            continue;
+        }
+        text.push_str(&rename_counter_comment(line, &counters));
+        text.push('\n');
+    }
+    text
+}
+
+fn rename_counter_comment(line: &str, counters: &std::collections::BTreeSet<&str>) -> String {
+    for prefix in ["# HELP ", "# TYPE "] {
+        if let Some(rest) = line.strip_prefix(prefix) {
+            let (family, tail) = rest.split_once(' ').unwrap_or((rest, ""));
+            if counters.contains(family) && !family.ends_with("_total") {
+                return format!("{prefix}{family}_total {tail}");
+            }
+        }
+    }
+    line.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counters_are_named_with_total_in_the_classic_format() {
+        let metrics = Metrics::new();
+        metrics.api_request("GET", "/api/v1/whoami", 200);
+        metrics.migration("pool", MigrationResult::Started);
+        let openmetrics = metrics.render(&BTreeMap::new(), &BTreeMap::new());
+        let classic = classic_text(&openmetrics);
+        assert!(classic.contains("# HELP drover_api_requests_total API requests"));
+        assert!(classic.contains("# TYPE drover_api_requests_total counter"));
+        assert!(classic.contains("# HELP drover_migrations_total Live migrations"));
+        assert!(classic.contains("drover_migrations_total{cluster=\"pool\",result=\"started\"} 1"));
+        assert!(!classic.contains("# EOF"));
+        assert!(classic.contains("# TYPE drover_step_duration_seconds histogram"));
+    }
+
+    #[test]
+    fn only_an_openmetrics_accept_gets_openmetrics() {
+        assert!(wants_openmetrics(Some(
+            "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5"
+        )));
+        assert!(!wants_openmetrics(Some("text/plain; version=0.0.4")));
+        assert!(!wants_openmetrics(Some("application/openmetrics-text;q=0")));
+        assert!(!wants_openmetrics(Some("*/*")));
+        assert!(!wants_openmetrics(None));
     }
 }

@@ -14,8 +14,10 @@ mod auth;
 mod checks;
 mod config;
 mod metrics;
+mod observed;
 mod openapi;
 mod problem;
+mod request_guard;
 mod run_thread;
 mod runs_manager;
 #[cfg(feature = "tls")]
@@ -30,7 +32,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::State;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::header;
 use axum::middleware;
 use axum::response::IntoResponse;
@@ -82,6 +84,10 @@ pub struct AppState {
     sse_slots: Arc<Semaphore>,
     shutdown: watch::Receiver<bool>,
     checks: checks::CheckResults,
+    /// Each served cluster as last observed (journal replays, cached).
+    observed: observed::ObservedClusters,
+    /// `Host` values answered (the bound address is known only once listening).
+    allowed_hosts: request_guard::AllowedHosts,
 }
 
 impl AppState {
@@ -134,7 +140,13 @@ async fn serve(
 ) -> Result<(), Failure> {
     let (stop_sender, shutdown) = watch::channel(false);
     let metrics = Arc::new(Metrics::new());
+    let allowed_hosts = request_guard::AllowedHosts::new(
+        listener.local_addr()?,
+        &settings.allowed_hosts,
+        !settings.tokens.is_empty(),
+    );
     let state = Arc::new(AppState {
+        allowed_hosts,
         sse_slots: Arc::new(Semaphore::new(settings.max_sse_clients)),
         manager: RunManager::new(state_path.clone(), Arc::clone(&metrics), shutdown.clone()),
         settings,
@@ -142,6 +154,7 @@ async fn serve(
         metrics,
         shutdown: shutdown.clone(),
         checks: checks::CheckResults::default(),
+        observed: observed::ObservedClusters::default(),
     });
     state
         .manager
@@ -267,6 +280,11 @@ fn app(state: Arc<AppState>) -> Router {
         .fallback(api::not_found)
         .layer(middleware::from_fn_with_state(
             Arc::clone(&state),
+            request_guard::guard_requests,
+        ))
+        .layer(DefaultBodyLimit::max(request_guard::MAX_BODY_BYTES))
+        .layer(middleware::from_fn_with_state(
+            Arc::clone(&state),
             api::observe_requests,
         ))
         .with_state(state)
@@ -300,8 +318,16 @@ async fn dashboard_style() -> impl IntoResponse {
     )
 }
 
-/// Prometheus text; gauges computed now from the store and the active runs.
-async fn metrics_text(State(state): State<Arc<AppState>>) -> Result<impl IntoResponse, ApiError> {
+/// Prometheus text (classic, or OpenMetrics when asked); gauges computed now from the store and
+/// the active runs.
+async fn metrics_text(
+    State(state): State<Arc<AppState>>,
+    headers: axum::http::HeaderMap,
+) -> Result<impl IntoResponse, ApiError> {
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|value| value.to_str().ok());
+    let openmetrics = metrics::wants_openmetrics(accept);
     let hosts = hosts_by_cluster_step(&state);
     let reader = Arc::clone(&state);
     let runs = api::blocking(move || {
@@ -312,13 +338,17 @@ async fn metrics_text(State(state): State<Arc<AppState>>) -> Result<impl IntoRes
         Ok(counts)
     })
     .await?;
-    Ok((
-        [(
-            header::CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
-        state.metrics.render(&runs, &hosts),
-    ))
+    let text = state.metrics.render(&runs, &hosts);
+    Ok(match openmetrics {
+        true => (
+            [(header::CONTENT_TYPE, metrics::OPENMETRICS_CONTENT_TYPE)],
+            text,
+        ),
+        false => (
+            [(header::CONTENT_TYPE, metrics::CLASSIC_TEXT_CONTENT_TYPE)],
+            metrics::classic_text(&text),
+        ),
+    })
 }
 
 fn hosts_by_cluster_step(state: &AppState) -> BTreeMap<(String, String), i64> {

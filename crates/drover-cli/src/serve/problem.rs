@@ -34,6 +34,14 @@ pub enum ApiError {
     },
     /// Too many event streams are open.
     TooManyStreams(String),
+    /// A `Host` this server does not answer to (DNS rebinding).
+    MisdirectedHost(String),
+    /// An `Origin` other than the server's own (a cross-site request from a web page).
+    ForeignOrigin(String),
+    /// A request body that is not `application/json`.
+    UnsupportedMediaType(String),
+    /// A request body over the limit.
+    PayloadTooLarge(String),
     /// The platform did not answer (discovery at run creation).
     Driver(String),
     Internal(String),
@@ -77,6 +85,10 @@ impl ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::UnsafePlan { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::TooManyStreams(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::MisdirectedHost(_) => StatusCode::MISDIRECTED_REQUEST,
+            ApiError::ForeignOrigin(_) => StatusCode::FORBIDDEN,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Driver(_) => StatusCode::BAD_GATEWAY,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -91,6 +103,12 @@ impl ApiError {
             ApiError::Conflict(_) => ("conflict", "Not valid in the current state"),
             ApiError::UnsafePlan { .. } => ("unsafe-plan", "No safe plan"),
             ApiError::TooManyStreams(_) => ("too-many-streams", "Too many event streams"),
+            ApiError::MisdirectedHost(_) => ("misdirected-host", "Host not served here"),
+            ApiError::ForeignOrigin(_) => ("foreign-origin", "Cross-site request refused"),
+            ApiError::UnsupportedMediaType(_) => {
+                ("unsupported-media-type", "Request body must be JSON")
+            }
+            ApiError::PayloadTooLarge(_) => ("payload-too-large", "Request body too large"),
             ApiError::Driver(_) => ("driver-error", "The platform did not answer"),
             ApiError::Internal(_) => ("internal", "Internal error"),
         }
@@ -103,6 +121,10 @@ impl ApiError {
             | ApiError::NotFound(d)
             | ApiError::Conflict(d)
             | ApiError::TooManyStreams(d)
+            | ApiError::MisdirectedHost(d)
+            | ApiError::ForeignOrigin(d)
+            | ApiError::UnsupportedMediaType(d)
+            | ApiError::PayloadTooLarge(d)
             | ApiError::Driver(d)
             | ApiError::Internal(d) => d.clone(),
             ApiError::BadRequest { field, detail } => format!("{field}: {detail}"),

@@ -217,6 +217,61 @@ fn open_store(state_path: &Path) -> Result<Store, ApiError> {
     })
 }
 
+/// The simulated platform of a served cluster lives in one file per cluster next to the state
+/// file (unless the inventory names one), so that the next run finds the platform as the last
+/// one left it (hosts upgraded stay upgraded), as a real platform would.
+fn keep_simulated_world_per_cluster(
+    choice: &mut DriverChoice,
+    inventory: &InventoryFile,
+    state_path: &Path,
+) {
+    let drover_schema::inventory::DriverSection::Simulator(simulator) = &inventory.driver else {
+        return;
+    };
+    if simulator.state_file.is_some() {
+        return;
+    }
+    let state_name = state_path.file_name().map_or("drover.db".into(), |name| {
+        name.to_string_lossy().into_owned()
+    });
+    let world = state_path.with_file_name(format!(
+        "{state_name}.{}.sim.json",
+        file_name_part(&inventory.cluster.name)
+    ));
+    choice.state_file = Some(std::path::absolute(&world).unwrap_or(world));
+}
+
+/// A cluster name as part of a file name: as written when it is safe there, else with unsafe
+/// characters replaced and a hash of the name added (so two names never share a file).
+fn file_name_part(name: &str) -> String {
+    let safe = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+    if !name.is_empty() && name.chars().all(safe) && !name.starts_with('.') {
+        return name.to_string();
+    }
+    let replaced: String = name
+        .chars()
+        .take(64)
+        .map(|c| if safe(c) { c } else { '_' })
+        .collect();
+    format!("{replaced}-{}", &sha256_hex(name)[..12])
+}
+
+/// Opening the platform failed. A new run on a simulated world saved by an earlier run of a
+/// different inventory is the operator's to settle (409), not an internal error.
+fn driver_refused(
+    choice: &DriverChoice,
+    creating: bool,
+    failure: &crate::exit::Failure,
+) -> ApiError {
+    match (&choice.state_file, creating && choice.kind_name() == "simulator") {
+        (Some(world), true) if world.exists() => ApiError::Conflict(format!(
+            "{failure}; the simulated platform kept in {} does not fit the inventory: remove that file to start it afresh from the inventory",
+            world.display()
+        )),
+        _ => ApiError::Internal(failure.to_string()),
+    }
+}
+
 /// The run's driver options, plus who created it through the API (ignored when read back).
 fn options_with_creator(choice: &DriverChoice, created_by: &str) -> String {
     let mut options: serde_json::Value =
@@ -245,6 +300,7 @@ impl RunTask {
                     detail: failure.to_string(),
                 })?;
                 choice.upgrade_recipes = new.upgrade_recipes.clone();
+                keep_simulated_world_per_cluster(&mut choice, &new.inventory, state_path);
                 (choice, new.inventory.clone(), new.run_id.clone(), None)
             }
             RunStart::Open { run_id, .. } => {
@@ -282,7 +338,7 @@ impl RunTask {
                     &inventory.cluster,
                     clock.clone(),
                 )
-                .map_err(|failure| ApiError::Internal(failure.to_string()))?,
+                .map_err(|failure| driver_refused(&choice, pending.is_none(), &failure))?,
             );
             let engine = match &start {
                 RunStart::Create(new) => {

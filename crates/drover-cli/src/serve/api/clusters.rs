@@ -7,6 +7,7 @@ use axum::extract::{Path, State};
 use axum::Json;
 use drover_core::MaxUnavailable;
 use drover_schema::document::PlanDocument;
+use drover_schema::inventory::InventoryFile;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
@@ -16,14 +17,16 @@ use crate::serve::problem::{ApiError, Problem};
 use crate::serve::runs_manager::is_finished_state;
 use crate::serve::views::{
     cluster_summary, host_views, ClusterDetail, ClusterList, ClusterSummary, HostList, HostView,
+    RunView,
 };
 use crate::serve::AppState;
 
-/// `max_unavailable`: a number of hosts or `"auto"`.
-#[derive(Debug, Deserialize, ToSchema)]
+/// `max_unavailable`: a number of hosts or `"auto"` (its schema is written in `openapi`).
+#[derive(Debug, Deserialize)]
 #[serde(untagged)]
 pub enum MaxUnavailableBody {
-    Count(u32),
+    /// A JSON number: `2.0` is the integer 2 to JSON Schema, so it is accepted as such.
+    Count(serde_json::Number),
     Word(String),
 }
 
@@ -31,8 +34,10 @@ pub enum MaxUnavailableBody {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PlanBody {
+    #[schema(value_type = Option<Object>)]
     pub max_unavailable: Option<MaxUnavailableBody>,
     pub resolve: Option<bool>,
+    /// Plan only these hosts (names of the cluster's hosts; another name is a 404).
     pub hosts: Option<Vec<String>>,
 }
 
@@ -45,44 +50,99 @@ pub fn find_cluster<'a>(state: &'a AppState, name: &str) -> Result<&'a ClusterEn
         .ok_or_else(|| ApiError::NotFound(format!("no cluster {name:?} is served here")))
 }
 
-/// The active (unfinished) and the newest run of a cluster, from the store.
-async fn run_ids(
+/// A served cluster as the views show it: its active (unfinished) and newest run, and the
+/// served inventory with the cluster as last observed (`observed`), read with one store
+/// connection.
+struct ClusterNow {
+    active_run: Option<String>,
+    last_run: Option<String>,
+    inventory: InventoryFile,
+    active_view: Option<Arc<RunView>>,
+}
+
+async fn cluster_now(
     state: &Arc<AppState>,
-    cluster: &str,
-) -> Result<(Option<String>, Option<String>), ApiError> {
-    let state = Arc::clone(state);
-    let cluster = cluster.to_string();
-    blocking(move || {
-        let runs = state.open_store()?.runs(Some(&cluster), 50)?;
+    cluster: &ClusterEntry,
+) -> Result<ClusterNow, ApiError> {
+    let active_view = active_view(state, cluster);
+    let replay = active_view.is_none();
+    let reader = Arc::clone(state);
+    let entry = cluster.clone();
+    let (active_run, last_run, observed) = blocking(move || {
+        let store = reader.open_store()?;
+        let runs = store.runs(Some(&entry.name), 50)?;
         let active = runs
             .iter()
             .find(|run| !is_finished_state(&run.state))
             .map(|run| run.id.clone());
-        Ok((active, runs.first().map(|run| run.id.clone())))
+        let written = &entry.inventory.cluster;
+        // While a run is driven here its journal changes all the time: its view gives the
+        // hosts' progress on top of the last observation read.
+        let observed = match replay {
+            true => reader.observed.observed(&store, written)?,
+            false => reader.observed.observed_without_replay(written),
+        };
+        Ok((active, runs.first().map(|run| run.id.clone()), observed))
     })
-    .await
+    .await?;
+    let mut inventory = cluster.inventory.clone();
+    inventory.cluster = observed;
+    Ok(ClusterNow {
+        active_run,
+        last_run,
+        inventory,
+        active_view,
+    })
 }
 
-async fn summary(
+/// The served inventory with the cluster as last observed: what plans start from, so that a
+/// finished upgrade is not proposed again.
+pub async fn observed_inventory(
     state: &Arc<AppState>,
     cluster: &ClusterEntry,
-) -> Result<ClusterSummary, ApiError> {
-    let (active, last) = run_ids(state, &cluster.name).await?;
-    Ok(cluster_summary(&cluster.inventory, active, last))
+) -> Result<InventoryFile, ApiError> {
+    Ok(cluster_now(state, cluster).await?.inventory)
 }
 
-fn hosts_of(state: &AppState, cluster: &ClusterEntry) -> Vec<HostView> {
-    let active_view = state
+/// The view of the cluster's unfinished run driven here, if there is one.
+fn active_view(state: &AppState, cluster: &ClusterEntry) -> Option<Arc<RunView>> {
+    state
         .manager
         .for_cluster(&cluster.name)
         .filter(|handle| handle.is_live())
         .and_then(|handle| handle.latest_view())
-        .filter(|view| !view.finished);
-    let mut views = host_views(&cluster.inventory, active_view.as_deref());
+        .filter(|view| !view.finished)
+}
+
+fn summary(now: &ClusterNow, hosts: &[HostView]) -> ClusterSummary {
+    let mut summary = cluster_summary(&now.inventory, now.active_run.clone(), now.last_run.clone());
+    // The hosts' versions as shown (a run in progress included).
+    summary.hosts_by_version.clear();
+    for host in hosts {
+        *summary
+            .hosts_by_version
+            .entry(host.version.clone())
+            .or_insert(0) += 1;
+    }
+    summary
+}
+
+fn hosts_of(state: &AppState, cluster: &ClusterEntry, now: &ClusterNow) -> Vec<HostView> {
+    let mut views = host_views(&now.inventory, now.active_view.as_deref());
     for view in &mut views {
         view.updates_available = state.checks.updates_available(&cluster.name, &view.name);
     }
     views
+}
+
+/// Summary and hosts of a served cluster.
+async fn cluster_views(
+    state: &Arc<AppState>,
+    cluster: &ClusterEntry,
+) -> Result<(ClusterSummary, Vec<HostView>), ApiError> {
+    let now = cluster_now(state, cluster).await?;
+    let hosts = hosts_of(state, cluster, &now);
+    Ok((summary(&now, &hosts), hosts))
 }
 
 /// The last update check of a cluster: per host the watched packages with updates and
@@ -127,7 +187,7 @@ pub async fn check_now(
 pub async fn list(State(state): State<Arc<AppState>>) -> Result<Json<ClusterList>, ApiError> {
     let mut clusters = Vec::new();
     for cluster in &state.settings.clusters {
-        clusters.push(summary(&state, cluster).await?);
+        clusters.push(cluster_views(&state, cluster).await?.0);
     }
     Ok(Json(ClusterList { clusters }))
 }
@@ -142,9 +202,10 @@ pub async fn detail(
     Path(name): Path<String>,
 ) -> Result<Json<ClusterDetail>, ApiError> {
     let cluster = find_cluster(&state, &name)?;
+    let (summary, hosts_detail) = cluster_views(&state, cluster).await?;
     Ok(Json(ClusterDetail {
-        summary: summary(&state, cluster).await?,
-        hosts_detail: hosts_of(&state, cluster),
+        summary,
+        hosts_detail,
     }))
 }
 
@@ -174,7 +235,7 @@ pub async fn hosts(
 ) -> Result<Json<HostList>, ApiError> {
     let cluster = find_cluster(&state, &name)?;
     Ok(Json(HostList {
-        hosts: hosts_of(&state, cluster),
+        hosts: cluster_views(&state, cluster).await?.1,
     }))
 }
 
@@ -188,7 +249,9 @@ pub async fn host(
     Path((name, host)): Path<(String, String)>,
 ) -> Result<Json<HostView>, ApiError> {
     let cluster = find_cluster(&state, &name)?;
-    hosts_of(&state, cluster)
+    cluster_views(&state, cluster)
+        .await?
+        .1
         .into_iter()
         .find(|view| view.name == host)
         .map(Json)
@@ -204,11 +267,13 @@ pub fn host_selection(
         return Ok(None);
     }
     for (index, name) in hosts.iter().enumerate() {
+        // A name that could be a host but is not one of this cluster's is a missing resource
+        // (as in `/clusters/{c}/hosts/{host}`), not a malformed request.
         if cluster.host_named(name).is_none() {
-            return Err(ApiError::BadRequest {
-                field: format!("hosts[{index}]"),
-                detail: format!("no host {name:?} in cluster {}", cluster.name),
-            });
+            return Err(ApiError::NotFound(format!(
+                "hosts[{index}]: no host {name:?} in cluster {}",
+                cluster.name
+            )));
         }
     }
     Ok(Some(hosts.iter().cloned().collect()))
@@ -216,8 +281,25 @@ pub fn host_selection(
 
 fn max_unavailable(body: &MaxUnavailableBody) -> Result<MaxUnavailable, ApiError> {
     match body {
-        MaxUnavailableBody::Count(count) if *count >= 1 => Ok(MaxUnavailable::Count(*count)),
+        MaxUnavailableBody::Count(number) => whole_count(number).map(MaxUnavailable::Count),
         MaxUnavailableBody::Word(word) if word == "auto" => Ok(MaxUnavailable::Auto),
+        _ => Err(ApiError::BadRequest {
+            field: "max_unavailable".into(),
+            detail: "expected a whole number >= 1 or \"auto\"".into(),
+        }),
+    }
+}
+
+/// A whole number of hosts from 1 to `u32::MAX` (`3` or `3.0`).
+fn whole_count(number: &serde_json::Number) -> Result<u32, ApiError> {
+    let count = number.as_u64().or_else(|| {
+        number
+            .as_f64()
+            .filter(|value| value.fract() == 0.0 && *value >= 0.0 && *value <= u32::MAX as f64)
+            .map(|value| value as u64)
+    });
+    match count.and_then(|count| u32::try_from(count).ok()) {
+        Some(count) if count >= 1 => Ok(count),
         _ => Err(ApiError::BadRequest {
             field: "max_unavailable".into(),
             detail: "expected a whole number >= 1 or \"auto\"".into(),
@@ -236,7 +318,7 @@ pub async fn plan(
     Path(name): Path<String>,
     ApiBody(body): ApiBody<PlanBody>,
 ) -> Result<Json<PlanDocument>, ApiError> {
-    let mut inventory = find_cluster(&state, &name)?.inventory.clone();
+    let mut inventory = observed_inventory(&state, find_cluster(&state, &name)?).await?;
     let cluster = &mut inventory.cluster;
     if let Some(value) = &body.max_unavailable {
         cluster.policy.max_unavailable = max_unavailable(value)?;

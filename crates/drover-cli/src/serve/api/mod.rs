@@ -25,8 +25,8 @@ use super::problem::{ApiError, PROBLEM_CONTENT_TYPE};
 use super::views::WhoAmI;
 use super::AppState;
 
-/// The largest request body read (bodies are a few small fields).
-const MAX_BODY_BYTES: usize = 64 * 1024;
+/// The largest problem body re-read to stamp its `instance`.
+const MAX_PROBLEM_BYTES: usize = 64 * 1024;
 
 /// A JSON body whose errors name the field (an empty body is `{}`: every field is optional).
 pub struct ApiBody<T>(pub T);
@@ -37,9 +37,14 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiBody<T> {
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
         let bytes = Bytes::from_request(request, state)
             .await
-            .map_err(|rejection| ApiError::BadRequest {
-                field: "body".into(),
-                detail: rejection.body_text(),
+            .map_err(|rejection| {
+                if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                    return crate::serve::request_guard::too_large();
+                }
+                ApiError::BadRequest {
+                    field: "body".into(),
+                    detail: rejection.body_text(),
+                }
             })?;
         let text: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
             b"{}"
@@ -157,7 +162,7 @@ async fn stamp_instance(response: Response, path: &str) -> Response {
     }
     let (mut parts, body) = response.into_parts();
     parts.headers.remove(header::CONTENT_LENGTH);
-    let Ok(bytes) = axum::body::to_bytes(body, MAX_BODY_BYTES).await else {
+    let Ok(bytes) = axum::body::to_bytes(body, MAX_PROBLEM_BYTES).await else {
         return ApiError::Internal("problem body too large".into()).into_response();
     };
     let mut problem: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();

@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
@@ -37,7 +38,7 @@ use crate::serve::AppState;
 pub struct CreateRunBody {
     /// Let Drover resolve resolvable precheck failures.
     pub resolve: Option<bool>,
-    /// Upgrade only these hosts.
+    /// Upgrade only these hosts (names of the cluster's hosts; another name is a 404).
     pub hosts: Option<Vec<String>>,
     /// Default: the cluster name and the start time.
     pub run_id: Option<String>,
@@ -48,15 +49,40 @@ pub struct CreateRunBody {
 #[serde(deny_unknown_fields)]
 pub struct UpgradeHostBody {
     pub resolve: Option<bool>,
+    /// Default: the cluster name and the start time.
     pub run_id: Option<String>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct RunListQuery {
     /// Only runs of this cluster.
+    #[param(nullable = false)]
     pub cluster: Option<String>,
-    /// At most this many (default 50, at most 1000).
-    pub limit: Option<usize>,
+    /// At most this many (default 50).
+    #[param(minimum = 1, maximum = 1000, nullable = false)]
+    pub limit: Option<u32>,
+}
+
+/// An operator action on a run (documentation only: the handler matches the path text).
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)]
+pub enum RunActionName {
+    Approve,
+    Pause,
+    Resume,
+    Retry,
+    Abort,
+}
+
+/// An operator action on a host of a run (documentation only).
+#[derive(ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)]
+pub enum HostActionName {
+    Skip,
+    Continue,
 }
 
 /// Starts a run of a cluster (all its hosts, or `hosts` only).
@@ -133,9 +159,23 @@ async fn start_run(
     let view = launch(state, &caller.name, entry, inventory, run_id).await?;
     Ok((
         StatusCode::ACCEPTED,
-        [(header::LOCATION, format!("/api/v1/runs/{}", view.id))],
+        [(header::LOCATION, run_location(&view.id))],
         Json((*view).clone()),
     ))
+}
+
+/// `/api/v1/runs/{id}`, with the id percent-encoded: a generated id carries the cluster name,
+/// which may hold characters a header or a path cannot.
+fn run_location(run_id: &str) -> String {
+    let mut location = String::from("/api/v1/runs/");
+    for byte in run_id.bytes() {
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'.' | b'_' | b'-' | b'~') {
+            location.push(byte as char);
+        } else {
+            location.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    location
 }
 
 /// Creates and starts a run of `inventory` (the cluster's, with this run's changes) after
@@ -153,7 +193,9 @@ pub(crate) async fn launch(
             detail: failure.to_string(),
         }
     })?;
-    let upgrade_recipes = refuse_unsafe_plan(&inventory)?;
+    // Prechecks and recipes from the cluster as last observed (hosts already at the target
+    // need nothing); the run itself starts from its own discovery.
+    let upgrade_recipes = refuse_unsafe_plan(&planning_inventory(state, &inventory).await?)?;
     let run_id = choose_run_id(state, &entry.name, run_id).await?;
     let start = RunStart::Create(Box::new(NewRunRequest {
         run_id: run_id.clone(),
@@ -165,6 +207,20 @@ pub(crate) async fn launch(
     let view = state.manager.start(&entry.name, &run_id, start).await?;
     eprintln!("run {run_id} of cluster {} started by {who}", entry.name);
     Ok(view)
+}
+
+/// `inventory` with the hosts and VMs as last observed.
+async fn planning_inventory(
+    state: &Arc<AppState>,
+    inventory: &drover_schema::inventory::InventoryFile,
+) -> Result<drover_schema::inventory::InventoryFile, ApiError> {
+    let reader = Arc::clone(state);
+    let written = inventory.cluster.clone();
+    let observed =
+        blocking(move || reader.observed.observed(&reader.open_store()?, &written)).await?;
+    let mut planning = inventory.clone();
+    planning.cluster = observed;
+    Ok(planning)
 }
 
 /// The plan with what the release catalog adds; 422 with the failed prechecks when it is not
@@ -222,9 +278,9 @@ async fn choose_run_id(
             )));
         }
         match requested {
-            Some(id) if id.trim().is_empty() || id.contains('/') => Err(ApiError::BadRequest {
+            Some(id) if crate::run_id::check_run_id(&id).is_err() => Err(ApiError::BadRequest {
                 field: "run_id".into(),
-                detail: "must be non-empty and contain no '/'".into(),
+                detail: crate::run_id::check_run_id(&id).unwrap_err(),
             }),
             Some(id) if store.run(&id)?.is_some() => {
                 Err(ApiError::Conflict(format!("run {id} already exists")))
@@ -242,9 +298,21 @@ async fn choose_run_id(
     responses((status = 200, body = RunList)), security(("bearer" = [])))]
 pub async fn list(
     State(state): State<Arc<AppState>>,
-    Query(query): Query<RunListQuery>,
+    query: Result<Query<RunListQuery>, QueryRejection>,
 ) -> Result<Json<RunList>, ApiError> {
-    let limit = query.limit.unwrap_or(50).clamp(1, 1000);
+    let Query(query) = query.map_err(|rejection| ApiError::BadRequest {
+        field: "query".into(),
+        detail: rejection.body_text(),
+    })?;
+    let limit = match query.limit.unwrap_or(50) {
+        limit @ 1..=1000 => limit as usize,
+        other => {
+            return Err(ApiError::BadRequest {
+                field: "limit".into(),
+                detail: format!("{other} is outside 1..=1000"),
+            })
+        }
+    };
     blocking(move || {
         let runs = state.open_store()?.runs(query.cluster.as_deref(), limit)?;
         Ok(Json(RunList {
@@ -332,7 +400,7 @@ pub async fn report(
 
 /// An operator action on a run: approve | pause | resume | retry | abort.
 #[utoipa::path(operation_id = "runAction", post, path = "/api/v1/runs/{run}/{action}", tag = "runs",
-    params(("run" = String, Path), ("action" = String, Path, description = "approve | pause | resume | retry | abort")),
+    params(("run" = String, Path), ("action" = RunActionName, Path)),
     responses((status = 202, body = Accepted), (status = 403, body = Problem),
         (status = 404, body = Problem), (status = 409, body = Problem)),
     security(("bearer" = [])))]
@@ -354,7 +422,7 @@ pub async fn run_action(
 
 /// An operator action on one host of a run: skip (a failed host) | continue (a manual upgrade).
 #[utoipa::path(operation_id = "hostAction", post, path = "/api/v1/runs/{run}/hosts/{host}/{action}", tag = "runs",
-    params(("run" = String, Path), ("host" = String, Path), ("action" = String, Path, description = "skip | continue")),
+    params(("run" = String, Path), ("host" = String, Path), ("action" = HostActionName, Path)),
     responses((status = 202, body = Accepted), (status = 403, body = Problem),
         (status = 404, body = Problem), (status = 409, body = Problem)),
     security(("bearer" = [])))]
