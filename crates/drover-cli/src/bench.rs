@@ -99,10 +99,13 @@ pub fn run(args: &BenchArgs) -> Result<(), Failure> {
     let mut rows = Vec::with_capacity(scenarios.len());
     for scenario in &scenarios {
         eprintln!(
-            "bench: {} hosts, {}, max_unavailable {:?} …",
+            "bench: {} hosts, {}, max_unavailable {} …",
             scenario.hosts,
             scenario.utilization_description(),
-            scenario.max_unavailable
+            match scenario.max_unavailable {
+                drover_core::MaxUnavailable::Count(count) => count.to_string(),
+                _ => "auto".to_string(),
+            }
         );
         let mut base = 0usize;
         let mut probe = |phase: BenchPhase| match phase {

@@ -4,7 +4,7 @@
 //! Exit codes: 0 success; 1 internal error; 2 bad input (inventory, flags, state file, a refused
 //! operator command); 3 no safe plan (a precheck failed or no placement exists); 4 the simulator
 //! caught a broken invariant; 5 the run stopped and needs an operator (halted, awaiting approval,
-//! manual upgrade, paused); 6 the run was aborted.
+//! manual upgrade, paused); 6 the run was aborted; 7 `drover check` could not ask some host.
 
 mod alloc;
 mod bench;
