@@ -14,6 +14,7 @@ pub struct BenchArgs {
     /// Only the 100- and 1,000-host scenarios (seconds instead of a minute).
     #[arg(long)]
     quick: bool,
+    /// Output format: table (for people), json or yaml (documents for scripts).
     #[arg(short = 'o', long = "output", value_enum, default_value_t = OutputFormat::Table)]
     output: OutputFormat,
 }

@@ -37,6 +37,7 @@ pub struct CheckArgs {
     /// Write the inventory back here with hosts that have updates added to policy.force_hosts.
     #[arg(long, value_name = "FILE")]
     write_inventory: Option<PathBuf>,
+    /// Output format: table (for people), json or yaml (documents for scripts).
     #[arg(short = 'o', long = "output", value_enum, default_value_t = OutputFormat::Table)]
     output: OutputFormat,
 }
@@ -46,6 +47,7 @@ pub struct OutdatedArgs {
     /// Inventory file.
     #[arg(short = 'i', long = "inventory", env = "DROVER_INVENTORY")]
     inventory: PathBuf,
+    /// Output format: table (for people), json or yaml (documents for scripts).
     #[arg(short = 'o', long = "output", value_enum, default_value_t = OutputFormat::Table)]
     output: OutputFormat,
 }

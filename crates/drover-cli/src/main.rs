@@ -18,6 +18,7 @@ mod output;
 mod plan_view;
 mod progress;
 mod report;
+mod report_view;
 mod runs;
 mod serve;
 mod simulate_view;
@@ -62,14 +63,17 @@ enum Command {
     Generate(bench::GenerateArgs),
     /// Plan and execute a rolling upgrade, journaled in the state file.
     Run(runs::RunArgs),
-    /// Where a run stands: per host step, since when, attempts, last error; run conditions.
-    Status(runs::RunSelector),
+    /// Where a run stands: every host's step, since when, attempts, last error; run conditions.
+    Status(runs::StatusArgs),
+    /// A run's report from its journal: hosts and their steps, every VM action and its
+    /// downtime, failures, restores not done, timing (finished or running runs).
+    Report(report_view::ReportArgs),
     /// Continue a run after a crash or a stop: reconcile with the platform, then go on.
     Resume(runs::ResumeArgs),
     /// Approve a run that waits for approval (policy.approval: manual).
     Approve(runs::RunSelector),
     /// Try the failed step of every failed host of a halted run again.
-    Retry(RunOption),
+    Retry(runs::RunSelector),
     /// Give up on a failed host: restore it and go on without it.
     Skip(runs::HostCommandArgs),
     /// Stop a run: bring every host Drover touched back to service, restart every VM it stopped.
@@ -96,15 +100,6 @@ enum Command {
     Serve(serve::ServeArgs),
 }
 
-#[derive(Args)]
-struct RunOption {
-    /// Run id (default: the newest unfinished run).
-    #[arg(long)]
-    run: Option<String>,
-    #[arg(short = 'o', long = "output", value_enum, default_value_t = OutputFormat::Table)]
-    output: OutputFormat,
-}
-
 /// Options shared by every command that reads an inventory.
 #[derive(Args)]
 struct InventoryArgs {
@@ -129,6 +124,7 @@ struct InventoryArgs {
 struct PlanArgs {
     #[command(flatten)]
     inventory: InventoryArgs,
+    /// Output format: table (for people), json or yaml (documents for scripts).
     #[arg(short = 'o', long = "output", value_enum, default_value_t = OutputFormat::Table)]
     output: OutputFormat,
     /// In the table view, list every action of every wave.
@@ -143,6 +139,7 @@ struct SimulateArgs {
     /// Seed of the duration jitter; the same seed gives the same timeline.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Output format: table (for people), json or yaml (documents for scripts).
     #[arg(short = 'o', long = "output", value_enum, default_value_t = OutputFormat::Table)]
     output: OutputFormat,
 }
@@ -167,6 +164,7 @@ fn main() -> ExitCode {
         Command::Generate(args) => bench::generate(&args),
         Command::Run(args) => runs::run(&args, &cli.state),
         Command::Status(args) => runs::status(&args, &cli.state),
+        Command::Report(args) => report_view::run(&args, &cli.state),
         Command::Resume(args) => runs::resume(&args, &cli.state),
         Command::History(args) => runs::history(&args, &cli.state),
         Command::Timeline(args) => timeline_view::run(&args, &cli.state),
@@ -209,13 +207,13 @@ fn main() -> ExitCode {
             let command = OperatorCommand::Skip {
                 host: args.host.clone(),
             };
-            operator(command, args.run.as_deref(), args.output, &cli.state)
+            operator(command, args.run(), args.output, &cli.state)
         }
         Command::Continue(args) => {
             let command = OperatorCommand::Continue {
                 host: args.host.clone(),
             };
-            operator(command, args.run.as_deref(), args.output, &cli.state)
+            operator(command, args.run(), args.output, &cli.state)
         }
     };
     match result {

@@ -50,6 +50,7 @@ pub struct RunArgs {
     /// Run id (default: cluster name and start time).
     #[arg(long)]
     run_id: Option<String>,
+    /// Output format: table (for people), json or yaml (documents for scripts).
     #[arg(short = 'o', long = "output", value_enum, default_value_t = OutputFormat::Table)]
     output: OutputFormat,
 }
@@ -58,6 +59,7 @@ pub struct RunArgs {
 pub struct RunSelector {
     /// Run id (default: the newest run; for operator commands the newest unfinished run).
     pub run: Option<String>,
+    /// Output format: table (for people), json or yaml (documents for scripts).
     #[arg(short = 'o', long = "output", value_enum, default_value_t = OutputFormat::Table)]
     pub output: OutputFormat,
 }
@@ -69,6 +71,7 @@ pub struct ResumeArgs {
     /// The inventory the run was started with; refused if it changed since.
     #[arg(short = 'i', long = "inventory")]
     inventory: Option<PathBuf>,
+    /// Output format: table (for people), json or yaml (documents for scripts).
     #[arg(short = 'o', long = "output", value_enum, default_value_t = OutputFormat::Table)]
     output: OutputFormat,
 }
@@ -78,10 +81,38 @@ pub struct HostCommandArgs {
     /// The host.
     pub host: String,
     /// Run id (default: the newest unfinished run).
-    #[arg(long)]
-    pub run: Option<String>,
+    #[arg(value_name = "RUN")]
+    pub run_positional: Option<String>,
+    /// Run id, as a flag (the same as the positional RUN).
+    #[arg(long = "run", value_name = "RUN", conflicts_with = "run_positional")]
+    pub run_flag: Option<String>,
+    /// Output format: table (for people), json or yaml (documents for scripts).
     #[arg(short = 'o', long = "output", value_enum, default_value_t = OutputFormat::Table)]
     pub output: OutputFormat,
+}
+
+impl HostCommandArgs {
+    /// The run named positionally or with `--run`.
+    pub fn run(&self) -> Option<&str> {
+        self.run_positional.as_deref().or(self.run_flag.as_deref())
+    }
+}
+
+#[derive(Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub selector: RunSelector,
+    /// Redraw every SECONDS until the run stops (finished, or waiting for an operator).
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub watch: Option<u64>,
+    /// With --watch: give up after this many seconds even if the run goes on.
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = 86_400,
+        requires = "watch"
+    )]
+    pub watch_max_secs: u64,
 }
 
 #[derive(Args)]
@@ -92,6 +123,7 @@ pub struct HistoryArgs {
     /// At most this many runs, newest first.
     #[arg(long, default_value_t = 20)]
     limit: usize,
+    /// Output format: table (for people), json or yaml (documents for scripts).
     #[arg(short = 'o', long = "output", value_enum, default_value_t = OutputFormat::Table)]
     output: OutputFormat,
 }
@@ -152,6 +184,7 @@ pub fn run(args: &RunArgs, state: &StateArgs) -> Result<(), Failure> {
     };
     relax_for_virtual_time(&mut store, &choice)?;
     let options = choice.options_json();
+    let simulated = report::is_simulated(&options);
     with_runtime(choice.virtual_time(), async {
         let clock = choice.new_clock();
         let driver = Arc::new(open_driver(
@@ -173,7 +206,7 @@ pub fn run(args: &RunArgs, state: &StateArgs) -> Result<(), Failure> {
             engine_failure(error)
         })?;
         eprintln!("run {run_id} started on the {} driver", choice.kind_name());
-        let result = drive_to_stop(engine, args.output).await;
+        let result = drive_to_stop(engine, args.output, simulated).await;
         save_platform(&driver)?;
         result
     })
@@ -202,31 +235,75 @@ pub(crate) fn unused_run_id(store: &Store, cluster: &str) -> Result<String, Fail
 async fn drive_to_stop<D: drover_engine::Driver>(
     mut engine: Engine<D>,
     output: OutputFormat,
+    simulated: bool,
 ) -> Result<(), Failure> {
-    let mut progress = Progress::new(engine.execution());
+    let mut progress = Progress::new(engine.execution(), simulated);
     let end = engine
         .drive(&mut |execution, event| progress.on_event(execution, &event))
         .await
         .map_err(engine_failure)?;
     progress.finish();
-    report::print_report(engine.run_id(), engine.execution(), output)?;
-    stop_result(engine.run_id(), engine.execution(), &end)
+    let run_id = engine.run_id().to_string();
+    let document = end_report(&engine, simulated)?;
+    report::print_report(&document, output)?;
+    stop_result(&run_id, engine.execution(), &document, &end)
 }
 
-fn stop_result(run_id: &str, execution: &Execution, end: &DriveEnd) -> Result<(), Failure> {
+/// The end report, with each host's steps read back from the journal the engine wrote.
+fn end_report<D: drover_engine::Driver>(
+    engine: &Engine<D>,
+    simulated: bool,
+) -> Result<report::ReportDocument, Failure> {
+    let entries = engine
+        .store()
+        .entries(engine.run_id())
+        .map_err(Failure::internal)?;
+    let spans = drover_engine::timeline::step_spans(&entries).map_err(Failure::internal)?;
+    let context = report::ReportContext {
+        spans: Some(&spans),
+        simulated,
+    };
+    Ok(report::report_document(
+        engine.run_id(),
+        engine.execution(),
+        &context,
+    ))
+}
+
+fn stop_result(
+    run_id: &str,
+    execution: &Execution,
+    document: &report::ReportDocument,
+    end: &DriveEnd,
+) -> Result<(), Failure> {
     match end {
         DriveEnd::Finished(RunPhase::Completed) => Ok(()),
         DriveEnd::Finished(_) => Err(Failure::with_code(
             EXIT_ABORTED,
-            format!(
-                "run {run_id} was aborted; every host Drover touched was restored (see the report)"
-            ),
+            aborted_message(run_id, document),
         )),
         DriveEnd::NeedsOperator(phase) => Err(Failure::with_code(
             EXIT_NEEDS_OPERATOR,
             what_next(run_id, execution, phase),
         )),
     }
+}
+
+/// Says that everything was restored only when the report lists no restore left undone.
+fn aborted_message(run_id: &str, document: &report::ReportDocument) -> String {
+    if document.restore_errors.is_empty() {
+        return format!("run {run_id} was aborted; every host Drover touched was restored");
+    }
+    let hosts: std::collections::BTreeSet<&str> = document
+        .restore_errors
+        .iter()
+        .map(|e| e.host.as_str())
+        .collect();
+    format!(
+        "run {run_id} was aborted; {} restore(s) could not be done on {} (see the report): restore them by hand",
+        document.restore_errors.len(),
+        hosts.into_iter().collect::<Vec<_>>().join(", ")
+    )
 }
 
 /// Tells the operator what the run waits for and which commands move it on.
@@ -241,10 +318,10 @@ fn what_next(run_id: &str, execution: &Execution, phase: &RunPhase) -> String {
     match phase {
         RunPhase::AwaitingApproval => format!("run {run_id} waits for approval: review `drover status {run_id}`, then `drover approve {run_id}`"),
         RunPhase::Halted { reason } => format!(
-            "run {run_id} halted: {reason}\n  choose: `drover retry --run {run_id}`, `drover skip HOST --run {run_id}`, or `drover abort {run_id}`"
+            "run {run_id} halted: {reason}\n  choose: `drover retry {run_id}`, `drover skip HOST {run_id}`, or `drover abort {run_id}`"
         ),
         _ if !waiting_manual.is_empty() => format!(
-            "run {run_id} waits for the manual upgrade of {}: run the installer on each, then `drover continue HOST --run {run_id}`",
+            "run {run_id} waits for the manual upgrade of {}: run the installer on each, then `drover continue HOST {run_id}`",
             waiting_manual.join(", ")
         ),
         _ if status.paused => format!("run {run_id} is paused: `drover unpause {run_id}` to go on"),
@@ -303,8 +380,44 @@ pub(crate) fn select_run(
         })
 }
 
-/// `drover status`: replays the journal read-only and shows where every host is.
-pub fn status(args: &RunSelector, state: &StateArgs) -> Result<(), Failure> {
+/// `drover status`: replays the journal read-only and shows where every host is; with
+/// `--watch`, again every few seconds until the run stops or `--watch-max-secs` passed.
+pub fn status(args: &StatusArgs, state: &StateArgs) -> Result<(), Failure> {
+    let Some(interval_secs) = args.watch else {
+        return print_status_once(&args.selector, state).map(|_| ());
+    };
+    let started = std::time::Instant::now();
+    let limit = std::time::Duration::from_secs(args.watch_max_secs);
+    let interval = std::time::Duration::from_secs(interval_secs);
+    let clear_screen = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    loop {
+        if clear_screen {
+            // Home and clear, so each redraw replaces the last one.
+            print!("\x1b[H\x1b[2J");
+        }
+        if print_status_once(&args.selector, state)? == Watch::Stopped {
+            return Ok(());
+        }
+        if started.elapsed() + interval > limit {
+            eprintln!(
+                "status --watch: stopped watching after {}s (--watch-max-secs); the run goes on",
+                args.watch_max_secs
+            );
+            return Ok(());
+        }
+        std::thread::sleep(interval);
+    }
+}
+
+#[derive(PartialEq, Eq)]
+enum Watch {
+    GoesOn,
+    Stopped,
+}
+
+/// Prints the status once; says whether the run still moves (driven by a live process and not
+/// waiting for an operator).
+fn print_status_once(args: &RunSelector, state: &StateArgs) -> Result<Watch, Failure> {
     let store = open_store(&state.state)?;
     let record = select_run(&store, args.run.as_deref(), false)?;
     let (execution, _, _) =
@@ -315,7 +428,17 @@ pub fn status(args: &RunSelector, state: &StateArgs) -> Result<(), Failure> {
     let driven_by = holder
         .filter(|l| l.run_id == record.id && holder_is_alive(&l.holder))
         .map(|l| l.holder);
-    report::print_status(&record, &execution, driven_by.as_deref(), args.output)
+    report::print_status(&record, &execution, driven_by.as_deref(), args.output)?;
+    let waits_for_operator = matches!(
+        execution.phase(),
+        RunPhase::Halted { .. } | RunPhase::AwaitingApproval
+    );
+    let moving = driven_by.is_some() && !execution.is_finished() && !waits_for_operator;
+    Ok(if moving {
+        Watch::GoesOn
+    } else {
+        Watch::Stopped
+    })
 }
 
 /// `drover history`: the runs in the state file, newest first.
@@ -405,6 +528,7 @@ fn drive_existing(
     .map_err(Failure::internal)?;
     let choice = DriverChoice::from_options(&file.driver, &record.options_json)?;
     relax_for_virtual_time(&mut store, &choice)?;
+    let simulated = report::is_simulated(&record.options_json);
     let last_at = store
         .entries(&record.id)
         .map_err(Failure::internal)?
@@ -425,7 +549,7 @@ fn drive_existing(
                 .operate(command, &operator_name())
                 .map_err(engine_failure)?;
         }
-        let result = drive_to_stop(engine, output).await;
+        let result = drive_to_stop(engine, output, simulated).await;
         save_platform(&driver)?;
         result
     })
@@ -436,7 +560,7 @@ fn drive_existing(
 /// continue HOST` lets Drover verify and go on.
 pub fn simulated_manual_upgrade(args: &HostCommandArgs, state: &StateArgs) -> Result<(), Failure> {
     let store = open_store(&state.state)?;
-    let record = select_run(&store, args.run.as_deref(), true)?;
+    let record = select_run(&store, args.run(), true)?;
     let file = drover_schema::inventory::parse_inventory_file(
         &record.inventory_text,
         "inventory (stored with the run)",
@@ -472,7 +596,7 @@ pub fn simulated_manual_upgrade(args: &HostCommandArgs, state: &StateArgs) -> Re
             })?;
         save_platform(&driver)?;
         eprintln!(
-            "{} now runs {}: `drover continue {} --run {}` to go on",
+            "{} now runs {}: `drover continue {} {}` to go on",
             args.host, file.cluster.target_version, args.host, record.id
         );
         Ok(())

@@ -205,6 +205,11 @@ impl<D: Driver> Engine<D> {
         &self.run_id
     }
 
+    /// The run's store, to read its journal back (the end report's per-step times).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
     pub fn into_store(self) -> Store {
         self.store
     }

@@ -28,7 +28,9 @@ use crate::plan::Plan;
 
 pub use hosts::HostStep;
 pub use settings::ExecutionSettings;
-pub use status::{HostStatus, RunCondition, RunReport, RunStatus, VmAttempt, VmDowntime, VmStatus};
+pub use status::{
+    HostStatus, RunCondition, RunReport, RunStatus, VmActionReport, VmAttempt, VmDowntime, VmStatus,
+};
 pub use types::{
     Command, CommandId, CommandKind, Discovered, HostFacts, Input, Millis, Observation,
     OperatorCommand, Outcome,
@@ -121,6 +123,10 @@ pub struct Execution {
     started_at: Millis,
     hosts: Vec<HostRun>,
     vms: BTreeMap<VmId, VmRun>,
+    /// Actions of earlier waves that a later action of the same VM replaced in `vms`, oldest
+    /// first: the report keeps every action (a VM restarted twice appears twice). At most one
+    /// per VM per wave.
+    replaced_vm_actions: Vec<(VmId, VmRun)>,
     /// Hosts of the wave in progress, in plan order.
     wave_hosts: Vec<HostId>,
     waves_started: usize,
@@ -168,6 +174,7 @@ impl Execution {
             started_at: now,
             hosts,
             vms: BTreeMap::new(),
+            replaced_vm_actions: Vec::new(),
             wave_hosts: Vec::new(),
             waves_started: 0,
             awaiting_discovery: false,
@@ -195,6 +202,16 @@ impl Execution {
     /// The plan the run started with (what the operator approved).
     pub fn initial_plan(&self) -> &Plan {
         &self.initial_plan
+    }
+
+    /// The time of the last input handled (the run's clock, virtual on the simulator).
+    pub fn now(&self) -> Millis {
+        self.now
+    }
+
+    /// When the run started (its first observation).
+    pub fn started_at(&self) -> Millis {
+        self.started_at
     }
 
     pub fn phase(&self) -> &RunPhase {
@@ -399,8 +416,10 @@ impl Execution {
         };
         self.waves_started += 1;
         for action in &wave.actions {
-            self.vms
-                .insert(action.vm, VmRun::new(action, self.waves_started, self.now));
+            let run = VmRun::new(action, self.waves_started, self.now);
+            if let Some(earlier) = self.vms.insert(action.vm, run) {
+                self.replaced_vm_actions.push((action.vm, earlier));
+            }
         }
         for host in &wave.hosts {
             self.hosts[host.index()].start(self.waves_started, self.now);
