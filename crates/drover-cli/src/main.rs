@@ -10,6 +10,8 @@ mod alloc;
 mod bench;
 mod catalog_view;
 mod check_view;
+mod closed_pipe;
+mod completions;
 mod demo;
 mod discover;
 mod drivers;
@@ -98,6 +100,31 @@ enum Command {
     SimUpgrade(runs::HostCommandArgs),
     /// Run the daemon: REST API, dashboard, metrics; drives runs of the configured clusters.
     Serve(serve::ServeArgs),
+    /// Print a shell completion script: `drover completions bash > /etc/bash_completion.d/drover`.
+    Completions(completions::CompletionsArgs),
+    /// Write man pages (drover.1 and one per command) to a directory, or drover.1 to stdout.
+    Man(completions::ManArgs),
+}
+
+impl Command {
+    /// Commands that only read and print (no platform driven, no server): they may end by
+    /// SIGPIPE like any Unix filter.
+    fn only_reads_and_prints(&self) -> bool {
+        matches!(
+            self,
+            Command::Plan(_)
+                | Command::Simulate(_)
+                | Command::Bench(_)
+                | Command::Generate(_)
+                | Command::Status(_)
+                | Command::Report(_)
+                | Command::History(_)
+                | Command::Timeline(_)
+                | Command::Outdated(_)
+                | Command::Completions(_)
+                | Command::Man(_)
+        )
+    }
 }
 
 /// Options shared by every command that reads an inventory.
@@ -156,6 +183,10 @@ struct DemoArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    closed_pipe::exit_quietly_on_broken_stdout();
+    if cli.command.only_reads_and_prints() {
+        closed_pipe::die_on_closed_pipe();
+    }
     let result = match cli.command {
         Command::Plan(args) => plan_view::run(&args),
         Command::Simulate(args) => simulate_view::run(&args),
@@ -173,6 +204,8 @@ fn main() -> ExitCode {
         Command::Discover(args) => discover::run(&args, &cli.state),
         Command::SimUpgrade(args) => runs::simulated_manual_upgrade(&args, &cli.state),
         Command::Serve(args) => serve::run(&args, &cli.state),
+        Command::Completions(args) => completions::completions::<Cli>(&args),
+        Command::Man(args) => completions::man::<Cli>(&args),
         Command::Approve(args) => operator(
             OperatorCommand::Approve,
             args.run.as_deref(),
