@@ -21,6 +21,7 @@ mod plan_view;
 mod progress;
 mod report;
 mod report_view;
+mod reviewed_plan;
 mod runs;
 mod serve;
 mod simulate_view;

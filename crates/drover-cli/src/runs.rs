@@ -19,6 +19,7 @@ use crate::exit::Failure;
 use crate::output::OutputFormat;
 use crate::progress::Progress;
 use crate::report;
+use crate::reviewed_plan;
 
 /// Where the state (journal) lives: `--state`, else `DROVER_STATE`, else `./drover.db`.
 #[derive(Args, Clone)]
@@ -50,6 +51,10 @@ pub struct RunArgs {
     /// Run id (default: cluster name and start time).
     #[arg(long)]
     run_id: Option<String>,
+    /// Execute this reviewed plan (`drover plan -i INVENTORY -o json > FILE`): refused (exit 3)
+    /// if the platform changed so that it is no longer the safe plan.
+    #[arg(long, value_name = "FILE")]
+    plan: Option<PathBuf>,
     /// Output format: table (for people), json or yaml (documents for scripts).
     #[arg(short = 'o', long = "output", value_enum, default_value_t = OutputFormat::Table)]
     output: OutputFormat,
@@ -163,6 +168,14 @@ pub fn run(args: &RunArgs, state: &StateArgs) -> Result<(), Failure> {
     }
     crate::catalog_view::resolve_auto_compatibility_level(&mut file)?;
     let (_, plan_document) = crate::plan_view::plan_document(&file)?;
+    let reviewed = match &args.plan {
+        Some(path) => {
+            let reviewed = reviewed_plan::load(path)?;
+            reviewed_plan::check_made_from(&reviewed, &plan_document, path, &args.inventory)?;
+            Some(reviewed)
+        }
+        None => None,
+    };
     crate::plan_view::feasibility(&plan_document)?;
     let mut store = open_store(&state.state)?;
     let mut choice = DriverChoice::from_section(
@@ -183,7 +196,7 @@ pub fn run(args: &RunArgs, state: &StateArgs) -> Result<(), Failure> {
         None => unused_run_id(&store, &file.cluster.name)?,
     };
     relax_for_virtual_time(&mut store, &choice)?;
-    let options = choice.options_json();
+    let mut options = choice.options_json();
     let simulated = report::is_simulated(&options);
     with_runtime(choice.virtual_time(), async {
         let clock = choice.new_clock();
@@ -193,6 +206,13 @@ pub fn run(args: &RunArgs, state: &StateArgs) -> Result<(), Failure> {
             &file.cluster,
             clock.clone(),
         )?);
+        let accepted = match &reviewed {
+            Some(reviewed) => Some(accept_reviewed(reviewed, &file, driver.as_ref()).await?),
+            None => None,
+        };
+        if let Some(plan) = &accepted {
+            options = reviewed_plan::options_with_plan(&options, plan)?;
+        }
         let spec = NewRunSpec {
             run_id: run_id.clone(),
             inventory_text: &text,
@@ -206,10 +226,70 @@ pub fn run(args: &RunArgs, state: &StateArgs) -> Result<(), Failure> {
             engine_failure(error)
         })?;
         eprintln!("run {run_id} started on the {} driver", choice.kind_name());
+        let engine = match &accepted {
+            Some(plan) => hold_to_reviewed_plan(engine, plan)?,
+            None => engine,
+        };
         let result = drive_to_stop(engine, args.output, simulated).await;
         save_platform(&driver)?;
         result
     })
+}
+
+/// Discovers the platform, plans it as the run will, and accepts the reviewed plan when the
+/// only differences are the VMs that changed on the platform (saying which); refuses otherwise.
+async fn accept_reviewed(
+    reviewed: &drover_schema::document::PlanDocument,
+    file: &drover_schema::inventory::InventoryFile,
+    driver: &crate::drivers::AnyDriver,
+) -> Result<drover_schema::document::PlanDocument, Failure> {
+    use drover_engine::Driver;
+    let limit = std::time::Duration::from_secs(file.cluster.policy.step_timeout_secs);
+    let discovered = match tokio::time::timeout(limit, driver.discover()).await {
+        Ok(Ok(discovered)) => discovered,
+        Ok(Err(error)) => return Err(Failure::internal(format!("discovery failed: {error}"))),
+        Err(_) => {
+            return Err(Failure::internal(format!(
+                "discovery timed out after {} s",
+                limit.as_secs()
+            )))
+        }
+    };
+    let mut observed = file.clone();
+    observed.cluster =
+        drover_engine::merge::merge_inventory_with_discovery(&file.cluster, &discovered);
+    let fresh = crate::plan_view::plan_document(&observed)?;
+    let accepted = reviewed_plan::accept(reviewed, &fresh, &file.cluster, &observed.cluster)?;
+    match accepted.replanned_vms.is_empty() {
+        true => eprintln!("the platform matches the reviewed plan: running it as reviewed"),
+        false => eprintln!(
+            "the platform changed since the plan was reviewed; re-planned only the VMs that changed (the rest runs as reviewed):\n  - {}",
+            accepted.replanned_vms.join("\n  - ")
+        ),
+    }
+    Ok(accepted.document)
+}
+
+/// The run plans from its own discovery; if the platform changed again in between, its plan
+/// is not the accepted one and the run is aborted before any change.
+fn hold_to_reviewed_plan<D: drover_engine::Driver>(
+    mut engine: Engine<D>,
+    accepted: &drover_schema::document::PlanDocument,
+) -> Result<Engine<D>, Failure> {
+    let execution = engine.execution();
+    let planned =
+        drover_schema::document::PlanDocument::new(execution.cluster(), execution.initial_plan());
+    if reviewed_plan::same_waves(&planned, accepted) {
+        return Ok(engine);
+    }
+    eprintln!(
+        "run {}: the platform changed again while the run started; its plan is not the reviewed one: aborting before any change",
+        engine.run_id()
+    );
+    engine
+        .operate(OperatorCommand::Abort, &operator_name())
+        .map_err(engine_failure)?;
+    Ok(engine)
 }
 
 /// `CLUSTER-YYYYMMDD-HHMMSS`, with `-2`, `-3`… when runs start within the same second.
@@ -544,6 +624,7 @@ fn drive_existing(
         )?);
         let mut engine =
             Engine::open(store, Arc::clone(&driver), clock, &record.id).map_err(engine_failure)?;
+        check_still_reviewed_plan(&engine, &record.options_json)?;
         if let Some(command) = command {
             engine
                 .operate(command, &operator_name())
@@ -553,6 +634,26 @@ fn drive_existing(
         save_platform(&driver)?;
         result
     })
+}
+
+/// A run started with `--plan` must replay to the plan it was started with.
+fn check_still_reviewed_plan<D: drover_engine::Driver>(
+    engine: &Engine<D>,
+    options_json: &str,
+) -> Result<(), Failure> {
+    let Some(accepted) = reviewed_plan::stored_plan(options_json) else {
+        return Ok(());
+    };
+    let execution = engine.execution();
+    let replayed =
+        drover_schema::document::PlanDocument::new(execution.cluster(), execution.initial_plan());
+    if reviewed_plan::same_waves(&replayed, &accepted) {
+        return Ok(());
+    }
+    Err(Failure::no_safe_plan(format!(
+        "run {}: its journal replays to another plan than the reviewed one it started with; not continued",
+        engine.run_id()
+    )))
 }
 
 /// `drover sim-upgrade HOST`: on the simulator only, plays the operator who runs the installer

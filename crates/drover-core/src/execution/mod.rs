@@ -141,18 +141,37 @@ pub struct Execution {
     counters: status::Counters,
     /// The final raise of the cluster compatibility level, when the policy asks for one.
     compatibility: Option<CompatibilityRaise>,
+    /// A plan given at the start (`with_plan`): after each discovery the run keeps to its
+    /// remaining waves while the independent checker accepts them on the observed cluster, and
+    /// re-plans (dropping it) only when it does not.
+    given_plan: Option<Plan>,
 }
 
 impl Execution {
     /// A new run of the plan for `cluster`, observed at `now`. The plan is made here, from the
     /// observation, so that a replay of the journal makes the same one.
     pub fn new(cluster: Cluster, now: Millis) -> Self {
+        let plan = crate::planner::plan(&cluster);
+        Self::start(cluster, plan, None, now)
+    }
+
+    /// A new run of a given plan (an operator reviewed it) for `cluster`, observed at `now`.
+    /// The plan is used when the independent checker finds it safe on this cluster; otherwise
+    /// the run plans afresh, as `new` does. Replaying the same inputs with the same plan gives
+    /// the same run.
+    pub fn with_plan(cluster: Cluster, plan: Plan, now: Millis) -> Self {
+        if !plan.is_feasible() || !crate::check::check_plan(&cluster, &plan).is_empty() {
+            return Self::new(cluster, now);
+        }
+        Self::start(cluster, plan.clone(), Some(plan), now)
+    }
+
+    fn start(cluster: Cluster, plan: Plan, given_plan: Option<Plan>, now: Millis) -> Self {
         let settings = ExecutionSettings::from_policy(&cluster.policy);
         let compatibility = settings
             .raise_compatibility_level_to
             .clone()
             .map(CompatibilityRaise::new);
-        let plan = crate::planner::plan(&cluster);
         let hosts = cluster
             .host_ids()
             .map(|id| HostRun::new(cluster.host(id), now))
@@ -185,6 +204,7 @@ impl Execution {
             eviction_batch: (0, 0),
             counters: status::Counters::default(),
             compatibility,
+            given_plan,
         };
         if !execution.current_plan.is_feasible() {
             execution.phase = RunPhase::Halted {
@@ -471,7 +491,10 @@ impl Execution {
                 planning.hosts[index].state = HostState::Down;
             }
         }
-        let plan = crate::planner::plan(&planning);
+        let plan = match self.rest_of_given_plan(&planning) {
+            Some(rest) => rest,
+            None => crate::planner::plan(&planning),
+        };
         if !plan.is_feasible() {
             let reason = no_safe_plan_reason(&plan);
             self.current_plan = plan;
@@ -479,6 +502,30 @@ impl Execution {
             return;
         }
         self.current_plan = plan;
+    }
+
+    /// What is left of the given plan, if the checker still finds it safe on what was
+    /// observed; else the given plan is dropped for good and the run re-plans.
+    fn rest_of_given_plan(&mut self, planning: &Cluster) -> Option<Plan> {
+        let given = self.given_plan.as_ref()?;
+        let rest_waves = given
+            .waves
+            .iter()
+            .skip(self.waves_started)
+            .cloned()
+            .collect();
+        let fresh = crate::planner::plan(planning);
+        let rest = fresh.with_waves(rest_waves);
+        if fresh.is_feasible() && crate::check::check_plan(planning, &rest).is_empty() {
+            return Some(rest);
+        }
+        self.given_plan = None;
+        None
+    }
+
+    /// Whether the run still follows the plan it was given (`with_plan`).
+    pub fn follows_given_plan(&self) -> bool {
+        self.given_plan.is_some()
     }
 
     /// Folds a discovery into the run's view, matching hosts and VMs by name. New hosts and VMs
