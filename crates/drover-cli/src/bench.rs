@@ -14,6 +14,7 @@ pub struct BenchArgs {
     /// Only the 100- and 1,000-host scenarios (seconds instead of a minute).
     #[arg(long)]
     quick: bool,
+    /// Output format: table (for people), json or yaml (documents for scripts).
     #[arg(short = 'o', long = "output", value_enum, default_value_t = OutputFormat::Table)]
     output: OutputFormat,
 }
@@ -99,10 +100,13 @@ pub fn run(args: &BenchArgs) -> Result<(), Failure> {
     let mut rows = Vec::with_capacity(scenarios.len());
     for scenario in &scenarios {
         eprintln!(
-            "bench: {} hosts, {}, max_unavailable {:?} …",
+            "bench: {} hosts, {}, max_unavailable {} …",
             scenario.hosts,
             scenario.utilization_description(),
-            scenario.max_unavailable
+            match scenario.max_unavailable {
+                drover_core::MaxUnavailable::Count(count) => count.to_string(),
+                _ => "auto".to_string(),
+            }
         );
         let mut base = 0usize;
         let mut probe = |phase: BenchPhase| match phase {

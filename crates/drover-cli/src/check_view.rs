@@ -11,7 +11,7 @@
 //!
 //! Knows the command runner and the catalog's parsers; changes nothing on the hosts.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::Args;
@@ -21,7 +21,7 @@ use drover_core::{Cluster, HostId, Version};
 use drover_schema::inventory::{CheckFormat, DriverSection, InventoryDocument, InventoryFile};
 use serde::Serialize;
 
-use crate::exit::Failure;
+use crate::exit::{Failure, EXIT_CHECK_FAILED};
 use crate::output::{print_document, print_table, status_cell, table, OutputFormat};
 
 /// At most this many hosts are asked at once.
@@ -37,6 +37,7 @@ pub struct CheckArgs {
     /// Write the inventory back here with hosts that have updates added to policy.force_hosts.
     #[arg(long, value_name = "FILE")]
     write_inventory: Option<PathBuf>,
+    /// Output format: table (for people), json or yaml (documents for scripts).
     #[arg(short = 'o', long = "output", value_enum, default_value_t = OutputFormat::Table)]
     output: OutputFormat,
 }
@@ -46,6 +47,7 @@ pub struct OutdatedArgs {
     /// Inventory file.
     #[arg(short = 'i', long = "inventory", env = "DROVER_INVENTORY")]
     inventory: PathBuf,
+    /// Output format: table (for people), json or yaml (documents for scripts).
     #[arg(short = 'o', long = "output", value_enum, default_value_t = OutputFormat::Table)]
     output: OutputFormat,
 }
@@ -65,7 +67,8 @@ pub struct CheckDocument {
 pub struct HostCheck {
     pub host: String,
     pub version: String,
-    pub updates_available: bool,
+    /// `null` when the check command failed on a host at the target: nobody knows.
+    pub updates_available: Option<bool>,
     /// Watched packages with an update (empty when no check command is configured).
     pub packages: Vec<PackageRow>,
     /// Why the check could not ask the host, if it could not.
@@ -89,8 +92,10 @@ pub struct CheckEvent {
 }
 
 pub fn check(args: &CheckArgs) -> Result<(), Failure> {
-    let file = drover_schema::inventory::load_inventory_file(&args.inventory)
+    let mut file = drover_schema::inventory::load_inventory_file(&args.inventory)
         .map_err(Failure::bad_input)?;
+    let directory = args.inventory.parent().unwrap_or(Path::new(""));
+    resolve_check_command_paths(&mut file.upgrade.check_command, directory);
     let document = check_document(&file)?;
     match args.output.document() {
         Some(format) => print_document(&document, format)?,
@@ -99,7 +104,50 @@ pub fn check(args: &CheckArgs) -> Result<(), Failure> {
     if let Some(path) = &args.write_inventory {
         write_with_forced_hosts(&file, &document, path)?;
     }
-    Ok(())
+    failed_checks_result(&document)
+}
+
+/// A host that could not be asked is an error of the whole command: "no updates" would be a
+/// guess, and a script that sees exit 0 would believe it.
+fn failed_checks_result(document: &CheckDocument) -> Result<(), Failure> {
+    let failed: Vec<&str> = document
+        .hosts
+        .iter()
+        .filter(|h| h.error.is_some())
+        .map(|h| h.host.as_str())
+        .collect();
+    if failed.is_empty() {
+        return Ok(());
+    }
+    Err(Failure::with_code(
+        EXIT_CHECK_FAILED,
+        format!(
+            "the check command failed on {} of {} host(s): {} (see the table above)",
+            failed.len(),
+            document.hosts.len(),
+            failed.join(", ")
+        ),
+    ))
+}
+
+/// Paths in `upgrade.check_command` resolve against the inventory's directory, as
+/// `upgrade.catalog` does: the program when it is a relative path (`./check.sh`,
+/// `steps/check.sh`), and any other argument that names a file there (`[sh, check.sh]`).
+/// Bare program names (`ssh`, `sh`) are still looked up on PATH; placeholders are left alone.
+pub fn resolve_check_command_paths(argv: &mut [String], directory: &Path) {
+    for (index, element) in argv.iter_mut().enumerate() {
+        let path = Path::new(element.as_str());
+        if path.is_absolute() || element.contains('{') || element.starts_with('-') {
+            continue;
+        }
+        let candidate = directory.join(path);
+        let is_program_path = index == 0 && element.contains('/');
+        let names_a_file_there = index > 0 && candidate.is_file();
+        if is_program_path || names_a_file_there {
+            let absolute = std::path::absolute(&candidate).unwrap_or(candidate);
+            *element = absolute.display().to_string();
+        }
+    }
 }
 
 /// Asks every host (bounded concurrency, each under `step_timeout_secs`) and assembles the
@@ -209,13 +257,12 @@ impl HostQuery {
             && output.exit_code == Some(DNF_UPDATES_AVAILABLE_EXIT_CODE)
             && self.format != Some(CheckFormat::Apt);
         if !output.succeeded() && !dnf_has_updates {
-            return Err(format!(
-                "{} failed (exit {:?}, timed out: {}){}",
-                argv[0],
-                output.exit_code,
-                output.timed_out,
-                output.message_tail()
-            ));
+            let how = match (output.timed_out, output.exit_code) {
+                (true, _) => format!("timed out after {}s", self.timeout.as_secs()),
+                (false, Some(code)) => format!("exited with code {code}"),
+                (false, None) => "was killed by a signal".to_string(),
+            };
+            return Err(format!("{} {how}{}", argv[0], output.message_tail()));
         }
         parse_updates(&output.stdout, self.format)
     }
@@ -262,10 +309,17 @@ fn host_check(cluster: &Cluster, id: HostId, answer: Answer, watch_list: &WatchL
         }
         Err(error) => (Vec::new(), Some(error)),
     };
+    // A host below the target has updates whatever its package query said; a host at the
+    // target whose query failed is unknown, never "no updates".
+    let updates_available = match (&error, older_than_target) {
+        (_, true) => Some(true),
+        (Some(_), false) => None,
+        (None, false) => Some(!packages.is_empty()),
+    };
     HostCheck {
         host: host.name.clone(),
         version: host.version.to_string(),
-        updates_available: older_than_target || !packages.is_empty(),
+        updates_available,
         packages,
         error,
     }
@@ -326,7 +380,11 @@ fn print_check(document: &CheckDocument) {
         view.add_row(vec![
             host.host.as_str().into(),
             host.version.as_str().into(),
-            status_cell(if host.updates_available { "yes" } else { "no" }),
+            status_cell(match host.updates_available {
+                Some(true) => "yes",
+                Some(false) => "no",
+                None => "unknown",
+            }),
             packages.into(),
         ]);
     }
@@ -354,7 +412,7 @@ fn write_with_forced_hosts(
 ) -> Result<(), Failure> {
     let mut cluster = file.cluster.clone();
     for (host, check) in cluster.hosts.iter().zip(&document.hosts) {
-        if check.updates_available && host.version == cluster.target_version {
+        if check.updates_available == Some(true) && host.version == cluster.target_version {
             cluster.policy.force_hosts.insert(host.name.clone());
         }
     }

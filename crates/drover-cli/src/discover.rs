@@ -18,6 +18,7 @@ pub struct DiscoverArgs {
     /// Inventory file naming the platform (its `driver:` section) and the cluster's target.
     #[arg(short = 'i', long = "inventory", env = "DROVER_INVENTORY")]
     inventory: PathBuf,
+    /// Output format: table (for people), json or yaml (documents for scripts).
     #[arg(short = 'o', long = "output", value_enum, default_value_t = DiscoverFormat::Yaml)]
     output: DiscoverFormat,
 }

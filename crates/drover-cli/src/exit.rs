@@ -8,6 +8,8 @@ pub const EXIT_INTERNAL: u8 = 1;
 pub const EXIT_BAD_INPUT: u8 = 2;
 pub const EXIT_NO_SAFE_PLAN: u8 = 3;
 pub const EXIT_INVARIANT_BROKEN: u8 = 4;
+/// `drover check` could not ask some host (its check command failed or timed out).
+pub const EXIT_CHECK_FAILED: u8 = 7;
 
 /// A command's failure: an exit code and what to tell the operator.
 #[derive(Debug)]

@@ -4,12 +4,14 @@
 //! Exit codes: 0 success; 1 internal error; 2 bad input (inventory, flags, state file, a refused
 //! operator command); 3 no safe plan (a precheck failed or no placement exists); 4 the simulator
 //! caught a broken invariant; 5 the run stopped and needs an operator (halted, awaiting approval,
-//! manual upgrade, paused); 6 the run was aborted.
+//! manual upgrade, paused); 6 the run was aborted; 7 `drover check` could not ask some host.
 
 mod alloc;
 mod bench;
 mod catalog_view;
 mod check_view;
+mod closed_pipe;
+mod completions;
 mod demo;
 mod discover;
 mod drivers;
@@ -18,6 +20,8 @@ mod output;
 mod plan_view;
 mod progress;
 mod report;
+mod report_view;
+mod reviewed_plan;
 mod run_id;
 mod runs;
 mod serve;
@@ -63,14 +67,17 @@ enum Command {
     Generate(bench::GenerateArgs),
     /// Plan and execute a rolling upgrade, journaled in the state file.
     Run(runs::RunArgs),
-    /// Where a run stands: per host step, since when, attempts, last error; run conditions.
-    Status(runs::RunSelector),
+    /// Where a run stands: every host's step, since when, attempts, last error; run conditions.
+    Status(runs::StatusArgs),
+    /// A run's report from its journal: hosts and their steps, every VM action and its
+    /// downtime, failures, restores not done, timing (finished or running runs).
+    Report(report_view::ReportArgs),
     /// Continue a run after a crash or a stop: reconcile with the platform, then go on.
     Resume(runs::ResumeArgs),
     /// Approve a run that waits for approval (policy.approval: manual).
     Approve(runs::RunSelector),
     /// Try the failed step of every failed host of a halted run again.
-    Retry(RunOption),
+    Retry(runs::RunSelector),
     /// Give up on a failed host: restore it and go on without it.
     Skip(runs::HostCommandArgs),
     /// Stop a run: bring every host Drover touched back to service, restart every VM it stopped.
@@ -95,15 +102,31 @@ enum Command {
     SimUpgrade(runs::HostCommandArgs),
     /// Run the daemon: REST API, dashboard, metrics; drives runs of the configured clusters.
     Serve(serve::ServeArgs),
+    /// Print a shell completion script: `drover completions bash > /etc/bash_completion.d/drover`.
+    Completions(completions::CompletionsArgs),
+    /// Write man pages (drover.1 and one per command) to a directory, or drover.1 to stdout.
+    Man(completions::ManArgs),
 }
 
-#[derive(Args)]
-struct RunOption {
-    /// Run id (default: the newest unfinished run).
-    #[arg(long)]
-    run: Option<String>,
-    #[arg(short = 'o', long = "output", value_enum, default_value_t = OutputFormat::Table)]
-    output: OutputFormat,
+impl Command {
+    /// Commands that only read and print (no platform driven, no server): they may end by
+    /// SIGPIPE like any Unix filter.
+    fn only_reads_and_prints(&self) -> bool {
+        matches!(
+            self,
+            Command::Plan(_)
+                | Command::Simulate(_)
+                | Command::Bench(_)
+                | Command::Generate(_)
+                | Command::Status(_)
+                | Command::Report(_)
+                | Command::History(_)
+                | Command::Timeline(_)
+                | Command::Outdated(_)
+                | Command::Completions(_)
+                | Command::Man(_)
+        )
+    }
 }
 
 /// Options shared by every command that reads an inventory.
@@ -130,6 +153,7 @@ struct InventoryArgs {
 struct PlanArgs {
     #[command(flatten)]
     inventory: InventoryArgs,
+    /// Output format: table (for people), json or yaml (documents for scripts).
     #[arg(short = 'o', long = "output", value_enum, default_value_t = OutputFormat::Table)]
     output: OutputFormat,
     /// In the table view, list every action of every wave.
@@ -144,6 +168,7 @@ struct SimulateArgs {
     /// Seed of the duration jitter; the same seed gives the same timeline.
     #[arg(long, default_value_t = 1)]
     seed: u64,
+    /// Output format: table (for people), json or yaml (documents for scripts).
     #[arg(short = 'o', long = "output", value_enum, default_value_t = OutputFormat::Table)]
     output: OutputFormat,
 }
@@ -160,6 +185,10 @@ struct DemoArgs {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    closed_pipe::exit_quietly_on_broken_stdout();
+    if cli.command.only_reads_and_prints() {
+        closed_pipe::die_on_closed_pipe();
+    }
     let result = match cli.command {
         Command::Plan(args) => plan_view::run(&args),
         Command::Simulate(args) => simulate_view::run(&args),
@@ -168,6 +197,7 @@ fn main() -> ExitCode {
         Command::Generate(args) => bench::generate(&args),
         Command::Run(args) => runs::run(&args, &cli.state),
         Command::Status(args) => runs::status(&args, &cli.state),
+        Command::Report(args) => report_view::run(&args, &cli.state),
         Command::Resume(args) => runs::resume(&args, &cli.state),
         Command::History(args) => runs::history(&args, &cli.state),
         Command::Timeline(args) => timeline_view::run(&args, &cli.state),
@@ -176,6 +206,8 @@ fn main() -> ExitCode {
         Command::Discover(args) => discover::run(&args, &cli.state),
         Command::SimUpgrade(args) => runs::simulated_manual_upgrade(&args, &cli.state),
         Command::Serve(args) => serve::run(&args, &cli.state),
+        Command::Completions(args) => completions::completions::<Cli>(&args),
+        Command::Man(args) => completions::man::<Cli>(&args),
         Command::Approve(args) => operator(
             OperatorCommand::Approve,
             args.run.as_deref(),
@@ -210,13 +242,13 @@ fn main() -> ExitCode {
             let command = OperatorCommand::Skip {
                 host: args.host.clone(),
             };
-            operator(command, args.run.as_deref(), args.output, &cli.state)
+            operator(command, args.run(), args.output, &cli.state)
         }
         Command::Continue(args) => {
             let command = OperatorCommand::Continue {
                 host: args.host.clone(),
             };
-            operator(command, args.run.as_deref(), args.output, &cli.state)
+            operator(command, args.run(), args.output, &cli.state)
         }
     };
     match result {

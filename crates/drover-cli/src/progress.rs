@@ -1,10 +1,13 @@
 //! Progress of a run on stderr: bars on a terminal (overall hosts and one line per host in the
-//! current wave), plain log lines otherwise. Follows engine events; knows no driver.
+//! current wave), plain log lines otherwise (also with `NO_COLOR`). Every log line starts with
+//! the run's time: a UTC date, or for a simulated run an offset from its start (`+1h02m03s`),
+//! since its clock is not the wall clock. Host step changes and VM actions (migrations,
+//! shutdowns, starts, their failures) are logged. Follows engine events; knows no driver.
 
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
 
-use drover_core::execution::{CommandKind, Execution, HostStep};
+use drover_core::execution::{Command, CommandKind, Execution, HostStep, Outcome};
 use drover_core::HostId;
 use drover_engine::EngineEvent;
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -18,6 +21,8 @@ const HOST_LINES_MAX: usize = 12;
 pub struct Progress {
     bars: Option<Bars>,
     last_step: BTreeMap<HostId, HostStep>,
+    /// Times are offsets from the run's start (simulated clock), not dates.
+    simulated: bool,
 }
 
 struct Bars {
@@ -31,8 +36,8 @@ struct Bars {
 }
 
 impl Progress {
-    pub fn new(execution: &Execution) -> Self {
-        let bars = std::io::stderr().is_terminal().then(|| {
+    pub fn new(execution: &Execution, simulated: bool) -> Self {
+        let bars = bars_wanted().then(|| {
             let multi = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
             let (done, total) = execution.host_totals();
             let overall = multi.add(ProgressBar::new(total as u64));
@@ -54,20 +59,84 @@ impl Progress {
         Progress {
             bars,
             last_step: BTreeMap::new(),
+            simulated,
         }
     }
 
     pub fn on_event(&mut self, execution: &Execution, event: &EngineEvent<'_>) {
         match event {
             EngineEvent::Calling(command) => {
+                self.on_vm_call(execution, command);
                 self.on_host_activity(execution, command.kind.host(), Some(&command.kind))
             }
-            EngineEvent::Answered { command, .. } => {
+            EngineEvent::Answered { command, outcome } => {
+                self.on_vm_answer(execution, command, outcome);
                 self.on_host_activity(execution, command.kind.host(), None)
             }
-            EngineEvent::Operator(command) => self.log(&format!("operator: {}", command.name())),
-            EngineEvent::Phase(phase) => self.log(&format!("run {}", phase.name())),
+            EngineEvent::Operator(command) => {
+                self.log(execution, &format!("operator: {}", command.name()))
+            }
+            EngineEvent::Phase(phase) => self.log(execution, &format!("run {}", phase.name())),
         }
+    }
+
+    /// A VM action starts: logged as a line (bars show it on the host's line instead).
+    fn on_vm_call(&self, execution: &Execution, command: &Command) {
+        if self.bars.is_some() || vm_of(&command.kind).is_none() {
+            return;
+        }
+        let attempt = match command.attempt {
+            0 | 1 => String::new(),
+            n => format!(" (attempt {n})"),
+        };
+        let cluster = execution.cluster();
+        let what = match &command.kind {
+            CommandKind::Migrate { vm, from, to } => format!(
+                "{}: migrating {} → {}",
+                cluster.vm(*vm).name,
+                cluster.host(*from).name,
+                cluster.host(*to).name
+            ),
+            CommandKind::ShutdownVm { vm, host, .. } => format!(
+                "{}: shutting down on {}",
+                cluster.vm(*vm).name,
+                cluster.host(*host).name
+            ),
+            CommandKind::StartVm { vm, host } => format!(
+                "{}: starting on {}",
+                cluster.vm(*vm).name,
+                cluster.host(*host).name
+            ),
+            _ => return,
+        };
+        let line = format!("vm {what}{attempt}");
+        self.log(execution, &line);
+    }
+
+    /// A VM action's outcome: failures always, successes as plain lines only.
+    fn on_vm_answer(&self, execution: &Execution, command: &Command, outcome: &Outcome) {
+        let Some(vm) = vm_of(&command.kind) else {
+            return;
+        };
+        let name = &execution.cluster().vm(vm).name;
+        let step = command.kind.name();
+        let line = match outcome {
+            Outcome::Succeeded(_) if self.bars.is_some() => return,
+            Outcome::Succeeded(_) => format!("vm {name}: {step} done"),
+            Outcome::Failed { error, .. } => format!("vm {name}: {step} failed: {error}"),
+            Outcome::TimedOut => format!("vm {name}: {step} timed out"),
+        };
+        self.log(execution, &line);
+    }
+
+    /// `[+1h02m03s]` for a simulated run, `[2026-12-06T01:02:03Z]` otherwise.
+    fn time_prefix(&self, execution: &Execution) -> String {
+        let now = execution.now();
+        if self.simulated {
+            let seconds = now.saturating_sub(execution.started_at()) / 1000;
+            return format!("[{}]", crate::report::offset(seconds));
+        }
+        format!("[{}]", crate::report::timestamp(now))
     }
 
     fn on_host_activity(
@@ -95,16 +164,18 @@ impl Progress {
                     .last_error
                     .filter(|_| status.step == HostStep::UpgradeFailed);
                 let suffix = error.map(|e| format!(": {e}")).unwrap_or_default();
-                eprintln!("host {name}: {}{suffix}", status.step.name());
+                let line = format!("host {name}: {}{suffix}", status.step.name());
+                eprintln!("{} {line}", self.time_prefix(execution));
             }
             None => {}
         }
     }
 
-    fn log(&self, line: &str) {
+    fn log(&self, execution: &Execution, line: &str) {
+        let prefix = self.time_prefix(execution);
         match &self.bars {
-            Some(bars) => bars.multi.suspend(|| eprintln!("{line}")),
-            None => eprintln!("{line}"),
+            Some(bars) => bars.multi.suspend(|| eprintln!("{prefix} {line}")),
+            None => eprintln!("{prefix} {line}"),
         }
     }
 
@@ -202,6 +273,20 @@ impl Bars {
         if let Some((_, bar)) = &self.wave {
             bar.set_position(finished as u64);
         }
+    }
+}
+
+/// Bars only on a terminal, and not with `NO_COLOR` (README: no bars and no colours then).
+fn bars_wanted() -> bool {
+    std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+fn vm_of(kind: &CommandKind) -> Option<drover_core::VmId> {
+    match kind {
+        CommandKind::Migrate { vm, .. }
+        | CommandKind::ShutdownVm { vm, .. }
+        | CommandKind::StartVm { vm, .. } => Some(*vm),
+        _ => None,
     }
 }
 

@@ -1,16 +1,21 @@
 //! The run documents the CLI prints: the end report (hosts upgraded, skipped or failed with
-//! reasons; migrations; downtime per VM), the status (per host: step, since, attempts, last
-//! error; per run: conditions) and the history. Edge types: serde lives here, not in the core.
+//! reasons; every VM action with its downtime; failures; restores not done; and, read from the
+//! journal, each host's steps with their durations and the run's timing), the status (per host:
+//! step, since, attempts, last error; per run: conditions) and the history. Edge types: serde
+//! lives here, not in the core. `drover report`, the end of `run`/`resume`/operator commands and
+//! the server's `GET /runs/{id}/report` print the same document.
 
 use drover_core::execution::{Execution, RunPhase};
+use drover_engine::timeline::StepSpan;
 use serde::Serialize;
+use utoipa::ToSchema;
 
 use crate::exit::Failure;
 use crate::output::{
     format_duration_secs, print_document, print_table, status_cell, table, OutputFormat,
 };
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct ReportDocument {
     pub run: String,
     pub cluster: String,
@@ -25,13 +30,22 @@ pub struct ReportDocument {
     pub shutdowns: usize,
     pub forced_shutdowns: usize,
     pub downtime: Vec<VmDowntimeEntry>,
+    /// Restores (exit maintenance, uncordon, start a VM) a skip or an abort could not do.
     pub restore_errors: Vec<RestoreError>,
     /// The cluster compatibility level the run set after its last host.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub compatibility_level_raised: Option<String>,
+    /// Every VM action of every started wave, in wave order: a VM moved twice appears twice.
+    pub vm_actions: Vec<VmActionEntry>,
+    /// What went wrong: failed or skipped hosts, VM actions with failed attempts.
+    pub failures: Vec<FailureEntry>,
+    /// Per host, the driver calls of each step with their durations (from the journal; empty
+    /// when the journal was not read).
+    pub host_steps: Vec<HostStepsEntry>,
+    pub timing: TimingEntry,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct HostResult {
     pub host: String,
     /// upgraded | skipped | failed
@@ -40,7 +54,7 @@ pub struct HostResult {
     pub reason: Option<String>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct VmDowntimeEntry {
     pub vm: String,
     pub host: String,
@@ -48,13 +62,66 @@ pub struct VmDowntimeEntry {
     pub downtime_secs: u64,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, ToSchema)]
 pub struct RestoreError {
     pub host: String,
     pub error: String,
 }
 
-fn timestamp(ms: u64) -> String {
+#[derive(Serialize, ToSchema)]
+pub struct VmActionEntry {
+    pub vm: String,
+    /// migrate | restart | shutdown
+    pub action: &'static str,
+    pub from: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+    pub wave: usize,
+    /// done | pending | migration | shutdown | stopped | start | failed | cancelled
+    pub result: &'static str,
+    pub downtime_secs: u64,
+    pub failed_attempts: usize,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct FailureEntry {
+    /// `host NAME` or `vm NAME`
+    pub subject: String,
+    pub error: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct HostStepsEntry {
+    pub host: String,
+    pub steps: Vec<HostStepEntry>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct HostStepEntry {
+    /// The driver step: `enter-maintenance`, `upgrade`, `reboot`, `migrate`…
+    pub step: String,
+    pub calls: usize,
+    pub failed: usize,
+    /// Seconds from the run's start to the step's first call.
+    pub started_after_secs: u64,
+    /// Summed time of its calls, in milliseconds (a call in flight counts up to now).
+    pub call_ms: u64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct TimingEntry {
+    pub started_at: String,
+    /// Seconds from the start to the last event the run saw.
+    pub duration_secs: u64,
+    /// Seconds during which at least one driver call was in flight (from the journal).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub busy_secs: Option<u64>,
+    /// A simulated run in virtual time: its clock is not the wall clock, so times are shown as
+    /// offsets from the start.
+    pub simulated: bool,
+}
+
+pub fn timestamp(ms: u64) -> String {
     jiff::Timestamp::from_millisecond(ms as i64).map_or_else(
         |_| ms.to_string(),
         |t| {
@@ -64,7 +131,18 @@ fn timestamp(ms: u64) -> String {
     )
 }
 
-pub fn report_document(run_id: &str, execution: &Execution) -> ReportDocument {
+/// What the report knows beyond the execution: the journal's spans, whether time is simulated.
+#[derive(Default)]
+pub struct ReportContext<'a> {
+    pub spans: Option<&'a [StepSpan]>,
+    pub simulated: bool,
+}
+
+pub fn report_document(
+    run_id: &str,
+    execution: &Execution,
+    context: &ReportContext<'_>,
+) -> ReportDocument {
     let cluster = execution.cluster();
     let report = execution.report();
     let name = |h: drover_core::HostId| cluster.host(h).name.clone();
@@ -119,20 +197,126 @@ pub fn report_document(run_id: &str, execution: &Execution) -> ReportDocument {
             })
             .collect(),
         compatibility_level_raised: report.compatibility_level_raised.clone(),
+        vm_actions: report
+            .vm_actions
+            .iter()
+            .map(|a| VmActionEntry {
+                vm: cluster.vm(a.vm).name.clone(),
+                action: a.kind.as_str(),
+                from: name(a.from),
+                to: a.to.map(name),
+                wave: a.wave,
+                result: a.phase,
+                downtime_secs: a.downtime_ms / 1000,
+                failed_attempts: a.failed_attempts,
+            })
+            .collect(),
+        failures: failures(execution, &report),
+        host_steps: context
+            .spans
+            .map(|spans| host_steps(spans, report.started_at, report.now))
+            .unwrap_or_default(),
+        timing: TimingEntry {
+            started_at: timestamp(report.started_at),
+            duration_secs: report.now.saturating_sub(report.started_at) / 1000,
+            busy_secs: context.spans.map(|spans| busy_ms(spans, report.now) / 1000),
+            simulated: context.simulated,
+        },
     }
 }
 
-pub fn print_report(
-    run_id: &str,
+/// Failed and skipped hosts with their reasons, then every VM action's last failed attempt.
+fn failures(
     execution: &Execution,
-    output: OutputFormat,
-) -> Result<(), Failure> {
-    let document = report_document(run_id, execution);
-    if let Some(format) = output.document() {
-        return print_document(&document, format);
+    report: &drover_core::execution::RunReport,
+) -> Vec<FailureEntry> {
+    let cluster = execution.cluster();
+    let hosts = report
+        .hosts_failed
+        .iter()
+        .chain(&report.hosts_skipped)
+        .map(|(host, reason)| FailureEntry {
+            subject: format!("host {}", cluster.host(*host).name),
+            error: reason.clone(),
+        });
+    let vms = execution.status().vms.into_iter().filter_map(|vm| {
+        let last = vm.attempts.last()?;
+        Some(FailureEntry {
+            subject: format!("vm {}", cluster.vm(vm.vm).name),
+            error: format!(
+                "{} ({} failed attempt(s) kept)",
+                last.error,
+                vm.attempts.len()
+            ),
+        })
+    });
+    hosts.chain(vms).collect()
+}
+
+/// Per host (in order of its first call), per step (in order of its first call): calls,
+/// failures, when it started after the run's start and how long it took.
+fn host_steps(spans: &[StepSpan], started_at: u64, now: u64) -> Vec<HostStepsEntry> {
+    let mut hosts: Vec<HostStepsEntry> = Vec::new();
+    for span in spans {
+        let Some(host) = &span.host else { continue };
+        let index = match hosts.iter().position(|h| &h.host == host) {
+            Some(index) => index,
+            None => {
+                hosts.push(HostStepsEntry {
+                    host: host.clone(),
+                    steps: Vec::new(),
+                });
+                hosts.len() - 1
+            }
+        };
+        add_span(&mut hosts[index].steps, span, started_at, now);
     }
+    hosts
+}
+
+fn add_span(steps: &mut Vec<HostStepEntry>, span: &StepSpan, started_at: u64, now: u64) {
+    let end = span.ended_ms.unwrap_or(now).max(span.started_ms);
+    let failed = usize::from(matches!(span.result, Some("failed" | "timed-out")));
+    let start_secs = span.started_ms.saturating_sub(started_at) / 1000;
+    match steps.iter_mut().find(|s| s.step == span.step) {
+        Some(step) => {
+            step.calls += 1;
+            step.failed += failed;
+            step.call_ms += end - span.started_ms;
+        }
+        None => steps.push(HostStepEntry {
+            step: span.step.clone(),
+            calls: 1,
+            failed,
+            started_after_secs: start_secs,
+            call_ms: end - span.started_ms,
+        }),
+    }
+}
+
+fn busy_ms(spans: &[StepSpan], now: u64) -> u64 {
+    let mut intervals: Vec<(u64, u64)> = spans
+        .iter()
+        .map(|s| (s.started_ms, s.ended_ms.unwrap_or(now).max(s.started_ms)))
+        .collect();
+    drover_engine::timeline::covered_ms(&mut intervals)
+}
+
+/// `+1h02m` style: how long after the run's start.
+pub fn offset(seconds: u64) -> String {
+    format!("+{}", format_duration_secs(seconds))
+}
+
+pub fn print_report(document: &ReportDocument, output: OutputFormat) -> Result<(), Failure> {
+    if let Some(format) = output.document() {
+        return print_document(document, format);
+    }
+    let started = match document.timing.simulated {
+        true => "simulated time".to_string(),
+        false => format!("started {}", document.timing.started_at),
+    };
     println!(
-        "Run {} of cluster {} to {}: {} after {}",
+        "Run {} of cluster {} to {}: {} after {} ({started})",
         document.run,
         document.cluster,
         document.target_version,
@@ -140,6 +324,15 @@ pub fn print_report(
         format_duration_secs(document.duration_secs)
     );
     println!();
+    print_host_results(document);
+    print_host_steps(document);
+    print_vm_actions(document);
+    print_failures(document);
+    print_summary(document);
+    Ok(())
+}
+
+fn print_host_results(document: &ReportDocument) {
     let mut hosts = table(&["host", "result", "reason"]);
     for host in &document.hosts {
         let result = if host.result == "upgraded" {
@@ -154,21 +347,73 @@ pub fn print_report(
         ]);
     }
     print_table(&hosts);
-    if !document.downtime.is_empty() {
-        let mut downtime = table(&["vm", "host", "action", "downtime"]);
-        for entry in &document.downtime {
-            downtime.add_row(vec![
-                entry.vm.clone(),
-                entry.host.clone(),
-                entry.action.to_string(),
-                format_duration_secs(entry.downtime_secs),
+}
+
+fn print_host_steps(document: &ReportDocument) {
+    if document.host_steps.is_empty() {
+        return;
+    }
+    let mut steps = table(&[
+        "host",
+        "step",
+        "calls",
+        "failed",
+        "first call",
+        "time in calls",
+    ]);
+    for host in &document.host_steps {
+        for (index, step) in host.steps.iter().enumerate() {
+            let name = if index == 0 { host.host.as_str() } else { "" };
+            steps.add_row(vec![
+                name.to_string(),
+                step.step.clone(),
+                step.calls.to_string(),
+                step.failed.to_string(),
+                offset(step.started_after_secs),
+                format_duration_secs(step.call_ms / 1000),
             ]);
         }
-        print_table(&downtime);
     }
-    for error in &document.restore_errors {
-        println!("could not restore on {}: {}", error.host, error.error);
+    print_table(&steps);
+}
+
+fn print_vm_actions(document: &ReportDocument) {
+    if document.vm_actions.is_empty() {
+        return;
     }
+    let mut actions = table(&["wave", "vm", "action", "from", "to", "result", "downtime"]);
+    for action in &document.vm_actions {
+        actions.add_row(vec![
+            action.wave.to_string(),
+            action.vm.clone(),
+            action.action.to_string(),
+            action.from.clone(),
+            action.to.clone().unwrap_or_else(|| "-".into()),
+            action.result.to_string(),
+            format_duration_secs(action.downtime_secs),
+        ]);
+    }
+    print_table(&actions);
+}
+
+fn print_failures(document: &ReportDocument) {
+    if !document.failures.is_empty() {
+        let mut failures = table(&["failure", "error"]);
+        for failure in &document.failures {
+            failures.add_row(vec![failure.subject.clone(), failure.error.clone()]);
+        }
+        print_table(&failures);
+    }
+    if !document.restore_errors.is_empty() {
+        let mut restores = table(&["restore not done on", "error"]);
+        for error in &document.restore_errors {
+            restores.add_row(vec![error.host.clone(), error.error.clone()]);
+        }
+        print_table(&restores);
+    }
+}
+
+fn print_summary(document: &ReportDocument) {
     println!(
         "{} migration(s) ({} failed attempt(s)), {} restart(s), {} shutdown(s) ({} forced)",
         document.migrations,
@@ -177,10 +422,16 @@ pub fn print_report(
         document.shutdowns,
         document.forced_shutdowns
     );
+    if let Some(busy) = document.timing.busy_secs {
+        println!(
+            "{} of {} with a driver call in flight",
+            format_duration_secs(busy),
+            format_duration_secs(document.timing.duration_secs)
+        );
+    }
     if let Some(level) = &document.compatibility_level_raised {
         println!("Cluster compatibility level raised to {level}");
     }
-    Ok(())
 }
 
 #[derive(Serialize)]
@@ -211,13 +462,19 @@ pub struct ConditionEntry {
 #[derive(Serialize)]
 pub struct HostStatusEntry {
     pub host: String,
+    /// The host's step; `planned` (not started yet) or `not-planned` for hosts the run has not
+    /// touched.
     pub step: &'static str,
+    /// A date, or for a simulated run an offset from its start (`+1h02m03s`).
     pub since: String,
     pub attempts: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub wave: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub last_error: Option<String>,
+    /// Why a host is not planned (`at-target`, `down`, `not-selected`, `newer-than-target`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -240,6 +497,38 @@ pub struct VmAttemptEntry {
     pub error: String,
 }
 
+/// A time as the operator reads it: a date, or an offset from the start of a simulated run.
+fn shown_time(at: u64, started_at: u64, simulated: bool) -> String {
+    match simulated {
+        true => offset(at.saturating_sub(started_at) / 1000),
+        false => timestamp(at),
+    }
+}
+
+/// Hosts the run has not started: `planned` when its plan has them in a wave, else
+/// `not-planned` with the plan's reason.
+fn untouched_hosts(execution: &Execution, listed: &[drover_core::HostId]) -> Vec<HostStatusEntry> {
+    let cluster = execution.cluster();
+    let plan = execution.initial_plan();
+    cluster
+        .host_ids()
+        .filter(|id| !listed.contains(id))
+        .map(|id| {
+            let planned = plan.waves.iter().any(|w| w.hosts.contains(&id));
+            let skipped = plan.skipped.iter().find(|s| s.host == id);
+            HostStatusEntry {
+                host: cluster.host(id).name.clone(),
+                step: if planned { "planned" } else { "not-planned" },
+                since: String::new(),
+                attempts: 0,
+                wave: None,
+                last_error: None,
+                note: skipped.map(|s| s.reason.as_str().to_string()),
+            }
+        })
+        .collect()
+}
+
 pub fn status_document(
     record: &drover_store::RunRecord,
     execution: &Execution,
@@ -248,6 +537,24 @@ pub fn status_document(
     let status = execution.status();
     let cluster = execution.cluster();
     let name = |h: drover_core::HostId| cluster.host(h).name.clone();
+    let simulated = is_simulated(&record.options_json);
+    let started_at = execution.started_at();
+    let time = |at: u64| shown_time(at, started_at, simulated);
+    let listed: Vec<drover_core::HostId> = status.hosts.iter().map(|h| h.host).collect();
+    let mut hosts: Vec<HostStatusEntry> = status
+        .hosts
+        .iter()
+        .map(|h| HostStatusEntry {
+            host: name(h.host),
+            step: h.step.name(),
+            since: time(h.since),
+            attempts: h.attempts,
+            wave: h.wave,
+            last_error: h.last_error.clone(),
+            note: None,
+        })
+        .collect();
+    hosts.extend(untouched_hosts(execution, &listed));
     StatusDocument {
         run: record.id.clone(),
         cluster: record.cluster.clone(),
@@ -270,18 +577,7 @@ pub fn status_document(
                 message: c.message.clone(),
             })
             .collect(),
-        hosts: status
-            .hosts
-            .iter()
-            .map(|h| HostStatusEntry {
-                host: name(h.host),
-                step: h.step.name(),
-                since: timestamp(h.since),
-                attempts: h.attempts,
-                wave: h.wave,
-                last_error: h.last_error.clone(),
-            })
-            .collect(),
+        hosts,
         vms: status
             .vms
             .iter()
@@ -295,7 +591,7 @@ pub fn status_document(
                     .attempts
                     .iter()
                     .map(|a| VmAttemptEntry {
-                        at: timestamp(a.at),
+                        at: time(a.at),
                         destination: a.destination.map(name),
                         error: a.error.clone(),
                     })
@@ -338,7 +634,14 @@ pub fn print_status(
         ]);
     }
     print_table(&conditions);
-    let mut hosts = table(&["host", "wave", "step", "since", "attempts", "last error"]);
+    let mut hosts = table(&[
+        "host",
+        "wave",
+        "step",
+        "since",
+        "attempts",
+        "last error / note",
+    ]);
     for host in &document.hosts {
         let step = if host.step == "upgrade-failed" {
             "fail"
@@ -351,7 +654,11 @@ pub fn print_status(
             status_cell(step),
             host.since.as_str().into(),
             host.attempts.to_string().into(),
-            host.last_error.clone().unwrap_or_default().into(),
+            host.last_error
+                .clone()
+                .or_else(|| host.note.clone())
+                .unwrap_or_default()
+                .into(),
         ]);
     }
     print_table(&hosts);
@@ -427,4 +734,30 @@ pub fn print_history(
     }
     print_table(&view);
     Ok(())
+}
+
+/// The report of a stored run, finished or not, driven here or by another process: a
+/// read-only replay of its journal plus the journal's spans.
+pub fn stored_report(
+    store: &drover_store::Store,
+    record: &drover_store::RunRecord,
+) -> Result<ReportDocument, drover_engine::EngineError> {
+    let (execution, _, _) =
+        drover_engine::engine::replay(store, &record.id, &record.inventory_text)?;
+    let entries = store.entries(&record.id)?;
+    let spans = drover_engine::timeline::step_spans(&entries)?;
+    let context = ReportContext {
+        spans: Some(&spans),
+        simulated: is_simulated(&record.options_json),
+    };
+    Ok(report_document(&record.id, &execution, &context))
+}
+
+/// A run on the simulator whose clock is not the wall clock (virtual or scaled time): its
+/// dates are not real dates.
+pub fn is_simulated(options_json: &str) -> bool {
+    let Ok(options) = serde_json::from_str::<serde_json::Value>(options_json) else {
+        return false;
+    };
+    options["kind"] == "simulator" && options["time_scale"].as_f64() != Some(1.0)
 }

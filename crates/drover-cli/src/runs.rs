@@ -19,6 +19,7 @@ use crate::exit::Failure;
 use crate::output::OutputFormat;
 use crate::progress::Progress;
 use crate::report;
+use crate::reviewed_plan;
 
 /// Where the state (journal) lives: `--state`, else `DROVER_STATE`, else `./drover.db`.
 #[derive(Args, Clone)]
@@ -50,6 +51,11 @@ pub struct RunArgs {
     /// Run id (default: cluster name and start time).
     #[arg(long)]
     run_id: Option<String>,
+    /// Execute this reviewed plan (`drover plan -i INVENTORY -o json > FILE`): refused (exit 3)
+    /// if the platform changed so that it is no longer the safe plan.
+    #[arg(long, value_name = "FILE")]
+    plan: Option<PathBuf>,
+    /// Output format: table (for people), json or yaml (documents for scripts).
     #[arg(short = 'o', long = "output", value_enum, default_value_t = OutputFormat::Table)]
     output: OutputFormat,
 }
@@ -58,6 +64,7 @@ pub struct RunArgs {
 pub struct RunSelector {
     /// Run id (default: the newest run; for operator commands the newest unfinished run).
     pub run: Option<String>,
+    /// Output format: table (for people), json or yaml (documents for scripts).
     #[arg(short = 'o', long = "output", value_enum, default_value_t = OutputFormat::Table)]
     pub output: OutputFormat,
 }
@@ -69,6 +76,7 @@ pub struct ResumeArgs {
     /// The inventory the run was started with; refused if it changed since.
     #[arg(short = 'i', long = "inventory")]
     inventory: Option<PathBuf>,
+    /// Output format: table (for people), json or yaml (documents for scripts).
     #[arg(short = 'o', long = "output", value_enum, default_value_t = OutputFormat::Table)]
     output: OutputFormat,
 }
@@ -78,10 +86,38 @@ pub struct HostCommandArgs {
     /// The host.
     pub host: String,
     /// Run id (default: the newest unfinished run).
-    #[arg(long)]
-    pub run: Option<String>,
+    #[arg(value_name = "RUN")]
+    pub run_positional: Option<String>,
+    /// Run id, as a flag (the same as the positional RUN).
+    #[arg(long = "run", value_name = "RUN", conflicts_with = "run_positional")]
+    pub run_flag: Option<String>,
+    /// Output format: table (for people), json or yaml (documents for scripts).
     #[arg(short = 'o', long = "output", value_enum, default_value_t = OutputFormat::Table)]
     pub output: OutputFormat,
+}
+
+impl HostCommandArgs {
+    /// The run named positionally or with `--run`.
+    pub fn run(&self) -> Option<&str> {
+        self.run_positional.as_deref().or(self.run_flag.as_deref())
+    }
+}
+
+#[derive(Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub selector: RunSelector,
+    /// Redraw every SECONDS until the run stops (finished, or waiting for an operator).
+    #[arg(long, value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub watch: Option<u64>,
+    /// With --watch: give up after this many seconds even if the run goes on.
+    #[arg(
+        long,
+        value_name = "SECONDS",
+        default_value_t = 86_400,
+        requires = "watch"
+    )]
+    pub watch_max_secs: u64,
 }
 
 #[derive(Args)]
@@ -92,6 +128,7 @@ pub struct HistoryArgs {
     /// At most this many runs, newest first.
     #[arg(long, default_value_t = 20)]
     limit: usize,
+    /// Output format: table (for people), json or yaml (documents for scripts).
     #[arg(short = 'o', long = "output", value_enum, default_value_t = OutputFormat::Table)]
     output: OutputFormat,
 }
@@ -131,6 +168,14 @@ pub fn run(args: &RunArgs, state: &StateArgs) -> Result<(), Failure> {
     }
     crate::catalog_view::resolve_auto_compatibility_level(&mut file)?;
     let (_, plan_document) = crate::plan_view::plan_document(&file)?;
+    let reviewed = match &args.plan {
+        Some(path) => {
+            let reviewed = reviewed_plan::load(path)?;
+            reviewed_plan::check_made_from(&reviewed, &plan_document, path, &args.inventory)?;
+            Some(reviewed)
+        }
+        None => None,
+    };
     crate::plan_view::feasibility(&plan_document)?;
     refuse_windows_that_never_open(&file.cluster.policy)?;
     let mut store = open_store(&state.state)?;
@@ -152,7 +197,8 @@ pub fn run(args: &RunArgs, state: &StateArgs) -> Result<(), Failure> {
         None => unused_run_id(&store, &file.cluster.name)?,
     };
     relax_for_virtual_time(&mut store, &choice)?;
-    let options = choice.options_json();
+    let mut options = choice.options_json();
+    let simulated = report::is_simulated(&options);
     with_runtime(choice.virtual_time(), async {
         let clock = choice.new_clock();
         let driver = Arc::new(open_driver(
@@ -161,6 +207,13 @@ pub fn run(args: &RunArgs, state: &StateArgs) -> Result<(), Failure> {
             &file.cluster,
             clock.clone(),
         )?);
+        let accepted = match &reviewed {
+            Some(reviewed) => Some(accept_reviewed(reviewed, &file, driver.as_ref()).await?),
+            None => None,
+        };
+        if let Some(plan) = &accepted {
+            options = reviewed_plan::options_with_plan(&options, plan)?;
+        }
         let spec = NewRunSpec {
             run_id: run_id.clone(),
             inventory_text: &text,
@@ -174,7 +227,11 @@ pub fn run(args: &RunArgs, state: &StateArgs) -> Result<(), Failure> {
             engine_failure(error)
         })?;
         eprintln!("run {run_id} started on the {} driver", choice.kind_name());
-        let result = drive_to_stop(engine, args.output).await;
+        let engine = match &accepted {
+            Some(plan) => hold_to_reviewed_plan(engine, plan)?,
+            None => engine,
+        };
+        let result = drive_to_stop(engine, args.output, simulated).await;
         save_platform(&driver)?;
         result
     })
@@ -191,6 +248,62 @@ fn refuse_windows_that_never_open(policy: &drover_core::Policy) -> Result<(), Fa
         ));
     }
     Ok(())
+}
+
+/// Discovers the platform, plans it as the run will, and accepts the reviewed plan when the
+/// only differences are the VMs that changed on the platform (saying which); refuses otherwise.
+async fn accept_reviewed(
+    reviewed: &drover_schema::document::PlanDocument,
+    file: &drover_schema::inventory::InventoryFile,
+    driver: &crate::drivers::AnyDriver,
+) -> Result<drover_schema::document::PlanDocument, Failure> {
+    use drover_engine::Driver;
+    let limit = std::time::Duration::from_secs(file.cluster.policy.step_timeout_secs);
+    let discovered = match tokio::time::timeout(limit, driver.discover()).await {
+        Ok(Ok(discovered)) => discovered,
+        Ok(Err(error)) => return Err(Failure::internal(format!("discovery failed: {error}"))),
+        Err(_) => {
+            return Err(Failure::internal(format!(
+                "discovery timed out after {} s",
+                limit.as_secs()
+            )))
+        }
+    };
+    let mut observed = file.clone();
+    observed.cluster =
+        drover_engine::merge::merge_inventory_with_discovery(&file.cluster, &discovered);
+    let fresh = crate::plan_view::plan_document(&observed)?;
+    let accepted = reviewed_plan::accept(reviewed, &fresh, &file.cluster, &observed.cluster)?;
+    match accepted.replanned_vms.is_empty() {
+        true => eprintln!("the platform matches the reviewed plan: running it as reviewed"),
+        false => eprintln!(
+            "the platform changed since the plan was reviewed; re-planned only the VMs that changed (the rest runs as reviewed):\n  - {}",
+            accepted.replanned_vms.join("\n  - ")
+        ),
+    }
+    Ok(accepted.document)
+}
+
+/// The run plans from its own discovery; if the platform changed again in between, its plan
+/// is not the accepted one and the run is aborted before any change.
+fn hold_to_reviewed_plan<D: drover_engine::Driver>(
+    mut engine: Engine<D>,
+    accepted: &drover_schema::document::PlanDocument,
+) -> Result<Engine<D>, Failure> {
+    let execution = engine.execution();
+    let planned =
+        drover_schema::document::PlanDocument::new(execution.cluster(), execution.initial_plan());
+    if reviewed_plan::same_waves(&planned, accepted) {
+        return Ok(engine);
+    }
+    eprintln!(
+        "run {}: the platform changed again while the run started; its plan is not the reviewed one: aborting before any change",
+        engine.run_id()
+    );
+    engine
+        .operate(OperatorCommand::Abort, &operator_name())
+        .map_err(engine_failure)?;
+    Ok(engine)
 }
 
 /// `CLUSTER-YYYYMMDD-HHMMSS`, with `-2`, `-3`… when runs start within the same second.
@@ -216,31 +329,75 @@ pub(crate) fn unused_run_id(store: &Store, cluster: &str) -> Result<String, Fail
 async fn drive_to_stop<D: drover_engine::Driver>(
     mut engine: Engine<D>,
     output: OutputFormat,
+    simulated: bool,
 ) -> Result<(), Failure> {
-    let mut progress = Progress::new(engine.execution());
+    let mut progress = Progress::new(engine.execution(), simulated);
     let end = engine
         .drive(&mut |execution, event| progress.on_event(execution, &event))
         .await
         .map_err(engine_failure)?;
     progress.finish();
-    report::print_report(engine.run_id(), engine.execution(), output)?;
-    stop_result(engine.run_id(), engine.execution(), &end)
+    let run_id = engine.run_id().to_string();
+    let document = end_report(&engine, simulated)?;
+    report::print_report(&document, output)?;
+    stop_result(&run_id, engine.execution(), &document, &end)
 }
 
-fn stop_result(run_id: &str, execution: &Execution, end: &DriveEnd) -> Result<(), Failure> {
+/// The end report, with each host's steps read back from the journal the engine wrote.
+fn end_report<D: drover_engine::Driver>(
+    engine: &Engine<D>,
+    simulated: bool,
+) -> Result<report::ReportDocument, Failure> {
+    let entries = engine
+        .store()
+        .entries(engine.run_id())
+        .map_err(Failure::internal)?;
+    let spans = drover_engine::timeline::step_spans(&entries).map_err(Failure::internal)?;
+    let context = report::ReportContext {
+        spans: Some(&spans),
+        simulated,
+    };
+    Ok(report::report_document(
+        engine.run_id(),
+        engine.execution(),
+        &context,
+    ))
+}
+
+fn stop_result(
+    run_id: &str,
+    execution: &Execution,
+    document: &report::ReportDocument,
+    end: &DriveEnd,
+) -> Result<(), Failure> {
     match end {
         DriveEnd::Finished(RunPhase::Completed) => Ok(()),
         DriveEnd::Finished(_) => Err(Failure::with_code(
             EXIT_ABORTED,
-            format!(
-                "run {run_id} was aborted; every host Drover touched was restored (see the report)"
-            ),
+            aborted_message(run_id, document),
         )),
         DriveEnd::NeedsOperator(phase) => Err(Failure::with_code(
             EXIT_NEEDS_OPERATOR,
             what_next(run_id, execution, phase),
         )),
     }
+}
+
+/// Says that everything was restored only when the report lists no restore left undone.
+fn aborted_message(run_id: &str, document: &report::ReportDocument) -> String {
+    if document.restore_errors.is_empty() {
+        return format!("run {run_id} was aborted; every host Drover touched was restored");
+    }
+    let hosts: std::collections::BTreeSet<&str> = document
+        .restore_errors
+        .iter()
+        .map(|e| e.host.as_str())
+        .collect();
+    format!(
+        "run {run_id} was aborted; {} restore(s) could not be done on {} (see the report): restore them by hand",
+        document.restore_errors.len(),
+        hosts.into_iter().collect::<Vec<_>>().join(", ")
+    )
 }
 
 /// Tells the operator what the run waits for and which commands move it on.
@@ -255,10 +412,10 @@ fn what_next(run_id: &str, execution: &Execution, phase: &RunPhase) -> String {
     match phase {
         RunPhase::AwaitingApproval => format!("run {run_id} waits for approval: review `drover status {run_id}`, then `drover approve {run_id}`"),
         RunPhase::Halted { reason } => format!(
-            "run {run_id} halted: {reason}\n  choose: `drover retry --run {run_id}`, `drover skip HOST --run {run_id}`, or `drover abort {run_id}`"
+            "run {run_id} halted: {reason}\n  choose: `drover retry {run_id}`, `drover skip HOST {run_id}`, or `drover abort {run_id}`"
         ),
         _ if !waiting_manual.is_empty() => format!(
-            "run {run_id} waits for the manual upgrade of {}: run the installer on each, then `drover continue HOST --run {run_id}`",
+            "run {run_id} waits for the manual upgrade of {}: run the installer on each, then `drover continue HOST {run_id}`",
             waiting_manual.join(", ")
         ),
         _ if status.paused => format!("run {run_id} is paused: `drover unpause {run_id}` to go on"),
@@ -319,8 +476,44 @@ pub(crate) fn select_run(
         })
 }
 
-/// `drover status`: replays the journal read-only and shows where every host is.
-pub fn status(args: &RunSelector, state: &StateArgs) -> Result<(), Failure> {
+/// `drover status`: replays the journal read-only and shows where every host is; with
+/// `--watch`, again every few seconds until the run stops or `--watch-max-secs` passed.
+pub fn status(args: &StatusArgs, state: &StateArgs) -> Result<(), Failure> {
+    let Some(interval_secs) = args.watch else {
+        return print_status_once(&args.selector, state).map(|_| ());
+    };
+    let started = std::time::Instant::now();
+    let limit = std::time::Duration::from_secs(args.watch_max_secs);
+    let interval = std::time::Duration::from_secs(interval_secs);
+    let clear_screen = std::io::IsTerminal::is_terminal(&std::io::stdout());
+    loop {
+        if clear_screen {
+            // Home and clear, so each redraw replaces the last one.
+            print!("\x1b[H\x1b[2J");
+        }
+        if print_status_once(&args.selector, state)? == Watch::Stopped {
+            return Ok(());
+        }
+        if started.elapsed() + interval > limit {
+            eprintln!(
+                "status --watch: stopped watching after {}s (--watch-max-secs); the run goes on",
+                args.watch_max_secs
+            );
+            return Ok(());
+        }
+        std::thread::sleep(interval);
+    }
+}
+
+#[derive(PartialEq, Eq)]
+enum Watch {
+    GoesOn,
+    Stopped,
+}
+
+/// Prints the status once; says whether the run still moves (driven by a live process and not
+/// waiting for an operator).
+fn print_status_once(args: &RunSelector, state: &StateArgs) -> Result<Watch, Failure> {
     let store = open_store(&state.state)?;
     let record = select_run(&store, args.run.as_deref(), false)?;
     let (execution, _, _) =
@@ -331,7 +524,17 @@ pub fn status(args: &RunSelector, state: &StateArgs) -> Result<(), Failure> {
     let driven_by = holder
         .filter(|l| l.run_id == record.id && holder_is_alive(&l.holder))
         .map(|l| l.holder);
-    report::print_status(&record, &execution, driven_by.as_deref(), args.output)
+    report::print_status(&record, &execution, driven_by.as_deref(), args.output)?;
+    let waits_for_operator = matches!(
+        execution.phase(),
+        RunPhase::Halted { .. } | RunPhase::AwaitingApproval
+    );
+    let moving = driven_by.is_some() && !execution.is_finished() && !waits_for_operator;
+    Ok(if moving {
+        Watch::GoesOn
+    } else {
+        Watch::Stopped
+    })
 }
 
 /// The run's platform time now, for "in 4h51m": the run's own clock (wall or scaled), or for
@@ -456,6 +659,7 @@ fn drive_existing(
     .map_err(Failure::internal)?;
     let choice = DriverChoice::from_options(&file.driver, &record.options_json)?;
     relax_for_virtual_time(&mut store, &choice)?;
+    let simulated = report::is_simulated(&record.options_json);
     let last_at = store
         .entries(&record.id)
         .map_err(Failure::internal)?
@@ -471,15 +675,36 @@ fn drive_existing(
         )?);
         let mut engine =
             Engine::open(store, Arc::clone(&driver), clock, &record.id).map_err(engine_failure)?;
+        check_still_reviewed_plan(&engine, &record.options_json)?;
         if let Some(command) = command {
             engine
                 .operate(command, &operator_name())
                 .map_err(engine_failure)?;
         }
-        let result = drive_to_stop(engine, output).await;
+        let result = drive_to_stop(engine, output, simulated).await;
         save_platform(&driver)?;
         result
     })
+}
+
+/// A run started with `--plan` must replay to the plan it was started with.
+fn check_still_reviewed_plan<D: drover_engine::Driver>(
+    engine: &Engine<D>,
+    options_json: &str,
+) -> Result<(), Failure> {
+    let Some(accepted) = reviewed_plan::stored_plan(options_json) else {
+        return Ok(());
+    };
+    let execution = engine.execution();
+    let replayed =
+        drover_schema::document::PlanDocument::new(execution.cluster(), execution.initial_plan());
+    if reviewed_plan::same_waves(&replayed, &accepted) {
+        return Ok(());
+    }
+    Err(Failure::no_safe_plan(format!(
+        "run {}: its journal replays to another plan than the reviewed one it started with; not continued",
+        engine.run_id()
+    )))
 }
 
 /// `drover sim-upgrade HOST`: on the simulator only, plays the operator who runs the installer
@@ -487,7 +712,7 @@ fn drive_existing(
 /// continue HOST` lets Drover verify and go on.
 pub fn simulated_manual_upgrade(args: &HostCommandArgs, state: &StateArgs) -> Result<(), Failure> {
     let store = open_store(&state.state)?;
-    let record = select_run(&store, args.run.as_deref(), true)?;
+    let record = select_run(&store, args.run(), true)?;
     let file = drover_schema::inventory::parse_inventory_file(
         &record.inventory_text,
         "inventory (stored with the run)",
@@ -523,7 +748,7 @@ pub fn simulated_manual_upgrade(args: &HostCommandArgs, state: &StateArgs) -> Re
             })?;
         save_platform(&driver)?;
         eprintln!(
-            "{} now runs {}: `drover continue {} --run {}` to go on",
+            "{} now runs {}: `drover continue {} {}` to go on",
             args.host, file.cluster.target_version, args.host, record.id
         );
         Ok(())

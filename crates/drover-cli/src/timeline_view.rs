@@ -15,6 +15,7 @@ use crate::runs::StateArgs;
 pub struct TimelineArgs {
     /// Run id (default: the newest run).
     run: Option<String>,
+    /// Output format: table (for people), json or yaml (documents for scripts).
     #[arg(short = 'o', long = "output", value_enum, default_value_t = OutputFormat::Table)]
     output: OutputFormat,
 }

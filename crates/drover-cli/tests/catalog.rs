@@ -390,3 +390,103 @@ fn an_auto_compatibility_level_comes_from_the_catalog() {
         stderr(&refused)
     );
 }
+
+/// `drover ARGS` run from another directory than the inventory's.
+fn drover_in(directory: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_drover"))
+        .args(args)
+        .current_dir(directory)
+        .env("NO_COLOR", "1")
+        .env_remove("DROVER_INVENTORY")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn check_command_paths_resolve_against_the_inventory_like_the_catalog() {
+    let elsewhere = tempfile::tempdir().unwrap();
+    let inventory = catalog_data().join("eus-pool.yaml");
+    let output = drover_in(
+        elsewhere.path(),
+        &["check", "-i", inventory.to_str().unwrap(), "-o", "json"],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let check = json(&output);
+    let kvm03 = check["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|h| h["host"] == "kvm03")
+        .unwrap();
+    assert!(kvm03.get("error").is_none(), "{kvm03}");
+    assert_eq!(kvm03["updates_available"], true, "{kvm03}");
+}
+
+/// An inventory like eus-pool.yaml whose check command is `script` (a file next to it).
+fn pool_with_check_script(directory: &Path, script: &str) -> PathBuf {
+    let text = std::fs::read_to_string(catalog_data().join("eus-pool.yaml"))
+        .unwrap()
+        .replace(
+            "check_command: [sh, check-updates.sh, \"{host}\"]",
+            "check_command: [./check.sh, \"{host}\"]",
+        )
+        .replace(
+            "catalog: releases.yaml",
+            &format!(
+                "catalog: {}",
+                catalog_data().join("releases.yaml").display()
+            ),
+        );
+    let inventory = directory.join("pool.yaml");
+    std::fs::write(&inventory, text).unwrap();
+    let script_path = directory.join("check.sh");
+    std::fs::write(&script_path, script).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&script_path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    inventory
+}
+
+#[test]
+fn a_failed_check_is_an_error_for_that_host_and_a_non_zero_exit() {
+    let directory = tempfile::tempdir().unwrap();
+    let script = "#!/bin/sh\ncase \"$1\" in kvm03) echo 'mirror unreachable' >&2; exit 1 ;; *) echo Listing... ;; esac\n";
+    let inventory = pool_with_check_script(directory.path(), script);
+    let output = drover(&["check", "-i", inventory.to_str().unwrap(), "-o", "json"]);
+    assert_eq!(output.status.code(), Some(7), "{}", stderr(&output));
+    assert!(stderr(&output).contains("kvm03"), "{}", stderr(&output));
+    let check = json(&output);
+    let host = |name: &str| {
+        check["hosts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|h| h["host"] == name)
+            .unwrap()
+            .clone()
+    };
+    let kvm03 = host("kvm03");
+    assert!(
+        kvm03["updates_available"].is_null(),
+        "never \"no updates\": {kvm03}"
+    );
+    assert!(
+        kvm03["error"]
+            .as_str()
+            .unwrap()
+            .contains("mirror unreachable"),
+        "{kvm03}"
+    );
+    assert!(host("kvm01").get("error").is_none());
+
+    let table = drover(&["check", "-i", inventory.to_str().unwrap()]);
+    assert_eq!(table.status.code(), Some(7));
+    let line = String::from_utf8_lossy(&table.stdout)
+        .lines()
+        .find(|l| l.starts_with("kvm03"))
+        .unwrap()
+        .to_string();
+    assert!(
+        line.contains("unknown") && line.contains("check failed"),
+        "{line}"
+    );
+}

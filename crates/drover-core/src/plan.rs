@@ -152,4 +152,19 @@ impl Plan {
     pub fn actions(&self) -> impl Iterator<Item = &Action> {
         self.waves.iter().flat_map(|w| w.actions.iter())
     }
+
+    /// This plan with other waves (a reviewed plan, or what is left of one), its summary's
+    /// counts recounted; prechecks and bounds stay. Whether the waves are safe is for
+    /// [`crate::check::check_plan`] to say.
+    pub fn with_waves(&self, waves: Vec<Wave>) -> Plan {
+        let mut plan = self.clone();
+        plan.waves = waves;
+        let count = |plan: &Plan, kind| plan.actions().filter(|a| a.kind == kind).count();
+        plan.summary.migrations = count(&plan, ActionKind::Migrate);
+        plan.summary.restarts = count(&plan, ActionKind::Restart);
+        plan.summary.shutdowns = count(&plan, ActionKind::Shutdown);
+        plan.summary.waves = plan.waves.len();
+        plan.summary.hosts_to_upgrade = plan.waves.iter().map(|w| w.hosts.len()).sum();
+        plan
+    }
 }

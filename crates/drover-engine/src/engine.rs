@@ -259,6 +259,11 @@ impl<D: Driver> Engine<D> {
         &self.run_id
     }
 
+    /// The run's store, to read its journal back (the end report's per-step times).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
     pub fn into_store(self) -> Store {
         self.store
     }
@@ -619,7 +624,10 @@ pub fn replay(store: &Store, run_id: &str, inventory_text: &str) -> Result<Repla
     }
     let start: records::StartRecord = records::from_json(&first.payload_json)?;
     let cluster = records::cluster_from_start(&start, inventory.cluster.policy.clone())?;
-    let mut execution = Execution::new(cluster, first.at_ms);
+    let mut execution = match reviewed_plan(store, run_id, &cluster)? {
+        Some(plan) => Execution::with_plan(cluster, plan, first.at_ms),
+        None => Execution::new(cluster, first.at_ms),
+    };
     let mut outstanding = BTreeMap::new();
     let mut last_seq = first.seq;
     drain(&mut execution, &mut outstanding);
@@ -649,6 +657,35 @@ pub fn replay(store: &Store, run_id: &str, inventory_text: &str) -> Result<Repla
         }
     }
     Ok((execution, outstanding, last_seq))
+}
+
+/// The plan a run was started with by `drover run --plan` (its options' `reviewed_plan`, a plan
+/// document), in terms of the run's first observed cluster.
+fn reviewed_plan(
+    store: &Store,
+    run_id: &str,
+    cluster: &drover_core::Cluster,
+) -> Result<Option<drover_core::Plan>, EngineError> {
+    let Some(record) = store.run(run_id)? else {
+        return Ok(None);
+    };
+    let options: serde_json::Value = match serde_json::from_str(&record.options_json) {
+        Ok(options) => options,
+        Err(_) => return Ok(None),
+    };
+    let Some(document) = options.get("reviewed_plan") else {
+        return Ok(None);
+    };
+    let document: drover_schema::document::PlanDocument = serde_json::from_value(document.clone())
+        .map_err(|error| {
+            EngineError::Journal(format!(
+                "run {run_id}: its reviewed plan does not parse: {error}"
+            ))
+        })?;
+    let waves = document.waves_on(cluster).map_err(|error| {
+        EngineError::Journal(format!("run {run_id}: its reviewed plan: {error}"))
+    })?;
+    Ok(Some(drover_core::plan(cluster).with_waves(waves)))
 }
 
 fn drain(execution: &mut Execution, outstanding: &mut BTreeMap<CommandId, (Command, bool)>) {

@@ -5,7 +5,8 @@
 //! module knows the plan and cluster model but not how plans are made, and writes no files.
 //!
 //! Serialize with [`to_json`] / [`to_yaml`]; read back with `serde_json::from_str::<PlanDocument>`
-//! or `serde_yaml_ng::from_str::<PlanDocument>` directly.
+//! or `serde_yaml_ng::from_str::<PlanDocument>` directly, and turn its waves back into the core's
+//! (names into ids of a cluster) with [`PlanDocument::waves_on`] (`drover run --plan`).
 
 use drover_core::{
     Action, ActionKind, CheckStatus, Cluster, HostId, Plan, Precheck, SkipReason, SkippedHost,
@@ -171,6 +172,56 @@ impl PlanDocument {
     }
 }
 
+impl PlanDocument {
+    /// The document's waves in the core's terms, for `cluster` (names looked up there). Fails
+    /// naming the first host or VM the cluster does not have; says nothing of safety (that is
+    /// `drover_core::check::check_plan`'s job).
+    pub fn waves_on(&self, cluster: &Cluster) -> Result<Vec<Wave>, String> {
+        let vm_ids: std::collections::HashMap<&str, drover_core::VmId> = cluster
+            .vms
+            .iter()
+            .enumerate()
+            .map(|(index, vm)| (vm.name.as_str(), drover_core::VmId(index as u32)))
+            .collect();
+        let host = |name: &str| {
+            cluster
+                .host_named(name)
+                .ok_or_else(|| format!("host {name} is not in cluster {}", cluster.name))
+        };
+        let vm = |name: &str| {
+            vm_ids
+                .get(name)
+                .copied()
+                .ok_or_else(|| format!("VM {name} is not in cluster {}", cluster.name))
+        };
+        self.waves
+            .iter()
+            .map(|wave| {
+                Ok(Wave {
+                    kind: wave.kind.into(),
+                    hosts: wave
+                        .hosts
+                        .iter()
+                        .map(|h| host(h))
+                        .collect::<Result<_, _>>()?,
+                    actions: wave
+                        .actions
+                        .iter()
+                        .map(|a| {
+                            Ok(Action {
+                                vm: vm(&a.vm)?,
+                                kind: a.kind.into(),
+                                from: host(&a.from)?,
+                                to: a.to.as_deref().map(host).transpose()?,
+                            })
+                        })
+                        .collect::<Result<_, String>>()?,
+                })
+            })
+            .collect()
+    }
+}
+
 /// Pretty-printed JSON, without a trailing newline.
 pub fn to_json(document: &PlanDocument) -> String {
     serde_json::to_string_pretty(document)
@@ -304,6 +355,26 @@ impl From<WaveKind> for WaveKindName {
             WaveKind::Master => WaveKindName::Master,
             WaveKind::Management => WaveKindName::Management,
             WaveKind::Compute => WaveKindName::Compute,
+        }
+    }
+}
+
+impl From<WaveKindName> for WaveKind {
+    fn from(kind: WaveKindName) -> WaveKind {
+        match kind {
+            WaveKindName::Master => WaveKind::Master,
+            WaveKindName::Management => WaveKind::Management,
+            WaveKindName::Compute => WaveKind::Compute,
+        }
+    }
+}
+
+impl From<ActionKindName> for ActionKind {
+    fn from(kind: ActionKindName) -> ActionKind {
+        match kind {
+            ActionKindName::Migrate => ActionKind::Migrate,
+            ActionKindName::Restart => ActionKind::Restart,
+            ActionKindName::Shutdown => ActionKind::Shutdown,
         }
     }
 }

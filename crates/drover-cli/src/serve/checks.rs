@@ -61,7 +61,7 @@ impl CheckResults {
             .hosts
             .iter()
             .find(|h| h.host == host)
-            .map(|h| h.updates_available)
+            .and_then(|h| h.updates_available)
     }
 
     /// Claims `version` for a strategy run of `cluster`; false when one was started already.

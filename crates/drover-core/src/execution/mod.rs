@@ -28,7 +28,9 @@ use crate::plan::Plan;
 
 pub use hosts::HostStep;
 pub use settings::ExecutionSettings;
-pub use status::{HostStatus, RunCondition, RunReport, RunStatus, VmAttempt, VmDowntime, VmStatus};
+pub use status::{
+    HostStatus, RunCondition, RunReport, RunStatus, VmActionReport, VmAttempt, VmDowntime, VmStatus,
+};
 pub use types::{
     Command, CommandId, CommandKind, Discovered, HostFacts, Input, Millis, Observation,
     OperatorCommand, Outcome,
@@ -123,6 +125,10 @@ pub struct Execution {
     started_at: Millis,
     hosts: Vec<HostRun>,
     vms: BTreeMap<VmId, VmRun>,
+    /// Actions of earlier waves that a later action of the same VM replaced in `vms`, oldest
+    /// first: the report keeps every action (a VM restarted twice appears twice). At most one
+    /// per VM per wave.
+    replaced_vm_actions: Vec<(VmId, VmRun)>,
     /// Hosts of the wave in progress, in plan order.
     wave_hosts: Vec<HostId>,
     waves_started: usize,
@@ -139,18 +145,37 @@ pub struct Execution {
     counters: status::Counters,
     /// The final raise of the cluster compatibility level, when the policy asks for one.
     compatibility: Option<CompatibilityRaise>,
+    /// A plan given at the start (`with_plan`): after each discovery the run keeps to its
+    /// remaining waves while the independent checker accepts them on the observed cluster, and
+    /// re-plans (dropping it) only when it does not.
+    given_plan: Option<Plan>,
 }
 
 impl Execution {
     /// A new run of the plan for `cluster`, observed at `now`. The plan is made here, from the
     /// observation, so that a replay of the journal makes the same one.
     pub fn new(cluster: Cluster, now: Millis) -> Self {
+        let plan = crate::planner::plan(&cluster);
+        Self::start(cluster, plan, None, now)
+    }
+
+    /// A new run of a given plan (an operator reviewed it) for `cluster`, observed at `now`.
+    /// The plan is used when the independent checker finds it safe on this cluster; otherwise
+    /// the run plans afresh, as `new` does. Replaying the same inputs with the same plan gives
+    /// the same run.
+    pub fn with_plan(cluster: Cluster, plan: Plan, now: Millis) -> Self {
+        if !plan.is_feasible() || !crate::check::check_plan(&cluster, &plan).is_empty() {
+            return Self::new(cluster, now);
+        }
+        Self::start(cluster, plan.clone(), Some(plan), now)
+    }
+
+    fn start(cluster: Cluster, plan: Plan, given_plan: Option<Plan>, now: Millis) -> Self {
         let settings = ExecutionSettings::from_policy(&cluster.policy);
         let compatibility = settings
             .raise_compatibility_level_to
             .clone()
             .map(CompatibilityRaise::new);
-        let plan = crate::planner::plan(&cluster);
         let cluster_has_no_windows = cluster.policy.windows.is_empty();
         let hosts = cluster
             .host_ids()
@@ -176,6 +201,7 @@ impl Execution {
             started_at: now,
             hosts,
             vms: BTreeMap::new(),
+            replaced_vm_actions: Vec::new(),
             wave_hosts: Vec::new(),
             waves_started: 0,
             awaiting_discovery: false,
@@ -187,6 +213,7 @@ impl Execution {
             eviction_batch: (0, 0),
             counters: status::Counters::default(),
             compatibility,
+            given_plan,
         };
         if !execution.current_plan.is_feasible() {
             execution.phase = RunPhase::Halted {
@@ -204,6 +231,16 @@ impl Execution {
     /// The plan the run started with (what the operator approved).
     pub fn initial_plan(&self) -> &Plan {
         &self.initial_plan
+    }
+
+    /// The time of the last input handled (the run's clock, virtual on the simulator).
+    pub fn now(&self) -> Millis {
+        self.now
+    }
+
+    /// When the run started (its first observation).
+    pub fn started_at(&self) -> Millis {
+        self.started_at
     }
 
     pub fn phase(&self) -> &RunPhase {
@@ -455,8 +492,10 @@ impl Execution {
         };
         self.waves_started += 1;
         for action in &wave.actions {
-            self.vms
-                .insert(action.vm, VmRun::new(action, self.waves_started, self.now));
+            let run = VmRun::new(action, self.waves_started, self.now);
+            if let Some(earlier) = self.vms.insert(action.vm, run) {
+                self.replaced_vm_actions.push((action.vm, earlier));
+            }
         }
         for host in &wave.hosts {
             self.hosts[host.index()].start(self.waves_started, self.now);
@@ -514,7 +553,10 @@ impl Execution {
                 planning.hosts[index].state = HostState::Down;
             }
         }
-        let plan = crate::planner::plan(&planning);
+        let plan = match self.rest_of_given_plan(&planning) {
+            Some(rest) => rest,
+            None => crate::planner::plan(&planning),
+        };
         if !plan.is_feasible() {
             let reason = no_safe_plan_reason(&plan);
             self.current_plan = plan;
@@ -522,6 +564,30 @@ impl Execution {
             return;
         }
         self.current_plan = plan;
+    }
+
+    /// What is left of the given plan, if the checker still finds it safe on what was
+    /// observed; else the given plan is dropped for good and the run re-plans.
+    fn rest_of_given_plan(&mut self, planning: &Cluster) -> Option<Plan> {
+        let given = self.given_plan.as_ref()?;
+        let rest_waves = given
+            .waves
+            .iter()
+            .skip(self.waves_started)
+            .cloned()
+            .collect();
+        let fresh = crate::planner::plan(planning);
+        let rest = fresh.with_waves(rest_waves);
+        if fresh.is_feasible() && crate::check::check_plan(planning, &rest).is_empty() {
+            return Some(rest);
+        }
+        self.given_plan = None;
+        None
+    }
+
+    /// Whether the run still follows the plan it was given (`with_plan`).
+    pub fn follows_given_plan(&self) -> bool {
+        self.given_plan.is_some()
     }
 
     /// Folds a discovery into the run's view, matching hosts and VMs by name. New hosts and VMs

@@ -79,6 +79,21 @@ pub struct VmDowntime {
     pub downtime_ms: u64,
 }
 
+/// One VM action of the run, finished or not, as the end report lists it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VmActionReport {
+    pub vm: VmId,
+    pub kind: ActionKind,
+    pub from: HostId,
+    pub to: Option<HostId>,
+    /// 1-based wave of the action.
+    pub wave: usize,
+    pub phase: &'static str,
+    pub downtime_ms: u64,
+    /// Failed attempts kept for the operator (the last few).
+    pub failed_attempts: usize,
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct RunReport {
     pub phase: RunPhase,
@@ -93,6 +108,9 @@ pub struct RunReport {
     pub shutdowns: usize,
     pub forced_shutdowns: usize,
     pub downtime: Vec<VmDowntime>,
+    /// Every VM action of every started wave, in wave order (a VM that moved twice is listed
+    /// twice).
+    pub vm_actions: Vec<VmActionReport>,
     /// What a skip or abort could not restore.
     pub restore_errors: Vec<(HostId, String)>,
     /// The cluster compatibility level the run raised after its last host, if it did.
@@ -138,6 +156,27 @@ impl Execution {
         (finished, started + planned)
     }
 
+    /// Every VM action the run started, replaced ones first, then the latest per VM, ordered
+    /// by wave (stable, so a VM's actions keep their order).
+    fn every_vm_action(&self) -> impl Iterator<Item = (VmId, &super::vms::VmRun)> {
+        let mut actions: Vec<(VmId, &super::vms::VmRun)> = self
+            .replaced_vm_actions
+            .iter()
+            .map(|(vm, run)| (*vm, run))
+            .chain(self.vms.iter().map(|(vm, run)| (*vm, run)))
+            .collect();
+        actions.sort_by_key(|(_, run)| run.wave);
+        actions.into_iter()
+    }
+
+    /// Downtime of one action so far: finished periods plus the one still running.
+    fn downtime_so_far(&self, run: &super::vms::VmRun) -> u64 {
+        run.downtime_ms
+            + run
+                .down_since
+                .map_or(0, |since| self.now.saturating_sub(since))
+    }
+
     pub fn status(&self) -> RunStatus {
         let hosts = self
             .hosts
@@ -155,11 +194,10 @@ impl Execution {
             })
             .collect();
         let vms = self
-            .vms
-            .iter()
+            .every_vm_action()
             .filter(|(_, run)| run.phase != super::vms::VmPhase::Done || !run.history.is_empty())
             .map(|(vm, run)| VmStatus {
-                vm: *vm,
+                vm,
                 kind: run.kind,
                 from: run.from,
                 to: run.to,
@@ -288,19 +326,28 @@ impl Execution {
             restore_errors.extend(run.restore_errors.iter().map(|e| (host, e.clone())));
         }
         let downtime = self
-            .vms
-            .iter()
+            .every_vm_action()
             .filter(|(_, run)| {
                 run.kind.has_downtime() && (run.downtime_ms > 0 || run.down_since.is_some())
             })
             .map(|(vm, run)| VmDowntime {
-                vm: *vm,
+                vm,
                 host: run.from,
                 kind: run.kind,
-                downtime_ms: run.downtime_ms
-                    + run
-                        .down_since
-                        .map_or(0, |since| self.now.saturating_sub(since)),
+                downtime_ms: self.downtime_so_far(run),
+            })
+            .collect();
+        let vm_actions = self
+            .every_vm_action()
+            .map(|(vm, run)| VmActionReport {
+                vm,
+                kind: run.kind,
+                from: run.from,
+                to: run.to,
+                wave: run.wave,
+                phase: super::vms::phase_label(run.phase),
+                downtime_ms: self.downtime_so_far(run),
+                failed_attempts: run.history.len(),
             })
             .collect();
         RunReport {
@@ -316,6 +363,7 @@ impl Execution {
             shutdowns: self.counters.shutdowns,
             forced_shutdowns: self.counters.forced_shutdowns,
             downtime,
+            vm_actions,
             restore_errors,
             compatibility_level_raised: self.compatibility_level_raised(),
         }

@@ -20,7 +20,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::clusters::{find_cluster, host_selection};
 use super::{blocking, ApiBody};
-use crate::report::{report_document, ReportDocument};
+use crate::report::{stored_report, ReportDocument};
 use crate::serve::auth::Caller;
 use crate::serve::config::ClusterEntry;
 use crate::serve::problem::{ApiError, Problem};
@@ -377,10 +377,12 @@ fn replayed_view(state: &AppState, run_id: &str) -> Result<RunView, ApiError> {
     Ok(run_view(&context, &replayed.execution, &replayed.tracker))
 }
 
-/// The end report (what `drover run -o json` prints when a run stops).
+/// The run's report (what `drover report RUN -o json` prints): hosts with their steps and
+/// durations, every VM action with its downtime, failures, restores not done, timing. Read
+/// from the journal: finished runs, running ones and runs another process drives.
 #[utoipa::path(operation_id = "getRunReport", get, path = "/api/v1/runs/{run}/report", tag = "runs",
     params(("run" = String, Path)),
-    responses((status = 200, description = "the report document", body = Object),
+    responses((status = 200, description = "the report document", body = ReportDocument),
         (status = 404, body = Problem)),
     security(("bearer" = [])))]
 pub async fn report(
@@ -392,8 +394,7 @@ pub async fn report(
         let record = store
             .run(&run_id)?
             .ok_or_else(|| ApiError::NotFound(format!("no run {run_id:?}")))?;
-        let (execution, _, _) = replay(&store, &run_id, &record.inventory_text)?;
-        Ok(Json(report_document(&run_id, &execution)))
+        Ok(Json(stored_report(&store, &record)?))
     })
     .await
 }

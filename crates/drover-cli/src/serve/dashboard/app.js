@@ -362,6 +362,41 @@
     return { table: tbl, tbody };
   }
 
+  // The run's report (GET /runs/{id}/report, what `drover report` prints) as tables.
+  function reportTables(rep) {
+    const secs = (n) => fmtDuration((n || 0) * 1000);
+    const section = (title, testid, headers, rows, empty) => {
+      const t = table(testid, headers);
+      for (const row of rows) {
+        t.tbody.append(h('tr', null, row.map((cell, i) => h('td', {
+          text: cell == null ? '' : String(cell),
+          style: headers[i].startsWith('>') ? 'text-align:right' : null,
+        }))));
+      }
+      return [h('h3', { text: title }), rows.length ? h('div', { class: 'table-wrap' }, t.table) : h('div', { class: 'table-empty', text: empty })];
+    };
+    const timing = rep.timing || {};
+    const when = timing.simulated ? 'simulated time' : `started ${timing.started_at || ''}`;
+    const steps = [];
+    for (const host of rep.host_steps || []) {
+      host.steps.forEach((st, i) => steps.push([i === 0 ? host.host : '', st.step, st.calls, st.failed,
+        `+${secs(st.started_after_secs)}`, fmtDuration(st.call_ms)]));
+    }
+    return [
+      h('p', { testid: 'report-summary', text: `${rep.phase} after ${secs(rep.duration_secs)} (${when}); ${plural(rep.migrations, 'migration')}, ${plural(rep.restarts, 'restart')}, ${plural(rep.shutdowns, 'shutdown')}` }),
+      section('Hosts', 'report-hosts', ['Host', 'Result', 'Reason'],
+        (rep.hosts || []).map((x) => [x.host, x.result, x.reason]), 'No host was upgraded.'),
+      section('Steps per host', 'report-steps', ['Host', 'Step', '>Calls', '>Failed', 'First call', '>Time in calls'],
+        steps, 'No driver call was made.'),
+      section('VM actions', 'report-vm-actions', ['>Wave', 'VM', 'Action', 'From', 'To', 'Result', '>Downtime'],
+        (rep.vm_actions || []).map((a) => [a.wave, a.vm, a.action, a.from, a.to || '—', a.result, secs(a.downtime_secs)]), 'No VM action.'),
+      section('Failures', 'report-failures', ['What', 'Error'],
+        (rep.failures || []).map((f) => [f.subject, f.error]), 'Nothing failed.'),
+      section('Restores not done', 'report-restores', ['Host', 'Error'],
+        (rep.restore_errors || []).map((r) => [r.host, r.error]), 'Every restore was done.'),
+    ];
+  }
+
   function stepLegend(counts) {
     return STEP_GROUPS.filter((g) => !counts || counts.has(g.key)).map((g) => h('span', { class: 'legend-item' },
       h('span', { class: 'tile', dataset: { step: g.steps[0] } }),
@@ -1159,7 +1194,7 @@
       e.actDetails = h('details', { class: 'panel collapsible', testid: 'vm-actions' },
         h('summary', null, 'VM actions', e.actCount), h('div', { class: 'table-wrap tall' }, acts.table));
       e.actDetails.addEventListener('toggle', () => this.render(this.run));
-      e.report = h('pre', { class: 'mono', style: 'white-space:pre-wrap;margin:0;max-height:480px;overflow:auto' });
+      e.report = h('div', { class: 'run-report', testid: 'run-report-body' });
       e.reportDetails = h('details', { class: 'panel collapsible', testid: 'run-report' }, h('summary', null, 'End report'), e.report);
       e.reportDetails.addEventListener('toggle', () => this.loadReport());
 
@@ -1417,7 +1452,7 @@
       if (this.reportLoaded) return;
       try {
         const rep = await api(`/runs/${enc(this.id)}/report`);
-        setText(e.report, JSON.stringify(rep, null, 2));
+        fill(e.report, reportTables(rep));
         this.reportLoaded = true;
       } catch (err) {
         setText(e.report, problemText(err));
