@@ -178,7 +178,7 @@ fn the_run_id_is_positional_on_every_command_that_takes_one() {
         (vec!["timeline", "r1"], 0),
         // Pausing a halted run is accepted; it stays halted (5) until retried.
         (vec!["pause", "r1"], 5),
-        (vec!["unpause", "r1"], 5),
+        (vec!["unpause", "--run", "r1"], 5),
         (vec!["retry", "r1"], 0),
     ] {
         let output = workspace.drover(&args);
