@@ -71,7 +71,7 @@ enum Command {
     Status(runs::StatusArgs),
     /// A run's report from its journal: hosts and their steps, every VM action and its
     /// downtime, failures, restores not done, timing (finished or running runs).
-    Report(report_view::ReportArgs),
+    Report(runs::RunSelector),
     /// Continue a run after a crash or a stop: reconcile with the platform, then go on.
     Resume(runs::ResumeArgs),
     /// Approve a run that waits for approval (policy.approval: manual).
@@ -210,34 +210,22 @@ fn main() -> ExitCode {
         Command::Man(args) => completions::man::<Cli>(&args),
         Command::Approve(args) => operator(
             OperatorCommand::Approve,
-            args.run.as_deref(),
+            args.run(),
             args.output,
             &cli.state,
         ),
-        Command::Retry(args) => operator(
-            OperatorCommand::Retry,
-            args.run.as_deref(),
-            args.output,
-            &cli.state,
-        ),
-        Command::Abort(args) => operator(
-            OperatorCommand::Abort,
-            args.run.as_deref(),
-            args.output,
-            &cli.state,
-        ),
-        Command::Pause(args) => operator(
-            OperatorCommand::Pause,
-            args.run.as_deref(),
-            args.output,
-            &cli.state,
-        ),
-        Command::Unpause(args) => operator(
-            OperatorCommand::Resume,
-            args.run.as_deref(),
-            args.output,
-            &cli.state,
-        ),
+        Command::Retry(args) => {
+            operator(OperatorCommand::Retry, args.run(), args.output, &cli.state)
+        }
+        Command::Abort(args) => {
+            operator(OperatorCommand::Abort, args.run(), args.output, &cli.state)
+        }
+        Command::Pause(args) => {
+            operator(OperatorCommand::Pause, args.run(), args.output, &cli.state)
+        }
+        Command::Unpause(args) => {
+            operator(OperatorCommand::Resume, args.run(), args.output, &cli.state)
+        }
         Command::Skip(args) => {
             let command = OperatorCommand::Skip {
                 host: args.host.clone(),

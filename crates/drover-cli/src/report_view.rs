@@ -4,24 +4,12 @@
 //! done, timing. The same document the end of a run prints and the server's
 //! `GET /api/v1/runs/{id}/report` returns. Changes nothing; knows no driver.
 
-use clap::Args;
-
 use crate::exit::Failure;
-use crate::output::OutputFormat;
-use crate::runs::{engine_failure, open_store, select_run, StateArgs};
+use crate::runs::{engine_failure, open_store, select_run, RunSelector, StateArgs};
 
-#[derive(Args)]
-pub struct ReportArgs {
-    /// Run id (default: the newest run).
-    run: Option<String>,
-    /// Output format: table (for people), json or yaml (documents for scripts).
-    #[arg(short = 'o', long = "output", value_enum, default_value_t = OutputFormat::Table)]
-    output: OutputFormat,
-}
-
-pub fn run(args: &ReportArgs, state: &StateArgs) -> Result<(), Failure> {
+pub fn run(args: &RunSelector, state: &StateArgs) -> Result<(), Failure> {
     let store = open_store(&state.state)?;
-    let record = select_run(&store, args.run.as_deref(), false)?;
+    let record = select_run(&store, args.run(), false)?;
     let document = crate::report::stored_report(&store, &record).map_err(engine_failure)?;
     crate::report::print_report(&document, args.output)
 }

@@ -221,7 +221,7 @@ fn compare_waves(reviewed: &PlanDocument, fresh: &PlanDocument, found: &mut Diff
     for index in 0..count {
         let describe = |plan: &PlanDocument| {
             plan.waves.get(index).map_or("no wave".to_string(), |w| {
-                format!("{:?} {}", w.kind, w.hosts.join(", ")).to_lowercase()
+                format!("{} {}", wire_name(&w.kind), w.hosts.join(", "))
             })
         };
         let (before, now) = (describe(reviewed), describe(fresh));
@@ -248,7 +248,7 @@ fn actions_by_vm(plan: &PlanDocument) -> BTreeMap<&str, Vec<String>> {
 }
 
 fn describe_action(wave: usize, action: &ActionEntry) -> String {
-    let kind = format!("{:?}", action.kind).to_lowercase();
+    let kind = wire_name(&action.kind);
     match &action.to {
         Some(to) => format!("wave {wave}: {kind} {} → {to}", action.from),
         None => format!("wave {wave}: {kind} on {}", action.from),
@@ -282,6 +282,14 @@ fn compare_vm_actions(
             false => found.unsafe_changes.push(line),
         }
     }
+}
+
+/// A document enum as the plan document spells it (`compute`, `migrate`).
+fn wire_name<T: serde::Serialize>(value: &T) -> String {
+    serde_json::to_value(value)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default()
 }
 
 /// VMs whose presence, state or host differs between the inventory and the platform.

@@ -63,7 +63,11 @@ pub struct RunArgs {
 #[derive(Args)]
 pub struct RunSelector {
     /// Run id (default: the newest run; for operator commands the newest unfinished run).
-    pub run: Option<String>,
+    #[arg(value_name = "RUN")]
+    pub run_positional: Option<String>,
+    /// Run id, as a flag (the same as the positional RUN).
+    #[arg(long = "run", value_name = "RUN", conflicts_with = "run_positional")]
+    pub run_flag: Option<String>,
     /// Output format: table (for people), json or yaml (documents for scripts).
     #[arg(short = 'o', long = "output", value_enum, default_value_t = OutputFormat::Table)]
     pub output: OutputFormat,
@@ -94,6 +98,13 @@ pub struct HostCommandArgs {
     /// Output format: table (for people), json or yaml (documents for scripts).
     #[arg(short = 'o', long = "output", value_enum, default_value_t = OutputFormat::Table)]
     pub output: OutputFormat,
+}
+
+impl RunSelector {
+    /// The run named positionally or with `--run`.
+    pub fn run(&self) -> Option<&str> {
+        self.run_positional.as_deref().or(self.run_flag.as_deref())
+    }
 }
 
 impl HostCommandArgs {
@@ -515,7 +526,7 @@ enum Watch {
 /// waiting for an operator).
 fn print_status_once(args: &RunSelector, state: &StateArgs) -> Result<Watch, Failure> {
     let store = open_store(&state.state)?;
-    let record = select_run(&store, args.run.as_deref(), false)?;
+    let record = select_run(&store, args.run(), false)?;
     let (execution, _, _) =
         replay(&store, &record.id, &record.inventory_text).map_err(engine_failure)?;
     let holder = store

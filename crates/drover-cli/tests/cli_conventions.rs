@@ -178,7 +178,7 @@ fn the_run_id_is_positional_on_every_command_that_takes_one() {
         (vec!["timeline", "r1"], 0),
         // Pausing a halted run is accepted; it stays halted (5) until retried.
         (vec!["pause", "r1"], 5),
-        (vec!["unpause", "r1"], 5),
+        (vec!["unpause", "--run", "r1"], 5),
         (vec!["retry", "r1"], 0),
     ] {
         let output = workspace.drover(&args);
@@ -362,4 +362,44 @@ fn no_rust_debug_text_reaches_the_operator() {
     for debug in ["Count(", "Some(", "None", "Auto"] {
         assert!(!text.contains(debug), "{debug} in: {text}");
     }
+}
+
+#[test]
+fn status_watch_follows_a_run_another_process_drives_until_it_stops() {
+    let workspace = Workspace::new();
+    let mut child = workspace
+        .command(&[
+            "run",
+            "-i",
+            &testdata("runs/wall-clock.yaml"),
+            "--run-id",
+            "live",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let state = workspace.directory.path().join("state.db");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !state.exists() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let started = Instant::now();
+    let watched = workspace.drover(&["status", "live", "--watch", "1", "--watch-max-secs", "60"]);
+    let waited = started.elapsed();
+    let _ = child.wait();
+    assert_eq!(watched.status.code(), Some(0), "{}", stderr(&watched));
+    let drawings = stdout(&watched).matches("Run live of cluster").count();
+    assert!(
+        drawings >= 2,
+        "redrawn while the run went on: {}",
+        stdout(&watched)
+    );
+    assert!(waited < Duration::from_secs(60), "{waited:?}");
+    assert!(
+        stdout(&watched).contains("driven by"),
+        "{}",
+        stdout(&watched)
+    );
 }

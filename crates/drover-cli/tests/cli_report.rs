@@ -237,4 +237,22 @@ fn the_server_returns_the_same_report_as_the_cli() {
     assert_eq!(status, 200, "{api}");
     assert_eq!(api, cli);
     assert!(api["vm_actions"].as_array().unwrap().len() >= 4, "{api}");
+    // The API document describes that body.
+    let (_, openapi) = serve_common::get(&server, "/api/v1/openapi.json");
+    let response = &openapi["paths"]["/api/v1/runs/{run}/report"]["get"]["responses"]["200"];
+    assert_eq!(
+        response["content"]["application/json"]["schema"]["$ref"],
+        "#/components/schemas/ReportDocument",
+        "{response}"
+    );
+    let properties = &openapi["components"]["schemas"]["ReportDocument"]["properties"];
+    for field in [
+        "vm_actions",
+        "host_steps",
+        "failures",
+        "restore_errors",
+        "timing",
+    ] {
+        assert!(properties.get(field).is_some(), "{field} undocumented");
+    }
 }

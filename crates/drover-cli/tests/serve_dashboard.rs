@@ -4,7 +4,8 @@
 //! 1. `an_operator_starts_approves_and_watches_a_run_live`: the overview shows the cluster; "Start
 //!    run" is clicked; the run page shows `awaiting-approval`; "Approve" is clicked; without a
 //!    reload the host tiles go through at least three steps, the downtime table shows the VM
-//!    with local storage while its host upgrades, and the phase reaches `completed`.
+//!    with local storage while its host upgrades, and the phase reaches `completed`; the end
+//!    report shows as tables (hosts, steps, VM actions).
 //! 2. `two_hundred_twenty_hosts_render_quickly`: the overview, cluster and run pages of a 220-host
 //!    cluster render every tile within a generous in-page time budget.
 //!
@@ -156,6 +157,28 @@ fn an_operator_starts_approves_and_watches_a_run_live() {
         r#"[...document.querySelectorAll('[data-testid="run-host-grid"] [data-testid="host-tile"]')].every((t) => t.dataset.step === 'done')"#,
     );
     let shot = page.screenshot("dashboard-completed.png");
+    println!("screenshot: {}", shot.display());
+
+    // The end report (GET /runs/{id}/report) as tables: every host, every VM action; no raw
+    // JSON dump.
+    page.eval(r#"document.querySelector('[data-testid="run-report"]').open = true; true"#);
+    page.wait_for(
+        "the end report as tables",
+        Duration::from_secs(10),
+        r#"document.querySelectorAll('[data-testid="report-hosts"] tbody tr').length === 12
+           && document.querySelectorAll('[data-testid="report-vm-actions"] tbody tr').length > 0
+           && document.querySelectorAll('[data-testid="report-steps"] tbody tr').length > 0
+           && !document.querySelector('[data-testid="run-report"] pre')"#,
+    );
+    let summary =
+        page.eval(r#"document.querySelector('[data-testid="report-summary"]').textContent"#);
+    assert!(
+        summary
+            .as_str()
+            .is_some_and(|s| s.starts_with("completed after")),
+        "the report's summary line: {summary}"
+    );
+    let shot = page.screenshot("dashboard-end-report.png");
     println!("screenshot: {}", shot.display());
 
     assert!(

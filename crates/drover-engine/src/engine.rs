@@ -624,10 +624,7 @@ pub fn replay(store: &Store, run_id: &str, inventory_text: &str) -> Result<Repla
     }
     let start: records::StartRecord = records::from_json(&first.payload_json)?;
     let cluster = records::cluster_from_start(&start, inventory.cluster.policy.clone())?;
-    let mut execution = match reviewed_plan(store, run_id, &cluster)? {
-        Some(plan) => Execution::with_plan(cluster, plan, first.at_ms),
-        None => Execution::new(cluster, first.at_ms),
-    };
+    let mut execution = start_execution(store, run_id, cluster, first.at_ms)?;
     let mut outstanding = BTreeMap::new();
     let mut last_seq = first.seq;
     drain(&mut execution, &mut outstanding);
@@ -657,6 +654,20 @@ pub fn replay(store: &Store, run_id: &str, inventory_text: &str) -> Result<Repla
         }
     }
     Ok((execution, outstanding, last_seq))
+}
+
+/// The core as a run started it: with the reviewed plan it was started with (`drover run
+/// --plan`), else planning from the observed cluster. Every replay starts here.
+pub fn start_execution(
+    store: &Store,
+    run_id: &str,
+    cluster: drover_core::Cluster,
+    at_ms: u64,
+) -> Result<Execution, EngineError> {
+    Ok(match reviewed_plan(store, run_id, &cluster)? {
+        Some(plan) => Execution::with_plan(cluster, plan, at_ms),
+        None => Execution::new(cluster, at_ms),
+    })
 }
 
 /// The plan a run was started with by `drover run --plan` (its options' `reviewed_plan`, a plan

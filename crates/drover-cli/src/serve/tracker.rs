@@ -148,7 +148,8 @@ pub fn replay_with_timeline(
         .ok_or_else(|| EngineError::Journal(format!("run {run_id} has no start entry")))?;
     let start: records::StartRecord = records::from_json(&first.payload_json)?;
     let cluster = records::cluster_from_start(&start, inventory.cluster.policy.clone())?;
-    let mut execution = Execution::new(cluster, first.at_ms);
+    let mut execution =
+        drover_engine::engine::start_execution(store, run_id, cluster, first.at_ms)?;
     let mut tracker = Tracker::default();
     let mut last_at_ms = first.at_ms;
     tracker.observe(&execution, first.at_ms);
