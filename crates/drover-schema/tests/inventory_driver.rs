@@ -312,7 +312,7 @@ fn unknown_key_inside_driver() {
     );
     assert_refused(
         "driver:\n  kind: command\n  commands: {upgrade: [x]}\n  faults: []\n",
-        "pool.yaml:12:3: driver: unknown field `faults`, expected `commands`",
+        "pool.yaml:12:3: driver: unknown field `faults`, expected `commands` or `allow_option_like_values`",
     );
     assert_refused(
         "driver:\n  kind: simulator\n  random_faults: {migration_failures: 0.1}\n",
