@@ -175,3 +175,20 @@ fn metrics_answer_the_format_asked_for() {
     );
     assert!(text.ends_with("# EOF\n"), "{text}");
 }
+
+#[test]
+fn a_body_that_is_not_an_object_is_a_400() {
+    let workspace = Workspace::new(&[("open.yaml", OPEN_POOL)], "");
+    let server = workspace.serve(&[]);
+    for body in ["[null, null]", "[]", "\"text\"", "7"] {
+        let (status, problem) = post(
+            &server,
+            "/api/v1/clusters/open/hosts/n1/upgrade",
+            Some(body),
+        );
+        assert_eq!(status, 400, "{body}: {problem}");
+        assert_eq!(problem["errors"][0]["field"], "body", "{problem}");
+    }
+    let (_, runs) = get(&server, "/api/v1/runs");
+    assert_eq!(runs["runs"], serde_json::json!([]));
+}
