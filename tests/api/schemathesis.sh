@@ -5,7 +5,7 @@
 # time bound, then stops the server. Exit status: Schemathesis' (0 = no failure).
 #
 #   tests/api/schemathesis.sh            # uses target/debug/drover and the venv of tests/api/install.sh
-#   DROVER=target/release/drover SCHEMATHESIS=/path/to/schemathesis MAX_EXAMPLES=50 tests/api/schemathesis.sh
+#   DROVER=target/release/drover SCHEMATHESIS=/path/to/schemathesis MAX_EXAMPLES=100 SEED=7 tests/api/schemathesis.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -14,6 +14,7 @@ schemathesis=${SCHEMATHESIS:-$PWD/target/api-tools-venv/bin/schemathesis}
 config=$PWD/tests/api/schemathesis.toml
 max_examples=${MAX_EXAMPLES:-50}
 time_limit_secs=${TIME_LIMIT_SECS:-240}
+seed=${SEED:-1}
 [ -x "$drover" ] || { echo "no drover binary at $drover (cargo build -p drover-cli)" >&2; exit 2; }
 
 work=$(mktemp -d)
@@ -87,7 +88,7 @@ timeout --kill-after=10 "$time_limit_secs" \
     --max-examples "$max_examples" \
     --workers 1 \
     --request-timeout 30 \
-    --seed 1 \
+    --seed "$seed" \
     --no-color \
     || status=$?
 if [ "$status" -ne 0 ]; then
