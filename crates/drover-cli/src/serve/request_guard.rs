@@ -60,7 +60,7 @@ impl AllowedHosts {
         let name = name_of(&authority);
         self.configured
             .iter()
-            .any(|entry| *entry == authority || (*entry == name && !entry.ends_with(']')))
+            .any(|entry| *entry == authority || *entry == name)
     }
 }
 
@@ -212,6 +212,9 @@ mod tests {
         assert!(allowed.allows("ops.example:443"));
         assert!(!allowed.allows("ops.example:444"));
         assert!(!allowed.allows("example"));
+        let ipv6 = AllowedHosts::new(bound(), &["[fd00::1]".to_string()], false);
+        assert!(ipv6.allows("[fd00::1]:8080"));
+        assert!(!ipv6.allows("[fd00::2]:8080"));
     }
 
     #[test]
