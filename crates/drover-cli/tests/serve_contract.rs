@@ -120,7 +120,13 @@ fn a_whole_number_written_with_a_fraction_is_a_valid_max_unavailable() {
         Some(r#"{"max_unavailable": 2.0}"#),
     );
     assert_eq!(status, 200, "{plan}");
-    for bad in ["2.5", "0", "-1", "\"many\""] {
+    let (status, plan) = post(
+        &server,
+        "/api/v1/clusters/open/plans",
+        Some(r#"{"max_unavailable": 4294967295}"#),
+    );
+    assert_eq!(status, 200, "the documented maximum: {plan}");
+    for bad in ["2.5", "0", "-1", "4294967296", "\"many\""] {
         let (status, problem) = post(
             &server,
             "/api/v1/clusters/open/plans",
