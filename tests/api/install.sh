@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the ecosystems' own checkers for the API document and the metrics, idempotently:
 # Debian's `prometheus` package (for `promtool`) and a Python venv under target/ holding
-# Schemathesis and openapi-spec-validator (PyPI). Root and the package mirrors are needed only
+# Schemathesis and openapi-spec-validator (PyPI), and curl for the scripts. Root and the package mirrors are needed only
 # when something is missing. Prints the venv's bin directory on stdout's last line.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -17,6 +17,7 @@ apt_install() {
 }
 
 command -v promtool >/dev/null || apt_install prometheus
+command -v curl >/dev/null || apt_install curl ca-certificates
 command -v python3 >/dev/null || apt_install python3
 
 if ! "$venv/bin/python" -c 'import sys' 2>/dev/null; then

@@ -5,7 +5,7 @@
 # time bound, then stops the server. Exit status: Schemathesis' (0 = no failure).
 #
 #   tests/api/schemathesis.sh            # uses target/debug/drover and the venv of tests/api/install.sh
-#   DROVER=target/release/drover SCHEMATHESIS=/path/to/schemathesis MAX_EXAMPLES=50 tests/api/schemathesis.sh
+#   DROVER=target/release/drover SCHEMATHESIS=/path/to/schemathesis MAX_EXAMPLES=100 SEED=7 tests/api/schemathesis.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -14,12 +14,19 @@ schemathesis=${SCHEMATHESIS:-$PWD/target/api-tools-venv/bin/schemathesis}
 config=$PWD/tests/api/schemathesis.toml
 max_examples=${MAX_EXAMPLES:-50}
 time_limit_secs=${TIME_LIMIT_SECS:-240}
+seed=${SEED:-1}
 [ -x "$drover" ] || { echo "no drover binary at $drover (cargo build -p drover-cli)" >&2; exit 2; }
 
 work=$(mktemp -d)
 server_pid=
+# Stops the server: SIGTERM, up to 10 s for its orderly shutdown, then SIGKILL (a signal that
+# reaches the shell's child before it becomes drover is lost).
 cleanup() {
-  [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
+  if [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null; then
+    for _ in $(seq 1 100); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$server_pid" 2>/dev/null || true
+    wait "$server_pid" 2>/dev/null || true
+  fi
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -59,6 +66,7 @@ tokens:
   - {name: schemathesis, role: operator, sha256: $token_sha256}
 YAML
 
+: > "$work/serve.log"
 "$drover" --state "$work/state.db" serve --config "$work/serve.yaml" --listen 127.0.0.1:0 \
   2> "$work/serve.log" &
 server_pid=$!
@@ -87,7 +95,7 @@ timeout --kill-after=10 "$time_limit_secs" \
     --max-examples "$max_examples" \
     --workers 1 \
     --request-timeout 30 \
-    --seed 1 \
+    --seed "$seed" \
     --no-color \
     || status=$?
 if [ "$status" -ne 0 ]; then

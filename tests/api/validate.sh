@@ -16,8 +16,14 @@ openapi-spec-validator docs/openapi.json
 
 work=$(mktemp -d)
 server_pid=
+# Stops the server: SIGTERM, up to 10 s for its orderly shutdown, then SIGKILL (a signal that
+# reaches the shell's child before it becomes drover is lost).
 cleanup() {
-  [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null && wait "$server_pid" 2>/dev/null
+  if [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null; then
+    for _ in $(seq 1 100); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$server_pid" 2>/dev/null || true
+    wait "$server_pid" 2>/dev/null || true
+  fi
   rm -rf "$work"
 }
 trap cleanup EXIT
@@ -32,6 +38,7 @@ vms:
   - {name: a, host: h1, memory_mib: 4096, vcpus: 2}
 YAML
 printf 'clusters:\n  - inventory: pool.yaml\n' > "$work/serve.yaml"
+: > "$work/serve.log"
 "$drover" --state "$work/state.db" serve --config "$work/serve.yaml" --listen 127.0.0.1:0 \
   2> "$work/serve.log" &
 server_pid=$!

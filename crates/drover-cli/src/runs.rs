@@ -198,6 +198,10 @@ pub fn run(args: &RunArgs, state: &StateArgs) -> Result<(), Failure> {
     )?;
     choice.upgrade_recipes = crate::catalog_view::recipes_of(&plan_document, &file.cluster);
     let run_id = match &args.run_id {
+        Some(id) if crate::run_id::check_run_id(id).is_err() => {
+            let why = crate::run_id::check_run_id(id).unwrap_err();
+            return Err(Failure::bad_input(format!("--run-id {id:?}: {why}")));
+        }
         Some(id) if store.run(id).map_err(Failure::internal)?.is_some() => {
             return Err(Failure::bad_input(format!(
                 "run {id} already exists in {}",

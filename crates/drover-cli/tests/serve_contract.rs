@@ -120,7 +120,13 @@ fn a_whole_number_written_with_a_fraction_is_a_valid_max_unavailable() {
         Some(r#"{"max_unavailable": 2.0}"#),
     );
     assert_eq!(status, 200, "{plan}");
-    for bad in ["2.5", "0", "-1", "\"many\""] {
+    let (status, plan) = post(
+        &server,
+        "/api/v1/clusters/open/plans",
+        Some(r#"{"max_unavailable": 4294967295}"#),
+    );
+    assert_eq!(status, 200, "the documented maximum: {plan}");
+    for bad in ["2.5", "0", "-1", "4294967296", "\"many\""] {
         let (status, problem) = post(
             &server,
             "/api/v1/clusters/open/plans",
@@ -174,4 +180,21 @@ fn metrics_answer_the_format_asked_for() {
         "{content_type}"
     );
     assert!(text.ends_with("# EOF\n"), "{text}");
+}
+
+#[test]
+fn a_body_that_is_not_an_object_is_a_400() {
+    let workspace = Workspace::new(&[("open.yaml", OPEN_POOL)], "");
+    let server = workspace.serve(&[]);
+    for body in ["[null, null]", "[]", "\"text\"", "7"] {
+        let (status, problem) = post(
+            &server,
+            "/api/v1/clusters/open/hosts/n1/upgrade",
+            Some(body),
+        );
+        assert_eq!(status, 400, "{body}: {problem}");
+        assert_eq!(problem["errors"][0]["field"], "body", "{problem}");
+    }
+    let (_, runs) = get(&server, "/api/v1/runs");
+    assert_eq!(runs["runs"], serde_json::json!([]));
 }

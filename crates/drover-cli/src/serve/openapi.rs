@@ -217,7 +217,7 @@ fn state_body_constraints(document: &mut serde_json::Value) {
     schemas["MaxUnavailableBody"] = serde_json::json!({
         "description": "A number of hosts (at least 1) or \"auto\" (the largest batch capacity allows).",
         "oneOf": [
-            {"type": "integer", "format": "int32", "minimum": 1, "maximum": u32::MAX},
+            {"type": "integer", "minimum": 1, "maximum": u32::MAX},
             {"type": "string", "enum": ["auto"]}
         ]
     });

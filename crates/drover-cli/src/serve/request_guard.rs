@@ -60,7 +60,7 @@ impl AllowedHosts {
         let name = name_of(&authority);
         self.configured
             .iter()
-            .any(|entry| *entry == authority || (*entry == name && !entry.ends_with(']')))
+            .any(|entry| *entry == authority || *entry == name)
     }
 }
 
@@ -89,14 +89,28 @@ pub async fn guard_requests(
     request: Request,
     next: Next,
 ) -> Response {
-    match check(&state.allowed_hosts, request.method(), request.headers()) {
+    // HTTP/2 carries the host as the URI's authority (`:authority`), HTTP/1.1 as `Host`.
+    let authority = request.uri().authority().map(|a| a.as_str().to_string());
+    match check(
+        &state.allowed_hosts,
+        request.method(),
+        request.headers(),
+        authority.as_deref(),
+    ) {
         Ok(()) => next.run(request).await,
         Err(error) => error.into_response(),
     }
 }
 
-fn check(allowed: &AllowedHosts, method: &Method, headers: &HeaderMap) -> Result<(), ApiError> {
-    let host = header_text(headers, header::HOST).unwrap_or_default();
+fn check(
+    allowed: &AllowedHosts,
+    method: &Method,
+    headers: &HeaderMap,
+    authority: Option<&str>,
+) -> Result<(), ApiError> {
+    let host = header_text(headers, header::HOST)
+        .or(authority)
+        .unwrap_or_default();
     if !allowed.allows(host) {
         return Err(ApiError::MisdirectedHost(format!(
             "this server does not answer to Host {host:?}; add it to `allowed_hosts` in the serve config if it is yours"
@@ -198,6 +212,18 @@ mod tests {
         assert!(allowed.allows("ops.example:443"));
         assert!(!allowed.allows("ops.example:444"));
         assert!(!allowed.allows("example"));
+        let ipv6 = AllowedHosts::new(bound(), &["[fd00::1]".to_string()], false);
+        assert!(ipv6.allows("[fd00::1]:8080"));
+        assert!(!ipv6.allows("[fd00::2]:8080"));
+    }
+
+    #[test]
+    fn an_http2_request_is_checked_by_its_authority() {
+        let allowed = AllowedHosts::new(bound(), &[], false);
+        let headers = HeaderMap::new();
+        assert!(check(&allowed, &Method::GET, &headers, Some("localhost:8080")).is_ok());
+        assert!(check(&allowed, &Method::GET, &headers, Some("evil.example:8080")).is_err());
+        assert!(check(&allowed, &Method::GET, &headers, None).is_err());
     }
 
     #[test]

@@ -51,6 +51,13 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiBody<T> {
         } else {
             &bytes
         };
+        // Every body is an object; serde would also take a struct's fields from an array.
+        if text.iter().find(|byte| !byte.is_ascii_whitespace()) != Some(&b'{') {
+            return Err(ApiError::BadRequest {
+                field: "body".into(),
+                detail: "expected a JSON object".into(),
+            });
+        }
         let mut deserializer = serde_json::Deserializer::from_slice(text);
         serde_path_to_error::deserialize(&mut deserializer)
             .map(ApiBody)
