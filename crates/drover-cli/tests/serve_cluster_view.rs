@@ -23,10 +23,8 @@ fn run_to_completion(server: &Server, run_id: &str) -> Value {
         view["finished"] == true
     });
     assert_eq!(view["phase"], "completed", "{view}");
-    // Let the run's thread close its state-file connections first: opening one while another
-    // closes can fail with "disk I/O error" until issue 11 item 1 (the store's preflight drops
-    // the process's SQLite locks) is fixed; this test is about the view, not that.
-    std::thread::sleep(Duration::from_millis(500));
+    // Read at once, while the run's thread closes its state-file connections: that used to
+    // answer 500 "disk I/O error" before the store stopped dropping the process's locks.
     view
 }
 
