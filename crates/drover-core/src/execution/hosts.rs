@@ -485,7 +485,9 @@ impl Execution {
                 run.restore_failing_since = None;
                 run.restore_attempts = 0;
                 match (&undone, vm) {
-                    (_, Some(vm)) => self.vm_started_after_restore(vm),
+                    (Some((CommandKind::StartVm { host: on, .. }, _)), Some(vm)) => {
+                        self.vm_started_after_restore(vm, *on)
+                    }
                     (Some((CommandKind::ExitMaintenance { .. }, _)), None) => {
                         run.maintenance_by_us = false
                     }
