@@ -43,10 +43,12 @@ fn cluster_of(vm_count: usize) -> Cluster {
         restart_policy: RestartPolicy::Manual,
         anti_affinity: None,
     };
-    let mut policy = Policy::default();
     // One migration at a time per host: the other VMs of the host wait, pending.
-    policy.max_concurrent_migrations_per_host = 1;
-    policy.pending_timeout_secs = 900;
+    let policy = Policy {
+        max_concurrent_migrations_per_host: 1,
+        pending_timeout_secs: 900,
+        ..Policy::default()
+    };
     Cluster {
         name: "downtime".into(),
         target_version: "2.0".parse().unwrap(),

@@ -75,8 +75,10 @@ pub fn describe_opening(time_zone: &str, at_ms: u64, now_ms: u64) -> String {
 /// API: "Sun 03:00 (in 4h51m)", or a sentence when no window ever opens; `None` when the run
 /// does not wait for a window.
 pub fn waiting_for_window(execution: &Execution, now_ms: u64) -> Option<String> {
-    let next_opening = execution.status().waiting_for_window?;
+    let told = execution.status().waiting_for_window?;
     let policy = &execution.cluster().policy;
+    // Before the engine first told the core, the calendar answers.
+    let next_opening = told.or_else(|| next_opening(&policy.windows, &policy.time_zone, now_ms));
     Some(match next_opening {
         Some(at_ms) => describe_opening(&policy.time_zone, at_ms, now_ms),
         None => "none: no window of the policy ever opens".to_string(),

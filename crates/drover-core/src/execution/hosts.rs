@@ -399,16 +399,12 @@ impl Execution {
             .any(|h| !h.restore_queue.is_empty() || h.restore_in_flight.is_some())
     }
 
-    /// Whether a skipped host is still out of service because of the run, so that no new wave
-    /// may start: it counts against `max_unavailable` like any host being upgraded. While its
-    /// restores run, the run waits for them; once they gave up (reported in the restore
-    /// errors) and the host still answers, the run halts and says so (`retry` tries the
-    /// restores again, `abort` ends the run). A host that no longer answers is down, not out
-    /// of service because of Drover, and does not hold the run.
-    pub(super) fn skipped_host_still_out(&mut self) -> bool {
-        if self.restores_pending() {
-            return true;
-        }
+    /// Before a new wave: a skipped host that Drover left in maintenance (its restores gave up,
+    /// as the restore errors report) counts against `max_unavailable` like any host being
+    /// upgraded, so the run halts and says so (`retry` tries the restores again, `abort` ends
+    /// the run). A host that no longer answers is down, not out of service because of Drover,
+    /// and does not hold the run. Returns whether it halted.
+    pub(super) fn halt_on_skipped_host_left_in_maintenance(&mut self) -> bool {
         let left_in_maintenance = self.hosts.iter().enumerate().find(|(index, run)| {
             run.step == HostStep::Skipped
                 && run.maintenance_by_us
@@ -485,7 +481,9 @@ impl Execution {
                 run.restore_failing_since = None;
                 run.restore_attempts = 0;
                 match (&undone, vm) {
-                    (_, Some(vm)) => self.vm_started_after_restore(vm),
+                    (Some((CommandKind::StartVm { host: on, .. }, _)), Some(vm)) => {
+                        self.vm_started_after_restore(vm, *on)
+                    }
                     (Some((CommandKind::ExitMaintenance { .. }, _)), None) => {
                         run.maintenance_by_us = false
                     }

@@ -483,13 +483,18 @@ impl Execution {
         {
             return;
         }
-        if self.phase != RunPhase::Running || self.skipped_host_still_out() {
+        // A host being restored still counts as unavailable (and a run with a restore pending
+        // is not complete).
+        if self.phase != RunPhase::Running || self.restores_pending() {
             return;
         }
         let Some(wave) = self.current_plan.waves.first().cloned() else {
             self.finish_after_last_wave();
             return;
         };
+        if self.halt_on_skipped_host_left_in_maintenance() {
+            return;
+        }
         self.waves_started += 1;
         for action in &wave.actions {
             let run = VmRun::new(action, self.waves_started, self.now);

@@ -794,7 +794,7 @@ fn drive_within_unavailable(
 fn a_skipped_host_still_in_maintenance_holds_the_next_wave_until_it_is_back() {
     let cluster = cluster();
     let mut platform = Platform::new(&cluster);
-    platform.fail_upgrade_of = Some(HostId(1));
+    platform.fail_upgrade_of = Some(HostId(2));
     let mut now = 0;
     let mut execution = Execution::new(cluster, now);
     drive(&mut execution, &mut platform, &mut now);
@@ -804,7 +804,7 @@ fn a_skipped_host_still_in_maintenance_holds_the_next_wave_until_it_is_back() {
     platform.exit_maintenance_refusals_left = 3;
     execution.handle(
         now,
-        Input::Operator(OperatorCommand::Skip { host: "a".into() }),
+        Input::Operator(OperatorCommand::Skip { host: "b".into() }),
     );
     drive_within_unavailable(&mut execution, &mut platform, &mut now, 1);
     assert_eq!(
@@ -825,21 +825,21 @@ fn a_skipped_host_still_in_maintenance_holds_the_next_wave_until_it_is_back() {
 fn a_skipped_host_that_cannot_leave_maintenance_halts_the_run_and_is_reported() {
     let cluster = cluster();
     let mut platform = Platform::new(&cluster);
-    platform.fail_upgrade_of = Some(HostId(1));
+    platform.fail_upgrade_of = Some(HostId(2));
     let mut now = 0;
     let mut execution = Execution::new(cluster, now);
     drive(&mut execution, &mut platform, &mut now);
     platform.exit_maintenance_refusals_left = u32::MAX;
     execution.handle(
         now,
-        Input::Operator(OperatorCommand::Skip { host: "a".into() }),
+        Input::Operator(OperatorCommand::Skip { host: "b".into() }),
     );
     drive_within_unavailable(&mut execution, &mut platform, &mut now, 1);
     let RunPhase::Halted { reason } = execution.phase() else {
         panic!("the run went on: {:?}", execution.status());
     };
     assert!(
-        reason.contains("host a was skipped but is still in maintenance"),
+        reason.contains("host b was skipped but is still in maintenance"),
         "{reason}"
     );
     let report = execution.report();
@@ -903,4 +903,28 @@ fn with_windows_nothing_starts_before_the_engine_says_one_is_open_and_it_wakes_a
     assert_eq!(execution.status().waiting_for_window, None);
     drive(&mut execution, &mut platform, &mut now);
     assert_eq!(execution.phase(), &RunPhase::Completed);
+}
+
+#[test]
+fn a_skipped_last_host_left_in_maintenance_completes_with_its_restore_error_reported() {
+    let cluster = cluster();
+    let mut platform = Platform::new(&cluster);
+    // Host a is the last wave: nothing waits behind it.
+    platform.fail_upgrade_of = Some(HostId(1));
+    let mut now = 0;
+    let mut execution = Execution::new(cluster, now);
+    drive(&mut execution, &mut platform, &mut now);
+    platform.exit_maintenance_refusals_left = u32::MAX;
+    execution.handle(
+        now,
+        Input::Operator(OperatorCommand::Skip { host: "a".into() }),
+    );
+    drive_within_unavailable(&mut execution, &mut platform, &mut now, 1);
+    assert_eq!(execution.phase(), &RunPhase::Completed);
+    let report = execution.report();
+    assert_eq!(
+        report.restore_errors.len(),
+        1,
+        "never silently dropped: {report:?}"
+    );
 }

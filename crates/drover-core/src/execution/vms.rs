@@ -668,32 +668,25 @@ impl Execution {
     }
 
     /// VMs Drover shut down and has not started again, with the host each should start on:
-    /// local VMs on their own host, restarted VMs on their destination.
+    /// local VMs on their own host, restarted VMs on their destination unless that one already
+    /// refused or failed a start (then their own host, which the restore brings back first).
     pub(super) fn vms_stopped_by_us_for(&self, host: HostId) -> Vec<(VmId, HostId)> {
         self.vms
             .iter()
             .filter(|(_, r)| r.from == host && r.phase == VmPhase::Stopped && r.command.is_none())
             .map(|(vm, r)| {
-                (
-                    *vm,
-                    if r.kind == ActionKind::Restart {
-                        r.to.unwrap_or(r.from)
-                    } else {
-                        r.from
-                    },
-                )
+                let destination = match r.to {
+                    Some(to) if r.kind == ActionKind::Restart && !r.tried.contains(&to) => to,
+                    _ => r.from,
+                };
+                (*vm, destination)
             })
             .collect()
     }
 
-    pub(super) fn vm_started_after_restore(&mut self, vm: VmId) {
+    pub(super) fn vm_started_after_restore(&mut self, vm: VmId, host: HostId) {
         let now = self.now;
         if let Some(run) = self.vms.get_mut(&vm) {
-            let host = if run.kind == ActionKind::Restart {
-                run.to.unwrap_or(run.from)
-            } else {
-                run.from
-            };
             let down_since = run.down_since.take().unwrap_or(now);
             run.downtime_ms += now.saturating_sub(down_since);
             run.set(VmPhase::Done, now);
