@@ -7,6 +7,8 @@ use drover_sim::{BenchPhase, BenchRow, GenerateSpec};
 use serde::Serialize;
 
 use crate::exit::Failure;
+
+mod end_to_end;
 use crate::output::{print_document, print_table, table, OutputFormat};
 
 #[derive(Args)]
@@ -71,6 +73,7 @@ pub fn generate(args: &GenerateArgs) -> Result<(), Failure> {
 #[derive(Serialize)]
 struct BenchDocument<'a> {
     scenarios: Vec<BenchEntry<'a>>,
+    end_to_end: Vec<end_to_end::EndToEndRow>,
 }
 
 #[derive(Serialize)]
@@ -118,18 +121,54 @@ pub fn run(args: &BenchArgs) -> Result<(), Failure> {
         };
         rows.push(drover_sim::run_scenario(scenario, &mut probe));
     }
+    let end_to_end_rows = end_to_end::rows(args.quick)?;
     match args.output.document() {
         Some(format) => print_document(
             &BenchDocument {
                 scenarios: rows.iter().map(entry).collect(),
+                end_to_end: end_to_end_rows,
             },
             format,
         ),
         None => {
             print_bench_table(&rows);
+            print_end_to_end_table(&end_to_end_rows);
             Ok(())
         }
     }
+}
+
+fn print_end_to_end_table(rows: &[end_to_end::EndToEndRow]) {
+    println!();
+    println!("End to end (drover plan -i FILE -o json: read, validate, plan, write):");
+    let mut view = table(&[
+        "format",
+        "hosts",
+        "vms",
+        "file",
+        "total",
+        "peak mem",
+        "plan alone",
+        "total/plan",
+        "read alone",
+        "total/read",
+    ]);
+    for row in rows {
+        view.add_row(vec![
+            row.format.to_string(),
+            row.hosts.to_string(),
+            row.vms.to_string(),
+            format!("{:.1} MiB", row.file_mib),
+            format!("{:.3}s", row.total_secs),
+            format!("{:.1} MiB", row.total_peak_memory_mib),
+            format!("{:.3}s", row.plan_secs),
+            format!("{:.1}", row.total_to_plan_ratio),
+            format!("{:.3}s", row.read_secs),
+            format!("{:.1}", row.total_to_read_ratio),
+        ]);
+    }
+    print_table(&view);
+    println!("Target: 10,000 hosts end to end < 1 s and < 500 MiB, YAML and JSON alike.");
 }
 
 fn entry(row: &BenchRow) -> BenchEntry<'_> {

@@ -178,6 +178,24 @@ fn exceeding_memory_is_caught_while_the_migration_copies() {
 }
 
 #[test]
+fn filling_a_host_past_its_headroom_is_caught() {
+    // 9,500 of 10,000 MiB fits the host but not the default headroom (90 %, 9,000 MiB).
+    let mut c = cluster(
+        vec![host("h0", "1.0", 10_000), host("roomy", "2.0", 10_000)],
+        vec![vm("big", 0, 9_500)],
+    );
+    let plan = one_wave_plan(vec![HostId(0)], vec![migrate(0, 0, 1)]);
+    expect_broken(
+        simulate(&c, &plan, 0),
+        &["big", "roomy", "9500 MiB", "headroom", "9000 MiB"],
+    );
+    c.policy.host_memory_max_fill_percent = 100;
+    assert!(simulate(&c, &plan, 0).is_ok());
+    c.policy.host_memory_reserve_mib = 1_000;
+    expect_broken(simulate(&c, &plan, 0), &["roomy", "headroom"]);
+}
+
+#[test]
 fn breaking_anti_affinity_is_caught() {
     let mut a = vm("db1", 0, 100);
     a.anti_affinity = Some("db".into());

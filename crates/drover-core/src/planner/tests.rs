@@ -385,4 +385,76 @@ fn a_vm_after_the_first_compute_wave_moves_once() {
     assert_eq!(check_plan(&c, &p), Vec::<String>::new());
     let moves = moves_per_vm(&c, &p);
     assert!(moves.iter().all(|m| *m == 1), "{moves:?}");
+    // The plan the planner made before: vm1 waits on old h3 in the second wave. The checker
+    // reports that second move on its own.
+    let migrate = |vm: u32, from: u32, to: u32| Action {
+        vm: VmId(vm),
+        kind: ActionKind::Migrate,
+        from: HostId(from),
+        to: Some(HostId(to)),
+    };
+    let wave = |hosts: Vec<u32>, actions: Vec<Action>| Wave {
+        kind: WaveKind::Compute,
+        hosts: hosts.into_iter().map(HostId).collect(),
+        actions,
+    };
+    let mut old = p.clone();
+    old.waves = vec![
+        wave(vec![1, 3], Vec::new()),
+        wave(vec![0, 4], vec![migrate(3, 0, 1), migrate(0, 4, 2)]),
+        wave(
+            vec![5, 2],
+            vec![
+                migrate(1, 5, 0),
+                migrate(0, 2, 0),
+                migrate(2, 2, 0),
+                migrate(4, 2, 0),
+            ],
+        ),
+    ];
+    old.summary.waves = 3;
+    old.summary.migrations = 6;
+    let violations = check_plan(&c, &old);
+    assert_eq!(violations.len(), 1, "{violations:?}");
+    assert!(
+        violations[0].contains("migrate vm1")
+            && violations[0].contains("second move for a VM first moved after a compute host"),
+        "{violations:?}"
+    );
+}
+
+#[test]
+fn the_checker_reports_a_third_move() {
+    let hosts = (0..4)
+        .map(|i| host(&format!("h{i}"), HostRole::Compute, "1.0", 1000))
+        .collect();
+    let c = cluster(hosts, vec![vm("a", 0, 100)]);
+    let migrate = |from: u32, to: u32| Action {
+        vm: VmId(0),
+        kind: ActionKind::Migrate,
+        from: HostId(from),
+        to: Some(HostId(to)),
+    };
+    let mut p = plan(&c);
+    p.waves = (0..3)
+        .map(|index| Wave {
+            kind: WaveKind::Compute,
+            hosts: vec![HostId(index)],
+            actions: vec![migrate(index, index + 1)],
+        })
+        .chain(std::iter::once(Wave {
+            kind: WaveKind::Compute,
+            hosts: vec![HostId(3)],
+            actions: Vec::new(),
+        }))
+        .collect();
+    p.summary.waves = 4;
+    p.summary.migrations = 3;
+    let violations = check_plan(&c, &p);
+    assert!(
+        violations
+            .iter()
+            .any(|v| v.contains("move number 3 (at most two)")),
+        "{violations:?}"
+    );
 }
