@@ -192,7 +192,7 @@ fn legacy_run_without_start_entry(platform: &FakePlatform, inventory: &Path) {
         let mut store = drover_store::Store::open(&platform.state()).unwrap();
         let options_json = store.runs(None, 1).unwrap()[0].options_json.clone();
         platform.reset();
-        let text = std::fs::read_to_string(&inventory).unwrap();
+        let text = std::fs::read_to_string(inventory).unwrap();
         store
             .create_run(&drover_store::NewRun {
                 id: "fake-pool-legacy".into(),
