@@ -5,59 +5,12 @@
 
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::ExitStatusExt;
-use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn testdata(relative: &str) -> String {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../testdata")
-        .join(relative)
-        .to_str()
-        .unwrap()
-        .to_string()
-}
+mod cli_common;
 
-struct Workspace {
-    directory: tempfile::TempDir,
-}
-
-impl Workspace {
-    fn new() -> Self {
-        Workspace {
-            directory: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_drover"));
-        command
-            .arg("--state")
-            .arg(self.directory.path().join("state.db"))
-            .args(args)
-            .env("NO_COLOR", "1")
-            .env_remove("DROVER_STATE");
-        command
-    }
-
-    fn drover(&self, args: &[&str]) -> Output {
-        self.command(args).output().unwrap()
-    }
-
-    fn json(&self, args: &[&str]) -> serde_json::Value {
-        let output = self.drover(args);
-        serde_json::from_slice(&output.stdout)
-            .unwrap_or_else(|e| panic!("{args:?}: {e}: {}", stderr(&output)))
-    }
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
+use cli_common::{stderr, stdout, testdata, Workspace};
 
 #[test]
 fn a_closed_stdout_ends_quietly_without_a_panic() {

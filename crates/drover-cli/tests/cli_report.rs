@@ -4,56 +4,10 @@
 //! report of a run that waits (not finished) reads the same journal; and the server's
 //! `GET /api/v1/runs/{id}/report` returns the very document `drover report -o json` prints.
 
+mod cli_common;
 mod serve_common;
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
-
-fn testdata(relative: &str) -> String {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../testdata")
-        .join(relative)
-        .to_str()
-        .unwrap()
-        .to_string()
-}
-
-struct Workspace {
-    directory: tempfile::TempDir,
-}
-
-impl Workspace {
-    fn new() -> Self {
-        Workspace {
-            directory: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn drover(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_drover"))
-            .arg("--state")
-            .arg(self.directory.path().join("state.db"))
-            .args(args)
-            .env("NO_COLOR", "1")
-            .env_remove("DROVER_STATE")
-            .output()
-            .unwrap()
-    }
-
-    fn json(&self, args: &[&str]) -> serde_json::Value {
-        let output = self.drover(args);
-        serde_json::from_slice(&output.stdout)
-            .unwrap_or_else(|e| panic!("{args:?}: {e}: {}", stderr(&output)))
-    }
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
+use cli_common::{stderr, stdout, testdata, Workspace};
 
 #[test]
 fn the_report_keeps_every_vm_action_and_a_vm_restarted_twice_appears_twice() {

@@ -6,27 +6,27 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
+mod cli_common;
+
+use cli_common::{stderr, Workspace};
 
 /// A fake platform (the command driver's example scripts) in a temporary directory, with its
 /// inventory rewritten to point there.
 struct FakePlatform {
-    directory: tempfile::TempDir,
+    workspace: Workspace,
     examples: PathBuf,
     inventory_text: String,
 }
 
 impl FakePlatform {
     fn new() -> Self {
-        let directory = tempfile::tempdir().unwrap();
+        let workspace = Workspace::new();
         let examples = std::fs::canonicalize(
             PathBuf::from(env!("CARGO_MANIFEST_DIR"))
                 .join("../drover-command/examples/fake-platform"),
         )
         .unwrap();
-        let platform = directory.path().join("platform");
+        let platform = workspace.path("platform");
         let inventory_text = std::fs::read_to_string(examples.join("inventory.yaml"))
             .unwrap()
             .replace(
@@ -35,7 +35,7 @@ impl FakePlatform {
             )
             .replace("/tmp/drover-fake-platform", platform.to_str().unwrap());
         let fake = FakePlatform {
-            directory,
+            workspace,
             examples,
             inventory_text,
         };
@@ -45,7 +45,7 @@ impl FakePlatform {
 
     /// Every host back on the old version, every VM where it started.
     fn reset(&self) {
-        let platform = self.directory.path().join("platform");
+        let platform = self.workspace.path("platform");
         let _ = std::fs::remove_dir_all(&platform);
         let init = Command::new("sh")
             .arg(self.examples.join("init.sh"))
@@ -56,7 +56,7 @@ impl FakePlatform {
     }
 
     fn state(&self) -> PathBuf {
-        self.directory.path().join("state.db")
+        self.workspace.state()
     }
 
     /// Writes the inventory with its `discover` command replaced (None keeps the original).
@@ -70,24 +70,17 @@ impl FakePlatform {
                 .to_string();
             text = text.replace(line.trim_start(), &format!("discover: {replacement}"));
         }
-        let path = self.directory.path().join(name);
+        let path = self.workspace.path(name);
         std::fs::write(&path, text).unwrap();
         path
     }
 
     fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_drover"));
-        command
-            .arg("--state")
-            .arg(self.state())
-            .args(args)
-            .env("NO_COLOR", "1")
-            .env_remove("DROVER_STATE");
-        command
+        self.workspace.command(args)
     }
 
     fn drover(&self, args: &[&str]) -> Output {
-        self.command(args).output().unwrap()
+        self.workspace.drover(args)
     }
 
     fn run(&self, inventory: &Path) -> Output {

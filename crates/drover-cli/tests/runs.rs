@@ -2,64 +2,17 @@
 //! skip and abort, approval, kill -9 and resume, and every misuse refused without a change.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-fn testdata(relative: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../testdata")
-        .join(relative)
-}
+mod cli_common;
 
-struct Workspace {
-    directory: tempfile::TempDir,
-}
-
-impl Workspace {
-    fn new() -> Self {
-        Workspace {
-            directory: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn state(&self) -> PathBuf {
-        self.directory.path().join("state.db")
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_drover"));
-        command
-            .arg("--state")
-            .arg(self.state())
-            .args(args)
-            .env("NO_COLOR", "1")
-            .env_remove("DROVER_STATE");
-        command
-    }
-
-    fn drover(&self, args: &[&str]) -> Output {
-        self.command(args).output().unwrap()
-    }
-
-    fn json(&self, args: &[&str]) -> serde_json::Value {
-        let output = self.drover(args);
-        serde_json::from_slice(&output.stdout)
-            .unwrap_or_else(|e| panic!("{args:?}: {e}: {}", stderr(&output)))
-    }
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-fn path(relative: &str) -> String {
-    testdata(relative).to_str().unwrap().to_string()
-}
+use cli_common::{stderr, testdata, testdata_path, Workspace};
 
 #[test]
 fn a_run_completes_and_reports_every_host() {
     let workspace = Workspace::new();
-    let output = workspace.drover(&["run", "-i", &path("runs/small-pool.yaml"), "-o", "json"]);
+    let output = workspace.drover(&["run", "-i", &testdata("runs/small-pool.yaml"), "-o", "json"]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
     assert_eq!(report["phase"], "completed");
@@ -136,7 +89,7 @@ fn a_run_completes_and_reports_every_host() {
 #[test]
 fn a_failed_upgrade_halts_and_retry_finishes_the_run() {
     let workspace = Workspace::new();
-    let output = workspace.drover(&["run", "-i", &path("runs/upgrade-fails.yaml")]);
+    let output = workspace.drover(&["run", "-i", &testdata("runs/upgrade-fails.yaml")]);
     assert_eq!(output.status.code(), Some(5), "{}", stderr(&output));
     assert!(
         stderr(&output).contains("drover retry"),
@@ -185,7 +138,7 @@ fn a_failed_upgrade_halts_and_retry_finishes_the_run() {
 #[test]
 fn the_compatibility_level_is_raised_after_the_last_host() {
     let workspace = Workspace::new();
-    let inventory = path("runs/raise-compatibility.yaml");
+    let inventory = testdata("runs/raise-compatibility.yaml");
     let plan = workspace.drover(&["plan", "-i", &inventory]);
     assert!(
         String::from_utf8_lossy(&plan.stdout)
@@ -230,7 +183,11 @@ fn the_compatibility_level_is_raised_after_the_last_host() {
 #[test]
 fn a_failed_raise_halts_refuses_skip_and_retry_raises_it() {
     let workspace = Workspace::new();
-    let output = workspace.drover(&["run", "-i", &path("runs/raise-compatibility-fails.yaml")]);
+    let output = workspace.drover(&[
+        "run",
+        "-i",
+        &testdata("runs/raise-compatibility-fails.yaml"),
+    ]);
     assert_eq!(output.status.code(), Some(5), "{}", stderr(&output));
     let status = workspace.json(&["status", "-o", "json"]);
     assert_eq!(status["phase"], "halted");
@@ -256,7 +213,7 @@ fn a_failed_raise_halts_refuses_skip_and_retry_raises_it() {
 #[test]
 fn a_host_that_never_returns_is_skipped_or_the_run_aborted() {
     let workspace = Workspace::new();
-    let output = workspace.drover(&["run", "-i", &path("runs/host-never-returns.yaml")]);
+    let output = workspace.drover(&["run", "-i", &testdata("runs/host-never-returns.yaml")]);
     assert_eq!(output.status.code(), Some(5), "{}", stderr(&output));
     let skipped = workspace.drover(&["skip", "h2", "-o", "json"]);
     assert_eq!(skipped.status.code(), Some(0), "{}", stderr(&skipped));
@@ -277,7 +234,7 @@ fn a_host_that_never_returns_is_skipped_or_the_run_aborted() {
     let other = Workspace::new();
     assert_eq!(
         other
-            .drover(&["run", "-i", &path("runs/host-never-returns.yaml")])
+            .drover(&["run", "-i", &testdata("runs/host-never-returns.yaml")])
             .status
             .code(),
         Some(5)
@@ -296,7 +253,7 @@ fn approval_gates_the_start() {
     let output = workspace.drover(&[
         "run",
         "-i",
-        &path("runs/approval.yaml"),
+        &testdata("runs/approval.yaml"),
         "--run-id",
         "gated-1",
     ]);
@@ -325,12 +282,12 @@ fn one_run_per_cluster_and_resume_refuses_a_changed_inventory() {
     let workspace = Workspace::new();
     assert_eq!(
         workspace
-            .drover(&["run", "-i", &path("runs/upgrade-fails.yaml")])
+            .drover(&["run", "-i", &testdata("runs/upgrade-fails.yaml")])
             .status
             .code(),
         Some(5)
     );
-    let second = workspace.drover(&["run", "-i", &path("runs/upgrade-fails.yaml")]);
+    let second = workspace.drover(&["run", "-i", &testdata("runs/upgrade-fails.yaml")]);
     assert_eq!(second.status.code(), Some(2), "{}", stderr(&second));
     assert!(
         stderr(&second).contains("locked by unfinished run"),
@@ -338,7 +295,7 @@ fn one_run_per_cluster_and_resume_refuses_a_changed_inventory() {
         stderr(&second)
     );
     let changed = workspace.directory.path().join("changed.yaml");
-    let text = std::fs::read_to_string(testdata("runs/upgrade-fails.yaml")).unwrap();
+    let text = std::fs::read_to_string(testdata_path("runs/upgrade-fails.yaml")).unwrap();
     std::fs::write(
         &changed,
         text.replace("max_unavailable: 1", "max_unavailable: 2"),
@@ -382,7 +339,7 @@ fn kill_nine_then_resume_completes_the_run() {
         .command(&[
             "run",
             "-i",
-            &path("runs/wall-clock.yaml"),
+            &testdata("runs/wall-clock.yaml"),
             "--run-id",
             "crash-1",
         ])
@@ -403,7 +360,7 @@ fn kill_nine_then_resume_completes_the_run() {
         "resume",
         "crash-1",
         "-i",
-        &path("runs/wall-clock.yaml"),
+        &testdata("runs/wall-clock.yaml"),
         "-o",
         "json",
     ]);
@@ -435,7 +392,7 @@ fn manual_mode_waits_for_the_operator_at_each_upgrade() {
     let output = workspace.drover(&[
         "run",
         "-i",
-        &path("runs/manual-mode.yaml"),
+        &testdata("runs/manual-mode.yaml"),
         "--run-id",
         "manual-1",
     ]);

@@ -2,59 +2,32 @@
 //! window, the run sleeps until one opens (virtual time here), and `drover status` says what it
 //! waits for ("waiting for window Sun 03:00 (in 1d20h)") while nothing has started.
 
-use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use jiff::{Timestamp, ToSpan};
 
 const DAY_NAMES: [&str; 7] = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
 
-struct Workspace {
-    directory: tempfile::TempDir,
-}
+mod cli_common;
 
-impl Workspace {
-    fn new() -> Self {
-        Workspace {
-            directory: tempfile::tempdir().unwrap(),
-        }
-    }
+use cli_common::{stderr, Workspace};
 
-    fn state(&self) -> PathBuf {
-        self.directory.path().join("state.db")
-    }
-
-    fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_drover"));
-        command
-            .arg("--state")
-            .arg(self.state())
-            .args(args)
-            .env("NO_COLOR", "1")
-            .env_remove("DROVER_STATE");
-        command
-    }
-
-    fn drover(&self, args: &[&str]) -> Output {
-        self.command(args).output().unwrap()
-    }
-
-    /// A small pool whose only window is one hour, two days from now (UTC), at 03:00.
-    fn inventory(&self, time_scale: u32) -> (String, Timestamp) {
-        let in_two_days = Timestamp::now()
-            .checked_add(48.hours())
-            .unwrap()
-            .to_zoned(jiff::tz::TimeZone::UTC);
-        let day = DAY_NAMES[in_two_days.weekday().to_monday_zero_offset() as usize];
-        let opening = in_two_days
-            .date()
-            .at(3, 0, 0, 0)
-            .to_zoned(jiff::tz::TimeZone::UTC)
-            .unwrap()
-            .timestamp();
-        let text = format!(
-            r#"cluster: {{name: windowed, target_version: "2.0"}}
+/// A small pool whose only window is one hour, two days from now (UTC), at 03:00.
+fn windowed_inventory(workspace: &Workspace, time_scale: u32) -> (String, Timestamp) {
+    let in_two_days = Timestamp::now()
+        .checked_add(48.hours())
+        .unwrap()
+        .to_zoned(jiff::tz::TimeZone::UTC);
+    let day = DAY_NAMES[in_two_days.weekday().to_monday_zero_offset() as usize];
+    let opening = in_two_days
+        .date()
+        .at(3, 0, 0, 0)
+        .to_zoned(jiff::tz::TimeZone::UTC)
+        .unwrap()
+        .timestamp();
+    let text = format!(
+        r#"cluster: {{name: windowed, target_version: "2.0"}}
 policy: {{max_unavailable: 1, windows: ["{day} 03:00-04:00"]}}
 hosts:
   - {{name: h1, version: "1.0", memory_mib: 65536, cpus: 16}}
@@ -65,21 +38,16 @@ vms:
   - {{name: app-2, host: h2, memory_mib: 4096, vcpus: 2}}
 driver: {{kind: simulator, time_scale: {time_scale}}}
 "#
-        );
-        let path = self.directory.path().join("windowed.yaml");
-        std::fs::write(&path, text).unwrap();
-        (path.to_str().unwrap().to_string(), opening)
-    }
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
+    );
+    let path = workspace.path("windowed.yaml");
+    std::fs::write(&path, text).unwrap();
+    (path.to_str().unwrap().to_string(), opening)
 }
 
 #[test]
 fn a_run_outside_its_window_waits_for_it_then_completes() {
     let workspace = Workspace::new();
-    let (inventory, opening) = workspace.inventory(0);
+    let (inventory, opening) = windowed_inventory(&workspace, 0);
     let started = Timestamp::now();
     let output = workspace.drover(&["run", "-i", &inventory, "-o", "json"]);
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
@@ -97,7 +65,7 @@ fn a_run_outside_its_window_waits_for_it_then_completes() {
 #[test]
 fn status_says_which_window_the_run_waits_for_while_no_host_has_started() {
     let workspace = Workspace::new();
-    let (inventory, _) = workspace.inventory(1);
+    let (inventory, _) = windowed_inventory(&workspace, 1);
     let mut run = workspace
         .command(&["run", "-i", &inventory])
         .stdout(Stdio::null())
