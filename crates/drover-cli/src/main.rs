@@ -135,7 +135,7 @@ struct InventoryArgs {
     /// Inventory file (YAML; JSON accepted).
     #[arg(short = 'i', long = "inventory", env = "DROVER_INVENTORY")]
     inventory: PathBuf,
-    /// Override policy.max_unavailable: a number of hosts, or "auto".
+    /// Override policy.max_unavailable: a number of hosts, a percentage of them ("10%"), or "auto".
     #[arg(long, env = "DROVER_MAX_UNAVAILABLE")]
     max_unavailable: Option<String>,
     /// Let Drover resolve resolvable precheck failures (shut down VMs that cannot move).
@@ -300,14 +300,26 @@ fn select_hosts(
     Ok(())
 }
 
+/// The same forms as the inventory's `policy.max_unavailable`: `3`, `10%` or `auto`.
 fn parse_max_unavailable(value: &str) -> Result<drover_core::MaxUnavailable, Failure> {
     if value == "auto" {
         return Ok(drover_core::MaxUnavailable::Auto);
     }
-    match value.parse::<u32>() {
-        Ok(count) if count >= 1 => Ok(drover_core::MaxUnavailable::Count(count)),
-        _ => Err(Failure::bad_input(format!(
-            "--max-unavailable: expected a whole number >= 1 or \"auto\", got {value:?}"
-        ))),
-    }
+    let parsed = match value.strip_suffix('%') {
+        Some(percent) => percent
+            .parse::<u32>()
+            .ok()
+            .filter(|percent| (1..=100).contains(percent))
+            .map(drover_core::MaxUnavailable::Percent),
+        None => value
+            .parse::<u32>()
+            .ok()
+            .filter(|count| *count >= 1)
+            .map(drover_core::MaxUnavailable::Count),
+    };
+    parsed.ok_or_else(|| {
+        Failure::bad_input(format!(
+            "--max-unavailable: expected a whole number >= 1, a percentage from 1% to 100%, or \"auto\", got {value:?}"
+        ))
+    })
 }

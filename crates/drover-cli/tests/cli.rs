@@ -124,6 +124,36 @@ fn max_unavailable_flag_overrides_the_file() {
     assert_eq!(bad.status.code(), Some(2));
 }
 
+/// `--max-unavailable` and `DROVER_MAX_UNAVAILABLE` take the inventory's forms, percentages too.
+#[test]
+fn max_unavailable_flag_and_environment_take_a_percentage() {
+    let from_flag = run_plan(
+        "plans/06-auto-batches.yaml",
+        &["--max-unavailable", "25%", "-o", "json"],
+    );
+    assert_eq!(from_flag.status.code(), Some(0), "{}", stderr(&from_flag));
+    let document: serde_json::Value = serde_json::from_slice(&from_flag.stdout).unwrap();
+    assert_eq!(document["summary"]["max_unavailable"], 2, "25% of 8 hosts");
+    let path = testdata("plans/06-auto-batches.yaml");
+    let from_environment = Command::new(env!("CARGO_BIN_EXE_drover"))
+        .args(["plan", "-i", path.to_str().unwrap(), "-o", "json"])
+        .env("NO_COLOR", "1")
+        .env("DROVER_MAX_UNAVAILABLE", "50%")
+        .output()
+        .unwrap();
+    let document: serde_json::Value = serde_json::from_slice(&from_environment.stdout).unwrap();
+    assert_eq!(document["summary"]["max_unavailable"], 4);
+    for bad in ["0%", "101%", "x%", "0"] {
+        let refused = run_plan("plans/06-auto-batches.yaml", &["--max-unavailable", bad]);
+        assert_eq!(refused.status.code(), Some(2), "{bad}");
+        assert!(
+            stderr(&refused).contains("percentage"),
+            "{}",
+            stderr(&refused)
+        );
+    }
+}
+
 /// Each bad inventory is refused with exit 2, a message naming the file, line and field, and
 /// nothing on stdout.
 #[test]
