@@ -136,6 +136,30 @@ fn a_whole_number_written_with_a_fraction_is_a_valid_max_unavailable() {
     }
 }
 
+#[test]
+fn a_percentage_of_the_hosts_is_a_valid_max_unavailable() {
+    let workspace = Workspace::new(&[("open.yaml", OPEN_POOL)], "");
+    let server = workspace.serve(&[]);
+    let (status, plan) = post(
+        &server,
+        "/api/v1/clusters/open/plans",
+        Some(r#"{"max_unavailable": "100%"}"#),
+    );
+    assert_eq!(status, 200, "{plan}");
+    assert_eq!(
+        plan["summary"]["max_unavailable"], 3,
+        "100% of 3 hosts: {plan}"
+    );
+    for bad in ["\"0%\"", "\"101%\"", "\"5 %\"", "\"%\""] {
+        let (status, problem) = post(
+            &server,
+            "/api/v1/clusters/open/plans",
+            Some(&format!("{{\"max_unavailable\": {bad}}}")),
+        );
+        assert_eq!(status, 400, "{bad}: {problem}");
+    }
+}
+
 fn scrape(server: &Server, accept: Option<&str>) -> (String, String) {
     let mut request = client().get(server.url("/metrics"));
     if let Some(accept) = accept {

@@ -215,10 +215,10 @@ fn problem_content() -> serde_json::Value {
 fn state_body_constraints(document: &mut serde_json::Value) {
     let schemas = &mut document["components"]["schemas"];
     schemas["MaxUnavailableBody"] = serde_json::json!({
-        "description": "A number of hosts (at least 1) or \"auto\" (the largest batch capacity allows).",
+        "description": "A number of hosts (at least 1), a percentage of the cluster's hosts (\"10%\", rounded down, at least 1 host), or \"auto\" (the largest batch capacity allows, up to the policy's auto ceiling).",
         "oneOf": [
             {"type": "integer", "minimum": 1, "maximum": u32::MAX},
-            {"type": "string", "enum": ["auto"]}
+            {"type": "string", "pattern": "^(auto|([1-9][0-9]?|100)%)$"}
         ]
     });
     describe_event_stream(document);

@@ -21,7 +21,8 @@ use crate::serve::views::{
 };
 use crate::serve::AppState;
 
-/// `max_unavailable`: a number of hosts or `"auto"` (its schema is written in `openapi`).
+/// `max_unavailable`: a number of hosts, a percentage of them (`"10%"`) or `"auto"` (its schema is
+/// written in `openapi`).
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
 pub enum MaxUnavailableBody {
@@ -283,10 +284,20 @@ fn max_unavailable(body: &MaxUnavailableBody) -> Result<MaxUnavailable, ApiError
     match body {
         MaxUnavailableBody::Count(number) => whole_count(number).map(MaxUnavailable::Count),
         MaxUnavailableBody::Word(word) if word == "auto" => Ok(MaxUnavailable::Auto),
-        _ => Err(ApiError::BadRequest {
-            field: "max_unavailable".into(),
-            detail: "expected a whole number >= 1 or \"auto\"".into(),
-        }),
+        MaxUnavailableBody::Word(word) => word
+            .strip_suffix('%')
+            .and_then(|percent| percent.parse::<u32>().ok())
+            .filter(|percent| (1..=100).contains(percent))
+            .map(MaxUnavailable::Percent)
+            .ok_or_else(max_unavailable_refused),
+    }
+}
+
+fn max_unavailable_refused() -> ApiError {
+    ApiError::BadRequest {
+        field: "max_unavailable".into(),
+        detail: "expected a whole number >= 1, a percentage from \"1%\" to \"100%\", or \"auto\""
+            .into(),
     }
 }
 

@@ -499,7 +499,7 @@
     const load = async () => {
       const body = {};
       const mu = maxInput.value.trim();
-      if (mu) body.max_unavailable = mu === 'auto' ? 'auto' : Number(mu);
+      if (mu) body.max_unavailable = (mu === 'auto' || mu.endsWith('%')) ? mu : Number(mu);
       if (resolve.checked) body.resolve = true;
       fill(result, h('div', { class: 'empty', text: 'Planning…' }));
       try {
