@@ -17,19 +17,8 @@ time_limit_secs=${TIME_LIMIT_SECS:-240}
 seed=${SEED:-1}
 [ -x "$drover" ] || { echo "no drover binary at $drover (cargo build -p drover-cli)" >&2; exit 2; }
 
-work=$(mktemp -d)
-server_pid=
-# Stops the server: SIGTERM, up to 10 s for its orderly shutdown, then SIGKILL (a signal that
-# reaches the shell's child before it becomes drover is lost).
-cleanup() {
-  if [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null; then
-    for _ in $(seq 1 100); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
-  fi
-  rm -rf "$work"
-}
-trap cleanup EXIT
+# shellcheck source=lib.sh
+source tests/api/lib.sh
 
 # Runs finish in about a second of wall time (the clock runs 1000x faster); one waits for approval.
 cat > "$work/pool.yaml" <<'YAML'
@@ -66,18 +55,7 @@ tokens:
   - {name: schemathesis, role: operator, sha256: $token_sha256}
 YAML
 
-: > "$work/serve.log"
-"$drover" --state "$work/state.db" serve --config "$work/serve.yaml" --listen 127.0.0.1:0 \
-  2> "$work/serve.log" &
-server_pid=$!
-base=
-for _ in $(seq 1 100); do
-  base=$(sed -n 's/.*listening on \(http[^ ]*\).*/\1/p' "$work/serve.log" | head -n 1)
-  [ -n "$base" ] && break
-  kill -0 "$server_pid" 2>/dev/null || break
-  sleep 0.1
-done
-[ -n "$base" ] || { echo "drover serve did not start:" >&2; cat "$work/serve.log" >&2; exit 1; }
+start_server "$drover"
 # A run that exists for the run-scoped operations (schemathesis.toml names it).
 curl -fsS -o /dev/null -X POST -H "Authorization: Bearer $token" -H 'Content-Type: application/json' \
   -d '{"run_id": "gated-known"}' "$base/api/v1/clusters/gated/runs"

@@ -14,19 +14,8 @@ export PATH="$tools_bin:$PATH"
 echo "--- openapi-spec-validator docs/openapi.json"
 openapi-spec-validator docs/openapi.json
 
-work=$(mktemp -d)
-server_pid=
-# Stops the server: SIGTERM, up to 10 s for its orderly shutdown, then SIGKILL (a signal that
-# reaches the shell's child before it becomes drover is lost).
-cleanup() {
-  if [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null; then
-    for _ in $(seq 1 100); do kill -0 "$server_pid" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$server_pid" 2>/dev/null || true
-    wait "$server_pid" 2>/dev/null || true
-  fi
-  rm -rf "$work"
-}
-trap cleanup EXIT
+# shellcheck source=lib.sh
+source tests/api/lib.sh
 cat > "$work/pool.yaml" <<'YAML'
 cluster: {name: pool, target_version: "2.0"}
 policy: {max_unavailable: 1, upgrade_duration_secs: 300, reboot_duration_secs: 60}
@@ -38,17 +27,7 @@ vms:
   - {name: a, host: h1, memory_mib: 4096, vcpus: 2}
 YAML
 printf 'clusters:\n  - inventory: pool.yaml\n' > "$work/serve.yaml"
-: > "$work/serve.log"
-"$drover" --state "$work/state.db" serve --config "$work/serve.yaml" --listen 127.0.0.1:0 \
-  2> "$work/serve.log" &
-server_pid=$!
-base=
-for _ in $(seq 1 100); do
-  base=$(sed -n 's/.*listening on \(http[^ ]*\).*/\1/p' "$work/serve.log" | head -n 1)
-  [ -n "$base" ] && break
-  sleep 0.1
-done
-[ -n "$base" ] || { echo "drover serve did not start:" >&2; cat "$work/serve.log" >&2; exit 1; }
+start_server "$drover"
 curl -fsS -o /dev/null -X POST -H 'Content-Type: application/json' -d '{"run_id": "metrics-run"}' \
   "$base/api/v1/clusters/pool/runs"
 for _ in $(seq 1 300); do
