@@ -3,6 +3,8 @@
 //! the platform re-plans only the VMs that changed and says so, unsafe drift is refused with
 //! exit 3 and the differences (nothing changed), and a plan of another inventory is bad input.
 
+mod cli_common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -163,23 +165,8 @@ fn a_stopped_run_continues_with_the_reviewed_plan() {
 
 /// The command driver's fake platform (shell scripts keeping state in files) and its inventory.
 fn fake_platform(workspace: &Workspace) -> (PathBuf, PathBuf) {
-    let examples =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../drover-command/examples/fake-platform");
-    let examples = std::fs::canonicalize(examples).unwrap();
     let platform = workspace.path("platform");
-    let init = Command::new("sh")
-        .arg(examples.join("init.sh"))
-        .arg(&platform)
-        .output()
-        .unwrap();
-    assert!(init.status.success(), "{}", stderr(&init));
-    let text = std::fs::read_to_string(examples.join("inventory.yaml"))
-        .unwrap()
-        .replace(
-            "crates/drover-command/examples/fake-platform",
-            examples.to_str().unwrap(),
-        )
-        .replace("/tmp/drover-fake-platform", platform.to_str().unwrap());
+    let text = cli_common::fake_platform(&platform);
     let inventory = workspace.path("inventory.yaml");
     std::fs::write(&inventory, text).unwrap();
     (platform, inventory)

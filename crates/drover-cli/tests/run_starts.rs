@@ -8,51 +8,28 @@ use std::time::Duration;
 
 mod cli_common;
 
-use cli_common::{stderr, Workspace};
+use cli_common::{fake_platform, stderr, Workspace};
 
 /// A fake platform (the command driver's example scripts) in a temporary directory, with its
 /// inventory rewritten to point there.
 struct FakePlatform {
     workspace: Workspace,
-    examples: PathBuf,
     inventory_text: String,
 }
 
 impl FakePlatform {
     fn new() -> Self {
         let workspace = Workspace::new();
-        let examples = std::fs::canonicalize(
-            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("../drover-command/examples/fake-platform"),
-        )
-        .unwrap();
-        let platform = workspace.path("platform");
-        let inventory_text = std::fs::read_to_string(examples.join("inventory.yaml"))
-            .unwrap()
-            .replace(
-                "crates/drover-command/examples/fake-platform",
-                examples.to_str().unwrap(),
-            )
-            .replace("/tmp/drover-fake-platform", platform.to_str().unwrap());
-        let fake = FakePlatform {
+        let inventory_text = fake_platform(&workspace.path("platform"));
+        FakePlatform {
             workspace,
-            examples,
             inventory_text,
-        };
-        fake.reset();
-        fake
+        }
     }
 
     /// Every host back on the old version, every VM where it started.
     fn reset(&self) {
-        let platform = self.workspace.path("platform");
-        let _ = std::fs::remove_dir_all(&platform);
-        let init = Command::new("sh")
-            .arg(self.examples.join("init.sh"))
-            .arg(&platform)
-            .output()
-            .unwrap();
-        assert!(init.status.success(), "{}", stderr(&init));
+        fake_platform(&self.workspace.path("platform"));
     }
 
     fn state(&self) -> PathBuf {

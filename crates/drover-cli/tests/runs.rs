@@ -1,13 +1,13 @@
 //! Durable execution through the real binary: run, status, history, halts answered with retry,
 //! skip and abort, approval, kill -9 and resume, and every misuse refused without a change.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::path::Path;
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 mod cli_common;
 
-use cli_common::{stderr, testdata, testdata_path, Workspace};
+use cli_common::{fake_platform, stderr, testdata, testdata_path, Workspace};
 
 #[test]
 fn a_run_completes_and_reports_every_host() {
@@ -434,23 +434,7 @@ fn manual_mode_waits_for_the_operator_at_each_upgrade() {
 #[test]
 fn the_command_driver_upgrades_a_scripted_platform() {
     let workspace = Workspace::new();
-    let examples =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../drover-command/examples/fake-platform");
-    let examples = std::fs::canonicalize(examples).unwrap();
-    let platform = workspace.directory.path().join("platform");
-    let init = Command::new("sh")
-        .arg(examples.join("init.sh"))
-        .arg(&platform)
-        .output()
-        .unwrap();
-    assert!(init.status.success(), "{}", stderr(&init));
-    let text = std::fs::read_to_string(examples.join("inventory.yaml"))
-        .unwrap()
-        .replace(
-            "crates/drover-command/examples/fake-platform",
-            examples.to_str().unwrap(),
-        )
-        .replace("/tmp/drover-fake-platform", platform.to_str().unwrap());
+    let text = fake_platform(&workspace.path("platform"));
     let inventory = workspace.directory.path().join("inventory.yaml");
     std::fs::write(&inventory, text).unwrap();
     let output = workspace.drover(&["run", "-i", inventory.to_str().unwrap(), "-o", "json"]);

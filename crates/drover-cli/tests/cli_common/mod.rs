@@ -71,3 +71,28 @@ impl Workspace {
             .unwrap_or_else(|e| panic!("{args:?}: {e}: {}", stderr(&output)))
     }
 }
+
+/// The command driver's fake platform (shell scripts under
+/// `crates/drover-command/examples/fake-platform` that keep each host's state in files): sets
+/// `platform` up afresh (every host on the old version, every VM where it started) and returns
+/// the example inventory rewritten to drive it.
+pub fn fake_platform(platform: &std::path::Path) -> String {
+    let examples = std::fs::canonicalize(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../drover-command/examples/fake-platform"),
+    )
+    .unwrap();
+    let _ = std::fs::remove_dir_all(platform);
+    let init = Command::new("sh")
+        .arg(examples.join("init.sh"))
+        .arg(platform)
+        .output()
+        .unwrap();
+    assert!(init.status.success(), "{}", stderr(&init));
+    std::fs::read_to_string(examples.join("inventory.yaml"))
+        .unwrap()
+        .replace(
+            "crates/drover-command/examples/fake-platform",
+            examples.to_str().unwrap(),
+        )
+        .replace("/tmp/drover-fake-platform", platform.to_str().unwrap())
+}
