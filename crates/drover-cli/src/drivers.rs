@@ -297,6 +297,7 @@ macro_rules! forward {
     };
 }
 
+#[drover_engine::async_trait]
 impl Driver for AnyDriver {
     fn kind(&self) -> &'static str {
         match self {

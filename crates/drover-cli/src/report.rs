@@ -742,10 +742,9 @@ pub fn stored_report(
     store: &drover_store::Store,
     record: &drover_store::RunRecord,
 ) -> Result<ReportDocument, drover_engine::EngineError> {
-    let (execution, _, _) =
-        drover_engine::engine::replay(store, &record.id, &record.inventory_text)?;
-    let entries = store.entries(&record.id)?;
-    let spans = drover_engine::timeline::step_spans(&entries)?;
+    let stored = drover_engine::StoredRun::load(store, &record.id)?;
+    let execution = stored.replay(&mut |_, _| {})?.execution;
+    let spans = drover_engine::timeline::step_spans(&stored.entries)?;
     let context = ReportContext {
         spans: Some(&spans),
         simulated: is_simulated(&record.options_json),

@@ -10,7 +10,8 @@ use std::sync::Arc;
 
 use clap::Args;
 use drover_core::execution::{Execution, OperatorCommand, RunPhase};
-use drover_engine::engine::{holder_is_alive, replay, request};
+use drover_engine::engine::{holder_is_alive, request};
+use drover_engine::replay;
 use drover_engine::{DriveEnd, Engine, NewRunSpec};
 use drover_store::Store;
 
@@ -531,8 +532,9 @@ enum Watch {
 fn print_status_once(args: &RunSelector, state: &StateArgs) -> Result<Watch, Failure> {
     let store = open_store(&state.state)?;
     let record = select_run(&store, args.run(), false)?;
-    let (execution, _, _) =
-        replay(&store, &record.id, &record.inventory_text).map_err(engine_failure)?;
+    let execution = replay(&store, &record.id)
+        .map_err(engine_failure)?
+        .execution;
     let holder = store
         .lock_holder(&record.cluster)
         .map_err(Failure::internal)?;
@@ -620,8 +622,9 @@ pub fn operate(
         );
         return Ok(());
     }
-    let (execution, _, _) =
-        replay(&store, &record.id, &record.inventory_text).map_err(engine_failure)?;
+    let execution = replay(&store, &record.id)
+        .map_err(engine_failure)?
+        .execution;
     execution
         .check_operator(&command)
         .map_err(|error| Failure::bad_input(format!("run {}: {error}", record.id)))?;

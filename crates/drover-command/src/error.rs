@@ -6,7 +6,7 @@
 
 use std::fmt;
 
-use drover_engine::DriverError;
+use drover_driver::DriverError;
 
 /// Which step a command ran for and what it was about ("upgrade (host xs01)"), for messages.
 #[derive(Clone, Debug, PartialEq, Eq)]

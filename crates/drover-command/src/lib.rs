@@ -6,7 +6,7 @@
 //!   without ever splitting or joining arguments; shell-quoted only where a shell reads them.
 //! - [`runner`]: runs one rendered argv without a shell, under a timeout, with bounded capture.
 //! - [`output`]: the output contracts of `host_facts`, `discover` and `shutdown_vm`.
-//! - [`driver`]: [`CommandDriver`], the [`drover_engine::Driver`] built from them.
+//! - [`driver`]: [`CommandDriver`], the [`drover_driver::Driver`] built from them.
 //!
 //! This crate knows nothing of plans, journals or the clock; it never runs a shell on its own.
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 use common::{argv, config, driver, script_with_args};
 use drover_command::{CommandDriver, CommandError};
 use drover_core::{HostState, VmState};
-use drover_engine::{Driver, DriverError};
+use drover_driver::{Driver, DriverError};
 use drover_schema::inventory::CommandStep;
 
 /// A command that appends its step name and arguments (one per line) to `log`.

@@ -20,10 +20,10 @@ use drover_core::Cluster;
 use drover_store::{NewEntry, NewRun, Store};
 use tokio::sync::mpsc;
 
-use crate::clock::Clock;
-use crate::driver::{Driver, DriverError};
 use crate::records::{self, KIND_INPUT, KIND_INTENT, KIND_REQUEST, KIND_START};
+use crate::stored_run::StoredRun;
 use crate::EngineError;
+use drover_driver::{Clock, Driver, DriverCall, DriverError};
 
 /// The most driver calls that may be outstanding at once (a bound on the outcome queue too).
 const MAX_CALLS_IN_FLIGHT: usize = 1024;
@@ -59,7 +59,7 @@ pub enum DriveEnd {
 }
 
 /// A run being driven: the store, the driver, the clock and the core's state.
-pub struct Engine<D: Driver> {
+pub struct Engine<D: Driver + ?Sized = dyn Driver> {
     store: Store,
     driver: Arc<D>,
     clock: Clock,
@@ -110,7 +110,7 @@ pub struct NewRunSpec<'a> {
     pub options_json: String,
 }
 
-impl<D: Driver> Engine<D> {
+impl<D: Driver + ?Sized> Engine<D> {
     /// Creates a run: discovers the platform, then records the run, takes the cluster's lock and
     /// writes the cluster as observed as the run's first journal entry in one store transaction.
     /// Then opens it like any other run.
@@ -175,63 +175,73 @@ impl<D: Driver> Engine<D> {
     /// that were in flight to be issued again. Taking the lock over from a process that is gone
     /// is a compare-and-swap, so of two processes resuming one run only one drives it.
     pub fn open(
-        mut store: Store,
+        store: Store,
         driver: Arc<D>,
         clock: Clock,
         run_id: &str,
     ) -> Result<Self, EngineError> {
+        let stored = StoredRun::load(&store, run_id)?;
+        Self::open_stored(store, driver, clock, stored, &mut |_, _| {})
+    }
+
+    /// [`Engine::open`] of a run already read from the store; `on_replayed` sees the execution
+    /// after every replayed input (a server builds the run's timeline from the one replay).
+    pub fn open_stored(
+        mut store: Store,
+        driver: Arc<D>,
+        clock: Clock,
+        stored: StoredRun,
+        on_replayed: &mut dyn FnMut(&Execution, u64),
+    ) -> Result<Self, EngineError> {
         let holder = holder_name();
-        let run = store
-            .run(run_id)?
-            .ok_or_else(|| EngineError::UnknownRun(run_id.to_string()))?;
+        let run_id = stored.id().to_string();
+        let run = &stored.record;
         let lock = store.lock_holder(&run.cluster)?;
         if let Some(lock) = &lock {
             if lock.run_id == run_id && lock.holder != holder && holder_is_alive(&lock.holder) {
                 return Err(EngineError::RunBusy {
-                    run_id: run_id.into(),
+                    run_id,
                     holder: lock.holder.clone(),
                 });
             }
         }
-        check_cluster_lock(&store, &run.cluster, run_id)?;
-        if store.entries_after(run_id, 0)?.is_empty() {
-            release_never_started(&mut store, &run, clock.now_ms())?;
-            return Err(EngineError::NeverStarted(run_id.to_string()));
+        check_cluster_lock(&store, &run.cluster, &run_id)?;
+        if stored.never_started() {
+            release_never_started(&mut store, run, clock.now_ms())?;
+            return Err(EngineError::NeverStarted(run_id));
         }
-        let (execution, outstanding, last_seen_seq) = replay(&store, run_id, &run.inventory_text)?;
-        if !execution.is_finished() {
+        let replayed = stored.replay(on_replayed)?;
+        if !replayed.execution.is_finished() {
             let previous_holder = lock.as_ref().map(|lock| lock.holder.as_str());
             store
                 .take_over_lock(
                     &run.cluster,
-                    run_id,
+                    &run_id,
                     previous_holder,
                     &holder,
                     clock.now_ms(),
                 )
                 .map_err(|error| match error {
                     drover_store::StoreError::LockHeld { holder, .. } => EngineError::RunBusy {
-                        run_id: run_id.into(),
+                        run_id: run_id.clone(),
                         holder,
                     },
                     other => other.into(),
                 })?;
         }
-        let phase_written = run.state.clone();
-        let last_wrote_at_ms = last_entry_at_ms(&store, run_id, last_seen_seq)?;
         let mut engine = Engine {
             store,
             driver,
             clock,
-            run_id: run_id.to_string(),
+            run_id,
             holder,
-            execution,
-            outstanding,
-            last_seen_seq,
+            execution: replayed.execution,
+            outstanding: replayed.outstanding,
+            last_seen_seq: replayed.last_seq,
             last_request_poll: tokio::time::Instant::now(),
-            phase_written,
+            phase_written: run.state.clone(),
         };
-        engine.note_downtime(last_wrote_at_ms)?;
+        engine.note_downtime(stored.last_driven_at_ms())?;
         Ok(engine)
     }
 
@@ -446,7 +456,7 @@ impl<D: Driver> Engine<D> {
             self.outstanding.insert(command.id, (command.clone(), true));
         }
         observer(&self.execution, EngineEvent::Calling(&command));
-        let call = crate::calls::DriverCall::new(self.execution.cluster(), &command);
+        let call = DriverCall::new(self.execution.cluster(), &command);
         let driver = Arc::clone(&self.driver);
         let clock = self.clock.clone();
         let sender = sender.clone();
@@ -579,129 +589,6 @@ fn check_cluster_lock(store: &Store, cluster: &str, run_id: &str) -> Result<(), 
             holder: lock.holder,
         }),
         _ => Ok(()),
-    }
-}
-
-type Replayed = (Execution, BTreeMap<CommandId, (Command, bool)>, u64);
-
-/// When the journal's last entry (`seq`) was written by a process that drove the run; `None`
-/// for a run that has only its start entry (created just now: nothing was driven yet).
-fn last_entry_at_ms(store: &Store, run_id: &str, seq: u64) -> Result<Option<u64>, EngineError> {
-    let entries = store.entries_after(run_id, seq.saturating_sub(1))?;
-    Ok(entries
-        .iter()
-        .filter(|entry| entry.kind != KIND_START)
-        .map(|entry| entry.at_ms)
-        .max())
-}
-
-/// Rebuilds a run's state from its journal. Commands the core issued during the replay and that
-/// got no outcome are returned with whether their intent was journaled.
-pub fn replay(store: &Store, run_id: &str, inventory_text: &str) -> Result<Replayed, EngineError> {
-    let inventory = drover_schema::inventory::parse_inventory_file(
-        inventory_text,
-        "inventory (stored with the run)",
-    )
-    .map_err(|error| {
-        EngineError::Journal(format!(
-            "the run's stored inventory no longer parses: {error}"
-        ))
-    })?;
-    let entries = store.entries(run_id)?;
-    let mut entries = entries.into_iter();
-    let first = entries
-        .next()
-        .ok_or_else(|| {
-            EngineError::Journal(format!(
-                "run {run_id} has no start entry: it never started; `drover abort {run_id}` releases its cluster"
-            ))
-        })?;
-    if first.kind != KIND_START {
-        return Err(EngineError::Journal(format!(
-            "run {run_id} starts with a {:?} entry",
-            first.kind
-        )));
-    }
-    let start: records::StartRecord = records::from_json(&first.payload_json)?;
-    let cluster = records::cluster_from_start(&start, inventory.cluster.policy.clone())?;
-    let mut execution = start_execution(store, run_id, cluster, first.at_ms)?;
-    let mut outstanding = BTreeMap::new();
-    let mut last_seq = first.seq;
-    drain(&mut execution, &mut outstanding);
-    for entry in entries {
-        last_seq = entry.seq;
-        match entry.kind.as_str() {
-            KIND_INPUT => {
-                let record: records::InputRecord = records::from_json(&entry.payload_json)?;
-                let input = records::input_from_record(&record)?;
-                if let Input::Outcome { command, .. } = &input {
-                    outstanding.remove(command);
-                }
-                execution.handle(record.at_ms, input);
-                drain(&mut execution, &mut outstanding);
-            }
-            KIND_INTENT => {
-                let intent: records::IntentRecord = records::from_json(&entry.payload_json)?;
-                match outstanding.get_mut(&CommandId(intent.command)) {
-                    Some((_, journaled)) => *journaled = true,
-                    None => return Err(EngineError::Journal(format!(
-                        "run {run_id}: entry {} is an intent for command {} that the replay did not issue (journal diverged)",
-                        entry.seq, intent.command
-                    ))),
-                }
-            }
-            _ => {}
-        }
-    }
-    Ok((execution, outstanding, last_seq))
-}
-
-/// The core as a run started it: with the reviewed plan it was started with (`drover run
-/// --plan`), else planning from the observed cluster. Every replay starts here.
-pub fn start_execution(
-    store: &Store,
-    run_id: &str,
-    cluster: drover_core::Cluster,
-    at_ms: u64,
-) -> Result<Execution, EngineError> {
-    Ok(match reviewed_plan(store, run_id, &cluster)? {
-        Some(plan) => Execution::with_plan(cluster, plan, at_ms),
-        None => Execution::new(cluster, at_ms),
-    })
-}
-
-/// The plan a run was started with by `drover run --plan` (its options' `reviewed_plan`, a plan
-/// document), in terms of the run's first observed cluster.
-fn reviewed_plan(
-    store: &Store,
-    run_id: &str,
-    cluster: &drover_core::Cluster,
-) -> Result<Option<drover_core::Plan>, EngineError> {
-    let Some(record) = store.run(run_id)? else {
-        return Ok(None);
-    };
-    let options: serde_json::Value = match serde_json::from_str(&record.options_json) {
-        Ok(options) => options,
-        Err(_) => return Ok(None),
-    };
-    let Some(document) = options.get("reviewed_plan") else {
-        return Ok(None);
-    };
-    let document: drover_schema::document::PlanDocument = serde_json::from_value(document.clone())
-        .map_err(|error| {
-            EngineError::Journal(format!(
-                "run {run_id}: its reviewed plan does not parse: {error}"
-            ))
-        })?;
-    let waves = document.waves_on(cluster).map_err(|error| {
-        EngineError::Journal(format!("run {run_id}: its reviewed plan: {error}"))
-    })?;
-    Ok(Some(drover_core::plan(cluster).with_waves(waves)))
-}
-
-fn drain(execution: &mut Execution, outstanding: &mut BTreeMap<CommandId, (Command, bool)>) {
-    while let Some(command) = execution.poll_command() {
-        outstanding.insert(command.id, (command, false));
     }
 }
 

@@ -1,17 +1,19 @@
-//! Drover's engine: the driver trait, the clock, the journal records and the thin async loop
-//! between the pure core and a driver.
+//! Drover's engine: the journal records and the thin async loop between the pure core and a
+//! driver (the driver trait and the clock are `drover-driver`'s).
 
-pub mod calls;
-pub mod clock;
-pub mod driver;
 pub mod engine;
 mod error;
 pub mod merge;
 pub mod records;
+pub mod stored_run;
 pub mod timeline;
 pub mod windows;
 
-pub use clock::Clock;
-pub use driver::{Discovered, Driver, DriverError, HostFacts, ShutdownObserved};
+// The driver boundary lives in `drover-driver` (drivers depend on it, not on the engine); it is
+// re-exported here for the engine's callers.
+pub use drover_driver::{
+    async_trait, clock, Clock, Discovered, Driver, DriverError, HostFacts, ShutdownObserved,
+};
 pub use engine::{DriveEnd, Engine, EngineEvent, NewRunSpec};
 pub use error::EngineError;
+pub use stored_run::{replay, Replayed, StoredRun};

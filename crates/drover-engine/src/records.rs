@@ -44,6 +44,11 @@ pub struct StartRecord {
     /// (`auto` in the inventory is resolved from the release catalog).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub raise_compatibility_level_to: Option<String>,
+    /// The complete policy the run started with (every setting, defaults included), so replay
+    /// never reads the inventory again; absent in runs started by older drovers, whose policy
+    /// comes from their stored inventory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<drover_schema::inventory::PolicySection>,
 }
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -270,10 +275,15 @@ pub fn start_record(cluster: &Cluster) -> StartRecord {
             .only_hosts
             .as_ref()
             .map(|names| names.iter().cloned().collect()),
+        policy: Some(drover_schema::inventory::PolicySection::complete(
+            &cluster.policy,
+        )),
     }
 }
 
-/// The cluster a run started from: hosts and VMs from the journal, policy from the inventory.
+/// The cluster a run started from: hosts and VMs from the journal, `policy` as the run
+/// recorded it (the settings given on top of the inventory are applied again: runs of older
+/// drovers recorded only those).
 pub fn cluster_from_start(
     record: &StartRecord,
     mut policy: drover_core::Policy,

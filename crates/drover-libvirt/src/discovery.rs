@@ -23,7 +23,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use drover_core::{Host, HostId, HostRole, HostState, Version, Vm, VmState};
-use drover_engine::{Discovered, HostFacts};
+use drover_driver::{Discovered, HostFacts};
 use tokio::task::JoinSet;
 use virt::connect::Connect;
 use virt::domain::Domain;

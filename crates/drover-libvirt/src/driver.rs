@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use drover_core::{Cluster, Version};
-use drover_engine::{Discovered, Driver, DriverError, HostFacts, ShutdownObserved};
+use drover_driver::{Discovered, Driver, DriverError, HostFacts, ShutdownObserved};
 use drover_schema::inventory::LibvirtHost;
 
 use crate::config::LibvirtDriverConfig;
@@ -143,6 +143,7 @@ impl Inner {
     }
 }
 
+#[async_trait::async_trait]
 impl Driver for LibvirtDriver {
     fn kind(&self) -> &'static str {
         "libvirt"

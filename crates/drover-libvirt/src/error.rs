@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 use drover_command::CommandError;
-use drover_engine::DriverError;
+use drover_driver::DriverError;
 
 /// libvirt's words when it refuses to live-migrate a domain whose disks are not shared.
 const UNSAFE_MIGRATION_TEXT: &str = "without shared storage is unsafe";

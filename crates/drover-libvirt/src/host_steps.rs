@@ -27,7 +27,7 @@ use drover_command::{
     StepOutput,
 };
 use drover_core::Version;
-use drover_engine::HostFacts;
+use drover_driver::HostFacts;
 use drover_schema::inventory::CommandStep;
 use tokio::time::Instant;
 

@@ -7,7 +7,7 @@
 //! - `connection`: one libvirt connection per host, reopened when it dies; every libvirt call
 //!   runs on a blocking thread under a timeout.
 //! - `discovery`, `migration`, `power`, `host_steps`: the driver's calls.
-//! - [`driver`]: [`LibvirtDriver`], the [`drover_engine::Driver`] built from them.
+//! - [`driver`]: [`LibvirtDriver`], the [`drover_driver::Driver`] built from them.
 //!
 //! libvirt has no cordon and no maintenance mode: the driver keeps Drover's own (in memory) and
 //! reports it. Host steps libvirt cannot do (upgrade, reboot, reading a boot id) are operator

@@ -18,7 +18,7 @@
 
 use std::time::Duration;
 
-use drover_engine::ShutdownObserved;
+use drover_driver::ShutdownObserved;
 use tokio::time::Instant;
 use virt::connect::Connect;
 

@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use drover_core::{Cluster, HostState, RestartPolicy, VmState};
-use drover_engine::{Driver, DriverError};
+use drover_driver::{Driver, DriverError};
 use drover_libvirt::{LibvirtDriver, LibvirtDriverConfig};
 use drover_schema::inventory::{CommandStep, LibvirtHost};
 use virt::connect::Connect;

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use drover_core::{Cluster, HostRole, HostState, RestartPolicy, VmState};
-use drover_engine::{Driver, DriverError};
+use drover_driver::{Driver, DriverError};
 use drover_libvirt::{LibvirtDriver, LibvirtDriverConfig, LibvirtError, BOOT_ID_UNAVAILABLE};
 use drover_schema::inventory::{CommandStep, LibvirtHost};
 

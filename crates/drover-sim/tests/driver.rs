@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use common::{cluster, host, vm};
 use drover_core::{Cluster, HostState, VmState};
-use drover_engine::{Clock, Driver, DriverError, ShutdownObserved};
+use drover_driver::{Clock, Driver, DriverError, ShutdownObserved};
 use drover_sim::driver::{HistoryEventKind, PlatformHostState};
 use drover_sim::{Fault, FaultKind, RandomFaults, SimDriver, SimDriverConfig, SimError, SlowStep};
 

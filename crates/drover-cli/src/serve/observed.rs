@@ -59,8 +59,9 @@ impl ObservedClusters {
             if let Some(cached) = self.cached(cluster, &run.id, run.updated_at_ms) {
                 return Ok(Some(cached));
             }
-            match drover_engine::engine::replay(store, &run.id, &run.inventory_text) {
-                Ok((execution, _, _)) => {
+            match drover_engine::replay(store, &run.id) {
+                Ok(replayed) => {
+                    let execution = replayed.execution;
                     let observed = Arc::new(observed_by(&execution));
                     self.remember(cluster, &run.id, run.updated_at_ms, &observed);
                     return Ok(Some(observed));

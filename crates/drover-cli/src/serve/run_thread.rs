@@ -18,7 +18,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use drover_core::execution::{CommandKind, Execution, OperatorCommand, Outcome};
-use drover_engine::engine::{replay, request};
+use drover_engine::engine::request;
+use drover_engine::replay;
 use drover_engine::{DriveEnd, Engine, EngineError, EngineEvent, NewRunSpec};
 use drover_schema::inventory::InventoryFile;
 use drover_store::Store;
@@ -191,7 +192,6 @@ struct RunTask {
     /// A second connection: read-only replays and requests while the engine drives.
     reader: Store,
     run_id: String,
-    inventory_text: String,
     tracker: Tracker,
     publisher: Publisher,
     commands: mpsc::Receiver<RunCommand>,
@@ -320,6 +320,7 @@ impl RunTask {
         relax_for_virtual_time(&mut store, &choice).map_err(ApiError::internal)?;
         let drive_runtime = runtime(choice.virtual_time())?;
         let wait_runtime = runtime(false)?;
+        let mut tracker = Tracker::default();
         let (engine, driver, clock) = drive_runtime.block_on(async {
             let clock = match pending {
                 None => choice.new_clock(),
@@ -352,19 +353,27 @@ impl RunTask {
                     Engine::create(store, Arc::clone(&driver), clock.clone(), spec).await
                 }
                 RunStart::Open { .. } => {
-                    Engine::open(store, Arc::clone(&driver), clock.clone(), &run_id)
+                    // One replay: it opens the engine and builds the run's timeline.
+                    let stored = drover_engine::StoredRun::load(&reader, &run_id)?;
+                    Engine::open_stored(
+                        store,
+                        Arc::clone(&driver),
+                        clock.clone(),
+                        stored,
+                        &mut |execution, at_ms| {
+                            tracker.observe(execution, at_ms);
+                        },
+                    )
                 }
             };
             let engine = engine.inspect_err(|_| {
                 let _ = driver.save();
             })?;
+            if matches!(start, RunStart::Create(_)) {
+                tracker.observe(engine.execution(), clock.now_ms());
+            }
             Ok::<_, ApiError>((engine, driver, clock))
         })?;
-        let record = reader
-            .run(&run_id)?
-            .ok_or_else(|| ApiError::Internal(format!("run {run_id} vanished")))?;
-        let replayed =
-            super::tracker::replay_with_timeline(&reader, &run_id, &record.inventory_text)?;
         let publisher = Publisher {
             view: io.view,
             steps: io.steps,
@@ -380,8 +389,7 @@ impl RunTask {
             clock,
             reader,
             run_id: run_id.clone(),
-            inventory_text: record.inventory_text,
-            tracker: replayed.tracker,
+            tracker,
             publisher,
             commands: io.commands,
             shutdown: io.shutdown,
@@ -476,7 +484,6 @@ impl RunTask {
             clock,
             reader,
             run_id,
-            inventory_text,
             tracker,
             publisher,
             commands,
@@ -497,7 +504,7 @@ impl RunTask {
                         return end.map_or_else(DrivePhaseEnd::Failed, DrivePhaseEnd::Ended);
                     }
                     command = commands.recv(), if commands_open => match command {
-                        Some(command) => hand_to_engine(reader, run_id, inventory_text, clock, command),
+                        Some(command) => hand_to_engine(reader, run_id, clock, command),
                         None => commands_open = false,
                     },
                     _ = shutdown_requested(shutdown) => return DrivePhaseEnd::Shutdown,
@@ -569,12 +576,11 @@ enum WaitNext {
 fn hand_to_engine(
     reader: &mut Store,
     run_id: &str,
-    inventory_text: &str,
     clock: &drover_engine::Clock,
     command: RunCommand,
 ) {
     let verdict = (|| {
-        let (execution, _, _) = replay(reader, run_id, inventory_text)?;
+        let execution = replay(reader, run_id)?.execution;
         check_action(&execution, &command.command).map_err(ApiError::Conflict)?;
         request(
             reader,

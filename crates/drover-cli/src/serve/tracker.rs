@@ -9,8 +9,7 @@ use std::collections::BTreeMap;
 
 use drover_core::execution::{CommandId, Execution, HostStep};
 use drover_core::{HostId, VmId};
-use drover_engine::records::{self, KIND_INPUT, KIND_START};
-use drover_engine::EngineError;
+use drover_engine::{EngineError, StoredRun};
 use drover_store::Store;
 
 /// One step one host went through.
@@ -128,46 +127,15 @@ pub struct Replayed {
 }
 
 /// Replays a run's journal input by input (read-only), recording every step change.
-pub fn replay_with_timeline(
-    store: &Store,
-    run_id: &str,
-    inventory_text: &str,
-) -> Result<Replayed, EngineError> {
-    let inventory = drover_schema::inventory::parse_inventory_file(
-        inventory_text,
-        "inventory (stored with the run)",
-    )
-    .map_err(|error| {
-        EngineError::Journal(format!("the stored inventory does not parse: {error}"))
-    })?;
-    let entries = store.entries(run_id)?;
-    let mut entries = entries.into_iter();
-    let first = entries
-        .next()
-        .filter(|entry| entry.kind == KIND_START)
-        .ok_or_else(|| EngineError::Journal(format!("run {run_id} has no start entry")))?;
-    let start: records::StartRecord = records::from_json(&first.payload_json)?;
-    let cluster = records::cluster_from_start(&start, inventory.cluster.policy.clone())?;
-    let mut execution =
-        drover_engine::engine::start_execution(store, run_id, cluster, first.at_ms)?;
+pub fn replay_with_timeline(store: &Store, run_id: &str) -> Result<Replayed, EngineError> {
+    let stored = StoredRun::load(store, run_id)?;
     let mut tracker = Tracker::default();
-    let mut last_at_ms = first.at_ms;
-    tracker.observe(&execution, first.at_ms);
-    for entry in entries {
-        last_at_ms = last_at_ms.max(entry.at_ms);
-        if entry.kind != KIND_INPUT {
-            continue;
-        }
-        let record: records::InputRecord = records::from_json(&entry.payload_json)?;
-        let input = records::input_from_record(&record)?;
-        execution.handle(record.at_ms, input);
-        // The commands are the engine's business; drained so the outbox does not grow.
-        while execution.poll_command().is_some() {}
-        tracker.observe(&execution, record.at_ms);
-    }
+    let replayed = stored.replay(&mut |execution, at_ms| {
+        tracker.observe(execution, at_ms);
+    })?;
     Ok(Replayed {
-        execution,
+        execution: replayed.execution,
         tracker,
-        last_at_ms,
+        last_at_ms: replayed.last_at_ms,
     })
 }

@@ -61,7 +61,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use drover_core::{Cluster, Version};
-use drover_engine::{Discovered, Driver, DriverError, HostFacts, ShutdownObserved};
+use drover_driver::{Discovered, Driver, DriverError, HostFacts, ShutdownObserved};
 use drover_schema::inventory::{CommandSection, CommandStep};
 
 use crate::error::{CommandError, StepContext};
@@ -521,6 +521,7 @@ impl Inner {
     }
 }
 
+#[async_trait::async_trait]
 impl Driver for CommandDriver {
     fn kind(&self) -> &'static str {
         "command"

@@ -31,6 +31,7 @@ pub use driver::{
 pub use error::InventoryError;
 pub use schema::{ClusterSection, HostEntry, InventoryDocument, PolicySection, VmEntry};
 pub use upgrade::{CheckFormat, UpgradeSection};
+pub use validate::policy_from_record;
 pub use window::maintenance_window_text;
 
 use source::Source;

@@ -489,3 +489,12 @@ pub(crate) fn require_positive(
     }
     Ok(())
 }
+
+/// The policy a run recorded when it started ([`PolicySection::complete`]), read back for its
+/// replay. `record_name` names the record in errors (there is no file to point into).
+pub fn policy_from_record(
+    section: &PolicySection,
+    record_name: &str,
+) -> Result<Policy, InventoryError> {
+    into_policy(section, &Source::new(record_name, ""))
+}

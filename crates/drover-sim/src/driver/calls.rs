@@ -5,7 +5,7 @@
 //! This module knows nothing of async code or of waiting: it tells the caller what to wait for.
 
 use drover_core::Version;
-use drover_engine::DriverError;
+use drover_driver::DriverError;
 
 use super::faults::{FaultKind, SlowStep};
 use super::snapshot::HistoryEventKind;

@@ -5,7 +5,7 @@
 //! This module knows nothing of callers, waiting or files; it is called by `SimWorld::settle`.
 
 use drover_core::Version;
-use drover_engine::DriverError;
+use drover_driver::DriverError;
 
 use super::faults::{FaultKind, SlowStep};
 use super::snapshot::HistoryEventKind;

@@ -36,7 +36,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use drover_core::{Cluster, Version};
-use drover_engine::{Clock, Discovered, Driver, DriverError, HostFacts, ShutdownObserved};
+use drover_driver::{Clock, Discovered, Driver, DriverError, HostFacts, ShutdownObserved};
 
 use crate::SimError;
 use calls::Begun;
@@ -233,7 +233,12 @@ impl SimDriver {
     }
 }
 
+#[async_trait::async_trait]
 impl Driver for SimDriver {
+    fn persist(&self) -> Result<(), DriverError> {
+        self.save()
+    }
+
     fn kind(&self) -> &'static str {
         "simulator"
     }

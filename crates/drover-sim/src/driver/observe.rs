@@ -4,7 +4,7 @@
 //! and the caller models the connection timeout.
 
 use drover_core::{Cluster, Host, HostId, HostState, Vm, VmState};
-use drover_engine::{Discovered, DriverError, HostFacts};
+use drover_driver::{Discovered, DriverError, HostFacts};
 
 use super::snapshot::{
     HostSnapshot, OperationSnapshot, PlatformHostState, VmSnapshot, WorldSnapshot,

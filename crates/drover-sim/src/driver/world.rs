@@ -9,7 +9,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use drover_core::{Cluster, HostState, Policy, Version, VmState};
-use drover_engine::DriverError;
+use drover_driver::DriverError;
 use serde::{Deserialize, Serialize};
 
 use super::faults::{Dice, Fault, FaultBook, FaultKind, RandomFaults, SlowStep, Subject};

@@ -14,7 +14,8 @@ use axum::{Extension, Json};
 use drover_core::execution::OperatorCommand;
 
 use crate::catalog_view::UpgradeRecipe;
-use drover_engine::engine::{holder_is_alive, replay, request};
+use drover_engine::engine::{holder_is_alive, request};
+use drover_engine::replay;
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
@@ -364,7 +365,7 @@ fn replayed_view(state: &AppState, run_id: &str) -> Result<RunView, ApiError> {
     let record = store
         .run(run_id)?
         .ok_or_else(|| ApiError::NotFound(format!("no run {run_id:?}")))?;
-    let replayed = replay_with_timeline(&store, run_id, &record.inventory_text)?;
+    let replayed = replay_with_timeline(&store, run_id)?;
     let driven_by = store
         .lock_holder(&record.cluster)?
         .filter(|lock| lock.run_id == record.id && holder_is_alive(&lock.holder))
@@ -517,7 +518,7 @@ fn route_elsewhere(
     let record = store
         .run(run_id)?
         .ok_or_else(|| ApiError::NotFound(format!("no run {run_id:?}")))?;
-    let (execution, _, _) = replay(&store, run_id, &record.inventory_text)?;
+    let execution = replay(&store, run_id)?.execution;
     check_action(&execution, command)
         .map_err(|why| ApiError::Conflict(format!("run {run_id}: {why}")))?;
     if is_finished_state(&record.state) || execution.is_finished() {

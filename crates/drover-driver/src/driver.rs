@@ -9,9 +9,11 @@
 //! - every call returns within a bounded time of its own; the engine adds its own timeout on top;
 //! - failures are values (`DriverError`), never panics.
 //!
+//! The trait is dyn-compatible (`#[async_trait]`): the driver registry hands out
+//! `Arc<dyn Driver>`, so adding a driver adds no enum or macro arm anywhere.
+//!
 //! This module knows nothing of plans, journals or time.
 
-use std::future::Future;
 use std::time::Duration;
 
 use drover_core::Version;
@@ -43,75 +45,53 @@ pub enum DriverError {
 }
 
 /// A platform. See the module doc for the contract.
+#[async_trait::async_trait]
 pub trait Driver: Send + Sync + 'static {
     /// Short name for logs and reports ("simulator", "libvirt", "command").
     fn kind(&self) -> &'static str;
 
     /// Every host and VM with their current state.
-    fn discover(&self) -> impl Future<Output = Result<Discovered, DriverError>> + Send;
+    async fn discover(&self) -> Result<Discovered, DriverError>;
 
-    fn host_facts(&self, host: &str)
-        -> impl Future<Output = Result<HostFacts, DriverError>> + Send;
+    async fn host_facts(&self, host: &str) -> Result<HostFacts, DriverError>;
 
     /// Whether the host is fit to run VMs (services up, storage reachable).
-    fn health_check(&self, host: &str) -> impl Future<Output = Result<(), DriverError>> + Send;
+    async fn health_check(&self, host: &str) -> Result<(), DriverError>;
 
     /// Cordon (`enabled = false`: no new VM may be placed here) or uncordon a host.
-    fn set_allocation(
-        &self,
-        host: &str,
-        enabled: bool,
-    ) -> impl Future<Output = Result<(), DriverError>> + Send;
+    async fn set_allocation(&self, host: &str, enabled: bool) -> Result<(), DriverError>;
 
-    fn set_maintenance(
-        &self,
-        host: &str,
-        enabled: bool,
-    ) -> impl Future<Output = Result<(), DriverError>> + Send;
+    async fn set_maintenance(&self, host: &str, enabled: bool) -> Result<(), DriverError>;
 
     /// Live-migrates a running VM from `from` to `to`.
-    fn migrate(
-        &self,
-        vm: &str,
-        from: &str,
-        to: &str,
-    ) -> impl Future<Output = Result<(), DriverError>> + Send;
+    async fn migrate(&self, vm: &str, from: &str, to: &str) -> Result<(), DriverError>;
 
     /// Gracefully shuts a VM down, powering it off if it is still running after `graceful_timeout`.
-    fn shutdown_vm(
+    async fn shutdown_vm(
         &self,
         vm: &str,
         host: &str,
         graceful_timeout: Duration,
-    ) -> impl Future<Output = Result<ShutdownObserved, DriverError>> + Send;
+    ) -> Result<ShutdownObserved, DriverError>;
 
     /// Starts a stopped VM on `host` (defining it there first if the platform needs that).
-    fn start_vm(
-        &self,
-        vm: &str,
-        host: &str,
-    ) -> impl Future<Output = Result<(), DriverError>> + Send;
+    async fn start_vm(&self, vm: &str, host: &str) -> Result<(), DriverError>;
 
     /// Installs the target version on a host in maintenance. May reboot the host by itself.
-    fn upgrade(
-        &self,
-        host: &str,
-        target: &Version,
-    ) -> impl Future<Output = Result<(), DriverError>> + Send;
+    async fn upgrade(&self, host: &str, target: &Version) -> Result<(), DriverError>;
 
     /// Reboots a host unless its boot id already differs from `boot_id_before`; returns once the
     /// host answers again.
-    fn reboot(
-        &self,
-        host: &str,
-        boot_id_before: &str,
-    ) -> impl Future<Output = Result<(), DriverError>> + Send;
+    async fn reboot(&self, host: &str, boot_id_before: &str) -> Result<(), DriverError>;
 
     /// Sets the cluster's compatibility level (after its last host is upgraded); setting the
     /// level the cluster already has succeeds at once.
-    fn set_compatibility_level(
-        &self,
-        cluster: &str,
-        level: &str,
-    ) -> impl Future<Output = Result<(), DriverError>> + Send;
+    async fn set_compatibility_level(&self, cluster: &str, level: &str) -> Result<(), DriverError>;
+
+    /// Writes down what the driver itself keeps between Drover processes (the simulator's
+    /// world, when it saves only on request); called when the engine stops driving. A driver
+    /// whose platform keeps its own state has nothing to do.
+    fn persist(&self) -> Result<(), DriverError> {
+        Ok(())
+    }
 }

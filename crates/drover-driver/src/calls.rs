@@ -81,7 +81,7 @@ impl DriverCall {
         DriverCall { step }
     }
 
-    pub async fn run<D: Driver>(self, driver: &D) -> Result<Observation, DriverError> {
+    pub async fn run<D: Driver + ?Sized>(self, driver: &D) -> Result<Observation, DriverError> {
         let nothing = |result: Result<(), DriverError>| result.map(|()| Observation::Nothing);
         match self.step {
             Step::Discover => driver.discover().await.map(Observation::Discovered),
