@@ -27,7 +27,7 @@ use drover_schema::inventory::LibvirtHost;
 use crate::config::LibvirtDriverConfig;
 use crate::connection::Connections;
 use crate::error::LibvirtError;
-use crate::host_steps::HostCommands;
+use crate::host_commands::HostCommands;
 use crate::marks::DroverHostMarks;
 use crate::storage::SharedStorageRule;
 

@@ -2,7 +2,7 @@
 //!
 //! libvirt knows a host's libvirt version but not the platform version Drover upgrades, nor a
 //! boot id, nor how to install anything, so these steps are the operator's commands (argv
-//! templates checked and run by `drover-command`, placeholders `{host}`, `{host.address}`,
+//! templates kept in `host_commands`, checked and run by `drover-command`, placeholders `{host}`, `{host.address}`,
 //! `{cluster}`, plus `{target}` for upgrade and `{boot_id_before}` for reboot):
 //! - `host_facts` prints the facts in `drover-command`'s contract (`version=…`, `boot_id=…`).
 //!   Without it, the version is libvirt's own (`virConnectGetLibVersion` as `major.minor.micro`)
@@ -18,20 +18,14 @@
 //! runs domains, as a real platform would. This module knows nothing of domains beyond their
 //! count and names.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
-use drover_command::output::host_facts_from_output;
-use drover_command::{
-    run_step, ArgvTemplate, CommandError, Placeholder, PlaceholderValues, RunLimits, StepContext,
-    StepOutput,
-};
+use drover_command::Placeholder;
 use drover_core::Version;
 use drover_driver::HostFacts;
 use drover_schema::inventory::CommandStep;
 use tokio::time::Instant;
 
-use crate::config::{LibvirtDriverConfig, COMMANDABLE_STEPS};
 use crate::driver::Inner;
 use crate::error::LibvirtError;
 use crate::marks::HostMarks;
@@ -40,134 +34,6 @@ use crate::marks::HostMarks;
 pub const BOOT_ID_UNAVAILABLE: &str = "unavailable (no host_facts command)";
 /// How often a host coming back from an upgrade or reboot is asked again.
 const COMEBACK_POLL_INTERVAL: Duration = Duration::from_secs(1);
-
-/// The configured host-step commands.
-pub(crate) struct HostCommands {
-    templates: BTreeMap<CommandStep, ArgvTemplate>,
-    addresses: BTreeMap<String, String>,
-    cluster: String,
-    step_timeout: Duration,
-}
-
-impl HostCommands {
-    /// Checks that every command is for a step that may be one, and its template.
-    pub(crate) fn new(config: &LibvirtDriverConfig) -> Result<HostCommands, LibvirtError> {
-        let mut templates = BTreeMap::new();
-        for (step, argv) in &config.commands {
-            if !COMMANDABLE_STEPS.contains(step) {
-                return Err(LibvirtError::StepNotCommandable {
-                    step: step.as_str().into(),
-                });
-            }
-            templates.insert(*step, ArgvTemplate::for_step(*step, argv)?);
-        }
-        let has = |step| templates.contains_key(&step);
-        if has(CommandStep::Reboot) && !has(CommandStep::HostFacts) {
-            return Err(LibvirtError::RebootWithoutHostFacts);
-        }
-        let raise = &config.known.policy.raise_compatibility_level_to;
-        if let Some(level) = raise
-            .as_ref()
-            .filter(|_| !has(CommandStep::SetCompatibilityLevel))
-        {
-            let level = level.clone();
-            return Err(LibvirtError::CompatibilityLevelWithoutCommand { level });
-        }
-        let addresses = config
-            .hosts
-            .iter()
-            .map(|(name, host)| (name.clone(), host.address.clone()))
-            .collect();
-        Ok(HostCommands {
-            templates,
-            addresses,
-            cluster: config.known.name.clone(),
-            step_timeout: config.step_timeout,
-        })
-    }
-
-    pub(crate) fn is_configured(&self, step: CommandStep) -> bool {
-        self.templates.contains_key(&step)
-    }
-
-    fn require(&self, step: CommandStep) -> Result<(), LibvirtError> {
-        match self.is_configured(step) {
-            true => Ok(()),
-            false => Err(LibvirtError::NotConfigured {
-                step: step.as_str().into(),
-            }),
-        }
-    }
-
-    /// `{host}`, `{host.address}` and `{cluster}` for a host.
-    fn host_values(&self, host: &str) -> PlaceholderValues {
-        let address = self.addresses.get(host).map_or(host, String::as_str);
-        PlaceholderValues::new()
-            .with(Placeholder::Host, host)
-            .with(Placeholder::HostAddress, address)
-            .with(Placeholder::Cluster, self.cluster.as_str())
-    }
-
-    /// Renders and runs a configured step's command for `host`.
-    async fn run(
-        &self,
-        step: CommandStep,
-        host: &str,
-        values: PlaceholderValues,
-        timeout: Duration,
-    ) -> Result<(StepContext, String, StepOutput), CommandError> {
-        let subject = format!("host {host}");
-        self.run_about(step, subject, values, timeout).await
-    }
-
-    /// The `set_compatibility_level` command (`{cluster}`, `{level}`, the step timeout); the
-    /// command must succeed when the cluster already has the level.
-    pub(crate) async fn set_compatibility_level(
-        &self,
-        cluster: &str,
-        level: &str,
-    ) -> Result<(), LibvirtError> {
-        let step = CommandStep::SetCompatibilityLevel;
-        self.require(step)?;
-        let values = PlaceholderValues::new()
-            .with(Placeholder::Cluster, cluster)
-            .with(Placeholder::Level, level);
-        let subject = format!("cluster {cluster} to {level}");
-        self.run_about(step, subject, values, self.step_timeout)
-            .await?;
-        Ok(())
-    }
-
-    /// Renders and runs a configured step's command; `subject` names what it acts on.
-    async fn run_about(
-        &self,
-        step: CommandStep,
-        subject: String,
-        values: PlaceholderValues,
-        timeout: Duration,
-    ) -> Result<(StepContext, String, StepOutput), CommandError> {
-        let template = self
-            .templates
-            .get(&step)
-            .ok_or_else(|| CommandError::NotConfigured {
-                step: step.as_str().into(),
-            })?;
-        let context = StepContext::new(step.as_str(), subject);
-        let argv = template.render(&context, &values)?;
-        let output = run_step(&context, &argv, RunLimits::with_timeout(timeout)).await?;
-        Ok((context, template.program().to_string(), output))
-    }
-
-    /// The facts the `host_facts` command prints, within `timeout` (at most the step timeout).
-    async fn host_facts(&self, host: &str, timeout: Duration) -> Result<HostFacts, CommandError> {
-        let timeout = timeout.min(self.step_timeout);
-        let values = self.host_values(host);
-        let (context, program, output) = self
-            .run(CommandStep::HostFacts, host, values, timeout)
-            .await?;
-        host_facts_from_output(&context, &program, &output)
-    }
-}
 
 /// `major * 1,000,000 + minor * 1,000 + micro` as `major.minor.micro`.
 pub(crate) fn version_from_libvirt(encoded_version: u32) -> Version {

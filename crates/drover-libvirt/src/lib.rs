@@ -6,7 +6,8 @@
 //! - [`storage`]: the rule that says whether a domain's disks are on local storage.
 //! - `connection`: one libvirt connection per host, reopened when it dies; every libvirt call
 //!   runs on a blocking thread under a timeout.
-//! - `discovery`, `migration`, `power`, `host_steps`: the driver's calls.
+//! - `discovery`, `migration`, `power`, `host_steps`: the driver's calls; `host_commands`: the
+//!   operator's commands the host steps run.
 //! - [`driver`]: [`LibvirtDriver`], the [`drover_driver::Driver`] built from them.
 //!
 //! libvirt has no cordon and no maintenance mode: the driver keeps Drover's own (in memory) and
@@ -21,6 +22,7 @@ mod discovery;
 pub mod domain_xml;
 pub mod driver;
 mod error;
+mod host_commands;
 mod host_steps;
 mod marks;
 mod migration;

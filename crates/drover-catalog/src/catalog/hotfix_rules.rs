@@ -9,8 +9,8 @@
 use drover_core::Version;
 
 use super::document::HotfixEntry;
+use super::field_checks::{check_count, check_identifier, check_list_lengths};
 use super::source::Source;
-use super::validate::{check_count, check_identifier, check_list_lengths};
 use crate::error::CatalogError;
 use crate::hotfix_graph::{find_cycle, transitive_closures};
 use crate::id_set::IdSet;

@@ -7,6 +7,7 @@
 //! files, no network. It knows nothing of path solving or hotfix selection.
 
 mod document;
+mod field_checks;
 mod hotfix_rules;
 mod source;
 mod validate;

@@ -1,6 +1,7 @@
 //! The catalog rules that span values, and the conversion of a read document into a
 //! [`Catalog`]: the format version, names, channels, releases (unique versions, known channels,
-//! upgrade edges that go up) and list sizes. Hotfix rules live in `hotfix_rules`.
+//! upgrade edges that go up) and list sizes. Hotfix rules live in `hotfix_rules`; the checks of one
+//! field that both use (identifiers, list sizes) live in `field_checks`.
 //!
 //! Every refusal names the release or hotfix and is placed through `Source`; nothing is
 //! partially accepted. This module knows no YAML and no positions, and nothing of solving.
@@ -8,10 +9,11 @@
 use drover_core::Version;
 
 use super::document::{CatalogDocument, ReleaseEntry};
+use super::field_checks::{check_count, check_identifier, check_list_lengths};
 use super::hotfix_rules;
 use super::source::Source;
 use crate::error::CatalogError;
-use crate::limits::{MAX_CHANNELS, MAX_LIST_ENTRIES, MAX_NAME_CHARS, MAX_RELEASES};
+use crate::limits::{MAX_CHANNELS, MAX_NAME_CHARS, MAX_RELEASES};
 use crate::model::{Catalog, Release};
 use crate::pattern::VersionPattern;
 
@@ -63,63 +65,6 @@ fn check_channels(channels: &[String], source: &Source) -> Result<(), CatalogErr
             let message = format!("channel {channel} is declared twice");
             return Err(source.error_at(&path, message));
         }
-    }
-    Ok(())
-}
-
-/// A channel name or hotfix id: non-empty, bounded, and free of spaces so it prints unambiguously.
-pub(super) fn check_identifier(
-    text: &str,
-    what: &str,
-    path: &str,
-    source: &Source,
-) -> Result<(), CatalogError> {
-    let problem = if text.is_empty() {
-        Some("is empty".to_string())
-    } else if text.chars().count() > MAX_NAME_CHARS {
-        Some(format!("is longer than {MAX_NAME_CHARS} characters"))
-    } else if text.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        Some("contains a space or control character".to_string())
-    } else {
-        None
-    };
-    match problem {
-        Some(problem) => Err(source.error_at(path, format!("{what} {text:?} {problem}"))),
-        None => Ok(()),
-    }
-}
-
-/// Refuses a list longer than `limit`, placed on the list.
-pub(super) fn check_count(
-    count: usize,
-    limit: usize,
-    path: &str,
-    what: &str,
-    source: &Source,
-) -> Result<(), CatalogError> {
-    if count > limit {
-        let message = format!("{count} {what} is more than the limit of {limit}");
-        return Err(source.error_at(path, message));
-    }
-    Ok(())
-}
-
-/// Each of an entry's lists (`path.field`) within `MAX_LIST_ENTRIES`; `subject` names the entry.
-pub(super) fn check_list_lengths(
-    lists: &[(&str, usize)],
-    path: &str,
-    subject: &str,
-    source: &Source,
-) -> Result<(), CatalogError> {
-    for (field, count) in lists {
-        let what = format!("{subject}: {field} entries");
-        check_count(
-            *count,
-            MAX_LIST_ENTRIES,
-            &format!("{path}.{field}"),
-            &what,
-            source,
-        )?;
     }
     Ok(())
 }

@@ -10,11 +10,10 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Deserializer, Serialize};
 
 use super::fields::{
-    null_as_empty, number, optional_ratio, optional_whole_number, unique_command_steps,
-    unique_libvirt_hosts, whole_number,
+    null_as_empty, number, optional_ratio, optional_whole_number, unique_keys, whole_number,
 };
 
 /// The `driver:` section; an inventory without one gets the default simulator.
@@ -328,6 +327,32 @@ impl CommandStep {
             CommandStep::SetCompatibilityLevel => "set_compatibility_level",
         }
     }
+}
+
+/// Reads a driver's `commands`, refusing a step given twice.
+fn unique_command_steps<'de, D>(
+    deserializer: D,
+) -> Result<BTreeMap<CommandStep, Vec<String>>, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    unique_keys(
+        deserializer,
+        "step",
+        "a mapping of steps to commands, such as {upgrade: [/usr/local/bin/upgrade-host]}",
+    )
+}
+
+/// Reads libvirt's `hosts`, refusing a host given twice.
+fn unique_libvirt_hosts<'de, D>(deserializer: D) -> Result<BTreeMap<String, LibvirtHost>, D::Error>
+where
+    D: Deserializer<'de>,
+{
+    unique_keys(
+        deserializer,
+        "host",
+        "a mapping of host names to {uri, address}",
+    )
 }
 
 fn first_seed() -> u64 {

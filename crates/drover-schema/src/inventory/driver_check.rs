@@ -15,7 +15,7 @@ use super::driver::{
 };
 use super::error::InventoryError;
 use super::source::Source;
-use super::validate::{require_positive, require_text, unknown_name_message};
+use super::value_checks::{require_positive, require_text, unknown_name_message};
 
 /// What a fault is about, which decides the keys it takes.
 #[derive(Clone, Copy, PartialEq, Eq)]

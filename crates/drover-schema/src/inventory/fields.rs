@@ -3,7 +3,8 @@
 //!
 //! Each helper checks the form of one value (type, sign, syntax) and nothing else; rules that
 //! need the whole document (duplicates, references, capacity, zero limits) live in `validate`.
-//! Positions and field paths are added by serde_yaml_ng, so this module knows neither.
+//! Positions and field paths are added by serde_yaml_ng, so this module knows neither; it knows
+//! no section type either (the sections import it, never the other way).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -13,7 +14,6 @@ use drover_core::{HostShare, MaintenanceWindow, MaxUnavailable, Version};
 use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
 
-use super::driver::{CommandStep, LibvirtHost};
 use super::window::{maintenance_window_text, parse_window};
 
 /// Reads a non-negative integer, refusing negatives, fractions and values that do not fit.
@@ -68,30 +68,21 @@ where
     ))
 }
 
-/// Reads a driver's `commands`, refusing a step given twice.
-pub(crate) fn unique_command_steps<'de, D>(
+/// Reads a mapping, refusing a key given twice (a plain map would keep the last one silently);
+/// `noun` names the keys in the message and `expecting` describes the mapping. The section
+/// types that own such a mapping (the driver's `commands` and libvirt `hosts`) name their key and
+/// value types, so this module needs none of them.
+pub(crate) fn unique_keys<'de, D, K, V>(
     deserializer: D,
-) -> Result<BTreeMap<CommandStep, Vec<String>>, D::Error>
+    noun: &'static str,
+    expecting: &'static str,
+) -> Result<BTreeMap<K, V>, D::Error>
 where
     D: Deserializer<'de>,
+    K: Deserialize<'de> + Serialize + Ord,
+    V: Deserialize<'de>,
 {
-    deserializer.deserialize_any(UniqueKeysVisitor::new(
-        "step",
-        "a mapping of steps to commands, such as {upgrade: [/usr/local/bin/upgrade-host]}",
-    ))
-}
-
-/// Reads libvirt's `hosts`, refusing a host given twice.
-pub(crate) fn unique_libvirt_hosts<'de, D>(
-    deserializer: D,
-) -> Result<BTreeMap<String, LibvirtHost>, D::Error>
-where
-    D: Deserializer<'de>,
-{
-    deserializer.deserialize_any(UniqueKeysVisitor::new(
-        "host",
-        "a mapping of host names to {uri, address}",
-    ))
+    deserializer.deserialize_any(UniqueKeysVisitor::new(noun, expecting))
 }
 
 /// Reads a number, integer or not, for ratios such as `cpu_overcommit`.

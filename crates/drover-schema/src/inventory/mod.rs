@@ -1,8 +1,8 @@
 //! Inventory files in (YAML, or JSON, which is YAML too) and back out.
 //!
 //! Reading is three steps: serde_yaml_ng checks the shape and the form of every value (unknown
-//! keys, types, signs, enum values, versions, maintenance windows), `validate` and
-//! `driver_check` check the rules that span values (names, references, capacity, limits, the
+//! keys, types, signs, enum values, versions, maintenance windows), `validate`, `upgrade_check`
+//! and `driver_check` check the rules that span values (names, references, capacity, limits, the
 //! time zone, faults naming VMs and hosts) and build the core [`Cluster`] and the
 //! [`DriverSection`], and every refusal names the file, line, column and field path. This module
 //! knows the file format and the core model; it knows nothing of planning or of how drivers work,
@@ -16,7 +16,9 @@ mod fields;
 mod schema;
 mod source;
 mod upgrade;
+mod upgrade_check;
 mod validate;
+mod value_checks;
 mod window;
 mod write;
 
@@ -130,7 +132,7 @@ fn read_inventory(
     };
     let driver = document.driver.take().unwrap_or_default();
     let upgrade = std::mem::take(&mut document.upgrade);
-    upgrade::check_upgrade(&upgrade, &document.hosts, &source)?;
+    upgrade_check::check_upgrade(&upgrade, &document.hosts, &source)?;
     let cluster = validate::into_cluster(document, &source)?;
     driver_check::check_driver(&driver, &cluster, &source)?;
     Ok((cluster, driver, upgrade))

@@ -2,17 +2,13 @@
 //! catalog file and channel, the control plane's version, the hotfixes hosts already have, and how
 //! to ask a host which packages it could update (`drover check`).
 //!
-//! Edge types only: the core never sees them. This module checks the section's own rules (host
-//! names, versions, non-empty texts); it reads no catalog and runs no command.
+//! Edge types only: the core never sees them. The section's own rules (host names, versions,
+//! non-empty texts) are checked by `upgrade_check`; this module knows no other section, no file
+//! positions, reads no catalog and runs no command.
 
 use std::collections::BTreeMap;
 
-use drover_core::Version;
 use serde::{Deserialize, Serialize};
-
-use super::source::Source;
-use super::validate::{require_text, unknown_name_message};
-use super::{HostEntry, InventoryError};
 
 /// `upgrade:` (all optional).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -60,40 +56,4 @@ impl UpgradeSection {
     pub(crate) fn is_empty(&self) -> bool {
         *self == UpgradeSection::default()
     }
-}
-
-/// Texts are not empty, the control plane version is a version, and hotfixes name known hosts.
-pub(crate) fn check_upgrade(
-    section: &UpgradeSection,
-    hosts: &[HostEntry],
-    source: &Source,
-) -> Result<(), InventoryError> {
-    if let Some(catalog) = &section.catalog {
-        require_text(catalog, "upgrade.catalog", source)?;
-    }
-    if let Some(channel) = &section.channel {
-        require_text(channel, "upgrade.channel", source)?;
-    }
-    if let Some(version) = &section.control_plane_version {
-        version
-            .parse::<Version>()
-            .map_err(|error| source.error_at("upgrade.control_plane_version", error.to_string()))?;
-    }
-    for host in section.installed_hotfixes.keys() {
-        if !hosts.iter().any(|entry| &entry.name == host) {
-            let known = hosts.iter().map(|entry| entry.name.as_str());
-            let message = unknown_name_message("host", "hosts", host, known);
-            return Err(source.error_at(&format!("upgrade.installed_hotfixes.{host}"), message));
-        }
-    }
-    for (index, pattern) in section.watch_packages.iter().enumerate() {
-        require_text(pattern, &format!("upgrade.watch_packages[{index}]"), source)?;
-    }
-    if section.check_command.first().is_some_and(|p| p.is_empty()) {
-        return Err(source.error_at(
-            "upgrade.check_command",
-            "the first element is the program and must not be empty",
-        ));
-    }
-    Ok(())
 }

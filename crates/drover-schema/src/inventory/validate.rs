@@ -4,6 +4,8 @@
 //! `HostId` = their index in the file.
 //!
 //! It reports problems by field path through `Source`, and knows nothing of YAML or positions.
+//! The checks of one value it shares with `upgrade_check` and `driver_check` live in
+//! `value_checks`.
 
 use std::collections::HashMap;
 
@@ -12,9 +14,9 @@ use drover_core::{Cluster, Host, HostId, Policy, Vm};
 use super::error::InventoryError;
 use super::schema::{HostEntry, InventoryDocument, PolicySection, VmEntry};
 use super::source::Source;
-
-/// At most this many names are listed when a VM or fault names an unknown host or VM.
-const NAMES_LISTED: usize = 8;
+use super::value_checks::{
+    require_positive, require_positive_because, require_text, unknown_name_message,
+};
 
 pub(crate) fn into_cluster(
     document: InventoryDocument,
@@ -363,24 +365,6 @@ fn unknown_host_error(
     source.error_at(&format!("vms[{vm_index}].host"), message)
 }
 
-/// `unknown host "xs09" (hosts are xs01, xs02)`, listing at most a few known names.
-pub(crate) fn unknown_name_message<'a>(
-    noun: &str,
-    plural_noun: &str,
-    name: &str,
-    known_names: impl ExactSizeIterator<Item = &'a str>,
-) -> String {
-    let known_count = known_names.len();
-    let mut listed: Vec<&str> = known_names.take(NAMES_LISTED).collect();
-    if known_count > NAMES_LISTED {
-        listed.push("...");
-    }
-    format!(
-        "unknown {noun} {name:?} ({plural_noun} are {})",
-        listed.join(", ")
-    )
-}
-
 /// Names the second occurrence (the error's position) and the line of the first.
 fn require_unique_names<'a>(
     names: impl Iterator<Item = &'a str>,
@@ -451,41 +435,6 @@ fn check_host_capacity(
             host.name, usage.vcpus, host.cpus, cluster.policy.cpu_overcommit
         );
         return Err(source.error_at(&path, message));
-    }
-    Ok(())
-}
-
-pub(crate) fn require_text(
-    value: &str,
-    field_path: &str,
-    source: &Source,
-) -> Result<(), InventoryError> {
-    if value.trim().is_empty() {
-        return Err(source.error_at(field_path, "must not be empty"));
-    }
-    Ok(())
-}
-
-pub(crate) fn require_positive_because(
-    value: u64,
-    field_path: &str,
-    reason: &str,
-    source: &Source,
-) -> Result<(), InventoryError> {
-    if value == 0 {
-        let message = format!("must be at least 1, got 0 ({reason})");
-        return Err(source.error_at(field_path, message));
-    }
-    Ok(())
-}
-
-pub(crate) fn require_positive(
-    value: u64,
-    field_path: &str,
-    source: &Source,
-) -> Result<(), InventoryError> {
-    if value == 0 {
-        return Err(source.error_at(field_path, "must be at least 1, got 0"));
     }
     Ok(())
 }

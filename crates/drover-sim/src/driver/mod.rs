@@ -28,6 +28,7 @@ mod faults;
 mod observe;
 mod persist;
 mod snapshot;
+mod version_text;
 mod world;
 
 use std::collections::HashSet;

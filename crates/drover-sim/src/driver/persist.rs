@@ -93,18 +93,3 @@ fn sync_directory_of(path: &Path) -> std::io::Result<()> {
     }
     Ok(())
 }
-
-/// Serde for `drover_core::Version` as its text (the core has no serde, by design).
-pub(super) mod version_text {
-    use drover_core::Version;
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    pub fn serialize<S: Serializer>(version: &Version, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(version.as_str())
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Version, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        text.parse().map_err(serde::de::Error::custom)
-    }
-}

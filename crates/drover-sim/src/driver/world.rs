@@ -13,8 +13,8 @@ use drover_driver::DriverError;
 use serde::{Deserialize, Serialize};
 
 use super::faults::{Dice, Fault, FaultBook, FaultKind, RandomFaults, SlowStep, Subject};
-use super::persist::version_text;
 use super::snapshot::{HistoryEvent, HistoryEventKind};
+use super::version_text;
 
 /// Entering or leaving maintenance: the platform's bookkeeping, nominal seconds.
 pub(super) const MAINTENANCE_CHANGE_SECS: f64 = 5.0;
