@@ -28,6 +28,25 @@ pub enum DriverSection {
     Command(CommandSection),
 }
 
+impl DriverSection {
+    /// The section's `kind:` (the name the driver registry knows it by).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            DriverSection::Simulator(_) => "simulator",
+            DriverSection::Libvirt(_) => "libvirt",
+            DriverSection::Command(_) => "command",
+        }
+    }
+
+    /// Where the section says a host is (`{host.address}`), when it says.
+    pub fn host_address(&self, host: &str) -> Option<&str> {
+        match self {
+            DriverSection::Libvirt(libvirt) => libvirt.hosts.get(host).map(|h| h.address.as_str()),
+            _ => None,
+        }
+    }
+}
+
 impl Default for DriverSection {
     fn default() -> Self {
         DriverSection::Simulator(SimulatorSection::default())
