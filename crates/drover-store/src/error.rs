@@ -52,6 +52,35 @@ pub enum StoreError {
         since_ms: u64,
     },
 
+    /// A write made under a lease that is no longer the cluster's current one: another holder
+    /// took the run over (or the run's lock was released), so this holder must stop at once.
+    #[error(
+        "cluster {cluster}: run {run_id}'s lease with fencing token {token} was superseded \
+         ({}); this holder must stop driving the run",
+        describe_current_lease(*current_token, current_holder.as_deref())
+    )]
+    Fenced {
+        cluster: String,
+        run_id: String,
+        token: u64,
+        /// The token of the cluster's lock row now, `None` when the cluster has no lock.
+        current_token: Option<u64>,
+        /// Who holds the cluster's lock now, `None` when the cluster has no lock.
+        current_holder: Option<String>,
+    },
+
+    /// Another holder's lease on the run is still live (by the store's clock).
+    #[error(
+        "cluster {cluster}: run {run_id} is driven by holder {holder}, whose lease expires in \
+         {expires_in_ms} ms"
+    )]
+    LeaseHeld {
+        cluster: String,
+        run_id: String,
+        holder: String,
+        expires_in_ms: u64,
+    },
+
     #[error(
         "drover store {path} is busy (another drover process is writing to it): {operation} gave up \
          after waiting {waited_ms} ms"
@@ -147,6 +176,16 @@ impl<T> SqliteContext<T> for Result<T, rusqlite::Error> {
     }
 }
 
-fn duration_ms(duration: Duration) -> u64 {
+/// The second half of a `Fenced` message: who holds the cluster now, if anyone.
+fn describe_current_lease(current_token: Option<u64>, current_holder: Option<&str>) -> String {
+    match (current_token, current_holder) {
+        (Some(token), Some(holder)) => {
+            format!("the lock is now held by {holder} with fencing token {token}")
+        }
+        _ => "the cluster's lock was released".to_string(),
+    }
+}
+
+pub(crate) fn duration_ms(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }

@@ -7,7 +7,8 @@
 use rusqlite::{params, Row, Transaction, TransactionBehavior};
 
 use crate::error::{Location, SqliteContext, StoreError};
-use crate::records::{JournalEntry, NewEntry};
+use crate::lock_rows::check_fence;
+use crate::records::{JournalEntry, Lease, NewEntry};
 use crate::store::Store;
 
 impl Store {
@@ -16,12 +17,26 @@ impl Store {
     /// concurrent appenders cannot take the same number or leave a gap. Fails with `UnknownRun`
     /// if there is no such run.
     pub fn append(&mut self, run_id: &str, entry: &NewEntry) -> Result<u64, StoreError> {
+        self.append_fenced(run_id, entry, None)
+    }
+
+    /// `append`, refused with `Fenced` (in the same transaction, so nothing is written) when
+    /// `fence` is a lease that is no longer its cluster's current one.
+    pub(crate) fn append_fenced(
+        &mut self,
+        run_id: &str,
+        entry: &NewEntry,
+        fence: Option<&Lease>,
+    ) -> Result<u64, StoreError> {
         let operation = || format!("appending a {} entry to run {run_id}", entry.kind);
         let transaction = self
             .connection
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .during(&self.location, operation)?;
         require_run(&transaction, &self.location, run_id)?;
+        if let Some(fence) = fence {
+            check_fence(&transaction, &self.location, fence, &fence.cluster, run_id)?;
+        }
         let seq = insert_entry(&transaction, &self.location, run_id, entry)?;
         // With synchronous=FULL the commit returns only after the WAL is on disk.
         transaction.commit().during(&self.location, operation)?;
@@ -99,7 +114,7 @@ pub(crate) fn insert_entry(
 }
 
 /// Checked explicitly, not left to the foreign key, so the error names the run.
-fn require_run(
+pub(crate) fn require_run(
     transaction: &Transaction<'_>,
     location: &Location,
     run_id: &str,

@@ -7,8 +7,10 @@ use rusqlite::{params, OptionalExtension, Row, TransactionBehavior};
 
 use crate::error::{Location, SqliteContext, StoreError};
 use crate::journal::insert_entry;
-use crate::locks::{insert_lock, lock_in};
-use crate::records::{NewEntry, NewRun, RunRecord};
+use crate::lock_rows::{
+    check_fence, insert_lock, lock_row_in, next_fencing_token, LEASE_NEVER_EXPIRES_AT_MS,
+};
+use crate::records::{Lease, LockRecord, NewEntry, NewRun, RunRecord};
 use crate::store::Store;
 
 const RUN_COLUMNS: &str = "id, cluster, inventory_sha256, inventory_text, state, \
@@ -32,35 +34,59 @@ impl Store {
     /// killed or failing at any point leaves either a complete, resumable run or no trace, never
     /// a locked cluster with a run that has no journal; and of two processes starting runs on
     /// one cluster at the same moment (even with the same id) exactly one succeeds.
+    ///
+    /// `holder` gets a new fencing token and a lease that never expires (this API never renews).
     pub fn start_run(
         &mut self,
         new_run: &NewRun,
         holder: &str,
         first_entry: &NewEntry,
     ) -> Result<(), StoreError> {
+        self.start_run_until(new_run, holder, LEASE_NEVER_EXPIRES_AT_MS, first_entry)
+            .map(|_| ())
+    }
+
+    /// `start_run`, with a lease for `holder` that ends at `lease_expires_at_ms`; returns the
+    /// lease.
+    pub(crate) fn start_run_until(
+        &mut self,
+        new_run: &NewRun,
+        holder: &str,
+        lease_expires_at_ms: u64,
+        first_entry: &NewEntry,
+    ) -> Result<Lease, StoreError> {
         let operation = || format!("starting run {}", new_run.id);
         let transaction = self
             .connection
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .during(&self.location, operation)?;
-        if let Some(current) = lock_in(&transaction, &self.location, &new_run.cluster)? {
-            return Err(StoreError::LockHeld {
-                cluster: current.cluster,
-                run_id: current.run_id,
-                holder: current.holder,
-                since_ms: current.since_ms,
-            });
+        if let Some(current) = lock_row_in(&transaction, &self.location, &new_run.cluster)? {
+            return Err(current.lock_held());
         }
         insert_run(&transaction, &self.location, new_run)?;
-        let lock = crate::records::LockRecord {
+        let lock = LockRecord {
             cluster: new_run.cluster.clone(),
             run_id: new_run.id.clone(),
             holder: holder.to_string(),
             since_ms: new_run.created_at_ms,
         };
-        insert_lock(&transaction, &self.location, &lock)?;
+        let fencing_token = next_fencing_token(&transaction, &self.location)?;
+        insert_lock(
+            &transaction,
+            &self.location,
+            &lock,
+            fencing_token,
+            lease_expires_at_ms,
+        )?;
         insert_entry(&transaction, &self.location, &new_run.id, first_entry)?;
-        transaction.commit().during(&self.location, operation)
+        transaction.commit().during(&self.location, operation)?;
+        Ok(Lease {
+            cluster: lock.cluster,
+            run_id: lock.run_id,
+            holder: lock.holder,
+            fencing_token,
+            expires_at_ms: lease_expires_at_ms,
+        })
     }
 
     /// The run with this id, if any.
@@ -101,23 +127,40 @@ impl Store {
         state: &str,
         updated_at_ms: u64,
     ) -> Result<(), StoreError> {
+        self.set_run_state_fenced(run_id, state, updated_at_ms, None)
+    }
+
+    /// `set_run_state`, refused with `Fenced` (in the same transaction) when `fence` is a lease
+    /// that is no longer its cluster's current one.
+    pub(crate) fn set_run_state_fenced(
+        &mut self,
+        run_id: &str,
+        state: &str,
+        updated_at_ms: u64,
+        fence: Option<&Lease>,
+    ) -> Result<(), StoreError> {
         let updated_at_ms = self.location.sql_integer("updated_at_ms", updated_at_ms)?;
-        let updated_count = self
+        let operation = || format!("setting the state of run {run_id} to {state}");
+        let transaction = self
             .connection
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .during(&self.location, operation)?;
+        if let Some(fence) = fence {
+            check_fence(&transaction, &self.location, fence, &fence.cluster, run_id)?;
+        }
+        let updated_count = transaction
             .execute(
                 "UPDATE runs SET state = ?2, updated_at_ms = ?3 WHERE id = ?1",
                 params![run_id, state, updated_at_ms],
             )
-            .during(&self.location, || {
-                format!("setting the state of run {run_id} to {state}")
-            })?;
+            .during(&self.location, operation)?;
         if updated_count == 0 {
             return Err(StoreError::UnknownRun {
                 path: self.location.path(),
                 run_id: run_id.to_string(),
             });
         }
-        Ok(())
+        transaction.commit().during(&self.location, operation)
     }
 }
 

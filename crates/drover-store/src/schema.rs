@@ -1,15 +1,21 @@
 //! The database layout (tables, indexes, triggers) and schema versioning through the `meta`
-//! table: creating the layout in a new file and refusing files this drover cannot safely use.
+//! table: creating the layout in a new file, migrating files of an older version in place, and
+//! refusing files this drover cannot safely use.
 //!
-//! This module must not know what runs, entries or locks mean; it only knows their columns.
+//! This module must not know what runs, entries or locks mean; it only knows their columns (the
+//! values a migration gives existing lock rows are decided by `lock_rows`).
 
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior};
+use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior};
 
 use crate::error::{Location, SqliteContext, StoreError};
+use crate::lock_rows;
 
 /// The layout version this build writes and understands. Raise it, with a migration from the
-/// previous version in `check_supported`, whenever the layout changes.
-pub const SCHEMA_VERSION: u32 = 1;
+/// previous version in `migrate`, whenever the layout changes.
+pub const SCHEMA_VERSION: u32 = 2;
+
+/// The first layout any drover wrote; older version numbers were never written.
+const FIRST_SCHEMA_VERSION: u32 = 1;
 
 /// Version 1. STRICT tables reject values of the wrong type instead of silently storing them;
 /// the CHECKs keep timestamps representable as `u64` when read back.
@@ -54,6 +60,16 @@ CREATE TABLE locks (
     holder   TEXT NOT NULL,
     since_ms INTEGER NOT NULL CHECK (since_ms >= 0)
 ) STRICT;
+";
+
+/// Version 2: each lock row carries its run's lease, the holder's fencing token and the lease's
+/// expiry (store clock). The token counter itself is a `meta` row, written by
+/// `lock_rows::adopt_version_1_locks`.
+const MIGRATION_V1_TO_V2: &str = "
+ALTER TABLE locks ADD COLUMN fencing_token INTEGER NOT NULL DEFAULT 0
+    CHECK (fencing_token >= 0);
+ALTER TABLE locks ADD COLUMN lease_expires_at_ms INTEGER NOT NULL DEFAULT 0
+    CHECK (lease_expires_at_ms >= 0);
 ";
 
 /// What a database file holds, as far as versioning is concerned.
@@ -116,10 +132,24 @@ fn read_version(connection: &Connection, location: &Location) -> Result<u32, Sto
     })
 }
 
-/// Refuses what this build cannot use. Returns whether the layout still has to be created.
-pub(crate) fn check_supported(state: SchemaState, location: &Location) -> Result<bool, StoreError> {
+/// What opening a database has to do to its layout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Setup {
+    /// A new database: create the layout.
+    Create,
+    /// An older drover's store: migrate it, in place, from this version.
+    Migrate { from: u32 },
+    /// Already this build's layout.
+    Nothing,
+}
+
+/// Refuses what this build cannot use, and says what the rest can need.
+pub(crate) fn check_supported(
+    state: SchemaState,
+    location: &Location,
+) -> Result<Setup, StoreError> {
     match state {
-        SchemaState::Empty => Ok(true),
+        SchemaState::Empty => Ok(Setup::Create),
         SchemaState::Foreign => Err(StoreError::ForeignDatabase {
             path: location.path(),
         }),
@@ -128,8 +158,10 @@ pub(crate) fn check_supported(state: SchemaState, location: &Location) -> Result
             found,
             supported: SCHEMA_VERSION,
         }),
-        SchemaState::Version(SCHEMA_VERSION) => Ok(false),
-        // Version 1 is the first layout, so anything lower was never written by drover.
+        SchemaState::Version(SCHEMA_VERSION) => Ok(Setup::Nothing),
+        SchemaState::Version(found) if found >= FIRST_SCHEMA_VERSION => {
+            Ok(Setup::Migrate { from: found })
+        }
         SchemaState::Version(found) => Err(StoreError::Corrupt {
             path: location.path(),
             detail: format!("schema_version {found} was never written by any drover"),
@@ -137,9 +169,10 @@ pub(crate) fn check_supported(state: SchemaState, location: &Location) -> Result
     }
 }
 
-/// Creates the layout in an empty database, or checks the version of an existing one. The check
-/// is repeated inside the write transaction because another process may have created the
-/// database since the read-only preflight looked at it.
+/// Creates the layout in an empty database, migrates an older one, or checks the version of a
+/// current one. The check is repeated inside the write transaction because another process may
+/// have created or migrated the database since the read-only preflight looked at it. All of it
+/// is one transaction: a failed or killed migration leaves the file at its old version.
 pub(crate) fn initialize(
     connection: &mut Connection,
     location: &Location,
@@ -148,18 +181,54 @@ pub(crate) fn initialize(
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .during(location, || "starting schema setup".to_string())?;
     let state = read_state(&transaction, location)?;
-    if check_supported(state, location)? {
-        transaction
-            .execute_batch(LAYOUT_V1)
-            .during(location, || "creating the schema".to_string())?;
-        transaction
-            .execute(
-                "INSERT INTO meta (key, value) VALUES ('schema_version', ?1)",
-                [SCHEMA_VERSION.to_string()],
-            )
-            .during(location, || "recording the schema version".to_string())?;
+    match check_supported(state, location)? {
+        Setup::Nothing => {}
+        // A new file is created at the first version and migrated like any older file, so a
+        // new store and a migrated one have the same layout by construction.
+        Setup::Create => {
+            transaction
+                .execute_batch(LAYOUT_V1)
+                .during(location, || "creating the schema".to_string())?;
+            transaction
+                .execute(
+                    "INSERT INTO meta (key, value) VALUES ('schema_version', ?1)",
+                    [FIRST_SCHEMA_VERSION.to_string()],
+                )
+                .during(location, || "recording the schema version".to_string())?;
+            migrate(&transaction, location, FIRST_SCHEMA_VERSION)?;
+        }
+        Setup::Migrate { from } => migrate(&transaction, location, from)?,
     }
     transaction
         .commit()
         .during(location, || "committing schema setup".to_string())
+}
+
+/// Brings the layout from version `from` to `SCHEMA_VERSION`, one version at a time, inside the
+/// caller's transaction.
+fn migrate(
+    transaction: &Transaction<'_>,
+    location: &Location,
+    from: u32,
+) -> Result<(), StoreError> {
+    for version in from..SCHEMA_VERSION {
+        match version {
+            1 => {
+                transaction
+                    .execute_batch(MIGRATION_V1_TO_V2)
+                    .during(location, || {
+                        "migrating the schema from version 1".to_string()
+                    })?;
+                lock_rows::adopt_version_1_locks(transaction, location)?;
+            }
+            other => unreachable!("no migration from schema version {other}"),
+        }
+        transaction
+            .execute(
+                "UPDATE meta SET value = ?1 WHERE key = 'schema_version'",
+                [(version + 1).to_string()],
+            )
+            .during(location, || "recording the schema version".to_string())?;
+    }
+    Ok(())
 }

@@ -1,8 +1,8 @@
 //! The `Store` handle: opening a database file (or an in-memory one for tests) with the
 //! durability settings every connection needs.
 //!
-//! Runs, the journal and locks add their methods to `Store` in their own modules. This module
-//! must not know table layouts (`schema`) or what any stored value means.
+//! Runs, the journal, locks and leases add their methods to `Store` in their own modules. This
+//! module must not know table layouts (`schema`) or what any stored value means.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

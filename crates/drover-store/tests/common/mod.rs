@@ -4,9 +4,10 @@
 
 #![allow(dead_code)] // Each test binary uses a different subset.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use drover_store::{NewEntry, NewRun, Store};
+use drover_store::{ManualClock, NewEntry, NewRun, SqliteStore, Store};
 use tempfile::TempDir;
 
 /// A run on `cluster` created at `created_at_ms`, with recognizable opaque fields.
@@ -40,4 +41,18 @@ pub fn store_path() -> (TempDir, PathBuf) {
 
 pub fn open(path: &std::path::Path) -> Store {
     Store::open(path).expect("open the store")
+}
+
+/// A `SqliteStore` on `path` whose leases follow `clock`; several may share one file and clock,
+/// as processes on one machine share the file and the system clock.
+pub fn leased(path: &Path, clock: &Arc<ManualClock>) -> SqliteStore {
+    SqliteStore::new(
+        open(path),
+        Arc::clone(clock) as Arc<dyn drover_store::LeaseClock>,
+    )
+}
+
+/// A hand-moved clock at an arbitrary, realistic wall time.
+pub fn manual_clock() -> Arc<ManualClock> {
+    Arc::new(ManualClock::new(1_700_000_000_000))
 }
