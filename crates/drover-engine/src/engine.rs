@@ -8,6 +8,9 @@
 //!
 //! Operator commands from other processes arrive as `request` entries in the journal; the engine
 //! polls for them and turns the valid ones into inputs. One run per cluster: a lock in the store.
+//! One driving process per run: a lease on that lock, renewed while the engine is open, whose
+//! fencing token goes with every write, so an engine whose lease was taken over (it paused, or
+//! lost the store for longer than the lease) is refused by the store and stops.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -17,7 +20,7 @@ use drover_core::execution::{
     Command, CommandId, CommandKind, Execution, Input, OperatorCommand, Outcome, RunPhase,
 };
 use drover_core::Cluster;
-use drover_store::{NewEntry, NewRun, Store};
+use drover_store::{ClusterLock, Lease, NewEntry, NewRun, RunStore, SqliteStore, Store, StoreError};
 use tokio::sync::mpsc;
 
 use crate::records::{self, KIND_INPUT, KIND_INTENT, KIND_REQUEST, KIND_START};
@@ -33,6 +36,35 @@ pub const NEVER_STARTED: &str = "never-started";
 
 /// How often (in wall time) a running engine looks for operator requests from other processes.
 const REQUEST_POLL_INTERVAL: Duration = Duration::from_millis(250);
+
+/// How long a run's lease lasts without renewal (wall time): another process may take the run
+/// over this long after its driver stopped renewing (a process on the same machine that is
+/// gone is taken over at once). Renewed every third of it.
+pub const DEFAULT_LEASE_TTL: Duration = Duration::from_secs(15);
+
+/// A store given to the engine: any `RunStore`, or the SQLite `Store` of a caller that opened
+/// one (wrapped as a `SqliteStore`).
+pub trait IntoRunStore {
+    fn into_run_store(self) -> Arc<dyn RunStore>;
+}
+
+impl IntoRunStore for Arc<dyn RunStore> {
+    fn into_run_store(self) -> Arc<dyn RunStore> {
+        self
+    }
+}
+
+impl IntoRunStore for Store {
+    fn into_run_store(self) -> Arc<dyn RunStore> {
+        Arc::new(SqliteStore::from_store(self))
+    }
+}
+
+impl IntoRunStore for SqliteStore {
+    fn into_run_store(self) -> Arc<dyn RunStore> {
+        Arc::new(self)
+    }
+}
 
 /// What the engine saw happen, for progress displays. Borrowed; valid during the callback.
 pub enum EngineEvent<'a> {
@@ -60,7 +92,13 @@ pub enum DriveEnd {
 
 /// A run being driven: the store, the driver, the clock and the core's state.
 pub struct Engine<D: Driver + ?Sized = dyn Driver> {
-    store: Store,
+    store: Arc<dyn RunStore>,
+    /// The run's lease while this engine may drive it; `None` for a finished run (opened to
+    /// be read) or after `release_lease`.
+    lease: Option<Lease>,
+    lease_ttl: Duration,
+    /// When the lease was last renewed (wall clock: leases are wall time even in a simulation).
+    lease_renewed: std::time::Instant,
     driver: Arc<D>,
     clock: Clock,
     run_id: String,
@@ -120,15 +158,16 @@ impl<D: Driver + ?Sized> Engine<D> {
     /// resumable or absent, and of two simultaneous starts on one cluster the second is refused
     /// as locked (the store checks the lock inside the transaction, even for the same run id).
     pub async fn create(
-        mut store: Store,
+        store: impl IntoRunStore,
         driver: Arc<D>,
         clock: Clock,
         spec: NewRunSpec<'_>,
     ) -> Result<Self, EngineError> {
+        let store = store.into_run_store();
         let holder = holder_name();
         // Refused early and without a platform call when the cluster is visibly taken; the
         // transaction below decides races.
-        check_cluster_lock(&store, &spec.cluster.name, &spec.run_id)?;
+        check_cluster_lock(store.as_ref(), &spec.cluster.name, &spec.run_id).await?;
         let discovered = tokio::time::timeout(
             clock.wall_duration(spec.cluster.policy.step_timeout_secs * 1000),
             driver.discover(),
@@ -154,9 +193,10 @@ impl<D: Driver + ?Sized> Engine<D> {
             payload_json: records::to_json(&start),
         };
         store
-            .start_run(&new_run, &holder, &start_entry)
+            .start_run(&new_run, &holder, DEFAULT_LEASE_TTL, &start_entry)
+            .await
             .map_err(|error| match error {
-                drover_store::StoreError::LockHeld {
+                StoreError::LockHeld {
                     cluster,
                     run_id,
                     holder,
@@ -168,69 +208,62 @@ impl<D: Driver + ?Sized> Engine<D> {
                 },
                 other => other.into(),
             })?;
-        Self::open(store, driver, clock, &spec.run_id)
+        let stored = StoredRun::load(store.as_ref(), &spec.run_id).await?;
+        Self::open_stored(store, driver, clock, stored, &mut |_, _| {}).await
     }
 
     /// Opens an existing run: checks the lock, replays the journal, and prepares the commands
-    /// that were in flight to be issued again. Taking the lock over from a process that is gone
-    /// is a compare-and-swap, so of two processes resuming one run only one drives it.
-    pub fn open(
-        store: Store,
+    /// that were in flight to be issued again. An unfinished run's lease is taken for this
+    /// process: at once when it is free, expired, or held by a process of this machine that is
+    /// gone (a compare-and-swap, so of two processes resuming one run only one drives it).
+    pub async fn open(
+        store: impl IntoRunStore,
         driver: Arc<D>,
         clock: Clock,
         run_id: &str,
     ) -> Result<Self, EngineError> {
-        let stored = StoredRun::load(&store, run_id)?;
-        Self::open_stored(store, driver, clock, stored, &mut |_, _| {})
+        let store = store.into_run_store();
+        let stored = StoredRun::load(store.as_ref(), run_id).await?;
+        Self::open_stored(store, driver, clock, stored, &mut |_, _| {}).await
     }
 
     /// [`Engine::open`] of a run already read from the store; `on_replayed` sees the execution
     /// after every replayed input (a server builds the run's timeline from the one replay).
-    pub fn open_stored(
-        mut store: Store,
+    pub async fn open_stored(
+        store: impl IntoRunStore,
         driver: Arc<D>,
         clock: Clock,
         stored: StoredRun,
         on_replayed: &mut dyn FnMut(&Execution, u64),
     ) -> Result<Self, EngineError> {
+        let store = store.into_run_store();
         let holder = holder_name();
         let run_id = stored.id().to_string();
         let run = &stored.record;
-        let lock = store.lock_holder(&run.cluster)?;
-        if let Some(lock) = &lock {
-            if lock.run_id == run_id && lock.holder != holder && holder_is_alive(&lock.holder) {
+        let lock = store.cluster_lock(&run.cluster).await?;
+        if let Some(lock) = lock.as_ref().filter(|lock| lock.run_id == run_id) {
+            if lock.holder != holder && lock.lease_live && holder_is_alive(&lock.holder) {
                 return Err(EngineError::RunBusy {
                     run_id,
                     holder: lock.holder.clone(),
                 });
             }
         }
-        check_cluster_lock(&store, &run.cluster, &run_id)?;
+        check_cluster_lock(store.as_ref(), &run.cluster, &run_id).await?;
         if stored.never_started() {
-            release_never_started(&mut store, run, clock.now_ms())?;
+            release_never_started(store.as_ref(), run, clock.now_ms()).await?;
             return Err(EngineError::NeverStarted(run_id));
         }
         let replayed = stored.replay(on_replayed)?;
-        if !replayed.execution.is_finished() {
-            let previous_holder = lock.as_ref().map(|lock| lock.holder.as_str());
-            store
-                .take_over_lock(
-                    &run.cluster,
-                    &run_id,
-                    previous_holder,
-                    &holder,
-                    clock.now_ms(),
-                )
-                .map_err(|error| match error {
-                    drover_store::StoreError::LockHeld { holder, .. } => EngineError::RunBusy {
-                        run_id: run_id.clone(),
-                        holder,
-                    },
-                    other => other.into(),
-                })?;
-        }
+        let lease = match replayed.execution.is_finished() {
+            true => None,
+            false => Some(take_lease(store.as_ref(), &run.cluster, &run_id, &holder, lock.as_ref()).await?),
+        };
         let mut engine = Engine {
             store,
+            lease,
+            lease_ttl: DEFAULT_LEASE_TTL,
+            lease_renewed: std::time::Instant::now(),
             driver,
             clock,
             run_id,
@@ -241,14 +274,14 @@ impl<D: Driver + ?Sized> Engine<D> {
             last_request_poll: tokio::time::Instant::now(),
             phase_written: run.state.clone(),
         };
-        engine.note_downtime(stored.last_driven_at_ms())?;
+        engine.note_downtime(stored.last_driven_at_ms()).await?;
         Ok(engine)
     }
 
     /// Tells the core how long no process drove the run (from the journal's last entry to
     /// now, as input data: the core reads no clock), so that the downtime of a crashed or
     /// killed process does not expire a VM's pending timeout as if the platform had refused.
-    fn note_downtime(&mut self, last_wrote_at_ms: Option<u64>) -> Result<(), EngineError> {
+    async fn note_downtime(&mut self, last_wrote_at_ms: Option<u64>) -> Result<(), EngineError> {
         let Some(last_wrote_at_ms) = last_wrote_at_ms else {
             return Ok(());
         };
@@ -258,7 +291,7 @@ impl<D: Driver + ?Sized> Engine<D> {
         let input = Input::Resumed {
             previous_process_last_wrote_at: last_wrote_at_ms,
         };
-        self.record_input(input, "")
+        self.record_input(input, "").await
     }
 
     pub fn execution(&self) -> &Execution {
@@ -270,19 +303,48 @@ impl<D: Driver + ?Sized> Engine<D> {
     }
 
     /// The run's store, to read its journal back (the end report's per-step times).
-    pub fn store(&self) -> &Store {
+    pub fn store(&self) -> &Arc<dyn RunStore> {
         &self.store
     }
 
-    pub fn into_store(self) -> Store {
-        self.store
+    /// Renews the lease when a third of its time has passed (wall clock). A caller that keeps
+    /// the engine open without driving (a server waiting for an operator) calls it regularly.
+    pub async fn keep_lease(&mut self) -> Result<(), EngineError> {
+        let Some(lease) = &self.lease else {
+            return Ok(());
+        };
+        if self.lease_renewed.elapsed() < self.lease_ttl / 3 {
+            return Ok(());
+        }
+        let renewed = self
+            .store
+            .renew_lease(lease, self.lease_ttl)
+            .await
+            .map_err(fenced_or_store)?;
+        self.lease = Some(renewed);
+        self.lease_renewed = std::time::Instant::now();
+        Ok(())
+    }
+
+    /// Gives the run's lease up (the process stops driving, e.g. to wait for an operator), so
+    /// that the next process may take the run at once. The run keeps its cluster.
+    pub async fn release_lease(&mut self) -> Result<(), EngineError> {
+        if let Some(lease) = self.lease.take() {
+            self.store.release_lease(&lease).await?;
+        }
+        Ok(())
+    }
+
+    /// The lease this engine drives under, if any (for displays: which holder, which token).
+    pub fn lease(&self) -> Option<&Lease> {
+        self.lease.as_ref()
     }
 
     /// Applies an operator command in this process (no other engine drives the run): checked
     /// against the current state first, so a refused command writes nothing.
-    pub fn operate(&mut self, command: OperatorCommand, by: &str) -> Result<(), EngineError> {
+    pub async fn operate(&mut self, command: OperatorCommand, by: &str) -> Result<(), EngineError> {
         self.execution.check_operator(&command)?;
-        self.feed(Input::Operator(command), by)?;
+        self.feed(Input::Operator(command), by).await?;
         Ok(())
     }
 
@@ -295,20 +357,28 @@ impl<D: Driver + ?Sized> Engine<D> {
         // Calls that were in flight when the journal was last written are issued again first.
         let reissue: Vec<Command> = self.outstanding.values().map(|(c, _)| c.clone()).collect();
         for command in reissue {
-            self.dispatch(command, &sender, observer)?;
+            self.dispatch(command, &sender, observer).await?;
         }
         loop {
-            self.refresh_window()?;
+            self.keep_lease().await?;
+            self.refresh_window().await?;
             while let Some(command) = self.execution.poll_command() {
                 self.outstanding
                     .insert(command.id, (command.clone(), false));
-                self.dispatch(command, &sender, observer)?;
+                self.dispatch(command, &sender, observer).await?;
             }
-            self.write_phase(observer)?;
+            self.write_phase(observer).await?;
             if self.outstanding.is_empty() {
                 if self.execution.is_finished() {
                     self.store
-                        .release_lock(&self.execution.cluster().name, &self.run_id)?;
+                        .release_lock(
+                            &self.execution.cluster().name,
+                            &self.run_id,
+                            self.lease.as_ref(),
+                        )
+                        .await
+                        .map_err(fenced_or_store)?;
+                    self.lease = None;
                     return Ok(DriveEnd::Finished(self.execution.phase().clone()));
                 }
                 if self.execution.next_wakeup().is_none() {
@@ -371,23 +441,23 @@ impl<D: Driver + ?Sized> Engine<D> {
             biased;
             answered = receiver.recv() => {
                 if let Some((id, outcome)) = answered {
-                    self.answer(id, outcome, observer)?;
+                    self.answer(id, outcome, observer).await?;
                 }
                 if poll.is_some_and(|interval| self.last_request_poll.elapsed() >= interval) {
-                    self.poll_requests(observer)?;
+                    self.poll_requests(observer).await?;
                 }
             }
             _ = tokio::time::sleep(sleep_for) => {
-                self.poll_requests(observer)?;
+                self.poll_requests(observer).await?;
                 if wakeup.is_some_and(|at| at <= self.clock.now_ms()) {
-                    self.feed(Input::Tick, "")?;
+                    self.feed(Input::Tick, "").await?;
                 }
             }
         }
         Ok(())
     }
 
-    fn answer(
+    async fn answer(
         &mut self,
         id: CommandId,
         outcome: Outcome,
@@ -410,32 +480,40 @@ impl<D: Driver + ?Sized> Engine<D> {
             },
             "",
         )
+        .await
     }
 
     /// Journals an input, then gives it to the core. The window is brought up to date first,
     /// so that an outcome that lets a wave start never starts one in a closed window.
-    fn feed(&mut self, input: Input, by: &str) -> Result<(), EngineError> {
-        self.refresh_window()?;
-        self.record_input(input, by)
+    async fn feed(&mut self, input: Input, by: &str) -> Result<(), EngineError> {
+        self.refresh_window().await?;
+        self.record_input(input, by).await
     }
 
-    fn record_input(&mut self, input: Input, by: &str) -> Result<(), EngineError> {
+    async fn record_input(&mut self, input: Input, by: &str) -> Result<(), EngineError> {
         let now = self.clock.now_ms();
         let record = records::input_record(now, &input, by);
-        self.store.append(
-            &self.run_id,
-            &NewEntry {
-                at_ms: now,
-                kind: KIND_INPUT.into(),
-                payload_json: records::to_json(&record),
-            },
-        )?;
+        let entry = NewEntry {
+            at_ms: now,
+            kind: KIND_INPUT.into(),
+            payload_json: records::to_json(&record),
+        };
+        self.append(&entry).await?;
         self.execution.handle(now, input);
         Ok(())
     }
 
+    /// Journals an entry under the run's lease: refused (and the engine stops) once another
+    /// process took the run over.
+    async fn append(&self, entry: &NewEntry) -> Result<u64, EngineError> {
+        self.store
+            .append(&self.run_id, entry, self.lease.as_ref())
+            .await
+            .map_err(fenced_or_store)
+    }
+
     /// Journals the intent (once) and starts the driver call on its own task.
-    fn dispatch(
+    async fn dispatch(
         &mut self,
         command: Command,
         sender: &mpsc::Sender<(CommandId, Outcome)>,
@@ -445,14 +523,12 @@ impl<D: Driver + ?Sized> Engine<D> {
         if !journaled {
             let now = self.clock.now_ms();
             let intent = records::intent_record(self.execution.cluster(), &command);
-            self.store.append(
-                &self.run_id,
-                &NewEntry {
-                    at_ms: now,
-                    kind: KIND_INTENT.into(),
-                    payload_json: records::to_json(&intent),
-                },
-            )?;
+            self.append(&NewEntry {
+                at_ms: now,
+                kind: KIND_INTENT.into(),
+                payload_json: records::to_json(&intent),
+            })
+            .await?;
             self.outstanding.insert(command.id, (command.clone(), true));
         }
         observer(&self.execution, EngineEvent::Calling(&command));
@@ -482,22 +558,26 @@ impl<D: Driver + ?Sized> Engine<D> {
 
     /// Applies the operator requests written since the last look, for a caller that keeps the
     /// engine open between drives (a server waiting for an operator). Returns how many applied.
-    pub fn apply_requests(
+    pub async fn apply_requests(
         &mut self,
         observer: &mut dyn FnMut(&Execution, EngineEvent<'_>),
     ) -> Result<usize, EngineError> {
-        self.poll_requests(observer)
+        self.keep_lease().await?;
+        self.poll_requests(observer).await
     }
 
     /// Operator requests written by other processes since we last looked; returns how many
     /// were valid and applied.
-    fn poll_requests(
+    async fn poll_requests(
         &mut self,
         observer: &mut dyn FnMut(&Execution, EngineEvent<'_>),
     ) -> Result<usize, EngineError> {
         self.last_request_poll = tokio::time::Instant::now();
         let mut applied = 0;
-        let entries = self.store.entries_after(&self.run_id, self.last_seen_seq)?;
+        let entries = self
+            .store
+            .entries_after(&self.run_id, self.last_seen_seq)
+            .await?;
         for entry in entries {
             self.last_seen_seq = self.last_seen_seq.max(entry.seq);
             if entry.kind != KIND_REQUEST {
@@ -507,7 +587,7 @@ impl<D: Driver + ?Sized> Engine<D> {
             let command = records::operator_from_record(&request.command);
             if self.execution.check_operator(&command).is_ok() {
                 observer(&self.execution, EngineEvent::Operator(&command));
-                self.feed(Input::Operator(command), &request.by)?;
+                self.feed(Input::Operator(command), &request.by).await?;
                 applied += 1;
             }
         }
@@ -517,7 +597,7 @@ impl<D: Driver + ?Sized> Engine<D> {
     /// Maintenance windows: the core only learns whether one is open and, while none is, when
     /// the next opens (so it asks to be woken then); the calendar is here. Told again when the
     /// opening it was given has passed without a window opening (a daylight-saving shift).
-    fn refresh_window(&mut self) -> Result<(), EngineError> {
+    async fn refresh_window(&mut self) -> Result<(), EngineError> {
         let policy = &self.execution.cluster().policy;
         if policy.windows.is_empty() && self.execution.window_open() {
             return Ok(());
@@ -540,20 +620,22 @@ impl<D: Driver + ?Sized> Engine<D> {
                     open,
                     next_opening_at,
                 };
-                self.record_input(input, "")?;
+                self.record_input(input, "").await?;
             }
         }
         Ok(())
     }
 
-    fn write_phase(
+    async fn write_phase(
         &mut self,
         observer: &mut dyn FnMut(&Execution, EngineEvent<'_>),
     ) -> Result<(), EngineError> {
         let phase = self.execution.phase().name();
         if phase != self.phase_written {
             self.store
-                .set_run_state(&self.run_id, phase, self.clock.now_ms())?;
+                .set_run_state(&self.run_id, phase, self.clock.now_ms(), self.lease.as_ref())
+                .await
+                .map_err(fenced_or_store)?;
             self.phase_written = phase.to_string();
             observer(&self.execution, EngineEvent::Phase(self.execution.phase()));
         }
@@ -570,19 +652,23 @@ impl<D: Driver + ?Sized> Engine<D> {
 /// the run and writing its start (today's starts are one transaction). It never touched the
 /// platform, so its lock is released and it is marked `never-started`: the cluster is free again
 /// without editing the state file by hand (`drover resume` or `drover abort` of that run).
-pub fn release_never_started(
-    store: &mut Store,
+pub async fn release_never_started(
+    store: &dyn RunStore,
     run: &drover_store::RunRecord,
     now_ms: u64,
 ) -> Result<(), EngineError> {
-    store.release_lock(&run.cluster, &run.id)?;
-    store.set_run_state(&run.id, NEVER_STARTED, now_ms)?;
+    store.release_lock(&run.cluster, &run.id, None).await?;
+    store.set_run_state(&run.id, NEVER_STARTED, now_ms, None).await?;
     Ok(())
 }
 
 /// Refuses to start or open a run while another unfinished run holds the cluster.
-fn check_cluster_lock(store: &Store, cluster: &str, run_id: &str) -> Result<(), EngineError> {
-    match store.lock_holder(cluster)? {
+async fn check_cluster_lock(
+    store: &dyn RunStore,
+    cluster: &str,
+    run_id: &str,
+) -> Result<(), EngineError> {
+    match store.cluster_lock(cluster).await? {
         Some(lock) if lock.run_id != run_id => Err(EngineError::ClusterLocked {
             cluster: cluster.to_string(),
             run_id: lock.run_id,
@@ -592,9 +678,48 @@ fn check_cluster_lock(store: &Store, cluster: &str, run_id: &str) -> Result<(), 
     }
 }
 
+/// Takes the lease of an unfinished run for `holder`: broken at once when the holder seen is a
+/// process of this machine that is gone (compare-and-swap on what was seen), else acquired
+/// (free, expired, released, or ours already). Another live holder means the run is busy.
+async fn take_lease(
+    store: &dyn RunStore,
+    cluster: &str,
+    run_id: &str,
+    holder: &str,
+    seen: Option<&ClusterLock>,
+) -> Result<Lease, EngineError> {
+    let taken = match seen.filter(|lock| lock.run_id == run_id) {
+        Some(lock) if lock.lease_live && lock.holder != holder && !holder_is_alive(&lock.holder) => {
+            store.break_lease(lock, holder, DEFAULT_LEASE_TTL).await
+        }
+        _ => {
+            store
+                .acquire_lease(cluster, run_id, holder, DEFAULT_LEASE_TTL)
+                .await
+        }
+    };
+    taken.map_err(|error| match error {
+        StoreError::LeaseHeld { holder, .. } | StoreError::LockHeld { holder, .. } => {
+            EngineError::RunBusy {
+                run_id: run_id.into(),
+                holder,
+            }
+        }
+        other => other.into(),
+    })
+}
+
+/// A store refusal of a superseded lease is the engine's own error: it must stop driving.
+fn fenced_or_store(error: StoreError) -> EngineError {
+    match error {
+        StoreError::Fenced { .. } => EngineError::Fenced(error.to_string()),
+        other => other.into(),
+    }
+}
+
 /// Writes an operator request for the engine that drives the run in another process.
-pub fn request(
-    store: &mut Store,
+pub async fn request(
+    store: &dyn RunStore,
     run_id: &str,
     command: &OperatorCommand,
     by: &str,
@@ -604,14 +729,12 @@ pub fn request(
         command: records::operator_record(command),
         by: by.to_string(),
     };
-    Ok(store.append(
-        run_id,
-        &NewEntry {
-            at_ms,
-            kind: KIND_REQUEST.into(),
-            payload_json: records::to_json(&record),
-        },
-    )?)
+    let entry = NewEntry {
+        at_ms,
+        kind: KIND_REQUEST.into(),
+        payload_json: records::to_json(&record),
+    };
+    Ok(store.append(run_id, &entry, None).await?)
 }
 
 /// Whether a command asks the platform for nothing but facts (for displays).

@@ -28,6 +28,8 @@ pub enum EngineError {
     NeverStarted(String),
     #[error("driver: {0}")]
     Driver(String),
+    #[error("another drover process took this run over (its lease was superseded), so this one stopped driving it: {0}")]
+    Fenced(String),
     #[error("the run stalled with nothing in flight and nothing to wait for (a bug; please report it): {0}")]
     Stalled(String),
 }

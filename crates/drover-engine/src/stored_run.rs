@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 
 use drover_core::execution::{Command, CommandId, Execution, Input};
 use drover_core::Cluster;
-use drover_store::{JournalEntry, RunRecord, Store};
+use drover_store::{JournalEntry, RunRecord, RunStore};
 
 use crate::records::{self, KIND_INPUT, KIND_INTENT, KIND_START};
 use crate::EngineError;
@@ -37,11 +37,12 @@ pub struct Replayed {
 
 impl StoredRun {
     /// Reads a run and its journal; `UnknownRun` when there is no such run.
-    pub fn load(store: &Store, run_id: &str) -> Result<StoredRun, EngineError> {
+    pub async fn load(store: &dyn RunStore, run_id: &str) -> Result<StoredRun, EngineError> {
         let record = store
-            .run(run_id)?
+            .run(run_id)
+            .await?
             .ok_or_else(|| EngineError::UnknownRun(run_id.to_string()))?;
-        let entries = store.entries(run_id)?;
+        let entries = store.entries(run_id).await?;
         Ok(StoredRun { record, entries })
     }
 
@@ -199,6 +200,6 @@ fn drain(execution: &mut Execution, outstanding: &mut BTreeMap<CommandId, (Comma
 }
 
 /// Replays a run read from the store: its state now (read-only).
-pub fn replay(store: &Store, run_id: &str) -> Result<Replayed, EngineError> {
-    StoredRun::load(store, run_id)?.replay(&mut |_, _| {})
+pub async fn replay(store: &dyn RunStore, run_id: &str) -> Result<Replayed, EngineError> {
+    StoredRun::load(store, run_id).await?.replay(&mut |_, _| {})
 }
