@@ -60,7 +60,7 @@ pub fn generate(args: &GenerateArgs) -> Result<(), Failure> {
         local_storage_fraction: args.local_storage_fraction,
         no_tools_fraction: args.no_tools_fraction,
         anti_affinity_groups: args.anti_affinity_groups,
-        max_unavailable: crate::parse_max_unavailable(&args.max_unavailable)?,
+        max_unavailable: crate::inventory_args::parse_max_unavailable(&args.max_unavailable)?,
         seed: args.seed,
         ..GenerateSpec::default()
     };

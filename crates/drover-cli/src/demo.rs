@@ -5,12 +5,23 @@
 use std::io::IsTerminal;
 use std::time::Duration;
 
+use clap::Args;
+use drover_app::time_text::format_duration_secs;
 use drover_sim::{SimEvent, SimEventKind, SimReport};
 use indicatif::{MultiProgress, ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::exit::Failure;
 use crate::simulate_view::{print_simulation_tables, simulate, SimulationDocument};
-use crate::DemoArgs;
+
+#[derive(Args)]
+pub struct DemoArgs {
+    /// Seed of the duration jitter.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Seconds of wall time the animated simulation takes on a terminal.
+    #[arg(long, default_value_t = 8)]
+    animation_secs: u64,
+}
 
 /// The sample pool: a XenServer-style master and eight hosts with ~60 VMs of every kind.
 const DEMO_POOL_YAML: &str = include_str!("demo-pool.yaml");
@@ -21,7 +32,7 @@ pub fn run(args: &DemoArgs) -> Result<(), Failure> {
     let plan = drover_core::plan(&cluster);
     let document = drover_schema::document::PlanDocument::new(&cluster, &plan);
     crate::plan_view::print_plan_tables(&document, false);
-    crate::plan_view::feasibility(&document)?;
+    drover_app::plan::feasibility(&document)?;
     let report = simulate(&cluster, &plan, args.seed)?;
     if std::io::stderr().is_terminal() {
         animate(&cluster, &report, Duration::from_secs(args.animation_secs));
@@ -74,7 +85,7 @@ fn animate(cluster: &drover_core::Cluster, report: &SimReport, wall_time: Durati
     overall.finish();
     activity.finish_with_message(format!(
         "done in {} of virtual time",
-        crate::output::format_duration_secs(report.makespan_secs)
+        format_duration_secs(report.makespan_secs)
     ));
 }
 
@@ -88,7 +99,7 @@ fn describe(cluster: &drover_core::Cluster, event: &SimEvent) -> String {
         .destination
         .map(|h| cluster.host(h).name.as_str())
         .unwrap_or("-");
-    let clock = crate::output::format_duration_secs(event.at_secs);
+    let clock = format_duration_secs(event.at_secs);
     let what = match event.kind {
         SimEventKind::MigrationStarted => format!("migrating {vm} {host} → {destination}"),
         SimEventKind::MigrationFinished => format!("migrated {vm} to {destination}"),

@@ -5,11 +5,11 @@
 use std::path::PathBuf;
 
 use clap::Args;
+use drover_app::drivers::{open_driver, DriverChoice};
 use drover_engine::merge::merge_inventory_with_discovery;
 use drover_engine::{Clock, Driver};
 use drover_schema::inventory::InventoryDocument;
 
-use crate::drivers::{open_driver, DriverChoice};
 use crate::exit::Failure;
 use crate::output::{print_document, DocumentFormat};
 

@@ -60,6 +60,32 @@ impl Failure {
     }
 }
 
+/// The shared operations' failures keep today's exit codes: bad input 2, no safe plan 3,
+/// anything else 1.
+impl From<drover_app::AppError> for Failure {
+    fn from(error: drover_app::AppError) -> Self {
+        use drover_app::AppError as E;
+        let code = match &error {
+            E::BadInput(_) => EXIT_BAD_INPUT,
+            E::NoSafePlan(_) => EXIT_NO_SAFE_PLAN,
+            E::Internal(_) => EXIT_INTERNAL,
+        };
+        Failure::with_code(code, error)
+    }
+}
+
+/// `drover serve` refused to start on a bad configuration (exit 2) or failed otherwise (1).
+impl From<drover_server::ServerError> for Failure {
+    fn from(error: drover_server::ServerError) -> Self {
+        use drover_server::ServerError as E;
+        let code = match &error {
+            E::BadConfig(_) => EXIT_BAD_INPUT,
+            E::Internal(_) => EXIT_INTERNAL,
+        };
+        Failure::with_code(code, error)
+    }
+}
+
 impl From<anyhow::Error> for Failure {
     fn from(error: anyhow::Error) -> Self {
         Failure::internal(format!("{error:#}"))

@@ -1,5 +1,6 @@
-//! `drover`: the command-line front of Drover. Parses arguments, loads inventories, calls the
-//! core and the simulator, renders results; exit codes are decided here and only here.
+//! `drover`: the command-line front of Drover. Parses arguments and dispatches each command to
+//! its module, which loads inventories, calls the core, the simulator or `drover_app`, and
+//! renders results; exit codes are decided in this crate and only here (`exit`).
 //!
 //! Exit codes: 0 success; 1 internal error; 2 bad input (inventory, flags, state file, a refused
 //! operator command); 3 no safe plan (a precheck failed or no placement exists); 4 the simulator
@@ -8,34 +9,29 @@
 
 mod alloc;
 mod bench;
-mod catalog_view;
 mod check_view;
 mod closed_pipe;
 mod completions;
 mod demo;
 mod discover;
-mod drivers;
 mod exit;
+mod inventory_args;
 mod output;
 mod plan_view;
 mod progress;
 mod report;
 mod report_view;
 mod reviewed_plan;
-mod run_id;
 mod runs;
 mod serve;
 mod simulate_view;
 mod timeline_view;
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Parser, Subcommand};
 
 use drover_core::execution::OperatorCommand;
-use exit::Failure;
-use output::OutputFormat;
 
 #[global_allocator]
 static ALLOCATOR: alloc::CountingAllocator = alloc::CountingAllocator;
@@ -56,11 +52,11 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Plan the rolling upgrade of a cluster: prechecks, waves, one action per VM.
-    Plan(PlanArgs),
+    Plan(plan_view::PlanArgs),
     /// Plan, then execute the plan in virtual time on the simulator and report the timeline.
-    Simulate(SimulateArgs),
+    Simulate(simulate_view::SimulateArgs),
     /// Plan and simulate an embedded sample pool (a master and eight hosts, ~60 VMs).
-    Demo(DemoArgs),
+    Demo(demo::DemoArgs),
     /// Measure the planner on generated clusters against two baseline strategies.
     Bench(bench::BenchArgs),
     /// Write a generated cluster as an inventory file (for rehearsals and benchmarks).
@@ -129,60 +125,6 @@ impl Command {
     }
 }
 
-/// Options shared by every command that reads an inventory.
-#[derive(Args)]
-struct InventoryArgs {
-    /// Inventory file (YAML; JSON accepted).
-    #[arg(short = 'i', long = "inventory", env = "DROVER_INVENTORY")]
-    inventory: PathBuf,
-    /// Override policy.max_unavailable: a number of hosts, a percentage of them ("10%"), or "auto".
-    #[arg(long, env = "DROVER_MAX_UNAVAILABLE")]
-    max_unavailable: Option<String>,
-    /// Let Drover resolve resolvable precheck failures (shut down VMs that cannot move).
-    #[arg(long)]
-    resolve: bool,
-    /// Upgrade only this host (repeatable); the others stay as they are.
-    #[arg(long = "host", value_name = "HOST")]
-    hosts: Vec<String>,
-    /// Upgrade this host even though it already runs the target (it has package updates).
-    #[arg(long = "force-host", value_name = "HOST")]
-    force_hosts: Vec<String>,
-}
-
-#[derive(Args)]
-struct PlanArgs {
-    #[command(flatten)]
-    inventory: InventoryArgs,
-    /// Output format: table (for people), json or yaml (documents for scripts).
-    #[arg(short = 'o', long = "output", value_enum, default_value_t = OutputFormat::Table)]
-    output: OutputFormat,
-    /// In the table view, list every action of every wave.
-    #[arg(long)]
-    actions: bool,
-}
-
-#[derive(Args)]
-struct SimulateArgs {
-    #[command(flatten)]
-    inventory: InventoryArgs,
-    /// Seed of the duration jitter; the same seed gives the same timeline.
-    #[arg(long, default_value_t = 1)]
-    seed: u64,
-    /// Output format: table (for people), json or yaml (documents for scripts).
-    #[arg(short = 'o', long = "output", value_enum, default_value_t = OutputFormat::Table)]
-    output: OutputFormat,
-}
-
-#[derive(Args)]
-struct DemoArgs {
-    /// Seed of the duration jitter.
-    #[arg(long, default_value_t = 1)]
-    seed: u64,
-    /// Seconds of wall time the animated simulation takes on a terminal.
-    #[arg(long, default_value_t = 8)]
-    animation_secs: u64,
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     closed_pipe::exit_quietly_on_broken_stdout();
@@ -208,118 +150,39 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::run(&args, &cli.state),
         Command::Completions(args) => completions::completions::<Cli>(&args),
         Command::Man(args) => completions::man::<Cli>(&args),
-        Command::Approve(args) => operator(
+        Command::Approve(args) => runs::operate(
             OperatorCommand::Approve,
             args.run(),
             args.output,
             &cli.state,
         ),
         Command::Retry(args) => {
-            operator(OperatorCommand::Retry, args.run(), args.output, &cli.state)
+            runs::operate(OperatorCommand::Retry, args.run(), args.output, &cli.state)
         }
         Command::Abort(args) => {
-            operator(OperatorCommand::Abort, args.run(), args.output, &cli.state)
+            runs::operate(OperatorCommand::Abort, args.run(), args.output, &cli.state)
         }
         Command::Pause(args) => {
-            operator(OperatorCommand::Pause, args.run(), args.output, &cli.state)
+            runs::operate(OperatorCommand::Pause, args.run(), args.output, &cli.state)
         }
         Command::Unpause(args) => {
-            operator(OperatorCommand::Resume, args.run(), args.output, &cli.state)
+            runs::operate(OperatorCommand::Resume, args.run(), args.output, &cli.state)
         }
         Command::Skip(args) => {
             let command = OperatorCommand::Skip {
                 host: args.host.clone(),
             };
-            operator(command, args.run(), args.output, &cli.state)
+            runs::operate(command, args.run(), args.output, &cli.state)
         }
         Command::Continue(args) => {
             let command = OperatorCommand::Continue {
                 host: args.host.clone(),
             };
-            operator(command, args.run(), args.output, &cli.state)
+            runs::operate(command, args.run(), args.output, &cli.state)
         }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => failure.report(),
     }
-}
-
-fn operator(
-    command: OperatorCommand,
-    run: Option<&str>,
-    output: OutputFormat,
-    state: &runs::StateArgs,
-) -> Result<(), Failure> {
-    runs::operate(command, run, output, state)
-}
-
-/// The whole inventory file, its cluster with the command-line overrides applied (flags win
-/// over the file).
-fn load_file(args: &InventoryArgs) -> Result<drover_schema::inventory::InventoryFile, Failure> {
-    let mut file = drover_schema::inventory::load_inventory_file(&args.inventory)
-        .map_err(Failure::bad_input)?;
-    let cluster = &mut file.cluster;
-    if let Some(value) = &args.max_unavailable {
-        cluster.policy.max_unavailable = parse_max_unavailable(value)?;
-    }
-    if args.resolve {
-        cluster.policy.auto_resolve = true;
-    }
-    select_hosts(cluster, &args.hosts, &args.force_hosts)?;
-    catalog_view::resolve_auto_compatibility_level(&mut file)?;
-    Ok(file)
-}
-
-/// `--host` flags: the run upgrades only these hosts (they win over `policy.only_hosts`);
-/// `--force-host` flags add to `policy.force_hosts`.
-fn select_hosts(
-    cluster: &mut drover_core::Cluster,
-    hosts: &[String],
-    force_hosts: &[String],
-) -> Result<(), Failure> {
-    for (flag, name) in hosts
-        .iter()
-        .map(|h| ("--host", h))
-        .chain(force_hosts.iter().map(|h| ("--force-host", h)))
-    {
-        if cluster.host_named(name).is_none() {
-            return Err(Failure::bad_input(format!(
-                "{flag} {name}: no such host in cluster {}",
-                cluster.name
-            )));
-        }
-    }
-    if !hosts.is_empty() {
-        cluster.policy.only_hosts = Some(hosts.iter().cloned().collect());
-    }
-    cluster
-        .policy
-        .force_hosts
-        .extend(force_hosts.iter().cloned());
-    Ok(())
-}
-
-/// The same forms as the inventory's `policy.max_unavailable`: `3`, `10%` or `auto`.
-fn parse_max_unavailable(value: &str) -> Result<drover_core::MaxUnavailable, Failure> {
-    if value == "auto" {
-        return Ok(drover_core::MaxUnavailable::Auto);
-    }
-    let parsed = match value.strip_suffix('%') {
-        Some(percent) => percent
-            .parse::<u32>()
-            .ok()
-            .filter(|percent| (1..=100).contains(percent))
-            .map(drover_core::MaxUnavailable::Percent),
-        None => value
-            .parse::<u32>()
-            .ok()
-            .filter(|count| *count >= 1)
-            .map(drover_core::MaxUnavailable::Count),
-    };
-    parsed.ok_or_else(|| {
-        Failure::bad_input(format!(
-            "--max-unavailable: expected a whole number >= 1, a percentage from 1% to 100%, or \"auto\", got {value:?}"
-        ))
-    })
 }

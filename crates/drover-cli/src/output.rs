@@ -89,12 +89,3 @@ pub fn print_table(table: &Table) {
     }
     println!();
 }
-
-pub fn format_duration_secs(seconds: u64) -> String {
-    let (hours, minutes, secs) = (seconds / 3600, (seconds % 3600) / 60, seconds % 60);
-    match (hours, minutes) {
-        (0, 0) => format!("{secs}s"),
-        (0, _) => format!("{minutes}m{secs:02}s"),
-        _ => format!("{hours}h{minutes:02}m{secs:02}s"),
-    }
-}

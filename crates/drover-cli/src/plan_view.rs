@@ -1,53 +1,37 @@
 //! `drover plan`: prechecks, waves and downtime as an operator reviews them before saying yes,
-//! or the plan document as JSON/YAML. Knows rendering only; planning is the core's.
+//! or the plan document as JSON/YAML (exit 3 when it is not feasible). Knows rendering only;
+//! planning is the core's and the document is `drover_app::plan`'s.
 
-use drover_core::Plan;
+use clap::Args;
+use drover_app::plan::{feasibility, plan_document};
 use drover_schema::document::{
     ActionKindName, CheckStatusName, PlanDocument, SkipReasonName, WaveKindName,
 };
-use drover_schema::inventory::InventoryFile;
 
 use crate::exit::Failure;
-use crate::output::{print_document, print_table, status_cell, table};
-use crate::PlanArgs;
+use crate::inventory_args::{load_file, InventoryArgs};
+use crate::output::{print_document, print_table, status_cell, table, OutputFormat};
+
+#[derive(Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    inventory: InventoryArgs,
+    /// Output format: table (for people), json or yaml (documents for scripts).
+    #[arg(short = 'o', long = "output", value_enum, default_value_t = OutputFormat::Table)]
+    output: OutputFormat,
+    /// In the table view, list every action of every wave.
+    #[arg(long)]
+    actions: bool,
+}
 
 pub fn run(args: &PlanArgs) -> Result<(), Failure> {
-    let file = crate::load_file(&args.inventory)?;
+    let file = load_file(&args.inventory)?;
     let (_, document) = plan_document(&file)?;
     match args.output.document() {
         Some(format) => print_document(&document, format)?,
         None => print_plan_tables(&document, args.actions),
     }
-    feasibility(&document)
-}
-
-/// The core's plan of the inventory's cluster, and its document with what the release catalog
-/// adds (paths, hotfixes, gates as prechecks).
-pub fn plan_document(file: &InventoryFile) -> Result<(Plan, PlanDocument), Failure> {
-    let plan = drover_core::plan(&file.cluster);
-    let mut document = PlanDocument::new(&file.cluster, &plan);
-    if let Some(catalog_plan) = crate::catalog_view::plan_upgrades(file, &file.cluster)? {
-        catalog_plan.add_to(&mut document);
-    }
-    Ok((plan, document))
-}
-
-/// Exit 3 with the blocking prechecks when the plan cannot be carried out.
-pub fn feasibility(document: &PlanDocument) -> Result<(), Failure> {
-    if document.feasible {
-        return Ok(());
-    }
-    let reasons: Vec<String> = document
-        .prechecks
-        .iter()
-        .filter(|c| c.status == CheckStatusName::Fail)
-        .map(|c| format!("{}: {}", c.id, c.message))
-        .collect();
-    Err(Failure::no_safe_plan(format!(
-        "no safe plan for cluster {}:\n  {}",
-        document.cluster,
-        reasons.join("\n  ")
-    )))
+    Ok(feasibility(&document)?)
 }
 
 pub fn print_plan_tables(document: &PlanDocument, with_actions: bool) {
@@ -69,7 +53,7 @@ pub fn print_plan_tables(document: &PlanDocument, with_actions: bool) {
         print_actions(document);
     }
     print_downtime(document);
-    crate::catalog_view::print_paths(document);
+    print_paths(document);
     print_skipped(document);
     print_summary(document);
 }
@@ -181,6 +165,33 @@ fn print_downtime(document: &PlanDocument) {
         ]);
     }
     print_table(&view);
+}
+
+/// The release catalog's paths, hotfixes and reboots per host.
+fn print_paths(document: &PlanDocument) {
+    if document.upgrade_paths.is_empty() {
+        return;
+    }
+    let mut view = table(&["host", "from", "path", "reboots", "hotfixes"]);
+    for entry in &document.upgrade_paths {
+        let hotfixes = match entry.hotfixes.is_empty() {
+            true => "-".to_string(),
+            false => entry.hotfixes.join(", "),
+        };
+        view.add_row(vec![
+            entry.host.clone(),
+            entry.from.clone(),
+            entry.hops.join(" → "),
+            entry.reboots.to_string(),
+            hotfixes,
+        ]);
+    }
+    println!("Upgrade paths (one maintenance window per host):");
+    print_table(&view);
+    if let Some(level) = &document.compatibility_level_after {
+        println!("Afterwards every host supports cluster compatibility level {level}.");
+        println!();
+    }
 }
 
 fn print_skipped(document: &PlanDocument) {

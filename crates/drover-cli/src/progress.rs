@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 use std::io::IsTerminal;
 
+use drover_app::time_text::{offset, timestamp};
 use drover_core::execution::{Command, CommandKind, Execution, HostStep, Outcome};
 use drover_core::HostId;
 use drover_engine::EngineEvent;
@@ -134,9 +135,9 @@ impl Progress {
         let now = execution.now();
         if self.simulated {
             let seconds = now.saturating_sub(execution.started_at()) / 1000;
-            return format!("[{}]", crate::report::offset(seconds));
+            return format!("[{}]", offset(seconds));
         }
-        format!("[{}]", crate::report::timestamp(now))
+        format!("[{}]", timestamp(now))
     }
 
     fn on_host_activity(

@@ -10,6 +10,6 @@ use crate::runs::{engine_failure, open_store, select_run, RunSelector, StateArgs
 pub fn run(args: &RunSelector, state: &StateArgs) -> Result<(), Failure> {
     let store = open_store(&state.state)?;
     let record = select_run(&store, args.run(), false)?;
-    let document = crate::report::stored_report(&store, &record).map_err(engine_failure)?;
+    let document = drover_app::report::stored_report(&store, &record).map_err(engine_failure)?;
     crate::report::print_report(&document, args.output)
 }

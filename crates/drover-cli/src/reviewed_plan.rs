@@ -92,7 +92,7 @@ pub fn accept(
 ) -> Result<Accepted, Failure> {
     let (fresh_plan, fresh_document) = fresh;
     if !fresh_document.feasible {
-        let failed = crate::plan_view::feasibility(fresh_document)
+        let failed = drover_app::plan::feasibility(fresh_document)
             .err()
             .map(|f| f.to_string())
             .unwrap_or_default();

@@ -9,14 +9,20 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use clap::Args;
+use drover_app::catalog::{recipes_of, resolve_auto_compatibility_level};
+use drover_app::drivers::{open_driver, AnyDriver, DriverChoice};
+use drover_app::plan::{feasibility, plan_document};
+use drover_app::report::{is_simulated, report_document, ReportContext, ReportDocument};
+use drover_app::run_id::check_run_id;
+use drover_app::runs::{relax_for_virtual_time, save_platform, sha256_hex, unused_run_id};
 use drover_core::execution::{Execution, OperatorCommand, RunPhase};
 use drover_engine::engine::{holder_is_alive, request};
 use drover_engine::replay;
 use drover_engine::{DriveEnd, Engine, NewRunSpec};
 use drover_store::Store;
 
-use crate::drivers::{open_driver, DriverChoice};
 use crate::exit::Failure;
+use crate::inventory_args::select_hosts;
 use crate::output::OutputFormat;
 use crate::progress::Progress;
 use crate::report;
@@ -153,12 +159,6 @@ pub(crate) fn open_store(state: &Path) -> Result<Store, Failure> {
         .map_err(|error| Failure::bad_input(format!("state file {}: {error}", state.display())))
 }
 
-pub(crate) fn sha256_hex(text: &str) -> String {
-    use sha2::Digest;
-    let digest = sha2::Sha256::digest(text.as_bytes());
-    digest.iter().map(|byte| format!("{byte:02x}")).collect()
-}
-
 /// `drover run`: plans from the inventory, refuses an unsafe plan, then creates and drives a run.
 pub fn run(args: &RunArgs, state: &StateArgs) -> Result<(), Failure> {
     let text = std::fs::read_to_string(&args.inventory).map_err(|error| {
@@ -173,13 +173,13 @@ pub fn run(args: &RunArgs, state: &StateArgs) -> Result<(), Failure> {
     if args.resolve {
         file.cluster.policy.auto_resolve = true;
     }
-    crate::select_hosts(&mut file.cluster, &args.hosts, &args.force_hosts)?;
+    select_hosts(&mut file.cluster, &args.hosts, &args.force_hosts)?;
     if let Some(catalog) = &mut file.upgrade.catalog {
         let directory = args.inventory.parent().unwrap_or(Path::new(""));
         *catalog = directory.join(&*catalog).display().to_string();
     }
-    crate::catalog_view::resolve_auto_compatibility_level(&mut file)?;
-    let (_, plan_document) = crate::plan_view::plan_document(&file)?;
+    resolve_auto_compatibility_level(&mut file)?;
+    let (_, plan_document) = plan_document(&file)?;
     let reviewed = match &args.plan {
         Some(path) => {
             let reviewed = reviewed_plan::load(path)?;
@@ -188,7 +188,7 @@ pub fn run(args: &RunArgs, state: &StateArgs) -> Result<(), Failure> {
         }
         None => None,
     };
-    crate::plan_view::feasibility(&plan_document)?;
+    feasibility(&plan_document)?;
     refuse_windows_that_never_open(&file.cluster.policy)?;
     let mut store = open_store(&state.state)?;
     let mut choice = DriverChoice::from_section(
@@ -197,10 +197,10 @@ pub fn run(args: &RunArgs, state: &StateArgs) -> Result<(), Failure> {
         &state.state,
         &file.cluster.name,
     )?;
-    choice.upgrade_recipes = crate::catalog_view::recipes_of(&plan_document, &file.cluster);
+    choice.upgrade_recipes = recipes_of(&plan_document, &file.cluster);
     let run_id = match &args.run_id {
-        Some(id) if crate::run_id::check_run_id(id).is_err() => {
-            let why = crate::run_id::check_run_id(id).unwrap_err();
+        Some(id) if check_run_id(id).is_err() => {
+            let why = check_run_id(id).unwrap_err();
             return Err(Failure::bad_input(format!("--run-id {id:?}: {why}")));
         }
         Some(id) if store.run(id).map_err(Failure::internal)?.is_some() => {
@@ -214,7 +214,7 @@ pub fn run(args: &RunArgs, state: &StateArgs) -> Result<(), Failure> {
     };
     relax_for_virtual_time(&mut store, &choice)?;
     let mut options = choice.options_json();
-    let simulated = report::is_simulated(&options);
+    let simulated = is_simulated(&options);
     with_runtime(choice.virtual_time(), async {
         let clock = choice.new_clock();
         let driver = Arc::new(open_driver(
@@ -271,7 +271,7 @@ fn refuse_windows_that_never_open(policy: &drover_core::Policy) -> Result<(), Fa
 async fn accept_reviewed(
     reviewed: &drover_schema::document::PlanDocument,
     file: &drover_schema::inventory::InventoryFile,
-    driver: &crate::drivers::AnyDriver,
+    driver: &AnyDriver,
 ) -> Result<drover_schema::document::PlanDocument, Failure> {
     use drover_engine::Driver;
     let limit = std::time::Duration::from_secs(file.cluster.policy.step_timeout_secs);
@@ -288,7 +288,7 @@ async fn accept_reviewed(
     let mut observed = file.clone();
     observed.cluster =
         drover_engine::merge::merge_inventory_with_discovery(&file.cluster, &discovered);
-    let fresh = crate::plan_view::plan_document(&observed)?;
+    let fresh = plan_document(&observed)?;
     let accepted = reviewed_plan::accept(reviewed, &fresh, &file.cluster, &observed.cluster)?;
     match accepted.replanned_vms.is_empty() {
         true => eprintln!("the platform matches the reviewed plan: running it as reviewed"),
@@ -322,25 +322,6 @@ fn hold_to_reviewed_plan<D: drover_engine::Driver>(
     Ok(engine)
 }
 
-/// `CLUSTER-YYYYMMDD-HHMMSS`, with `-2`, `-3`… when runs start within the same second.
-pub(crate) fn unused_run_id(store: &Store, cluster: &str) -> Result<String, Failure> {
-    let now = jiff::Timestamp::now().strftime("%Y%m%d-%H%M%S").to_string();
-    let base = format!("{cluster}-{now}");
-    for suffix in 1..1000 {
-        let candidate = if suffix == 1 {
-            base.clone()
-        } else {
-            format!("{base}-{suffix}")
-        };
-        if store.run(&candidate).map_err(Failure::internal)?.is_none() {
-            return Ok(candidate);
-        }
-    }
-    Err(Failure::internal(format!(
-        "no free run id after {base}-999"
-    )))
-}
-
 /// Drives until the run stops, then prints the report and maps the stop to an exit code.
 async fn drive_to_stop<D: drover_engine::Driver>(
     mut engine: Engine<D>,
@@ -363,17 +344,17 @@ async fn drive_to_stop<D: drover_engine::Driver>(
 fn end_report<D: drover_engine::Driver>(
     engine: &Engine<D>,
     simulated: bool,
-) -> Result<report::ReportDocument, Failure> {
+) -> Result<ReportDocument, Failure> {
     let entries = engine
         .store()
         .entries(engine.run_id())
         .map_err(Failure::internal)?;
     let spans = drover_engine::timeline::step_spans(&entries).map_err(Failure::internal)?;
-    let context = report::ReportContext {
+    let context = ReportContext {
         spans: Some(&spans),
         simulated,
     };
-    Ok(report::report_document(
+    Ok(report_document(
         engine.run_id(),
         engine.execution(),
         &context,
@@ -383,7 +364,7 @@ fn end_report<D: drover_engine::Driver>(
 fn stop_result(
     run_id: &str,
     execution: &Execution,
-    document: &report::ReportDocument,
+    document: &ReportDocument,
     end: &DriveEnd,
 ) -> Result<(), Failure> {
     match end {
@@ -400,7 +381,7 @@ fn stop_result(
 }
 
 /// Says that everything was restored only when the report lists no restore left undone.
-fn aborted_message(run_id: &str, document: &report::ReportDocument) -> String {
+fn aborted_message(run_id: &str, document: &ReportDocument) -> String {
     if document.restore_errors.is_empty() {
         return format!("run {run_id} was aborted; every host Drover touched was restored");
     }
@@ -554,20 +535,6 @@ fn print_status_once(args: &RunSelector, state: &StateArgs) -> Result<Watch, Fai
     })
 }
 
-/// The run's platform time now, for "in 4h51m": the run's own clock (wall or scaled), or for
-/// virtual time, where no clock runs between processes, the time of its last input.
-pub(crate) fn platform_now_ms(record: &drover_store::RunRecord, execution: &Execution) -> u64 {
-    let file = drover_schema::inventory::parse_inventory_file(&record.inventory_text, "inventory");
-    let choice = file
-        .ok()
-        .and_then(|file| DriverChoice::from_options(&file.driver, &record.options_json).ok());
-    match choice {
-        Some(choice) if !choice.virtual_time() => choice.new_clock().now_ms(),
-        Some(_) => execution.report().now,
-        None => drover_engine::clock::wall_now_ms(),
-    }
-}
-
 /// `drover history`: the runs in the state file, newest first.
 pub fn history(args: &HistoryArgs, state: &StateArgs) -> Result<(), Failure> {
     let store = open_store(&state.state)?;
@@ -677,7 +644,7 @@ fn drive_existing(
     .map_err(Failure::internal)?;
     let choice = DriverChoice::from_options(&file.driver, &record.options_json)?;
     relax_for_virtual_time(&mut store, &choice)?;
-    let simulated = report::is_simulated(&record.options_json);
+    let simulated = is_simulated(&record.options_json);
     let last_at = store
         .entries(&record.id)
         .map_err(Failure::internal)?
@@ -771,24 +738,4 @@ pub fn simulated_manual_upgrade(args: &HostCommandArgs, state: &StateArgs) -> Re
         );
         Ok(())
     })
-}
-
-/// A run in virtual time finishes in seconds with thousands of journal writes; syncing each to
-/// the disk would make it minutes. Its commits still survive a killed process.
-pub(crate) fn relax_for_virtual_time(
-    store: &mut Store,
-    choice: &DriverChoice,
-) -> Result<(), Failure> {
-    if choice.virtual_time() {
-        store.relax_durability().map_err(Failure::internal)?;
-    }
-    Ok(())
-}
-
-/// The simulated platform saves itself at once on the wall clock; in virtual time only here,
-/// when the engine stopped, so that the next `drover` process finds it as it was left.
-pub(crate) fn save_platform(driver: &crate::drivers::AnyDriver) -> Result<(), Failure> {
-    driver
-        .save()
-        .map_err(|error| Failure::internal(format!("simulator: {error}")))
 }

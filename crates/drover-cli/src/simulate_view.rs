@@ -2,13 +2,28 @@
 //! per-host timeline, makespan, migrations, VM downtime and peak hosts unavailable.
 //! The report document defined here is an edge type; the simulator's own types carry ids only.
 
+use clap::Args;
+use drover_app::plan::{feasibility, plan_document};
+use drover_app::time_text::format_duration_secs;
 use drover_core::{Cluster, Plan};
 use drover_sim::SimReport;
 use serde::Serialize;
 
 use crate::exit::Failure;
-use crate::output::{format_duration_secs, print_document, print_table, table};
-use crate::SimulateArgs;
+use crate::inventory_args::{load_file, InventoryArgs};
+use crate::output::{print_document, print_table, table, OutputFormat};
+
+#[derive(Args)]
+pub struct SimulateArgs {
+    #[command(flatten)]
+    inventory: InventoryArgs,
+    /// Seed of the duration jitter; the same seed gives the same timeline.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Output format: table (for people), json or yaml (documents for scripts).
+    #[arg(short = 'o', long = "output", value_enum, default_value_t = OutputFormat::Table)]
+    output: OutputFormat,
+}
 
 #[derive(Serialize)]
 pub struct SimulationDocument {
@@ -92,9 +107,9 @@ impl SimulationDocument {
 }
 
 pub fn run(args: &SimulateArgs) -> Result<(), Failure> {
-    let file = crate::load_file(&args.inventory)?;
-    let (plan, plan_document) = crate::plan_view::plan_document(&file)?;
-    crate::plan_view::feasibility(&plan_document)?;
+    let file = load_file(&args.inventory)?;
+    let (plan, plan_document) = plan_document(&file)?;
+    feasibility(&plan_document)?;
     let cluster = file.cluster;
     let report = simulate(&cluster, &plan, args.seed)?;
     let document = SimulationDocument::new(&cluster, &plan, &report, args.seed);

@@ -3,7 +3,6 @@
 //! driven by another live `drover` process gets a journal request; a run nobody drives any
 //! more is adopted (resumed here) with the command applied first.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::extract::rejection::QueryRejection;
@@ -11,27 +10,23 @@ use axum::extract::{Path, Query, State};
 use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::{Extension, Json};
+use drover_app::report::{stored_report, ReportDocument};
 use drover_core::execution::OperatorCommand;
-
-use crate::catalog_view::UpgradeRecipe;
 use drover_engine::engine::{holder_is_alive, request};
 use drover_engine::replay;
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
 use super::clusters::{find_cluster, host_selection};
-use super::{blocking, ApiBody};
-use crate::report::{stored_report, ReportDocument};
-use crate::serve::auth::Caller;
-use crate::serve::config::ClusterEntry;
-use crate::serve::problem::{ApiError, Problem};
-use crate::serve::run_thread::{NewRunRequest, RunStart};
-use crate::serve::runs_manager::{is_finished_state, is_this_process};
-use crate::serve::tracker::replay_with_timeline;
-use crate::serve::views::{
-    check_action, run_view, Accepted, RunContext, RunList, RunSummary, RunView,
-};
-use crate::serve::AppState;
+use super::ApiBody;
+use crate::auth::Caller;
+use crate::blocking::blocking;
+use crate::launch::launch;
+use crate::problem::{ApiError, Problem};
+use crate::runs_manager::{is_finished_state, is_this_process};
+use crate::tracker::replay_with_timeline;
+use crate::views::{check_action, run_view, Accepted, RunContext, RunList, RunSummary, RunView};
+use crate::AppState;
 
 /// Body of `POST /clusters/{cluster}/runs` (every field optional).
 #[derive(Debug, Default, Deserialize, ToSchema)]
@@ -177,121 +172,6 @@ fn run_location(run_id: &str) -> String {
         }
     }
     location
-}
-
-/// Creates and starts a run of `inventory` (the cluster's, with this run's changes) after
-/// refusing an unsafe plan; `who` is recorded as its creator.
-pub(crate) async fn launch(
-    state: &Arc<AppState>,
-    who: &str,
-    entry: &ClusterEntry,
-    mut inventory: drover_schema::inventory::InventoryFile,
-    run_id: Option<String>,
-) -> Result<Arc<RunView>, ApiError> {
-    crate::catalog_view::resolve_auto_compatibility_level(&mut inventory).map_err(|failure| {
-        ApiError::BadRequest {
-            field: "policy.raise_compatibility_level_to".into(),
-            detail: failure.to_string(),
-        }
-    })?;
-    // Prechecks and recipes from the cluster as last observed (hosts already at the target
-    // need nothing); the run itself starts from its own discovery.
-    let upgrade_recipes = refuse_unsafe_plan(&planning_inventory(state, &inventory).await?)?;
-    let run_id = choose_run_id(state, &entry.name, run_id).await?;
-    let start = RunStart::Create(Box::new(NewRunRequest {
-        run_id: run_id.clone(),
-        inventory_path: entry.inventory_path.clone(),
-        inventory,
-        created_by: who.to_string(),
-        upgrade_recipes,
-    }));
-    let view = state.manager.start(&entry.name, &run_id, start).await?;
-    eprintln!("run {run_id} of cluster {} started by {who}", entry.name);
-    Ok(view)
-}
-
-/// `inventory` with the hosts and VMs as last observed.
-async fn planning_inventory(
-    state: &Arc<AppState>,
-    inventory: &drover_schema::inventory::InventoryFile,
-) -> Result<drover_schema::inventory::InventoryFile, ApiError> {
-    let reader = Arc::clone(state);
-    let written = inventory.cluster.clone();
-    let observed =
-        blocking(move || reader.observed.observed(&reader.open_store()?, &written)).await?;
-    let mut planning = inventory.clone();
-    planning.cluster = observed;
-    Ok(planning)
-}
-
-/// The plan with what the release catalog adds; 422 with the failed prechecks when it is not
-/// safe. Returns what each host's installer is to be told.
-pub(crate) fn refuse_unsafe_plan(
-    inventory: &drover_schema::inventory::InventoryFile,
-) -> Result<BTreeMap<String, UpgradeRecipe>, ApiError> {
-    let (_, document) =
-        crate::plan_view::plan_document(inventory).map_err(|failure| ApiError::BadRequest {
-            field: "upgrade.catalog".into(),
-            detail: failure.to_string(),
-        })?;
-    if document.feasible {
-        return Ok(crate::catalog_view::recipes_of(
-            &document,
-            &inventory.cluster,
-        ));
-    }
-    let failed: Vec<_> = document
-        .prechecks
-        .iter()
-        .filter(|check| check.status == drover_schema::document::CheckStatusName::Fail)
-        .collect();
-    let reasons: Vec<String> = failed
-        .iter()
-        .map(|check| format!("{}: {}", check.id, check.message))
-        .collect();
-    Err(ApiError::UnsafePlan {
-        detail: format!(
-            "no safe plan for cluster {}: {}",
-            inventory.cluster.name,
-            reasons.join("; ")
-        ),
-        prechecks: failed
-            .iter()
-            .map(|check| serde_json::to_value(check).unwrap_or_default())
-            .collect(),
-    })
-}
-
-/// The requested id (refused if taken) or a fresh one; 409 while the cluster is locked.
-async fn choose_run_id(
-    state: &Arc<AppState>,
-    cluster: &str,
-    requested: Option<String>,
-) -> Result<String, ApiError> {
-    let state = Arc::clone(state);
-    let cluster = cluster.to_string();
-    blocking(move || {
-        let store = state.open_store()?;
-        if let Some(lock) = store.lock_holder(&cluster)? {
-            return Err(ApiError::Conflict(format!(
-                "cluster {cluster} already has an unfinished run: {} (held by {})",
-                lock.run_id, lock.holder
-            )));
-        }
-        match requested {
-            Some(id) if crate::run_id::check_run_id(&id).is_err() => Err(ApiError::BadRequest {
-                field: "run_id".into(),
-                detail: crate::run_id::check_run_id(&id).unwrap_err(),
-            }),
-            Some(id) if store.run(&id)?.is_some() => {
-                Err(ApiError::Conflict(format!("run {id} already exists")))
-            }
-            Some(id) => Ok(id),
-            None => crate::runs::unused_run_id(&store, &cluster)
-                .map_err(|failure| ApiError::Internal(failure.to_string())),
-        }
-    })
-    .await
 }
 
 /// The runs in the state file, newest first.

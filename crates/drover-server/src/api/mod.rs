@@ -39,7 +39,7 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiBody<T> {
             .await
             .map_err(|rejection| {
                 if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                    return crate::serve::request_guard::too_large();
+                    return crate::request_guard::too_large();
                 }
                 ApiError::BadRequest {
                     field: "body".into(),
@@ -69,15 +69,6 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiBody<T> {
                 }
             })
     }
-}
-
-/// Runs blocking work (the SQLite store, journal replays) off the async workers.
-pub async fn blocking<T: Send + 'static>(
-    work: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
-) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(ApiError::internal)?
 }
 
 pub fn router(state: Arc<AppState>) -> Router<Arc<AppState>> {

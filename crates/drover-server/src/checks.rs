@@ -12,13 +12,14 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use drover_app::check::{check_document, CheckDocument};
 use drover_core::{ApprovalMode, Version};
 use serde::Serialize;
 
 use super::config::{ApprovalStrategy, ClusterEntry};
+use super::launch::launch;
 use super::problem::ApiError;
 use super::AppState;
-use crate::check_view::CheckDocument;
 
 /// The last check of one cluster.
 #[derive(Clone, Serialize)]
@@ -102,12 +103,12 @@ pub async fn check_cluster(
     entry: &ClusterEntry,
 ) -> Result<CheckRecord, ApiError> {
     let inventory = entry.inventory.clone();
-    let check = tokio::task::spawn_blocking(move || crate::check_view::check_document(&inventory))
+    let check = tokio::task::spawn_blocking(move || check_document(&inventory))
         .await
         .map_err(ApiError::internal)?
-        .map_err(|failure| ApiError::BadRequest {
+        .map_err(|error| ApiError::BadRequest {
             field: "upgrade".into(),
-            detail: failure.to_string(),
+            detail: error.to_string(),
         })?;
     let mut record = CheckRecord {
         checked_at_ms: drover_engine::clock::wall_now_ms(),
@@ -130,7 +131,7 @@ pub async fn check_periodically(state: Arc<AppState>, interval: Duration) {
         }
         tokio::select! {
             _ = tokio::time::sleep(interval) => {}
-            _ = super::shutdown_requested(&mut shutdown) => return,
+            _ = crate::shutdown::shutdown_requested(&mut shutdown) => return,
         }
     }
 }
@@ -163,7 +164,7 @@ async fn apply_strategy(
         inventory.cluster.policy.approval = ApprovalMode::Manual;
     }
     let who = format!("approval strategy {}", strategy.name());
-    match super::api::runs::launch(state, &who, entry, inventory, None).await {
+    match launch(state, &who, entry, inventory, None).await {
         Ok(view) => {
             eprintln!(
                 "cluster {}: channel offers {newer}; run {} created ({})",

@@ -1,7 +1,7 @@
 //! The `drover serve` configuration: the YAML file (`--config`), then the environment, then the
 //! flags (flags win). Validation happens here, before anything starts: a bad file, an unknown
 //! key, an unreadable or bad inventory, a duplicate cluster name or a bad token hash is refused
-//! with the file and the field named (exit 2).
+//! with the file and the field named (`ServerError::BadConfig`).
 //!
 //! This module knows the file format and the inventories; it must not know HTTP or the engine.
 
@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use drover_schema::inventory::InventoryFile;
 use serde::Deserialize;
 
-use crate::exit::Failure;
+use crate::ServerError;
 
 /// The address served when neither the flags, the environment nor the file say one.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -133,7 +133,7 @@ pub struct ServeSettings {
     pub allowed_hosts: Vec<String>,
 }
 
-/// What the command line and the environment said (clap merges those two).
+/// What the flags and the environment said (the CLI merges those two).
 pub struct Overrides<'a> {
     pub config: Option<&'a Path>,
     pub listen: Option<&'a str>,
@@ -142,7 +142,7 @@ pub struct Overrides<'a> {
 }
 
 /// Reads the file (if any), applies the overrides and validates everything.
-pub fn resolve(overrides: &Overrides<'_>) -> Result<ServeSettings, Failure> {
+pub fn resolve(overrides: &Overrides<'_>) -> Result<ServeSettings, ServerError> {
     let (file, base) = match overrides.config {
         Some(path) => (
             read_file(path)?,
@@ -160,7 +160,7 @@ pub fn resolve(overrides: &Overrides<'_>) -> Result<ServeSettings, Failure> {
         .or(file.listen.clone())
         .unwrap_or_else(|| DEFAULT_LISTEN.to_string());
     let listen = listen_text.parse::<SocketAddr>().map_err(|error| {
-        Failure::bad_input(format!(
+        ServerError::bad_config(format!(
             "{source}: listen: {listen_text:?} is not an address:port ({error})"
         ))
     })?;
@@ -169,7 +169,7 @@ pub fn resolve(overrides: &Overrides<'_>) -> Result<ServeSettings, Failure> {
     let tls = tls_files(overrides, file.tls.as_ref(), &base, &source)?;
     let max_sse_clients = file.max_sse_clients.unwrap_or(DEFAULT_MAX_SSE_CLIENTS);
     if max_sse_clients == 0 {
-        return Err(Failure::bad_input(format!(
+        return Err(ServerError::bad_config(format!(
             "{source}: max_sse_clients: must be at least 1"
         )));
     }
@@ -192,12 +192,12 @@ pub fn resolve(overrides: &Overrides<'_>) -> Result<ServeSettings, Failure> {
 fn check_interval(
     hours: Option<f64>,
     source: &str,
-) -> Result<Option<std::time::Duration>, Failure> {
+) -> Result<Option<std::time::Duration>, ServerError> {
     let Some(hours) = hours else {
         return Ok(None);
     };
     if !(1.0 / 60.0..=24.0 * 366.0).contains(&hours) {
-        return Err(Failure::bad_input(format!(
+        return Err(ServerError::bad_config(format!(
             "{source}: check_interval_hours: {hours} is outside 0.0167 (one minute) .. 8784 (a year)"
         )));
     }
@@ -205,7 +205,7 @@ fn check_interval(
 }
 
 /// Host names as they appear in a `Host` header: no scheme, path, spaces or wildcards.
-fn allowed_hosts(entries: &[String], source: &str) -> Result<Vec<String>, Failure> {
+fn allowed_hosts(entries: &[String], source: &str) -> Result<Vec<String>, ServerError> {
     for (index, entry) in entries.iter().enumerate() {
         let valid = !entry.is_empty()
             && entry.len() <= 255
@@ -213,7 +213,7 @@ fn allowed_hosts(entries: &[String], source: &str) -> Result<Vec<String>, Failur
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | ':' | '[' | ']'));
         if !valid {
-            return Err(Failure::bad_input(format!(
+            return Err(ServerError::bad_config(format!(
                 "{source}: allowed_hosts[{index}]: {entry:?} is not a host name or name:port (no scheme, path or wildcard)"
             )));
         }
@@ -221,9 +221,9 @@ fn allowed_hosts(entries: &[String], source: &str) -> Result<Vec<String>, Failur
     Ok(entries.to_vec())
 }
 
-fn read_file(path: &Path) -> Result<ConfigFile, Failure> {
+fn read_file(path: &Path) -> Result<ConfigFile, ServerError> {
     let text = std::fs::read_to_string(path).map_err(|error| {
-        Failure::bad_input(format!(
+        ServerError::bad_config(format!(
             "{}: cannot read the serve config: {error}",
             path.display()
         ))
@@ -233,27 +233,30 @@ fn read_file(path: &Path) -> Result<ConfigFile, Failure> {
     }
     // Bounded before parsing: serde_yaml_ng is quadratic in the depth of `[[[…]]]`.
     if let Some(problem) = drover_schema::inventory::nesting_too_deep(&text) {
-        return Err(Failure::bad_input(format!("{}:{problem}", path.display())));
+        return Err(ServerError::bad_config(format!(
+            "{}:{problem}",
+            path.display()
+        )));
     }
     serde_yaml_ng::from_str(&text)
-        .map_err(|error| Failure::bad_input(format!("{}: {error}", path.display())))
+        .map_err(|error| ServerError::bad_config(format!("{}: {error}", path.display())))
 }
 
 fn load_clusters(
     entries: &[ClusterEntryFile],
     base: &Path,
     source: &str,
-) -> Result<Vec<ClusterEntry>, Failure> {
+) -> Result<Vec<ClusterEntry>, ServerError> {
     let mut names = BTreeSet::new();
     let mut clusters = Vec::new();
     for (index, entry) in entries.iter().enumerate() {
         let path = base.join(&entry.inventory);
         let inventory = drover_schema::inventory::load_inventory_file(&path).map_err(|error| {
-            Failure::bad_input(format!("{source}: clusters[{index}].inventory: {error}"))
+            ServerError::bad_config(format!("{source}: clusters[{index}].inventory: {error}"))
         })?;
         let name = inventory.cluster.name.clone();
         if !names.insert(name.clone()) {
-            return Err(Failure::bad_input(format!(
+            return Err(ServerError::bad_config(format!(
                 "{source}: clusters[{index}].inventory: cluster name {name:?} ({}) is already served by an earlier entry",
                 path.display()
             )));
@@ -268,23 +271,23 @@ fn load_clusters(
     Ok(clusters)
 }
 
-fn parse_tokens(entries: &[TokenEntryFile], source: &str) -> Result<Vec<TokenEntry>, Failure> {
+fn parse_tokens(entries: &[TokenEntryFile], source: &str) -> Result<Vec<TokenEntry>, ServerError> {
     let mut names = BTreeSet::new();
     let mut tokens = Vec::new();
     for (index, entry) in entries.iter().enumerate() {
         if entry.name.trim().is_empty() {
-            return Err(Failure::bad_input(format!(
+            return Err(ServerError::bad_config(format!(
                 "{source}: tokens[{index}].name: must not be empty"
             )));
         }
         if !names.insert(entry.name.clone()) {
-            return Err(Failure::bad_input(format!(
+            return Err(ServerError::bad_config(format!(
                 "{source}: tokens[{index}].name: {:?} appears twice",
                 entry.name
             )));
         }
         let sha256 = parse_sha256_hex(&entry.sha256).ok_or_else(|| {
-            Failure::bad_input(format!(
+            ServerError::bad_config(format!(
                 "{source}: tokens[{index}].sha256: expected 64 hexadecimal digits (the output of `drover serve --hash-token`)"
             ))
         })?;
@@ -314,14 +317,14 @@ fn tls_files(
     file: Option<&TlsFile>,
     base: &Path,
     source: &str,
-) -> Result<Option<TlsFiles>, Failure> {
+) -> Result<Option<TlsFiles>, ServerError> {
     let files = match (overrides.tls_cert, overrides.tls_key, file) {
         (Some(cert), Some(key), _) => TlsFiles {
             cert: cert.to_path_buf(),
             key: key.to_path_buf(),
         },
         (Some(_), None, _) | (None, Some(_), _) => {
-            return Err(Failure::bad_input(
+            return Err(ServerError::bad_config(
                 "--tls-cert and --tls-key go together: give both or neither",
             ))
         }
@@ -333,14 +336,14 @@ fn tls_files(
     };
     for (field, path) in [("tls.cert", &files.cert), ("tls.key", &files.key)] {
         if !path.is_file() {
-            return Err(Failure::bad_input(format!(
+            return Err(ServerError::bad_config(format!(
                 "{source}: {field}: {} is not a readable file",
                 path.display()
             )));
         }
     }
     if !cfg!(feature = "tls") {
-        return Err(Failure::bad_input(
+        return Err(ServerError::bad_config(
             "TLS needs a drover built with `--features tls`",
         ));
     }
@@ -349,9 +352,9 @@ fn tls_files(
 
 /// Without tokens every caller is an operator: acceptable only when no other machine can
 /// connect.
-fn refuse_open_without_tokens(settings: &ServeSettings) -> Result<(), Failure> {
+fn refuse_open_without_tokens(settings: &ServeSettings) -> Result<(), ServerError> {
     if settings.tokens.is_empty() && !settings.listen.ip().is_loopback() {
-        return Err(Failure::bad_input(format!(
+        return Err(ServerError::bad_config(format!(
             "refusing to listen on {} without tokens: anyone who can reach it could start and abort upgrades; configure `tokens:` (see `drover serve --hash-token`) or listen on a loopback address",
             settings.listen
         )));

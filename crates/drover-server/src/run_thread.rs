@@ -17,6 +17,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use drover_app::catalog::UpgradeRecipe;
+use drover_app::drivers::{open_driver, AnyDriver, DriverChoice};
+use drover_app::runs::{relax_for_virtual_time, save_platform, sha256_hex};
+use drover_app::AppError;
 use drover_core::execution::{CommandKind, Execution, OperatorCommand, Outcome};
 use drover_engine::engine::request;
 use drover_engine::replay;
@@ -28,11 +32,9 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use super::metrics::{Metrics, MigrationResult};
 use super::problem::ApiError;
-use super::shutdown_requested;
+use super::shutdown::shutdown_requested;
 use super::tracker::{StepChange, Tracker};
 use super::views::{check_action, run_view, RunContext, RunView};
-use crate::drivers::{open_driver, AnyDriver, DriverChoice};
-use crate::runs::{relax_for_virtual_time, save_platform, sha256_hex};
 
 /// How often the published view may change while events stream in (SSE throttles further).
 const PUBLISH_INTERVAL: Duration = Duration::from_millis(100);
@@ -54,7 +56,7 @@ pub struct NewRunRequest {
     pub inventory: InventoryFile,
     pub created_by: String,
     /// What each host's installer is told (release catalog paths, forced hosts).
-    pub upgrade_recipes: std::collections::BTreeMap<String, crate::catalog_view::UpgradeRecipe>,
+    pub upgrade_recipes: std::collections::BTreeMap<String, UpgradeRecipe>,
 }
 
 /// How the thread starts its run.
@@ -258,17 +260,13 @@ fn file_name_part(name: &str) -> String {
 
 /// Opening the platform failed. A new run on a simulated world saved by an earlier run of a
 /// different inventory is the operator's to settle (409), not an internal error.
-fn driver_refused(
-    choice: &DriverChoice,
-    creating: bool,
-    failure: &crate::exit::Failure,
-) -> ApiError {
+fn driver_refused(choice: &DriverChoice, creating: bool, error: &AppError) -> ApiError {
     match (&choice.state_file, creating && choice.kind_name() == "simulator") {
         (Some(world), true) if world.exists() => ApiError::Conflict(format!(
-            "{failure}; the simulated platform kept in {} does not fit the inventory: remove that file to start it afresh from the inventory",
+            "{error}; the simulated platform kept in {} does not fit the inventory: remove that file to start it afresh from the inventory",
             world.display()
         )),
-        _ => ApiError::Internal(failure.to_string()),
+        _ => ApiError::Internal(error.to_string()),
     }
 }
 
@@ -295,9 +293,9 @@ impl RunTask {
                     state_path,
                     &new.inventory.cluster.name,
                 )
-                .map_err(|failure| ApiError::BadRequest {
+                .map_err(|error| ApiError::BadRequest {
                     field: "driver".into(),
-                    detail: failure.to_string(),
+                    detail: error.to_string(),
                 })?;
                 choice.upgrade_recipes = new.upgrade_recipes.clone();
                 keep_simulated_world_per_cluster(&mut choice, &new.inventory, state_path);
@@ -339,7 +337,7 @@ impl RunTask {
                     &inventory.cluster,
                     clock.clone(),
                 )
-                .map_err(|failure| driver_refused(&choice, pending.is_none(), &failure))?,
+                .map_err(|error| driver_refused(&choice, pending.is_none(), &error))?,
             );
             let engine = match &start {
                 RunStart::Create(new) => {
@@ -473,8 +471,8 @@ impl RunTask {
     }
 
     fn save_platform(&self) {
-        if let Err(failure) = save_platform(&self.driver) {
-            eprintln!("run {}: {failure}", self.publisher.run_id);
+        if let Err(error) = save_platform(&self.driver) {
+            eprintln!("run {}: {error}", self.publisher.run_id);
         }
     }
 

@@ -1,10 +1,12 @@
 //! What the release catalog (`upgrade.catalog`) says about a plan: each upgraded host's path to
 //! the target (hops installed in one maintenance window, reboots shared where the catalog allows),
 //! the hotfixes to apply after it, the control-plane gate, and the cluster compatibility level
-//! every host supports afterwards. Failures become prechecks, so an impossible target stops
-//! `drover plan` and `drover run` (exit 3) with the missing edge named.
+//! every host supports afterwards. Failures become prechecks, so an impossible target makes the
+//! plan infeasible (no safe plan: `drover plan`, `drover run` and the API refuse it) with the
+//! missing edge named.
 //!
-//! Knows the catalog crate and the plan document; plans nothing itself (waves are the core's).
+//! Knows the catalog crate and the plan document; plans nothing itself (waves are the core's)
+//! and prints nothing (the CLI's plan view shows the paths).
 
 use std::collections::BTreeMap;
 
@@ -14,7 +16,7 @@ use drover_schema::document::{CheckStatusName, PlanDocument, PrecheckEntry, Upgr
 use drover_schema::inventory::{InventoryFile, UpgradeSection};
 use serde::{Deserialize, Serialize};
 
-use crate::exit::Failure;
+use crate::error::AppError;
 
 /// What an upgraded host's installer is told (command placeholders `{hops}`, `{hotfixes}`,
 /// `{reboots}`); kept with a run so that a resumed run installs the same.
@@ -93,17 +95,17 @@ pub fn recipes_of(document: &PlanDocument, cluster: &Cluster) -> BTreeMap<String
 
 /// `policy.raise_compatibility_level_to: auto`: the highest level every host supports once the
 /// upgrade is done, by the release catalog (which the inventory must name).
-pub fn resolve_auto_compatibility_level(file: &mut InventoryFile) -> Result<(), Failure> {
+pub fn resolve_auto_compatibility_level(file: &mut InventoryFile) -> Result<(), AppError> {
     if file.cluster.policy.raise_compatibility_level_to.as_deref() != Some("auto") {
         return Ok(());
     }
     let catalog = load_catalog(&file.upgrade)?.ok_or_else(|| {
-        Failure::bad_input(
+        AppError::bad_input(
             "policy.raise_compatibility_level_to: auto needs a release catalog (upgrade.catalog)",
         )
     })?;
     let level = level_after(&catalog, &file.cluster).ok_or_else(|| {
-        Failure::bad_input(format!(
+        AppError::bad_input(format!(
             "policy.raise_compatibility_level_to: auto: the catalog gives no compatibility level that every host supports at {}",
             file.cluster.target_version
         ))
@@ -113,16 +115,16 @@ pub fn resolve_auto_compatibility_level(file: &mut InventoryFile) -> Result<(), 
 }
 
 /// Reads the catalog named by the inventory; `None` when it names none.
-pub fn load_catalog(upgrade: &UpgradeSection) -> Result<Option<Catalog>, Failure> {
+pub fn load_catalog(upgrade: &UpgradeSection) -> Result<Option<Catalog>, AppError> {
     let Some(path) = &upgrade.catalog else {
         return Ok(None);
     };
     let text = std::fs::read_to_string(path).map_err(|error| {
-        Failure::bad_input(format!("{path}: cannot read the release catalog: {error}"))
+        AppError::bad_input(format!("{path}: cannot read the release catalog: {error}"))
     })?;
     drover_catalog::parse_catalog(&text, path)
         .map(Some)
-        .map_err(Failure::bad_input)
+        .map_err(AppError::bad_input)
 }
 
 /// The catalog's view of the plan for `cluster` (the inventory's cluster with any command-line
@@ -130,13 +132,13 @@ pub fn load_catalog(upgrade: &UpgradeSection) -> Result<Option<Catalog>, Failure
 pub fn plan_upgrades(
     file: &InventoryFile,
     cluster: &Cluster,
-) -> Result<Option<CatalogPlan>, Failure> {
+) -> Result<Option<CatalogPlan>, AppError> {
     let Some(catalog) = load_catalog(&file.upgrade)? else {
         return Ok(None);
     };
     let channel = file.upgrade.channel.as_deref();
     if let Some(name) = channel.filter(|name| !catalog.has_channel(name)) {
-        return Err(Failure::bad_input(format!(
+        return Err(AppError::bad_input(format!(
             "upgrade.channel: the catalog has no channel {name:?} (it has {})",
             catalog.channels().join(", ")
         )));
@@ -238,9 +240,9 @@ fn path_entry(
 fn control_plane_version(
     file: &InventoryFile,
     cluster: &Cluster,
-) -> Result<Option<Version>, Failure> {
+) -> Result<Option<Version>, AppError> {
     if let Some(text) = &file.upgrade.control_plane_version {
-        return text.parse().map(Some).map_err(Failure::bad_input);
+        return text.parse().map(Some).map_err(AppError::bad_input);
     }
     Ok(cluster
         .host_ids()
@@ -287,32 +289,5 @@ fn precheck(id: &str, failures: &[String], pass_message: &str) -> PrecheckEntry 
             .iter()
             .filter_map(|f| f.split(':').next().map(str::to_string))
             .collect(),
-    }
-}
-
-/// The plan view's table of paths, hotfixes and reboots.
-pub fn print_paths(document: &PlanDocument) {
-    if document.upgrade_paths.is_empty() {
-        return;
-    }
-    let mut view = crate::output::table(&["host", "from", "path", "reboots", "hotfixes"]);
-    for entry in &document.upgrade_paths {
-        let hotfixes = match entry.hotfixes.is_empty() {
-            true => "-".to_string(),
-            false => entry.hotfixes.join(", "),
-        };
-        view.add_row(vec![
-            entry.host.clone(),
-            entry.from.clone(),
-            entry.hops.join(" → "),
-            entry.reboots.to_string(),
-            hotfixes,
-        ]);
-    }
-    println!("Upgrade paths (one maintenance window per host):");
-    crate::output::print_table(&view);
-    if let Some(level) = &document.compatibility_level_after {
-        println!("Afterwards every host supports cluster compatibility level {level}.");
-        println!();
     }
 }

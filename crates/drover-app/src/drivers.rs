@@ -16,7 +16,7 @@ use drover_schema::inventory::DriverSection;
 use drover_sim::driver::{Fault, FaultKind, RandomFaults, SimDriver, SimDriverConfig, SlowStep};
 use serde::{Deserialize, Serialize};
 
-use crate::exit::Failure;
+use crate::error::AppError;
 
 /// What a run records about its driver: enough to reopen it and continue its clock.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -32,7 +32,7 @@ pub struct DriverChoice {
     /// Per host, what the release catalog says its installer must do (`{hops}`, `{hotfixes}`,
     /// `{reboots}` in upgrade commands); empty without a catalog.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub upgrade_recipes: BTreeMap<String, crate::catalog_view::UpgradeRecipe>,
+    pub upgrade_recipes: BTreeMap<String, crate::catalog::UpgradeRecipe>,
     #[serde(skip)]
     faults: Vec<Fault>,
     #[serde(skip)]
@@ -47,7 +47,7 @@ impl DriverChoice {
         inventory: &Path,
         state: &Path,
         cluster: &str,
-    ) -> Result<Self, Failure> {
+    ) -> Result<Self, AppError> {
         let now = wall_now_ms();
         match section {
             DriverSection::Simulator(simulator) => {
@@ -91,16 +91,16 @@ impl DriverChoice {
                 faults: Vec::new(),
                 random_faults: RandomFaults::default(),
             }),
-            DriverSection::Libvirt(_) => Err(Failure::bad_input(
+            DriverSection::Libvirt(_) => Err(AppError::bad_input(
                 "driver kind libvirt needs a drover built with `--features libvirt` (and libvirt-dev installed)",
             )),
         }
     }
 
     /// The choice recorded with a run, with the faults re-read from its stored inventory.
-    pub fn from_options(section: &DriverSection, options_json: &str) -> Result<Self, Failure> {
+    pub fn from_options(section: &DriverSection, options_json: &str) -> Result<Self, AppError> {
         let mut choice: DriverChoice = serde_json::from_str(options_json).map_err(|error| {
-            Failure::internal(format!("the run's driver options do not parse: {error}"))
+            AppError::internal(format!("the run's driver options do not parse: {error}"))
         })?;
         if let DriverSection::Simulator(simulator) = section {
             choice.faults = simulator.faults.iter().map(fault_from_entry).collect();
@@ -246,21 +246,21 @@ pub fn open_driver(
     section: &DriverSection,
     cluster: &Cluster,
     clock: Clock,
-) -> Result<AnyDriver, Failure> {
+) -> Result<AnyDriver, AppError> {
     #[cfg(feature = "libvirt")]
     if let DriverSection::Libvirt(libvirt) = section {
         let mut config = drover_libvirt::LibvirtDriverConfig::from_inventory(cluster, libvirt);
         config.marks_file = choice.state_file.clone();
         config.upgrade_plans = upgrade_plans(choice);
         let driver = drover_libvirt::LibvirtDriver::new(config)
-            .map_err(|error| Failure::bad_input(format!("libvirt driver: {error}")))?;
+            .map_err(|error| AppError::bad_input(format!("libvirt driver: {error}")))?;
         return Ok(AnyDriver::Libvirt(driver));
     }
     if let DriverSection::Command(commands) = section {
         let mut config = CommandDriverConfig::from_inventory(cluster, commands);
         config.upgrade_plans = upgrade_plans(choice);
         let driver = CommandDriver::new(config)
-            .map_err(|error| Failure::bad_input(format!("command driver: {error}")))?;
+            .map_err(|error| AppError::bad_input(format!("command driver: {error}")))?;
         return Ok(AnyDriver::Command(driver));
     }
     let config = SimDriverConfig {
@@ -272,7 +272,7 @@ pub fn open_driver(
     };
     SimDriver::new(cluster, clock, config)
         .map(AnyDriver::Simulator)
-        .map_err(|error| Failure::internal(format!("simulator: {error}")))
+        .map_err(|error| AppError::internal(format!("simulator: {error}")))
 }
 
 impl AnyDriver {

@@ -5,21 +5,24 @@ use std::sync::Arc;
 
 use axum::extract::{Path, State};
 use axum::Json;
+use drover_app::catalog::resolve_auto_compatibility_level;
+use drover_app::plan::plan_document;
 use drover_core::MaxUnavailable;
 use drover_schema::document::PlanDocument;
 use drover_schema::inventory::InventoryFile;
 use serde::Deserialize;
 use utoipa::ToSchema;
 
-use super::{blocking, ApiBody};
-use crate::serve::config::ClusterEntry;
-use crate::serve::problem::{ApiError, Problem};
-use crate::serve::runs_manager::is_finished_state;
-use crate::serve::views::{
+use super::ApiBody;
+use crate::blocking::blocking;
+use crate::config::ClusterEntry;
+use crate::problem::{ApiError, Problem};
+use crate::runs_manager::is_finished_state;
+use crate::views::{
     cluster_summary, host_views, ClusterDetail, ClusterList, ClusterSummary, HostList, HostView,
     RunView,
 };
-use crate::serve::AppState;
+use crate::AppState;
 
 /// `max_unavailable`: a number of hosts, a percentage of them (`"10%"`) or `"auto"` (its schema is
 /// written in `openapi`).
@@ -157,7 +160,7 @@ async fn cluster_views(
 pub async fn last_check(
     State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
-) -> Result<Json<crate::serve::checks::CheckRecord>, ApiError> {
+) -> Result<Json<crate::checks::CheckRecord>, ApiError> {
     let cluster = find_cluster(&state, &name)?;
     state.checks.latest(&cluster.name).map(Json).ok_or_else(|| {
         ApiError::NotFound(format!(
@@ -175,9 +178,9 @@ pub async fn last_check(
 pub async fn check_now(
     State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
-) -> Result<Json<crate::serve::checks::CheckRecord>, ApiError> {
+) -> Result<Json<crate::checks::CheckRecord>, ApiError> {
     let cluster = find_cluster(&state, &name)?.clone();
-    crate::serve::checks::check_cluster(&state, &cluster)
+    crate::checks::check_cluster(&state, &cluster)
         .await
         .map(Json)
 }
@@ -340,16 +343,13 @@ pub async fn plan(
     if let Some(selection) = host_selection(cluster, body.hosts.as_deref().unwrap_or(&[]))? {
         cluster.policy.only_hosts = Some(selection);
     }
-    crate::catalog_view::resolve_auto_compatibility_level(&mut inventory).map_err(|failure| {
-        ApiError::BadRequest {
-            field: "policy.raise_compatibility_level_to".into(),
-            detail: failure.to_string(),
-        }
+    resolve_auto_compatibility_level(&mut inventory).map_err(|error| ApiError::BadRequest {
+        field: "policy.raise_compatibility_level_to".into(),
+        detail: error.to_string(),
     })?;
-    let (_, document) =
-        crate::plan_view::plan_document(&inventory).map_err(|failure| ApiError::BadRequest {
-            field: "upgrade.catalog".into(),
-            detail: failure.to_string(),
-        })?;
+    let (_, document) = plan_document(&inventory).map_err(|error| ApiError::BadRequest {
+        field: "upgrade.catalog".into(),
+        detail: error.to_string(),
+    })?;
     Ok(Json(document))
 }

@@ -3,16 +3,23 @@
 //! metrics, the OpenAPI document and the dashboard. It shares the state file with the CLI:
 //! runs started here can be steered by `drover approve` and friends, and the other way round.
 //!
-//! Invariants: nothing starts on a bad config (exit 2); no listening on a non-loopback address
-//! without tokens; unfinished runs whose driving process is gone are resumed at start through
-//! the engine's one start/resume path; on SIGTERM/SIGINT the server stops accepting, stops the
-//! run threads (their calls in flight are re-issued on the next start) and exits 0 within a
-//! bounded time. Every queue is bounded and every wait has a timeout.
+//! The CLI's `drover serve` parses the flags and calls [`serve`]; this crate must not know clap,
+//! exit codes or the CLI's commands (what it shares with them is `drover_app`'s).
+//!
+//! Invariants: nothing starts on a bad config (`ServerError::BadConfig`, which the CLI turns
+//! into exit 2); no listening on a non-loopback address without tokens; unfinished runs whose
+//! driving process is gone are resumed at start through the engine's one start/resume path; on
+//! SIGTERM/SIGINT the server stops accepting, stops the run threads (their calls in flight are
+//! re-issued on the next start) and returns `Ok` within a bounded time. Every queue is bounded
+//! and every wait has a timeout.
 
 mod api;
 mod auth;
+mod blocking;
 mod checks;
 mod config;
+mod error;
+mod launch;
 mod metrics;
 mod observed;
 mod openapi;
@@ -20,15 +27,15 @@ mod problem;
 mod request_guard;
 mod run_thread;
 mod runs_manager;
+mod shutdown;
 #[cfg(feature = "tls")]
 mod tls;
 mod tracker;
 mod views;
 
 use std::collections::BTreeMap;
-use std::io::Read;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -38,16 +45,16 @@ use axum::middleware;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
-use clap::Args;
 use drover_store::Store;
 use tokio::sync::{watch, Semaphore};
 
-use crate::exit::Failure;
-use crate::runs::StateArgs;
 use config::ServeSettings;
+pub use config::{token_sha256_hex, Overrides};
+pub use error::ServerError;
 use metrics::Metrics;
 use problem::ApiError;
 use runs_manager::RunManager;
+use shutdown::{forward_signals, shutdown_requested};
 
 /// How long open connections may take to finish after a shutdown signal.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -56,27 +63,8 @@ const RUN_STOP_LIMIT: Duration = Duration::from_secs(5);
 /// Worker threads of the API runtime (runs have threads of their own).
 const API_WORKER_THREADS: usize = 2;
 
-#[derive(Args)]
-pub struct ServeArgs {
-    /// Configuration file (YAML): clusters, tokens, TLS, limits.
-    #[arg(long, env = "DROVER_SERVE_CONFIG")]
-    config: Option<PathBuf>,
-    /// Address to listen on (default 127.0.0.1:8080; port 0 picks a free port).
-    #[arg(long, env = "DROVER_LISTEN")]
-    listen: Option<String>,
-    /// TLS certificate (PEM); needs a drover built with `--features tls`.
-    #[arg(long, requires = "tls_key")]
-    tls_cert: Option<PathBuf>,
-    /// TLS private key (PEM).
-    #[arg(long, requires = "tls_cert")]
-    tls_key: Option<PathBuf>,
-    /// Read a token on stdin and print the sha256 to put in the config's `tokens:`.
-    #[arg(long, exclusive = true)]
-    hash_token: bool,
-}
-
 /// Everything the handlers share.
-pub struct AppState {
+pub(crate) struct AppState {
     settings: ServeSettings,
     state_path: PathBuf,
     manager: RunManager,
@@ -98,46 +86,33 @@ impl AppState {
     }
 }
 
-pub fn run(args: &ServeArgs, state: &StateArgs) -> Result<(), Failure> {
-    if args.hash_token {
-        return print_token_hash();
-    }
-    let settings = config::resolve(&config::Overrides {
-        config: args.config.as_deref(),
-        listen: args.listen.as_deref(),
-        tls_cert: args.tls_cert.as_deref(),
-        tls_key: args.tls_key.as_deref(),
-    })?;
-    Store::open(&state.state).map_err(|error| {
-        Failure::bad_input(format!("state file {}: {error}", state.state.display()))
+/// Validates the configuration (flags over environment over file), opens the state file, listens,
+/// resumes the unfinished runs of the served clusters, and serves until SIGTERM or SIGINT.
+pub fn serve(overrides: &Overrides<'_>, state_path: &Path) -> Result<(), ServerError> {
+    let settings = config::resolve(overrides)?;
+    Store::open(state_path).map_err(|error| {
+        ServerError::bad_config(format!("state file {}: {error}", state_path.display()))
     })?;
     let listener = std::net::TcpListener::bind(settings.listen).map_err(|error| {
-        Failure::bad_input(format!("cannot listen on {}: {error}", settings.listen))
+        ServerError::bad_config(format!("cannot listen on {}: {error}", settings.listen))
     })?;
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(API_WORKER_THREADS)
         .enable_all()
         .build()
-        .map_err(Failure::internal)?
-        .block_on(serve(settings, state.state.clone(), listener))
+        .map_err(ServerError::internal)?
+        .block_on(serve_until_stopped(
+            settings,
+            state_path.to_path_buf(),
+            listener,
+        ))
 }
 
-fn print_token_hash() -> Result<(), Failure> {
-    let mut token = String::new();
-    std::io::stdin().read_to_string(&mut token)?;
-    let token = token.trim_end_matches(['\r', '\n']);
-    if token.is_empty() {
-        return Err(Failure::bad_input("--hash-token: no token on stdin"));
-    }
-    println!("{}", config::token_sha256_hex(token));
-    Ok(())
-}
-
-async fn serve(
+async fn serve_until_stopped(
     settings: ServeSettings,
     state_path: PathBuf,
     listener: std::net::TcpListener,
-) -> Result<(), Failure> {
+) -> Result<(), ServerError> {
     let (stop_sender, shutdown) = watch::channel(false);
     let metrics = Arc::new(Metrics::new());
     let allowed_hosts = request_guard::AllowedHosts::new(
@@ -170,7 +145,7 @@ async fn serve(
     let manager_state = Arc::clone(&state);
     tokio::task::spawn_blocking(move || manager_state.manager.join_all(RUN_STOP_LIMIT))
         .await
-        .map_err(Failure::internal)?;
+        .map_err(ServerError::internal)?;
     eprintln!("drover serve stopped");
     result
 }
@@ -181,7 +156,7 @@ async fn listen(
     address: SocketAddr,
     router: Router,
     shutdown: watch::Receiver<bool>,
-) -> Result<(), Failure> {
+) -> Result<(), ServerError> {
     let stopping = {
         let mut shutdown = shutdown.clone();
         async move { shutdown_requested(&mut shutdown).await }
@@ -195,7 +170,7 @@ async fn listen(
     let server = axum::serve(listener, router).with_graceful_shutdown(stopping);
     let mut deadline = shutdown;
     tokio::select! {
-        served = server => served.map_err(Failure::internal),
+        served = server => served.map_err(ServerError::internal),
         _ = async {
             shutdown_requested(&mut deadline).await;
             tokio::time::sleep(SHUTDOWN_GRACE).await;
@@ -213,7 +188,7 @@ async fn serve_tls(
     files: &config::TlsFiles,
     router: Router,
     stopping: impl std::future::Future<Output = ()> + Send + 'static,
-) -> Result<(), Failure> {
+) -> Result<(), ServerError> {
     eprintln!("listening on https://{address}");
     tls::serve(listener, files, router, stopping, SHUTDOWN_GRACE).await
 }
@@ -225,46 +200,10 @@ async fn serve_tls(
     _files: &config::TlsFiles,
     _router: Router,
     _stopping: impl std::future::Future<Output = ()> + Send + 'static,
-) -> Result<(), Failure> {
-    Err(Failure::bad_input(
+) -> Result<(), ServerError> {
+    Err(ServerError::bad_config(
         "TLS needs a drover built with `--features tls`",
     ))
-}
-
-/// SIGTERM or SIGINT: tell everything to stop.
-async fn forward_signals(stop: watch::Sender<bool>) {
-    let interrupt = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut terminate) => {
-                tokio::select! {
-                    _ = interrupt => {}
-                    _ = terminate.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = interrupt.await;
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = interrupt.await;
-    eprintln!("shutting down: no new connections; stopping the runs");
-    let _ = stop.send(true);
-}
-
-/// Resolves once a stop was asked (or nobody can ask any more).
-pub async fn shutdown_requested(shutdown: &mut watch::Receiver<bool>) {
-    loop {
-        if *shutdown.borrow_and_update() {
-            return;
-        }
-        if shutdown.changed().await.is_err() {
-            return;
-        }
-    }
 }
 
 fn app(state: Arc<AppState>) -> Router {
@@ -330,7 +269,7 @@ async fn metrics_text(
     let openmetrics = metrics::wants_openmetrics(accept);
     let hosts = hosts_by_cluster_step(&state);
     let reader = Arc::clone(&state);
-    let runs = api::blocking(move || {
+    let runs = blocking::blocking(move || {
         let mut counts = BTreeMap::new();
         for run in reader.open_store()?.runs(None, 1_000_000)? {
             *counts.entry(run.state).or_insert(0) += 1;

@@ -226,10 +226,10 @@ fn state_body_constraints(document: &mut serde_json::Value) {
     schemas["PlanBody"]["properties"]["max_unavailable"] = serde_json::json!({
         "oneOf": [{"type": "null"}, {"$ref": "#/components/schemas/MaxUnavailableBody"}]
     });
-    // One rule for run ids, the CLI's too (`crate::run_id`).
+    // One rule for run ids, the CLI's too (`drover_app::run_id`).
     for body in ["CreateRunBody", "UpgradeHostBody"] {
         let run_id = &mut schemas[body]["properties"]["run_id"];
-        run_id["pattern"] = crate::run_id::RUN_ID_PATTERN.into();
-        run_id["maxLength"] = crate::run_id::RUN_ID_MAX_CHARS.into();
+        run_id["pattern"] = drover_app::run_id::RUN_ID_PATTERN.into();
+        run_id["maxLength"] = drover_app::run_id::RUN_ID_MAX_CHARS.into();
     }
 }

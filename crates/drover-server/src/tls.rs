@@ -7,7 +7,7 @@ use std::time::Duration;
 use axum::Router;
 
 use super::config::TlsFiles;
-use crate::exit::Failure;
+use crate::ServerError;
 
 /// Serves `router` over TLS on `listener` until `shutdown` resolves, then lets open
 /// connections finish for at most `grace`.
@@ -17,13 +17,13 @@ pub async fn serve(
     router: Router,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     grace: Duration,
-) -> Result<(), Failure> {
+) -> Result<(), ServerError> {
     // One process-wide provider; a second install (tests in one process) is harmless.
     let _ = rustls::crypto::ring::default_provider().install_default();
     let config = axum_server::tls_rustls::RustlsConfig::from_pem_file(&files.cert, &files.key)
         .await
         .map_err(|error| {
-            Failure::bad_input(format!(
+            ServerError::bad_config(format!(
                 "TLS: cannot use {} and {}: {error}",
                 files.cert.display(),
                 files.key.display()
@@ -37,10 +37,10 @@ pub async fn serve(
     });
     listener.set_nonblocking(true)?;
     axum_server::from_tcp_rustls(listener, config)
-        .map_err(Failure::internal)?
+        .map_err(ServerError::internal)?
         .handle(handle)
         .serve(router.into_make_service())
         .await
-        .map_err(Failure::internal)?;
+        .map_err(ServerError::internal)?;
     Ok(())
 }

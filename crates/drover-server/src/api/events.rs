@@ -14,10 +14,11 @@ use tokio::sync::broadcast::error::RecvError;
 use tokio::time::Instant;
 
 use super::runs::current_view;
-use crate::serve::problem::{ApiError, Problem};
-use crate::serve::runs_manager::RunHandle;
-use crate::serve::views::RunView;
-use crate::serve::{shutdown_requested, AppState};
+use crate::problem::{ApiError, Problem};
+use crate::runs_manager::RunHandle;
+use crate::shutdown::shutdown_requested;
+use crate::views::RunView;
+use crate::AppState;
 
 /// At most this many `run` events per second per stream.
 const MIN_RUN_EVENT_INTERVAL: Duration = Duration::from_millis(250);
@@ -105,7 +106,7 @@ pub async fn stream(
 struct LiveEvents {
     handle: Arc<RunHandle>,
     views: tokio::sync::watch::Receiver<Option<Arc<RunView>>>,
-    steps: tokio::sync::broadcast::Receiver<super::super::tracker::StepChange>,
+    steps: tokio::sync::broadcast::Receiver<crate::tracker::StepChange>,
     last_run_event: Instant,
     /// The final view was sent; `end` goes next.
     pending_end: Option<Arc<RunView>>,
