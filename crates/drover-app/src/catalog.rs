@@ -14,33 +14,10 @@ use drover_catalog::{Catalog, UpgradePath};
 use drover_core::{Cluster, HostId, HostRole, Version};
 use drover_schema::document::{CheckStatusName, PlanDocument, PrecheckEntry, UpgradePathEntry};
 use drover_schema::inventory::{InventoryFile, UpgradeSection};
-use serde::{Deserialize, Serialize};
 
 use crate::error::AppError;
 
-/// What an upgraded host's installer is told (command placeholders `{hops}`, `{hotfixes}`,
-/// `{reboots}`); kept with a run so that a resumed run installs the same.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct UpgradeRecipe {
-    pub hops: Vec<String>,
-    pub hotfixes: Vec<String>,
-    pub reboots: u32,
-    /// Forced (`--force-host`, package updates found by `drover check`): upgraded although it
-    /// already runs the target.
-    #[serde(default)]
-    pub even_at_target: bool,
-}
-
-impl UpgradeRecipe {
-    pub fn to_plan(&self) -> drover_command::HostUpgradePlan {
-        drover_command::HostUpgradePlan {
-            hops: self.hops.clone(),
-            hotfixes: self.hotfixes.clone(),
-            reboots: self.reboots,
-            even_at_target: self.even_at_target,
-        }
-    }
-}
+pub use drover_drivers::UpgradeRecipe;
 
 /// The catalog's contribution to a plan.
 pub struct CatalogPlan {

@@ -8,12 +8,13 @@
 
 pub mod catalog;
 pub mod check;
-pub mod drivers;
 pub mod error;
+pub mod launch;
 pub mod plan;
 pub mod report;
 pub mod run_id;
 pub mod runs;
+pub mod stores;
 pub mod time_text;
 
 pub use error::AppError;

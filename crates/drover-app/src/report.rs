@@ -301,13 +301,11 @@ fn busy_ms(spans: &[StepSpan], now: u64) -> u64 {
 /// The report of a stored run, finished or not, driven here or by another process: a
 /// read-only replay of its journal plus the journal's spans.
 pub fn stored_report(
-    store: &drover_store::Store,
-    record: &drover_store::RunRecord,
+    stored: &drover_engine::StoredRun,
 ) -> Result<ReportDocument, drover_engine::EngineError> {
-    let (execution, _, _) =
-        drover_engine::engine::replay(store, &record.id, &record.inventory_text)?;
-    let entries = store.entries(&record.id)?;
-    let spans = drover_engine::timeline::step_spans(&entries)?;
+    let execution = stored.replay(&mut |_, _| {})?.execution;
+    let spans = drover_engine::timeline::step_spans(&stored.entries)?;
+    let record = &stored.record;
     let context = ReportContext {
         spans: Some(&spans),
         simulated: is_simulated(&record.options_json),

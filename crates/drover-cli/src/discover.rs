@@ -5,9 +5,7 @@
 use std::path::PathBuf;
 
 use clap::Args;
-use drover_app::drivers::{open_driver, DriverChoice};
 use drover_engine::merge::merge_inventory_with_discovery;
-use drover_engine::{Clock, Driver};
 use drover_schema::inventory::InventoryDocument;
 
 use crate::exit::Failure;
@@ -32,33 +30,19 @@ pub enum DiscoverFormat {
 pub fn run(args: &DiscoverArgs, state: &crate::runs::StateArgs) -> Result<(), Failure> {
     let file = drover_schema::inventory::load_inventory_file(&args.inventory)
         .map_err(Failure::bad_input)?;
-    let mut choice = DriverChoice::from_section(
-        &file.driver,
-        &args.inventory,
-        &state.state,
-        &file.cluster.name,
-    )?;
-    // Discovery changes nothing, so the simulator needs no world file and no clock to speak of;
-    // the libvirt driver's file holds Drover's cordon marks, which discovery must report.
-    if choice.kind_name() == "simulator" {
-        choice.state_file = None;
-    }
+    let new = drover_app::launch::NewRun {
+        run_id: String::new(),
+        inventory: &file,
+        inventory_path: &args.inventory,
+        files_prefix: &state.state,
+        upgrade_recipes: Default::default(),
+        keep_platform_per_cluster: false,
+    };
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(Failure::internal)?;
-    let discovered = runtime.block_on(async {
-        let driver = open_driver(&choice, &file.driver, &file.cluster, Clock::real())?;
-        let limit = std::time::Duration::from_secs(file.cluster.policy.step_timeout_secs);
-        match tokio::time::timeout(limit, driver.discover()).await {
-            Ok(Ok(discovered)) => Ok(discovered),
-            Ok(Err(error)) => Err(Failure::internal(format!("discovery failed: {error}"))),
-            Err(_) => Err(Failure::internal(format!(
-                "discovery timed out after {} s",
-                limit.as_secs()
-            ))),
-        }
-    })?;
+    let discovered = runtime.block_on(drover_app::launch::discover(&new))?;
     let cluster = merge_inventory_with_discovery(&file.cluster, &discovered);
     let mut document = InventoryDocument::from_cluster(&cluster);
     document.driver = Some(file.driver.clone());

@@ -321,15 +321,13 @@ fn changed_vms(inventory: &Cluster, observed: &Cluster) -> BTreeSet<String> {
 }
 
 /// The run's options with the accepted plan added.
-pub fn options_with_plan(options_json: &str, plan: &PlanDocument) -> Result<String, Failure> {
-    let mut options: serde_json::Value =
-        serde_json::from_str(options_json).map_err(Failure::internal)?;
+pub fn options_with_plan(
+    mut options: serde_json::Map<String, serde_json::Value>,
+    plan: &PlanDocument,
+) -> Result<serde_json::Map<String, serde_json::Value>, Failure> {
     let plan = serde_json::to_value(plan).map_err(Failure::internal)?;
-    options
-        .as_object_mut()
-        .ok_or_else(|| Failure::internal("the run's options are not a JSON object"))?
-        .insert(OPTIONS_KEY.to_string(), plan);
-    serde_json::to_string(&options).map_err(Failure::internal)
+    options.insert(OPTIONS_KEY.to_string(), plan);
+    Ok(options)
 }
 
 /// The plan a run was started with by `--plan`, if it was.

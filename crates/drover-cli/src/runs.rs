@@ -10,16 +10,16 @@ use std::sync::Arc;
 
 use clap::Args;
 use drover_app::catalog::{recipes_of, resolve_auto_compatibility_level};
-use drover_app::drivers::{open_driver, AnyDriver, DriverChoice};
+use drover_app::launch::{self, NewRun, Platform};
 use drover_app::plan::{feasibility, plan_document};
-use drover_app::report::{is_simulated, report_document, ReportContext, ReportDocument};
+use drover_app::report::{report_document, ReportContext, ReportDocument};
 use drover_app::run_id::check_run_id;
-use drover_app::runs::{relax_for_virtual_time, save_platform, sha256_hex, unused_run_id};
+use drover_app::runs::{sha256_hex, unused_run_id};
 use drover_core::execution::{Execution, OperatorCommand, RunPhase};
 use drover_engine::engine::{holder_is_alive, request};
 use drover_engine::replay;
-use drover_engine::{DriveEnd, Engine, NewRunSpec};
-use drover_store::Store;
+use drover_engine::{DriveEnd, Engine, StoredRun};
+use drover_store::RunStore;
 
 use crate::exit::Failure;
 use crate::inventory_args::select_hosts;
@@ -154,9 +154,20 @@ pub struct HistoryArgs {
 pub const EXIT_NEEDS_OPERATOR: u8 = 5;
 pub const EXIT_ABORTED: u8 = 6;
 
-pub(crate) fn open_store(state: &Path) -> Result<Store, Failure> {
-    Store::open(state)
-        .map_err(|error| Failure::bad_input(format!("state file {}: {error}", state.display())))
+pub(crate) fn open_store(state: &Path) -> Result<Arc<dyn RunStore>, Failure> {
+    Ok(drover_app::stores::open_store(state)?)
+}
+
+/// Runs a command's store reads and writes (a networked store is async) on a runtime of its
+/// own; commands that drive a run use the run's runtime instead.
+pub(crate) fn block_on<T>(
+    future: impl std::future::Future<Output = Result<T, Failure>>,
+) -> Result<T, Failure> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(Failure::internal)?
+        .block_on(future)
 }
 
 /// `drover run`: plans from the inventory, refuses an unsafe plan, then creates and drives a run.
@@ -190,67 +201,79 @@ pub fn run(args: &RunArgs, state: &StateArgs) -> Result<(), Failure> {
     };
     feasibility(&plan_document)?;
     refuse_windows_that_never_open(&file.cluster.policy)?;
-    let mut store = open_store(&state.state)?;
-    let mut choice = DriverChoice::from_section(
-        &file.driver,
-        &args.inventory,
-        &state.state,
-        &file.cluster.name,
-    )?;
-    choice.upgrade_recipes = recipes_of(&plan_document, &file.cluster);
-    let run_id = match &args.run_id {
-        Some(id) if check_run_id(id).is_err() => {
-            let why = check_run_id(id).unwrap_err();
-            return Err(Failure::bad_input(format!("--run-id {id:?}: {why}")));
-        }
-        Some(id) if store.run(id).map_err(Failure::internal)?.is_some() => {
-            return Err(Failure::bad_input(format!(
-                "run {id} already exists in {}",
-                state.state.display()
-            )));
-        }
-        Some(id) => id.clone(),
-        None => unused_run_id(&store, &file.cluster.name)?,
+    let new = NewRun {
+        run_id: String::new(),
+        inventory: &file,
+        inventory_path: &args.inventory,
+        files_prefix: &state.state,
+        upgrade_recipes: recipes_of(&plan_document, &file.cluster),
+        keep_platform_per_cluster: false,
     };
-    relax_for_virtual_time(&mut store, &choice)?;
-    let mut options = choice.options_json();
-    let simulated = is_simulated(&options);
-    with_runtime(choice.virtual_time(), async {
-        let clock = choice.new_clock();
-        let driver = Arc::new(open_driver(
-            &choice,
-            &file.driver,
-            &file.cluster,
-            clock.clone(),
-        )?);
+    let run_driver = launch::new_run_driver(&new)?;
+    let simulated = run_driver.is_simulated();
+    launch::runtime(&run_driver)?.block_on(async {
+        let store = open_store(&state.state)?;
+        let run_id = new_run_id(
+            store.as_ref(),
+            args.run_id.as_deref(),
+            &file.cluster.name,
+            state,
+        )
+        .await?;
+        launch::prepare_store(store.as_ref(), &run_driver)?;
+        let platform = Platform::open_new(run_driver, &file.cluster)?;
         let accepted = match &reviewed {
-            Some(reviewed) => Some(accept_reviewed(reviewed, &file, driver.as_ref()).await?),
+            Some(reviewed) => {
+                Some(accept_reviewed(reviewed, &file, platform.driver.as_ref()).await?)
+            }
             None => None,
         };
+        let mut extra = serde_json::Map::new();
         if let Some(plan) = &accepted {
-            options = reviewed_plan::options_with_plan(&options, plan)?;
+            extra = reviewed_plan::options_with_plan(extra, plan)?;
         }
-        let spec = NewRunSpec {
+        let new = NewRun {
             run_id: run_id.clone(),
-            inventory_text: &text,
-            inventory_sha256: sha256_hex(&text),
-            cluster: &file.cluster,
-            options_json: options,
+            ..new
         };
-        let created = Engine::create(store, Arc::clone(&driver), clock, spec).await;
-        let engine = created.map_err(|error| {
-            let _ = driver.save();
-            engine_failure(error)
-        })?;
-        eprintln!("run {run_id} started on the {} driver", choice.kind_name());
+        let engine = platform
+            .start(store, &new, extra)
+            .await
+            .map_err(engine_failure)?;
+        eprintln!(
+            "run {run_id} started on the {} driver",
+            platform.driver.kind()
+        );
         let engine = match &accepted {
-            Some(plan) => hold_to_reviewed_plan(engine, plan)?,
+            Some(plan) => hold_to_reviewed_plan(engine, plan).await?,
             None => engine,
         };
         let result = drive_to_stop(engine, args.output, simulated).await;
-        save_platform(&driver)?;
+        platform.persist()?;
         result
     })
+}
+
+/// The run id asked for (checked: well formed, not taken), or a free one.
+async fn new_run_id(
+    store: &dyn RunStore,
+    asked: Option<&str>,
+    cluster: &str,
+    state: &StateArgs,
+) -> Result<String, Failure> {
+    let Some(id) = asked else {
+        return Ok(unused_run_id(store, cluster).await?);
+    };
+    if let Err(why) = check_run_id(id) {
+        return Err(Failure::bad_input(format!("--run-id {id:?}: {why}")));
+    }
+    if store.run(id).await.map_err(Failure::internal)?.is_some() {
+        return Err(Failure::bad_input(format!(
+            "run {id} already exists in {}",
+            state.state.display()
+        )));
+    }
+    Ok(id.to_string())
 }
 
 /// A run whose maintenance windows never open could never start a host: said before it
@@ -271,9 +294,8 @@ fn refuse_windows_that_never_open(policy: &drover_core::Policy) -> Result<(), Fa
 async fn accept_reviewed(
     reviewed: &drover_schema::document::PlanDocument,
     file: &drover_schema::inventory::InventoryFile,
-    driver: &AnyDriver,
+    driver: &dyn drover_engine::Driver,
 ) -> Result<drover_schema::document::PlanDocument, Failure> {
-    use drover_engine::Driver;
     let limit = std::time::Duration::from_secs(file.cluster.policy.step_timeout_secs);
     let discovered = match tokio::time::timeout(limit, driver.discover()).await {
         Ok(Ok(discovered)) => discovered,
@@ -302,10 +324,10 @@ async fn accept_reviewed(
 
 /// The run plans from its own discovery; if the platform changed again in between, its plan
 /// is not the accepted one and the run is aborted before any change.
-fn hold_to_reviewed_plan<D: drover_engine::Driver>(
-    mut engine: Engine<D>,
+async fn hold_to_reviewed_plan(
+    mut engine: Engine,
     accepted: &drover_schema::document::PlanDocument,
-) -> Result<Engine<D>, Failure> {
+) -> Result<Engine, Failure> {
     let execution = engine.execution();
     let planned =
         drover_schema::document::PlanDocument::new(execution.cluster(), execution.initial_plan());
@@ -318,13 +340,14 @@ fn hold_to_reviewed_plan<D: drover_engine::Driver>(
     );
     engine
         .operate(OperatorCommand::Abort, &operator_name())
+        .await
         .map_err(engine_failure)?;
     Ok(engine)
 }
 
 /// Drives until the run stops, then prints the report and maps the stop to an exit code.
-async fn drive_to_stop<D: drover_engine::Driver>(
-    mut engine: Engine<D>,
+async fn drive_to_stop(
+    mut engine: Engine,
     output: OutputFormat,
     simulated: bool,
 ) -> Result<(), Failure> {
@@ -334,20 +357,20 @@ async fn drive_to_stop<D: drover_engine::Driver>(
         .await
         .map_err(engine_failure)?;
     progress.finish();
+    // This process stops driving: the next one (an operator command) may take the run at once.
+    engine.release_lease().await.map_err(engine_failure)?;
     let run_id = engine.run_id().to_string();
-    let document = end_report(&engine, simulated)?;
+    let document = end_report(&engine, simulated).await?;
     report::print_report(&document, output)?;
     stop_result(&run_id, engine.execution(), &document, &end)
 }
 
 /// The end report, with each host's steps read back from the journal the engine wrote.
-fn end_report<D: drover_engine::Driver>(
-    engine: &Engine<D>,
-    simulated: bool,
-) -> Result<ReportDocument, Failure> {
+async fn end_report(engine: &Engine, simulated: bool) -> Result<ReportDocument, Failure> {
     let entries = engine
         .store()
         .entries(engine.run_id())
+        .await
         .map_err(Failure::internal)?;
     let spans = drover_engine::timeline::step_spans(&entries).map_err(Failure::internal)?;
     let context = ReportContext {
@@ -435,33 +458,20 @@ pub(crate) fn engine_failure(error: drover_engine::EngineError) -> Failure {
     }
 }
 
-/// Runs a future on a current-thread runtime; virtual time pauses the clock so that sleeps end
-/// at once and the simulation runs instantly and deterministically.
-fn with_runtime<F: std::future::Future<Output = Result<(), Failure>>>(
-    virtual_time: bool,
-    future: F,
-) -> Result<(), Failure> {
-    let mut builder = tokio::runtime::Builder::new_current_thread();
-    builder.enable_all();
-    if virtual_time {
-        builder.start_paused(true);
-    }
-    builder.build().map_err(Failure::internal)?.block_on(future)
-}
-
 /// The run named, or the newest one (unfinished first when `unfinished_only`).
-pub(crate) fn select_run(
-    store: &Store,
+pub(crate) async fn select_run(
+    store: &dyn RunStore,
     run: Option<&str>,
     unfinished_only: bool,
 ) -> Result<drover_store::RunRecord, Failure> {
     if let Some(id) = run {
         return store
             .run(id)
+            .await
             .map_err(Failure::internal)?
             .ok_or_else(|| Failure::bad_input(format!("no run {id:?} in the state file")));
     }
-    let runs = store.runs(None, 100).map_err(Failure::internal)?;
+    let runs = store.runs(None, 100).await.map_err(Failure::internal)?;
     runs.into_iter()
         .find(|r| !unfinished_only || !matches!(r.state.as_str(), "completed" | "aborted"))
         .ok_or_else(|| {
@@ -511,17 +521,16 @@ enum Watch {
 /// Prints the status once; says whether the run still moves (driven by a live process and not
 /// waiting for an operator).
 fn print_status_once(args: &RunSelector, state: &StateArgs) -> Result<Watch, Failure> {
-    let store = open_store(&state.state)?;
-    let record = select_run(&store, args.run(), false)?;
-    let execution = replay(&store, &record.id)
-        .map_err(engine_failure)?
-        .execution;
-    let holder = store
-        .lock_holder(&record.cluster)
-        .map_err(Failure::internal)?;
-    let driven_by = holder
-        .filter(|l| l.run_id == record.id && holder_is_alive(&l.holder))
-        .map(|l| l.holder);
+    let (record, execution, driven_by) = block_on(async {
+        let store = open_store(&state.state)?;
+        let record = select_run(store.as_ref(), args.run(), false).await?;
+        let execution = replay(store.as_ref(), &record.id)
+            .await
+            .map_err(engine_failure)?
+            .execution;
+        let driven_by = driver_of(store.as_ref(), &record).await?;
+        Ok((record, execution, driven_by))
+    })?;
     report::print_status(&record, &execution, driven_by.as_deref(), args.output)?;
     let waits_for_operator = matches!(
         execution.phase(),
@@ -535,19 +544,43 @@ fn print_status_once(args: &RunSelector, state: &StateArgs) -> Result<Watch, Fai
     })
 }
 
+/// The process driving a run now: the holder of its live lease, unless it is a process of
+/// this machine that is gone.
+async fn driver_of(
+    store: &dyn RunStore,
+    record: &drover_store::RunRecord,
+) -> Result<Option<String>, Failure> {
+    let lock = store
+        .cluster_lock(&record.cluster)
+        .await
+        .map_err(Failure::internal)?;
+    Ok(lock
+        .filter(|l| l.run_id == record.id && l.lease_live && holder_is_alive(&l.holder))
+        .map(|l| l.holder))
+}
+
 /// `drover history`: the runs in the state file, newest first.
 pub fn history(args: &HistoryArgs, state: &StateArgs) -> Result<(), Failure> {
-    let store = open_store(&state.state)?;
-    let runs = store
-        .runs(args.cluster.as_deref(), args.limit)
-        .map_err(Failure::internal)?;
+    let runs = block_on(async {
+        let store = open_store(&state.state)?;
+        store
+            .runs(args.cluster.as_deref(), args.limit)
+            .await
+            .map_err(Failure::internal)
+    })?;
     report::print_history(&runs, args.output)
 }
 
 /// `drover resume`: continues a run from its journal after a crash or a stop.
 pub fn resume(args: &ResumeArgs, state: &StateArgs) -> Result<(), Failure> {
-    let store = open_store(&state.state)?;
-    let record = select_run(&store, args.run.as_deref(), true)?;
+    let stored = block_on(async {
+        let store = open_store(&state.state)?;
+        let record = select_run(store.as_ref(), args.run.as_deref(), true).await?;
+        StoredRun::load(store.as_ref(), &record.id)
+            .await
+            .map_err(engine_failure)
+    })?;
+    let record = &stored.record;
     if let Some(path) = &args.inventory {
         let text = std::fs::read_to_string(path).map_err(|error| {
             Failure::bad_input(format!(
@@ -563,7 +596,7 @@ pub fn resume(args: &ResumeArgs, state: &StateArgs) -> Result<(), Failure> {
             )));
         }
     }
-    drive_existing(store, record, None, args.output)
+    drive_existing(state, stored, None, args.output)
 }
 
 /// Operator commands: applied here when no other process drives the run, else requested.
@@ -573,57 +606,59 @@ pub fn operate(
     output: OutputFormat,
     state: &StateArgs,
 ) -> Result<(), Failure> {
-    let mut store = open_store(&state.state)?;
-    let unfinished_only = !matches!(command, OperatorCommand::Approve);
-    let record = select_run(&store, run, unfinished_only)?;
-    if matches!(command, OperatorCommand::Abort) && never_started(&store, &record)? {
-        drover_engine::engine::release_never_started(
-            &mut store,
-            &record,
-            drover_engine::clock::wall_now_ms(),
-        )
-        .map_err(engine_failure)?;
-        eprintln!(
-            "run {} never started (no journal entry): marked never-started, cluster {} released",
-            record.id, record.cluster
-        );
-        return Ok(());
+    let stored = block_on(async {
+        let store = open_store(&state.state)?;
+        let unfinished_only = !matches!(command, OperatorCommand::Approve);
+        let record = select_run(store.as_ref(), run, unfinished_only).await?;
+        let stored = StoredRun::load(store.as_ref(), &record.id)
+            .await
+            .map_err(engine_failure)?;
+        if matches!(command, OperatorCommand::Abort) && stored.never_started() {
+            release_never_started(store.as_ref(), &record).await?;
+            return Ok(None);
+        }
+        let execution = stored
+            .replay(&mut |_, _| {})
+            .map_err(engine_failure)?
+            .execution;
+        execution
+            .check_operator(&command)
+            .map_err(|error| Failure::bad_input(format!("run {}: {error}", record.id)))?;
+        if let Some(holder) = driver_of(store.as_ref(), &record).await? {
+            let now = drover_engine::clock::wall_now_ms();
+            request(store.as_ref(), &record.id, &command, &operator_name(), now)
+                .await
+                .map_err(engine_failure)?;
+            eprintln!(
+                "run {} is driven by {holder}: `{}` handed to it",
+                record.id,
+                command.name()
+            );
+            return Ok(None);
+        }
+        Ok(Some(stored))
+    })?;
+    match stored {
+        Some(stored) => drive_existing(state, stored, Some(command), output),
+        None => Ok(()),
     }
-    let execution = replay(&store, &record.id)
-        .map_err(engine_failure)?
-        .execution;
-    execution
-        .check_operator(&command)
-        .map_err(|error| Failure::bad_input(format!("run {}: {error}", record.id)))?;
-    let holder = store
-        .lock_holder(&record.cluster)
-        .map_err(Failure::internal)?;
-    if let Some(lock) = holder.filter(|l| l.run_id == record.id && holder_is_alive(&l.holder)) {
-        request(
-            &mut store,
-            &record.id,
-            &command,
-            &operator_name(),
-            drover_engine::clock::wall_now_ms(),
-        )
-        .map_err(engine_failure)?;
-        eprintln!(
-            "run {} is driven by {}: `{}` handed to it",
-            record.id,
-            lock.holder,
-            command.name()
-        );
-        return Ok(());
-    }
-    drive_existing(store, record, Some(command), output)
 }
 
-/// Whether a run has no journal at all (an older drover crashed while starting it).
-fn never_started(store: &Store, record: &drover_store::RunRecord) -> Result<bool, Failure> {
-    Ok(store
-        .entries_after(&record.id, 0)
-        .map_err(Failure::internal)?
-        .is_empty())
+/// A run with no journal at all (an older drover crashed while starting it): marked
+/// never-started and its cluster released.
+async fn release_never_started(
+    store: &dyn RunStore,
+    record: &drover_store::RunRecord,
+) -> Result<(), Failure> {
+    let now = drover_engine::clock::wall_now_ms();
+    drover_engine::engine::release_never_started(store, record, now)
+        .await
+        .map_err(engine_failure)?;
+    eprintln!(
+        "run {} never started (no journal entry): marked never-started, cluster {} released",
+        record.id, record.cluster
+    );
+    Ok(())
 }
 
 fn operator_name() -> String {
@@ -632,51 +667,38 @@ fn operator_name() -> String {
 
 /// Opens a run (replay + reconcile), applies an operator command if given, drives it.
 fn drive_existing(
-    mut store: Store,
-    record: drover_store::RunRecord,
+    state: &StateArgs,
+    stored: StoredRun,
     command: Option<OperatorCommand>,
     output: OutputFormat,
 ) -> Result<(), Failure> {
-    let file = drover_schema::inventory::parse_inventory_file(
-        &record.inventory_text,
-        "inventory (stored with the run)",
-    )
-    .map_err(Failure::internal)?;
-    let choice = DriverChoice::from_options(&file.driver, &record.options_json)?;
-    relax_for_virtual_time(&mut store, &choice)?;
-    let simulated = is_simulated(&record.options_json);
-    let last_at = store
-        .entries(&record.id)
-        .map_err(Failure::internal)?
-        .last()
-        .map_or(0, |e| e.at_ms);
-    with_runtime(choice.virtual_time(), async {
-        let clock = choice.resumed_clock(last_at);
-        let driver = Arc::new(open_driver(
-            &choice,
-            &file.driver,
-            &file.cluster,
-            clock.clone(),
-        )?);
-        let mut engine =
-            Engine::open(store, Arc::clone(&driver), clock, &record.id).map_err(engine_failure)?;
-        check_still_reviewed_plan(&engine, &record.options_json)?;
+    let run_driver = launch::recorded_run_driver(&stored.record)?;
+    let simulated = run_driver.is_simulated();
+    let options_json = stored.record.options_json.clone();
+    launch::runtime(&run_driver)?.block_on(async {
+        let store = open_store(&state.state)?;
+        launch::prepare_store(store.as_ref(), &run_driver)?;
+        let (cluster, _) = stored.started_cluster().map_err(engine_failure)?;
+        let platform = Platform::open_recorded(run_driver, &cluster, stored.last_at_ms())?;
+        let mut engine = platform
+            .resume(store, stored, &mut |_, _| {})
+            .await
+            .map_err(engine_failure)?;
+        check_still_reviewed_plan(&engine, &options_json)?;
         if let Some(command) = command {
             engine
                 .operate(command, &operator_name())
+                .await
                 .map_err(engine_failure)?;
         }
         let result = drive_to_stop(engine, output, simulated).await;
-        save_platform(&driver)?;
+        platform.persist()?;
         result
     })
 }
 
 /// A run started with `--plan` must replay to the plan it was started with.
-fn check_still_reviewed_plan<D: drover_engine::Driver>(
-    engine: &Engine<D>,
-    options_json: &str,
-) -> Result<(), Failure> {
+fn check_still_reviewed_plan(engine: &Engine, options_json: &str) -> Result<(), Failure> {
     let Some(accepted) = reviewed_plan::stored_plan(options_json) else {
         return Ok(());
     };
@@ -696,45 +718,41 @@ fn check_still_reviewed_plan<D: drover_engine::Driver>(
 /// by hand on a host waiting for its manual upgrade (`policy.mode: manual`); then `drover
 /// continue HOST` lets Drover verify and go on.
 pub fn simulated_manual_upgrade(args: &HostCommandArgs, state: &StateArgs) -> Result<(), Failure> {
-    let store = open_store(&state.state)?;
-    let record = select_run(&store, args.run(), true)?;
-    let file = drover_schema::inventory::parse_inventory_file(
-        &record.inventory_text,
-        "inventory (stored with the run)",
-    )
-    .map_err(Failure::internal)?;
-    let choice = DriverChoice::from_options(&file.driver, &record.options_json)?;
-    if choice.kind_name() != "simulator" {
+    let stored = block_on(async {
+        let store = open_store(&state.state)?;
+        let record = select_run(store.as_ref(), args.run(), true).await?;
+        StoredRun::load(store.as_ref(), &record.id)
+            .await
+            .map_err(engine_failure)
+    })?;
+    let record = &stored.record;
+    let run_driver = launch::recorded_run_driver(record)?;
+    if run_driver.kind != "simulator" {
         return Err(Failure::bad_input(format!(
             "run {} does not run on the simulator",
             record.id
         )));
     }
-    if file.cluster.host_named(&args.host).is_none() {
+    let (cluster, _) = stored.started_cluster().map_err(engine_failure)?;
+    if cluster.host_named(&args.host).is_none() {
         return Err(Failure::bad_input(format!(
             "no host {:?} in run {}",
             args.host, record.id
         )));
     }
-    let last_at = store
-        .entries(&record.id)
-        .map_err(Failure::internal)?
-        .last()
-        .map_or(0, |e| e.at_ms);
-    with_runtime(choice.virtual_time(), async {
-        use drover_engine::Driver;
-        let clock = choice.resumed_clock(last_at);
-        let driver = open_driver(&choice, &file.driver, &file.cluster, clock)?;
-        driver
-            .upgrade(&args.host, &file.cluster.target_version)
+    launch::runtime(&run_driver)?.block_on(async {
+        let platform = Platform::open_recorded(run_driver, &cluster, stored.last_at_ms())?;
+        platform
+            .driver
+            .upgrade(&args.host, &cluster.target_version)
             .await
             .map_err(|error| {
                 Failure::bad_input(format!("the installer on {} failed: {error}", args.host))
             })?;
-        save_platform(&driver)?;
+        platform.persist()?;
         eprintln!(
             "{} now runs {}: `drover continue {} {}` to go on",
-            args.host, file.cluster.target_version, args.host, record.id
+            args.host, cluster.target_version, args.host, record.id
         );
         Ok(())
     })

@@ -57,9 +57,12 @@ struct SpanRow {
 }
 
 pub fn run(args: &TimelineArgs, state: &StateArgs) -> Result<(), Failure> {
-    let store = crate::runs::open_store(&state.state)?;
-    let record = crate::runs::select_run(&store, args.run.as_deref(), false)?;
-    let entries = store.entries(&record.id).map_err(Failure::internal)?;
+    let (record, entries) = crate::runs::block_on(async {
+        let store = crate::runs::open_store(&state.state)?;
+        let record = crate::runs::select_run(store.as_ref(), args.run.as_deref(), false).await?;
+        let entries = store.entries(&record.id).await.map_err(Failure::internal)?;
+        Ok((record, entries))
+    })?;
     let spans = step_spans(&entries).map_err(Failure::internal)?;
     let started_at_ms = entries.first().map_or(0, |e| e.at_ms);
     let last_entry_at_ms = entries.last().map_or(started_at_ms, |e| e.at_ms);

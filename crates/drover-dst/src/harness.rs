@@ -190,7 +190,7 @@ async fn simulate(seed: u64, deadline: Instant) -> Result<SeedSummary, String> {
         match end {
             None => {
                 summary.crashes += 1;
-                engine = reopen(engine, &state, &driver, &clock)?;
+                engine = reopen(engine, &state, &driver, &clock).await?;
             }
             Some(DriveEnd::Finished(phase)) => {
                 summary.outcome = phase.name().into();
@@ -294,7 +294,7 @@ fn history_tail(snapshot: &drover_sim::driver::WorldSnapshot) -> Vec<String> {
 }
 
 /// A crash: the engine (and its store handle) is dropped; a new one opens the same journal.
-fn reopen(
+async fn reopen(
     engine: Engine<SimDriver>,
     state: &std::path::Path,
     driver: &Arc<SimDriver>,
@@ -305,6 +305,7 @@ fn reopen(
     let mut store = Store::open(state).map_err(|e| e.to_string())?;
     store.relax_durability().map_err(|e| e.to_string())?;
     Engine::open(store, Arc::clone(driver), clock.clone(), &run_id)
+        .await
         .map_err(|e| format!("resume after crash: {e}"))
 }
 
@@ -365,6 +366,7 @@ async fn operate(
     };
     engine
         .operate(command, "dst")
+        .await
         .map_err(|e| format!("operator {name} refused: {e}"))?;
     Ok(name)
 }

@@ -119,7 +119,9 @@ fn a_run_resumed_after_a_long_downtime_does_not_fail_its_pending_vms() {
         // An hour with no Drover process (the pending timeout is 15 minutes).
         tokio::time::advance(Duration::from_secs(3600)).await;
         let store = Store::open(&state).unwrap();
-        let mut engine = Engine::open(store, driver, clock, "downtime").unwrap();
+        let mut engine = Engine::open(store, driver, clock, "downtime")
+            .await
+            .unwrap();
         let end = engine.drive(&mut |_, _| {}).await.unwrap();
         assert_eq!(
             end,

@@ -20,7 +20,9 @@ use drover_core::execution::{
     Command, CommandId, CommandKind, Execution, Input, OperatorCommand, Outcome, RunPhase,
 };
 use drover_core::Cluster;
-use drover_store::{ClusterLock, Lease, NewEntry, NewRun, RunStore, SqliteStore, Store, StoreError};
+use drover_store::{
+    ClusterLock, Lease, NewEntry, NewRun, RunStore, SqliteStore, Store, StoreError,
+};
 use tokio::sync::mpsc;
 
 use crate::records::{self, KIND_INPUT, KIND_INTENT, KIND_REQUEST, KIND_START};
@@ -257,7 +259,16 @@ impl<D: Driver + ?Sized> Engine<D> {
         let replayed = stored.replay(on_replayed)?;
         let lease = match replayed.execution.is_finished() {
             true => None,
-            false => Some(take_lease(store.as_ref(), &run.cluster, &run_id, &holder, lock.as_ref()).await?),
+            false => Some(
+                take_lease(
+                    store.as_ref(),
+                    &run.cluster,
+                    &run_id,
+                    &holder,
+                    lock.as_ref(),
+                )
+                .await?,
+            ),
         };
         let mut engine = Engine {
             store,
@@ -633,7 +644,12 @@ impl<D: Driver + ?Sized> Engine<D> {
         let phase = self.execution.phase().name();
         if phase != self.phase_written {
             self.store
-                .set_run_state(&self.run_id, phase, self.clock.now_ms(), self.lease.as_ref())
+                .set_run_state(
+                    &self.run_id,
+                    phase,
+                    self.clock.now_ms(),
+                    self.lease.as_ref(),
+                )
                 .await
                 .map_err(fenced_or_store)?;
             self.phase_written = phase.to_string();
@@ -658,7 +674,9 @@ pub async fn release_never_started(
     now_ms: u64,
 ) -> Result<(), EngineError> {
     store.release_lock(&run.cluster, &run.id, None).await?;
-    store.set_run_state(&run.id, NEVER_STARTED, now_ms, None).await?;
+    store
+        .set_run_state(&run.id, NEVER_STARTED, now_ms, None)
+        .await?;
     Ok(())
 }
 
@@ -689,7 +707,9 @@ async fn take_lease(
     seen: Option<&ClusterLock>,
 ) -> Result<Lease, EngineError> {
     let taken = match seen.filter(|lock| lock.run_id == run_id) {
-        Some(lock) if lock.lease_live && lock.holder != holder && !holder_is_alive(&lock.holder) => {
+        Some(lock)
+            if lock.lease_live && lock.holder != holder && !holder_is_alive(&lock.holder) =>
+        {
             store.break_lease(lock, holder, DEFAULT_LEASE_TTL).await
         }
         _ => {

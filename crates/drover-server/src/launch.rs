@@ -14,7 +14,6 @@ use drover_app::run_id::check_run_id;
 use drover_app::runs::unused_run_id;
 use drover_schema::inventory::InventoryFile;
 
-use crate::blocking::blocking;
 use crate::config::ClusterEntry;
 use crate::problem::ApiError;
 use crate::run_thread::{NewRunRequest, RunStart};
@@ -55,10 +54,11 @@ async fn planning_inventory(
     state: &Arc<AppState>,
     inventory: &InventoryFile,
 ) -> Result<InventoryFile, ApiError> {
-    let reader = Arc::clone(state);
-    let written = inventory.cluster.clone();
-    let observed =
-        blocking(move || reader.observed.observed(&reader.open_store()?, &written)).await?;
+    let store = state.open_store()?;
+    let observed = state
+        .observed
+        .observed(store.as_ref(), &inventory.cluster)
+        .await?;
     let mut planning = inventory.clone();
     planning.cluster = observed;
     Ok(planning)
@@ -104,28 +104,28 @@ async fn choose_run_id(
     cluster: &str,
     requested: Option<String>,
 ) -> Result<String, ApiError> {
-    let state = Arc::clone(state);
-    let cluster = cluster.to_string();
-    blocking(move || {
-        let store = state.open_store()?;
-        if let Some(lock) = store.lock_holder(&cluster)? {
-            return Err(ApiError::Conflict(format!(
-                "cluster {cluster} already has an unfinished run: {} (held by {})",
-                lock.run_id, lock.holder
-            )));
-        }
-        match requested {
-            Some(id) if check_run_id(&id).is_err() => Err(ApiError::BadRequest {
-                field: "run_id".into(),
-                detail: check_run_id(&id).unwrap_err(),
-            }),
-            Some(id) if store.run(&id)?.is_some() => {
-                Err(ApiError::Conflict(format!("run {id} already exists")))
+    let store = state.open_store()?;
+    if let Some(lock) = store.cluster_lock(cluster).await? {
+        return Err(ApiError::Conflict(format!(
+            "cluster {cluster} already has an unfinished run: {} (held by {})",
+            lock.run_id, lock.holder
+        )));
+    }
+    match requested {
+        Some(id) => {
+            if let Err(detail) = check_run_id(&id) {
+                return Err(ApiError::BadRequest {
+                    field: "run_id".into(),
+                    detail,
+                });
             }
-            Some(id) => Ok(id),
-            None => unused_run_id(&store, &cluster)
-                .map_err(|error| ApiError::Internal(error.to_string())),
+            if store.run(&id).await?.is_some() {
+                return Err(ApiError::Conflict(format!("run {id} already exists")));
+            }
+            Ok(id)
         }
-    })
-    .await
+        None => unused_run_id(store.as_ref(), cluster)
+            .await
+            .map_err(|error| ApiError::Internal(error.to_string())),
+    }
 }

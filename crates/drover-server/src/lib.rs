@@ -45,7 +45,7 @@ use axum::middleware;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use axum::Router;
-use drover_store::Store;
+use drover_store::RunStore;
 use tokio::sync::{watch, Semaphore};
 
 use config::ServeSettings;
@@ -66,7 +66,8 @@ const API_WORKER_THREADS: usize = 2;
 /// Everything the handlers share.
 pub(crate) struct AppState {
     settings: ServeSettings,
-    state_path: PathBuf,
+    /// The one store of this server, shared by the handlers and the run threads.
+    store: Arc<dyn RunStore>,
     manager: RunManager,
     metrics: Arc<Metrics>,
     sse_slots: Arc<Semaphore>,
@@ -79,10 +80,8 @@ pub(crate) struct AppState {
 }
 
 impl AppState {
-    fn open_store(&self) -> Result<Store, ApiError> {
-        Store::open(&self.state_path).map_err(|error| {
-            ApiError::Internal(format!("state file {}: {error}", self.state_path.display()))
-        })
+    fn open_store(&self) -> Result<Arc<dyn RunStore>, ApiError> {
+        Ok(Arc::clone(&self.store))
     }
 }
 
@@ -90,9 +89,8 @@ impl AppState {
 /// resumes the unfinished runs of the served clusters, and serves until SIGTERM or SIGINT.
 pub fn serve(overrides: &Overrides<'_>, state_path: &Path) -> Result<(), ServerError> {
     let settings = config::resolve(overrides)?;
-    Store::open(state_path).map_err(|error| {
-        ServerError::bad_config(format!("state file {}: {error}", state_path.display()))
-    })?;
+    let store = drover_app::stores::open_store(state_path)
+        .map_err(|error| ServerError::bad_config(error.to_string()))?;
     let listener = std::net::TcpListener::bind(settings.listen).map_err(|error| {
         ServerError::bad_config(format!("cannot listen on {}: {error}", settings.listen))
     })?;
@@ -103,6 +101,7 @@ pub fn serve(overrides: &Overrides<'_>, state_path: &Path) -> Result<(), ServerE
         .map_err(ServerError::internal)?
         .block_on(serve_until_stopped(
             settings,
+            store,
             state_path.to_path_buf(),
             listener,
         ))
@@ -110,6 +109,7 @@ pub fn serve(overrides: &Overrides<'_>, state_path: &Path) -> Result<(), ServerE
 
 async fn serve_until_stopped(
     settings: ServeSettings,
+    store: Arc<dyn RunStore>,
     state_path: PathBuf,
     listener: std::net::TcpListener,
 ) -> Result<(), ServerError> {
@@ -123,9 +123,14 @@ async fn serve_until_stopped(
     let state = Arc::new(AppState {
         allowed_hosts,
         sse_slots: Arc::new(Semaphore::new(settings.max_sse_clients)),
-        manager: RunManager::new(state_path.clone(), Arc::clone(&metrics), shutdown.clone()),
+        manager: RunManager::new(
+            Arc::clone(&store),
+            state_path,
+            Arc::clone(&metrics),
+            shutdown.clone(),
+        ),
         settings,
-        state_path,
+        store,
         metrics,
         shutdown: shutdown.clone(),
         checks: checks::CheckResults::default(),
@@ -268,15 +273,10 @@ async fn metrics_text(
         .and_then(|value| value.to_str().ok());
     let openmetrics = metrics::wants_openmetrics(accept);
     let hosts = hosts_by_cluster_step(&state);
-    let reader = Arc::clone(&state);
-    let runs = blocking::blocking(move || {
-        let mut counts = BTreeMap::new();
-        for run in reader.open_store()?.runs(None, 1_000_000)? {
-            *counts.entry(run.state).or_insert(0) += 1;
-        }
-        Ok(counts)
-    })
-    .await?;
+    let mut runs = BTreeMap::new();
+    for run in state.open_store()?.runs(None, 1_000_000).await? {
+        *runs.entry(run.state).or_insert(0) += 1;
+    }
     let text = state.metrics.render(&runs, &hosts);
     Ok(match openmetrics {
         true => (

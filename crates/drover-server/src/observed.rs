@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex};
 
 use drover_core::execution::{Execution, HostStep};
 use drover_core::Cluster;
-use drover_store::Store;
+use drover_store::RunStore;
 
 use super::problem::ApiError;
 
@@ -34,8 +34,12 @@ pub struct ObservedClusters {
 
 impl ObservedClusters {
     /// The inventory's cluster with what the newest replayable run of it observed.
-    pub fn observed(&self, store: &Store, inventory: &Cluster) -> Result<Cluster, ApiError> {
-        match self.last_observation(store, &inventory.name)? {
+    pub async fn observed(
+        &self,
+        store: &dyn RunStore,
+        inventory: &Cluster,
+    ) -> Result<Cluster, ApiError> {
+        match self.last_observation(store, &inventory.name).await? {
             Some(observed) => Ok(overlay(inventory, &observed)),
             None => Ok(inventory.clone()),
         }
@@ -50,16 +54,16 @@ impl ObservedClusters {
         }
     }
 
-    fn last_observation(
+    async fn last_observation(
         &self,
-        store: &Store,
+        store: &dyn RunStore,
         cluster: &str,
     ) -> Result<Option<Arc<Cluster>>, ApiError> {
-        for run in store.runs(Some(cluster), RUNS_TRIED)? {
+        for run in store.runs(Some(cluster), RUNS_TRIED).await? {
             if let Some(cached) = self.cached(cluster, &run.id, run.updated_at_ms) {
                 return Ok(Some(cached));
             }
-            match drover_engine::replay(store, &run.id) {
+            match drover_engine::replay(store, &run.id).await {
                 Ok(replayed) => {
                     let execution = replayed.execution;
                     let observed = Arc::new(observed_by(&execution));

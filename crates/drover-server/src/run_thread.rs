@@ -18,15 +18,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use drover_app::catalog::UpgradeRecipe;
-use drover_app::drivers::{open_driver, AnyDriver, DriverChoice};
-use drover_app::runs::{relax_for_virtual_time, save_platform, sha256_hex};
+use drover_app::launch::{self, NewRun, Platform};
 use drover_app::AppError;
 use drover_core::execution::{CommandKind, Execution, OperatorCommand, Outcome};
 use drover_engine::engine::request;
 use drover_engine::replay;
-use drover_engine::{DriveEnd, Engine, EngineError, EngineEvent, NewRunSpec};
+use drover_engine::{DriveEnd, Engine, EngineError, EngineEvent, StoredRun};
 use drover_schema::inventory::InventoryFile;
-use drover_store::Store;
+use drover_store::RunStore;
 use tokio::runtime::Runtime;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
@@ -82,13 +81,14 @@ pub struct RunIo {
 /// Starts the thread. `ready` gets the first view once the engine is open (or why it is not).
 pub fn spawn(
     start: RunStart,
+    store: Arc<dyn RunStore>,
     state_path: PathBuf,
     io: RunIo,
     ready: oneshot::Sender<Result<Arc<RunView>, ApiError>>,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
     std::thread::Builder::new()
         .name("drover-run".into())
-        .spawn(move || match RunTask::open(start, &state_path, io) {
+        .spawn(move || match RunTask::open(start, store, &state_path, io) {
             Ok(mut task) => {
                 let _ = ready.send(Ok(task.publish_now()));
                 task.run_until_stopped();
@@ -188,11 +188,11 @@ enum WaitEnd {
 }
 
 struct RunTask {
-    engine: Engine<AnyDriver>,
-    driver: Arc<AnyDriver>,
+    engine: Engine,
+    platform: Platform,
     clock: drover_engine::Clock,
-    /// A second connection: read-only replays and requests while the engine drives.
-    reader: Store,
+    /// The server's store: read-only replays and requests while the engine drives.
+    reader: Arc<dyn RunStore>,
     run_id: String,
     tracker: Tracker,
     publisher: Publisher,
@@ -213,56 +213,11 @@ fn runtime(paused: bool) -> Result<Runtime, ApiError> {
     builder.build().map_err(ApiError::internal)
 }
 
-fn open_store(state_path: &Path) -> Result<Store, ApiError> {
-    Store::open(state_path).map_err(|error| {
-        ApiError::Internal(format!("state file {}: {error}", state_path.display()))
-    })
-}
-
-/// The simulated platform of a served cluster lives in one file per cluster next to the state
-/// file (unless the inventory names one), so that the next run finds the platform as the last
-/// one left it (hosts upgraded stay upgraded), as a real platform would.
-fn keep_simulated_world_per_cluster(
-    choice: &mut DriverChoice,
-    inventory: &InventoryFile,
-    state_path: &Path,
-) {
-    let drover_schema::inventory::DriverSection::Simulator(simulator) = &inventory.driver else {
-        return;
-    };
-    if simulator.state_file.is_some() {
-        return;
-    }
-    let state_name = state_path.file_name().map_or("drover.db".into(), |name| {
-        name.to_string_lossy().into_owned()
-    });
-    let world = state_path.with_file_name(format!(
-        "{state_name}.{}.sim.json",
-        file_name_part(&inventory.cluster.name)
-    ));
-    choice.state_file = Some(std::path::absolute(&world).unwrap_or(world));
-}
-
-/// A cluster name as part of a file name: as written when it is safe there, else with unsafe
-/// characters replaced and a hash of the name added (so two names never share a file).
-fn file_name_part(name: &str) -> String {
-    let safe = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
-    if !name.is_empty() && name.chars().all(safe) && !name.starts_with('.') {
-        return name.to_string();
-    }
-    let replaced: String = name
-        .chars()
-        .take(64)
-        .map(|c| if safe(c) { c } else { '_' })
-        .collect();
-    format!("{replaced}-{}", &sha256_hex(name)[..12])
-}
-
 /// Opening the platform failed. A new run on a simulated world saved by an earlier run of a
 /// different inventory is the operator's to settle (409), not an internal error.
-fn driver_refused(choice: &DriverChoice, creating: bool, error: &AppError) -> ApiError {
-    match (&choice.state_file, creating && choice.kind_name() == "simulator") {
-        (Some(world), true) if world.exists() => ApiError::Conflict(format!(
+fn platform_refused(world: Option<&Path>, creating: bool, error: &AppError) -> ApiError {
+    match world {
+        Some(world) if creating && world.exists() => ApiError::Conflict(format!(
             "{error}; the simulated platform kept in {} does not fit the inventory: remove that file to start it afresh from the inventory",
             world.display()
         )),
@@ -270,122 +225,92 @@ fn driver_refused(choice: &DriverChoice, creating: bool, error: &AppError) -> Ap
     }
 }
 
-/// The run's driver options, plus who created it through the API (ignored when read back).
-fn options_with_creator(choice: &DriverChoice, created_by: &str) -> String {
-    let mut options: serde_json::Value =
-        serde_json::from_str(&choice.options_json()).expect("driver options are JSON");
-    if let Some(object) = options.as_object_mut() {
-        object.insert("created_by".into(), created_by.into());
-        object.insert("created_via".into(), "api".into());
-    }
-    options.to_string()
+/// Who created a run through the API, recorded beside its driver (ignored when read back).
+fn creator(created_by: &str) -> serde_json::Map<String, serde_json::Value> {
+    let mut extra = serde_json::Map::new();
+    extra.insert("created_by".into(), created_by.into());
+    extra.insert("created_via".into(), "api".into());
+    extra
 }
 
 impl RunTask {
-    fn open(start: RunStart, state_path: &Path, io: RunIo) -> Result<RunTask, ApiError> {
-        let mut store = open_store(state_path)?;
-        let reader = open_store(state_path)?;
-        let (choice, inventory, run_id, pending) = match &start {
-            RunStart::Create(new) => {
-                let mut choice = DriverChoice::from_section(
-                    &new.inventory.driver,
-                    &new.inventory_path,
-                    state_path,
-                    &new.inventory.cluster.name,
-                )
-                .map_err(|error| ApiError::BadRequest {
-                    field: "driver".into(),
-                    detail: error.to_string(),
-                })?;
-                choice.upgrade_recipes = new.upgrade_recipes.clone();
-                keep_simulated_world_per_cluster(&mut choice, &new.inventory, state_path);
-                (choice, new.inventory.clone(), new.run_id.clone(), None)
-            }
+    fn open(
+        start: RunStart,
+        store: Arc<dyn RunStore>,
+        state_path: &Path,
+        io: RunIo,
+    ) -> Result<RunTask, ApiError> {
+        let wait_runtime = runtime(false)?;
+        // The run's record is read once, before its runtime exists (its driver decides it).
+        let stored = match &start {
+            RunStart::Create(_) => None,
             RunStart::Open { run_id, .. } => {
-                let record = reader
-                    .run(run_id)?
-                    .ok_or_else(|| ApiError::NotFound(format!("no run {run_id:?}")))?;
-                let inventory = drover_schema::inventory::parse_inventory_file(
-                    &record.inventory_text,
-                    "inventory (stored with the run)",
-                )
-                .map_err(ApiError::internal)?;
-                let choice = DriverChoice::from_options(&inventory.driver, &record.options_json)
-                    .map_err(ApiError::internal)?;
-                (choice, inventory, run_id.clone(), Some(()))
+                Some(wait_runtime.block_on(load(store.as_ref(), run_id))?)
             }
         };
-        relax_for_virtual_time(&mut store, &choice).map_err(ApiError::internal)?;
-        let drive_runtime = runtime(choice.virtual_time())?;
-        let wait_runtime = runtime(false)?;
-        let mut tracker = Tracker::default();
-        let (engine, driver, clock) = drive_runtime.block_on(async {
-            let clock = match pending {
-                None => choice.new_clock(),
-                Some(()) => {
-                    let last_at = reader
-                        .entries(&run_id)?
-                        .last()
-                        .map_or(0, |entry| entry.at_ms);
-                    choice.resumed_clock(last_at)
-                }
-            };
-            let driver = Arc::new(
-                open_driver(
-                    &choice,
-                    &inventory.driver,
-                    &inventory.cluster,
-                    clock.clone(),
-                )
-                .map_err(|error| driver_refused(&choice, pending.is_none(), &error))?,
-            );
-            let engine = match &start {
-                RunStart::Create(new) => {
-                    let spec = NewRunSpec {
-                        run_id: run_id.clone(),
-                        inventory_text: &inventory.source_text,
-                        inventory_sha256: sha256_hex(&inventory.source_text),
-                        cluster: &inventory.cluster,
-                        options_json: options_with_creator(&choice, &new.created_by),
-                    };
-                    Engine::create(store, Arc::clone(&driver), clock.clone(), spec).await
-                }
-                RunStart::Open { .. } => {
-                    // One replay: it opens the engine and builds the run's timeline.
-                    let stored = drover_engine::StoredRun::load(&reader, &run_id)?;
-                    Engine::open_stored(
-                        store,
-                        Arc::clone(&driver),
-                        clock.clone(),
-                        stored,
-                        &mut |execution, at_ms| {
-                            tracker.observe(execution, at_ms);
-                        },
-                    )
-                }
-            };
-            let engine = engine.inspect_err(|_| {
-                let _ = driver.save();
-            })?;
-            if matches!(start, RunStart::Create(_)) {
-                tracker.observe(engine.execution(), clock.now_ms());
+        let run_driver = match (&start, &stored) {
+            (RunStart::Create(new), _) => {
+                launch::new_run_driver(&new_run(new, state_path, String::new())).map_err(
+                    |error| ApiError::BadRequest {
+                        field: "driver".into(),
+                        detail: error.to_string(),
+                    },
+                )?
             }
-            Ok::<_, ApiError>((engine, driver, clock))
+            (_, Some(stored)) => {
+                launch::recorded_run_driver(&stored.record).map_err(ApiError::internal)?
+            }
+            (RunStart::Open { .. }, None) => unreachable!("an opened run was read above"),
+        };
+        launch::prepare_store(store.as_ref(), &run_driver).map_err(ApiError::internal)?;
+        let world = run_driver.platform_file().map(Path::to_path_buf);
+        let drive_runtime = launch::runtime(&run_driver).map_err(ApiError::internal)?;
+        let mut tracker = Tracker::default();
+        let (engine, platform) = drive_runtime.block_on(async {
+            match (&start, stored) {
+                (RunStart::Create(new), _) => {
+                    let request = new_run(new, state_path, new.run_id.clone());
+                    let platform = Platform::open_new(run_driver, &new.inventory.cluster)
+                        .map_err(|error| platform_refused(world.as_deref(), true, &error))?;
+                    let engine = platform
+                        .start(Arc::clone(&store), &request, creator(&new.created_by))
+                        .await?;
+                    tracker.observe(engine.execution(), platform.clock.now_ms());
+                    Ok::<_, ApiError>((engine, platform))
+                }
+                (RunStart::Open { .. }, Some(stored)) => {
+                    let (cluster, _) = stored.started_cluster()?;
+                    let platform =
+                        Platform::open_recorded(run_driver, &cluster, stored.last_at_ms())
+                            .map_err(|error| platform_refused(world.as_deref(), false, &error))?;
+                    // One replay: it opens the engine and builds the run's timeline.
+                    let engine = platform
+                        .resume(Arc::clone(&store), stored, &mut |execution, at_ms| {
+                            tracker.observe(execution, at_ms);
+                        })
+                        .await?;
+                    Ok((engine, platform))
+                }
+                (RunStart::Open { .. }, None) => unreachable!("an opened run was read above"),
+            }
         })?;
+        let run_id = engine.run_id().to_string();
+        let cluster = engine.execution().cluster().name.clone();
+        let clock = platform.clock.clone();
         let publisher = Publisher {
             view: io.view,
             steps: io.steps,
             metrics: io.metrics,
             run_id: run_id.clone(),
-            cluster: inventory.cluster.name.clone(),
+            cluster,
             holder: engine.holder().to_string(),
             last_publish: None,
         };
         let mut task = RunTask {
             engine,
-            driver,
+            platform,
             clock,
-            reader,
+            reader: store,
             run_id: run_id.clone(),
             tracker,
             publisher,
@@ -413,14 +338,17 @@ impl RunTask {
 
     /// Feeds a command to the engine at once (it is not driving); replies with the verdict.
     fn apply_now(&mut self, command: RunCommand) -> bool {
-        let _context = self.drive_runtime.enter();
-        let verdict = check_action(self.engine.execution(), &command.command)
-            .map_err(ApiError::Conflict)
-            .and_then(|()| {
-                self.engine
-                    .operate(command.command.clone(), &command.by)
-                    .map_err(ApiError::from)
-            });
+        let RunTask {
+            engine,
+            drive_runtime,
+            ..
+        } = self;
+        let verdict = match check_action(engine.execution(), &command.command) {
+            Err(why) => Err(ApiError::Conflict(why)),
+            Ok(()) => drive_runtime
+                .block_on(engine.operate(command.command.clone(), &command.by))
+                .map_err(ApiError::from),
+        };
         let applied = verdict.is_ok();
         if applied {
             eprintln!(
@@ -457,6 +385,10 @@ impl RunTask {
                     };
                 }
                 DrivePhaseEnd::Shutdown => {
+                    // The next process may take the run at once (the journal is the truth).
+                    if let Err(error) = self.drive_runtime.block_on(self.engine.release_lease()) {
+                        eprintln!("run {run_id}: {error}");
+                    }
                     eprintln!(
                         "run {run_id} interrupted by shutdown: calls in flight stay journaled as intents and are re-issued when the run is resumed"
                     );
@@ -471,7 +403,7 @@ impl RunTask {
     }
 
     fn save_platform(&self) {
-        if let Err(error) = save_platform(&self.driver) {
+        if let Err(error) = self.platform.persist() {
             eprintln!("run {}: {error}", self.publisher.run_id);
         }
     }
@@ -502,7 +434,7 @@ impl RunTask {
                         return end.map_or_else(DrivePhaseEnd::Failed, DrivePhaseEnd::Ended);
                     }
                     command = commands.recv(), if commands_open => match command {
-                        Some(command) => hand_to_engine(reader, run_id, clock, command),
+                        Some(command) => hand_to_engine(reader.as_ref(), run_id, clock, command).await,
                         None => commands_open = false,
                     },
                     _ = shutdown_requested(shutdown) => return DrivePhaseEnd::Shutdown,
@@ -554,11 +486,12 @@ impl RunTask {
             drive_runtime,
             ..
         } = self;
-        let _context = drive_runtime.enter();
-        let mut observer = |execution: &Execution, event: EngineEvent<'_>| {
-            publisher.on_event(tracker, execution, &event, clock.now_ms());
-        };
-        engine.apply_requests(&mut observer)
+        drive_runtime.block_on(async {
+            let mut observer = |execution: &Execution, event: EngineEvent<'_>| {
+                publisher.on_event(tracker, execution, &event, clock.now_ms());
+            };
+            engine.apply_requests(&mut observer).await
+        })
     }
 }
 
@@ -571,14 +504,14 @@ enum WaitNext {
 
 /// While the engine drives: check the command against a replay of the journal, then write it
 /// as a request, which the engine applies at its next poll (and checks again).
-fn hand_to_engine(
-    reader: &mut Store,
+async fn hand_to_engine(
+    reader: &dyn RunStore,
     run_id: &str,
     clock: &drover_engine::Clock,
     command: RunCommand,
 ) {
-    let verdict = (|| {
-        let execution = replay(reader, run_id)?.execution;
+    let verdict = async {
+        let execution = replay(reader, run_id).await?.execution;
         check_action(&execution, &command.command).map_err(ApiError::Conflict)?;
         request(
             reader,
@@ -586,13 +519,37 @@ fn hand_to_engine(
             &command.command,
             &command.by,
             clock.now_ms(),
-        )?;
+        )
+        .await?;
         eprintln!(
             "run {run_id}: `{}` by {} handed to the engine",
             command.command.name(),
             command.by
         );
         Ok(())
-    })();
+    }
+    .await;
     let _ = command.reply.send(verdict);
+}
+
+/// A run and its journal; 404 when there is no such run.
+async fn load(store: &dyn RunStore, run_id: &str) -> Result<StoredRun, ApiError> {
+    match StoredRun::load(store, run_id).await {
+        Err(EngineError::UnknownRun(_)) => Err(ApiError::NotFound(format!("no run {run_id:?}"))),
+        other => Ok(other?),
+    }
+}
+
+/// The launch request of a new run asked for through the API: the simulated platform outlives
+/// the run (one world per served cluster, so a second run finds the hosts the first upgraded,
+/// as on a real platform), its files beside the state file.
+fn new_run<'a>(new: &'a NewRunRequest, state_path: &'a Path, run_id: String) -> NewRun<'a> {
+    NewRun {
+        run_id,
+        inventory: &new.inventory,
+        inventory_path: &new.inventory_path,
+        files_prefix: state_path,
+        upgrade_recipes: new.upgrade_recipes.clone(),
+        keep_platform_per_cluster: true,
+    }
 }

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use drover_core::execution::OperatorCommand;
 use drover_engine::engine::holder_is_alive;
-use drover_store::Store;
+use drover_store::RunStore;
 use tokio::sync::{broadcast, mpsc, oneshot, watch};
 
 use super::config::ClusterEntry;
@@ -61,6 +61,8 @@ impl RunHandle {
 }
 
 pub struct RunManager {
+    store: Arc<dyn RunStore>,
+    /// Where drivers keep the files their section places nowhere (the simulated platform).
     state_path: PathBuf,
     metrics: Arc<Metrics>,
     shutdown: watch::Receiver<bool>,
@@ -70,11 +72,13 @@ pub struct RunManager {
 
 impl RunManager {
     pub fn new(
+        store: Arc<dyn RunStore>,
         state_path: PathBuf,
         metrics: Arc<Metrics>,
         shutdown: watch::Receiver<bool>,
     ) -> Self {
         RunManager {
+            store,
             state_path,
             metrics,
             shutdown,
@@ -129,8 +133,14 @@ impl RunManager {
                 shutdown: self.shutdown.clone(),
                 metrics: Arc::clone(&self.metrics),
             };
-            let thread = run_thread::spawn(start, self.state_path.clone(), io, ready_sender)
-                .map_err(ApiError::internal)?;
+            let thread = run_thread::spawn(
+                start,
+                Arc::clone(&self.store),
+                self.state_path.clone(),
+                io,
+                ready_sender,
+            )
+            .map_err(ApiError::internal)?;
             let handle = Arc::new(RunHandle {
                 run_id: run_id.to_string(),
                 view,
@@ -223,7 +233,7 @@ impl RunManager {
     /// process is gone. A run driven by another live process is left to it.
     pub async fn resume_unfinished(&self, clusters: &[ClusterEntry]) {
         for cluster in clusters {
-            match self.resumable_run(&cluster.name) {
+            match self.resumable_run(&cluster.name).await {
                 Ok(Some(run_id)) => {
                     let start = RunStart::Open {
                         run_id: run_id.clone(),
@@ -247,11 +257,11 @@ impl RunManager {
         }
     }
 
-    fn resumable_run(&self, cluster: &str) -> Result<Option<String>, ApiError> {
-        let store = Store::open(&self.state_path)?;
-        let lock = store.lock_holder(cluster)?;
+    async fn resumable_run(&self, cluster: &str) -> Result<Option<String>, ApiError> {
+        let store = self.store.as_ref();
+        let lock = store.cluster_lock(cluster).await?;
         if let Some(lock) = &lock {
-            if holder_is_alive(&lock.holder) && !is_this_process(&lock.holder) {
+            if lock.lease_live && holder_is_alive(&lock.holder) && !is_this_process(&lock.holder) {
                 eprintln!(
                     "cluster {cluster}: run {} is driven by {}; leaving it to that process",
                     lock.run_id, lock.holder
@@ -261,7 +271,8 @@ impl RunManager {
             return Ok(Some(lock.run_id.clone()));
         }
         let unfinished = store
-            .runs(Some(cluster), 100)?
+            .runs(Some(cluster), 100)
+            .await?
             .into_iter()
             .find(|run| !is_finished_state(&run.state));
         Ok(unfinished.map(|run| run.id))

@@ -10,7 +10,6 @@ use std::collections::BTreeMap;
 use drover_core::execution::{CommandId, Execution, HostStep};
 use drover_core::{HostId, VmId};
 use drover_engine::{EngineError, StoredRun};
-use drover_store::Store;
 
 /// One step one host went through.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -127,8 +126,7 @@ pub struct Replayed {
 }
 
 /// Replays a run's journal input by input (read-only), recording every step change.
-pub fn replay_with_timeline(store: &Store, run_id: &str) -> Result<Replayed, EngineError> {
-    let stored = StoredRun::load(store, run_id)?;
+pub fn replay_with_timeline(stored: &StoredRun) -> Result<Replayed, EngineError> {
     let mut tracker = Tracker::default();
     let replayed = stored.replay(&mut |execution, at_ms| {
         tracker.observe(execution, at_ms);

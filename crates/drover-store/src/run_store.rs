@@ -122,4 +122,11 @@ pub trait RunStore: Send + Sync {
         run_id: &str,
         fence: Option<&Lease>,
     ) -> Result<(), StoreError>;
+
+    /// Trades power-loss durability for speed, for runs in virtual time (thousands of journal
+    /// writes a second, no real platform to stay consistent with); commits must still survive
+    /// a killed process. A store that cannot relax keeps its durability: the default.
+    fn relax_durability(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
 }

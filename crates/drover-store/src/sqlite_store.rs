@@ -87,6 +87,10 @@ impl SqliteStore {
 
 #[async_trait]
 impl RunStore for SqliteStore {
+    fn relax_durability(&self) -> Result<(), StoreError> {
+        SqliteStore::relax_durability(self)
+    }
+
     async fn start_run(
         &self,
         new_run: &NewRun,

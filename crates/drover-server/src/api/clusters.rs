@@ -14,7 +14,6 @@ use serde::Deserialize;
 use utoipa::ToSchema;
 
 use super::ApiBody;
-use crate::blocking::blocking;
 use crate::config::ClusterEntry;
 use crate::problem::{ApiError, Problem};
 use crate::runs_manager::is_finished_state;
@@ -70,25 +69,20 @@ async fn cluster_now(
 ) -> Result<ClusterNow, ApiError> {
     let active_view = active_view(state, cluster);
     let replay = active_view.is_none();
-    let reader = Arc::clone(state);
-    let entry = cluster.clone();
-    let (active_run, last_run, observed) = blocking(move || {
-        let store = reader.open_store()?;
-        let runs = store.runs(Some(&entry.name), 50)?;
-        let active = runs
-            .iter()
-            .find(|run| !is_finished_state(&run.state))
-            .map(|run| run.id.clone());
-        let written = &entry.inventory.cluster;
-        // While a run is driven here its journal changes all the time: its view gives the
-        // hosts' progress on top of the last observation read.
-        let observed = match replay {
-            true => reader.observed.observed(&store, written)?,
-            false => reader.observed.observed_without_replay(written),
-        };
-        Ok((active, runs.first().map(|run| run.id.clone()), observed))
-    })
-    .await?;
+    let store = state.open_store()?;
+    let runs = store.runs(Some(&cluster.name), 50).await?;
+    let active_run = runs
+        .iter()
+        .find(|run| !is_finished_state(&run.state))
+        .map(|run| run.id.clone());
+    let last_run = runs.first().map(|run| run.id.clone());
+    let written = &cluster.inventory.cluster;
+    // While a run is driven here its journal changes all the time: its view gives the hosts'
+    // progress on top of the last observation read.
+    let observed = match replay {
+        true => state.observed.observed(store.as_ref(), written).await?,
+        false => state.observed.observed_without_replay(written),
+    };
     let mut inventory = cluster.inventory.clone();
     inventory.cluster = observed;
     Ok(ClusterNow {

@@ -13,7 +13,6 @@ use axum::{Extension, Json};
 use drover_app::report::{stored_report, ReportDocument};
 use drover_core::execution::OperatorCommand;
 use drover_engine::engine::{holder_is_alive, request};
-use drover_engine::replay;
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
@@ -194,22 +193,22 @@ pub async fn list(
             })
         }
     };
-    blocking(move || {
-        let runs = state.open_store()?.runs(query.cluster.as_deref(), limit)?;
-        Ok(Json(RunList {
-            runs: runs
-                .into_iter()
-                .map(|run| RunSummary {
-                    id: run.id,
-                    cluster: run.cluster,
-                    state: run.state,
-                    created_at_ms: run.created_at_ms,
-                    updated_at_ms: run.updated_at_ms,
-                })
-                .collect(),
-        }))
-    })
-    .await
+    let runs = state
+        .open_store()?
+        .runs(query.cluster.as_deref(), limit)
+        .await?;
+    Ok(Json(RunList {
+        runs: runs
+            .into_iter()
+            .map(|run| RunSummary {
+                id: run.id,
+                cluster: run.cluster,
+                state: run.state,
+                created_at_ms: run.created_at_ms,
+                updated_at_ms: run.updated_at_ms,
+            })
+            .collect(),
+    }))
 }
 
 /// Where a run stands (any run in the state file, whoever drives it).
@@ -235,21 +234,19 @@ pub async fn current_view(state: &Arc<AppState>, run_id: &str) -> Result<Arc<Run
     {
         return Ok(view);
     }
-    let state = Arc::clone(state);
-    let run_id = run_id.to_string();
-    blocking(move || replayed_view(&state, &run_id).map(Arc::new)).await
+    replayed_view(state, run_id).await.map(Arc::new)
 }
 
-fn replayed_view(state: &AppState, run_id: &str) -> Result<RunView, ApiError> {
+async fn replayed_view(state: &AppState, run_id: &str) -> Result<RunView, ApiError> {
     let store = state.open_store()?;
-    let record = store
-        .run(run_id)?
-        .ok_or_else(|| ApiError::NotFound(format!("no run {run_id:?}")))?;
-    let replayed = replay_with_timeline(&store, run_id)?;
+    let stored = load_run(store.as_ref(), run_id).await?;
     let driven_by = store
-        .lock_holder(&record.cluster)?
-        .filter(|lock| lock.run_id == record.id && holder_is_alive(&lock.holder))
+        .cluster_lock(&stored.record.cluster)
+        .await?
+        .filter(|lock| lock.run_id == run_id && lock.lease_live && holder_is_alive(&lock.holder))
         .map(|lock| lock.holder);
+    // The replay is CPU work: off the API's async workers.
+    let replayed = blocking(move || Ok(replay_with_timeline(&stored)?)).await?;
     let context = RunContext {
         run_id,
         driven_by,
@@ -270,14 +267,21 @@ pub async fn report(
     State(state): State<Arc<AppState>>,
     Path(run_id): Path<String>,
 ) -> Result<Json<ReportDocument>, ApiError> {
-    blocking(move || {
-        let store = state.open_store()?;
-        let record = store
-            .run(&run_id)?
-            .ok_or_else(|| ApiError::NotFound(format!("no run {run_id:?}")))?;
-        Ok(Json(stored_report(&store, &record)?))
-    })
-    .await
+    let stored = load_run(state.open_store()?.as_ref(), &run_id).await?;
+    blocking(move || Ok(Json(stored_report(&stored)?))).await
+}
+
+/// A run and its journal; 404 when there is no such run.
+async fn load_run(
+    store: &dyn drover_store::RunStore,
+    run_id: &str,
+) -> Result<drover_engine::StoredRun, ApiError> {
+    match drover_engine::StoredRun::load(store, run_id).await {
+        Err(drover_engine::EngineError::UnknownRun(_)) => {
+            Err(ApiError::NotFound(format!("no run {run_id:?}")))
+        }
+        other => Ok(other?),
+    }
 }
 
 /// An operator action on a run: approve | pause | resume | retry | abort.
@@ -318,24 +322,13 @@ pub async fn host_action(
         "continue" => OperatorCommand::Continue { host: host.clone() },
         other => return Err(ApiError::NotFound(format!("no host action {other:?}"))),
     };
-    let state_for_check = Arc::clone(&state);
-    let run_for_check = run_id.clone();
-    blocking(move || {
-        let record = state_for_check
-            .open_store()?
-            .run(&run_for_check)?
-            .ok_or_else(|| ApiError::NotFound(format!("no run {run_for_check:?}")))?;
-        let inventory =
-            drover_schema::inventory::parse_inventory(&record.inventory_text, "stored inventory")
-                .map_err(ApiError::internal)?;
-        match inventory.host_named(&host) {
-            Some(_) => Ok(()),
-            None => Err(ApiError::NotFound(format!(
-                "no host {host:?} in run {run_for_check}"
-            ))),
-        }
-    })
-    .await?;
+    let stored = load_run(state.open_store()?.as_ref(), &run_id).await?;
+    let (cluster, _) = stored.started_cluster()?;
+    if cluster.host_named(&host).is_none() {
+        return Err(ApiError::NotFound(format!(
+            "no host {host:?} in run {run_id}"
+        )));
+    }
     operate(&state, &caller, &run_id, command).await
 }
 
@@ -362,13 +355,7 @@ async fn operate(
             .await?;
         return Ok((StatusCode::ACCEPTED, accepted));
     }
-    let route = {
-        let state = Arc::clone(state);
-        let run_id = run_id.to_string();
-        let command = command.clone();
-        let by = caller.name.clone();
-        blocking(move || route_elsewhere(&state, &run_id, &command, &by)).await?
-    };
+    let route = route_elsewhere(state, run_id, &command, &caller.name).await?;
     match route {
         Route::HandedToOtherProcess => Ok((StatusCode::ACCEPTED, accepted)),
         Route::Adopt { cluster } => {
@@ -388,17 +375,16 @@ async fn operate(
 
 /// For a run not driven here: checks the command on a replay; hands it to the live process
 /// that drives the run as a journal request, or says the run must be adopted.
-fn route_elsewhere(
+async fn route_elsewhere(
     state: &AppState,
     run_id: &str,
     command: &OperatorCommand,
     by: &str,
 ) -> Result<Route, ApiError> {
-    let mut store = state.open_store()?;
-    let record = store
-        .run(run_id)?
-        .ok_or_else(|| ApiError::NotFound(format!("no run {run_id:?}")))?;
-    let execution = replay(&store, run_id)?.execution;
+    let store = state.open_store()?;
+    let stored = load_run(store.as_ref(), run_id).await?;
+    let execution = stored.replay(&mut |_, _| {})?.execution;
+    let record = stored.record;
     check_action(&execution, command)
         .map_err(|why| ApiError::Conflict(format!("run {run_id}: {why}")))?;
     if is_finished_state(&record.state) || execution.is_finished() {
@@ -407,17 +393,15 @@ fn route_elsewhere(
             execution.phase().name()
         )));
     }
-    let live_holder = store.lock_holder(&record.cluster)?.filter(|lock| {
-        lock.run_id == run_id && holder_is_alive(&lock.holder) && !is_this_process(&lock.holder)
+    let live_holder = store.cluster_lock(&record.cluster).await?.filter(|lock| {
+        lock.run_id == run_id
+            && lock.lease_live
+            && holder_is_alive(&lock.holder)
+            && !is_this_process(&lock.holder)
     });
     if let Some(lock) = live_holder {
-        request(
-            &mut store,
-            run_id,
-            command,
-            by,
-            drover_engine::clock::wall_now_ms(),
-        )?;
+        let now = drover_engine::clock::wall_now_ms();
+        request(store.as_ref(), run_id, command, by, now).await?;
         eprintln!(
             "run {run_id} is driven by {}: `{}` by {by} handed to it",
             lock.holder,
