@@ -1,0 +1,32 @@
+//! The driver conformance suite: the `Driver` contract (drover-driver's driver.rs) written once
+//! as checks and run against every driver. A driver's test describes its platform in a
+//! [`Fixture`] (which host and VM each check may use, the target version, call timeouts, and
+//! opt-outs with their reasons) and calls [`run_all`], which runs every [`Check`] in order,
+//! undoes cordon and maintenance, prints one line per check and panics listing every failure.
+//!
+//! What the checks hold every driver to: calls are idempotent and observe before acting (a
+//! repeated call returns within `CallTimeouts::repeated_call` and changes nothing), every call
+//! returns within its timeout, failures are values with the right `DriverError` variant (never a
+//! panic), and discovery and `host_facts` report what the calls changed.
+//!
+//! A dev-dependency only: this crate must not know any particular driver, the registry, the
+//! engine, stores or inventories.
+
+mod call;
+mod check;
+pub mod checks;
+mod error;
+mod fixture;
+mod observe;
+mod report;
+mod restore;
+mod run;
+
+pub use check::Check;
+pub use error::ConformanceError;
+pub use fixture::{
+    CallTimeouts, CompatibilityFixture, Fixture, MigrationFixture, OptOut, PowerFixture,
+    UpgradeFixture, UNKNOWN_HOST, UNKNOWN_VM,
+};
+pub use report::{CheckOutcome, Report, Verdict};
+pub use run::{run_all, run_one, run_suite};
