@@ -11,8 +11,8 @@
 use std::collections::BTreeMap;
 
 use drover_catalog::{Catalog, UpgradePath};
-use drover_core::{Cluster, HostId, HostRole, Version};
-use drover_schema::document::{CheckStatusName, PlanDocument, PrecheckEntry, UpgradePathEntry};
+use drover_core::{CheckStatus, Cluster, HostId, HostRole, Precheck, Version};
+use drover_schema::document::{PlanDocument, PrecheckEntry, UpgradePathEntry};
 use drover_schema::inventory::{InventoryFile, UpgradeSection};
 
 use crate::error::AppError;
@@ -22,24 +22,22 @@ pub use drover_drivers::UpgradeRecipe;
 /// The catalog's contribution to a plan.
 pub struct CatalogPlan {
     pub paths: Vec<UpgradePathEntry>,
-    pub prechecks: Vec<PrecheckEntry>,
+    pub prechecks: Vec<Precheck>,
     pub compatibility_level_after: Option<String>,
 }
 
 impl CatalogPlan {
     /// Adds the paths and prechecks to a plan document; a failed precheck makes it infeasible.
-    pub fn add_to(self, document: &mut PlanDocument) {
-        if self
-            .prechecks
-            .iter()
-            .any(|c| c.status == CheckStatusName::Fail)
-        {
+    pub fn add_to(&self, document: &mut PlanDocument) {
+        if self.prechecks.iter().any(|c| c.status == CheckStatus::Fail) {
             document.feasible = false;
             document.waves.clear();
         }
-        document.prechecks.extend(self.prechecks);
-        document.upgrade_paths = self.paths;
-        document.compatibility_level_after = self.compatibility_level_after;
+        document
+            .prechecks
+            .extend(self.prechecks.iter().map(PrecheckEntry::new));
+        document.upgrade_paths = self.paths.clone();
+        document.compatibility_level_after = self.compatibility_level_after.clone();
     }
 }
 
@@ -252,13 +250,13 @@ fn version_after(cluster: &Cluster, id: HostId) -> Version {
     }
 }
 
-fn precheck(id: &str, failures: &[String], pass_message: &str) -> PrecheckEntry {
+fn precheck(id: &'static str, failures: &[String], pass_message: &str) -> Precheck {
     let (status, message) = match failures {
-        [] => (CheckStatusName::Pass, pass_message.to_string()),
-        _ => (CheckStatusName::Fail, failures.join("; ")),
+        [] => (CheckStatus::Pass, pass_message.to_string()),
+        _ => (CheckStatus::Fail, failures.join("; ")),
     };
-    PrecheckEntry {
-        id: id.into(),
+    Precheck {
+        id,
         status,
         message,
         resolvable: false,

@@ -194,14 +194,9 @@ fn parse_updates(stdout: &str, format: Option<CheckFormat>) -> Answer {
     parsed.map_err(|error| error.to_string())
 }
 
+/// Where the driver's section says the host is, else its name.
 fn host_address(driver: &DriverSection, host: &str) -> String {
-    match driver {
-        DriverSection::Libvirt(libvirt) => libvirt
-            .hosts
-            .get(host)
-            .map_or(host.to_string(), |h| h.address.clone()),
-        _ => host.to_string(),
-    }
+    driver.host_address(host).unwrap_or(host).to_string()
 }
 
 fn host_check(cluster: &Cluster, id: HostId, answer: Answer, watch_list: &WatchList) -> HostCheck {

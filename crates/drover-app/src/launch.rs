@@ -205,3 +205,18 @@ pub async fn discover(new: &NewRun<'_>) -> Result<drover_driver::Discovered, App
         ))),
     }
 }
+
+/// A stored run with no journal at all (an older drover crashed between recording it and its
+/// start entry) is released and refused with `NeverStarted` before a driver is opened for it:
+/// there is no started cluster to open one on.
+pub async fn refuse_never_started(
+    store: &dyn RunStore,
+    stored: &StoredRun,
+) -> Result<(), EngineError> {
+    if !stored.never_started() {
+        return Ok(());
+    }
+    let now_ms = drover_driver::wall_now_ms();
+    drover_engine::engine::release_never_started(store, &stored.record, now_ms).await?;
+    Err(EngineError::NeverStarted(stored.id().to_string()))
+}

@@ -32,7 +32,13 @@ pub fn run(args: &DemoArgs) -> Result<(), Failure> {
     let plan = drover_core::plan(&cluster);
     let document = drover_schema::document::PlanDocument::new(&cluster, &plan);
     crate::plan_view::print_plan_tables(&document, false);
-    drover_app::plan::feasibility(&document)?;
+    let planned = drover_app::plan::PlannedUpgrade {
+        cluster_name: cluster.name.clone(),
+        plan: plan.clone(),
+        catalog: None,
+        document,
+    };
+    planned.check_safe()?;
     let report = simulate(&cluster, &plan, args.seed)?;
     if std::io::stderr().is_terminal() {
         animate(&cluster, &report, Duration::from_secs(args.animation_secs));

@@ -3,7 +3,7 @@
 //! planning is the core's and the document is `drover_app::plan`'s.
 
 use clap::Args;
-use drover_app::plan::{feasibility, plan_document};
+use drover_app::plan::plan_upgrade;
 use drover_schema::document::{
     ActionKindName, CheckStatusName, PlanDocument, SkipReasonName, WaveKindName,
 };
@@ -26,12 +26,12 @@ pub struct PlanArgs {
 
 pub fn run(args: &PlanArgs) -> Result<(), Failure> {
     let file = load_file(&args.inventory)?;
-    let (_, document) = plan_document(&file)?;
+    let planned = plan_upgrade(&file)?;
     match args.output.document() {
-        Some(format) => print_document(&document, format)?,
-        None => print_plan_tables(&document, args.actions),
+        Some(format) => print_document(&planned.document, format)?,
+        None => print_plan_tables(&planned.document, args.actions),
     }
-    Ok(feasibility(&document)?)
+    Ok(planned.check_safe()?)
 }
 
 pub fn print_plan_tables(document: &PlanDocument, with_actions: bool) {

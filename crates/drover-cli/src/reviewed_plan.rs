@@ -21,7 +21,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use drover_core::{Cluster, Plan};
+use drover_core::Cluster;
 use drover_schema::document::{ActionEntry, PlanDocument};
 
 use crate::exit::Failure;
@@ -86,17 +86,13 @@ pub struct Accepted {
 /// independent checker finds the result safe on the discovered cluster; else refused (exit 3).
 pub fn accept(
     reviewed: &PlanDocument,
-    fresh: &(Plan, PlanDocument),
+    fresh: &drover_app::plan::PlannedUpgrade,
     inventory: &Cluster,
     observed: &Cluster,
 ) -> Result<Accepted, Failure> {
-    let (fresh_plan, fresh_document) = fresh;
-    if !fresh_document.feasible {
-        let failed = drover_app::plan::feasibility(fresh_document)
-            .err()
-            .map(|f| f.to_string())
-            .unwrap_or_default();
-        return Err(refusal(reviewed, &[failed]));
+    let (fresh_plan, fresh_document) = (&fresh.plan, &fresh.document);
+    if let Err(unsafe_plan) = fresh.check_safe() {
+        return Err(refusal(reviewed, &[unsafe_plan.to_string()]));
     }
     let changed = changed_vms(inventory, observed);
     let structure = differences(reviewed, fresh_document, &changed);

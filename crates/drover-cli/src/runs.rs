@@ -11,7 +11,7 @@ use std::sync::Arc;
 use clap::Args;
 use drover_app::catalog::{recipes_of, resolve_auto_compatibility_level};
 use drover_app::launch::{self, NewRun, Platform};
-use drover_app::plan::{feasibility, plan_document};
+use drover_app::plan::plan_upgrade;
 use drover_app::report::{report_document, ReportContext, ReportDocument};
 use drover_app::run_id::check_run_id;
 use drover_app::runs::{sha256_hex, unused_run_id};
@@ -190,23 +190,24 @@ pub fn run(args: &RunArgs, state: &StateArgs) -> Result<(), Failure> {
         *catalog = directory.join(&*catalog).display().to_string();
     }
     resolve_auto_compatibility_level(&mut file)?;
-    let (_, plan_document) = plan_document(&file)?;
+    let planned = plan_upgrade(&file)?;
+    let plan_document = &planned.document;
     let reviewed = match &args.plan {
         Some(path) => {
             let reviewed = reviewed_plan::load(path)?;
-            reviewed_plan::check_made_from(&reviewed, &plan_document, path, &args.inventory)?;
+            reviewed_plan::check_made_from(&reviewed, plan_document, path, &args.inventory)?;
             Some(reviewed)
         }
         None => None,
     };
-    feasibility(&plan_document)?;
+    planned.check_safe()?;
     refuse_windows_that_never_open(&file.cluster.policy)?;
     let new = NewRun {
         run_id: String::new(),
         inventory: &file,
         inventory_path: &args.inventory,
         files_prefix: &state.state,
-        upgrade_recipes: recipes_of(&plan_document, &file.cluster),
+        upgrade_recipes: recipes_of(plan_document, &file.cluster),
         keep_platform_per_cluster: false,
     };
     let run_driver = launch::new_run_driver(&new)?;
@@ -310,7 +311,7 @@ async fn accept_reviewed(
     let mut observed = file.clone();
     observed.cluster =
         drover_engine::merge::merge_inventory_with_discovery(&file.cluster, &discovered);
-    let fresh = plan_document(&observed)?;
+    let fresh = plan_upgrade(&observed)?;
     let accepted = reviewed_plan::accept(reviewed, &fresh, &file.cluster, &observed.cluster)?;
     match accepted.replanned_vms.is_empty() {
         true => eprintln!("the platform matches the reviewed plan: running it as reviewed"),
@@ -677,6 +678,9 @@ fn drive_existing(
     let options_json = stored.record.options_json.clone();
     launch::runtime(&run_driver)?.block_on(async {
         let store = open_store(&state.state)?;
+        launch::refuse_never_started(store.as_ref(), &stored)
+            .await
+            .map_err(engine_failure)?;
         launch::prepare_store(store.as_ref(), &run_driver)?;
         let (cluster, _) = stored.started_cluster().map_err(engine_failure)?;
         let platform = Platform::open_recorded(run_driver, &cluster, stored.last_at_ms())?;

@@ -3,7 +3,7 @@
 //! The report document defined here is an edge type; the simulator's own types carry ids only.
 
 use clap::Args;
-use drover_app::plan::{feasibility, plan_document};
+use drover_app::plan::plan_upgrade;
 use drover_app::time_text::format_duration_secs;
 use drover_core::{Cluster, Plan};
 use drover_sim::SimReport;
@@ -108,8 +108,9 @@ impl SimulationDocument {
 
 pub fn run(args: &SimulateArgs) -> Result<(), Failure> {
     let file = load_file(&args.inventory)?;
-    let (plan, plan_document) = plan_document(&file)?;
-    feasibility(&plan_document)?;
+    let planned = plan_upgrade(&file)?;
+    planned.check_safe()?;
+    let plan = planned.plan;
     let cluster = file.cluster;
     let report = simulate(&cluster, &plan, args.seed)?;
     let document = SimulationDocument::new(&cluster, &plan, &report, args.seed);

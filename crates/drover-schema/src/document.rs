@@ -239,7 +239,8 @@ fn host_name(cluster: &Cluster, host: HostId) -> String {
 }
 
 impl PrecheckEntry {
-    fn new(precheck: &Precheck) -> PrecheckEntry {
+    /// The document form of a precheck.
+    pub fn new(precheck: &Precheck) -> PrecheckEntry {
         PrecheckEntry {
             id: precheck.id.to_string(),
             status: precheck.status.into(),

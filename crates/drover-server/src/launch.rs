@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use drover_app::catalog::{recipes_of, resolve_auto_compatibility_level, UpgradeRecipe};
-use drover_app::plan::plan_document;
+use drover_app::plan::plan_upgrade;
 use drover_app::run_id::check_run_id;
 use drover_app::runs::unused_run_id;
 use drover_schema::inventory::InventoryFile;
@@ -69,17 +69,17 @@ async fn planning_inventory(
 fn refuse_unsafe_plan(
     inventory: &InventoryFile,
 ) -> Result<BTreeMap<String, UpgradeRecipe>, ApiError> {
-    let (_, document) = plan_document(inventory).map_err(|error| ApiError::BadRequest {
+    let planned = plan_upgrade(inventory).map_err(|error| ApiError::BadRequest {
         field: "upgrade.catalog".into(),
         detail: error.to_string(),
     })?;
-    if document.feasible {
-        return Ok(recipes_of(&document, &inventory.cluster));
+    if planned.is_safe() {
+        return Ok(recipes_of(&planned.document, &inventory.cluster));
     }
-    let failed: Vec<_> = document
-        .prechecks
-        .iter()
-        .filter(|check| check.status == drover_schema::document::CheckStatusName::Fail)
+    let failed: Vec<_> = planned
+        .blocking_prechecks()
+        .into_iter()
+        .map(drover_schema::document::PrecheckEntry::new)
         .collect();
     let reasons: Vec<String> = failed
         .iter()

@@ -279,6 +279,7 @@ impl RunTask {
                     Ok::<_, ApiError>((engine, platform))
                 }
                 (RunStart::Open { .. }, Some(stored)) => {
+                    launch::refuse_never_started(store.as_ref(), &stored).await?;
                     let (cluster, _) = stored.started_cluster()?;
                     let platform =
                         Platform::open_recorded(run_driver, &cluster, stored.last_at_ms())

@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use drover_core::execution::{Execution, HostStep, OperatorCommand, RunPhase};
 use drover_core::{HostRole, HostState};
-use drover_schema::inventory::{DriverSection, InventoryFile};
+use drover_schema::inventory::InventoryFile;
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -200,14 +200,6 @@ pub struct Accepted {
     pub run: String,
 }
 
-pub fn driver_name(section: &DriverSection) -> &'static str {
-    match section {
-        DriverSection::Simulator(_) => "simulator",
-        DriverSection::Command(_) => "command",
-        DriverSection::Libvirt(_) => "libvirt",
-    }
-}
-
 pub fn role_name(role: HostRole) -> &'static str {
     match role {
         HostRole::Master => "master",
@@ -239,7 +231,7 @@ pub fn cluster_summary(
     }
     ClusterSummary {
         name: cluster.name.clone(),
-        driver: driver_name(&inventory.driver).to_string(),
+        driver: inventory.driver.kind().to_string(),
         target_version: cluster.target_version.to_string(),
         hosts: cluster.hosts.len(),
         vms: cluster.vms.len(),

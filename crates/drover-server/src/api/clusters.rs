@@ -6,7 +6,7 @@ use std::sync::Arc;
 use axum::extract::{Path, State};
 use axum::Json;
 use drover_app::catalog::resolve_auto_compatibility_level;
-use drover_app::plan::plan_document;
+use drover_app::plan::plan_upgrade;
 use drover_core::MaxUnavailable;
 use drover_schema::document::PlanDocument;
 use drover_schema::inventory::InventoryFile;
@@ -341,9 +341,9 @@ pub async fn plan(
         field: "policy.raise_compatibility_level_to".into(),
         detail: error.to_string(),
     })?;
-    let (_, document) = plan_document(&inventory).map_err(|error| ApiError::BadRequest {
+    let planned = plan_upgrade(&inventory).map_err(|error| ApiError::BadRequest {
         field: "upgrade.catalog".into(),
         detail: error.to_string(),
     })?;
-    Ok(Json(document))
+    Ok(Json(planned.document))
 }
