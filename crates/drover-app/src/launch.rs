@@ -220,3 +220,13 @@ pub async fn refuse_never_started(
     drover_engine::engine::release_never_started(store, &stored.record, now_ms).await?;
     Err(EngineError::NeverStarted(stored.id().to_string()))
 }
+
+/// The run's platform time now, for "in 4h51m": the run's own clock (wall or scaled), or for
+/// virtual time, where no clock runs between processes, the time of its last input.
+pub fn platform_now_ms(record: &drover_store::RunRecord, execution: &Execution) -> u64 {
+    match recorded_run_driver(record) {
+        Ok(run_driver) if !run_driver.virtual_time() => run_driver.new_clock().now_ms(),
+        Ok(_) => execution.report().now,
+        Err(_) => drover_driver::wall_now_ms(),
+    }
+}

@@ -5,8 +5,8 @@
 //!
 //! Knows the terminal's tables and `-o`; must not drive a run or build the report document.
 
+use drover_app::launch::platform_now_ms;
 use drover_app::report::{is_simulated, ReportDocument};
-use drover_app::runs::platform_now_ms;
 use drover_app::time_text::{format_duration_secs, offset, timestamp};
 use drover_core::execution::{Execution, RunPhase};
 use serde::Serialize;
