@@ -51,7 +51,8 @@ pub fn new_run_driver(new: &NewRun) -> Result<RunDriver, AppError> {
 }
 
 /// The driver a stored run recorded. Runs of older drovers recorded no driver section; theirs
-/// is read from the run's stored inventory (the one place that still reads it).
+/// is read from the run's stored inventory (with `StoredRun`'s policy of older runs, the only
+/// reads of a stored inventory).
 pub fn recorded_run_driver(record: &RunRecord) -> Result<RunDriver, AppError> {
     RunDriver::from_options(&record.options_json, || earlier_section(record))
         .map_err(AppError::internal)

@@ -1,8 +1,8 @@
 //! The driver registry: the one place that knows which drivers this build has. Each driver
 //! registers its kind (the `kind:` of its `driver:` section, one variant of
 //! [`DriverSection`]), how a new run resolves that section (relative paths, the files it keeps)
-//! and its constructor, which hands out an `Arc<dyn Driver>`. The CLI, the server, `discover` and
-//! `check` ask this registry; none of them names a driver.
+//! and its constructor, which hands out an `Arc<dyn Driver>`. The CLI, the server and `discover`
+//! open drivers only through this registry; none of them names a driver.
 //!
 //! Adding a driver: a crate implementing `drover_driver::Driver`, its section in
 //! `drover-schema`, a registration module here and one line in [`REGISTERED`] (see

@@ -98,7 +98,8 @@ impl StoredRun {
     }
 
     /// Runs started by a drover older than the start entry's policy recorded only the inventory
-    /// text; their policy is read from it (the one place a stored inventory is parsed).
+    /// text; their policy is read from it (with `drover_app::launch::recorded_run_driver`, the only reads of a stored inventory, both
+    /// only for runs of older drovers).
     fn policy_of_stored_inventory(&self) -> Result<drover_core::Policy, EngineError> {
         drover_schema::inventory::parse_inventory_file(
             &self.record.inventory_text,

@@ -10,8 +10,9 @@
 //!   operator's commands the host steps run.
 //! - [`driver`]: [`LibvirtDriver`], the [`drover_driver::Driver`] built from them.
 //!
-//! libvirt has no cordon and no maintenance mode: the driver keeps Drover's own (in memory) and
-//! reports it. Host steps libvirt cannot do (upgrade, reboot, reading a boot id) are operator
+//! libvirt has no cordon and no maintenance mode: the driver keeps Drover's own marks (in
+//! memory and in the marks file its registration places, so later processes see them) and
+//! reports them. Host steps libvirt cannot do (upgrade, reboot, reading a boot id) are operator
 //! commands run by `drover-command`.
 //!
 //! This crate knows nothing of plans, journals or the engine's clock.

@@ -6,7 +6,7 @@
 //! not found; one defined there but not running is refused. A destination Drover put in
 //! maintenance is refused. libvirt's "Migration without shared storage is unsafe" is a refusal.
 //!
-//! The migration runs on a blocking thread while its progress (`virDomainGetJobStats`) is polled
+//! The migration runs on a blocking thread while its progress (`virDomainGetJobInfo`; never `job_stats`, see `job_info`) is polled
 //! every `PROGRESS_POLL_INTERVAL` and logged. Past the call's own deadline the job is aborted
 //! (`virDomainAbortJob`) and the VM stays on the source; if the caller drops the call first (the
 //! engine's timeout, a crash of the run), a guard aborts the job from a thread of its own, so no

@@ -1,4 +1,4 @@
-//! Blocking work (the SQLite store, journal replays) run off the API's async workers, with a
+//! Blocking work (journal replays, CPU-bound) run off the API's async workers, with a
 //! panicked task answered as an internal error.
 //!
 //! A leaf: it must not know the handlers, the runs or the store.

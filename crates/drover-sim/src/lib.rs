@@ -1,11 +1,11 @@
 //! Drover's simulator: seeded synthetic clusters, virtual-time execution of plans with independent
 //! invariant checks, baseline placement strategies and the benchmark harness built on them, and
-//! [`SimDriver`], the simulated platform behind the engine's `Driver` trait.
+//! [`SimDriver`], the simulated platform behind the `drover_driver::Driver` trait.
 //!
 //! This crate may use randomness (always seeded) and `std::time::Instant` (in `bench` only, around
 //! the planner call). It knows no inventory format, no terminal and no real platform: it never
 //! touches a hypervisor and never reads the wall clock to decide anything. Only `driver` sleeps
-//! (through the engine's `Clock`, virtual under a paused runtime) and writes a file (its own
+//! (through `drover_driver::Clock`, virtual under a paused runtime) and writes a file (its own
 //! state file, when asked to).
 
 pub mod baselines;
