@@ -30,11 +30,12 @@ pub enum DiscoverFormat {
 pub fn run(args: &DiscoverArgs, state: &crate::runs::StateArgs) -> Result<(), Failure> {
     let file = drover_schema::inventory::load_inventory_file(&args.inventory)
         .map_err(Failure::bad_input)?;
+    let files_prefix = drover_app::stores::files_prefix(&state.state);
     let new = drover_app::launch::NewRun {
         run_id: String::new(),
         inventory: &file,
         inventory_path: &args.inventory,
-        files_prefix: &state.state,
+        files_prefix: &files_prefix,
         upgrade_recipes: Default::default(),
         keep_platform_per_cluster: false,
     };

@@ -202,11 +202,12 @@ pub fn run(args: &RunArgs, state: &StateArgs) -> Result<(), Failure> {
     };
     planned.check_safe()?;
     refuse_windows_that_never_open(&file.cluster.policy)?;
+    let files_prefix = drover_app::stores::files_prefix(&state.state);
     let new = NewRun {
         run_id: String::new(),
         inventory: &file,
         inventory_path: &args.inventory,
-        files_prefix: &state.state,
+        files_prefix: &files_prefix,
         upgrade_recipes: recipes_of(plan_document, &file.cluster),
         keep_platform_per_cluster: false,
     };

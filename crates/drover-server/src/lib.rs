@@ -102,7 +102,7 @@ pub fn serve(overrides: &Overrides<'_>, state_path: &Path) -> Result<(), ServerE
         .block_on(serve_until_stopped(
             settings,
             store,
-            state_path.to_path_buf(),
+            drover_app::stores::files_prefix(state_path),
             listener,
         ))
 }
@@ -110,7 +110,7 @@ pub fn serve(overrides: &Overrides<'_>, state_path: &Path) -> Result<(), ServerE
 async fn serve_until_stopped(
     settings: ServeSettings,
     store: Arc<dyn RunStore>,
-    state_path: PathBuf,
+    files_prefix: PathBuf,
     listener: std::net::TcpListener,
 ) -> Result<(), ServerError> {
     let (stop_sender, shutdown) = watch::channel(false);
@@ -125,7 +125,7 @@ async fn serve_until_stopped(
         sse_slots: Arc::new(Semaphore::new(settings.max_sse_clients)),
         manager: RunManager::new(
             Arc::clone(&store),
-            state_path,
+            files_prefix,
             Arc::clone(&metrics),
             shutdown.clone(),
         ),

@@ -82,21 +82,23 @@ pub struct RunIo {
 pub fn spawn(
     start: RunStart,
     store: Arc<dyn RunStore>,
-    state_path: PathBuf,
+    files_prefix: PathBuf,
     io: RunIo,
     ready: oneshot::Sender<Result<Arc<RunView>, ApiError>>,
 ) -> std::io::Result<std::thread::JoinHandle<()>> {
     std::thread::Builder::new()
         .name("drover-run".into())
-        .spawn(move || match RunTask::open(start, store, &state_path, io) {
-            Ok(mut task) => {
-                let _ = ready.send(Ok(task.publish_now()));
-                task.run_until_stopped();
-            }
-            Err(error) => {
-                let _ = ready.send(Err(error));
-            }
-        })
+        .spawn(
+            move || match RunTask::open(start, store, &files_prefix, io) {
+                Ok(mut task) => {
+                    let _ = ready.send(Ok(task.publish_now()));
+                    task.run_until_stopped();
+                }
+                Err(error) => {
+                    let _ = ready.send(Err(error));
+                }
+            },
+        )
 }
 
 /// Sends views and step changes out, and feeds the metrics.
@@ -237,7 +239,7 @@ impl RunTask {
     fn open(
         start: RunStart,
         store: Arc<dyn RunStore>,
-        state_path: &Path,
+        files_prefix: &Path,
         io: RunIo,
     ) -> Result<RunTask, ApiError> {
         let wait_runtime = runtime(false)?;
@@ -250,7 +252,7 @@ impl RunTask {
         };
         let run_driver = match (&start, &stored) {
             (RunStart::Create(new), _) => {
-                launch::new_run_driver(&new_run(new, state_path, String::new())).map_err(
+                launch::new_run_driver(&new_run(new, files_prefix, String::new())).map_err(
                     |error| ApiError::BadRequest {
                         field: "driver".into(),
                         detail: error.to_string(),
@@ -269,7 +271,7 @@ impl RunTask {
         let (engine, platform) = drive_runtime.block_on(async {
             match (&start, stored) {
                 (RunStart::Create(new), _) => {
-                    let request = new_run(new, state_path, new.run_id.clone());
+                    let request = new_run(new, files_prefix, new.run_id.clone());
                     let platform = Platform::open_new(run_driver, &new.inventory.cluster)
                         .map_err(|error| platform_refused(world.as_deref(), true, &error))?;
                     let engine = platform
@@ -544,12 +546,12 @@ async fn load(store: &dyn RunStore, run_id: &str) -> Result<StoredRun, ApiError>
 /// The launch request of a new run asked for through the API: the simulated platform outlives
 /// the run (one world per served cluster, so a second run finds the hosts the first upgraded,
 /// as on a real platform), its files beside the state file.
-fn new_run<'a>(new: &'a NewRunRequest, state_path: &'a Path, run_id: String) -> NewRun<'a> {
+fn new_run<'a>(new: &'a NewRunRequest, files_prefix: &'a Path, run_id: String) -> NewRun<'a> {
     NewRun {
         run_id,
         inventory: &new.inventory,
         inventory_path: &new.inventory_path,
-        files_prefix: state_path,
+        files_prefix: files_prefix,
         upgrade_recipes: new.upgrade_recipes.clone(),
         keep_platform_per_cluster: true,
     }

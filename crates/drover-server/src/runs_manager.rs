@@ -63,7 +63,7 @@ impl RunHandle {
 pub struct RunManager {
     store: Arc<dyn RunStore>,
     /// Where drivers keep the files their section places nowhere (the simulated platform).
-    state_path: PathBuf,
+    files_prefix: PathBuf,
     metrics: Arc<Metrics>,
     shutdown: watch::Receiver<bool>,
     /// The newest run driven here, per cluster.
@@ -73,13 +73,13 @@ pub struct RunManager {
 impl RunManager {
     pub fn new(
         store: Arc<dyn RunStore>,
-        state_path: PathBuf,
+        files_prefix: PathBuf,
         metrics: Arc<Metrics>,
         shutdown: watch::Receiver<bool>,
     ) -> Self {
         RunManager {
             store,
-            state_path,
+            files_prefix,
             metrics,
             shutdown,
             by_cluster: Mutex::new(BTreeMap::new()),
@@ -136,7 +136,7 @@ impl RunManager {
             let thread = run_thread::spawn(
                 start,
                 Arc::clone(&self.store),
-                self.state_path.clone(),
+                self.files_prefix.clone(),
                 io,
                 ready_sender,
             )
