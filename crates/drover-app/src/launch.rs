@@ -93,6 +93,8 @@ pub struct Platform {
     pub run_driver: RunDriver,
     pub driver: Arc<dyn Driver>,
     pub clock: Clock,
+    /// How long the run's lease lasts without renewal (a server's `lease_ttl_secs`).
+    pub lease_ttl: std::time::Duration,
 }
 
 impl Platform {
@@ -128,6 +130,7 @@ impl Platform {
             run_driver,
             driver,
             clock,
+            lease_ttl: drover_engine::engine::DEFAULT_LEASE_TTL,
         })
     }
 
@@ -148,7 +151,8 @@ impl Platform {
             options_json: self.run_driver.options_json(extra),
         };
         let driver: Arc<dyn Driver> = Arc::clone(&self.driver);
-        let created = Engine::create(store, driver, self.clock.clone(), spec).await;
+        let created =
+            Engine::create_leased(store, driver, self.clock.clone(), spec, self.lease_ttl).await;
         self.persist_after_failure(created)
     }
 
@@ -161,8 +165,15 @@ impl Platform {
         on_replayed: &mut dyn FnMut(&Execution, u64),
     ) -> Result<Engine, EngineError> {
         let driver: Arc<dyn Driver> = Arc::clone(&self.driver);
-        let opened =
-            Engine::open_stored(store, driver, self.clock.clone(), stored, on_replayed).await;
+        let opened = Engine::open_stored(
+            store,
+            driver,
+            self.clock.clone(),
+            stored,
+            on_replayed,
+            self.lease_ttl,
+        )
+        .await;
         self.persist_after_failure(opened)
     }
 

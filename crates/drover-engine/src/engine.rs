@@ -165,6 +165,17 @@ impl<D: Driver + ?Sized> Engine<D> {
         clock: Clock,
         spec: NewRunSpec<'_>,
     ) -> Result<Self, EngineError> {
+        Self::create_leased(store, driver, clock, spec, DEFAULT_LEASE_TTL).await
+    }
+
+    /// [`Engine::create`] with the run's lease lasting `lease_ttl` without renewal.
+    pub async fn create_leased(
+        store: impl IntoRunStore,
+        driver: Arc<D>,
+        clock: Clock,
+        spec: NewRunSpec<'_>,
+        lease_ttl: Duration,
+    ) -> Result<Self, EngineError> {
         let store = store.into_run_store();
         let holder = holder_name();
         // Refused early and without a platform call when the cluster is visibly taken; the
@@ -195,7 +206,7 @@ impl<D: Driver + ?Sized> Engine<D> {
             payload_json: records::to_json(&start),
         };
         store
-            .start_run(&new_run, &holder, DEFAULT_LEASE_TTL, &start_entry)
+            .start_run(&new_run, &holder, lease_ttl, &start_entry)
             .await
             .map_err(|error| match error {
                 StoreError::LockHeld {
@@ -211,7 +222,7 @@ impl<D: Driver + ?Sized> Engine<D> {
                 other => other.into(),
             })?;
         let stored = StoredRun::load(store.as_ref(), &spec.run_id).await?;
-        Self::open_stored(store, driver, clock, stored, &mut |_, _| {}).await
+        Self::open_stored(store, driver, clock, stored, &mut |_, _| {}, lease_ttl).await
     }
 
     /// Opens an existing run: checks the lock, replays the journal, and prepares the commands
@@ -226,17 +237,27 @@ impl<D: Driver + ?Sized> Engine<D> {
     ) -> Result<Self, EngineError> {
         let store = store.into_run_store();
         let stored = StoredRun::load(store.as_ref(), run_id).await?;
-        Self::open_stored(store, driver, clock, stored, &mut |_, _| {}).await
+        Self::open_stored(
+            store,
+            driver,
+            clock,
+            stored,
+            &mut |_, _| {},
+            DEFAULT_LEASE_TTL,
+        )
+        .await
     }
 
     /// [`Engine::open`] of a run already read from the store; `on_replayed` sees the execution
-    /// after every replayed input (a server builds the run's timeline from the one replay).
+    /// after every replayed input (a server builds the run's timeline from the one replay). The
+    /// run's lease lasts `lease_ttl` without renewal.
     pub async fn open_stored(
         store: impl IntoRunStore,
         driver: Arc<D>,
         clock: Clock,
         stored: StoredRun,
         on_replayed: &mut dyn FnMut(&Execution, u64),
+        lease_ttl: Duration,
     ) -> Result<Self, EngineError> {
         let store = store.into_run_store();
         let holder = holder_name();
@@ -266,6 +287,7 @@ impl<D: Driver + ?Sized> Engine<D> {
                     &run_id,
                     &holder,
                     lock.as_ref(),
+                    lease_ttl,
                 )
                 .await?,
             ),
@@ -273,7 +295,7 @@ impl<D: Driver + ?Sized> Engine<D> {
         let mut engine = Engine {
             store,
             lease,
-            lease_ttl: DEFAULT_LEASE_TTL,
+            lease_ttl,
             lease_renewed: std::time::Instant::now(),
             driver,
             clock,
@@ -705,16 +727,17 @@ async fn take_lease(
     run_id: &str,
     holder: &str,
     seen: Option<&ClusterLock>,
+    lease_ttl: Duration,
 ) -> Result<Lease, EngineError> {
     let taken = match seen.filter(|lock| lock.run_id == run_id) {
         Some(lock)
             if lock.lease_live && lock.holder != holder && !holder_is_alive(&lock.holder) =>
         {
-            store.break_lease(lock, holder, DEFAULT_LEASE_TTL).await
+            store.break_lease(lock, holder, lease_ttl).await
         }
         _ => {
             store
-                .acquire_lease(cluster, run_id, holder, DEFAULT_LEASE_TTL)
+                .acquire_lease(cluster, run_id, holder, lease_ttl)
                 .await
         }
     };

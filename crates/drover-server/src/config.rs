@@ -20,6 +20,13 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 /// How many event streams may be open at once when the file does not say.
 pub const DEFAULT_MAX_SSE_CLIENTS: usize = 64;
 
+/// How long a run's lease lasts without renewal when the file does not say: another instance
+/// takes a run over this long after its holder stopped renewing.
+pub const DEFAULT_LEASE_TTL_SECS: u64 = 15;
+
+/// How many runs one instance drives at once when the file does not say.
+pub const DEFAULT_MAX_ACTIVE_RUNS: usize = 64;
+
 /// The configuration file as written.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -31,6 +38,10 @@ struct ConfigFile {
     tokens: Vec<TokenEntryFile>,
     tls: Option<TlsFile>,
     max_sse_clients: Option<usize>,
+    /// Seconds a run's lease lasts without renewal (renewed every third of it).
+    lease_ttl_secs: Option<u64>,
+    /// The most runs this instance drives at once (others are left to other instances).
+    max_active_runs: Option<usize>,
     /// Ask every host for updates this often (oVirt's `HostPackagesUpdateTimeInHours`).
     check_interval_hours: Option<f64>,
     /// Names (or `name:port`) this server answers to besides its address and localhost.
@@ -127,6 +138,10 @@ pub struct ServeSettings {
     pub tokens: Vec<TokenEntry>,
     pub tls: Option<TlsFiles>,
     pub max_sse_clients: usize,
+    /// How long a run's lease lasts without renewal.
+    pub lease_ttl: std::time::Duration,
+    /// The most runs this instance drives at once.
+    pub max_active_runs: usize,
     /// Periodic update checks; `None`: only on request.
     pub check_interval: Option<std::time::Duration>,
     /// `Host` names (or `name:port`) answered besides the bound address and localhost.
@@ -173,6 +188,18 @@ pub fn resolve(overrides: &Overrides<'_>) -> Result<ServeSettings, ServerError> 
             "{source}: max_sse_clients: must be at least 1"
         )));
     }
+    let lease_ttl_secs = file.lease_ttl_secs.unwrap_or(DEFAULT_LEASE_TTL_SECS);
+    if !(3..=300).contains(&lease_ttl_secs) {
+        return Err(ServerError::bad_config(format!(
+            "{source}: lease_ttl_secs: {lease_ttl_secs} is outside 3..=300"
+        )));
+    }
+    let max_active_runs = file.max_active_runs.unwrap_or(DEFAULT_MAX_ACTIVE_RUNS);
+    if !(1..=10_000).contains(&max_active_runs) {
+        return Err(ServerError::bad_config(format!(
+            "{source}: max_active_runs: {max_active_runs} is outside 1..=10000"
+        )));
+    }
     let check_interval = check_interval(file.check_interval_hours, &source)?;
     let allowed_hosts = allowed_hosts(&file.allowed_hosts, &source)?;
     let settings = ServeSettings {
@@ -181,6 +208,8 @@ pub fn resolve(overrides: &Overrides<'_>) -> Result<ServeSettings, ServerError> 
         tokens,
         tls,
         max_sse_clients,
+        lease_ttl: std::time::Duration::from_secs(lease_ttl_secs),
+        max_active_runs,
         check_interval,
         allowed_hosts,
     };

@@ -126,6 +126,10 @@ async fn serve_until_stopped(
         manager: RunManager::new(
             Arc::clone(&store),
             files_prefix,
+            runs_manager::RunLimits {
+                lease_ttl: settings.lease_ttl,
+                max_active_runs: settings.max_active_runs,
+            },
             Arc::clone(&metrics),
             shutdown.clone(),
         ),
@@ -140,6 +144,16 @@ async fn serve_until_stopped(
         .manager
         .resume_unfinished(&state.settings.clusters)
         .await;
+    {
+        let adopter = Arc::clone(&state);
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            adopter
+                .manager
+                .adopt_orphans_periodically(&adopter.settings.clusters, shutdown)
+                .await
+        });
+    }
     if let Some(interval) = state.settings.check_interval {
         tokio::spawn(checks::check_periodically(Arc::clone(&state), interval));
     }

@@ -82,6 +82,7 @@ pub struct RunIo {
 pub fn spawn(
     start: RunStart,
     store: Arc<dyn RunStore>,
+    lease_ttl: Duration,
     files_prefix: PathBuf,
     io: RunIo,
     ready: oneshot::Sender<Result<Arc<RunView>, ApiError>>,
@@ -89,7 +90,7 @@ pub fn spawn(
     std::thread::Builder::new()
         .name("drover-run".into())
         .spawn(
-            move || match RunTask::open(start, store, &files_prefix, io) {
+            move || match RunTask::open(start, store, lease_ttl, &files_prefix, io) {
                 Ok(mut task) => {
                     let _ = ready.send(Ok(task.publish_now()));
                     task.run_until_stopped();
@@ -239,6 +240,7 @@ impl RunTask {
     fn open(
         start: RunStart,
         store: Arc<dyn RunStore>,
+        lease_ttl: Duration,
         files_prefix: &Path,
         io: RunIo,
     ) -> Result<RunTask, ApiError> {
@@ -272,8 +274,9 @@ impl RunTask {
             match (&start, stored) {
                 (RunStart::Create(new), _) => {
                     let request = new_run(new, files_prefix, new.run_id.clone());
-                    let platform = Platform::open_new(run_driver, &new.inventory.cluster)
+                    let mut platform = Platform::open_new(run_driver, &new.inventory.cluster)
                         .map_err(|error| platform_refused(world.as_deref(), true, &error))?;
+                    platform.lease_ttl = lease_ttl;
                     let engine = platform
                         .start(Arc::clone(&store), &request, creator(&new.created_by))
                         .await?;
@@ -283,9 +286,10 @@ impl RunTask {
                 (RunStart::Open { .. }, Some(stored)) => {
                     launch::refuse_never_started(store.as_ref(), &stored).await?;
                     let (cluster, _) = stored.started_cluster()?;
-                    let platform =
+                    let mut platform =
                         Platform::open_recorded(run_driver, &cluster, stored.last_at_ms())
                             .map_err(|error| platform_refused(world.as_deref(), false, &error))?;
+                    platform.lease_ttl = lease_ttl;
                     // One replay: it opens the engine and builds the run's timeline.
                     let engine = platform
                         .resume(Arc::clone(&store), stored, &mut |execution, at_ms| {
@@ -551,7 +555,7 @@ fn new_run<'a>(new: &'a NewRunRequest, files_prefix: &'a Path, run_id: String) -
         run_id,
         inventory: &new.inventory,
         inventory_path: &new.inventory_path,
-        files_prefix: files_prefix,
+        files_prefix,
         upgrade_recipes: new.upgrade_recipes.clone(),
         keep_platform_per_cluster: true,
     }

@@ -1,7 +1,9 @@
-//! The runs this server drives: at most one per served cluster, each on its own thread
-//! (`run_thread`). Starts new runs, resumes unfinished ones at startup (when the process that
-//! drove them is gone), adopts a run whose driver died when an operator acts on it, and routes
-//! operator commands to the thread that drives the run.
+//! The runs this server drives: at most one per served cluster and `max_active_runs` in all,
+//! each on its own thread (`run_thread`). Starts new runs, resumes unfinished ones at startup
+//! and, every third of the lease time, adopts a moving run whose holder stopped renewing its
+//! lease (another instance died: start = resume, from the journal), adopts a run whose driver
+//! died when an operator acts on it, and routes operator commands to the thread that drives the
+//! run. Runs waiting for an operator are left where they are until one acts.
 //!
 //! Every queue is bounded and every wait has a timeout. This module must not know HTTP.
 
@@ -62,6 +64,10 @@ impl RunHandle {
 
 pub struct RunManager {
     store: Arc<dyn RunStore>,
+    /// How long this instance's leases last without renewal.
+    lease_ttl: Duration,
+    /// The most runs this instance drives at once.
+    max_active_runs: usize,
     /// Where drivers keep the files their section places nowhere (the simulated platform).
     files_prefix: PathBuf,
     metrics: Arc<Metrics>,
@@ -74,11 +80,14 @@ impl RunManager {
     pub fn new(
         store: Arc<dyn RunStore>,
         files_prefix: PathBuf,
+        limits: RunLimits,
         metrics: Arc<Metrics>,
         shutdown: watch::Receiver<bool>,
     ) -> Self {
         RunManager {
             store,
+            lease_ttl: limits.lease_ttl,
+            max_active_runs: limits.max_active_runs,
             files_prefix,
             metrics,
             shutdown,
@@ -123,6 +132,12 @@ impl RunManager {
                     current.run_id
                 )));
             }
+            let driving = handles.values().filter(|h| h.is_busy()).count();
+            if driving >= self.max_active_runs {
+                return Err(ApiError::Conflict(format!(
+                    "this instance already drives {driving} run(s), its max_active_runs; another instance with room can take run {run_id}"
+                )));
+            }
             let (view_sender, view) = watch::channel(None);
             let (steps, _) = broadcast::channel(STEP_QUEUE_CAPACITY);
             let (command_sender, commands) = mpsc::channel(COMMAND_QUEUE_CAPACITY);
@@ -136,6 +151,7 @@ impl RunManager {
             let thread = run_thread::spawn(
                 start,
                 Arc::clone(&self.store),
+                self.lease_ttl,
                 self.files_prefix.clone(),
                 io,
                 ready_sender,
@@ -278,6 +294,72 @@ impl RunManager {
         Ok(unfinished.map(|run| run.id))
     }
 
+    /// Every third of the lease time until shutdown: adopts the moving runs of served clusters
+    /// whose holder stopped renewing its lease (an instance that died or hung), so that a run
+    /// goes on within the lease time plus one period of its holder's death.
+    pub async fn adopt_orphans_periodically(
+        &self,
+        clusters: &[ClusterEntry],
+        mut shutdown: watch::Receiver<bool>,
+    ) {
+        let period = (self.lease_ttl / 3).max(Duration::from_secs(1));
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(period) => {}
+                _ = crate::shutdown::shutdown_requested(&mut shutdown) => return,
+            }
+            for cluster in clusters {
+                self.adopt_orphan(cluster).await;
+            }
+        }
+    }
+
+    async fn adopt_orphan(&self, cluster: &ClusterEntry) {
+        if self.for_cluster(&cluster.name).is_some_and(|h| h.is_busy()) {
+            return;
+        }
+        let orphan = match self.orphaned_run(&cluster.name).await {
+            Ok(Some(run_id)) => run_id,
+            Ok(None) => return,
+            Err(error) => {
+                eprintln!("cluster {}: {}", cluster.name, error.problem().detail);
+                return;
+            }
+        };
+        let start = RunStart::Open {
+            run_id: orphan.clone(),
+            command: None,
+        };
+        match self.start(&cluster.name, &orphan, start).await {
+            Ok(view) => eprintln!(
+                "took over run {orphan} of cluster {}: its holder stopped renewing its lease ({})",
+                cluster.name, view.phase
+            ),
+            // Another instance may have taken it first: the lease decides, nothing to undo.
+            Err(error) => eprintln!(
+                "could not take over run {orphan} of cluster {}: {}",
+                cluster.name,
+                error.problem().detail
+            ),
+        }
+    }
+
+    /// The run of `cluster` that should be moving but whose lease nobody holds: its state is
+    /// one the engine drives through (not waiting for an operator) and its lease expired or
+    /// its holder is a process of this machine that is gone.
+    async fn orphaned_run(&self, cluster: &str) -> Result<Option<String>, ApiError> {
+        let Some(lock) = self.store.cluster_lock(cluster).await? else {
+            return Ok(None);
+        };
+        if lock.lease_live && holder_is_alive(&lock.holder) {
+            return Ok(None);
+        }
+        let Some(run) = self.store.run(&lock.run_id).await? else {
+            return Ok(None);
+        };
+        Ok(is_moving_state(&run.state).then_some(run.id))
+    }
+
     /// Waits (bounded) for every run thread to stop after shutdown was signalled.
     pub fn join_all(&self, limit: Duration) {
         let deadline = std::time::Instant::now() + limit;
@@ -301,6 +383,18 @@ impl RunManager {
             }
         }
     }
+}
+
+/// How long this instance's leases last and how many runs it drives at once.
+pub struct RunLimits {
+    pub lease_ttl: Duration,
+    pub max_active_runs: usize,
+}
+
+/// Run states in which the engine drives a run on (the others wait for an operator or are
+/// over).
+fn is_moving_state(state: &str) -> bool {
+    matches!(state, "starting" | "running" | "aborting")
 }
 
 /// Run states the engine writes when a run is over.
