@@ -1,7 +1,9 @@
 //! One deterministic simulation: a seed's scenario run by the real engine on the simulator
 //! driver, in virtual time, with the engine crashed (dropped mid-step) and resumed from its
 //! journal at random points, an operator answering every halt, and the invariants checked after
-//! every engine event. Everything random comes from the seed.
+//! every engine event. A quarter of the seeds also get store faults (`faulty_store`: failed
+//! commits, lost answers, a lease taken over), which the engine must survive like crashes.
+//! Everything random comes from the seed.
 
 use std::cell::RefCell;
 use std::collections::BTreeSet;
@@ -11,10 +13,11 @@ use std::time::{Duration, Instant};
 use drover_core::execution::{HostStep, OperatorCommand, RunPhase};
 use drover_engine::{Clock, DriveEnd, Driver, Engine, NewRunSpec};
 use drover_sim::driver::{SimDriver, SimDriverConfig};
-use drover_store::Store;
+use drover_store::{ManualClock, RunStore, SqliteStore, Store};
 use rand::Rng;
 use tokio::sync::Notify;
 
+use crate::faulty_store::{FaultyStore, StoreFaults};
 use crate::invariants::Checker;
 use crate::scenario::{scenario, Scenario};
 
@@ -32,6 +35,8 @@ pub struct SeedSummary {
     pub vms: usize,
     pub faults: usize,
     pub crashes: u32,
+    /// Store faults injected (failed commits, lost answers, leases taken over).
+    pub store_faults: u64,
     pub operator_actions: Vec<String>,
     pub outcome: String,
     pub events: usize,
@@ -63,7 +68,10 @@ pub fn run_seed_within(seed: u64, wall_limit: Duration) -> Result<SeedSummary, S
         .map_err(|e| format!("seed {seed}: runtime: {e}"))?;
     let deadline = Instant::now() + wall_limit;
     let bounded = async {
+        // Biased: tokio picks the first branch to poll at random otherwise, and a seed must
+        // replay exactly.
         tokio::select! {
+            biased;
             result = simulate(seed, deadline) => result,
             _ = tokio::time::sleep(Duration::from_millis(MAX_SIMULATED_MS)) => Err(format!(
                 "the run did not finish within {} simulated days",
@@ -123,8 +131,7 @@ async fn simulate(seed: u64, deadline: Instant) -> Result<SeedSummary, String> {
         driver.snapshot(),
         plan.summary.max_unavailable as usize,
     ));
-    let mut store = Store::open(&state).map_err(|e| e.to_string())?;
-    store.relax_durability().map_err(|e| e.to_string())?;
+    let store = faulty_store(seed, &state)?;
     let spec = NewRunSpec {
         run_id: format!("dst-{seed}"),
         inventory_text: &inventory_text(&cluster),
@@ -132,9 +139,14 @@ async fn simulate(seed: u64, deadline: Instant) -> Result<SeedSummary, String> {
         cluster: &cluster,
         options_json: "{}".into(),
     };
-    let mut engine = Engine::create(store, Arc::clone(&driver), clock.clone(), spec)
-        .await
-        .map_err(|e| e.to_string())?;
+    let mut engine = Engine::create(
+        Arc::clone(&store) as Arc<dyn RunStore>,
+        Arc::clone(&driver),
+        clock.clone(),
+        spec,
+    )
+    .await
+    .map_err(|e| e.to_string())?;
     let mut skipped = BTreeSet::new();
     // Hosts whose upgrade started (their first precheck), across crashes and resumes.
     let hosts_started = RefCell::new(BTreeSet::new());
@@ -173,8 +185,17 @@ async fn simulate(seed: u64, deadline: Instant) -> Result<SeedSummary, String> {
                 crashed.notify_one();
             }
         };
+        let faults_before = store.injected();
+        // Biased, so a seed replays exactly: the drive is polled first, and a crash requested
+        // by the observer lands when the drive next yields.
         let end = tokio::select! {
-            end = engine.drive(&mut observer) => Some(end.map_err(|e| format!("engine: {e}"))?),
+            biased;
+            end = engine.drive(&mut observer) => match end {
+                Ok(end) => Some(end),
+                // An injected store fault stops the engine like a crash.
+                Err(_) if store.injected() > faults_before => None,
+                Err(error) => return Err(format!("engine: {error}")),
+            },
             _ = crashed.notified() => None,
         };
         summary.events += *events.borrow();
@@ -190,7 +211,7 @@ async fn simulate(seed: u64, deadline: Instant) -> Result<SeedSummary, String> {
         match end {
             None => {
                 summary.crashes += 1;
-                engine = reopen(engine, &state, &driver, &clock).await?;
+                engine = reopen(engine, &store, &driver, &clock).await?;
             }
             Some(DriveEnd::Finished(phase)) => {
                 summary.outcome = phase.name().into();
@@ -230,10 +251,12 @@ async fn simulate(seed: u64, deadline: Instant) -> Result<SeedSummary, String> {
                     ));
                 }
                 summary.compatibility_level_raised = report.compatibility_level_raised.is_some();
+                summary.store_faults = store.injected();
                 return Ok(summary);
             }
             Some(DriveEnd::NeedsOperator(phase)) => {
                 let lost_hosts = checker.borrow().lost_hosts().clone();
+                let faults_before = store.injected();
                 let action = operate(
                     &mut engine,
                     &phase,
@@ -242,8 +265,16 @@ async fn simulate(seed: u64, deadline: Instant) -> Result<SeedSummary, String> {
                     &lost_hosts,
                     &mut skipped,
                 )
-                .await?;
-                summary.operator_actions.push(action);
+                .await;
+                match action {
+                    Ok(action) => summary.operator_actions.push(action),
+                    // The operator's command met a store fault: the process stops, and the
+                    // next one asks the operator again.
+                    Err(_) if store.injected() > faults_before => {
+                        engine = reopen(engine, &store, &driver, &clock).await?;
+                    }
+                    Err(message) => return Err(message),
+                }
             }
         }
     }
@@ -293,20 +324,56 @@ fn history_tail(snapshot: &drover_sim::driver::WorldSnapshot) -> Vec<String> {
         .collect()
 }
 
-/// A crash: the engine (and its store handle) is dropped; a new one opens the same journal.
+/// The seed's store: its SQLite file on a lease clock the harness moves, with the seed's
+/// store faults.
+fn faulty_store(seed: u64, state: &std::path::Path) -> Result<Arc<FaultyStore>, String> {
+    let sqlite = Store::open(state).map_err(|e| e.to_string())?;
+    let lease_clock = Arc::new(ManualClock::new(EPOCH_MS));
+    let sqlite = SqliteStore::new(sqlite, lease_clock.clone());
+    sqlite.relax_durability().map_err(|e| e.to_string())?;
+    let (faults, rng) = StoreFaults::of_seed(seed);
+    Ok(Arc::new(FaultyStore::new(sqlite, lease_clock, faults, rng)))
+}
+
+/// Tries to resume a crashed engine: a few store faults or a lease another holder took are
+/// waited out, anything else is a failure of the seed.
+const MAX_REOPEN_ATTEMPTS: usize = 20;
+
+/// A crash: the engine is dropped; a new one opens the same journal.
 async fn reopen(
     engine: Engine<SimDriver>,
-    state: &std::path::Path,
+    store: &Arc<FaultyStore>,
     driver: &Arc<SimDriver>,
     clock: &Clock,
 ) -> Result<Engine<SimDriver>, String> {
     let run_id = engine.run_id().to_string();
     drop(engine);
-    let mut store = Store::open(state).map_err(|e| e.to_string())?;
-    store.relax_durability().map_err(|e| e.to_string())?;
-    Engine::open(store, Arc::clone(driver), clock.clone(), &run_id)
-        .await
-        .map_err(|e| format!("resume after crash: {e}"))
+    let mut last_error = String::new();
+    for _ in 0..MAX_REOPEN_ATTEMPTS {
+        let faults_before = store.injected();
+        let opened = Engine::open(
+            Arc::clone(store) as Arc<dyn RunStore>,
+            Arc::clone(driver),
+            clock.clone(),
+            &run_id,
+        )
+        .await;
+        match opened {
+            Ok(engine) => return Ok(engine),
+            // Another holder took the lease (a lease-loss fault): it stops renewing, the
+            // lease lapses, and this process takes the run over.
+            Err(drover_engine::EngineError::RunBusy { holder, .. })
+                if holder == crate::faulty_store::THIEF =>
+            {
+                store.let_leases_lapse();
+            }
+            Err(error) if store.injected() > faults_before => last_error = error.to_string(),
+            Err(error) => return Err(format!("resume after crash: {error}")),
+        }
+    }
+    Err(format!(
+        "resume after crash: still failing after {MAX_REOPEN_ATTEMPTS} attempts: {last_error}"
+    ))
 }
 
 /// The operator: approves, does manual upgrades by hand, and answers halts with retry, skip or

@@ -3,6 +3,7 @@
 //! random points, with the invariants checked on the simulated platform after every step.
 //! A failure always names its seed; `drover-dst --first-seed N --seeds 1` replays it.
 
+pub mod faulty_store;
 pub mod harness;
 pub mod invariants;
 pub mod scenario;
@@ -16,6 +17,7 @@ pub struct Totals {
     pub infeasible: usize,
     pub faults: usize,
     pub crashes: u32,
+    pub store_faults: u64,
     pub operator_actions: usize,
     pub completed: usize,
     pub aborted: usize,
@@ -29,6 +31,7 @@ impl Totals {
         self.infeasible += usize::from(!summary.feasible);
         self.faults += summary.faults;
         self.crashes += summary.crashes;
+        self.store_faults += summary.store_faults;
         self.operator_actions += summary.operator_actions.len();
         self.completed += usize::from(summary.outcome == "completed");
         self.aborted += usize::from(summary.outcome == "aborted");
@@ -41,8 +44,8 @@ impl std::fmt::Display for Totals {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             formatter,
-            "{} seeds: {} completed ({} raised the compatibility level), {} aborted, {} without a safe plan; {} faults injected, {} engine crashes, {} operator actions, {} engine events checked",
-            self.seeds, self.completed, self.compatibility_levels_raised, self.aborted, self.infeasible, self.faults, self.crashes, self.operator_actions, self.events
+            "{} seeds: {} completed ({} raised the compatibility level), {} aborted, {} without a safe plan; {} faults injected, {} engine crashes, {} store faults, {} operator actions, {} engine events checked",
+            self.seeds, self.completed, self.compatibility_levels_raised, self.aborted, self.infeasible, self.faults, self.crashes, self.store_faults, self.operator_actions, self.events
         )
     }
 }
