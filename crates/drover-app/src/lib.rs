@@ -14,6 +14,7 @@ pub mod plan;
 pub mod report;
 pub mod run_id;
 pub mod runs;
+pub mod state_migration;
 pub mod stores;
 pub mod time_text;
 

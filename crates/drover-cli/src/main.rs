@@ -25,6 +25,7 @@ mod reviewed_plan;
 mod runs;
 mod serve;
 mod simulate_view;
+mod state_view;
 mod timeline_view;
 
 use std::process::ExitCode;
@@ -98,6 +99,8 @@ enum Command {
     SimUpgrade(runs::HostCommandArgs),
     /// Run the daemon: REST API, dashboard, metrics; drives runs of the configured clusters.
     Serve(serve::ServeArgs),
+    /// Manage state stores: `drover state migrate --from drover.db --to postgres://…`.
+    State(state_view::StateCommandArgs),
     /// Print a shell completion script: `drover completions bash > /etc/bash_completion.d/drover`.
     Completions(completions::CompletionsArgs),
     /// Write man pages (drover.1 and one per command) to a directory, or drover.1 to stdout.
@@ -148,6 +151,7 @@ fn main() -> ExitCode {
         Command::Discover(args) => discover::run(&args, &cli.state),
         Command::SimUpgrade(args) => runs::simulated_manual_upgrade(&args, &cli.state),
         Command::Serve(args) => serve::run(&args, &cli.state),
+        Command::State(args) => state_view::run(&args),
         Command::Completions(args) => completions::completions::<Cli>(&args),
         Command::Man(args) => completions::man::<Cli>(&args),
         Command::Approve(args) => runs::operate(
