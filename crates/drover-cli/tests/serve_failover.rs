@@ -1,8 +1,11 @@
 //! Two `drover serve` instances on one state file (issue 14's failover, on the embedded store):
 //! the run is driven by exactly one of them, the other shows who drives it; when the holder is
-//! killed the other takes the run over within the lease time and completes it; and a holder
-//! that was only paused past its lease (SIGSTOP) is fenced when it wakes up: it stops driving
-//! and writes nothing more.
+//! killed the other takes the run over within the lease time and completes it.
+//!
+//! A holder paused (SIGSTOP) past its lease is not tested here: on SQLite a process stopped
+//! inside a write transaction keeps the file's write lock, so nobody can take over until it
+//! wakes (about a third of the stops land there). That a superseded engine is fenced and stops
+//! before touching the platform is `drover-dst/tests/engine_leases.rs`.
 
 mod serve_common;
 
@@ -106,42 +109,4 @@ fn a_killed_holder_is_taken_over_by_the_other_instance_within_the_lease_time() {
     eprintln!("taken over {took:?} after kill -9");
     assert!(second.log().contains("took over run f"), "{}", second.log());
     assert_completed_everywhere(&second);
-}
-
-#[test]
-fn a_paused_holder_is_fenced_when_it_wakes_and_stops_driving() {
-    let config = format!("lease_ttl_secs: {LEASE_TTL_SECS}\n");
-    let workspace = Workspace::new(&[("slow.yaml", SLOW_POOL)], &config);
-    let first = workspace.serve(&[]);
-    let second = workspace.serve(&[]);
-    start_mid_run(&first, &second);
-    let pid = first.child.id().to_string();
-    let signal = |name: &str| {
-        let status = std::process::Command::new("kill")
-            .args([name, &pid])
-            .status()
-            .expect("kill");
-        assert!(status.success());
-    };
-    signal("-STOP");
-    // Past its lease: the other instance takes the run over while this one sleeps.
-    let took = wait_until_driven_by(&second, Duration::from_secs(LEASE_TTL_SECS + 5));
-    eprintln!("taken over {took:?} after SIGSTOP");
-    signal("-CONT");
-    let started = Instant::now();
-    while !first
-        .log()
-        .contains("another drover process took this run over")
-    {
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "the woken holder was not fenced:\n{}",
-            first.log()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    assert_completed_everywhere(&second);
-    // The woken holder shows the run as the journal has it and no longer as its own.
-    let (_, seen) = get(&first, "/api/v1/runs/f");
-    assert_ne!(seen["driven_by"], holder_of(&first), "{seen}");
 }

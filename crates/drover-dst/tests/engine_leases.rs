@@ -200,3 +200,44 @@ fn a_live_lease_of_another_machine_is_waited_out_then_taken_over() {
         assert!(lock.is_none(), "a completed run frees its cluster: {lock:?}");
     });
 }
+
+#[test]
+fn writes_whose_answer_was_lost_are_written_once() {
+    use drover_dst::faulty_store::{FaultyStore, StoreFaults};
+    use rand::SeedableRng;
+    let cluster = cluster();
+    let directory = tempfile::tempdir().unwrap();
+    let lease_clock = Arc::new(ManualClock::new(EPOCH_MS));
+    let sqlite = SqliteStore::new(
+        Store::open(&directory.path().join("state.db")).unwrap(),
+        lease_clock.clone(),
+    );
+    // One engine write in five commits but loses its answer; one in ten fails before it.
+    let faults = StoreFaults {
+        commit_failure: 0.1,
+        lost_acknowledgement: 0.2,
+        lease_loss: 0.0,
+    };
+    let rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+    let store = Arc::new(FaultyStore::new(sqlite, lease_clock, faults, rng));
+    let setup = setup(&cluster);
+    paused_runtime().block_on(async {
+        let mut engine = Engine::create(
+            Arc::clone(&store) as Arc<dyn RunStore>,
+            Arc::clone(&setup.driver),
+            setup.clock.clone(),
+            spec(&cluster),
+        )
+        .await
+        .unwrap();
+        let end = engine.drive(&mut |_, _| {}).await.unwrap();
+        assert_eq!(end, drover_engine::DriveEnd::Finished(RunPhase::Completed));
+        assert!(store.injected() >= 10, "only {} faults", store.injected());
+        let entries = store.entries("leased-1").await.unwrap();
+        let mut seen = std::collections::BTreeSet::new();
+        for entry in &entries {
+            let key = (entry.kind.clone(), entry.at_ms, entry.payload_json.clone());
+            assert!(seen.insert(key), "entry {} was written twice", entry.seq);
+        }
+    });
+}

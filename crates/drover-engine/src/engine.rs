@@ -36,6 +36,13 @@ const MAX_CALLS_IN_FLIGHT: usize = 1024;
 /// The state of a run that was recorded but never wrote its start entry (see `release_unstarted`).
 pub const NEVER_STARTED: &str = "never-started";
 
+/// How long (wall time) the engine keeps trying a write the store could not take (busy,
+/// restarting, out of reach) before it stops; the waits between tries double up to
+/// `STORE_RETRY_MAX_DELAY`.
+const STORE_RETRY_LIMIT: Duration = Duration::from_secs(120);
+const STORE_RETRY_FIRST_DELAY: Duration = Duration::from_millis(100);
+const STORE_RETRY_MAX_DELAY: Duration = Duration::from_secs(5);
+
 /// How often (in wall time) a running engine looks for operator requests from other processes.
 const REQUEST_POLL_INTERVAL: Duration = Duration::from_millis(250);
 
@@ -112,6 +119,9 @@ pub struct Engine<D: Driver + ?Sized = dyn Driver> {
     /// poll moves it: a request appended by another process between two of this engine's own
     /// appends must still be seen.
     last_seen_seq: u64,
+    /// The sequence number of this engine's last entry the store confirmed: a write retried
+    /// after a lost answer looks for itself after it.
+    last_own_seq: u64,
     /// When requests were last polled (wall clock), so a steady stream of outcomes cannot
     /// starve the poll.
     last_request_poll: tokio::time::Instant,
@@ -304,6 +314,7 @@ impl<D: Driver + ?Sized> Engine<D> {
             execution: replayed.execution,
             outstanding: replayed.outstanding,
             last_seen_seq: replayed.last_seq,
+            last_own_seq: replayed.last_seq,
             last_request_poll: tokio::time::Instant::now(),
             phase_written: run.state.clone(),
         };
@@ -538,11 +549,80 @@ impl<D: Driver + ?Sized> Engine<D> {
 
     /// Journals an entry under the run's lease: refused (and the engine stops) once another
     /// process took the run over.
-    async fn append(&self, entry: &NewEntry) -> Result<u64, EngineError> {
-        self.store
-            .append(&self.run_id, entry, self.lease.as_ref())
+    ///
+    /// A write the store could not take for a while (busy, restarting) is tried again with
+    /// capped backoff for up to `STORE_RETRY_LIMIT`. Its answer may have been lost after the
+    /// commit, so before each new try the engine looks for its entry after its last confirmed
+    /// one: a journal entry is written once, never twice.
+    async fn append(&mut self, entry: &NewEntry) -> Result<u64, EngineError> {
+        let mut delay = STORE_RETRY_FIRST_DELAY;
+        let mut waited = Duration::ZERO;
+        loop {
+            match self
+                .store
+                .append(&self.run_id, entry, self.lease.as_ref())
+                .await
+            {
+                Ok(seq) => {
+                    self.last_own_seq = seq;
+                    return Ok(seq);
+                }
+                Err(error) if error.is_transient() && waited < STORE_RETRY_LIMIT => {
+                    tracing::warn!(run = %self.run_id, %error, "journal write failed; trying again");
+                    // Wall time (virtual under a paused runtime): the store's outage is real.
+                    tokio::time::sleep(delay).await;
+                    waited += delay;
+                    delay = (delay * 2).min(STORE_RETRY_MAX_DELAY);
+                    if let Some(seq) = self.written_already(entry).await {
+                        self.last_own_seq = seq;
+                        return Ok(seq);
+                    }
+                }
+                Err(error) => return Err(fenced_or_store(error)),
+            }
+        }
+    }
+
+    /// Records the run's phase, tried again like a journal write (setting it twice is harmless).
+    async fn set_run_state(&self, phase: &str) -> Result<(), EngineError> {
+        let mut delay = STORE_RETRY_FIRST_DELAY;
+        let mut waited = Duration::ZERO;
+        loop {
+            let now = self.clock.now_ms();
+            match self
+                .store
+                .set_run_state(&self.run_id, phase, now, self.lease.as_ref())
+                .await
+            {
+                Ok(()) => return Ok(()),
+                Err(error) if error.is_transient() && waited < STORE_RETRY_LIMIT => {
+                    tracing::warn!(run = %self.run_id, %error, "run state write failed; trying again");
+                    tokio::time::sleep(delay).await;
+                    waited += delay;
+                    delay = (delay * 2).min(STORE_RETRY_MAX_DELAY);
+                }
+                Err(error) => return Err(fenced_or_store(error)),
+            }
+        }
+    }
+
+    /// The sequence number of `entry` if it is in the journal after this engine's last
+    /// confirmed entry (its commit succeeded, its answer was lost); `None` when it is not, or
+    /// when the store cannot say yet (the next try then decides).
+    async fn written_already(&self, entry: &NewEntry) -> Option<u64> {
+        let after = self
+            .store
+            .entries_after(&self.run_id, self.last_own_seq)
             .await
-            .map_err(fenced_or_store)
+            .ok()?;
+        after
+            .iter()
+            .find(|written| {
+                written.kind == entry.kind
+                    && written.at_ms == entry.at_ms
+                    && written.payload_json == entry.payload_json
+            })
+            .map(|written| written.seq)
     }
 
     /// Journals the intent (once) and starts the driver call on its own task.
@@ -665,15 +745,7 @@ impl<D: Driver + ?Sized> Engine<D> {
     ) -> Result<(), EngineError> {
         let phase = self.execution.phase().name();
         if phase != self.phase_written {
-            self.store
-                .set_run_state(
-                    &self.run_id,
-                    phase,
-                    self.clock.now_ms(),
-                    self.lease.as_ref(),
-                )
-                .await
-                .map_err(fenced_or_store)?;
+            self.set_run_state(phase).await?;
             self.phase_written = phase.to_string();
             observer(&self.execution, EngineEvent::Phase(self.execution.phase()));
         }

@@ -114,6 +114,14 @@ pub enum StoreError {
     },
 }
 
+impl StoreError {
+    /// Whether the same write may succeed if tried again a little later (the store was busy or
+    /// out of reach), as opposed to a refusal that repeating cannot change.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, StoreError::Busy { .. })
+    }
+}
+
 /// Where a store lives and how long it waits for other writers: the context every error needs.
 #[derive(Debug, Clone)]
 pub(crate) struct Location {
