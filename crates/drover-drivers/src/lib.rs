@@ -27,6 +27,7 @@ use drover_schema::inventory::DriverSection;
 
 pub use error::RegistryError;
 pub use run_driver::{RunDriver, UpgradeRecipe};
+pub use simulator::sim_driver_config;
 
 /// Every driver this build has, in the order `drover --help` texts list them.
 const REGISTERED: &[&Registration] = &[
