@@ -16,6 +16,7 @@ mod error;
 mod libvirt;
 mod run_driver;
 mod simulator;
+mod xapi;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -35,6 +36,7 @@ const REGISTERED: &[&Registration] = &[
     &command::REGISTRATION,
     #[cfg(feature = "libvirt")]
     &libvirt::REGISTRATION,
+    &xapi::REGISTRATION,
 ];
 
 /// A driver's constructor: what a run recorded, and what opening needs besides.

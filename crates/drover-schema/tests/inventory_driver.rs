@@ -292,7 +292,7 @@ fn command_section_reads_every_step() {
 fn unknown_driver_kind() {
     assert_refused(
         "driver:\n  kind: vmware\n",
-        "pool.yaml:10:9: driver.kind: unknown variant `vmware`, expected one of `simulator`, `libvirt`, `command`",
+        "pool.yaml:10:9: driver.kind: unknown variant `vmware`, expected one of `simulator`, `libvirt`, `command`, `xapi`",
     );
 }
 
@@ -300,7 +300,7 @@ fn unknown_driver_kind() {
 fn missing_driver_kind() {
     assert_refused(
         "driver:\n  seed: 3\n",
-        "pool.yaml:10:3: driver: missing field `kind` (simulator, libvirt or command)",
+        "pool.yaml:10:3: driver: missing field `kind` (simulator, libvirt, command or xapi)",
     );
 }
 
