@@ -312,14 +312,6 @@ pub struct XapiSection {
     /// How often a task is polled, milliseconds.
     #[serde(default = "default_xapi_task_poll_ms")]
     pub task_poll_ms: u64,
-    /// Commands for what XAPI does not do itself (`upgrade`: the installer), as the command
-    /// driver runs them.
-    #[serde(
-        default,
-        deserialize_with = "unique_command_steps",
-        skip_serializing_if = "BTreeMap::is_empty"
-    )]
-    pub commands: BTreeMap<CommandStep, Vec<String>>,
 }
 
 fn default_xapi_request_timeout_secs() -> u64 {

@@ -94,7 +94,7 @@ fn check_xapi(xapi: &XapiSection, source: &Source) -> Result<(), InventoryError>
             return Err(source.error_at(&format!("driver.{field}"), "must be at least 1"));
         }
     }
-    check_commands(&xapi.commands, "driver.commands", source)
+    Ok(())
 }
 
 fn check_simulator(
