@@ -9,8 +9,9 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
+use drover_command::ArgvTemplate;
 use drover_driver::Driver;
-use drover_schema::inventory::{DriverSection, XapiSection};
+use drover_schema::inventory::{CommandStep, DriverSection, XapiSection};
 use drover_xapi::driver::XapiTimings;
 use drover_xapi::{XapiClient, XapiConnection, XapiDriver};
 
@@ -88,6 +89,18 @@ fn open(run_driver: &RunDriver, context: &OpenContext) -> Result<Arc<dyn Driver>
     let timings = XapiTimings {
         migration_timeout: Duration::from_secs(xapi.migration_timeout_secs),
         task_poll: Duration::from_millis(xapi.task_poll_ms),
+        upgrade_timeout: Duration::from_secs(xapi.upgrade_timeout_secs),
     };
-    Ok(Arc::new(XapiDriver::new(client, timings, context.cluster)))
+    let upgrade_command = xapi
+        .commands
+        .get(&CommandStep::Upgrade)
+        .map(|argv| ArgvTemplate::for_step(CommandStep::Upgrade, argv))
+        .transpose()
+        .map_err(|error| bad_config(error.to_string()))?;
+    Ok(Arc::new(XapiDriver::new(
+        client,
+        timings,
+        context.cluster,
+        upgrade_command,
+    )))
 }

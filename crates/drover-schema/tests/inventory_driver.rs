@@ -577,7 +577,11 @@ fn xapi_section_refuses_a_password_source_missing_or_doubled_and_bad_values() {
         "pool.yaml:14:17: driver.task_poll_ms: must be at least 1",
     );
     assert_refused(
+        "driver:\n  kind: xapi\n  url: https://xs01\n  username: root\n  password_env: A\n  commands: {reboot: [reboot-it]}\n",
+        "pool.yaml:14:22: driver.commands.reboot: the xapi driver takes only an `upgrade` command (XAPI does every other step)",
+    );
+    assert_refused(
         "driver:\n  kind: xapi\n  url: https://xs01\n  username: root\n  password: secret\n",
-        "pool.yaml:13:3: driver: unknown field `password`, expected one of `url`, `username`, `password_env`, `password_file`, `ca_file`, `insecure`, `request_timeout_secs`, `migration_timeout_secs`, `task_poll_ms`",
+        "pool.yaml:13:3: driver: unknown field `password`, expected one of `url`, `username`, `password_env`, `password_file`, `ca_file`, `insecure`, `request_timeout_secs`, `migration_timeout_secs`, `task_poll_ms`, `upgrade_timeout_secs`, `commands`",
     );
 }

@@ -9,8 +9,11 @@
 //! `host.reboot`, and the boot id is `other_config["boot_time"]` (set by xapi at every start,
 //! `ocaml/xapi/dbsync_slave.ml`).
 //!
-//! Not done: the upgrade (a command step in XenServer's own procedure; this driver refuses it),
-//! `local_storage` (needs VBD/VDI/SR records), VM groups, HA/WLB prechecks, a compatibility level
+//! The upgrade is the operator's `upgrade` command (drover-command template: XenServer's own
+//! procedure is an installer or `xe-install-update`, not an XAPI call); the driver then waits
+//! for the host to report the target `product_version`.
+//!
+//! Not done: `local_storage` (needs VBD/VDI/SR records), VM groups, HA/WLB prechecks, a compatibility level
 //! (XAPI pools have none).
 //!
 //! This module must not know the engine, stores or the registry.
@@ -22,6 +25,10 @@ use drover_core::{Cluster, Host, HostRole, HostState, RestartPolicy, Version, Vm
 use drover_driver::{Discovered, Driver, DriverError, HostFacts, ShutdownObserved};
 use serde_json::{json, Map, Value};
 
+use drover_command::{
+    run_step, ArgvTemplate, Placeholder, PlaceholderValues, RunLimits, StepContext,
+};
+
 use crate::client::XapiClient;
 use crate::XapiError;
 
@@ -30,11 +37,16 @@ use crate::XapiError;
 pub struct XapiTimings {
     pub migration_timeout: Duration,
     pub task_poll: Duration,
+    /// The upgrade command, then the host answering at the target version.
+    pub upgrade_timeout: Duration,
 }
 
 pub struct XapiDriver {
     client: XapiClient,
     timings: XapiTimings,
+    /// The operator's `upgrade` command (XAPI has no call that installs a release).
+    upgrade_command: Option<ArgvTemplate>,
+    cluster: String,
     /// Roles the inventory gives hosts (the pool master is always `Master`).
     roles: BTreeMap<String, HostRole>,
 }
@@ -139,10 +151,18 @@ enum TaskEnd {
 }
 
 impl XapiDriver {
-    pub fn new(client: XapiClient, timings: XapiTimings, cluster: &Cluster) -> XapiDriver {
+    /// `upgrade_command`: the argv template of the `upgrade` step, if the section has one.
+    pub fn new(
+        client: XapiClient,
+        timings: XapiTimings,
+        cluster: &Cluster,
+        upgrade_command: Option<ArgvTemplate>,
+    ) -> XapiDriver {
         XapiDriver {
             client,
             timings,
+            upgrade_command,
+            cluster: cluster.name.clone(),
             roles: cluster
                 .hosts
                 .iter()
@@ -598,10 +618,63 @@ impl Driver for XapiDriver {
         }
     }
 
-    async fn upgrade(&self, host: &str, _target: &Version) -> Result<(), DriverError> {
-        Err(DriverError::Failed(format!(
-            "the xapi driver does not upgrade hosts yet ({host}): XenServer's upgrade is a command step (installer or xe-install-update), not an XAPI call"
-        )))
+    /// The operator's `upgrade` command (skipped when the host already reports the target),
+    /// then waiting until the host answers at the target version.
+    async fn upgrade(&self, host: &str, target: &Version) -> Result<(), DriverError> {
+        let (_, record) = self.host_ref(host).await?;
+        let reports_target = |record: &Record| {
+            field(record, "software_version")
+                .get("product_version")
+                .and_then(Value::as_str)
+                .and_then(|text| text.parse::<Version>().ok())
+                .is_some_and(|version| version >= *target)
+        };
+        if reports_target(&record) {
+            return Ok(());
+        }
+        let Some(template) = &self.upgrade_command else {
+            return Err(DriverError::Failed(format!(
+                "host {host}: no `upgrade` command in the xapi section (XAPI has no call that installs a release)"
+            )));
+        };
+        let values = PlaceholderValues::new()
+            .with(Placeholder::Host, host)
+            .with(Placeholder::HostAddress, text(&record, "address"))
+            .with(Placeholder::Target, target.to_string())
+            .with(Placeholder::Cluster, self.cluster.as_str());
+        let context = StepContext::new("upgrade", format!("host {host}"));
+        let command_failed =
+            |error: drover_command::CommandError| DriverError::Failed(error.to_string());
+        let argv = template.render(&context, &values).map_err(command_failed)?;
+        let started = Instant::now();
+        let output = run_step(
+            &context,
+            &argv,
+            RunLimits::with_timeout(self.timings.upgrade_timeout),
+        )
+        .await
+        .map_err(command_failed)?;
+        if !output.succeeded() {
+            return Err(DriverError::Failed(format!(
+                "host {host}: the upgrade command failed (exit {:?}){}",
+                output.exit_code,
+                output.message_tail()
+            )));
+        }
+        let deadline = started + self.timings.upgrade_timeout;
+        loop {
+            if let Ok((_, record)) = self.host_ref(host).await {
+                if reports_target(&record) && self.live(&record, host).await.unwrap_or(false) {
+                    return Ok(());
+                }
+            }
+            if Instant::now() >= deadline {
+                return Err(DriverError::Failed(format!(
+                    "host {host} does not report {target} after its upgrade command"
+                )));
+            }
+            tokio::time::sleep(self.timings.task_poll).await;
+        }
     }
 
     async fn reboot(&self, host: &str, boot_id_before: &str) -> Result<(), DriverError> {

@@ -55,8 +55,9 @@ fn driver(url: &str, cluster: &Cluster) -> XapiDriver {
     let timings = XapiTimings {
         migration_timeout: Duration::from_secs(30),
         task_poll: Duration::from_millis(10),
+        upgrade_timeout: Duration::from_secs(30),
     };
-    XapiDriver::new(client, timings, cluster)
+    XapiDriver::new(client, timings, cluster, None)
 }
 
 async fn jsonrpc(address: &str, method: &str, params: Value) -> Value {

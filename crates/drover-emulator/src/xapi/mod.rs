@@ -1,6 +1,8 @@
 //! The XAPI front-end: the emulated pool ([`pool::XapiPool`]) served over HTTP on loopback in
 //! both of XAPI's encodings, XML-RPC at `/` (the official Python SDK's transport) and JSON-RPC at
-//! `/jsonrpc`, plus the emulator's own call counter at `GET /emulator/calls` (not XAPI).
+//! `/jsonrpc`, plus two endpoints of the emulator's own (not XAPI): the call counter at
+//! `GET /emulator/calls`, and `POST /emulator/upgrade` (`{"host", "target"}`), the installer a
+//! test's `upgrade` command stands for (XenServer upgrades outside its API).
 //!
 //! Bounded: request bodies ([`MAX_BODY_BYTES`]), requests in progress at once
 //! ([`MAX_REQUESTS_IN_PROGRESS`], a further one is answered 503), sessions and tasks (in `pool`).
@@ -44,6 +46,7 @@ pub fn router(pool: Arc<XapiPool>) -> Router {
         .route("/", post(xml_rpc))
         .route("/jsonrpc", post(json_rpc))
         .route("/emulator/calls", get(call_counts))
+        .route("/emulator/upgrade", post(upgrade))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(served)
 }
@@ -104,6 +107,23 @@ async fn json_rpc(State(served): State<Served>, body: String) -> Response {
         ),
     };
     Json(wire::encode_json_answer(&answer, id.as_ref())).into_response()
+}
+
+/// `{"host": NAME, "target": VERSION}`: the installer's work, for a test's `upgrade` command.
+async fn upgrade(State(served): State<Served>, Json(request): Json<serde_json::Value>) -> Response {
+    let Ok(_permit) = served.in_progress.try_acquire() else {
+        return busy();
+    };
+    let text = |key: &str| {
+        request
+            .get(key)
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or("")
+    };
+    match served.pool.upgrade_host(text("host"), text("target")).await {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(problem) => (StatusCode::CONFLICT, problem).into_response(),
+    }
 }
 
 async fn call_counts(State(served): State<Served>) -> Response {

@@ -216,6 +216,19 @@ impl XapiPool {
         self.lock().calls_by_method.clone()
     }
 
+    /// Installs `target` on `host` as the platform's installer would (the simulator's upgrade,
+    /// its reboot included). Not XAPI: XenServer upgrades outside the API, so this is what a
+    /// test's `upgrade` command calls (`POST /emulator/upgrade`).
+    pub async fn upgrade_host(&self, host: &str, target: &str) -> Result<(), String> {
+        let target: drover_core::Version = target
+            .parse()
+            .map_err(|_| format!("{target:?} is not a version"))?;
+        self.driver
+            .upgrade(host, &target)
+            .await
+            .map_err(|problem| problem.to_string())
+    }
+
     /// Answers one decoded call.
     pub async fn call(self: &Arc<Self>, method: &str, params: Vec<XapiValue>) -> CallAnswer {
         {

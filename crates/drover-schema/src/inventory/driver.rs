@@ -312,6 +312,22 @@ pub struct XapiSection {
     /// How often a task is polled, milliseconds.
     #[serde(default = "default_xapi_task_poll_ms")]
     pub task_poll_ms: u64,
+    /// How long an upgrade (its command, then the host answering at the target version) may
+    /// take, seconds.
+    #[serde(default = "default_xapi_upgrade_timeout_secs")]
+    pub upgrade_timeout_secs: u64,
+    /// Commands for what XAPI does not do itself: only `upgrade` (the installer or
+    /// `xe-install-update`; placeholders `{host}`, `{host.address}`, `{target}`, `{cluster}`).
+    #[serde(
+        default,
+        deserialize_with = "unique_command_steps",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
+    pub commands: BTreeMap<CommandStep, Vec<String>>,
+}
+
+fn default_xapi_upgrade_timeout_secs() -> u64 {
+    7_200
 }
 
 fn default_xapi_request_timeout_secs() -> u64 {

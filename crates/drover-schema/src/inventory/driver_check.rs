@@ -89,12 +89,23 @@ fn check_xapi(xapi: &XapiSection, source: &Source) -> Result<(), InventoryError>
         ("request_timeout_secs", xapi.request_timeout_secs),
         ("migration_timeout_secs", xapi.migration_timeout_secs),
         ("task_poll_ms", xapi.task_poll_ms),
+        ("upgrade_timeout_secs", xapi.upgrade_timeout_secs),
     ] {
         if value == 0 {
             return Err(source.error_at(&format!("driver.{field}"), "must be at least 1"));
         }
     }
-    Ok(())
+    if let Some(step) = xapi
+        .commands
+        .keys()
+        .find(|step| **step != CommandStep::Upgrade)
+    {
+        return Err(source.error_at(
+            &format!("driver.commands.{}", step.as_str()),
+            "the xapi driver takes only an `upgrade` command (XAPI does every other step)",
+        ));
+    }
+    check_commands(&xapi.commands, "driver.commands", source)
 }
 
 fn check_simulator(
