@@ -1,6 +1,7 @@
 //! The client's session handling against drover-emulator's XAPI: a session the server forgot
 //! (`SESSION_INVALID`) is replaced by a new login, and a pool member that is not the master
-//! (`HOST_IS_SLAVE [master address]`) sends the client to the master.
+//! (`HOST_IS_SLAVE [master address]`) sends the client to the master; a migration still pending
+//! at the driver's timeout is cancelled with `task.cancel`, and a refusal keeps XAPI's code.
 
 use std::time::Duration;
 
@@ -17,9 +18,15 @@ cluster: {name: sessions, target_version: "2.0"}
 hosts:
   - {name: h1, role: master, version: "1.0", memory_mib: 16384, cpus: 8}
   - {name: h2, version: "1.0", memory_mib: 16384, cpus: 8}
+  - {name: small, version: "1.0", memory_mib: 2048, cpus: 2}
 vms:
   - {name: web, host: h1, memory_mib: 4096, vcpus: 2}
-driver: {kind: simulator, seed: 7}
+  - {name: stuck, host: h1, memory_mib: 1024, vcpus: 1}
+driver:
+  kind: simulator
+  seed: 7
+  faults:
+    - {fault: migration-hangs, vm: stuck}
 "#;
 
 /// Serves an emulated pool; answers its address (`127.0.0.1:PORT`) and the cluster.
@@ -53,7 +60,7 @@ fn driver(url: &str, cluster: &Cluster) -> XapiDriver {
     })
     .unwrap();
     let timings = XapiTimings {
-        migration_timeout: Duration::from_secs(30),
+        migration_timeout: Duration::from_millis(500),
         task_poll: Duration::from_millis(10),
         upgrade_timeout: Duration::from_secs(30),
     };
@@ -128,7 +135,28 @@ async fn a_pool_member_sends_the_client_to_the_master() {
         .iter()
         .map(|host| host.name.as_str())
         .collect();
-    assert_eq!(names.len(), 2, "{names:?}");
+    assert_eq!(names.len(), 3, "{names:?}");
     driver.set_allocation("h2", false).await.unwrap();
     assert!(driver.host_facts("h2").await.unwrap().cordoned);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hung_migration_is_cancelled_at_the_timeout_and_a_refusal_keeps_its_code() {
+    let directory = tempfile::tempdir().unwrap();
+    let (address, cluster) = emulator(directory.path()).await;
+    let driver = driver(&format!("http://{address}"), &cluster);
+    let error = driver.migrate("stuck", "h1", "h2").await.unwrap_err();
+    assert!(
+        matches!(&error, drover_driver::DriverError::Failed(text) if text.contains("cancelled (task.cancel)")),
+        "{error}"
+    );
+    let discovered = driver.discover().await.unwrap();
+    let stuck = discovered.vms.iter().find(|vm| vm.name == "stuck").unwrap();
+    assert_eq!(discovered.hosts[stuck.host.index()].name, "h1");
+    // `small` has 2 GiB; web needs 4.
+    let error = driver.migrate("web", "h1", "small").await.unwrap_err();
+    assert!(
+        matches!(&error, drover_driver::DriverError::Refused(text) if text.contains("HOST_NOT_ENOUGH_FREE_MEMORY")),
+        "{error}"
+    );
 }
