@@ -16,6 +16,7 @@ mod error;
 mod libvirt;
 mod run_driver;
 mod simulator;
+mod xapi;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -27,6 +28,7 @@ use drover_schema::inventory::DriverSection;
 
 pub use error::RegistryError;
 pub use run_driver::{RunDriver, UpgradeRecipe};
+pub use simulator::sim_driver_config;
 
 /// Every driver this build has, in the order `drover --help` texts list them.
 const REGISTERED: &[&Registration] = &[
@@ -34,6 +36,7 @@ const REGISTERED: &[&Registration] = &[
     &command::REGISTRATION,
     #[cfg(feature = "libvirt")]
     &libvirt::REGISTRATION,
+    &xapi::REGISTRATION,
 ];
 
 /// A driver's constructor: what a run recorded, and what opening needs besides.

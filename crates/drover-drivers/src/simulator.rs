@@ -51,18 +51,28 @@ fn prepare(section: &DriverSection, context: &PrepareContext) -> Result<Prepared
     })
 }
 
-fn open(run_driver: &RunDriver, context: &OpenContext) -> Result<Arc<dyn Driver>, RegistryError> {
-    let simulator = section_of(&run_driver.section)?;
-    let config = SimDriverConfig {
+/// The simulated platform's configuration from a `kind: simulator` section (seed, faults, random
+/// faults), in memory only: also what the platform emulators build their world from.
+pub fn sim_driver_config(simulator: &SimulatorSection) -> SimDriverConfig {
+    SimDriverConfig {
         seed: simulator.seed,
         faults: simulator.faults.iter().map(fault_from_entry).collect(),
         random_faults: random_faults(simulator),
+        state_file: None,
+        save_only_on_request: false,
+    }
+}
+
+fn open(run_driver: &RunDriver, context: &OpenContext) -> Result<Arc<dyn Driver>, RegistryError> {
+    let simulator = section_of(&run_driver.section)?;
+    let config = SimDriverConfig {
         // Discovery changes nothing, so it needs no world file.
         state_file: match context.read_only {
             true => None,
             false => simulator.state_file.clone(),
         },
         save_only_on_request: run_driver.virtual_time(),
+        ..sim_driver_config(simulator)
     };
     let driver =
         SimDriver::new(context.cluster, context.clock.clone(), config).map_err(|error| {

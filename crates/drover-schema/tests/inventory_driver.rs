@@ -292,7 +292,7 @@ fn command_section_reads_every_step() {
 fn unknown_driver_kind() {
     assert_refused(
         "driver:\n  kind: vmware\n",
-        "pool.yaml:10:9: driver.kind: unknown variant `vmware`, expected one of `simulator`, `libvirt`, `command`",
+        "pool.yaml:10:9: driver.kind: unknown variant `vmware`, expected one of `simulator`, `libvirt`, `command`, `xapi`",
     );
 }
 
@@ -300,7 +300,7 @@ fn unknown_driver_kind() {
 fn missing_driver_kind() {
     assert_refused(
         "driver:\n  seed: 3\n",
-        "pool.yaml:10:3: driver: missing field `kind` (simulator, libvirt or command)",
+        "pool.yaml:10:3: driver: missing field `kind` (simulator, libvirt, command or xapi)",
     );
 }
 
@@ -521,5 +521,67 @@ fn the_section_reads_from_json_too() {
     assert!(
         error.to_string().starts_with("unknown field `sede`"),
         "{error}"
+    );
+}
+
+#[test]
+fn xapi_section_reads_with_defaults_and_round_trips() {
+    let file = read(
+        "driver:\n  kind: xapi\n  url: https://xs01.example\n  username: root\n  password_env: XAPI_PASSWORD\n  ca_file: pool-ca.pem\n",
+    );
+    let DriverSection::Xapi(xapi) = &file.driver else {
+        panic!("a xapi section, got {:?}", file.driver);
+    };
+    assert_eq!(xapi.url, "https://xs01.example");
+    assert_eq!(xapi.username, "root");
+    assert_eq!(xapi.password_env.as_deref(), Some("XAPI_PASSWORD"));
+    assert_eq!(xapi.password_file, None);
+    assert_eq!(xapi.ca_file.as_deref(), Some("pool-ca.pem"));
+    assert!(!xapi.insecure);
+    assert_eq!(
+        (
+            xapi.request_timeout_secs,
+            xapi.migration_timeout_secs,
+            xapi.task_poll_ms
+        ),
+        (30, 3_600, 1_000)
+    );
+    assert_eq!(file.driver.kind(), "xapi");
+    let written = serde_yaml_ng::to_string(&file.driver).unwrap();
+    let again = read(&format!(
+        "driver:\n{}",
+        written
+            .lines()
+            .map(|line| format!("  {line}\n"))
+            .collect::<String>()
+    ));
+    assert_eq!(again.driver, file.driver);
+}
+
+#[test]
+fn xapi_section_refuses_a_password_source_missing_or_doubled_and_bad_values() {
+    assert_refused(
+        "driver:\n  kind: xapi\n  url: https://xs01\n  username: root\n",
+        "pool.yaml:10:3: driver: give exactly one of password_env and password_file (never the password itself)",
+    );
+    assert_refused(
+        "driver:\n  kind: xapi\n  url: https://xs01\n  username: root\n  password_env: A\n  password_file: b\n",
+        "pool.yaml:10:3: driver: give exactly one of password_env and password_file (never the password itself)",
+    );
+    assert_refused(
+        "driver:\n  kind: xapi\n  url: xs01\n  username: root\n  password_env: A\n",
+        "pool.yaml:11:8: driver.url: \"xs01\" is not an http:// or https:// URL",
+    );
+    assert_refused(
+        "driver:\n  kind: xapi\n  url: https://xs01\n  username: root\n  password_env: A\n  task_poll_ms: 0\n",
+        "pool.yaml:14:17: driver.task_poll_ms: must be at least 1",
+    );
+    assert_refused(
+        "driver:\n  kind: xapi\n  url: https://xs01\n  username: root\n  password_env: A\n  commands: {reboot: [reboot-it]}\n",
+        "pool.yaml:14:22: driver.commands.reboot: the xapi driver takes only an `upgrade` command (XAPI does every other step)",
+    );
+    assert_refused(
+        "driver:\n  kind: xapi\n  url: https://xs01\n  username: root\n  password: secret\n",
+        "pool.yaml:13:3: driver: unknown field `password`, expected one of `url`, `username`, `password_env`, `password_file`, `ca_file`, `insecure`, `request_timeout_secs`, `migration_timeout_secs`, `task_poll_ms`, `upgrade_timeout_secs`, `commands`",
     );
 }

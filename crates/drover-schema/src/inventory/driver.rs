@@ -26,6 +26,8 @@ pub enum DriverSection {
     Libvirt(LibvirtSection),
     /// Every step done by an operator-supplied command.
     Command(CommandSection),
+    /// A XenServer / XCP-ng pool through its XAPI (JSON-RPC).
+    Xapi(XapiSection),
 }
 
 impl DriverSection {
@@ -35,6 +37,7 @@ impl DriverSection {
             DriverSection::Simulator(_) => "simulator",
             DriverSection::Libvirt(_) => "libvirt",
             DriverSection::Command(_) => "command",
+            DriverSection::Xapi(_) => "xapi",
         }
     }
 
@@ -275,6 +278,68 @@ pub struct LibvirtSection {
 pub struct LibvirtHost {
     pub uri: String,
     pub address: String,
+}
+
+/// `kind: xapi`: a XenServer / XCP-ng pool through XAPI's JSON-RPC (`URL/jsonrpc`). The password
+/// is never in the inventory: it is read from `password_env` or `password_file`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a xapi driver mapping such as {kind: xapi, url: \"https://pool-master\", username: root, password_env: XAPI_PASSWORD}"
+)]
+pub struct XapiSection {
+    /// The pool master (any member works: the driver follows `HOST_IS_SLAVE` to the master).
+    pub url: String,
+    pub username: String,
+    /// The environment variable holding the password.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_env: Option<String>,
+    /// A file holding the password (its first line); relative to the inventory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_file: Option<String>,
+    /// CA certificates (PEM) the server's certificate must chain to, for `https://`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<String>,
+    /// Accept any server certificate (logged loudly at every connection). For test pools only.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub insecure: bool,
+    /// Bound of one XAPI request, seconds.
+    #[serde(default = "default_xapi_request_timeout_secs")]
+    pub request_timeout_secs: u64,
+    /// A migration task still pending after this many seconds is cancelled (`task.cancel`).
+    #[serde(default = "default_xapi_migration_timeout_secs")]
+    pub migration_timeout_secs: u64,
+    /// How often a task is polled, milliseconds.
+    #[serde(default = "default_xapi_task_poll_ms")]
+    pub task_poll_ms: u64,
+    /// How long an upgrade (its command, then the host answering at the target version) may
+    /// take, seconds.
+    #[serde(default = "default_xapi_upgrade_timeout_secs")]
+    pub upgrade_timeout_secs: u64,
+    /// Commands for what XAPI does not do itself: only `upgrade` (the installer or
+    /// `xe-install-update`; placeholders `{host}`, `{host.address}`, `{target}`, `{cluster}`).
+    #[serde(
+        default,
+        deserialize_with = "unique_command_steps",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
+    pub commands: BTreeMap<CommandStep, Vec<String>>,
+}
+
+fn default_xapi_upgrade_timeout_secs() -> u64 {
+    7_200
+}
+
+fn default_xapi_request_timeout_secs() -> u64 {
+    30
+}
+
+fn default_xapi_migration_timeout_secs() -> u64 {
+    3_600
+}
+
+fn default_xapi_task_poll_ms() -> u64 {
+    1_000
 }
 
 /// `kind: command`: every step is a command (an argv list, run without a shell).

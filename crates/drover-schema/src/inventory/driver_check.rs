@@ -11,7 +11,7 @@ use drover_core::Cluster;
 
 use super::driver::{
     CommandStep, DriverSection, FaultEntry, FaultName, LibvirtSection, RandomFaults,
-    SimulatorSection,
+    SimulatorSection, XapiSection,
 };
 use super::error::InventoryError;
 use super::source::Source;
@@ -67,7 +67,45 @@ pub(crate) fn check_driver(
         DriverSection::Command(command) => {
             check_commands(&command.commands, "driver.commands", source)
         }
+        DriverSection::Xapi(xapi) => check_xapi(xapi, source),
     }
+}
+
+fn check_xapi(xapi: &XapiSection, source: &Source) -> Result<(), InventoryError> {
+    require_text(&xapi.username, "driver.username", source)?;
+    if !(xapi.url.starts_with("https://") || xapi.url.starts_with("http://")) {
+        return Err(source.error_at(
+            "driver.url",
+            format!("{:?} is not an http:// or https:// URL", xapi.url),
+        ));
+    }
+    if xapi.password_env.is_none() == xapi.password_file.is_none() {
+        return Err(source.error_at(
+            "driver",
+            "give exactly one of password_env and password_file (never the password itself)",
+        ));
+    }
+    for (field, value) in [
+        ("request_timeout_secs", xapi.request_timeout_secs),
+        ("migration_timeout_secs", xapi.migration_timeout_secs),
+        ("task_poll_ms", xapi.task_poll_ms),
+        ("upgrade_timeout_secs", xapi.upgrade_timeout_secs),
+    ] {
+        if value == 0 {
+            return Err(source.error_at(&format!("driver.{field}"), "must be at least 1"));
+        }
+    }
+    if let Some(step) = xapi
+        .commands
+        .keys()
+        .find(|step| **step != CommandStep::Upgrade)
+    {
+        return Err(source.error_at(
+            &format!("driver.commands.{}", step.as_str()),
+            "the xapi driver takes only an `upgrade` command (XAPI does every other step)",
+        ));
+    }
+    check_commands(&xapi.commands, "driver.commands", source)
 }
 
 fn check_simulator(

@@ -15,7 +15,7 @@ use serde::de::{self, DeserializeSeed, Deserializer, IntoDeserializer, MapAccess
 use serde::Deserialize;
 use serde_yaml_ng::Value;
 
-use super::driver::{CommandSection, DriverSection, LibvirtSection, SimulatorSection};
+use super::driver::{CommandSection, DriverSection, LibvirtSection, SimulatorSection, XapiSection};
 
 const KIND_KEY: &str = "kind";
 
@@ -31,6 +31,7 @@ enum DriverKind {
     Simulator,
     Libvirt,
     Command,
+    Xapi,
 }
 
 impl DriverKind {
@@ -46,6 +47,7 @@ impl DriverKind {
             DriverKind::Command => {
                 CommandSection::deserialize(deserializer).map(DriverSection::Command)
             }
+            DriverKind::Xapi => XapiSection::deserialize(deserializer).map(DriverSection::Xapi),
         }
     }
 }
@@ -74,7 +76,7 @@ impl<'de> Visitor<'de> for DriverSectionVisitor {
             entries_before_kind.push((key, value));
         }
         Err(de::Error::custom(
-            "missing field `kind` (simulator, libvirt or command)",
+            "missing field `kind` (simulator, libvirt, command or xapi)",
         ))
     }
 }

@@ -1,0 +1,78 @@
+//! `drover run -i examples/xapi-pool.yaml` end to end against drover-emulator's XAPI front-end
+//! (served by this test process on a free loopback port, the simulator's world at 600× the wall
+//! clock): the real `drover` binary opens the `kind: xapi` driver through the registry, discovers
+//! the pool over JSON-RPC and rolls it; the example's driver section is pointed at the emulator,
+//! its password comes from the environment and its upgrade command posts to the emulator's
+//! installer stand-in.
+
+mod cli_common;
+
+use std::time::Instant;
+
+use cli_common::{stderr, Workspace};
+
+const UPGRADE_SCRIPT: &str = "import json, sys, urllib.request; urllib.request.urlopen(urllib.request.Request(sys.argv[1], data=json.dumps(dict(host=sys.argv[2], target=sys.argv[3])).encode(), headers=dict([('Content-Type', 'application/json')])))";
+
+#[test]
+fn drover_run_rolls_the_example_xapi_pool_on_the_emulator() {
+    let example = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/xapi-pool.yaml"),
+    )
+    .unwrap();
+    let hosts_and_vms = example.split("\ndriver:").next().unwrap();
+    let workspace = Workspace::new();
+    let world = workspace.path("world.yaml");
+    std::fs::write(
+        &world,
+        format!("{hosts_and_vms}\ndriver: {{kind: simulator, seed: 7}}\n"),
+    )
+    .unwrap();
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (url, pool) = runtime.block_on(async {
+        let opened = drover_emulator::world::open(&world, Some(600.0)).unwrap();
+        let pool = drover_emulator::xapi::XapiPool::new(
+            opened.driver,
+            opened.cluster,
+            drover_emulator::xapi::Credentials {
+                username: "root".into(),
+                password: "e2e-password".into(),
+            },
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(drover_emulator::xapi::serve(listener, pool.clone()));
+        (url, pool)
+    });
+
+    let inventory = workspace.path("xapi-pool.yaml");
+    std::fs::write(
+        &inventory,
+        format!(
+            "{hosts_and_vms}\ndriver:\n  kind: xapi\n  url: \"{url}\"\n  username: root\n  password_env: DROVER_E2E_XAPI_PASSWORD\n  task_poll_ms: 20\n  commands:\n    upgrade: [python3, -c, \"{UPGRADE_SCRIPT}\", \"{url}/emulator/upgrade\", \"{{host}}\", \"{{target}}\"]\n"
+        ),
+    )
+    .unwrap();
+
+    let started = Instant::now();
+    let output = workspace
+        .command(&["run", "-i", inventory.to_str().unwrap(), "-o", "json"])
+        .env("DROVER_E2E_XAPI_PASSWORD", "e2e-password")
+        .output()
+        .unwrap();
+    let wall_secs = started.elapsed().as_secs_f64();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|error| panic!("{error}: {}", stderr(&output)));
+    assert_eq!(report["phase"], "completed", "{report}");
+
+    let calls = pool.calls_by_method();
+    let migrations = calls.get("Async.VM.pool_migrate").copied().unwrap_or(0);
+    let total: u64 = calls.values().sum();
+    assert!(migrations >= 1, "{calls:?}");
+    eprintln!(
+        "xapi e2e: 3 hosts / 4 VMs rolled in {wall_secs:.1} s; report migrations {}; {total} XAPI calls, {migrations} Async.VM.pool_migrate ({:.1} calls per migration, discovery and polling included): {calls:?}",
+        report["migrations"],
+        total as f64 / migrations as f64
+    );
+}

@@ -1,0 +1,113 @@
+//! `drover-emulator PLATFORM --inventory FILE --listen 127.0.0.1:PORT`: serves an emulated
+//! platform on loopback until killed. Prints one line `listening on http://ADDRESS` once it
+//! accepts connections (tests read it to learn the port when PORT is 0).
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use drover_emulator::{world, xapi, EmulatorError};
+
+#[derive(Parser)]
+#[command(
+    name = "drover-emulator",
+    about = "Platform emulators for Drover's driver tests (loopback only)"
+)]
+struct Arguments {
+    #[command(subcommand)]
+    platform: Platform,
+}
+
+#[derive(Subcommand)]
+enum Platform {
+    /// XenServer / XCP-ng: XAPI over XML-RPC (`/`) and JSON-RPC (`/jsonrpc`).
+    Xapi {
+        #[arg(long)]
+        inventory: PathBuf,
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: SocketAddr,
+        /// Platform time runs this many times faster than the wall clock (default: the
+        /// inventory's simulator `time_scale`, else 1).
+        #[arg(long)]
+        time_scale: Option<f64>,
+        #[arg(long, default_value = "root")]
+        username: String,
+        /// The environment variable holding the password.
+        #[arg(long, default_value = "DROVER_EMULATOR_PASSWORD")]
+        password_env: String,
+        /// A file holding the password (first line); wins over the environment variable.
+        #[arg(long)]
+        password_file: Option<PathBuf>,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .init();
+    let arguments = Arguments::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("drover-emulator: no runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(arguments)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("drover-emulator: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(arguments: Arguments) -> Result<(), EmulatorError> {
+    let Platform::Xapi {
+        inventory,
+        listen,
+        time_scale,
+        username,
+        password_env,
+        password_file,
+    } = arguments.platform;
+    xapi::check_loopback(&listen)?;
+    let password = match password_file {
+        Some(path) => std::fs::read_to_string(&path)
+            .map_err(|error| EmulatorError::Read {
+                path: path.clone(),
+                message: error.to_string(),
+            })?
+            .lines()
+            .next()
+            .unwrap_or("")
+            .to_string(),
+        None => {
+            std::env::var(&password_env).map_err(|_| EmulatorError::NoPassword(password_env))?
+        }
+    };
+    let world = world::open(&inventory, time_scale)?;
+    let pool = xapi::XapiPool::new(
+        world.driver,
+        world.cluster,
+        xapi::Credentials { username, password },
+    );
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|error| EmulatorError::Listen {
+            address: listen,
+            message: error.to_string(),
+        })?;
+    let bound = listener
+        .local_addr()
+        .map_err(|error| EmulatorError::Listen {
+            address: listen,
+            message: error.to_string(),
+        })?;
+    println!("listening on http://{bound}");
+    let _ = std::io::stdout().flush();
+    xapi::serve(listener, pool).await
+}

@@ -1,0 +1,111 @@
+"""Drives drover-emulator's XAPI front-end with the official XenServer SDK for Python (PyPI
+`XenAPI`), so that the emulator cannot drift into a private dialect: login (and a wrong
+password), host/VM/pool records, Async.VM.pool_migrate followed to success through task polling,
+and refusals raising XenAPI.Failure with XAPI's own codes.
+
+Usage: python xapi_official_client.py URL PASSWORD. Prints 'N passed, N failed'."""
+
+import sys
+import time
+import xmlrpc.client
+
+import XenAPI
+
+url, password = sys.argv[1], sys.argv[2]
+passed, failed = 0, 0
+
+
+def check(name, condition, detail=""):
+    global passed, failed
+    if condition:
+        passed += 1
+        print(f"ok   {name}")
+    else:
+        failed += 1
+        print(f"FAIL {name} {detail}")
+
+
+def failure_code(call):
+    try:
+        call()
+    except XenAPI.Failure as failure:
+        return failure.details
+    return None
+
+
+wrong = XenAPI.Session(url)
+details = failure_code(lambda: wrong.xenapi.login_with_password("root", "not-the-password", "2.21", "drover-proof"))
+check("a wrong password raises SESSION_AUTHENTICATION_FAILED", details and details[0] == "SESSION_AUTHENTICATION_FAILED", details)
+
+session = XenAPI.Session(url)
+session.xenapi.login_with_password("root", password, "2.21", "drover-proof")
+x = session.xenapi
+
+pools = x.pool.get_all_records()
+check("one pool", len(pools) == 1, pools)
+pool = next(iter(pools.values()))
+hosts = x.host.get_all_records()
+check("the pool's master is a host", pool["master"] in hosts, pool["master"])
+by_name = {record["name_label"]: ref for ref, record in hosts.items()}
+check("hosts xs1, xs2, xs3", sorted(by_name) == ["xs1", "xs2", "xs3"], sorted(by_name))
+xs1 = hosts[by_name["xs1"]]
+check("software_version has product_version", xs1["software_version"]["product_version"] == "8.2", xs1["software_version"])
+check("hosts are enabled", all(record["enabled"] for record in hosts.values()))
+metrics = x.host_metrics.get_record(xs1["metrics"])
+check("host_metrics memory_total is bytes (a string over XML-RPC)", int(metrics["memory_total"]) == 16384 * 1024 * 1024, metrics["memory_total"])
+
+vms = x.VM.get_all_records()
+guests = {record["name_label"]: ref for ref, record in vms.items()
+          if not record["is_control_domain"] and not record["is_a_template"] and not record["is_a_snapshot"]}
+check("guests beside control domains and a template", sorted(guests) == ["db", "filler", "web"], sorted(guests))
+check("control domains are listed", sum(record["is_control_domain"] for record in vms.values()) == 3)
+web = vms[guests["web"]]
+check("web runs on xs1", web["power_state"] == "Running" and web["resident_on"] == by_name["xs1"], web["resident_on"])
+check("web may pool_migrate", "pool_migrate" in web["allowed_operations"], web["allowed_operations"])
+check("memory_static_max in bytes", int(web["memory_static_max"]) == 4096 * 1024 * 1024, web["memory_static_max"])
+check("VCPUs_max", int(web["VCPUs_max"]) == 2, web["VCPUs_max"])
+
+task = x.Async.VM.pool_migrate(guests["web"], by_name["xs2"], {"live": "true"})
+check("Async.VM.pool_migrate answers a task ref", task.startswith("OpaqueRef:"), task)
+progress_seen = []
+deadline = time.time() + 60
+while x.task.get_status(task) == "pending" and time.time() < deadline:
+    progress_seen.append(float(x.task.get_progress(task)))
+    time.sleep(0.05)
+record = x.task.get_record(task)
+check("the migration task succeeds", record["status"] == "success", record)
+check("task progress was polled while pending", len(progress_seen) > 0, progress_seen[:3])
+check("web now runs on xs2", x.VM.get_resident_on(guests["web"]) == by_name["xs2"])
+x.task.destroy(task)
+details = failure_code(lambda: x.task.get_record(task))
+check("a destroyed task is HANDLE_INVALID", details and details[0] == "HANDLE_INVALID", details)
+
+x.host.disable(by_name["xs3"])
+check("host.disable is seen", x.host.get_enabled(by_name["xs3"]) is False)
+details = failure_code(lambda: x.VM.pool_migrate(guests["web"], by_name["xs3"], {}))
+check("a migration to a disabled host raises HOST_DISABLED", details and details[0] == "HOST_DISABLED", details)
+x.host.enable(by_name["xs3"])
+details = failure_code(lambda: x.VM.pool_migrate(guests["db"], by_name["xs3"], {}))
+check("a migration of a halted VM raises VM_BAD_POWER_STATE", details == ["VM_BAD_POWER_STATE", guests["db"], "running", "halted"], details)
+details = failure_code(lambda: x.VM.get_record("OpaqueRef:00000003-0000-4000-8000-00000000ffff"))
+check("an unknown ref raises HANDLE_INVALID", details and details[0] == "HANDLE_INVALID", details)
+task = x.Async.VM.pool_migrate(guests["web"], by_name["xs3"], {})
+while x.task.get_status(task) == "pending":
+    time.sleep(0.05)
+details = x.task.get_error_info(task)
+check("a refused async migration fails its task with HOST_NOT_ENOUGH_FREE_MEMORY",
+      x.task.get_status(task) == "failure" and details[0] == "HOST_NOT_ENOUGH_FREE_MEMORY", details)
+
+session.xenapi.session.logout()
+# XenAPI.py answers SESSION_INVALID by logging in again; without a login to repeat it raises
+# xmlrpc.client.Fault 401. A raw proxy shows the code itself.
+try:
+    x.host.get_all()
+    check("a call after logout is refused", False)
+except xmlrpc.client.Fault as fault:
+    check("a call after logout is refused (Fault 401)", fault.faultCode == 401, fault)
+raw = xmlrpc.client.ServerProxy(url).host.get_all("OpaqueRef:stale")
+check("a bad session is SESSION_INVALID", raw == {"Status": "Failure", "ErrorDescription": ["SESSION_INVALID", "OpaqueRef:stale"]}, raw)
+
+print(f"{passed} passed, {failed} failed")
+sys.exit(1 if failed else 0)
