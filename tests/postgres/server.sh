@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A throwaway PostgreSQL for the tests: `up` runs initdb + pg_ctl in a temporary directory as the
 # unprivileged `postgres` user (root may not run initdb), listening on 127.0.0.1 on a free port,
-# with a password user `drover` (allowed to create databases) and a database `drover`; `url`
+# with a password user `drover` (allowed to create databases and roles) and a database `drover`; `url`
 # prints postgres://drover@127.0.0.1:PORT/drover; `password` prints the password (export it as
 # PGPASSWORD, never put it in the URL); `down` stops the server and removes the directory.
 # State lives in $DROVER_PG_STATE_DIR (default /tmp/drover-test-postgres).
@@ -37,7 +37,7 @@ up() {
         -o "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$state_dir -c max_connections=200 -c fsync=on" \
         start >/dev/null
     PGPASSWORD=$password psql -q -h 127.0.0.1 -p "$port" -U postgres -d postgres -v ON_ERROR_STOP=1 \
-        -c "CREATE ROLE drover LOGIN CREATEDB PASSWORD '$password'" \
+        -c "CREATE ROLE drover LOGIN CREATEDB CREATEROLE PASSWORD '$password'" \
         -c "CREATE DATABASE drover OWNER drover" >/dev/null
     url
 }

@@ -18,7 +18,7 @@ pub const POSTGRES_SCHEMA_VERSION: u32 = MIGRATIONS.len() as u32;
 
 /// Any fixed number, shared by every Drover build: the transaction-scoped advisory lock that
 /// serializes schema setup between instances connecting at once ("drover" in ASCII).
-const SCHEMA_ADVISORY_LOCK_KEY: i64 = 0x0064_726f_7665_72;
+const SCHEMA_ADVISORY_LOCK_KEY: i64 = 0x0000_6472_6f76_6572;
 
 /// `MIGRATIONS[n]` takes the database from version `n` to `n + 1` (version 0: no Drover tables).
 /// Append only; never edit a released migration.
