@@ -34,7 +34,7 @@ pub fn run(args: &DiscoverArgs, state: &crate::runs::StateArgs) -> Result<(), Fa
         run_id: String::new(),
         inventory: &file,
         inventory_path: &args.inventory,
-        files_prefix: &state.state,
+        files_prefix: &drover_app::stores::files_prefix(&state.state),
         upgrade_recipes: Default::default(),
         keep_platform_per_cluster: false,
     };

@@ -206,7 +206,7 @@ pub fn run(args: &RunArgs, state: &StateArgs) -> Result<(), Failure> {
         run_id: String::new(),
         inventory: &file,
         inventory_path: &args.inventory,
-        files_prefix: &state.state,
+        files_prefix: &drover_app::stores::files_prefix(&state.state),
         upgrade_recipes: recipes_of(plan_document, &file.cluster),
         keep_platform_per_cluster: false,
     };
