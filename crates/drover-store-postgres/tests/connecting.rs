@@ -1,7 +1,8 @@
 //! Connecting to PostgreSQL: schema migrations (applied once under concurrent starts, a newer
 //! schema refused with nothing changed, the journal append-only in the database itself), and the
 //! bad inputs an operator can give (wrong password, unreachable server, no such database, a
-//! password in the URL), each a clear message naming the setting and never the password.
+//! password in the URL), each a clear message naming the setting and never the password; and
+//! the query timeout, which bounds a write stuck behind another session.
 //!
 //! Against the real test server (see `common`); these tests must not mock the database.
 
@@ -213,4 +214,66 @@ fn a_password_in_the_url_is_refused_before_connecting() {
     let error = PostgresStore::connect(&with_password).expect_err("a password in the URL");
     assert!(matches!(error, StoreError::InvalidUrl { .. }), "{error:?}");
     assert!(!error.to_string().contains("hunter2"), "{error}");
+}
+
+#[test]
+fn a_write_stuck_behind_another_session_gives_up_after_the_query_timeout() {
+    use std::time::{Duration, Instant};
+
+    use drover_store_postgres::PostgresOptions;
+
+    let url = common::fresh_database("timeout");
+    let options = PostgresOptions {
+        query_timeout: Duration::from_millis(500),
+        ..PostgresOptions::default()
+    };
+    let store = PostgresStore::connect_with(&url, options).expect("connect");
+    block_on(store.start_run(&new_run("run-1"), "h", Duration::from_secs(10), &entry()))
+        .expect("start a run");
+
+    // Another session holds the run's row (an operator's open transaction, a stuck instance).
+    let (locked_tx, locked_rx) = std::sync::mpsc::channel();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let holder_url = url.clone();
+    let holder = thread::spawn(move || {
+        block_on(async move {
+            let mut config: tokio_postgres::Config = holder_url.parse().unwrap();
+            config.password(std::env::var("PGPASSWORD").unwrap());
+            let (mut client, connection) = config.connect(NoTls).await.unwrap();
+            tokio::spawn(connection);
+            let transaction = client.transaction().await.unwrap();
+            transaction
+                .execute("SELECT 1 FROM runs WHERE id = 'run-1' FOR UPDATE", &[])
+                .await
+                .unwrap();
+            locked_tx.send(()).unwrap();
+            tokio::task::spawn_blocking(move || release_rx.recv())
+                .await
+                .unwrap()
+                .ok();
+            transaction.rollback().await.unwrap();
+        })
+    });
+    locked_rx.recv().unwrap();
+    let started = Instant::now();
+    let error = block_on(store.append(
+        "run-1",
+        &NewEntry {
+            at_ms: 2,
+            kind: "intent".to_string(),
+            payload_json: "{}".to_string(),
+        },
+        None,
+    ))
+    .expect_err("the row is held by another session");
+    let waited = started.elapsed();
+    assert!(matches!(error, StoreError::TimedOut { .. }), "{error:?}");
+    assert!(waited < Duration::from_secs(5), "waited {waited:?}");
+    release_tx.send(()).unwrap();
+    holder.join().unwrap();
+
+    // Nothing was written, and the store works again once the row is free.
+    assert_eq!(block_on(store.entries("run-1")).unwrap().len(), 1);
+    let seq = block_on(store.append("run-1", &entry(), None)).expect("append");
+    assert_eq!(seq, 2);
 }
