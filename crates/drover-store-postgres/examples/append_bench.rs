@@ -32,8 +32,13 @@ fn entry(kind: &str, at_ms: u64) -> NewEntry {
     }
 }
 
-/// Appends per second with `writers` writers, each on its own run and handle.
-fn measure(label: &str, writers: usize, open: &(dyn Fn() -> Arc<dyn RunStore> + Sync)) -> f64 {
+/// Appends per second with `writers` writers, each on its own run and handle, and how many appends
+/// failed (an SQLite writer that waited past `BUSY_TIMEOUT` for the file's write lock).
+fn measure(
+    label: &str,
+    writers: usize,
+    open: &(dyn Fn() -> Arc<dyn RunStore> + Sync),
+) -> (f64, u64) {
     let barrier = Arc::new(Barrier::new(writers + 1));
     let started = std::thread::scope(|scope| {
         let handles: Vec<_> = (0..writers)
@@ -55,25 +60,33 @@ fn measure(label: &str, writers: usize, open: &(dyn Fn() -> Arc<dyn RunStore> + 
                         .expect("start");
                     barrier.wait();
                     block_on(async {
+                        let mut failed = 0;
                         for step in 0..APPENDS_PER_WRITER {
-                            store
+                            if let Err(error) = store
                                 .append(&run_id, &entry("intent", step), Some(&lease))
                                 .await
-                                .expect("append");
+                            {
+                                eprintln!("{error}");
+                                failed += 1;
+                            }
                         }
-                    });
+                        failed
+                    })
                 })
             })
             .collect();
         barrier.wait();
         let started = Instant::now();
-        for handle in handles {
-            handle.join().expect("writer");
-        }
-        started
+        let failed: u64 = handles
+            .into_iter()
+            .map(|handle| handle.join().expect("writer"))
+            .sum();
+        (started, failed)
     });
+    let (started, failed) = started;
     let seconds = started.elapsed().as_secs_f64();
-    (writers as u64 * APPENDS_PER_WRITER) as f64 / seconds
+    let succeeded = writers as u64 * APPENDS_PER_WRITER - failed;
+    (succeeded as f64 / seconds, failed)
 }
 
 fn main() {
@@ -95,16 +108,16 @@ fn main() {
             assert!(status.success(), "creating the bench database");
             format!("{}/{database}", server.rsplit_once('/').expect("a URL").0)
         });
-    println!("| store | writers | appends/s |");
-    println!("| --- | --- | --- |");
+    println!("| store | writers | appends/s | failed appends |");
+    println!("| --- | --- | --- | --- |");
     for writers in [1, 8] {
-        let rate = measure("sqlite", writers, &|| sqlite(&sqlite_path));
-        println!("| SQLite (WAL, synchronous=FULL) | {writers} | {rate:.0} |");
+        let (rate, failed) = measure("sqlite", writers, &|| sqlite(&sqlite_path));
+        println!("| SQLite (WAL, synchronous=FULL) | {writers} | {rate:.0} | {failed} |");
         if let Some(url) = &postgres_url {
-            let rate = measure("postgres", writers, &|| {
+            let (rate, failed) = measure("postgres", writers, &|| {
                 Arc::new(PostgresStore::connect(url).expect("connect")) as Arc<dyn RunStore>
             });
-            println!("| PostgreSQL (synchronous_commit=on) | {writers} | {rate:.0} |");
+            println!("| PostgreSQL (synchronous_commit=on) | {writers} | {rate:.0} | {failed} |");
         }
     }
     if postgres_url.is_none() {
