@@ -7,8 +7,9 @@
 //!   starts on one cluster exactly one wins and the other is told `LockHeld`;
 //! - leases: every expiry is a time of the database's clock (`clock_timestamp()`), read inside
 //!   the transaction that compares or writes it; the caller's clock is never used;
-//! - fencing: tokens come from one store-wide sequence, drawn while the lock row is locked
-//!   (`FOR UPDATE`), so they strictly increase and are never reused; a fenced write locks the
+//! - fencing: tokens come from one store-wide sequence, drawn under a transaction-scoped
+//!   advisory lock on the cluster that every start, grant, break and release of its lock row
+//!   takes first, so a cluster's tokens strictly increase and none is reused; a fenced write locks the
 //!   lock row `FOR SHARE` in its own transaction, so no take-over can commit between the check
 //!   and the write;
 //! - the journal: an append increments `runs.last_seq` under the run row's lock in the same
@@ -240,6 +241,24 @@ impl Shared {
             .await
             .map(|row| row.as_ref().map(read_lock_row))
             .map_err(self.error(&format!("reading cluster {cluster}'s lock")))
+    }
+
+    /// Serializes, until commit, every transaction that may create, hand over or delete
+    /// `cluster`'s lock row: a token drawn after this is larger than any token the cluster's
+    /// row ever had, even when a concurrent start or release is still in flight.
+    async fn serialize_cluster(
+        &self,
+        transaction: &Transaction<'_>,
+        cluster: &str,
+    ) -> Result<(), StoreError> {
+        transaction
+            .execute(
+                "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+                &[&cluster],
+            )
+            .await
+            .map(|_| ())
+            .map_err(self.error(&format!("waiting for cluster {cluster}'s lock row")))
     }
 
     async fn next_fencing_token(&self, transaction: &Transaction<'_>) -> Result<u64, StoreError> {
@@ -542,6 +561,9 @@ impl RunStore for PostgresStore {
                 .place
                 .integer("created_at_ms", new_run.created_at_ms)?;
             let transaction = client.transaction().await.map_err(&error)?;
+            shared
+                .serialize_cluster(&transaction, &new_run.cluster)
+                .await?;
             let now_ms = shared.now_ms(&transaction).await?;
             let lock = LockRow {
                 cluster: new_run.cluster.clone(),
@@ -747,6 +769,7 @@ impl RunStore for PostgresStore {
             let error = shared.error(&operation);
             let transaction = client.transaction().await.map_err(&error)?;
             shared.require_run(&transaction, &run_id).await?;
+            shared.serialize_cluster(&transaction, &cluster).await?;
             // Twice at most: a free cluster that another transaction locks at the same moment
             // is read again, now with its row.
             for _ in 0..2 {
@@ -815,6 +838,7 @@ impl RunStore for PostgresStore {
             let error = shared.error(&operation);
             let cluster = lease_seen.cluster.as_str();
             let transaction = client.transaction().await.map_err(&error)?;
+            shared.serialize_cluster(&transaction, cluster).await?;
             let current = shared.lock_row(&transaction, cluster, "FOR UPDATE").await?;
             let now_ms = shared.now_ms(&transaction).await?;
             let current = match current {
@@ -918,6 +942,7 @@ impl RunStore for PostgresStore {
         self.with_connection(operation.clone(), move |mut client, shared| async move {
             let error = shared.error(&operation);
             let transaction = client.transaction().await.map_err(&error)?;
+            shared.serialize_cluster(&transaction, &cluster).await?;
             if let Some(fence) = &fence {
                 shared
                     .check_fence(&transaction, fence, &cluster, &run_id, "FOR UPDATE")
