@@ -98,6 +98,57 @@ pub enum StoreError {
         value: u64,
     },
 
+    /// A networked store's URL that cannot be used as given (malformed, a password in it, a TLS
+    /// mode this build lacks). Nothing was connected to, so nothing was written.
+    #[error(
+        "the state URL (--state / DROVER_STATE) {url_without_password} cannot be used: {detail}"
+    )]
+    InvalidUrl {
+        url_without_password: String,
+        detail: String,
+    },
+
+    /// A networked store that could not be reached (refused, no route, name unknown, no such
+    /// database, connection lost).
+    #[error(
+        "drover store {url_without_password} (--state / DROVER_STATE) is unreachable: {detail}"
+    )]
+    Unreachable {
+        url_without_password: String,
+        detail: String,
+    },
+
+    /// A networked store that refused the credentials. The message never holds the password.
+    #[error(
+        "drover store {url_without_password} (--state / DROVER_STATE) refused the credentials: \
+         {detail}; the password comes from PGPASSWORD or the password file (PGPASSFILE, else \
+         ~/.pgpass), never from the URL"
+    )]
+    Unauthorized {
+        url_without_password: String,
+        detail: String,
+    },
+
+    /// A networked store's operation that did not finish in time (a connection from a full
+    /// pool, or a statement past its timeout); it was abandoned, its transaction rolled back.
+    #[error(
+        "drover store {url_without_password} (--state / DROVER_STATE): {operation} gave up \
+         after {waited_ms} ms"
+    )]
+    TimedOut {
+        url_without_password: String,
+        operation: String,
+        waited_ms: u64,
+    },
+
+    /// Any other failure reported by a networked store's database.
+    #[error("drover store {url_without_password}: {operation} failed: {detail}")]
+    Database {
+        url_without_password: String,
+        operation: String,
+        detail: String,
+    },
+
     #[error("cannot read drover store {path}: {source}")]
     Io {
         path: PathBuf,
@@ -118,7 +169,10 @@ impl StoreError {
     /// Whether the same write may succeed if tried again a little later (the store was busy or
     /// out of reach), as opposed to a refusal that repeating cannot change.
     pub fn is_transient(&self) -> bool {
-        matches!(self, StoreError::Busy { .. })
+        matches!(
+            self,
+            StoreError::Busy { .. } | StoreError::Unreachable { .. } | StoreError::TimedOut { .. }
+        )
     }
 }
 

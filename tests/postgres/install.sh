@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Installs Debian's PostgreSQL server binaries (initdb, pg_ctl, postgres) for the store tests.
+# Idempotent and quiet: does nothing when a server binary is already there. Needs root (CI is).
+set -euo pipefail
+if compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null; then
+    exit 0
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq >/dev/null
+apt-get install -y -qq postgresql >/dev/null
