@@ -3,7 +3,8 @@
 # unprivileged `postgres` user (root may not run initdb), listening on 127.0.0.1 on a free port,
 # with a password user `drover` (allowed to create databases and roles) and a database `drover`; `url`
 # prints postgres://drover@127.0.0.1:PORT/drover; `password` prints the password (export it as
-# PGPASSWORD, never put it in the URL); `down` stops the server and removes the directory.
+# PGPASSWORD, never put it in the URL); `restart [DOWN_SECS]` stops and starts it again on the same
+# port; `down` stops the server and removes the directory.
 # State lives in $DROVER_PG_STATE_DIR (default /tmp/drover-test-postgres).
 set -euo pipefail
 state_dir=${DROVER_PG_STATE_DIR:-/tmp/drover-test-postgres}
@@ -46,6 +47,17 @@ url() {
     echo "postgres://drover@127.0.0.1:$(cat "$state_dir/port")/drover"
 }
 
+# Stops the server (fast: open sessions are cut), waits DOWN_SECS (default 2), starts it again on
+# the same port: a database restarted under a running drover.
+restart() {
+    local down_secs=${1:-2}
+    run_as_postgres "$bin_dir/pg_ctl" -D "$data_dir" -m fast -w stop >/dev/null
+    sleep "$down_secs"
+    run_as_postgres "$bin_dir/pg_ctl" -D "$data_dir" -l "$state_dir/server.log" -w -t 60 \
+        -o "-c listen_addresses=127.0.0.1 -c port=$(cat "$state_dir/port") -c unix_socket_directories=$state_dir -c max_connections=200 -c fsync=on" \
+        start >/dev/null
+}
+
 down() {
     if [ -d "$data_dir" ]; then
         run_as_postgres "$bin_dir/pg_ctl" -D "$data_dir" -m fast -w stop >/dev/null 2>&1 || true
@@ -57,6 +69,7 @@ case "${1:-}" in
     up) up ;;
     url) url ;;
     password) echo "$password" ;;
+    restart) restart "${2:-2}" ;;
     down) down ;;
-    *) echo "usage: $0 up|down|url|password" >&2; exit 2 ;;
+    *) echo "usage: $0 up|down|restart [DOWN_SECS]|url|password" >&2; exit 2 ;;
 esac

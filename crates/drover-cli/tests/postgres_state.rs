@@ -129,3 +129,33 @@ fn bad_postgres_state_values_exit_2_naming_the_setting() {
     assert!(message.contains("refused the credentials"), "{message}");
     assert!(!message.contains("xyzzy"), "the password leaked: {message}");
 }
+
+#[test]
+fn state_migrate_copies_an_sqlite_file_into_postgresql() {
+    let sqlite = tempfile::tempdir().unwrap();
+    let sqlite_state = sqlite.path().join("state.db");
+    let sqlite_state = sqlite_state.to_str().unwrap();
+    let run = drover(
+        sqlite_state,
+        &["run", "-i", &testdata("runs/small-pool.yaml"), "-o", "json"],
+    );
+    assert_eq!(run.status.code(), Some(0), "{}", stderr(&run));
+    let url = fresh_database("migrate");
+    let migrate = drover(
+        sqlite_state,
+        &["state", "migrate", "--from", sqlite_state, "--to", &url],
+    );
+    assert_eq!(migrate.status.code(), Some(0), "{}", stderr(&migrate));
+    for args in [vec!["history", "-o", "json"], vec!["report", "-o", "json"]] {
+        assert_eq!(
+            json(sqlite_state, &args),
+            json(&url, &args),
+            "{args:?} differs after the migration"
+        );
+    }
+    let again = drover(
+        sqlite_state,
+        &["state", "migrate", "--from", sqlite_state, "--to", &url],
+    );
+    assert_eq!(again.status.code(), Some(2), "{}", stderr(&again));
+}

@@ -360,14 +360,21 @@ impl<D: Driver + ?Sized> Engine<D> {
         if self.lease_renewed.elapsed() < self.lease_ttl / 3 {
             return Ok(());
         }
-        let renewed = self
-            .store
-            .renew_lease(lease, self.lease_ttl)
-            .await
-            .map_err(fenced_or_store)?;
-        self.lease = Some(renewed);
-        self.lease_renewed = std::time::Instant::now();
-        Ok(())
+        match self.store.renew_lease(lease, self.lease_ttl).await {
+            Ok(renewed) => {
+                self.lease = Some(renewed);
+                self.lease_renewed = std::time::Instant::now();
+                Ok(())
+            }
+            // Tried again at the next turn of the loop; if the store stays away longer than
+            // the lease, another process may take the run over and this one's next write is
+            // fenced.
+            Err(error) if error.is_transient() => {
+                tracing::warn!(run = %self.run_id, %error, "lease renewal failed; trying again");
+                Ok(())
+            }
+            Err(error) => Err(fenced_or_store(error)),
+        }
     }
 
     /// Gives the run's lease up (the process stops driving, e.g. to wait for an operator), so
@@ -414,14 +421,7 @@ impl<D: Driver + ?Sized> Engine<D> {
             self.write_phase(observer).await?;
             if self.outstanding.is_empty() {
                 if self.execution.is_finished() {
-                    self.store
-                        .release_lock(
-                            &self.execution.cluster().name,
-                            &self.run_id,
-                            self.lease.as_ref(),
-                        )
-                        .await
-                        .map_err(fenced_or_store)?;
+                    self.release_lock().await?;
                     self.lease = None;
                     return Ok(DriveEnd::Finished(self.execution.phase().clone()));
                 }
@@ -583,6 +583,30 @@ impl<D: Driver + ?Sized> Engine<D> {
         }
     }
 
+    /// Frees the cluster of a finished run, tried again like a journal write (releasing twice is
+    /// harmless).
+    async fn release_lock(&self) -> Result<(), EngineError> {
+        let cluster = &self.execution.cluster().name;
+        let mut delay = STORE_RETRY_FIRST_DELAY;
+        let mut waited = Duration::ZERO;
+        loop {
+            match self
+                .store
+                .release_lock(cluster, &self.run_id, self.lease.as_ref())
+                .await
+            {
+                Ok(()) => return Ok(()),
+                Err(error) if error.is_transient() && waited < STORE_RETRY_LIMIT => {
+                    tracing::warn!(run = %self.run_id, %error, "releasing the cluster failed; trying again");
+                    tokio::time::sleep(delay).await;
+                    waited += delay;
+                    delay = (delay * 2).min(STORE_RETRY_MAX_DELAY);
+                }
+                Err(error) => return Err(fenced_or_store(error)),
+            }
+        }
+    }
+
     /// Records the run's phase, tried again like a journal write (setting it twice is harmless).
     async fn set_run_state(&self, phase: &str) -> Result<(), EngineError> {
         let mut delay = STORE_RETRY_FIRST_DELAY;
@@ -687,10 +711,19 @@ impl<D: Driver + ?Sized> Engine<D> {
     ) -> Result<usize, EngineError> {
         self.last_request_poll = tokio::time::Instant::now();
         let mut applied = 0;
-        let entries = self
+        let entries = match self
             .store
             .entries_after(&self.run_id, self.last_seen_seq)
-            .await?;
+            .await
+        {
+            Ok(entries) => entries,
+            // A request waits in the journal: the next poll reads it.
+            Err(error) if error.is_transient() => {
+                tracing::warn!(run = %self.run_id, %error, "reading requests failed; trying again");
+                return Ok(0);
+            }
+            Err(error) => return Err(error.into()),
+        };
         for entry in entries {
             self.last_seen_seq = self.last_seen_seq.max(entry.seq);
             if entry.kind != KIND_REQUEST {

@@ -1,0 +1,195 @@
+//! Two `drover serve` instances sharing one PostgreSQL database (issue 14): when the instance
+//! that drives a run is killed, the other takes the run over and completes it; when it is only
+//! paused (SIGSTOP) past its lease, the other takes the run over (PostgreSQL ends the paused
+//! session's open transaction, `idle_in_transaction_session_timeout`), and the paused instance,
+//! once woken, is refused by the store (fenced) and stops driving.
+//!
+//! Needs the test server of `tests/postgres/server.sh` (`DROVER_TEST_POSTGRES_URL`,
+//! `PGPASSWORD`); .ci/run starts it. Without the feature this file holds no test.
+
+#![cfg(feature = "postgres")]
+
+mod serve_common;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use serve_common::*;
+
+const SLOW_POOL: &str = r#"
+cluster: {name: slow, target_version: "2.0"}
+policy: {max_unavailable: 1, upgrade_duration_secs: 1200, reboot_duration_secs: 120}
+driver: {kind: simulator, time_scale: 1000}
+hosts:
+  - {name: w1, version: "1.0", memory_mib: 65536, cpus: 16}
+  - {name: w2, version: "1.0", memory_mib: 65536, cpus: 16}
+  - {name: w3, version: "1.0", memory_mib: 65536, cpus: 16}
+  - {name: w4, version: "1.0", memory_mib: 65536, cpus: 16}
+vms:
+  - {name: v1, host: w1, memory_mib: 4096, vcpus: 2}
+  - {name: v2, host: w2, memory_mib: 4096, vcpus: 2}
+  - {name: v3, host: w3, memory_mib: 4096, vcpus: 2, local_storage: true}
+"#;
+
+const LEASE_TTL_SECS: u64 = 3;
+/// The store's default query timeout, also the server-side limit of a session left idle in a
+/// transaction: a holder paused inside one keeps its row locks that long.
+const IDLE_IN_TRANSACTION_SECS: u64 = 10;
+
+fn fresh_database(name: &str) -> String {
+    let server = std::env::var("DROVER_TEST_POSTGRES_URL").unwrap_or_else(|_| {
+        panic!(
+            "DROVER_TEST_POSTGRES_URL is not set: run `tests/postgres/install.sh && \
+             tests/postgres/server.sh up`, export DROVER_TEST_POSTGRES_URL=$(tests/postgres/server.sh url) \
+             and PGPASSWORD=$(tests/postgres/server.sh password)"
+        )
+    });
+    let database = format!("drover_failover_{name}_{}", std::process::id());
+    let output = Command::new("psql")
+        .arg(&server)
+        .args(["-v", "ON_ERROR_STOP=1", "-q", "-c"])
+        .arg(format!("CREATE DATABASE {database}"))
+        .output()
+        .expect("run psql");
+    assert!(
+        output.status.success(),
+        "psql: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let (prefix, _) = server.rsplit_once('/').expect("a URL with a database");
+    format!("{prefix}/{database}")
+}
+
+/// `drover --state URL serve` in the workspace's folder (a database has no folder: the
+/// simulated platform's file is kept in the current directory, shared by both instances).
+fn serve(workspace: &Workspace, url: &str) -> Server {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_drover"));
+    command
+        .current_dir(workspace.dir.path())
+        .args(["--state", url, "serve", "--config"])
+        .arg(workspace.path("serve.yaml"))
+        .args(["--listen", "127.0.0.1:0"])
+        .env_remove("DROVER_STATE")
+        .env_remove("DROVER_SERVE_CONFIG")
+        .env_remove("DROVER_LISTEN")
+        .env_remove("DROVER_DATA_DIR")
+        .env("NO_COLOR", "1");
+    Server::start(command, "http")
+}
+
+fn holder_of(server: &Server) -> String {
+    let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    format!("{}@{}", server.child.id(), hostname.trim())
+}
+
+fn start_mid_run(first: &Server, second: &Server) {
+    let (status, created) = post(
+        first,
+        "/api/v1/clusters/slow/runs",
+        Some(r#"{"run_id": "f"}"#),
+    );
+    assert_eq!(status, 202, "{created}");
+    let mid_run = wait_for_run(first, "f", None, Duration::from_secs(60), |view| {
+        view["hosts_finished"].as_u64().is_some_and(|n| n >= 1)
+            && view["hosts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|h| !matches!(h["step"].as_str(), Some("waiting" | "done")))
+    });
+    assert_eq!(mid_run["phase"], "running");
+    let (status, seen) = get(second, "/api/v1/runs/f");
+    assert_eq!(status, 200, "{seen}");
+    assert_eq!(seen["driven_by"], holder_of(first), "{seen}");
+}
+
+fn wait_until_driven_by(server: &Server, limit: Duration) -> Duration {
+    let started = Instant::now();
+    let holder = holder_of(server);
+    loop {
+        let (_, view) = get(server, "/api/v1/runs/f");
+        if view["driven_by"] == holder.as_str() || view["phase"] == "completed" {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < limit,
+            "not taken over within {limit:?}: {view}\n{}",
+            server.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn assert_completed(server: &Server) {
+    let done = wait_for_run(
+        server,
+        "f",
+        None,
+        Duration::from_secs(120),
+        phase_is("completed"),
+    );
+    assert_eq!(done["hosts_finished"], 4, "{done}");
+    assert!(done["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|h| h["step"] == "done" && h["version"] == "2.0"));
+    let (_, report) = get(server, "/api/v1/runs/f/report");
+    assert_eq!(report["restore_errors"], serde_json::json!([]));
+}
+
+fn workspace() -> Workspace {
+    Workspace::new(
+        &[("slow.yaml", SLOW_POOL)],
+        &format!("lease_ttl_secs: {LEASE_TTL_SECS}\n"),
+    )
+}
+
+#[test]
+fn a_killed_holder_is_taken_over_through_postgresql() {
+    let workspace = workspace();
+    let url = fresh_database("kill");
+    let mut first = serve(&workspace, &url);
+    let second = serve(&workspace, &url);
+    start_mid_run(&first, &second);
+    first.child.kill().expect("kill -9");
+    first.child.wait().unwrap();
+    let took = wait_until_driven_by(&second, Duration::from_secs(LEASE_TTL_SECS + 5));
+    eprintln!("postgres: taken over {took:?} after kill -9");
+    assert_completed(&second);
+}
+
+#[test]
+fn a_paused_holder_is_fenced_when_it_wakes() {
+    let workspace = workspace();
+    let url = fresh_database("pause");
+    let first = serve(&workspace, &url);
+    let second = serve(&workspace, &url);
+    start_mid_run(&first, &second);
+    let pid = first.child.id().to_string();
+    let signal = |name: &str| {
+        let status = Command::new("kill")
+            .args([name, &pid])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+    };
+    signal("-STOP");
+    let limit = Duration::from_secs(LEASE_TTL_SECS + IDLE_IN_TRANSACTION_SECS + 5);
+    let took = wait_until_driven_by(&second, limit);
+    eprintln!("postgres: taken over {took:?} after SIGSTOP");
+    signal("-CONT");
+    let started = Instant::now();
+    while !first
+        .log()
+        .contains("another drover process took this run over")
+    {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the woken holder was not fenced:\n{}",
+            first.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_completed(&second);
+}
