@@ -1,0 +1,94 @@
+//! Shared by the failover tests (`serve_failover.rs` on the embedded store,
+//! `serve_failover_postgres.rs` on PostgreSQL): a pool slow enough to stop its holder mid-run,
+//! starting a run on one instance, waiting for another to drive it, and checking it completed.
+
+use std::time::{Duration, Instant};
+
+use super::{get, phase_is, post, wait_for_run, Server};
+
+/// Slow enough that the holder is stopped mid-run (upgrades take 20 minutes of platform time,
+/// at 1000× the wall clock).
+pub const SLOW_POOL: &str = r#"
+cluster: {name: slow, target_version: "2.0"}
+policy: {max_unavailable: 1, upgrade_duration_secs: 1200, reboot_duration_secs: 120}
+driver: {kind: simulator, time_scale: 1000}
+hosts:
+  - {name: w1, version: "1.0", memory_mib: 65536, cpus: 16}
+  - {name: w2, version: "1.0", memory_mib: 65536, cpus: 16}
+  - {name: w3, version: "1.0", memory_mib: 65536, cpus: 16}
+  - {name: w4, version: "1.0", memory_mib: 65536, cpus: 16}
+vms:
+  - {name: v1, host: w1, memory_mib: 4096, vcpus: 2}
+  - {name: v2, host: w2, memory_mib: 4096, vcpus: 2}
+  - {name: v3, host: w3, memory_mib: 4096, vcpus: 2, local_storage: true}
+"#;
+
+/// The lease time the failover tests configure (`lease_ttl_secs`).
+pub const LEASE_TTL_SECS: u64 = 3;
+
+/// The lease holder name of a server: `PID@HOST`.
+pub fn holder_of(server: &Server) -> String {
+    let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    format!("{}@{}", server.child.id(), hostname.trim())
+}
+
+/// Starts run `f` on `first` and waits until a host is mid-way through its steps; `second`
+/// shows the run read-only and says `first` drives it.
+pub fn start_mid_run(first: &Server, second: &Server) {
+    let (status, created) = post(
+        first,
+        "/api/v1/clusters/slow/runs",
+        Some(r#"{"run_id": "f"}"#),
+    );
+    assert_eq!(status, 202, "{created}");
+    let mid_run = wait_for_run(first, "f", None, Duration::from_secs(60), |view| {
+        view["hosts_finished"].as_u64().is_some_and(|n| n >= 1)
+            && view["hosts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|h| !matches!(h["step"].as_str(), Some("waiting" | "done")))
+    });
+    assert_eq!(mid_run["phase"], "running");
+    let (status, seen) = get(second, "/api/v1/runs/f");
+    assert_eq!(status, 200, "{seen}");
+    assert_eq!(seen["driven_by"], holder_of(first), "{seen}");
+}
+
+/// Waits until `server` drives run `f` itself; returns how long that took.
+pub fn wait_until_driven_by(server: &Server, limit: Duration) -> Duration {
+    let started = Instant::now();
+    let holder = holder_of(server);
+    loop {
+        let (_, view) = get(server, "/api/v1/runs/f");
+        if view["driven_by"] == holder.as_str() || view["phase"] == "completed" {
+            return started.elapsed();
+        }
+        assert!(
+            started.elapsed() < limit,
+            "not taken over within {limit:?}: {view}\n{}",
+            server.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Run `f` completed on `server`: every host done at the target, no restore left undone.
+pub fn assert_completed(server: &Server) {
+    let done = wait_for_run(
+        server,
+        "f",
+        None,
+        Duration::from_secs(120),
+        phase_is("completed"),
+    );
+    assert_eq!(done["hosts_finished"], 4, "{done}");
+    assert!(done["hosts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|h| h["step"] == "done" && h["version"] == "2.0"));
+    let (_, report) = get(server, "/api/v1/runs/f/report");
+    assert_eq!(report["phase"], "completed");
+    assert_eq!(report["restore_errors"], serde_json::json!([]));
+}
