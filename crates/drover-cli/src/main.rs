@@ -16,6 +16,7 @@ mod demo;
 mod discover;
 mod exit;
 mod inventory_args;
+mod logs;
 mod output;
 mod plan_view;
 mod progress;
@@ -130,6 +131,7 @@ impl Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    logs::install();
     closed_pipe::exit_quietly_on_broken_stdout();
     if cli.command.only_reads_and_prints() {
         closed_pipe::die_on_closed_pipe();
