@@ -69,3 +69,22 @@ fn open_postgres(_url: &str) -> Result<Arc<dyn RunStore>, AppError> {
             .to_string(),
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn files_are_kept_beside_a_file_and_in_the_data_directory_for_a_database() {
+        assert_eq!(
+            files_prefix(Path::new("/var/lib/drover/drover.db")),
+            PathBuf::from("/var/lib/drover/drover.db")
+        );
+        // Never a path made of the URL (`postgres:/host:5432/db.CLUSTER.sim.json`).
+        let prefix = files_prefix(Path::new(
+            "postgres://drover@db.example:5432/fleet?sslmode=disable",
+        ));
+        assert_eq!(prefix.file_name().unwrap(), "drover-postgres-fleet");
+        assert!(!prefix.to_string_lossy().contains("://"), "{prefix:?}");
+    }
+}
