@@ -5,23 +5,8 @@ mod serve_common;
 
 use std::time::Duration;
 
+use serve_common::failover::SLOW_POOL;
 use serve_common::*;
-
-/// Slower than the API tests' pools so that the kill lands mid-run.
-const SLOW_POOL: &str = r#"
-cluster: {name: slow, target_version: "2.0"}
-policy: {max_unavailable: 1, upgrade_duration_secs: 1200, reboot_duration_secs: 120}
-driver: {kind: simulator, time_scale: 1000}
-hosts:
-  - {name: w1, version: "1.0", memory_mib: 65536, cpus: 16}
-  - {name: w2, version: "1.0", memory_mib: 65536, cpus: 16}
-  - {name: w3, version: "1.0", memory_mib: 65536, cpus: 16}
-  - {name: w4, version: "1.0", memory_mib: 65536, cpus: 16}
-vms:
-  - {name: v1, host: w1, memory_mib: 4096, vcpus: 2}
-  - {name: v2, host: w2, memory_mib: 4096, vcpus: 2}
-  - {name: v3, host: w3, memory_mib: 4096, vcpus: 2, local_storage: true}
-"#;
 
 #[test]
 fn a_killed_server_resumes_its_run_on_restart() {

@@ -555,31 +555,29 @@ impl<D: Driver + ?Sized> Engine<D> {
     /// commit, so before each new try the engine looks for its entry after its last confirmed
     /// one: a journal entry is written once, never twice.
     async fn append(&mut self, entry: &NewEntry) -> Result<u64, EngineError> {
-        let mut delay = STORE_RETRY_FIRST_DELAY;
-        let mut waited = Duration::ZERO;
+        let mut backoff = StoreBackoff::new();
         loop {
-            match self
+            let appended = self
                 .store
                 .append(&self.run_id, entry, self.lease.as_ref())
-                .await
-            {
-                Ok(seq) => {
-                    self.last_own_seq = seq;
-                    return Ok(seq);
-                }
-                Err(error) if error.is_transient() && waited < STORE_RETRY_LIMIT => {
-                    tracing::warn!(run = %self.run_id, %error, "journal write failed; trying again");
-                    // Wall time (virtual under a paused runtime): the store's outage is real.
-                    tokio::time::sleep(delay).await;
-                    waited += delay;
-                    delay = (delay * 2).min(STORE_RETRY_MAX_DELAY);
-                    if let Some(seq) = self.written_already(entry).await {
-                        self.last_own_seq = seq;
-                        return Ok(seq);
+                .await;
+            let seq = match appended {
+                Ok(seq) => seq,
+                Err(error) => {
+                    if !backoff
+                        .wait_after(&self.run_id, "journal write", &error)
+                        .await
+                    {
+                        return Err(fenced_or_store(error));
+                    }
+                    match self.written_already(entry).await {
+                        Some(seq) => seq,
+                        None => continue,
                     }
                 }
-                Err(error) => return Err(fenced_or_store(error)),
-            }
+            };
+            self.last_own_seq = seq;
+            return Ok(seq);
         }
     }
 
@@ -587,45 +585,41 @@ impl<D: Driver + ?Sized> Engine<D> {
     /// harmless).
     async fn release_lock(&self) -> Result<(), EngineError> {
         let cluster = &self.execution.cluster().name;
-        let mut delay = STORE_RETRY_FIRST_DELAY;
-        let mut waited = Duration::ZERO;
+        let mut backoff = StoreBackoff::new();
         loop {
-            match self
+            let released = self
                 .store
                 .release_lock(cluster, &self.run_id, self.lease.as_ref())
+                .await;
+            let Err(error) = released else {
+                return Ok(());
+            };
+            if !backoff
+                .wait_after(&self.run_id, "releasing the cluster", &error)
                 .await
             {
-                Ok(()) => return Ok(()),
-                Err(error) if error.is_transient() && waited < STORE_RETRY_LIMIT => {
-                    tracing::warn!(run = %self.run_id, %error, "releasing the cluster failed; trying again");
-                    tokio::time::sleep(delay).await;
-                    waited += delay;
-                    delay = (delay * 2).min(STORE_RETRY_MAX_DELAY);
-                }
-                Err(error) => return Err(fenced_or_store(error)),
+                return Err(fenced_or_store(error));
             }
         }
     }
 
     /// Records the run's phase, tried again like a journal write (setting it twice is harmless).
     async fn set_run_state(&self, phase: &str) -> Result<(), EngineError> {
-        let mut delay = STORE_RETRY_FIRST_DELAY;
-        let mut waited = Duration::ZERO;
+        let mut backoff = StoreBackoff::new();
         loop {
             let now = self.clock.now_ms();
-            match self
+            let written = self
                 .store
                 .set_run_state(&self.run_id, phase, now, self.lease.as_ref())
+                .await;
+            let Err(error) = written else {
+                return Ok(());
+            };
+            if !backoff
+                .wait_after(&self.run_id, "run state write", &error)
                 .await
             {
-                Ok(()) => return Ok(()),
-                Err(error) if error.is_transient() && waited < STORE_RETRY_LIMIT => {
-                    tracing::warn!(run = %self.run_id, %error, "run state write failed; trying again");
-                    tokio::time::sleep(delay).await;
-                    waited += delay;
-                    delay = (delay * 2).min(STORE_RETRY_MAX_DELAY);
-                }
-                Err(error) => return Err(fenced_or_store(error)),
+                return Err(fenced_or_store(error));
             }
         }
     }
@@ -788,6 +782,36 @@ impl<D: Driver + ?Sized> Engine<D> {
     /// The lock holder name of this engine.
     pub fn holder(&self) -> &str {
         &self.holder
+    }
+}
+
+/// The waits between tries of a store write the store could not take: doubling from
+/// `STORE_RETRY_FIRST_DELAY` to `STORE_RETRY_MAX_DELAY`, `STORE_RETRY_LIMIT` in all.
+struct StoreBackoff {
+    delay: Duration,
+    waited: Duration,
+}
+
+impl StoreBackoff {
+    fn new() -> StoreBackoff {
+        StoreBackoff {
+            delay: STORE_RETRY_FIRST_DELAY,
+            waited: Duration::ZERO,
+        }
+    }
+
+    /// Waits before the next try of a write that failed with `error`; `false` (at once) when
+    /// trying again cannot help (a refusal, a fenced write) or the time for tries is spent.
+    async fn wait_after(&mut self, run_id: &str, what: &str, error: &StoreError) -> bool {
+        if !error.is_transient() || self.waited >= STORE_RETRY_LIMIT {
+            return false;
+        }
+        tracing::warn!(run = %run_id, %error, "{what} failed; trying again");
+        // Wall time (virtual under a paused runtime): the store's outage is real.
+        tokio::time::sleep(self.delay).await;
+        self.waited += self.delay;
+        self.delay = (self.delay * 2).min(STORE_RETRY_MAX_DELAY);
+        true
     }
 }
 
