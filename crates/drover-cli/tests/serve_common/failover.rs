@@ -57,10 +57,15 @@ pub fn start_mid_run(first: &Server, second: &Server) {
 
 /// Waits until `server` drives run `f` itself; returns how long that took.
 pub fn wait_until_driven_by(server: &Server, limit: Duration) -> Duration {
+    wait_until_run_driven_by(server, "f", limit)
+}
+
+/// Waits until `server` drives `run_id` itself (or the run completed); returns how long that took.
+pub fn wait_until_run_driven_by(server: &Server, run_id: &str, limit: Duration) -> Duration {
     let started = Instant::now();
     let holder = holder_of(server);
     loop {
-        let (_, view) = get(server, "/api/v1/runs/f");
+        let (_, view) = get(server, &format!("/api/v1/runs/{run_id}"));
         if view["driven_by"] == holder.as_str() || view["phase"] == "completed" {
             return started.elapsed();
         }
@@ -75,9 +80,15 @@ pub fn wait_until_driven_by(server: &Server, limit: Duration) -> Duration {
 
 /// Run `f` completed on `server`: every host done at the target, no restore left undone.
 pub fn assert_completed(server: &Server) {
+    assert_run_completed(server, "f");
+}
+
+/// `run_id` (of a copy of [`SLOW_POOL`]) completed on `server`: every host done at the target,
+/// no restore left undone.
+pub fn assert_run_completed(server: &Server, run_id: &str) {
     let done = wait_for_run(
         server,
-        "f",
+        run_id,
         None,
         Duration::from_secs(120),
         phase_is("completed"),
@@ -88,7 +99,7 @@ pub fn assert_completed(server: &Server) {
         .unwrap()
         .iter()
         .all(|h| h["step"] == "done" && h["version"] == "2.0"));
-    let (_, report) = get(server, "/api/v1/runs/f/report");
+    let (_, report) = get(server, &format!("/api/v1/runs/{run_id}/report"));
     assert_eq!(report["phase"], "completed");
     assert_eq!(report["restore_errors"], serde_json::json!([]));
 }
