@@ -30,6 +30,7 @@ fn a_killed_holder_is_taken_over_by_the_other_instance_within_the_lease_time() {
     eprintln!("taken over {took:?} after kill -9");
     assert!(second.log().contains("took over run f"), "{}", second.log());
     assert_completed(&second);
+    assert_invariants_kept(workspace.dir.path(), SLOW_POOL);
 }
 
 #[test]
@@ -76,4 +77,6 @@ fn a_run_posted_to_a_full_instance_is_driven_by_an_instance_with_room() {
     assert_run_completed(&first, "f");
     assert_run_completed(&second, "g");
     assert!(second.log().contains("took over run g"), "{}", second.log());
+    assert_invariants_kept(workspace.dir.path(), SLOW_POOL);
+    assert_invariants_kept(workspace.dir.path(), &second_pool);
 }

@@ -1,8 +1,16 @@
 //! Shared by the failover tests (`serve_failover.rs` on the embedded store,
 //! `serve_failover_postgres.rs` on PostgreSQL): a pool slow enough to stop its holder mid-run,
-//! starting a run on one instance, waiting for another to drive it, and checking it completed.
+//! starting a run on one instance, waiting for another to drive it, and checking it completed
+//! with every DST invariant kept at every instant of the simulated platform's recorded history.
 
 use std::time::{Duration, Instant};
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use drover_dst::{check_recorded_run, RunEnd};
+use drover_engine::Clock;
+use drover_sim::driver::{SimDriver, SimDriverConfig};
 
 use super::{get, phase_is, post, wait_for_run, Server};
 
@@ -102,4 +110,43 @@ pub fn assert_run_completed(server: &Server, run_id: &str) {
     let (_, report) = get(server, &format!("/api/v1/runs/{run_id}/report"));
     assert_eq!(report["phase"], "completed");
     assert_eq!(report["restore_errors"], serde_json::json!([]));
+}
+
+/// The simulated platform of `pool` (an inventory text), kept in `directory` by whichever
+/// instance drove last, kept every DST invariant at every instant of its history (at most one
+/// host down, capacity, anti-affinity, no VM lost or moved to an older host), and the run left
+/// every host upgraded and restored.
+pub fn assert_invariants_kept(directory: &Path, pool: &str) {
+    let cluster = drover_schema::inventory::parse_inventory(pool, "pool.yaml").expect("the pool");
+    let suffix = format!(".{}.sim.json", cluster.name);
+    let world_file = std::fs::read_dir(directory)
+        .expect("the workspace")
+        .map(|entry| entry.expect("an entry").path())
+        .find(|path| path.to_string_lossy().ends_with(&suffix))
+        .unwrap_or_else(|| panic!("no *{suffix} in {}", directory.display()));
+    let config = |state_file| SimDriverConfig {
+        seed: 0,
+        faults: Vec::new(),
+        random_faults: Default::default(),
+        state_file,
+        save_only_on_request: true,
+    };
+    // Time 0: reading the worlds completes nothing that is still in flight.
+    let clock = Clock::virtual_from(0);
+    let initial = SimDriver::new(&cluster, clock.clone(), config(None))
+        .expect("the platform before the run")
+        .snapshot();
+    let last = SimDriver::new(&cluster, clock, config(Some(world_file)))
+        .expect("the platform after the run")
+        .snapshot();
+    let nobody = BTreeSet::new();
+    let end = RunEnd {
+        completed: true,
+        skipped: &nobody,
+        unrestorable: &nobody,
+    };
+    let max_unavailable = 1;
+    check_recorded_run(&cluster, &initial, &last, max_unavailable, &end)
+        .unwrap_or_else(|error| panic!("a DST invariant broke: {error}"));
+    assert!(!last.history.is_empty());
 }
