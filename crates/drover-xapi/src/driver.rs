@@ -1,6 +1,5 @@
 //! [`XapiDriver`]: Drover's driver calls as XAPI calls. Discovery reads `pool`, `host`,
-//! `host_metrics` and `VM` records (control domains, templates and snapshots skipped; a running
-//! VM whose `allowed_operations` lacks `pool_migrate` is not migratable); cordon is
+//! `host_metrics` and `VM` records (control domains, templates and snapshots skipped); cordon is
 //! `host.disable`/`host.enable`; maintenance is XenCenter's and the xe CLI's convention,
 //! `other_config["MAINTENANCE_MODE"]` plus `host.disable` (`ocaml/xapi-cli-server/
 //! cli_operations.ml`, `host_enable`); a migration is `Async.VM.pool_migrate` followed through its
@@ -13,23 +12,26 @@
 //! procedure is an installer or `xe-install-update`, not an XAPI call); the driver then waits
 //! for the host to report the target `product_version`.
 //!
-//! Not done: `local_storage` (needs VBD/VDI/SR records), VM groups, HA/WLB prechecks, a compatibility level
-//! (XAPI pools have none).
+//! Discovery also reads `SR`, `VDI`, `VBD`, `VM_guest_metrics` and `VM_group` records; what
+//! they mean for a guest is `discovery`'s.
+//!
+//! Not done: HA/WLB prechecks, a compatibility level (XAPI pools have none).
 //!
 //! This module must not know the engine, stores or the registry.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use drover_core::{Cluster, Host, HostRole, HostState, RestartPolicy, Version, Vm, VmState};
+use drover_core::{Cluster, Host, HostRole, HostState, Version};
 use drover_driver::{Discovered, Driver, DriverError, HostFacts, ShutdownObserved};
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 use drover_command::{
     run_step, ArgvTemplate, Placeholder, PlaceholderValues, RunLimits, StepContext,
 };
 
 use crate::client::XapiClient;
+use crate::discovery::{guest, is_guest, Record, Records, Surroundings};
 use crate::XapiError;
 
 /// How the driver paces itself.
@@ -51,16 +53,12 @@ pub struct XapiDriver {
     roles: BTreeMap<String, HostRole>,
 }
 
-type Record = Map<String, Value>;
-
-/// All records of one class, ref → record.
-struct Records(BTreeMap<String, Record>);
-
 struct Pool {
     master: String,
     hosts: Records,
     metrics: Records,
     vms: Records,
+    surroundings: Surroundings,
 }
 
 fn field<'a>(record: &'a Record, name: &str) -> &'a Value {
@@ -91,12 +89,6 @@ fn other_config<'a>(record: &'a Record, key: &str) -> Option<&'a str> {
 }
 
 const MIB: u64 = 1024 * 1024;
-
-fn is_guest(record: &Record) -> bool {
-    !flag(record, "is_control_domain")
-        && !flag(record, "is_a_template")
-        && !flag(record, "is_a_snapshot")
-}
 
 fn records_of(value: Value, class: &str) -> Result<Records, DriverError> {
     let Value::Object(map) = value else {
@@ -209,11 +201,29 @@ impl XapiDriver {
             "host_metrics",
         )?;
         let vms = records_of(self.call("VM.get_all_records", vec![], "pool").await?, "VM")?;
+        let mut surroundings = Surroundings::default();
+        for (class, records) in [
+            ("SR", &mut surroundings.storage_repositories),
+            ("VDI", &mut surroundings.disk_images),
+            ("VBD", &mut surroundings.block_devices),
+            ("VM_guest_metrics", &mut surroundings.guest_metrics),
+            ("VM_group", &mut surroundings.vm_groups),
+        ] {
+            let method = format!("{class}.get_all_records");
+            match self.client.call(&method, vec![]).await {
+                Ok(answer) => *records = records_of(answer, class)?,
+                // VM groups came with XenServer 8.4: an older server has none to read.
+                Err(XapiError::Api { code, .. })
+                    if class == "VM_group" && code == "MESSAGE_METHOD_UNKNOWN" => {}
+                Err(error) => return Err(driver_error(error, "pool")),
+            }
+        }
         Ok(Pool {
             master,
             hosts,
             metrics,
             vms,
+            surroundings,
         })
     }
 
@@ -424,7 +434,6 @@ impl Driver for XapiDriver {
         }
         let mut vms = Vec::new();
         for record in pool.vms.0.values().filter(|record| is_guest(record)) {
-            let running = text(record, "power_state") == "Running";
             // A halted VM is placed where it last ran (affinity), else on the master.
             let placed = [
                 text(record, "resident_on"),
@@ -434,32 +443,8 @@ impl Driver for XapiDriver {
             .into_iter()
             .find_map(|reference| index_of_ref.get(reference).copied());
             let Some(host_index) = placed else { continue };
-            let allowed: Vec<&str> = field(record, "allowed_operations")
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_str)
-                .collect();
-            vms.push(Vm {
-                name: text(record, "name_label").to_string(),
-                host: drover_core::HostId(host_index as u32),
-                memory_mib: number(record, "memory_static_max") / MIB,
-                vcpus: u32::try_from(number(record, "VCPUs_max")).unwrap_or(u32::MAX),
-                state: if running {
-                    VmState::Running
-                } else {
-                    VmState::Stopped
-                },
-                // A halted VM's allowed_operations never list pool_migrate: only a running
-                // VM's say whether it can move live.
-                migratable: !running || allowed.contains(&"pool_migrate"),
-                local_storage: false,
-                restart_policy: match text(record, "ha_restart_priority") {
-                    "restart" => RestartPolicy::Always,
-                    _ => RestartPolicy::Manual,
-                },
-                anti_affinity: None,
-            });
+            let host = drover_core::HostId(host_index as u32);
+            vms.push(guest(record, host, &pool.surroundings));
         }
         Ok(Discovered { hosts, vms })
     }

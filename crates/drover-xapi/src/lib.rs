@@ -6,6 +6,7 @@
 //! This crate must not know the engine, stores, the registry or the command line.
 
 pub mod client;
+pub mod discovery;
 pub mod driver;
 
 pub use client::{XapiClient, XapiConnection};

@@ -24,6 +24,7 @@ use drover_core::{Cluster, HostState, RestartPolicy, VmState};
 use drover_driver::{Discovered, Driver, DriverError};
 use drover_sim::driver::{SimDriver, WorldSnapshot};
 
+use super::vm_objects;
 use super::wire::{CallAnswer, XapiValue};
 
 /// The null reference (`Ref.null` in xapi).
@@ -82,7 +83,7 @@ struct Task {
 
 /// The kinds of object, for refs and uuids (the first group of each).
 #[derive(Clone, Copy)]
-enum Class {
+pub(super) enum Class {
     Pool = 1,
     Host = 2,
     Vm = 3,
@@ -91,13 +92,32 @@ enum Class {
     Template = 6,
     Session = 7,
     Task = 8,
+    Sr = 9,
+    Vdi = 10,
+    Vbd = 11,
+    GuestMetrics = 12,
+    VmGroup = 13,
 }
 
-fn reference(class: Class, index: u64) -> String {
+/// The classes whose records the pool serves with `get_all`, `get_all_records`, `get_record`,
+/// `get_by_name_label` and field getters.
+const RECORD_CLASSES: [&str; 9] = [
+    "pool",
+    "host",
+    "VM",
+    "host_metrics",
+    "SR",
+    "VDI",
+    "VBD",
+    "VM_guest_metrics",
+    "VM_group",
+];
+
+pub(super) fn reference(class: Class, index: u64) -> String {
     format!("OpaqueRef:{}", uuid(class, index))
 }
 
-fn uuid(class: Class, index: u64) -> String {
+pub(super) fn uuid(class: Class, index: u64) -> String {
     format!("{:08x}-0000-4000-8000-{index:012x}", class as u32)
 }
 
@@ -146,7 +166,7 @@ fn error(code: &str, params: &[&str]) -> Vec<String> {
         .collect()
 }
 
-fn record(fields: Vec<(&str, XapiValue)>) -> XapiValue {
+pub(super) fn record(fields: Vec<(&str, XapiValue)>) -> XapiValue {
     XapiValue::Struct(
         fields
             .into_iter()
@@ -320,31 +340,25 @@ impl XapiPool {
             ))
         };
         match (class, message) {
-            ("pool", "get_all")
-            | ("host", "get_all")
-            | ("VM", "get_all")
-            | ("host_metrics", "get_all") => {
+            (_, "get_all") if RECORD_CLASSES.contains(&class) => {
                 expect(0)?;
                 let view = self.view().await?;
                 let refs = self.all_records(class, &view).into_keys();
                 Ok(XapiValue::strings(refs))
             }
-            ("pool", "get_all_records")
-            | ("host", "get_all_records")
-            | ("VM", "get_all_records")
-            | ("host_metrics", "get_all_records") => {
+            (_, "get_all_records") if RECORD_CLASSES.contains(&class) => {
                 expect(0)?;
                 let view = self.view().await?;
                 Ok(XapiValue::Struct(self.all_records(class, &view)))
             }
-            ("pool" | "host" | "VM" | "host_metrics", "get_record") => {
+            (_, "get_record") if RECORD_CLASSES.contains(&class) => {
                 expect(1)?;
                 let view = self.view().await?;
                 self.all_records(class, &view)
                     .remove(arg(0))
                     .ok_or_else(|| error("HANDLE_INVALID", &[class, arg(0)]))
             }
-            ("host" | "VM", "get_by_name_label") => {
+            ("host" | "VM" | "SR" | "VDI" | "VM_group", "get_by_name_label") => {
                 expect(1)?;
                 let view = self.view().await?;
                 let refs = self
@@ -354,7 +368,7 @@ impl XapiPool {
                     .map(|(reference, _)| reference);
                 Ok(XapiValue::strings(refs))
             }
-            ("pool" | "host" | "VM" | "host_metrics", getter) if getter.starts_with("get_") => {
+            (_, getter) if getter.starts_with("get_") && RECORD_CLASSES.contains(&class) => {
                 expect(1)?;
                 let view = self.view().await?;
                 let fields = self
@@ -532,9 +546,17 @@ impl XapiPool {
         if source == destination {
             return Ok(XapiValue::string(""));
         }
-        if !vm.migratable || vm.local_storage {
-            let reason = "pool_migrate is not in the VM's allowed_operations";
-            return Err(error("OPERATION_NOT_ALLOWED", &[reason]));
+        if !vm.migratable {
+            // Without PV drivers xapi refuses live migration (VM_LACKS_FEATURE [vm]).
+            return Err(error("VM_LACKS_FEATURE", &[vm_ref]));
+        }
+        if vm.local_storage {
+            // A disk on the source's local SR, which the destination cannot reach.
+            let sr = vm_objects::all_records("VDI", &self.cluster, &view.discovered)
+                .and_then(|vdis| vdis.get(&reference(Class::Vdi, index as u64)).cloned())
+                .and_then(|vdi| field(&vdi, "SR").map(str::to_string))
+                .unwrap_or_else(|| NULL_REF.to_string());
+            return Err(error("VM_REQUIRES_SR", &[vm_ref, &sr]));
         }
         let target = view
             .discovered
@@ -644,7 +666,9 @@ impl XapiPool {
                 records.insert(reference(Class::Template, 0), template_record());
                 records
             }
-            _ => BTreeMap::new(),
+            _ => {
+                vm_objects::all_records(class, &self.cluster, &view.discovered).unwrap_or_default()
+            }
         }
     }
 
@@ -798,8 +822,10 @@ impl XapiPool {
         let running = vm.state == VmState::Running;
         let host_ref = reference(Class::Host, vm.host.index() as u64);
         // vm_operations in datamodel_vm.ml; a halted VM can be started, a running one moved or
-        // stopped. pool_migrate is absent when the VM cannot be live-migrated.
-        let allowed: Vec<&str> = match (running, vm.migratable && !vm.local_storage) {
+        // stopped. pool_migrate is absent when the guest lacks PV drivers (xapi's allowed
+        // operations check the live-migrate feature); a local disk does not remove it — the
+        // migration itself fails then, with VM_REQUIRES_SR.
+        let allowed: Vec<&str> = match (running, vm.migratable) {
             (true, true) => vec![
                 "pool_migrate",
                 "migrate_send",
@@ -824,42 +850,46 @@ impl XapiPool {
             RestartPolicy::Always => "restart",
             RestartPolicy::Manual => "",
         };
-        Some(record(vec![
-            ("uuid", XapiValue::string(uuid(Class::Vm, index as u64))),
-            ("name_label", XapiValue::string(vm.name.clone())),
-            ("name_description", XapiValue::string("")),
-            (
-                "power_state",
-                XapiValue::string(if running { "Running" } else { "Halted" }),
-            ),
-            (
-                "resident_on",
-                XapiValue::string(if running {
-                    host_ref.clone()
-                } else {
-                    NULL_REF.to_string()
-                }),
-            ),
-            ("affinity", XapiValue::string(host_ref)),
-            ("memory_static_max", memory.clone()),
-            ("memory_dynamic_max", memory.clone()),
-            ("memory_dynamic_min", memory.clone()),
-            ("memory_target", memory),
-            ("VCPUs_max", vcpus.clone()),
-            ("VCPUs_at_startup", vcpus),
-            ("allowed_operations", XapiValue::strings(allowed)),
-            ("current_operations", XapiValue::Struct(BTreeMap::new())),
-            ("is_a_template", XapiValue::Bool(false)),
-            ("is_a_snapshot", XapiValue::Bool(false)),
-            ("is_control_domain", XapiValue::Bool(false)),
-            ("ha_restart_priority", XapiValue::string(restart)),
-            (
-                "domid",
-                XapiValue::Int(if running { index as i64 + 1 } else { -1 }),
-            ),
-            ("groups", XapiValue::Array(Vec::new())),
-            ("other_config", XapiValue::Struct(BTreeMap::new())),
-        ]))
+        Some(record(
+            vec![
+                ("uuid", XapiValue::string(uuid(Class::Vm, index as u64))),
+                ("name_label", XapiValue::string(vm.name.clone())),
+                ("name_description", XapiValue::string("")),
+                (
+                    "power_state",
+                    XapiValue::string(if running { "Running" } else { "Halted" }),
+                ),
+                (
+                    "resident_on",
+                    XapiValue::string(if running {
+                        host_ref.clone()
+                    } else {
+                        NULL_REF.to_string()
+                    }),
+                ),
+                ("affinity", XapiValue::string(host_ref)),
+                ("memory_static_max", memory.clone()),
+                ("memory_dynamic_max", memory.clone()),
+                ("memory_dynamic_min", memory.clone()),
+                ("memory_target", memory),
+                ("VCPUs_max", vcpus.clone()),
+                ("VCPUs_at_startup", vcpus),
+                ("allowed_operations", XapiValue::strings(allowed)),
+                ("current_operations", XapiValue::Struct(BTreeMap::new())),
+                ("is_a_template", XapiValue::Bool(false)),
+                ("is_a_snapshot", XapiValue::Bool(false)),
+                ("is_control_domain", XapiValue::Bool(false)),
+                ("ha_restart_priority", XapiValue::string(restart)),
+                (
+                    "domid",
+                    XapiValue::Int(if running { index as i64 + 1 } else { -1 }),
+                ),
+                ("other_config", XapiValue::Struct(BTreeMap::new())),
+            ]
+            .into_iter()
+            .chain(vm_objects::vm_links(&self.cluster, index))
+            .collect(),
+        ))
     }
 
     fn control_domain_record(&self, index: usize, view: &View) -> XapiValue {
