@@ -11,9 +11,9 @@ use std::time::Duration;
 
 use drover_command::ArgvTemplate;
 use drover_driver::Driver;
-use drover_schema::inventory::{CommandStep, DriverSection, XapiSection};
+use drover_schema::inventory::{CommandStep, DriverSection, XapiSection, XapiTransport};
 use drover_xapi::driver::XapiTimings;
-use drover_xapi::{XapiClient, XapiConnection, XapiDriver};
+use drover_xapi::{Transport, XapiClient, XapiConnection, XapiDriver};
 
 use crate::{
     beside_inventory, OpenContext, PrepareContext, Prepared, Registration, RegistryError, RunDriver,
@@ -85,7 +85,13 @@ fn open(run_driver: &RunDriver, context: &OpenContext) -> Result<Arc<dyn Driver>
         insecure: xapi.insecure,
         request_timeout: Duration::from_secs(xapi.request_timeout_secs),
     };
-    let client = XapiClient::new(connection).map_err(|error| bad_config(error.to_string()))?;
+    let transport = match xapi.transport {
+        XapiTransport::Auto => Transport::Auto,
+        XapiTransport::Jsonrpc => Transport::JsonRpc,
+        XapiTransport::Xmlrpc => Transport::XmlRpc,
+    };
+    let client = XapiClient::with_transport(connection, transport)
+        .map_err(|error| bad_config(error.to_string()))?;
     let timings = XapiTimings {
         migration_timeout: Duration::from_secs(xapi.migration_timeout_secs),
         task_poll: Duration::from_millis(xapi.task_poll_ms),
