@@ -580,7 +580,9 @@ impl XapiPool {
             Err(DriverError::Unreachable { host, .. }) => {
                 Err(error("HOST_OFFLINE", &[&self.host_ref_of(&host)]))
             }
-            Err(DriverError::Refused(message) | DriverError::Failed(message)) => Err(error(
+            // The platform said no before moving anything: xapi's refusal of an operation.
+            Err(DriverError::Refused(message)) => Err(error("OPERATION_NOT_ALLOWED", &[&message])),
+            Err(DriverError::Failed(message)) => Err(error(
                 "VM_MIGRATE_FAILED",
                 &[vm_ref, &source_ref, host_ref, &message],
             )),

@@ -148,7 +148,8 @@ impl FaultEntry {
 pub enum FaultName {
     /// `vm`, `times`: the first `times` migrations of the VM fail.
     MigrationFails,
-    /// `vm`: the platform refuses every migration of the VM.
+    /// `vm`, optional `times`: the platform refuses every migration of the VM (the first
+    /// `times` only, when given: a refusal another destination or a later try gets past).
     MigrationRefused,
     /// `vm`, `times`: the first `times` migrations never complete (until Drover's timeout).
     MigrationHangs,
