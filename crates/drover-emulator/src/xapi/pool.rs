@@ -231,6 +231,12 @@ impl XapiPool {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// The platform's own state now (not XAPI: for tests that check invariants on the world
+    /// behind the API, as the conformance scenarios do).
+    pub fn snapshot(&self) -> WorldSnapshot {
+        self.driver.snapshot()
+    }
+
     /// How many calls of each method the pool answered (the emulator's own counter).
     pub fn calls_by_method(&self) -> BTreeMap<String, u64> {
         self.lock().calls_by_method.clone()
