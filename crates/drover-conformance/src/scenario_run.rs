@@ -419,7 +419,8 @@ fn drive_scenario(
                 checker
                     .check_end(&snapshot, completed, &skipped, &unrestorable)
                     .map_err(|problem| format!("at the end: {problem}"))?;
-                return expect_outcome(scenario, &phase, tally, killed, checker, &snapshot);
+                let target = &file.cluster.target_version;
+                return expect_outcome(scenario, &phase, tally, killed, checker, &snapshot, target);
             }
         }
     }
@@ -436,11 +437,12 @@ fn expect_outcome(
     killed: usize,
     checker: &Checker,
     snapshot: &WorldSnapshot,
+    target: &drover_core::Version,
 ) -> Result<String, String> {
     let upgraded = snapshot
         .hosts
         .iter()
-        .filter(|host| host.version.to_string() == "2.0" || host.version.to_string() == "2.0.0")
+        .filter(|host| host.version == *target)
         .count();
     let completed = || -> Result<(), String> {
         match phase {
