@@ -131,6 +131,16 @@ details = x.task.get_error_info(task)
 check("a refused async migration fails its task with HOST_NOT_ENOUGH_FREE_MEMORY",
       x.task.get_status(task) == "failure" and details[0] == "HOST_NOT_ENOUGH_FREE_MEMORY", details)
 
+# XenServer 8's update mechanism (datamodel_pool.ml sync_updates, datamodel_host.ml
+# apply_updates and latest_synced_updates_applied).
+check("before a sync, latest_synced_updates_applied is unknown", x.host.get_latest_synced_updates_applied(by_name["xs1"]) == "unknown")
+pool_ref = next(iter(pools))
+update_hash = x.pool.sync_updates(pool_ref, False, "", "")
+check("pool.sync_updates answers the updateinfo hash", isinstance(update_hash, str) and len(update_hash) == 64, update_hash)
+check("a host below the synced release is behind (no)", x.host.get_latest_synced_updates_applied(by_name["xs1"]) == "no")
+details = failure_code(lambda: x.host.apply_updates(by_name["xs1"], "0" * 64))
+check("host.apply_updates with another hash raises UPDATEINFO_HASH_MISMATCH", details == ["UPDATEINFO_HASH_MISMATCH"], details)
+
 session.xenapi.session.logout()
 # XenAPI.py answers SESSION_INVALID by logging in again; without a login to repeat it raises
 # xmlrpc.client.Fault 401. A raw proxy shows the code itself.

@@ -5,11 +5,13 @@
 //!
 //! This module knows the XAPI driver's section; it must not know stores or callers.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use drover_command::ArgvTemplate;
+use drover_core::Cluster;
 use drover_driver::Driver;
 use drover_schema::inventory::{CommandStep, DriverSection, XapiSection, XapiTransport};
 use drover_xapi::driver::XapiTimings;
@@ -77,6 +79,27 @@ fn password(xapi: &XapiSection) -> Result<String, RegistryError> {
 
 fn open(run_driver: &RunDriver, context: &OpenContext) -> Result<Arc<dyn Driver>, RegistryError> {
     let xapi = section_of(&run_driver.section)?;
+    Ok(Arc::new(driver_of(xapi, context.cluster)?))
+}
+
+/// Each host's pending updates as the pool reports them (`latest_synced_updates_applied`), for
+/// `drover check`. A relative `password_file` is read from the current directory here (a run
+/// resolves it beside the inventory).
+pub(crate) async fn pending_updates(
+    xapi: &XapiSection,
+    cluster: &Cluster,
+) -> Result<BTreeMap<String, Option<bool>>, RegistryError> {
+    let driver = driver_of(xapi, cluster)?;
+    driver
+        .updates_pending()
+        .await
+        .map_err(|error| RegistryError::Unavailable {
+            kind: "xapi",
+            detail: error.to_string(),
+        })
+}
+
+fn driver_of(xapi: &XapiSection, cluster: &Cluster) -> Result<XapiDriver, RegistryError> {
     let connection = XapiConnection {
         url: xapi.url.clone(),
         username: xapi.username.clone(),
@@ -103,10 +126,5 @@ fn open(run_driver: &RunDriver, context: &OpenContext) -> Result<Arc<dyn Driver>
         .map(|argv| ArgvTemplate::for_step(CommandStep::Upgrade, argv))
         .transpose()
         .map_err(|error| bad_config(error.to_string()))?;
-    Ok(Arc::new(XapiDriver::new(
-        client,
-        timings,
-        context.cluster,
-        upgrade_command,
-    )))
+    Ok(XapiDriver::new(client, timings, cluster, upgrade_command))
 }

@@ -8,9 +8,13 @@
 //! `host.reboot`, and the boot id is `other_config["boot_time"]` (set by xapi at every start,
 //! `ocaml/xapi/dbsync_slave.ml`).
 //!
-//! The upgrade is the operator's `upgrade` command (drover-command template: XenServer's own
-//! procedure is an installer or `xe-install-update`, not an XAPI call); the driver then waits
-//! for the host to report the target `product_version`.
+//! The upgrade is the operator's `upgrade` command (drover-command template: a XenServer
+//! release installs outside XAPI, by its installer), or without one the pool's own update
+//! mechanism (XenServer 8: `pool.sync_updates`, then `Async.host.apply_updates` with the synced
+//! hash); either way the driver then waits for the host to report the target `product_version`.
+//! [`XapiDriver::updates_pending`] reads `latest_synced_updates_applied` for `drover check`.
+//! Catalog hotfix sets are not mapped onto XAPI's updates: XenServer 8 applies every synced
+//! update at once, by repository, not by hotfix.
 //!
 //! Discovery also reads `SR`, `VDI`, `VBD`, `VM_guest_metrics` and `VM_group` records; what
 //! they mean for a guest is `discovery`'s.
@@ -353,6 +357,112 @@ impl XapiDriver {
         Ok(end)
     }
 
+    /// Waits until `host` answers at `target` (or newer), up to the upgrade timeout from
+    /// `started`.
+    async fn wait_for_version(
+        &self,
+        host: &str,
+        target: &Version,
+        started: Instant,
+    ) -> Result<(), DriverError> {
+        let deadline = started + self.timings.upgrade_timeout;
+        loop {
+            if let Ok((_, record)) = self.host_ref(host).await {
+                let version = field(&record, "software_version")
+                    .get("product_version")
+                    .and_then(Value::as_str)
+                    .and_then(|text| text.parse::<Version>().ok());
+                if version.is_some_and(|version| version >= *target)
+                    && self.live(&record, host).await.unwrap_or(false)
+                {
+                    return Ok(());
+                }
+            }
+            if Instant::now() >= deadline {
+                return Err(DriverError::Failed(format!(
+                    "host {host} does not report {target} after its upgrade"
+                )));
+            }
+            tokio::time::sleep(self.timings.task_poll).await;
+        }
+    }
+
+    /// Without an `upgrade` command: the pool's own update mechanism (XenServer 8,
+    /// datamodel_pool.ml `sync_updates`, datamodel_host.ml `apply_updates`): sync the enabled
+    /// repository, then apply what it synced to the host, as a task under the upgrade timeout.
+    /// A server without it (`MESSAGE_METHOD_UNKNOWN`) or without a repository
+    /// (`NO_REPOSITORY_ENABLED`) needs the command.
+    async fn apply_synced_updates(&self, host: &str, target: &Version) -> Result<(), DriverError> {
+        let no_mechanism = |detail: String| {
+            DriverError::Failed(format!(
+                "host {host}: no `upgrade` command in the xapi section and the pool cannot update itself ({detail}); XenServer releases install outside XAPI: give the installer as the command"
+            ))
+        };
+        let pools = self.call("pool.get_all", vec![], host).await?;
+        let pool = pools
+            .as_array()
+            .and_then(|refs| refs.first())
+            .and_then(Value::as_str)
+            .ok_or_else(|| DriverError::Failed("the server has no pool".into()))?
+            .to_string();
+        // self, force, token, token_id: the parameters every server with sync_updates takes.
+        let sync = vec![json!(pool), json!(false), json!(""), json!("")];
+        let hash = match self.client.call("pool.sync_updates", sync).await {
+            Ok(Value::String(hash)) => hash,
+            Ok(other) => return Err(no_mechanism(format!("sync_updates answered {other}"))),
+            Err(error @ XapiError::Api { .. })
+                if matches!(
+                    error.code(),
+                    Some("MESSAGE_METHOD_UNKNOWN" | "NO_REPOSITORY_ENABLED")
+                ) =>
+            {
+                return Err(no_mechanism(error.to_string()))
+            }
+            Err(error) => return Err(driver_error(error, host)),
+        };
+        let (host_ref, _) = self.host_ref(host).await?;
+        tracing::info!(host, %target, "xapi: applying the pool's synced updates (host.apply_updates)");
+        let params = vec![json!(host_ref), json!(hash)];
+        match self
+            .run_task(
+                "host.apply_updates",
+                params,
+                self.timings.upgrade_timeout,
+                host,
+            )
+            .await?
+        {
+            TaskEnd::Succeeded => Ok(()),
+            TaskEnd::Failed(error) => Err(driver_error(error, host)),
+            TaskEnd::TimedOut => Err(DriverError::Failed(format!(
+                "host {host}: host.apply_updates still pending after {} s: cancelled",
+                self.timings.upgrade_timeout.as_secs()
+            ))),
+        }
+    }
+
+    /// Each host's `latest_synced_updates_applied` (datamodel_host.ml): `Some(true)` when the
+    /// host lacks updates the pool synced ("no"), `Some(false)` when it has them ("yes"), `None`
+    /// when unknown (no sync yet, or a server without the field).
+    pub async fn updates_pending(&self) -> Result<BTreeMap<String, Option<bool>>, DriverError> {
+        let hosts = records_of(
+            self.call("host.get_all_records", vec![], "pool").await?,
+            "host",
+        )?;
+        Ok(hosts
+            .0
+            .values()
+            .map(|record| {
+                let pending = match text(record, "latest_synced_updates_applied") {
+                    "no" => Some(true),
+                    "yes" => Some(false),
+                    _ => None,
+                };
+                (text(record, "name_label").to_string(), pending)
+            })
+            .collect())
+    }
+
     async fn run_task(
         &self,
         method: &str,
@@ -617,10 +727,10 @@ impl Driver for XapiDriver {
         if reports_target(&record) {
             return Ok(());
         }
+        let started = Instant::now();
         let Some(template) = &self.upgrade_command else {
-            return Err(DriverError::Failed(format!(
-                "host {host}: no `upgrade` command in the xapi section (XAPI has no call that installs a release)"
-            )));
+            self.apply_synced_updates(host, target).await?;
+            return self.wait_for_version(host, target, started).await;
         };
         let values = PlaceholderValues::new()
             .with(Placeholder::Host, host)
@@ -631,7 +741,6 @@ impl Driver for XapiDriver {
         let command_failed =
             |error: drover_command::CommandError| DriverError::Failed(error.to_string());
         let argv = template.render(&context, &values).map_err(command_failed)?;
-        let started = Instant::now();
         let output = run_step(
             &context,
             &argv,
@@ -646,20 +755,7 @@ impl Driver for XapiDriver {
                 output.message_tail()
             )));
         }
-        let deadline = started + self.timings.upgrade_timeout;
-        loop {
-            if let Ok((_, record)) = self.host_ref(host).await {
-                if reports_target(&record) && self.live(&record, host).await.unwrap_or(false) {
-                    return Ok(());
-                }
-            }
-            if Instant::now() >= deadline {
-                return Err(DriverError::Failed(format!(
-                    "host {host} does not report {target} after its upgrade command"
-                )));
-            }
-            tokio::time::sleep(self.timings.task_poll).await;
-        }
+        self.wait_for_version(host, target, started).await
     }
 
     async fn reboot(&self, host: &str, boot_id_before: &str) -> Result<(), DriverError> {

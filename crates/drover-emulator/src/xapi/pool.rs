@@ -65,6 +65,8 @@ struct PoolState {
     calls_by_method: BTreeMap<String, u64>,
     /// (host, simulator boot id) → the boot time xapi would report, seconds since the epoch.
     boot_times: HashMap<(String, String), f64>,
+    /// The hash `pool.sync_updates` answered last; `None` before the first sync.
+    update_hash: Option<String>,
 }
 
 struct Task {
@@ -414,6 +416,26 @@ impl XapiPool {
                 }
                 Ok(XapiValue::string(""))
             }
+            // XenServer 8's update mechanism (datamodel_pool.ml `sync_updates`: self, force,
+            // token, token_id since 1.329.0, username and password since 25.7.0; it answers the
+            // SHA256 of updateinfo.xml.gz), and datamodel_host.ml `apply_updates(self, hash)`.
+            ("pool", "sync_updates") => {
+                if !(4..=6).contains(&args.len()) {
+                    let received = (args.len() + 1).to_string();
+                    return Err(error(
+                        "MESSAGE_PARAMETER_COUNT_MISMATCH",
+                        &[method, "5", &received],
+                    ));
+                }
+                if parse_ref(arg(0)) != Some(Object::Pool) {
+                    return Err(error("HANDLE_INVALID", &["pool", arg(0)]));
+                }
+                Ok(XapiValue::String(self.sync_updates()))
+            }
+            ("host", "apply_updates") => {
+                expect(2)?;
+                self.apply_updates(arg(0), arg(1)).await
+            }
             ("host", "reboot") => {
                 expect(1)?;
                 self.reboot(arg(0)).await
@@ -437,6 +459,32 @@ impl XapiPool {
             ("task", _) => self.task_call(method, message, args),
             _ => Err(error("MESSAGE_METHOD_UNKNOWN", &[method])),
         }
+    }
+
+    /// A sync finds the updates of the cluster's target release: hosts below it are behind.
+    fn sync_updates(&self) -> String {
+        let mut state = self.lock();
+        state.next_serial += 1;
+        let hash = format!("{:064x}", state.next_serial);
+        state.update_hash = Some(hash.clone());
+        hash
+    }
+
+    /// Installs the synced updates on a host: the cluster's target, as the simulator upgrades
+    /// (the host must be ready for it: evacuated and in maintenance, as Drover leaves it).
+    async fn apply_updates(&self, host_ref: &str, hash: &str) -> CallAnswer {
+        let host = self.host_name(host_ref)?;
+        if self.lock().update_hash.as_deref() != Some(hash) {
+            // repository.ml: a hash other than the last sync's is refused.
+            return Err(error("UPDATEINFO_HASH_MISMATCH", &[]));
+        }
+        let target = self.cluster.target_version.clone();
+        self.driver
+            .upgrade(&host, &target)
+            .await
+            .map_err(|problem| self.platform_error(problem, host_ref))?;
+        // Set (Set String): livepatch failures and recommended guidances; none here.
+        Ok(XapiValue::Array(Vec::new()))
     }
 
     fn host_name(&self, reference: &str) -> Result<String, Vec<String>> {
@@ -749,7 +797,28 @@ impl XapiPool {
             other_config.push(("MAINTENANCE_MODE", "true".to_string()));
         }
         let (major, minor) = API_VERSION;
+        // latest_synced_updates_applied_state: unknown until a sync, then whether the host has
+        // the synced updates (the cluster's target release).
+        let synced = self.lock().update_hash.clone();
+        let updates_applied = match &synced {
+            None => "unknown",
+            Some(_)
+                if version.parse::<drover_core::Version>().ok()
+                    >= Some(self.cluster.target_version.clone()) =>
+            {
+                "yes"
+            }
+            Some(_) => "no",
+        };
         record(vec![
+            (
+                "latest_synced_updates_applied",
+                XapiValue::string(updates_applied),
+            ),
+            (
+                "last_update_hash",
+                XapiValue::string(synced.unwrap_or_default()),
+            ),
             ("uuid", XapiValue::string(uuid(Class::Host, index as u64))),
             ("name_label", XapiValue::string(configured.name.clone())),
             ("name_description", XapiValue::string("")),
