@@ -10,6 +10,7 @@
 //! This module must not know the simulator's internals: it speaks to the pool only.
 
 pub mod pool;
+mod refs;
 mod vm_objects;
 pub mod wire;
 

@@ -24,6 +24,7 @@ use drover_core::{Cluster, HostState, RestartPolicy, VmState};
 use drover_driver::{Discovered, Driver, DriverError};
 use drover_sim::driver::{SimDriver, WorldSnapshot};
 
+use super::refs::{record, reference, uuid, Class};
 use super::vm_objects;
 use super::wire::{CallAnswer, XapiValue};
 
@@ -83,24 +84,6 @@ struct Task {
     follower: Option<tokio::task::AbortHandle>,
 }
 
-/// The kinds of object, for refs and uuids (the first group of each).
-#[derive(Clone, Copy)]
-pub(super) enum Class {
-    Pool = 1,
-    Host = 2,
-    Vm = 3,
-    HostMetrics = 4,
-    ControlDomain = 5,
-    Template = 6,
-    Session = 7,
-    Task = 8,
-    Sr = 9,
-    Vdi = 10,
-    Vbd = 11,
-    GuestMetrics = 12,
-    VmGroup = 13,
-}
-
 /// The classes whose records the pool serves with `get_all`, `get_all_records`, `get_record`,
 /// `get_by_name_label` and field getters.
 const RECORD_CLASSES: [&str; 9] = [
@@ -114,14 +97,6 @@ const RECORD_CLASSES: [&str; 9] = [
     "VM_guest_metrics",
     "VM_group",
 ];
-
-pub(super) fn reference(class: Class, index: u64) -> String {
-    format!("OpaqueRef:{}", uuid(class, index))
-}
-
-pub(super) fn uuid(class: Class, index: u64) -> String {
-    format!("{:08x}-0000-4000-8000-{index:012x}", class as u32)
-}
 
 /// What a ref names.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -166,15 +141,6 @@ fn error(code: &str, params: &[&str]) -> Vec<String> {
         .chain(params.iter().copied())
         .map(str::to_string)
         .collect()
-}
-
-pub(super) fn record(fields: Vec<(&str, XapiValue)>) -> XapiValue {
-    XapiValue::Struct(
-        fields
-            .into_iter()
-            .map(|(key, value)| (key.to_string(), value))
-            .collect(),
-    )
 }
 
 fn string_map(pairs: Vec<(&str, String)>) -> XapiValue {

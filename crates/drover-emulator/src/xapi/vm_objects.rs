@@ -20,7 +20,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use drover_core::{Cluster, VmState};
 use drover_driver::Discovered;
 
-use super::pool::{record, reference, uuid, Class};
+use super::refs::{record, reference, uuid, Class};
 use super::wire::XapiValue;
 
 /// The SR index of the pool's shared SR.
