@@ -44,7 +44,8 @@ pub struct ScenarioOutcome {
     /// Migrations that succeeded, and attempts that did not.
     pub migrations: usize,
     pub migrations_failed: usize,
-    /// Restoring calls made after an abort (uncordon, leaving maintenance, starting a VM).
+    /// Restorations done after an abort: uncordons, exits from maintenance and VM starts that
+    /// succeeded (a restore the platform keeps refusing is retried, and not counted).
     pub restores: usize,
 }
 
@@ -208,17 +209,16 @@ impl Tally {
         let cluster = execution.cluster();
         match event {
             EngineEvent::Operator(OperatorCommand::Abort) => self.aborted = true,
-            EngineEvent::Calling(command) if self.aborted => {
-                if matches!(
+            EngineEvent::Answered { command, outcome } => {
+                let restoring = matches!(
                     command.kind,
                     CommandKind::Uncordon { .. }
                         | CommandKind::ExitMaintenance { .. }
                         | CommandKind::StartVm { .. }
-                ) {
+                );
+                if self.aborted && restoring && matches!(outcome, Outcome::Succeeded(_)) {
                     self.restores += 1;
                 }
-            }
-            EngineEvent::Answered { command, outcome } => {
                 if let CommandKind::Migrate { vm, to, .. } = &command.kind {
                     let succeeded = matches!(outcome, Outcome::Succeeded(_));
                     if succeeded {
@@ -492,7 +492,7 @@ fn expect_outcome(
                 return Err("no host was lost: the fault was not staged".into());
             }
             Ok(format!(
-                "halted, aborted; lost {:?}, {} restoring calls",
+                "halted, aborted; lost {:?}, {} restorations",
                 checker.lost_hosts(),
                 tally.restores
             ))

@@ -76,8 +76,9 @@ impl std::fmt::Display for Scenario {
 
 /// The hosts, VMs and policy of every scenario, without a driver section. Three hosts (h1 the
 /// pool master), one VM each; platform durations short, so a whole run takes minutes of platform
-/// time; timeouts long enough for a platform running at a scaled clock and short enough that a
-/// hung migration or a lost host is given up on within seconds of wall time.
+/// time. Timeouts are five to ten times the durations: on a clock scaled 200×, a machine that
+/// stalls a second costs 200 s of platform time, which must not look like a hung step; and still
+/// short enough that a hung migration or a lost host is given up on within seconds of wall time.
 pub const WORLD: &str = r#"cluster: {name: scenarios, target_version: "2.0"}
 policy:
   max_unavailable: 1
@@ -89,10 +90,10 @@ policy:
   max_step_attempts: 3
   retry_backoff_initial_secs: 1
   retry_backoff_max_secs: 2
-  step_timeout_secs: 60
-  migration_timeout_secs: 60
-  upgrade_timeout_secs: 600
-  reboot_timeout_secs: 120
+  step_timeout_secs: 120
+  migration_timeout_secs: 300
+  upgrade_timeout_secs: 1800
+  reboot_timeout_secs: 600
 hosts:
   - {name: h1, role: master, version: "1.0", memory_mib: 16384, cpus: 8}
   - {name: h2, version: "1.0", memory_mib: 16384, cpus: 8}
