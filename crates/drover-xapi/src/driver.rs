@@ -461,7 +461,11 @@ impl Driver for XapiDriver {
                 anti_affinity: None,
             });
         }
-        Ok(Discovered { hosts, vms })
+        Ok(Discovered {
+            settings: None,
+            hosts,
+            vms,
+        })
     }
 
     async fn host_facts(&self, host: &str) -> Result<HostFacts, DriverError> {
