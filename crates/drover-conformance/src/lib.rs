@@ -9,6 +9,9 @@
 //! returns within its timeout, failures are values with the right `DriverError` variant (never a
 //! panic), and discovery and `host_facts` report what the calls changed.
 //!
+//! Run-level scenarios: [`run_settings_scenario`] ("prechecks auto-resolved and restored") rolls
+//! a whole platform with blocking settings and checks they were resolved first and put back.
+//!
 //! A dev-dependency only: this crate must not know any particular driver, the registry, the
 //! engine, stores or inventories.
 
@@ -21,6 +24,7 @@ mod observe;
 mod report;
 mod restore;
 mod run;
+mod settings_scenario;
 
 pub use check::Check;
 pub use error::ConformanceError;
@@ -30,3 +34,6 @@ pub use fixture::{
 };
 pub use report::{CheckOutcome, Report, Verdict};
 pub use run::{run_all, run_one, run_suite};
+pub use settings_scenario::{
+    run_settings_scenario, LogEntry, SettingsScenario, SettingsScenarioReport,
+};

@@ -13,15 +13,20 @@
 //! procedure is an installer or `xe-install-update`, not an XAPI call); the driver then waits
 //! for the host to report the target `product_version`.
 //!
-//! Not done: `local_storage` (needs VBD/VDI/SR records), VM groups, HA/WLB prechecks, a compatibility level
-//! (XAPI pools have none).
+//! The pool settings that block a roll (HA, WLB, a VM's CD/DVD) are observed, resolved and
+//! restored by the `settings` module.
+//!
+//! Not done: `local_storage` (needs VBD/VDI/SR records), VM groups, a compatibility level (XAPI
+//! pools have none).
 //!
 //! This module must not know the engine, stores or the registry.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use drover_core::{Cluster, Host, HostRole, HostState, RestartPolicy, Version, Vm, VmState};
+use drover_core::{
+    Cluster, Host, HostRole, HostState, PlatformSetting, RestartPolicy, Version, Vm, VmState,
+};
 use drover_driver::{Discovered, Driver, DriverError, HostFacts, ShutdownObserved};
 use serde_json::{json, Map, Value};
 
@@ -51,10 +56,10 @@ pub struct XapiDriver {
     roles: BTreeMap<String, HostRole>,
 }
 
-type Record = Map<String, Value>;
+pub(crate) type Record = Map<String, Value>;
 
 /// All records of one class, ref → record.
-struct Records(BTreeMap<String, Record>);
+pub(crate) struct Records(pub(crate) BTreeMap<String, Record>);
 
 struct Pool {
     master: String,
@@ -63,20 +68,20 @@ struct Pool {
     vms: Records,
 }
 
-fn field<'a>(record: &'a Record, name: &str) -> &'a Value {
+pub(crate) fn field<'a>(record: &'a Record, name: &str) -> &'a Value {
     record.get(name).unwrap_or(&Value::Null)
 }
 
-fn text<'a>(record: &'a Record, name: &str) -> &'a str {
+pub(crate) fn text<'a>(record: &'a Record, name: &str) -> &'a str {
     field(record, name).as_str().unwrap_or("")
 }
 
-fn flag(record: &Record, name: &str) -> bool {
+pub(crate) fn flag(record: &Record, name: &str) -> bool {
     field(record, name).as_bool().unwrap_or(false)
 }
 
 /// XAPI integers: numbers over JSON-RPC, strings over XML-RPC; both accepted.
-fn number(record: &Record, name: &str) -> u64 {
+pub(crate) fn number(record: &Record, name: &str) -> u64 {
     match field(record, name) {
         Value::Number(number) => number.as_u64().unwrap_or(0),
         Value::String(text) => text.parse().unwrap_or(0),
@@ -92,13 +97,13 @@ fn other_config<'a>(record: &'a Record, key: &str) -> Option<&'a str> {
 
 const MIB: u64 = 1024 * 1024;
 
-fn is_guest(record: &Record) -> bool {
+pub(crate) fn is_guest(record: &Record) -> bool {
     !flag(record, "is_control_domain")
         && !flag(record, "is_a_template")
         && !flag(record, "is_a_snapshot")
 }
 
-fn records_of(value: Value, class: &str) -> Result<Records, DriverError> {
+pub(crate) fn records_of(value: Value, class: &str) -> Result<Records, DriverError> {
     let Value::Object(map) = value else {
         return Err(DriverError::Failed(format!(
             "{class}.get_all_records: not a map"
@@ -176,7 +181,7 @@ impl XapiDriver {
         self.client.calls_made()
     }
 
-    async fn call(
+    pub(crate) async fn call(
         &self,
         method: &str,
         params: Vec<Value>,
@@ -238,7 +243,7 @@ impl XapiDriver {
         Ok((reference, record))
     }
 
-    async fn vm_ref(&self, vm: &str) -> Result<(String, Record), DriverError> {
+    pub(crate) async fn vm_ref(&self, vm: &str) -> Result<(String, Record), DriverError> {
         let refs = self
             .call("VM.get_by_name_label", vec![json!(vm)], vm)
             .await?;
@@ -461,10 +466,11 @@ impl Driver for XapiDriver {
                 anti_affinity: None,
             });
         }
+        let settings = crate::settings::observe(self, &pool.vms.0).await?;
         Ok(Discovered {
-            settings: None,
             hosts,
             vms,
+            settings: Some(settings),
         })
     }
 
@@ -720,6 +726,18 @@ impl Driver for XapiDriver {
             }
             tokio::time::sleep(self.timings.task_poll).await;
         }
+    }
+
+    async fn resolve_setting(&self, setting: &PlatformSetting) -> Result<String, DriverError> {
+        crate::settings::resolve(self, setting).await
+    }
+
+    async fn restore_setting(
+        &self,
+        setting: &PlatformSetting,
+        saved: &str,
+    ) -> Result<(), DriverError> {
+        crate::settings::restore(self, setting, saved).await
     }
 
     async fn set_compatibility_level(

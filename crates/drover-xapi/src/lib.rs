@@ -1,12 +1,14 @@
 //! The `kind: xapi` driver: a XenServer / XCP-ng pool through XAPI's JSON-RPC (`URL/jsonrpc`).
 //! Every method, field and error code it uses is named as the xapi-project/xen-api datamodel
 //! names it (`ocaml/idl/datamodel*.ml`, `datamodel_errors.ml`); `client` speaks the wire,
-//! `driver` maps Drover's calls onto XAPI's objects.
+//! `driver` maps Drover's calls onto XAPI's objects,
+//! `settings` the pool settings that block a roll (HA, WLB, CD/DVD media).
 //!
 //! This crate must not know the engine, stores, the registry or the command line.
 
 pub mod client;
 pub mod driver;
+mod settings;
 
 pub use client::{XapiClient, XapiConnection};
 pub use driver::XapiDriver;
