@@ -47,7 +47,10 @@ fn settings_are_read_into_the_cluster_and_written_back() {
 #[test]
 fn an_inventory_without_settings_has_none() {
     let text = inventory("    []");
-    assert!(parse_inventory(&text, "pool.yaml").unwrap().settings.is_empty());
+    assert!(parse_inventory(&text, "pool.yaml")
+        .unwrap()
+        .settings
+        .is_empty());
 }
 
 #[test]
