@@ -56,10 +56,10 @@ pub struct XapiDriver {
     roles: BTreeMap<String, HostRole>,
 }
 
-pub(crate) type Record = Map<String, Value>;
+type Record = Map<String, Value>;
 
 /// All records of one class, ref → record.
-pub(crate) struct Records(pub(crate) BTreeMap<String, Record>);
+struct Records(BTreeMap<String, Record>);
 
 struct Pool {
     master: String,
@@ -68,20 +68,20 @@ struct Pool {
     vms: Records,
 }
 
-pub(crate) fn field<'a>(record: &'a Record, name: &str) -> &'a Value {
+fn field<'a>(record: &'a Record, name: &str) -> &'a Value {
     record.get(name).unwrap_or(&Value::Null)
 }
 
-pub(crate) fn text<'a>(record: &'a Record, name: &str) -> &'a str {
+fn text<'a>(record: &'a Record, name: &str) -> &'a str {
     field(record, name).as_str().unwrap_or("")
 }
 
-pub(crate) fn flag(record: &Record, name: &str) -> bool {
+fn flag(record: &Record, name: &str) -> bool {
     field(record, name).as_bool().unwrap_or(false)
 }
 
 /// XAPI integers: numbers over JSON-RPC, strings over XML-RPC; both accepted.
-pub(crate) fn number(record: &Record, name: &str) -> u64 {
+fn number(record: &Record, name: &str) -> u64 {
     match field(record, name) {
         Value::Number(number) => number.as_u64().unwrap_or(0),
         Value::String(text) => text.parse().unwrap_or(0),
@@ -97,13 +97,13 @@ fn other_config<'a>(record: &'a Record, key: &str) -> Option<&'a str> {
 
 const MIB: u64 = 1024 * 1024;
 
-pub(crate) fn is_guest(record: &Record) -> bool {
+fn is_guest(record: &Record) -> bool {
     !flag(record, "is_control_domain")
         && !flag(record, "is_a_template")
         && !flag(record, "is_a_snapshot")
 }
 
-pub(crate) fn records_of(value: Value, class: &str) -> Result<Records, DriverError> {
+fn records_of(value: Value, class: &str) -> Result<Records, DriverError> {
     let Value::Object(map) = value else {
         return Err(DriverError::Failed(format!(
             "{class}.get_all_records: not a map"
@@ -181,7 +181,7 @@ impl XapiDriver {
         self.client.calls_made()
     }
 
-    pub(crate) async fn call(
+    async fn call(
         &self,
         method: &str,
         params: Vec<Value>,
@@ -243,7 +243,7 @@ impl XapiDriver {
         Ok((reference, record))
     }
 
-    pub(crate) async fn vm_ref(&self, vm: &str) -> Result<(String, Record), DriverError> {
+    async fn vm_ref(&self, vm: &str) -> Result<(String, Record), DriverError> {
         let refs = self
             .call("VM.get_by_name_label", vec![json!(vm)], vm)
             .await?;
@@ -466,7 +466,7 @@ impl Driver for XapiDriver {
                 anti_affinity: None,
             });
         }
-        let settings = crate::settings::observe(self, &pool.vms.0).await?;
+        let settings = crate::settings::observe(&self.client, &pool.vms.0).await?;
         Ok(Discovered {
             hosts,
             vms,
@@ -729,7 +729,7 @@ impl Driver for XapiDriver {
     }
 
     async fn resolve_setting(&self, setting: &PlatformSetting) -> Result<String, DriverError> {
-        crate::settings::resolve(self, setting).await
+        crate::settings::resolve(&self.client, setting).await
     }
 
     async fn restore_setting(
@@ -737,7 +737,7 @@ impl Driver for XapiDriver {
         setting: &PlatformSetting,
         saved: &str,
     ) -> Result<(), DriverError> {
-        crate::settings::restore(self, setting, saved).await
+        crate::settings::restore(&self.client, setting, saved).await
     }
 
     async fn set_compatibility_level(

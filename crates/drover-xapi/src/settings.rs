@@ -23,7 +23,95 @@ use drover_core::{PlatformSetting, SettingKind};
 use drover_driver::DriverError;
 use serde_json::{json, Value};
 
-use crate::driver::{field, flag, number, records_of, text, Record, XapiDriver};
+use crate::client::XapiClient;
+use crate::XapiError;
+
+/// A record as XAPI answers it.
+type Record = serde_json::Map<String, Value>;
+
+fn field<'a>(record: &'a Record, name: &str) -> &'a Value {
+    record.get(name).unwrap_or(&Value::Null)
+}
+
+fn text<'a>(record: &'a Record, name: &str) -> &'a str {
+    field(record, name).as_str().unwrap_or("")
+}
+
+fn flag(record: &Record, name: &str) -> bool {
+    field(record, name).as_bool().unwrap_or(false)
+}
+
+/// XAPI integers: numbers over JSON-RPC, strings over XML-RPC; both accepted.
+fn number(record: &Record, name: &str) -> u64 {
+    match field(record, name) {
+        Value::Number(number) => number.as_u64().unwrap_or(0),
+        Value::String(text) => text.parse().unwrap_or(0),
+        _ => 0,
+    }
+}
+
+fn is_guest(record: &Record) -> bool {
+    !flag(record, "is_control_domain")
+        && !flag(record, "is_a_template")
+        && !flag(record, "is_a_snapshot")
+}
+
+/// The records of a `get_all_records` answer, ref → record.
+fn records_of(value: Value, class: &str) -> Result<BTreeMap<String, Record>, DriverError> {
+    let Value::Object(map) = value else {
+        return Err(DriverError::Failed(format!(
+            "{class}.get_all_records: not a map"
+        )));
+    };
+    Ok(map
+        .into_iter()
+        .filter_map(|(reference, record)| match record {
+            Value::Object(record) => Some((reference, record)),
+            _ => None,
+        })
+        .collect())
+}
+
+/// A call, its failure as the driver contract's error (the XAPI code kept in the text, so the
+/// journal records it): the platform refusing a setting change (`HA_*`, `WLB_*`, `VBD_*`) is
+/// `Refused`, a ref it does not know `NotFound`, no answer `Unreachable`.
+async fn call(client: &XapiClient, method: &str, params: Vec<Value>) -> Result<Value, DriverError> {
+    client
+        .call(method, params)
+        .await
+        .map_err(|error| match &error {
+            XapiError::Transport { detail, .. } => DriverError::Unreachable {
+                host: "pool".into(),
+                detail: detail.clone(),
+            },
+            XapiError::Api { code, .. } if code == "HANDLE_INVALID" => {
+                DriverError::NotFound(error.to_string())
+            }
+            XapiError::Api { code, .. }
+                if ["HA_", "WLB_", "VBD_"]
+                    .iter()
+                    .any(|prefix| code.starts_with(prefix))
+                    || code == "OPERATION_NOT_ALLOWED" =>
+            {
+                DriverError::Refused(error.to_string())
+            }
+            _ => DriverError::Failed(error.to_string()),
+        })
+}
+
+/// Whether a call failed with this XAPI error code.
+fn is_code(error: &DriverError, code: &str) -> bool {
+    error.to_string().contains(&format!("XAPI error {code} "))
+}
+
+/// The guest named `vm` (control domains, templates and snapshots are not guests).
+async fn guest_ref(client: &XapiClient, vm: &str) -> Result<String, DriverError> {
+    let vms = records_of(call(client, "VM.get_all_records", vec![]).await?, "VM")?;
+    vms.into_iter()
+        .find(|(_, record)| is_guest(record) && text(record, "name_label") == vm)
+        .map(|(reference, _)| reference)
+        .ok_or_else(|| DriverError::NotFound(format!("VM {vm}")))
+}
 
 /// What `pool.enable_ha` needs to turn HA on again as it was (the saved text, as JSON).
 #[derive(Debug, PartialEq)]
@@ -75,26 +163,18 @@ impl SavedHa {
 }
 
 /// The pool's ref and record.
-async fn pool_record(driver: &XapiDriver) -> Result<(String, Record), DriverError> {
-    let pools = records_of(
-        driver.call("pool.get_all_records", vec![], "pool").await?,
-        "pool",
-    )?;
+async fn pool_record(client: &XapiClient) -> Result<(String, Record), DriverError> {
+    let pools = records_of(call(client, "pool.get_all_records", vec![]).await?, "pool")?;
     pools
-        .0
         .into_iter()
         .next()
         .ok_or_else(|| DriverError::Failed("the server has no pool".into()))
 }
 
 /// CD drives that hold media: (VBD ref, VM ref).
-async fn inserted_cds(driver: &XapiDriver) -> Result<Vec<(String, String)>, DriverError> {
-    let vbds = records_of(
-        driver.call("VBD.get_all_records", vec![], "pool").await?,
-        "VBD",
-    )?;
+async fn inserted_cds(client: &XapiClient) -> Result<Vec<(String, String)>, DriverError> {
+    let vbds = records_of(call(client, "VBD.get_all_records", vec![]).await?, "VBD")?;
     Ok(vbds
-        .0
         .into_iter()
         .filter(|(_, record)| text(record, "type") == "CD" && !flag(record, "empty"))
         .map(|(reference, record)| (reference, text(&record, "VM").to_string()))
@@ -104,10 +184,10 @@ async fn inserted_cds(driver: &XapiDriver) -> Result<Vec<(String, String)>, Driv
 /// The blocking settings that are on: HA, WLB, and a setting per guest with a CD inserted.
 /// `vms` are the VM records discovery read (ref → record).
 pub(crate) async fn observe(
-    driver: &XapiDriver,
+    client: &XapiClient,
     vms: &BTreeMap<String, Record>,
 ) -> Result<Vec<PlatformSetting>, DriverError> {
-    let (_, pool) = pool_record(driver).await?;
+    let (_, pool) = pool_record(client).await?;
     let mut settings = Vec::new();
     if flag(&pool, "ha_enabled") {
         settings.push(PlatformSetting::pool(SettingKind::HaEnabled));
@@ -116,8 +196,8 @@ pub(crate) async fn observe(
         settings.push(PlatformSetting::pool(SettingKind::WlbEnabled));
     }
     let mut media: Vec<String> = Vec::new();
-    for (_, vm_ref) in inserted_cds(driver).await? {
-        let Some(vm) = vms.get(&vm_ref).filter(|vm| crate::driver::is_guest(vm)) else {
+    for (_, vm_ref) in inserted_cds(client).await? {
+        let Some(vm) = vms.get(&vm_ref).filter(|vm| is_guest(vm)) else {
             continue;
         };
         let name = text(vm, "name_label").to_string();
@@ -135,28 +215,34 @@ pub(crate) async fn observe(
 }
 
 pub(crate) async fn resolve(
-    driver: &XapiDriver,
+    client: &XapiClient,
     setting: &PlatformSetting,
 ) -> Result<String, DriverError> {
     match setting.kind {
-        SettingKind::HaEnabled => disable_ha(driver).await,
+        SettingKind::HaEnabled => disable_ha(client).await,
         SettingKind::WlbEnabled => {
-            let (pool_ref, pool) = pool_record(driver).await?;
+            let (pool_ref, pool) = pool_record(client).await?;
             if flag(&pool, "wlb_enabled") {
                 let params = vec![json!(pool_ref), json!(false)];
-                driver.call("pool.set_wlb_enabled", params, "pool").await?;
+                call(client, "pool.set_wlb_enabled", params).await?;
             }
             Ok(String::new())
         }
         SettingKind::VmMediaInserted => {
             let vm = setting.vm.as_deref().unwrap_or_default();
-            let (vm_ref, _) = driver.vm_ref(vm).await?;
-            for (vbd, _) in inserted_cds(driver)
+            let vm_ref = guest_ref(client, vm).await?;
+            for (vbd, _) in inserted_cds(client)
                 .await?
                 .into_iter()
                 .filter(|(_, owner)| *owner == vm_ref)
             {
-                driver.call("VBD.eject", vec![json!(vbd)], vm).await?;
+                match call(client, "VBD.eject", vec![json!(vbd)]).await {
+                    // Emptied meanwhile: the work is done.
+                    Err(error) if is_code(&error, "VBD_IS_EMPTY") => {}
+                    other => {
+                        other?;
+                    }
+                }
             }
             Ok(String::new())
         }
@@ -164,8 +250,8 @@ pub(crate) async fn resolve(
 }
 
 /// Reads what HA runs with, then turns it off (if it is on); answers what was read.
-async fn disable_ha(driver: &XapiDriver) -> Result<String, DriverError> {
-    let (_, pool) = pool_record(driver).await?;
+async fn disable_ha(client: &XapiClient) -> Result<String, DriverError> {
+    let (_, pool) = pool_record(client).await?;
     let mut heartbeat_srs = Vec::new();
     for statefile in field(&pool, "ha_statefiles")
         .as_array()
@@ -173,9 +259,7 @@ async fn disable_ha(driver: &XapiDriver) -> Result<String, DriverError> {
         .flatten()
         .filter_map(Value::as_str)
     {
-        let sr = driver
-            .call("VDI.get_SR", vec![json!(statefile)], "pool")
-            .await?;
+        let sr = call(client, "VDI.get_SR", vec![json!(statefile)]).await?;
         if let Some(sr) = sr
             .as_str()
             .filter(|sr| !heartbeat_srs.iter().any(|s| s == sr))
@@ -201,10 +285,10 @@ async fn disable_ha(driver: &XapiDriver) -> Result<String, DriverError> {
                 "HA is enabled but pool.ha_statefiles names no statefile VDI, so its heartbeat SRs are unknown and HA could not be enabled again".into(),
             ));
         }
-        match driver.call("pool.disable_ha", vec![], "pool").await {
+        match call(client, "pool.disable_ha", vec![]).await {
             Ok(_) => {}
             // Turned off meanwhile (a re-issued call, or an operator): the work is done.
-            Err(error) if error.to_string().contains("HA_NOT_ENABLED") => {}
+            Err(error) if is_code(&error, "HA_NOT_ENABLED") => {}
             Err(error) => return Err(error),
         }
     }
@@ -212,38 +296,36 @@ async fn disable_ha(driver: &XapiDriver) -> Result<String, DriverError> {
 }
 
 pub(crate) async fn restore(
-    driver: &XapiDriver,
+    client: &XapiClient,
     setting: &PlatformSetting,
     saved: &str,
 ) -> Result<(), DriverError> {
     match setting.kind {
         SettingKind::HaEnabled => {
-            let (pool_ref, pool) = pool_record(driver).await?;
+            let (pool_ref, pool) = pool_record(client).await?;
             if flag(&pool, "ha_enabled") {
                 return Ok(());
             }
             let saved = SavedHa::from_text(saved)?;
             let params = vec![json!(saved.heartbeat_srs), json!(saved.configuration)];
-            match driver.call("pool.enable_ha", params, "pool").await {
+            match call(client, "pool.enable_ha", params).await {
                 Ok(_) => {}
-                Err(error) if error.to_string().contains("HA_IS_ENABLED") => {}
+                Err(error) if is_code(&error, "HA_IS_ENABLED") => {}
                 Err(error) => return Err(error),
             }
             if saved.host_failures_to_tolerate > 0 {
                 // An int64 is a string over XML-RPC and a number over JSON-RPC; the client sends
                 // JSON-RPC.
                 let params = vec![json!(pool_ref), json!(saved.host_failures_to_tolerate)];
-                driver
-                    .call("pool.set_ha_host_failures_to_tolerate", params, "pool")
-                    .await?;
+                call(client, "pool.set_ha_host_failures_to_tolerate", params).await?;
             }
             Ok(())
         }
         SettingKind::WlbEnabled => {
-            let (pool_ref, pool) = pool_record(driver).await?;
+            let (pool_ref, pool) = pool_record(client).await?;
             if !flag(&pool, "wlb_enabled") {
                 let params = vec![json!(pool_ref), json!(true)];
-                driver.call("pool.set_wlb_enabled", params, "pool").await?;
+                call(client, "pool.set_wlb_enabled", params).await?;
             }
             Ok(())
         }

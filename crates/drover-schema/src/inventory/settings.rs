@@ -13,7 +13,6 @@ use drover_core::{PlatformSetting, SettingKind};
 use serde::{Deserialize, Serialize};
 
 use super::error::InventoryError;
-use super::schema::VmEntry;
 use super::source::Source;
 use super::value_checks::unknown_name_message;
 
@@ -69,12 +68,12 @@ pub(crate) fn setting_entry(setting: &PlatformSetting) -> SettingEntry {
 }
 
 /// The core's settings, once every entry names what its kind needs.
+/// `vm_names`: the inventory's VMs.
 pub(crate) fn into_settings(
     entries: &[SettingEntry],
-    vms: &[VmEntry],
+    vm_names: &[&str],
     source: &Source,
 ) -> Result<Vec<PlatformSetting>, InventoryError> {
-    let vm_names: Vec<&str> = vms.iter().map(|vm| vm.name.as_str()).collect();
     let mut seen = HashSet::new();
     let mut settings = Vec::with_capacity(entries.len());
     for (index, entry) in entries.iter().enumerate() {

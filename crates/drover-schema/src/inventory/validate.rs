@@ -27,7 +27,8 @@ pub(crate) fn into_cluster(
     let policy = into_policy(&document.policy, source)?;
     check_hosts(&document.hosts, source)?;
     check_only_hosts(&document.policy, &document.hosts, source)?;
-    let settings = into_settings(&document.cluster.settings, &document.vms, source)?;
+    let vm_names: Vec<&str> = document.vms.iter().map(|vm| vm.name.as_str()).collect();
+    let settings = into_settings(&document.cluster.settings, &vm_names, source)?;
     let vms = into_vms(document.vms, &document.hosts, source)?;
     let cluster = Cluster {
         name: document.cluster.name,

@@ -27,6 +27,7 @@ mod complete;
 mod faults;
 mod observe;
 mod persist;
+mod setting_state;
 mod settings;
 mod snapshot;
 mod version_text;

@@ -13,7 +13,7 @@ use drover_driver::DriverError;
 use serde::{Deserialize, Serialize};
 
 use super::faults::{Dice, Fault, FaultBook, FaultKind, RandomFaults, SlowStep, Subject};
-use super::settings::PlatformSettingState;
+use super::setting_state::PlatformSettingState;
 use super::snapshot::{HistoryEvent, HistoryEventKind};
 use super::version_text;
 
