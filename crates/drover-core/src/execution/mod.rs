@@ -10,7 +10,9 @@
 //! and the version is the target) → health check → exit maintenance → uncordon → start the VMs
 //! shut down on it. Steps that fail are retried with backoff up to a cap; then the host is
 //! `upgrade-failed` and the run halts until `retry`, `skip` or `abort`. After each wave the
-//! cluster is discovered again and re-planned from what was observed.
+//! cluster is discovered again and re-planned from what was observed. Platform settings that
+//! block a roll (HA, WLB, a VM's media) are turned off before a wave starts and put back when
+//! the run completes or is aborted (`blocking_settings`).
 //!
 //! No IO, no clock, no randomness: same inputs, same outputs.
 
