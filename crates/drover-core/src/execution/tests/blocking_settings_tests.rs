@@ -373,3 +373,36 @@ fn a_setting_on_again_at_a_later_wave_is_resolved_again_and_restored_once() {
         .count();
     assert_eq!(restores_of_ha, 1);
 }
+
+#[test]
+fn nothing_is_resolved_before_approval_or_while_the_window_is_closed() {
+    let mut cluster = settings_cluster(true);
+    cluster.policy.approval = ApprovalMode::Manual;
+    cluster.policy.windows = vec![MaintenanceWindow {
+        days: vec![6],
+        start_minute: 0,
+        end_minute: 60,
+    }];
+    let mut platform = Platform::new(&cluster);
+    let mut now = 0;
+    let mut execution = Execution::new(cluster, now);
+    drive(&mut execution, &mut platform, &mut now);
+    assert_eq!(execution.phase(), &RunPhase::AwaitingApproval);
+    assert!(platform.calls.is_empty(), "{:?}", platform.calls);
+    execution.handle(now, Input::Operator(OperatorCommand::Approve));
+    drive(&mut execution, &mut platform, &mut now);
+    assert!(
+        platform.calls.is_empty(),
+        "window closed: {:?}",
+        platform.calls
+    );
+    execution.handle(
+        now,
+        Input::WindowChanged {
+            open: true,
+            next_opening_at: None,
+        },
+    );
+    let first = execution.poll_command().expect("the window is open");
+    assert_eq!(first.kind.name(), "resolve-setting");
+}
