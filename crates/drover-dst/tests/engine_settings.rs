@@ -1,7 +1,7 @@
 //! Blocking platform settings through the real engine and journal, on the simulator in virtual
 //! time: a process killed between resolving HA/WLB and restoring them is resumed and restores
 //! each once; a resolve in flight when the process dies is issued again (the simulator answers
-//! the same saved text); a resolve the platform keeps refusing halts the run before any host,
+//! the same saved text, here after a first call that never returned); a resolve the platform keeps refusing halts the run before any host,
 //! naming the precheck, and `abort` then changes nothing.
 
 use std::sync::Arc;
@@ -9,10 +9,13 @@ use std::sync::Arc;
 use drover_core::execution::{OperatorCommand, RunPhase};
 use drover_core::{
     Cluster, Host, HostId, HostRole, HostState, PlatformSetting, Policy, RestartPolicy,
-    SettingKind, Vm, VmState,
+    SettingKind, Version, Vm, VmState,
 };
 use drover_engine::records::{from_json, IntentRecord};
-use drover_engine::{Clock, DriveEnd, Engine, EngineEvent, NewRunSpec};
+use drover_engine::{
+    Clock, Discovered, DriveEnd, Driver, DriverError, Engine, EngineEvent, HostFacts, NewRunSpec,
+    ShutdownObserved,
+};
 use drover_sim::driver::{Fault, FaultKind, HistoryEventKind, SimDriver, SimDriverConfig};
 use drover_store::Store;
 use tokio::sync::Notify;
@@ -122,8 +125,9 @@ async fn kill_at(mut engine: Engine<SimDriver>, step: &str) {
         }
     };
     tokio::select! {
-        end = engine.drive(&mut observer) => panic!("the run ended before {step}: {end:?}"),
+        biased;
         _ = killed.notified() => {}
+        end = engine.drive(&mut observer) => panic!("the run ended before {step}: {end:?}"),
     }
 }
 
@@ -219,12 +223,111 @@ fn a_run_killed_between_resolve_and_restore_restores_each_setting_once() {
     });
 }
 
+/// The simulator, except that the first resolve never returns (and never reaches the
+/// platform): the call is in flight when the process is killed.
+struct FirstResolveHangs {
+    platform: Arc<SimDriver>,
+    hung: std::sync::atomic::AtomicBool,
+}
+
+#[async_trait::async_trait]
+impl Driver for FirstResolveHangs {
+    fn kind(&self) -> &'static str {
+        "simulator"
+    }
+    async fn discover(&self) -> Result<Discovered, DriverError> {
+        self.platform.discover().await
+    }
+    async fn host_facts(&self, host: &str) -> Result<HostFacts, DriverError> {
+        self.platform.host_facts(host).await
+    }
+    async fn health_check(&self, host: &str) -> Result<(), DriverError> {
+        self.platform.health_check(host).await
+    }
+    async fn set_allocation(&self, host: &str, enabled: bool) -> Result<(), DriverError> {
+        self.platform.set_allocation(host, enabled).await
+    }
+    async fn set_maintenance(&self, host: &str, enabled: bool) -> Result<(), DriverError> {
+        self.platform.set_maintenance(host, enabled).await
+    }
+    async fn migrate(&self, vm: &str, from: &str, to: &str) -> Result<(), DriverError> {
+        self.platform.migrate(vm, from, to).await
+    }
+    async fn shutdown_vm(
+        &self,
+        vm: &str,
+        host: &str,
+        graceful_timeout: std::time::Duration,
+    ) -> Result<ShutdownObserved, DriverError> {
+        self.platform.shutdown_vm(vm, host, graceful_timeout).await
+    }
+    async fn start_vm(&self, vm: &str, host: &str) -> Result<(), DriverError> {
+        self.platform.start_vm(vm, host).await
+    }
+    async fn upgrade(&self, host: &str, target: &Version) -> Result<(), DriverError> {
+        self.platform.upgrade(host, target).await
+    }
+    async fn reboot(&self, host: &str, boot_id_before: &str) -> Result<(), DriverError> {
+        self.platform.reboot(host, boot_id_before).await
+    }
+    async fn set_compatibility_level(&self, cluster: &str, level: &str) -> Result<(), DriverError> {
+        self.platform.set_compatibility_level(cluster, level).await
+    }
+    async fn resolve_setting(&self, setting: &PlatformSetting) -> Result<String, DriverError> {
+        if !self.hung.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            std::future::pending::<()>().await;
+        }
+        self.platform.resolve_setting(setting).await
+    }
+    async fn restore_setting(
+        &self,
+        setting: &PlatformSetting,
+        saved: &str,
+    ) -> Result<(), DriverError> {
+        self.platform.restore_setting(setting, saved).await
+    }
+}
+
 #[test]
 fn a_resolve_in_flight_when_the_process_dies_is_issued_again() {
     runtime().block_on(async {
         let setup = setup(Vec::new());
-        let engine = create(&setup).await;
-        kill_at(engine, "resolve-setting").await;
+        let hanging = Arc::new(FirstResolveHangs {
+            platform: Arc::clone(&setup.driver),
+            hung: std::sync::atomic::AtomicBool::new(false),
+        });
+        let spec = NewRunSpec {
+            run_id: "settings".into(),
+            inventory_text: &drover_schema::inventory::inventory_to_yaml(&setup.cluster),
+            inventory_sha256: String::new(),
+            cluster: &setup.cluster,
+            options_json: "{}".into(),
+        };
+        let store = Store::open(&setup.state).unwrap();
+        let mut engine = Engine::create(store, hanging, setup.clock.clone(), spec)
+            .await
+            .unwrap();
+        // Killed once the other resolves are answered and the first still hangs.
+        let killed = Notify::new();
+        let mut answered = 0;
+        let mut observer = |_: &drover_core::execution::Execution, event: EngineEvent<'_>| {
+            if let EngineEvent::Answered { command, .. } = event {
+                if command.kind.name() == "resolve-setting" {
+                    answered += 1;
+                    if answered == 2 {
+                        killed.notify_one();
+                    }
+                }
+            }
+        };
+        tokio::select! {
+            biased;
+            _ = killed.notified() => {}
+            end = engine.drive(&mut observer) => panic!("the run ended with a resolve hung: {end:?}"),
+        }
+        drop(engine);
+        let ha = PlatformSetting::pool(SettingKind::HaEnabled);
+        assert_eq!(platform_setting(&setup, &ha), (0, 0, true), "HA untouched when killed");
         // A minute with no Drover process: the resume is journaled (`resumed`).
         tokio::time::advance(std::time::Duration::from_secs(60)).await;
         let (end, _) = resume_to_the_end(&setup).await;
