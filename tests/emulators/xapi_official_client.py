@@ -1,7 +1,9 @@
 """Drives drover-emulator's XAPI front-end with the official XenServer SDK for Python (PyPI
 `XenAPI`), so that the emulator cannot drift into a private dialect: login (and a wrong
 password), host/VM/pool records, Async.VM.pool_migrate followed to success through task polling,
-and refusals raising XenAPI.Failure with XAPI's own codes.
+refusals raising XenAPI.Failure with XAPI's own codes, and the pool settings a rolling pool
+upgrade resolves and restores: HA (pool.disable_ha, pool.enable_ha with the heartbeat SR of
+its statefile and its configuration), WLB (pool.set_wlb_enabled) and a CD (VBD.eject).
 
 Usage: python xapi_official_client.py URL PASSWORD. Prints 'N passed, N failed'."""
 
@@ -140,6 +142,41 @@ check("pool.sync_updates answers the updateinfo hash", isinstance(update_hash, s
 check("a host below the synced release is behind (no)", x.host.get_latest_synced_updates_applied(by_name["xs1"]) == "no")
 details = failure_code(lambda: x.host.apply_updates(by_name["xs1"], "0" * 64))
 check("host.apply_updates with another hash raises UPDATEINFO_HASH_MISMATCH", details == ["UPDATEINFO_HASH_MISMATCH"], details)
+
+# The pool settings a rolling pool upgrade resolves (and puts back): HA, WLB, CD media.
+pool_ref = next(iter(pools))
+pool = x.pool.get_record(pool_ref)
+check("HA is enabled with one statefile", pool["ha_enabled"] is True and len(pool["ha_statefiles"]) == 1, pool)
+heartbeat_sr = x.VDI.get_SR(pool["ha_statefiles"][0])
+check("the statefile's SR is shared", x.SR.get_shared(heartbeat_sr) is True, heartbeat_sr)
+configuration = pool["ha_configuration"]
+x.pool.disable_ha()
+check("pool.disable_ha turns HA off", x.pool.get_ha_enabled(pool_ref) is False)
+details = failure_code(lambda: x.pool.disable_ha())
+check("disable_ha on a pool without HA raises HA_NOT_ENABLED", details == ["HA_NOT_ENABLED"], details)
+check("the statefiles stay after disable_ha", x.pool.get_ha_statefiles(pool_ref) == pool["ha_statefiles"])
+x.pool.enable_ha([heartbeat_sr], configuration)
+check("pool.enable_ha with the heartbeat SR turns HA on again", x.pool.get_ha_enabled(pool_ref) is True)
+check("HA keeps its configuration", x.pool.get_ha_configuration(pool_ref) == configuration, x.pool.get_ha_configuration(pool_ref))
+details = failure_code(lambda: x.pool.enable_ha([heartbeat_sr], configuration))
+check("enable_ha on a pool with HA raises HA_IS_ENABLED", details == ["HA_IS_ENABLED"], details)
+x.pool.set_ha_host_failures_to_tolerate(pool_ref, "1")
+check("ha_host_failures_to_tolerate is set", int(x.pool.get_ha_host_failures_to_tolerate(pool_ref)) == 1)
+
+check("WLB is enabled", pool["wlb_enabled"] is True, pool["wlb_enabled"])
+x.pool.set_wlb_enabled(pool_ref, False)
+check("pool.set_wlb_enabled(false) turns WLB off", x.pool.get_wlb_enabled(pool_ref) is False)
+x.pool.set_wlb_enabled(pool_ref, True)
+check("pool.set_wlb_enabled(true) turns it on again", x.pool.get_wlb_enabled(pool_ref) is True)
+
+cds = {ref: record for ref, record in x.VBD.get_all_records().items() if record["type"] == "CD"}
+check("web has a CD drive holding media",
+      [record["VM"] for record in cds.values()] == [guests["web"]] and not any(record["empty"] for record in cds.values()), cds)
+cd = next(iter(cds))
+x.VBD.eject(cd)
+check("VBD.eject empties the drive", x.VBD.get_empty(cd) is True)
+details = failure_code(lambda: x.VBD.eject(cd))
+check("ejecting an empty drive raises VBD_IS_EMPTY", details == ["VBD_IS_EMPTY", cd], details)
 
 session.xenapi.session.logout()
 # XenAPI.py answers SESSION_INVALID by logging in again; without a login to repeat it raises

@@ -13,6 +13,8 @@
 //! rolling upgrade, a refused and a hung migration, a host that never returns, a process killed
 //! mid-wave — each started and resumed through drover-app's launch, with drover-dst's invariants
 //! checked on the platform's own state. A driver's test stages each on its platform ([`Stage`]).
+//! [`run_settings_scenario`] ("prechecks auto-resolved and restored") rolls a whole platform with
+//! blocking settings and checks they were resolved first and put back.
 //!
 //! A dev-dependency only: this crate must not know any particular driver. The call-level
 //! checks know no registry, engine, store or inventory; only `scenario_run` launches runs.
@@ -28,6 +30,7 @@ mod restore;
 mod run;
 mod scenario_run;
 pub mod scenarios;
+mod settings_scenario;
 
 pub use check::Check;
 pub use error::ConformanceError;
@@ -41,3 +44,6 @@ pub use scenario_run::{
     run_scenario, run_scenarios, ScenarioOutcome, ScenarioReport, ScenarioVerdict,
 };
 pub use scenarios::{Scenario, Stage, Staged};
+pub use settings_scenario::{
+    run_settings_scenario, LogEntry, SettingsScenario, SettingsScenarioReport,
+};

@@ -113,6 +113,8 @@ fn observe(state: &Path) -> Result<WorldSnapshot, String> {
         operations: Vec::new(),
         history,
         compatibility_level: read(&state.join("compatibility_level")).ok(),
+        // The fake platform has no blocking settings.
+        settings: Vec::new(),
     })
 }
 

@@ -159,7 +159,10 @@ impl Rebuilt {
             | HistoryEventKind::UpgradeFailed { .. }
             | HistoryEventKind::RebootIgnored { .. }
             | HistoryEventKind::OperationCancelled { .. }
-            | HistoryEventKind::CompatibilityLevelSet { .. } => {}
+            | HistoryEventKind::CompatibilityLevelSet { .. }
+            // Settings are the checker's own to follow (from the same history).
+            | HistoryEventKind::SettingResolved { .. }
+            | HistoryEventKind::SettingRestored { .. } => {}
         }
         Ok(())
     }

@@ -39,6 +39,7 @@ fn cluster() -> Cluster {
         anti_affinity: None,
     };
     Cluster {
+        settings: Vec::new(),
         name: "leased".into(),
         target_version: "2.0".parse().unwrap(),
         policy: Policy::default(),

@@ -51,6 +51,7 @@ fn cluster_of(vm_count: usize) -> Cluster {
         ..Policy::default()
     };
     Cluster {
+        settings: Vec::new(),
         name: "downtime".into(),
         target_version: "2.0".parse().unwrap(),
         policy,

@@ -1,6 +1,7 @@
 //! The cluster a run starts from: the inventory (target, policy, and VM properties a platform
 //! may not report, like restart policy or anti-affinity) merged with what the driver discovered
-//! (host versions and states, where each VM runs). Drift is taken from the platform.
+//! (host versions and states, where each VM runs, the blocking settings that are on, when the
+//! driver observes them). Drift is taken from the platform.
 
 use drover_core::execution::Discovered;
 use drover_core::{Cluster, HostId, HostState, Vm};
@@ -40,6 +41,11 @@ pub fn merge_inventory_with_discovery(inventory: &Cluster, discovered: &Discover
                 ..seen.clone()
             }),
         }
+    }
+    // A driver that observes settings says which are on; one that does not leaves the
+    // inventory's (so a precheck still names them and the run asks the driver, which refuses).
+    if let Some(settings) = &discovered.settings {
+        cluster.settings = settings.clone();
     }
     cluster
 }

@@ -274,6 +274,7 @@ fn cluster_with_no_defaults() -> Cluster {
         anti_affinity: Some("~".to_string()),
     };
     Cluster {
+        settings: Vec::new(),
         name: "0x10".to_string(),
         target_version: version("10"),
         policy,

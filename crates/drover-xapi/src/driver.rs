@@ -17,16 +17,17 @@
 //! update at once, by repository, not by hotfix.
 //!
 //! Discovery also reads `SR`, `VDI`, `VBD`, `VM_guest_metrics` and `VM_group` records; what
-//! they mean for a guest is `discovery`'s.
+//! they mean for a guest is `discovery`'s. The pool settings that block a roll (HA, WLB, a VM's
+//! CD/DVD) are observed, resolved and restored by the `settings` module.
 //!
-//! Not done: HA/WLB prechecks, a compatibility level (XAPI pools have none).
+//! Not done: a compatibility level (XAPI pools have none).
 //!
 //! This module must not know the engine, stores or the registry.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use drover_core::{Cluster, Host, HostRole, HostState, Version};
+use drover_core::{Cluster, Host, HostRole, HostState, PlatformSetting, Version};
 use drover_driver::{Discovered, Driver, DriverError, HostFacts, ShutdownObserved};
 use serde_json::{json, Value};
 
@@ -556,7 +557,12 @@ impl Driver for XapiDriver {
             let host = drover_core::HostId(host_index as u32);
             vms.push(guest(record, host, &pool.surroundings));
         }
-        Ok(Discovered { hosts, vms })
+        let settings = crate::settings::observe(&self.client, &pool.vms.0).await?;
+        Ok(Discovered {
+            hosts,
+            vms,
+            settings: Some(settings),
+        })
     }
 
     async fn host_facts(&self, host: &str) -> Result<HostFacts, DriverError> {
@@ -797,6 +803,18 @@ impl Driver for XapiDriver {
             }
             tokio::time::sleep(self.timings.task_poll).await;
         }
+    }
+
+    async fn resolve_setting(&self, setting: &PlatformSetting) -> Result<String, DriverError> {
+        crate::settings::resolve(&self.client, setting).await
+    }
+
+    async fn restore_setting(
+        &self,
+        setting: &PlatformSetting,
+        saved: &str,
+    ) -> Result<(), DriverError> {
+        crate::settings::restore(&self.client, setting, saved).await
     }
 
     async fn set_compatibility_level(

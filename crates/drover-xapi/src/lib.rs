@@ -2,7 +2,8 @@
 //! XML-RPC (`URL/`, `xmlrpc`) where a server lacks JSON-RPC. Every method, field and error code
 //! it uses is named as the xapi-project/xen-api datamodel names it (`ocaml/idl/datamodel*.ml`,
 //! `datamodel_errors.ml`); `client` speaks the wire, `discovery` reads guests from records,
-//! `driver` maps Drover's calls onto XAPI's objects.
+//! `driver` maps Drover's calls onto XAPI's objects, `settings` the pool settings that block a
+//! roll (HA, WLB, CD/DVD media).
 //!
 //! This crate must not know the engine, stores, the registry or the command line.
 
@@ -10,6 +11,7 @@ pub mod client;
 pub mod discovery;
 pub mod driver;
 pub mod xmlrpc;
+mod settings;
 
 pub use client::{Transport, XapiClient, XapiConnection};
 pub use driver::XapiDriver;

@@ -28,6 +28,8 @@ use super::refs::{record, reference, uuid, Class};
 use super::vm_objects;
 use super::wire::{CallAnswer, XapiValue};
 
+mod settings;
+
 /// The null reference (`Ref.null` in xapi).
 pub const NULL_REF: &str = "OpaqueRef:NULL";
 /// Sessions kept; the oldest is forgotten past this (its holder gets `SESSION_INVALID`).
@@ -54,6 +56,8 @@ pub struct XapiPool {
     cluster: Arc<Cluster>,
     credentials: Credentials,
     state: Mutex<PoolState>,
+    /// HA's statefiles and configuration (the `settings` module).
+    settings: Mutex<settings::PoolSettings>,
 }
 
 #[derive(Default)]
@@ -187,7 +191,9 @@ struct View {
 
 impl XapiPool {
     pub fn new(driver: SimDriver, cluster: Cluster, credentials: Credentials) -> Arc<XapiPool> {
+        let settings = Mutex::new(settings::PoolSettings::new(&driver.snapshot()));
         Arc::new(XapiPool {
+            settings,
             driver,
             cluster: Arc::new(cluster),
             credentials,
@@ -423,7 +429,10 @@ impl XapiPool {
                 self.start_on(arg(0), arg(1)).await
             }
             ("task", _) => self.task_call(method, message, args),
-            _ => Err(error("MESSAGE_METHOD_UNKNOWN", &[method])),
+            _ => match self.settings_call(class, message, args).await {
+                Some(answer) => answer,
+                None => Err(error("MESSAGE_METHOD_UNKNOWN", &[method])),
+            },
         }
     }
 
@@ -655,7 +664,9 @@ impl XapiPool {
     /// Every object of a class, ref → record.
     fn all_records(&self, class: &str, view: &View) -> BTreeMap<String, XapiValue> {
         match class {
-            "pool" => BTreeMap::from([(reference(Class::Pool, 0), self.pool_record())]),
+            "pool" => {
+                BTreeMap::from([(reference(Class::Pool, 0), self.pool_record(&view.snapshot))])
+            }
             "host" => (0..self.cluster.hosts.len())
                 .map(|index| {
                     (
@@ -702,8 +713,8 @@ impl XapiPool {
             .unwrap_or(0)
     }
 
-    fn pool_record(&self) -> XapiValue {
-        record(vec![
+    fn pool_record(&self, snapshot: &WorldSnapshot) -> XapiValue {
+        let mut fields = vec![
             ("uuid", XapiValue::string(uuid(Class::Pool, 0))),
             ("name_label", XapiValue::string(self.cluster.name.clone())),
             ("name_description", XapiValue::string("")),
@@ -712,13 +723,12 @@ impl XapiPool {
                 XapiValue::string(reference(Class::Host, self.master_index() as u64)),
             ),
             ("default_SR", XapiValue::string(NULL_REF)),
-            ("ha_enabled", XapiValue::Bool(false)),
-            ("ha_configuration", XapiValue::Struct(BTreeMap::new())),
-            ("wlb_enabled", XapiValue::Bool(false)),
             ("other_config", XapiValue::Struct(BTreeMap::new())),
             ("allowed_operations", XapiValue::Array(Vec::new())),
             ("current_operations", XapiValue::Struct(BTreeMap::new())),
-        ])
+        ];
+        fields.extend(self.settings_pool_fields(snapshot));
+        record(fields)
     }
 
     fn boot_time(&self, host: &str, boot_id: &str) -> f64 {
