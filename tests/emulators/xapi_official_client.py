@@ -84,10 +84,15 @@ db = vms[guests["db"]]
 db_srs = disk_srs(db)
 check("db's disk is on a local SR (shared false)", len(db_srs) == 1 and db_srs[0]["shared"] is False, db_srs)
 all_srs = x.SR.get_all_records()
-check("one shared SR and a local SR per host", sorted(record["shared"] for record in all_srs.values()) == [False, False, False, True], all_srs)
+# Guests' disks live on `user` SRs; the pool also has its HA heartbeat SR and an ISO library.
+user_srs = [record for record in all_srs.values() if record["content_type"] == "user" and record["name_label"] != "heartbeat SR"]
+check("one shared SR and a local SR per host hold the guests' disks", sorted(record["shared"] for record in user_srs) == [False, False, False, True], all_srs)
 vbds = x.VBD.get_all_records()
 check("every VBD names its VM", all(record["VM"] in vms for record in vbds.values()), list(vbds.values())[:1])
-check("VDI.get_all_records lists every disk", sorted(x.VDI.get_all_records()) == sorted(record["VDI"] for record in vbds.values()))
+# Every VBD's VDI is a VDI of the pool; the HA statefile VDI belongs to no VBD.
+all_vdis = x.VDI.get_all_records()
+check("VDI.get_all_records lists every disk", all(record["VDI"] in all_vdis for record in vbds.values() if not record["empty"])
+      and len(all_vdis) == len([r for r in vbds.values() if not r["empty"]]) + 1, sorted(all_vdis))
 web_metrics = x.VM_guest_metrics.get_record(web["guest_metrics"])
 check("web's guest metrics: PV drivers detected", web_metrics["PV_drivers_detected"] is True, web_metrics)
 filler = vms[guests["filler"]]

@@ -10,8 +10,8 @@
 pub mod client;
 pub mod discovery;
 pub mod driver;
-pub mod xmlrpc;
 mod settings;
+pub mod xmlrpc;
 
 pub use client::{Transport, XapiClient, XapiConnection};
 pub use driver::XapiDriver;

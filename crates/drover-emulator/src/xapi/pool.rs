@@ -700,7 +700,11 @@ impl XapiPool {
                 records
             }
             _ => {
-                vm_objects::all_records(class, &self.cluster, &view.discovered).unwrap_or_default()
+                let mut records = vm_objects::all_records(class, &self.cluster, &view.discovered)
+                    .unwrap_or_default();
+                // The heartbeat and ISO SRs, the statefile and ISO VDIs, the CD drives.
+                records.extend(self.settings_records(class, &view.snapshot));
+                records
             }
         }
     }

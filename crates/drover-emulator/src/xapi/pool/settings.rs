@@ -142,8 +142,9 @@ impl XapiPool {
         ]
     }
 
-    /// Every object of `class` this module serves, ref → record.
-    fn settings_records(
+    /// Every object of `class` this module serves, ref → record (joined with the guests' own
+    /// disks in `XapiPool::all_records`).
+    pub(super) fn settings_records(
         &self,
         class: &str,
         snapshot: &WorldSnapshot,
