@@ -28,7 +28,7 @@ use drover_core::Cluster;
 
 pub use driver::{
     CommandSection, CommandStep, DriverSection, FaultEntry, FaultName, LibvirtHost, LibvirtSection,
-    RandomFaults, SimulatorSection, StepName, XapiSection,
+    OvirtSection, RandomFaults, SimulatorSection, StepName, XapiSection,
 };
 pub use error::InventoryError;
 pub use schema::{ClusterSection, HostEntry, InventoryDocument, PolicySection, VmEntry};
