@@ -92,6 +92,10 @@ check("a negative, enforcing affinity group of two VMs",
 vms_service = system.vms_service()
 vms = {vm.name: vm for vm in vms_service.list()}
 check("VMs", sorted(vms) == ["batch", "db", "etcd-a", "etcd-b", "filler", "license", "web"], sorted(vms))
+web_disks = vms_service.vm_service(vms["web"].id).disk_attachments_service().list(follow="disk")
+domains = {domain.id: domain for domain in system.storage_domains_service().list()}
+check("disk attachments and their disk read through follow", len(web_disks) == 1 and web_disks[0].disk.storage_domains[0].id in domains)
+check("storage domains carry their storage type", sorted({str(domain.storage.type) for domain in domains.values()}) == ["StorageType.LOCALFS", "StorageType.NFS"] or sorted({domain.storage.type.value for domain in domains.values()}) == ["localfs", "nfs"], [domain.storage.type for domain in domains.values()])
 web = vms["web"]
 check("web is up on ov1", web.status == types.VmStatus.UP and web.host.id == ov1.id, (web.status, web.host))
 check("db is down and has no host", vms["db"].status == types.VmStatus.DOWN and vms["db"].host is None)

@@ -4,7 +4,10 @@
 //! `HighAvailability.java`, `AffinityGroup.java`, `AffinityRule.java`, `Cluster.java`,
 //! `services/HostService.java`, `VmService.java`, `ClusterService.java`,
 //! `AssignedTagsService.java`):
-//! - discovery reads `/clusters`, `/hosts`, `/vms` and the cluster's `affinitygroups`: a host's
+//! - discovery reads `/clusters`, `/hosts`, `/storagedomains`, `/vms` (their disks inlined with
+//!   `follow=disk_attachments.disk`; a disk on a `localfs` domain is local storage, as
+//!   `DiskAttachment.java`, `Disk.java`, `StorageDomain.java`, `StorageType.java` name it) and the
+//!   cluster's `affinitygroups`: a host's
 //!   `status` up is up, maintenance, preparing_for_maintenance, installing and install_failed are
 //!   maintenance, anything else (non_responsive, non_operational, down, reboot…) is down; its
 //!   version is `version.full_version`; a VM whose `placement_policy.affinity` is `pinned` is not
@@ -26,7 +29,7 @@
 //!   `fence` with `fence_type` restart. The compatibility level is the cluster's `version`
 //!   (`PUT /clusters/{id}`).
 //!
-//! Not done: local storage (needs disk attachments and storage domains), positive and host
+//! Not done: positive and host
 //! affinity rules, the scheduling policy switch to `cluster_maintenance` and back, the engine's
 //! own pending update.
 //!
@@ -361,6 +364,24 @@ impl OvirtDriver {
     }
 }
 
+/// Whether one of the VM's disks (inlined by `follow=disk_attachments.disk`) is on a local
+/// storage domain.
+fn on_local_storage(vm: &Value, local_domains: &[&str]) -> bool {
+    let attachments = vm
+        .get("disk_attachments")
+        .map(|attachments| items(attachments, "disk_attachment"))
+        .unwrap_or(&[]);
+    attachments.iter().any(|attachment| {
+        attachment
+            .get("disk")
+            .and_then(|disk| disk.get("storage_domains"))
+            .map(|domains| items(domains, "storage_domain"))
+            .unwrap_or(&[])
+            .iter()
+            .any(|domain| local_domains.contains(&text(domain, "id")))
+    })
+}
+
 /// Percent-encodes a search value.
 fn encode(text: &str) -> String {
     text.bytes()
@@ -427,7 +448,21 @@ impl Driver for OvirtDriver {
                 }
             }
         }
-        let vm_records = self.get("/vms", "engine").await?;
+        // Local storage: a disk on a `localfs` storage domain (StorageType in the model); the
+        // VMs' disks come inlined with `follow`, one request for the whole cluster.
+        let domains = self.get("/storagedomains", "engine").await?;
+        let local_domains: Vec<&str> = items(&domains, "storage_domain")
+            .iter()
+            .filter(|domain| {
+                domain
+                    .get("storage")
+                    .is_some_and(|storage| text(storage, "type") == "localfs")
+            })
+            .map(|domain| text(domain, "id"))
+            .collect();
+        let vm_records = self
+            .get("/vms?follow=disk_attachments.disk", "engine")
+            .await?;
         let mut vms = Vec::new();
         for record in items(&vm_records, "vm") {
             if record.get("cluster").map(|c| text(c, "id")) != Some(cluster_id.as_str()) {
@@ -483,7 +518,7 @@ impl Driver for OvirtDriver {
                     VmState::Stopped
                 },
                 migratable: text(&placement, "affinity") != "pinned",
-                local_storage: false,
+                local_storage: on_local_storage(record, &local_domains),
                 restart_policy: if high_availability {
                     RestartPolicy::Always
                 } else {

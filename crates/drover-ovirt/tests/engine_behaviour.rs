@@ -1,5 +1,5 @@
 //! The ovirt driver against drover-emulator's oVirt engine, for what the conformance suite does
-//! not cover: discovery of pinned, highly available and anti-affine VMs; a token that expires
+//! not cover: discovery of pinned, highly available, anti-affine and local-storage VMs; a token that expires
 //! (401, a new SSO grant, the request again); a host that still runs VMs is not deactivated (the
 //! engine's evacuation never overrides Drover's plan); a hung migration cancelled at the timeout;
 //! an upgrade that ends in `install_failed` is a failed step that a retry completes; a refused
@@ -23,6 +23,7 @@ vms:
   - {name: stuck, host: h2, memory_mib: 1024, vcpus: 1}
   - {name: etcd-a, host: h1, memory_mib: 512, vcpus: 1, anti_affinity: etcd}
   - {name: etcd-b, host: h2, memory_mib: 512, vcpus: 1, anti_affinity: etcd}
+  - {name: scratch, host: h1, memory_mib: 512, vcpus: 1, local_storage: true}
 driver:
   kind: simulator
   seed: 7
@@ -105,6 +106,15 @@ async fn discovery_reads_pinning_high_availability_and_anti_affinity() {
     assert_eq!(vm("etcd-b").anti_affinity.as_deref(), Some("etcd"));
     assert_eq!(vm("web").anti_affinity, None);
     assert_eq!(vm("web").memory_mib, 2048);
+    assert!(
+        vm("scratch").local_storage,
+        "its disk is on a localfs domain"
+    );
+    assert!(
+        vm("scratch").migratable,
+        "not pinned: only its disk keeps it"
+    );
+    assert!(!vm("web").local_storage);
     assert_eq!(vm("web").vcpus, 2);
 }
 

@@ -13,6 +13,8 @@
 //!   `Vm.placement_policy` (`VmPlacementPolicy.affinity`: migratable, user_migratable, pinned;
 //!   `hosts`), `Vm.high_availability` (`enabled`, `priority`);
 //! - `Cluster.version` (the compatibility level, `major`/`minor`), `Cluster.scheduling_policy`;
+//!   `DiskAttachment.disk`, `Disk.storage_domains`, `StorageDomain.storage.type` (`nfs`,
+//!   `localfs`), a VM's disks inlined by `follow=disk_attachments.disk`;
 //!   `AffinityGroup` (`positive`, `enforcing`, `vms_rule`, `vms`);
 //! - actions (`Action`, answered with `status` = `CreationStatus` complete and the `job`):
 //!   `VmService.migrate` (`host`), `cancelmigration`, `shutdown`, `stop`, `start`;
@@ -86,6 +88,8 @@ enum Class {
     AffinityGroup = 7,
     SchedulingPolicy = 8,
     Statistic = 9,
+    Disk = 10,
+    StorageDomain = 11,
 }
 
 fn uuid(class: Class, index: u64) -> String {
@@ -367,6 +371,10 @@ impl Engine {
         body: Option<Node>,
     ) -> Answer {
         let body = body.unwrap_or_else(|| Node::object("action"));
+        // `follow=disk_attachments.disk` inlines each VM's disks (the API's `follow` parameter).
+        let follow_disks = query
+            .get("follow")
+            .is_some_and(|follow| follow.contains("disk_attachments"));
         let search_name = query
             .get("search")
             .and_then(|search| search.strip_prefix("name="))
@@ -429,19 +437,29 @@ impl Engine {
                             .as_ref()
                             .is_none_or(|name| *name == self.cluster.vms[*index].name)
                     })
-                    .filter_map(|index| self.vm_node(index, &view))
+                    .filter_map(|index| self.vm_node(index, &view, follow_disks))
                     .collect();
                 (200, Some(Node::list("vms", "vm", vms)))
             }
             ("GET", ["vms", id]) => match self.vm_index(id) {
                 Some(index) => match self.view().await {
                     Ok(view) => self
-                        .vm_node(index, &view)
+                        .vm_node(index, &view, follow_disks)
                         .map_or_else(not_found, |node| (200, Some(node))),
                     Err(answer) => answer,
                 },
                 None => not_found(),
             },
+            ("GET", ["vms", id, "diskattachments"]) => match self.vm_index(id) {
+                Some(index) => match self.view().await {
+                    Ok(view) => self
+                        .disk_attachments_node(index, &view)
+                        .map_or_else(not_found, |node| (200, Some(node))),
+                    Err(answer) => answer,
+                },
+                None => not_found(),
+            },
+            ("GET", ["storagedomains"]) => (200, Some(self.storage_domains_node())),
             ("POST", ["vms", id, action]) => match self.vm_index(id) {
                 Some(index) => self.vm_action(index, action, &body).await,
                 None => not_found(),
@@ -686,7 +704,76 @@ impl Engine {
         }
     }
 
-    fn vm_node(&self, index: usize, view: &View) -> Option<Node> {
+    /// The data storage domains: one shared (NFS) and one local (`localfs`) per host, where the
+    /// inventory's `local_storage` VMs keep their disk (`StorageType` in the model).
+    fn storage_domains_node(&self) -> Node {
+        let domain = |serial: usize, name: String, storage_type: &str| {
+            let id = uuid(Class::StorageDomain, serial as u64);
+            Node::object("storage_domain")
+                .attribute("href", href("storagedomains", &id))
+                .attribute("id", &id)
+                .field(Node::text("name", name))
+                .field(Node::object("storage").field(Node::text("type", storage_type)))
+                .field(Node::text("type", "data"))
+        };
+        let domains =
+            std::iter::once(domain(0, "shared".into(), "nfs"))
+                .chain(self.cluster.hosts.iter().enumerate().map(|(index, host)| {
+                    domain(index + 1, format!("local-{}", host.name), "localfs")
+                }))
+                .collect();
+        Node::list("storage_domains", "storage_domain", domains)
+    }
+
+    /// One disk per VM, on the shared domain, or on its host's local domain for a
+    /// `local_storage` VM.
+    fn disk_attachments_node(&self, index: usize, view: &View) -> Option<Node> {
+        let configured = &self.cluster.vms[index];
+        let vm = view
+            .discovered
+            .vms
+            .iter()
+            .find(|vm| vm.name == configured.name)?;
+        let vm_id = uuid(Class::Vm, index as u64);
+        let disk_id = uuid(Class::Disk, index as u64);
+        let domain = match vm.local_storage {
+            true => vm.host.index() + 1,
+            false => 0,
+        };
+        let domain_id = uuid(Class::StorageDomain, domain as u64);
+        let disk = Node::object("disk")
+            .attribute("href", href("disks", &disk_id))
+            .attribute("id", &disk_id)
+            .field(Node::text("name", format!("{}_disk", vm.name)))
+            .field(Node::text("provisioned_size", bytes_of_mib(10 * 1024)))
+            .field(Node::list(
+                "storage_domains",
+                "storage_domain",
+                vec![Node::link(
+                    "storage_domain",
+                    href("storagedomains", &domain_id),
+                    &domain_id,
+                )],
+            ));
+        let attachment = Node::object("disk_attachment")
+            .attribute(
+                "href",
+                format!("{}/diskattachments/{disk_id}", href("vms", &vm_id)),
+            )
+            .attribute("id", &disk_id)
+            .field(Node::text("active", true))
+            .field(Node::text("bootable", true))
+            .field(Node::text("interface", "virtio_scsi"))
+            .field(disk)
+            .field(Node::link("vm", href("vms", &vm_id), &vm_id));
+        Some(Node::list(
+            "disk_attachments",
+            "disk_attachment",
+            vec![attachment],
+        ))
+    }
+
+    fn vm_node(&self, index: usize, view: &View, follow_disks: bool) -> Option<Node> {
         let configured = &self.cluster.vms[index];
         let vm = view
             .discovered
@@ -697,8 +784,8 @@ impl Engine {
         let id = uuid(Class::Vm, index as u64);
         let host_id = uuid(Class::Host, vm.host.index() as u64);
         // A VM that cannot move live is pinned to its host in the model (`VmAffinity.PINNED`);
-        // local disks make it as immovable.
-        let pinned = !vm.migratable || vm.local_storage;
+        // a VM on local storage is not, but its disk is on a `localfs` domain.
+        let pinned = !vm.migratable;
         let mut placement = Node::object("placement_policy").field(Node::text(
             "affinity",
             if pinned { "pinned" } else { "migratable" },
@@ -735,6 +822,9 @@ impl Engine {
             ));
         if running {
             node = node.field(Node::link("host", href("hosts", &host_id), &host_id));
+        }
+        if follow_disks {
+            node = node.field(self.disk_attachments_node(index, view)?);
         }
         Some(node)
     }
@@ -1191,9 +1281,14 @@ impl Engine {
                         "Cannot migrate VM. VM {name} is being migrated or changes its power state."
                     ));
                 }
-                if !vm.migratable || vm.local_storage {
+                if !vm.migratable {
                     return action_fault(&format!(
                         "Cannot migrate VM. VM {name} is pinned to Host {host} (placement_policy affinity pinned)."
+                    ));
+                }
+                if vm.local_storage {
+                    return action_fault(&format!(
+                        "Cannot migrate VM. VM {name} has a disk on the local storage domain local-{host}."
                     ));
                 }
                 let destination = match body.get("host") {
