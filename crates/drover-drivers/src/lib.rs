@@ -14,6 +14,7 @@ mod command;
 mod error;
 #[cfg(feature = "libvirt")]
 mod libvirt;
+mod ovirt;
 mod run_driver;
 mod simulator;
 mod xapi;
@@ -37,6 +38,7 @@ const REGISTERED: &[&Registration] = &[
     #[cfg(feature = "libvirt")]
     &libvirt::REGISTRATION,
     &xapi::REGISTRATION,
+    &ovirt::REGISTRATION,
 ];
 
 /// A driver's constructor: what a run recorded, and what opening needs besides.

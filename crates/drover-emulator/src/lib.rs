@@ -1,10 +1,12 @@
 //! Platform emulators: the simulator's world (`drover_sim::driver::SimDriver`, with the
 //! inventory's faults) behind a real platform's wire protocol on loopback, so that a driver is
 //! tested against the protocol it will meet, and the emulator itself against the platform's
-//! official client. XAPI (XenServer / XCP-ng) is the first front-end.
+//! official client. XAPI (XenServer / XCP-ng) was the first front-end; oVirt / OLVM (the
+//! engine's SSO and REST API v4) the second.
 //!
 //! Not part of the `drover` binary. This crate must not know the engine, stores or the CLI.
 
+pub mod ovirt;
 pub mod world;
 pub mod xapi;
 

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use drover_emulator::{world, xapi, EmulatorError};
+use drover_emulator::{ovirt, world, xapi, EmulatorError};
 
 #[derive(Parser)]
 #[command(
@@ -44,6 +44,31 @@ enum Platform {
         #[arg(long)]
         no_jsonrpc: bool,
     },
+    /// oVirt / OLVM: the engine's SSO and REST API v4 (`/ovirt-engine/api`), XML and JSON.
+    Ovirt(OvirtArguments),
+}
+
+#[derive(clap::Args)]
+struct OvirtArguments {
+    #[arg(long)]
+    inventory: PathBuf,
+    #[arg(long, default_value = "127.0.0.1:0")]
+    listen: SocketAddr,
+    /// Platform time runs this many times faster than the wall clock (default: the inventory's
+    /// simulator `time_scale`, else 1).
+    #[arg(long)]
+    time_scale: Option<f64>,
+    #[arg(long, default_value = "admin@internal")]
+    username: String,
+    /// The environment variable holding the password.
+    #[arg(long, default_value = "DROVER_EMULATOR_PASSWORD")]
+    password_env: String,
+    /// A file holding the password (first line); wins over the environment variable.
+    #[arg(long)]
+    password_file: Option<PathBuf>,
+    /// How long an SSO token lives; a request with an expired one is answered 401.
+    #[arg(long, default_value_t = 1800)]
+    token_ttl_secs: u64,
 }
 
 fn main() -> ExitCode {
@@ -69,17 +94,64 @@ fn main() -> ExitCode {
 }
 
 async fn run(arguments: Arguments) -> Result<(), EmulatorError> {
-    let Platform::Xapi {
-        inventory,
-        listen,
-        time_scale,
-        username,
-        password_env,
-        password_file,
-        no_jsonrpc,
-    } = arguments.platform;
+    let (inventory, listen, time_scale, username, password_env, password_file, no_jsonrpc) =
+        match arguments.platform {
+            Platform::Xapi {
+                inventory,
+                listen,
+                time_scale,
+                username,
+                password_env,
+                password_file,
+                no_jsonrpc,
+            } => (
+                inventory,
+                listen,
+                time_scale,
+                username,
+                password_env,
+                password_file,
+                no_jsonrpc,
+            ),
+            Platform::Ovirt(arguments) => return run_ovirt(arguments).await,
+        };
     xapi::check_loopback(&listen)?;
-    let password = match password_file {
+    let password = read_password(password_file, password_env)?;
+    let world = world::open(&inventory, time_scale)?;
+    let pool = xapi::XapiPool::new(
+        world.driver,
+        world.cluster,
+        xapi::Credentials { username, password },
+    );
+    let listener = bind(listen).await?;
+    let encodings = xapi::Encodings {
+        json_rpc: !no_jsonrpc,
+    };
+    xapi::serve_encodings(listener, pool, encodings).await
+}
+
+async fn run_ovirt(arguments: OvirtArguments) -> Result<(), EmulatorError> {
+    xapi::check_loopback(&arguments.listen)?;
+    let password = read_password(arguments.password_file, arguments.password_env)?;
+    let world = world::open(&arguments.inventory, arguments.time_scale)?;
+    let engine = ovirt::Engine::new(
+        world.driver,
+        world.cluster,
+        ovirt::Credentials {
+            username: arguments.username,
+            password,
+        },
+        std::time::Duration::from_secs(arguments.token_ttl_secs),
+    );
+    let listener = bind(arguments.listen).await?;
+    ovirt::serve(listener, engine).await
+}
+
+fn read_password(
+    password_file: Option<PathBuf>,
+    password_env: String,
+) -> Result<String, EmulatorError> {
+    Ok(match password_file {
         Some(path) => std::fs::read_to_string(&path)
             .map_err(|error| EmulatorError::Read {
                 path: path.clone(),
@@ -92,13 +164,11 @@ async fn run(arguments: Arguments) -> Result<(), EmulatorError> {
         None => {
             std::env::var(&password_env).map_err(|_| EmulatorError::NoPassword(password_env))?
         }
-    };
-    let world = world::open(&inventory, time_scale)?;
-    let pool = xapi::XapiPool::new(
-        world.driver,
-        world.cluster,
-        xapi::Credentials { username, password },
-    );
+    })
+}
+
+/// Binds `listen` and prints the line tests read the port from.
+async fn bind(listen: SocketAddr) -> Result<tokio::net::TcpListener, EmulatorError> {
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|error| EmulatorError::Listen {
@@ -113,8 +183,5 @@ async fn run(arguments: Arguments) -> Result<(), EmulatorError> {
         })?;
     println!("listening on http://{bound}");
     let _ = std::io::stdout().flush();
-    let encodings = xapi::Encodings {
-        json_rpc: !no_jsonrpc,
-    };
-    xapi::serve_encodings(listener, pool, encodings).await
+    Ok(listener)
 }

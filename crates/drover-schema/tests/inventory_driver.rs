@@ -292,7 +292,7 @@ fn command_section_reads_every_step() {
 fn unknown_driver_kind() {
     assert_refused(
         "driver:\n  kind: vmware\n",
-        "pool.yaml:10:9: driver.kind: unknown variant `vmware`, expected one of `simulator`, `libvirt`, `command`, `xapi`",
+        "pool.yaml:10:9: driver.kind: unknown variant `vmware`, expected one of `simulator`, `libvirt`, `command`, `xapi`, `ovirt`",
     );
 }
 
@@ -300,7 +300,7 @@ fn unknown_driver_kind() {
 fn missing_driver_kind() {
     assert_refused(
         "driver:\n  seed: 3\n",
-        "pool.yaml:10:3: driver: missing field `kind` (simulator, libvirt, command or xapi)",
+        "pool.yaml:10:3: driver: missing field `kind` (simulator, libvirt, command, xapi or ovirt)",
     );
 }
 
@@ -603,5 +603,55 @@ fn xapi_section_refuses_a_password_source_missing_or_doubled_and_bad_values() {
     assert_refused(
         "driver:\n  kind: xapi\n  url: https://xs01\n  username: root\n  password: secret\n",
         "pool.yaml:13:3: driver: unknown field `password`, expected one of `url`, `username`, `password_env`, `password_file`, `ca_file`, `insecure`, `transport`, `request_timeout_secs`, `migration_timeout_secs`, `task_poll_ms`, `upgrade_timeout_secs`, `commands`",
+    );
+}
+
+#[test]
+fn ovirt_section_reads_with_defaults_and_round_trips() {
+    let file = read(
+        "driver:\n  kind: ovirt\n  url: https://engine.example\n  username: admin@internal\n  password_file: engine-password\n  ca_file: engine-ca.pem\n",
+    );
+    let DriverSection::Ovirt(ovirt) = &file.driver else {
+        panic!("an ovirt section, got {:?}", file.driver);
+    };
+    assert_eq!(ovirt.url, "https://engine.example");
+    assert_eq!(ovirt.username, "admin@internal");
+    assert_eq!(ovirt.password_file.as_deref(), Some("engine-password"));
+    assert_eq!(ovirt.password_env, None);
+    assert_eq!(ovirt.ca_file.as_deref(), Some("engine-ca.pem"));
+    assert!(!ovirt.insecure);
+    assert!(ovirt.upgrade_reboot);
+    assert_eq!(ovirt.cluster, None);
+    assert_eq!(
+        (
+            ovirt.request_timeout_secs,
+            ovirt.migration_timeout_secs,
+            ovirt.poll_ms,
+            ovirt.upgrade_timeout_secs
+        ),
+        (30, 3_600, 500, 7_200)
+    );
+    assert_eq!(file.driver.kind(), "ovirt");
+    let written = serde_yaml_ng::to_string(&file.driver).unwrap();
+    assert!(written.contains("kind: ovirt"), "{written}");
+}
+
+#[test]
+fn ovirt_section_refuses_a_password_source_missing_or_doubled_and_bad_values() {
+    assert_refused(
+        "driver:\n  kind: ovirt\n  url: https://engine\n  username: admin@internal\n",
+        "pool.yaml:10:3: driver: give exactly one of password_env and password_file (never the password itself)",
+    );
+    assert_refused(
+        "driver:\n  kind: ovirt\n  url: engine\n  username: admin@internal\n  password_env: A\n",
+        "pool.yaml:11:8: driver.url: \"engine\" is not an http:// or https:// URL",
+    );
+    assert_refused(
+        "driver:\n  kind: ovirt\n  url: https://engine\n  username: admin@internal\n  password_env: A\n  poll_ms: 0\n",
+        "pool.yaml:14:12: driver.poll_ms: must be at least 1",
+    );
+    assert_refused(
+        "driver:\n  kind: ovirt\n  url: https://engine\n  username: admin@internal\n  password_env: A\n  commands: {migrate: [m]}\n",
+        "pool.yaml:14:23: driver.commands.migrate: the ovirt driver takes only an `upgrade` command (the engine does every other step)",
     );
 }

@@ -28,6 +28,8 @@ pub enum DriverSection {
     Command(CommandSection),
     /// A XenServer / XCP-ng pool through its XAPI (JSON-RPC).
     Xapi(XapiSection),
+    /// An oVirt / Oracle Linux Virtualization Manager cluster through the engine's REST API v4.
+    Ovirt(OvirtSection),
 }
 
 impl DriverSection {
@@ -38,6 +40,7 @@ impl DriverSection {
             DriverSection::Libvirt(_) => "libvirt",
             DriverSection::Command(_) => "command",
             DriverSection::Xapi(_) => "xapi",
+            DriverSection::Ovirt(_) => "ovirt",
         }
     }
 
@@ -347,6 +350,68 @@ impl XapiTransport {
     pub fn is_auto(&self) -> bool {
         *self == XapiTransport::Auto
     }
+}
+
+/// `kind: ovirt`: one cluster of an oVirt / OLVM engine through its REST API v4
+/// (`URL/ovirt-engine/api`), logged in through the engine's SSO. The password is never in the
+/// inventory: it is read from `password_env` or `password_file`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "an ovirt driver mapping such as {kind: ovirt, url: \"https://engine.example\", username: admin@internal, password_env: OVIRT_PASSWORD}"
+)]
+pub struct OvirtSection {
+    /// The engine (`https://engine.example`; a trailing `/ovirt-engine/api` is accepted).
+    pub url: String,
+    /// An engine user with its profile (`admin@internal`).
+    pub username: String,
+    /// The environment variable holding the password.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_env: Option<String>,
+    /// A file holding the password (its first line); relative to the inventory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_file: Option<String>,
+    /// The engine's CA certificate (PEM, `/ovirt-engine/services/pki-resource?resource=ca-certificate`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<String>,
+    /// Accept any server certificate (logged loudly at every connection). For test engines only.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub insecure: bool,
+    /// The engine's cluster this inventory is; absent: the inventory's cluster name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
+    /// Bound of one API request, seconds.
+    #[serde(default = "default_xapi_request_timeout_secs")]
+    pub request_timeout_secs: u64,
+    /// A migration still running after this many seconds is cancelled (`cancelmigration`).
+    #[serde(default = "default_xapi_migration_timeout_secs")]
+    pub migration_timeout_secs: u64,
+    /// How often an action's effect (a VM's or host's status) is polled, milliseconds.
+    #[serde(default = "default_ovirt_poll_ms")]
+    pub poll_ms: u64,
+    /// How long an upgrade (the engine's `upgrade` or the command, then the host back at the
+    /// target version) may take, seconds.
+    #[serde(default = "default_xapi_upgrade_timeout_secs")]
+    pub upgrade_timeout_secs: u64,
+    /// Whether the engine's `upgrade` reboots the host (the engine's default: yes).
+    #[serde(default = "default_true", skip_serializing_if = "Clone::clone")]
+    pub upgrade_reboot: bool,
+    /// Only `upgrade`: a command that replaces the engine's own `upgrade` action (placeholders
+    /// `{host}`, `{host.address}`, `{target}`, `{cluster}`).
+    #[serde(
+        default,
+        deserialize_with = "unique_command_steps",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
+    pub commands: BTreeMap<CommandStep, Vec<String>>,
+}
+
+fn default_ovirt_poll_ms() -> u64 {
+    500
+}
+
+fn default_true() -> bool {
+    true
 }
 
 fn default_xapi_upgrade_timeout_secs() -> u64 {

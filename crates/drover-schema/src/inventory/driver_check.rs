@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, HashSet};
 use drover_core::Cluster;
 
 use super::driver::{
-    CommandStep, DriverSection, FaultEntry, FaultName, LibvirtSection, RandomFaults,
+    CommandStep, DriverSection, FaultEntry, FaultName, LibvirtSection, OvirtSection, RandomFaults,
     SimulatorSection, XapiSection,
 };
 use super::error::InventoryError;
@@ -69,6 +69,7 @@ pub(crate) fn check_driver(
             check_commands(&command.commands, "driver.commands", source)
         }
         DriverSection::Xapi(xapi) => check_xapi(xapi, source),
+        DriverSection::Ovirt(ovirt) => check_ovirt(ovirt, source),
     }
 }
 
@@ -107,6 +108,43 @@ fn check_xapi(xapi: &XapiSection, source: &Source) -> Result<(), InventoryError>
         ));
     }
     check_commands(&xapi.commands, "driver.commands", source)
+}
+
+fn check_ovirt(ovirt: &OvirtSection, source: &Source) -> Result<(), InventoryError> {
+    require_text(&ovirt.username, "driver.username", source)?;
+    if !(ovirt.url.starts_with("https://") || ovirt.url.starts_with("http://")) {
+        return Err(source.error_at(
+            "driver.url",
+            format!("{:?} is not an http:// or https:// URL", ovirt.url),
+        ));
+    }
+    if ovirt.password_env.is_none() == ovirt.password_file.is_none() {
+        return Err(source.error_at(
+            "driver",
+            "give exactly one of password_env and password_file (never the password itself)",
+        ));
+    }
+    for (field, value) in [
+        ("request_timeout_secs", ovirt.request_timeout_secs),
+        ("migration_timeout_secs", ovirt.migration_timeout_secs),
+        ("poll_ms", ovirt.poll_ms),
+        ("upgrade_timeout_secs", ovirt.upgrade_timeout_secs),
+    ] {
+        if value == 0 {
+            return Err(source.error_at(&format!("driver.{field}"), "must be at least 1"));
+        }
+    }
+    if let Some(step) = ovirt
+        .commands
+        .keys()
+        .find(|step| **step != CommandStep::Upgrade)
+    {
+        return Err(source.error_at(
+            &format!("driver.commands.{}", step.as_str()),
+            "the ovirt driver takes only an `upgrade` command (the engine does every other step)",
+        ));
+    }
+    check_commands(&ovirt.commands, "driver.commands", source)
 }
 
 fn check_simulator(

@@ -15,7 +15,9 @@ use serde::de::{self, DeserializeSeed, Deserializer, IntoDeserializer, MapAccess
 use serde::Deserialize;
 use serde_yaml_ng::Value;
 
-use super::driver::{CommandSection, DriverSection, LibvirtSection, SimulatorSection, XapiSection};
+use super::driver::{
+    CommandSection, DriverSection, LibvirtSection, OvirtSection, SimulatorSection, XapiSection,
+};
 
 const KIND_KEY: &str = "kind";
 
@@ -32,6 +34,7 @@ enum DriverKind {
     Libvirt,
     Command,
     Xapi,
+    Ovirt,
 }
 
 impl DriverKind {
@@ -48,6 +51,7 @@ impl DriverKind {
                 CommandSection::deserialize(deserializer).map(DriverSection::Command)
             }
             DriverKind::Xapi => XapiSection::deserialize(deserializer).map(DriverSection::Xapi),
+            DriverKind::Ovirt => OvirtSection::deserialize(deserializer).map(DriverSection::Ovirt),
         }
     }
 }
@@ -76,7 +80,7 @@ impl<'de> Visitor<'de> for DriverSectionVisitor {
             entries_before_kind.push((key, value));
         }
         Err(de::Error::custom(
-            "missing field `kind` (simulator, libvirt, command or xapi)",
+            "missing field `kind` (simulator, libvirt, command, xapi or ovirt)",
         ))
     }
 }

@@ -29,7 +29,7 @@ use drover_core::Cluster;
 
 pub use driver::{
     CommandSection, CommandStep, DriverSection, FaultEntry, FaultName, LibvirtHost, LibvirtSection,
-    RandomFaults, SimulatorSection, StepName, XapiSection, XapiTransport,
+    OvirtSection, RandomFaults, SimulatorSection, StepName, XapiSection, XapiTransport,
 };
 pub use error::InventoryError;
 pub use schema::{ClusterSection, HostEntry, InventoryDocument, PolicySection, VmEntry};
