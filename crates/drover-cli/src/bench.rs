@@ -16,6 +16,10 @@ pub struct BenchArgs {
     /// Only the 100- and 1,000-host scenarios (seconds instead of a minute).
     #[arg(long)]
     quick: bool,
+    /// Only the end-to-end rows (read, validate, plan, write an inventory file), without the
+    /// planner scenarios.
+    #[arg(long)]
+    end_to_end: bool,
     /// Output format: table (for people), json or yaml (documents for scripts).
     #[arg(short = 'o', long = "output", value_enum, default_value_t = OutputFormat::Table)]
     output: OutputFormat,
@@ -99,7 +103,10 @@ struct BenchEntry<'a> {
 const MIB: f64 = 1024.0 * 1024.0;
 
 pub fn run(args: &BenchArgs) -> Result<(), Failure> {
-    let scenarios = drover_sim::standard_scenarios(args.quick);
+    let scenarios = match args.end_to_end {
+        true => Vec::new(),
+        false => drover_sim::standard_scenarios(args.quick),
+    };
     let mut rows = Vec::with_capacity(scenarios.len());
     for scenario in &scenarios {
         eprintln!(
@@ -131,7 +138,10 @@ pub fn run(args: &BenchArgs) -> Result<(), Failure> {
             format,
         ),
         None => {
-            print_bench_table(&rows);
+            if !rows.is_empty() {
+                print_bench_table(&rows);
+                println!();
+            }
             print_end_to_end_table(&end_to_end_rows);
             Ok(())
         }
@@ -139,7 +149,6 @@ pub fn run(args: &BenchArgs) -> Result<(), Failure> {
 }
 
 fn print_end_to_end_table(rows: &[end_to_end::EndToEndRow]) {
-    println!();
     println!("End to end (drover plan -i FILE -o json: read, validate, plan, write):");
     let mut view = table(&[
         "format",
@@ -150,6 +159,8 @@ fn print_end_to_end_table(rows: &[end_to_end::EndToEndRow]) {
         "peak mem",
         "plan alone",
         "total/plan",
+        "load",
+        "write",
         "read alone",
         "total/read",
     ]);
@@ -163,6 +174,8 @@ fn print_end_to_end_table(rows: &[end_to_end::EndToEndRow]) {
             format!("{:.1} MiB", row.total_peak_memory_mib),
             format!("{:.3}s", row.plan_secs),
             format!("{:.1}", row.total_to_plan_ratio),
+            format!("{:.3}s", row.load_secs),
+            format!("{:.3}s", row.write_secs),
             format!("{:.3}s", row.read_secs),
             format!("{:.1}", row.total_to_read_ratio),
         ]);

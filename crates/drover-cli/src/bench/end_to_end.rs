@@ -27,6 +27,10 @@ pub struct EndToEndRow {
     /// Read, parse and validate, plan, write the plan document (JSON) to a sink.
     pub total_secs: f64,
     pub total_peak_memory_mib: f64,
+    /// The read, parse and validate part of the total: `load_inventory_file`.
+    pub load_secs: f64,
+    /// The plan document built and written as JSON, part of the total.
+    pub write_secs: f64,
     /// `drover_core::plan` alone on the same cluster: the lower bound of any end-to-end run.
     pub plan_secs: f64,
     /// Reading the file into memory: the floor of any parser.
@@ -82,11 +86,14 @@ fn measure(format: &'static str, path: &Path) -> Result<EndToEndRow, Failure> {
     let base = crate::alloc::reset_peak();
     let started = Instant::now();
     let file = load_inventory_file(path).map_err(Failure::bad_input)?;
+    let load_secs = started.elapsed().as_secs_f64();
     let plan = drover_core::plan(&file.cluster);
+    let write_started = Instant::now();
     let document = PlanDocument::new(&file.cluster, &plan);
     let mut sink = std::io::sink();
     sink.write_all(to_json(&document).as_bytes())
         .map_err(Failure::internal)?;
+    let write_secs = write_started.elapsed().as_secs_f64();
     let total_secs = started.elapsed().as_secs_f64();
     let peak_bytes = crate::alloc::peak_bytes().saturating_sub(base);
 
@@ -101,6 +108,8 @@ fn measure(format: &'static str, path: &Path) -> Result<EndToEndRow, Failure> {
         file_mib: file_bytes as f64 / MIB,
         total_secs,
         total_peak_memory_mib: peak_bytes as f64 / MIB,
+        load_secs,
+        write_secs,
         plan_secs,
         read_secs,
         total_to_plan_ratio: total_secs / plan_secs.max(f64::EPSILON),
