@@ -759,3 +759,119 @@ impl<'de> de::VariantAccess<'de> for UnitVariantAccess<'_, 'de> {
         Err(refused("a unit variant where a struct variant belongs"))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+
+    #[derive(Debug, PartialEq, Deserialize)]
+    struct Entry {
+        name: String,
+        #[serde(default)]
+        note: Option<String>,
+        #[serde(default)]
+        size: Option<u64>,
+        #[serde(default)]
+        labels: BTreeMap<String, String>,
+    }
+
+    fn fast<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, Declined> {
+        from_str_fast(text, 64)
+    }
+
+    /// The fast reader gives a value, and the same one serde_yaml_ng gives.
+    fn same_as_serde_yaml_ng<T>(text: &str) -> T
+    where
+        T: serde::de::DeserializeOwned + PartialEq + std::fmt::Debug,
+    {
+        let plain: T = serde_yaml_ng::from_str(text).expect("serde_yaml_ng reads it");
+        let fast: T = fast(text).expect("the fast reader reads it");
+        assert_eq!(fast, plain, "{text:?}");
+        fast
+    }
+
+    #[test]
+    fn scalars_mean_what_they_mean_to_serde_yaml_ng() {
+        let entries: Vec<Entry> = same_as_serde_yaml_ng(
+            "- name: 8.10\n  note: ~\n  size: 0x10\n- name: ''\n  note:\n- name: '~'\n  note: \"x # y\" # z\n  labels: {rack: r1, row: '2'}\n",
+        );
+        assert_eq!(entries[0].name, "8.10");
+        assert_eq!(entries[0].note, None);
+        assert_eq!(entries[0].size, Some(16));
+        assert_eq!(entries[1].name, "");
+        assert_eq!(entries[2].note.as_deref(), Some("x # y"));
+        let any: serde_yaml_ng::Value =
+            same_as_serde_yaml_ng("[1, -2, 3.5, true, ~, '7', 0o17, 012, .inf]\n");
+        assert_eq!(any[6], serde_yaml_ng::Value::from(15));
+    }
+
+    #[test]
+    fn values_the_types_refuse_are_declined() {
+        assert!(matches!(
+            fast::<Entry>("name: [a]\n"),
+            Err(Declined::Refused(_))
+        ));
+        assert!(matches!(
+            fast::<Vec<u32>>("[4294967296]\n"),
+            Err(Declined::Refused(_))
+        ));
+        assert!(matches!(
+            fast::<Entry>("name: a\nname: b\n"),
+            Err(Declined::Refused(_))
+        ));
+    }
+
+    #[test]
+    fn constructs_where_parsers_differ_are_declined() {
+        for text in [
+            "name: &a x\n",
+            "name: !t x\n",
+            "name: |\n  x\n",
+            "name: \"a\n  b\"\n",
+            "name: a\n  b\n",
+            "name: \"\\u00e9\"\n",
+            "name:\tx\n",
+            "\u{feff}name: x\n",
+            "name: a\u{85}b\n",
+            "name: a\u{2028}b\n",
+            "name: a\u{7}b\n",
+            "%YAML 1.2\n---\nname: x\n",
+            "name: x\n---\nname: y\n",
+            "name: x\nlabels: {a:b}\n",
+            "name: x\nlabels: {a: b,\n  c: d}\n",
+            "name: x\rlabels: {}\n",
+        ] {
+            let read = fast::<Entry>(text);
+            assert!(
+                matches!(read, Err(Declined::Unsupported(_) | Declined::Syntax(_))),
+                "{text:?}: {read:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_mapping_implied_in_a_flow_sequence_is_declined() {
+        let read = fast::<serde_yaml_ng::Value>("[a: b]\n");
+        assert!(matches!(read, Err(Declined::Unsupported(_))), "{read:?}");
+    }
+
+    #[test]
+    fn nesting_deeper_than_asked_is_declined() {
+        let text = "a: [[[1]]]\n";
+        assert!(from_str_fast::<serde_yaml_ng::Value>(text, 4).is_ok());
+        assert!(from_str_fast::<serde_yaml_ng::Value>(text, 3).is_err());
+    }
+
+    #[test]
+    fn the_witness_names_the_lines_of_root_entries() {
+        let text = "# head\n- name: a\n  note: b\n\n- name: c\n";
+        let (entries, witness) = from_str_fast_witnessed::<Vec<Entry>>(text, 64).unwrap();
+        assert_eq!(entries.len(), 2);
+        assert_eq!(witness.root_entry_lines, vec![2, 5]);
+        let (_, witness) =
+            from_str_fast_witnessed::<Entry>("name: a\nlabels:\n  x: y\nnote: n\n", 64).unwrap();
+        assert_eq!(witness.root_entry_lines, vec![1, 2, 4]);
+    }
+}
