@@ -1,7 +1,9 @@
 //! Inventory files in (YAML, or JSON, which is YAML too) and back out.
 //!
-//! Reading is three steps: serde_yaml_ng checks the shape and the form of every value (unknown
-//! keys, types, signs, enum values, versions, maintenance windows), `validate`, `upgrade_check`
+//! Reading is three steps: the serde types check the shape and the form of every value (unknown
+//! keys, types, signs, enum values, versions, maintenance windows) — read by serde_json for JSON,
+//! by `fast_read` for plain YAML, and by serde_yaml_ng, which words and places every refusal,
+//! for whatever those decline — then `validate`, `upgrade_check`
 //! and `driver_check` check the rules that span values (names, references, capacity, limits, the
 //! time zone, faults naming VMs and hosts) and build the core [`Cluster`] and the
 //! [`DriverSection`], and every refusal names the file, line, column and field path. This module
