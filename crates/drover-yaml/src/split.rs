@@ -1,6 +1,7 @@
 //! Cuts a large block-style YAML mapping into parts that can be read on several cores: the
-//! sequences under some top-level keys (`hosts:`, `vms:`), cut between their items, and the rest
-//! of the text (the head) with those keys left empty.
+//! block sequences under some top-level keys (`hosts:`, `vms:`, their items at column 0 or
+//! indented), cut between their items, and the rest of the text (the head) with those keys left
+//! empty.
 //!
 //! The cut is made by looking at lines only, so it is a guess that the reader must confirm: it
 //! reads the head and every part with [`crate::from_str_fast_witnessed`] and keeps the result
@@ -8,9 +9,9 @@
 //! a root key start on every line the cut took for a key, and an item start on every line it took
 //! for an item. Then no quoted scalar, flow collection or other construct spans a cut, and
 //! reading the parts one after the other is reading the whole text. Anything unusual at the
-//! start of a line (document markers, directives, quoted or complex keys, flow or indented
-//! top-level sequences) makes the cut give up, and the caller reads the text whole. This module
-//! knows no file format: the caller names the keys.
+//! start of a line (document markers, directives, quoted or complex keys, a flow mapping, content
+//! left of a sequence's items) makes the cut give up, and the caller reads the text whole. This
+//! module knows no file format: the caller names the keys.
 
 /// A text cut into a head and the parts of the sequences under the keys asked for.
 #[derive(Debug)]
@@ -49,12 +50,23 @@ impl SequencePart<'_> {
 /// A line of the text, as the cut sees it.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum LineKind {
-    /// Blank, a comment, or indented: belongs to whatever is open.
-    Inside,
-    /// `- ` at column 0.
-    Item,
+    /// Blank, or only a comment: belongs to whatever is open.
+    Blank,
+    /// `- ` (or a lone `-`) after `indent` spaces: an item of a block sequence.
+    Item { indent: usize },
+    /// Anything else after `indent` spaces, `indent` > 0.
+    Indented { indent: usize },
     /// `name:` at column 0, with what follows the colon empty (or a comment) or not.
     Key { value_empty: bool },
+}
+
+/// The key whose items are being cut: its index, the byte where its first item starts, and the
+/// column of its items (0, or more for `hosts:\n  - name: …`).
+#[derive(Clone, Copy)]
+struct OpenBody {
+    key_index: usize,
+    start: usize,
+    item_indent: usize,
 }
 
 /// Cuts `text` (see the module doc), with parts of about `part_bytes` bytes; `None` when the
@@ -69,8 +81,7 @@ pub fn split_top_level_sequences<'a>(
     let mut head_lines = 0usize;
     let mut sequences: Vec<Vec<SequencePart<'a>>> = keys.iter().map(|_| Vec::new()).collect();
     let mut seen = vec![false; keys.len()];
-    // The key whose items are being cut, with the byte where its body (first item) started.
-    let mut open_body: Option<(usize, usize)> = None;
+    let mut open_body: Option<OpenBody> = None;
     // A cut key whose first item has not come yet (comments may come first).
     let mut awaiting_body: Option<usize> = None;
     let mut offset = 0usize;
@@ -79,11 +90,12 @@ pub fn split_top_level_sequences<'a>(
             .find('\n')
             .map_or(text.len(), |newline| offset + newline + 1);
         let line = &text[offset..end];
-        let kind = classify(line)?;
-        match kind {
+        let mut in_head = true;
+        match classify(line)? {
             LineKind::Key { value_empty } => {
-                if let Some((key_index, body_start)) = open_body.take() {
-                    sequences[key_index] = cut_body(&text[body_start..offset], part_bytes);
+                if let Some(body) = open_body.take() {
+                    sequences[body.key_index] =
+                        cut_body(&text[body.start..offset], body, part_bytes);
                 }
                 awaiting_body = None;
                 let name = &line[..line.find(':')?];
@@ -95,29 +107,36 @@ pub fn split_top_level_sequences<'a>(
                         awaiting_body = Some(key_index);
                     }
                 }
-                head_lines += 1;
-                head_key_lines.push(head_lines);
-                head.push_str(line);
+                head_key_lines.push(head_lines + 1);
             }
-            LineKind::Item if awaiting_body.is_some() => {
-                open_body = awaiting_body.take().map(|key_index| (key_index, offset));
+            LineKind::Item { indent } if awaiting_body.is_some() => {
+                open_body = awaiting_body.take().map(|key_index| OpenBody {
+                    key_index,
+                    start: offset,
+                    item_indent: indent,
+                });
+                in_head = false;
             }
-            LineKind::Inside if awaiting_body.is_some() && !is_blank_or_comment(line) => {
-                // An indented sequence or a value on the next line: not cut, read with the head.
-                awaiting_body = None;
-                head_lines += 1;
-                head.push_str(line);
+            // A value on the next line that is no block sequence: not cut, read with the head.
+            LineKind::Indented { .. } if awaiting_body.is_some() => awaiting_body = None,
+            LineKind::Item { indent } | LineKind::Indented { indent } if open_body.is_some() => {
+                // Less indented than the items, yet no key: a shape the cut does not know.
+                if open_body.is_some_and(|body| indent < body.item_indent) {
+                    return None;
+                }
+                in_head = false;
             }
-            _ if open_body.is_some() => {}
-            _ => {
-                head_lines += 1;
-                head.push_str(line);
-            }
+            LineKind::Blank if open_body.is_some() => in_head = false,
+            _ => {}
+        }
+        if in_head {
+            head_lines += 1;
+            head.push_str(line);
         }
         offset = end;
     }
-    if let Some((key_index, body_start)) = open_body {
-        sequences[key_index] = cut_body(&text[body_start..], part_bytes);
+    if let Some(body) = open_body {
+        sequences[body.key_index] = cut_body(&text[body.start..], body, part_bytes);
     }
     if !head.ends_with('\n') && !head.is_empty() {
         head.push('\n');
@@ -132,58 +151,58 @@ pub fn split_top_level_sequences<'a>(
 /// What a line is; `None` for a line at column 0 the cut does not understand.
 fn classify(line: &str) -> Option<LineKind> {
     let content = line.trim_end_matches(['\n', '\r']);
-    let Some(&first) = content.as_bytes().first() else {
-        return Some(LineKind::Inside);
-    };
-    match first {
-        b' ' | b'#' => Some(LineKind::Inside),
-        b'-' => match content.as_bytes().get(1) {
-            Some(b' ') | None => Some(LineKind::Item),
-            _ => None,
-        },
-        b'a'..=b'z' | b'A'..=b'Z' | b'_' => {
-            let colon = content.find(':')?;
-            let name = &content[..colon];
-            if !name
-                .bytes()
-                .all(|byte| byte.is_ascii_alphanumeric() || byte == b'_' || byte == b'-')
-            {
-                return None;
-            }
-            let rest = &content[colon + 1..];
-            if !rest.is_empty() && !rest.starts_with(' ') {
-                return None;
-            }
-            let value = rest.trim_start();
-            Some(LineKind::Key {
-                value_empty: value.is_empty() || value.starts_with('#'),
-            })
+    let indent = content.bytes().take_while(|byte| *byte == b' ').count();
+    let rest = &content.as_bytes()[indent..];
+    match rest.first() {
+        None | Some(b'#') => return Some(LineKind::Blank),
+        Some(b'-') if matches!(rest.get(1), Some(b' ') | None) => {
+            return Some(LineKind::Item { indent })
         }
-        _ => None,
+        _ if indent > 0 => return Some(LineKind::Indented { indent }),
+        Some(b'a'..=b'z' | b'A'..=b'Z' | b'_') => {}
+        _ => return None,
     }
+    let colon = content.find(':')?;
+    let name = &content[..colon];
+    if !name
+        .bytes()
+        .all(|byte| byte.is_ascii_alphanumeric() || byte == b'_' || byte == b'-')
+    {
+        return None;
+    }
+    let after = &content[colon + 1..];
+    if !after.is_empty() && !after.starts_with(' ') {
+        return None;
+    }
+    let value = after.trim_start();
+    Some(LineKind::Key {
+        value_empty: value.is_empty() || value.starts_with('#'),
+    })
 }
 
-fn is_blank_or_comment(line: &str) -> bool {
-    let trimmed = line.trim();
-    trimmed.is_empty() || trimmed.starts_with('#')
+/// Whether `line` starts an item of the body: `- ` (or a lone `-`) at the items' column.
+fn starts_item(line: &[u8], item_indent: usize) -> bool {
+    line.len() > item_indent
+        && line[..item_indent].iter().all(|byte| *byte == b' ')
+        && line[item_indent] == b'-'
+        && matches!(line.get(item_indent + 1), Some(b' ' | b'\n' | b'\r') | None)
 }
 
-/// Cuts a body (whole items, each starting with `- ` at column 0) into parts of about
-/// `part_bytes`, at item starts.
-fn cut_body(body: &str, part_bytes: usize) -> Vec<SequencePart<'_>> {
+/// Cuts a body (whole items) into parts of about `part_bytes`, at item starts.
+fn cut_body(body_text: &str, body: OpenBody, part_bytes: usize) -> Vec<SequencePart<'_>> {
     let mut parts = Vec::new();
     let mut part_start = 0usize;
     let mut item_lines = Vec::new();
     let mut line_number = 0usize;
     let mut offset = 0usize;
-    while offset < body.len() {
-        let end = body[offset..]
+    while offset < body_text.len() {
+        let end = body_text[offset..]
             .find('\n')
-            .map_or(body.len(), |newline| offset + newline + 1);
-        let is_item = body.as_bytes()[offset] == b'-';
+            .map_or(body_text.len(), |newline| offset + newline + 1);
+        let is_item = starts_item(&body_text.as_bytes()[offset..end], body.item_indent);
         if is_item && offset - part_start >= part_bytes && !item_lines.is_empty() {
             parts.push(SequencePart {
-                text: &body[part_start..offset],
+                text: &body_text[part_start..offset],
                 item_lines: std::mem::take(&mut item_lines),
             });
             part_start = offset;
@@ -195,9 +214,9 @@ fn cut_body(body: &str, part_bytes: usize) -> Vec<SequencePart<'_>> {
         }
         offset = end;
     }
-    if part_start < body.len() {
+    if part_start < body_text.len() {
         parts.push(SequencePart {
-            text: &body[part_start..],
+            text: &body_text[part_start..],
             item_lines,
         });
     }
@@ -254,11 +273,28 @@ mod tests {
     }
 
     #[test]
-    fn an_indented_sequence_stays_in_the_head() {
-        let text = "hosts:\n  - name: a\nvms:\n- name: v\n";
+    fn an_indented_sequence_is_cut_at_its_own_column() {
+        let text = "hosts:\n  - name: a\n    labels:\n    - x\n  - name: b\nvms:\n- name: v\n";
+        let split = split_top_level_sequences(text, &["hosts", "vms"], 1).unwrap();
+        assert_eq!(split.head, "hosts:\nvms:\n");
+        let hosts: Vec<&str> = split.sequences[0].iter().map(|part| part.text).collect();
+        assert_eq!(
+            hosts,
+            vec!["  - name: a\n    labels:\n    - x\n", "  - name: b\n"]
+        );
+        assert_eq!(split.sequences[1][0].text, "- name: v\n");
+    }
+
+    #[test]
+    fn a_value_on_the_next_line_stays_in_the_head() {
+        let text = "hosts:\n  [a, b]\nvms:\n- name: v\n";
         let split = split_top_level_sequences(text, &["hosts", "vms"], 1).unwrap();
         assert!(split.sequences[0].is_empty());
-        assert_eq!(split.head, "hosts:\n  - name: a\nvms:\n");
-        assert_eq!(split.sequences[1][0].text, "- name: v\n");
+        assert_eq!(split.head, "hosts:\n  [a, b]\nvms:\n");
+    }
+
+    #[test]
+    fn a_line_left_of_the_items_makes_the_cut_give_up() {
+        assert!(split_top_level_sequences("vms:\n  - a\n b\n", &["vms"], 1).is_none());
     }
 }

@@ -26,6 +26,10 @@ pub struct EndToEndRow {
     pub file_mib: f64,
     /// Read, parse and validate, plan, write the plan document (JSON) to a sink.
     pub total_secs: f64,
+    /// CPU time of the process (every thread, user and system) over the same span: above
+    /// `total_secs` when the parts of a file are read on several cores, below it when other work
+    /// on the machine kept the process waiting.
+    pub total_cpu_secs: f64,
     pub total_peak_memory_mib: f64,
     /// The read, parse and validate part of the total: `load_inventory_file`.
     pub load_secs: f64,
@@ -84,6 +88,7 @@ fn measure(format: &'static str, path: &Path) -> Result<EndToEndRow, Failure> {
     let read_secs = read_started.elapsed().as_secs_f64();
 
     let base = crate::alloc::reset_peak();
+    let cpu_started = process_cpu_secs();
     let started = Instant::now();
     let file = load_inventory_file(path).map_err(Failure::bad_input)?;
     let load_secs = started.elapsed().as_secs_f64();
@@ -95,6 +100,7 @@ fn measure(format: &'static str, path: &Path) -> Result<EndToEndRow, Failure> {
         .map_err(Failure::internal)?;
     let write_secs = write_started.elapsed().as_secs_f64();
     let total_secs = started.elapsed().as_secs_f64();
+    let total_cpu_secs = process_cpu_secs() - cpu_started;
     let peak_bytes = crate::alloc::peak_bytes().saturating_sub(base);
 
     let plan_started = Instant::now();
@@ -107,6 +113,7 @@ fn measure(format: &'static str, path: &Path) -> Result<EndToEndRow, Failure> {
         vms: file.cluster.vms.len(),
         file_mib: file_bytes as f64 / MIB,
         total_secs,
+        total_cpu_secs,
         total_peak_memory_mib: peak_bytes as f64 / MIB,
         load_secs,
         write_secs,
@@ -115,4 +122,17 @@ fn measure(format: &'static str, path: &Path) -> Result<EndToEndRow, Failure> {
         total_to_plan_ratio: total_secs / plan_secs.max(f64::EPSILON),
         total_to_read_ratio: total_secs / read_secs.max(f64::EPSILON),
     })
+}
+
+/// User and system CPU time of this process so far, every thread included.
+fn process_cpu_secs() -> f64 {
+    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: getrusage writes a whole `rusage` into the pointer it is given, which points to
+    // one; RUSAGE_SELF is always valid, so it cannot fail.
+    let usage = unsafe {
+        libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr());
+        usage.assume_init()
+    };
+    let seconds = |time: libc::timeval| time.tv_sec as f64 + time.tv_usec as f64 / 1e6;
+    seconds(usage.ru_utime) + seconds(usage.ru_stime)
 }

@@ -459,6 +459,34 @@ fn a_plain_inventory_is_read_by_the_fast_reader_whole_and_cut() {
     assert_eq!(read_split(&split, 2), Some(expected));
 }
 
+/// Lists indented under their keys, as people often write them.
+const INDENTED: &str = "cluster: {name: pool-a, target_version: 8.2.1}
+hosts:
+  - name: xs01
+    version: 8.0.0
+    memory_mib: 786432
+    cpus: 96
+  - {name: xs02, version: 8.0.0, memory_mib: 786432, cpus: 96}
+vms:
+  # the web tier
+  - name: web-01
+    host: xs01
+    memory_mib: 8192
+  - name: web-02
+    host: xs02
+    memory_mib: 8192
+";
+
+#[test]
+fn indented_lists_are_cut_too() {
+    let expected = plain(INDENTED).expect("serde_yaml_ng reads it");
+    let split = drover_yaml::split_top_level_sequences(INDENTED, &["hosts", "vms"], 1)
+        .expect("the text can be cut");
+    assert_eq!(split.sequences[0].len(), 2);
+    assert_eq!(split.sequences[1].len(), 2);
+    assert_eq!(read_split(&split, 2), Some(expected));
+}
+
 #[test]
 fn declined_constructs_load_through_serde_yaml_ng() {
     let with_anchor = GENERATED.replace("memory_mib: 8192", "memory_mib: &small 8192");
