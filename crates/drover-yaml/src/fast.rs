@@ -126,6 +126,15 @@ fn check_characters(text: &str) -> Result<(), Declined> {
             }
             b'\r' if bytes.get(index + 1) == Some(&b'\n') => continue,
             b'%' if at_line_start => return Err(Declined::Unsupported("a directive")),
+            // Document markers, but for a `---` line opening the text: where a document starts
+            // or ends again, libyaml and saphyr-parser part ways.
+            b'-' | b'.'
+                if at_line_start
+                    && is_document_marker(&bytes[index..])
+                    && !(index == 0 && byte == b'-') =>
+            {
+                return Err(Declined::Unsupported("a document marker"))
+            }
             0x20..=0x7e => {}
             0x80.. => check_multibyte(bytes, index)?,
             b'\t' => return Err(Declined::Unsupported("a tab")),
@@ -134,6 +143,22 @@ fn check_characters(text: &str) -> Result<(), Declined> {
         at_line_start = false;
     }
     Ok(())
+}
+
+/// A plain scalar in a flow collection that no YAML reader could read another way: no indicator
+/// character, and no `-` or `.` at its start.
+fn is_quiet_flow_scalar(value: &str) -> bool {
+    !value.starts_with(['-', '.'])
+        && !value.contains([
+            '?', ':', '#', ',', '[', ']', '{', '}', '&', '*', '!', '|', '>', '%', '@', '`', '\'',
+            '"',
+        ])
+}
+
+/// `---` or `...` followed by a space, a line break or the end of the text.
+fn is_document_marker(rest: &[u8]) -> bool {
+    (rest.starts_with(b"---") || rest.starts_with(b"..."))
+        && matches!(rest.get(3), None | Some(b' ' | b'\n' | b'\r' | b'\t'))
 }
 
 /// Looks at the start of a multi-byte character only (continuation bytes pass).
@@ -312,9 +337,12 @@ impl<'de> EventReader<'de> {
                 if style == ScalarStyle::DoubleQuoted && self.source.slice(span).contains('\\') {
                     return Err(Declined::Unsupported("an escape in a double-quoted scalar"));
                 }
-                // libyaml (YAML 1.1) and YAML 1.2 split `a:b` differently inside `[...]`.
-                if plain && self.in_flow() && value.contains(':') {
-                    return Err(Declined::Unsupported("a colon in a flow scalar"));
+                // libyaml (YAML 1.1) and YAML 1.2 split `a:b` differently inside `[...]`, and
+                // read `?` or `-` alone there differently: inside flow collections only plain
+                // scalars without indicators are taken.
+                // An empty one there may stand for `{a:}`, which libyaml refuses.
+                if plain && self.in_flow() && (value.is_empty() || !is_quiet_flow_scalar(&value)) {
+                    return Err(Declined::Unsupported("an indicator in a flow scalar"));
                 }
                 Ok(Node::Scalar(Scalar { value, plain }))
             }
@@ -707,6 +735,10 @@ impl<'de> de::MapAccess<'de> for MapAccess<'_, 'de> {
             if key.chars().count() > LONGEST_IMPLICIT_KEY_CHARS {
                 return Err(Declined::Unsupported("a key longer than libyaml allows"));
             }
+            // `: value`: YAML 1.2 reads a null key there, libyaml refuses the line.
+            if key.is_empty() {
+                return Err(Declined::Unsupported("an empty key"));
+            }
         }
         self.reader.witness_entry()?;
         seed.deserialize(&mut *self.reader).map(Some)
@@ -803,8 +835,10 @@ mod tests {
         assert_eq!(entries[1].name, "");
         assert_eq!(entries[2].note.as_deref(), Some("x # y"));
         let any: serde_yaml_ng::Value =
-            same_as_serde_yaml_ng("[1, -2, 3.5, true, ~, '7', 0o17, 012, .inf]\n");
-        assert_eq!(any[6], serde_yaml_ng::Value::from(15));
+            same_as_serde_yaml_ng("[1, 3.5, true, ~, '7', 0o17, 012, \"-2\"]\n");
+        assert_eq!(any[5], serde_yaml_ng::Value::from(15));
+        let block: serde_yaml_ng::Value = same_as_serde_yaml_ng("- -2\n- .inf\n- -.5\n- +3\n");
+        assert_eq!(block[0], serde_yaml_ng::Value::from(-2));
     }
 
     #[test]
@@ -842,6 +876,12 @@ mod tests {
             "name: x\nlabels: {a:b}\n",
             "name: x\nlabels: {a: b,\n  c: d}\n",
             "name: x\rlabels: {}\n",
+            // Found by the differential test below: accepted by saphyr-parser, not by libyaml,
+            // or read another way.
+            ": x\n",
+            "...\nname: x\n",
+            "name: x\nlabels: {a:}\n",
+            "name: x\nlabels: {a, ?}\n",
         ] {
             let read = fast::<Entry>(text);
             assert!(
@@ -873,5 +913,53 @@ mod tests {
         let (_, witness) =
             from_str_fast_witnessed::<Entry>("name: a\nlabels:\n  x: y\nnote: n\n", 64).unwrap();
         assert_eq!(witness.root_entry_lines, vec![1, 2, 4]);
+    }
+}
+
+/// Random short texts from YAML's significant characters: whatever the fast reader makes of one,
+/// serde_yaml_ng must make the same of it. This is where the two parsers' edge cases meet.
+#[cfg(test)]
+mod differential {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Pieces of plain YAML, drawn most of the time.
+    const COMMON: &[&str] = &[
+        "a", "b", "1", "0x1", "-1", "1.5", ".nan", "~", "true", "'q'", "\"d\"", " ", " ", "  ",
+        "\n", "\n", "\n  ", "\n    ", "\n- ", "\n  - ", ": ", ":", "-", "- ", " #c", "[", "]", "{",
+        "}", ", ", ",", "é",
+    ];
+
+    /// Pieces where readers differ or that the fast reader declines.
+    const RARE: &[&str] = &[
+        "#", "'", "\"", "?", "? ", "&x ", "*x", "!t ", "|", ">", "%", "@", "`", ".", "...", "---",
+        "\\", "\t", "\r\n", "\r", "\u{85}", "\u{feff}", "\u{2028}", "\u{7}",
+    ];
+
+    fn text() -> impl Strategy<Value = String> {
+        let piece = prop_oneof![
+            40 => proptest::sample::select(COMMON),
+            1 => proptest::sample::select(RARE),
+        ];
+        proptest::collection::vec(piece, 1..24).prop_map(|pieces| pieces.concat())
+    }
+
+    /// Values compared by their debug text, so that two NaNs are equal.
+    fn shown(value: &serde_yaml_ng::Value) -> String {
+        format!("{value:?}")
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(8192))]
+
+        #[test]
+        fn whatever_the_fast_reader_reads_serde_yaml_ng_reads_the_same(text in text()) {
+            if let Ok(fast) = from_str_fast::<serde_yaml_ng::Value>(&text, 64) {
+                let plain = serde_yaml_ng::from_str::<serde_yaml_ng::Value>(&text);
+                prop_assert!(plain.is_ok(), "fast read {:?} as {:?}, serde_yaml_ng refused it: {:?}", text, fast, plain);
+                prop_assert_eq!(shown(&fast), shown(&plain.unwrap()), "{:?}", text);
+            }
+        }
     }
 }

@@ -88,6 +88,10 @@ pub(crate) fn read_split(split: &SplitDocument, threads: usize) -> Option<Invent
     if (cut_hosts && !document.hosts.is_empty()) || (cut_vms && !document.vms.is_empty()) {
         return None;
     }
+    // One allocation for each whole list, instead of growing it part by part.
+    let items = |parts: &[SequencePart]| parts.iter().map(|part| part.item_lines.len()).sum();
+    document.hosts.reserve_exact(items(&split.sequences[0]));
+    document.vms.reserve_exact(items(&split.sequences[1]));
     for result in done {
         match result? {
             Done::Hosts(hosts) => document.hosts.extend(hosts),
