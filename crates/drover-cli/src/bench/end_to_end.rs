@@ -26,7 +26,15 @@ pub struct EndToEndRow {
     pub file_mib: f64,
     /// Read, parse and validate, plan, write the plan document (JSON) to a sink.
     pub total_secs: f64,
+    /// CPU time of the process (every thread, user and system) over the same span: above
+    /// `total_secs` when the parts of a file are read on several cores, below it when other work
+    /// on the machine kept the process waiting.
+    pub total_cpu_secs: f64,
     pub total_peak_memory_mib: f64,
+    /// The read, parse and validate part of the total: `load_inventory_file`.
+    pub load_secs: f64,
+    /// The plan document built and written as JSON, part of the total.
+    pub write_secs: f64,
     /// `drover_core::plan` alone on the same cluster: the lower bound of any end-to-end run.
     pub plan_secs: f64,
     /// Reading the file into memory: the floor of any parser.
@@ -80,14 +88,19 @@ fn measure(format: &'static str, path: &Path) -> Result<EndToEndRow, Failure> {
     let read_secs = read_started.elapsed().as_secs_f64();
 
     let base = crate::alloc::reset_peak();
+    let cpu_started = process_cpu_secs();
     let started = Instant::now();
     let file = load_inventory_file(path).map_err(Failure::bad_input)?;
+    let load_secs = started.elapsed().as_secs_f64();
     let plan = drover_core::plan(&file.cluster);
+    let write_started = Instant::now();
     let document = PlanDocument::new(&file.cluster, &plan);
     let mut sink = std::io::sink();
     sink.write_all(to_json(&document).as_bytes())
         .map_err(Failure::internal)?;
+    let write_secs = write_started.elapsed().as_secs_f64();
     let total_secs = started.elapsed().as_secs_f64();
+    let total_cpu_secs = process_cpu_secs() - cpu_started;
     let peak_bytes = crate::alloc::peak_bytes().saturating_sub(base);
 
     let plan_started = Instant::now();
@@ -100,10 +113,26 @@ fn measure(format: &'static str, path: &Path) -> Result<EndToEndRow, Failure> {
         vms: file.cluster.vms.len(),
         file_mib: file_bytes as f64 / MIB,
         total_secs,
+        total_cpu_secs,
         total_peak_memory_mib: peak_bytes as f64 / MIB,
+        load_secs,
+        write_secs,
         plan_secs,
         read_secs,
         total_to_plan_ratio: total_secs / plan_secs.max(f64::EPSILON),
         total_to_read_ratio: total_secs / read_secs.max(f64::EPSILON),
     })
+}
+
+/// User and system CPU time of this process so far, every thread included.
+fn process_cpu_secs() -> f64 {
+    let mut usage = std::mem::MaybeUninit::<libc::rusage>::zeroed();
+    // SAFETY: getrusage writes a whole `rusage` into the pointer it is given, which points to
+    // one; RUSAGE_SELF is always valid, so it cannot fail.
+    let usage = unsafe {
+        libc::getrusage(libc::RUSAGE_SELF, usage.as_mut_ptr());
+        usage.assume_init()
+    };
+    let seconds = |time: libc::timeval| time.tv_sec as f64 + time.tv_usec as f64 / 1e6;
+    seconds(usage.ru_utime) + seconds(usage.ru_stime)
 }

@@ -1,7 +1,9 @@
 //! Inventory files in (YAML, or JSON, which is YAML too) and back out.
 //!
-//! Reading is three steps: serde_yaml_ng checks the shape and the form of every value (unknown
-//! keys, types, signs, enum values, versions, maintenance windows), `validate`, `upgrade_check`
+//! Reading is three steps: the serde types check the shape and the form of every value (unknown
+//! keys, types, signs, enum values, versions, maintenance windows) — read by serde_json for JSON,
+//! by `fast_read` for plain YAML, and by serde_yaml_ng, which words and places every refusal,
+//! for whatever those decline — then `validate`, `upgrade_check`
 //! and `driver_check` check the rules that span values (names, references, capacity, limits, the
 //! time zone, faults naming VMs and hosts) and build the core [`Cluster`] and the
 //! [`DriverSection`], and every refusal names the file, line, column and field path. This module
@@ -12,6 +14,9 @@ mod driver;
 mod driver_check;
 mod driver_tag;
 mod error;
+mod fast_read;
+#[cfg(test)]
+mod fast_read_tests;
 mod fields;
 mod schema;
 mod settings;
@@ -86,7 +91,14 @@ pub fn load_inventory_file(path: &Path) -> Result<InventoryFile, InventoryError>
         Ok(text) => text,
         Err(cause) => return Err(InventoryError::Unreadable { source_name, cause }),
     };
-    let mut file = parse_inventory_file(&text, &source_name)?;
+    let (cluster, driver, upgrade) = read_inventory(&text, &source_name)?;
+    // The text read is kept as it is: copying it would cost as much again as reading it.
+    let mut file = InventoryFile {
+        cluster,
+        driver,
+        upgrade,
+        source_text: text,
+    };
     let directory = path.parent().unwrap_or(Path::new(""));
     resolve_state_file(&mut file.driver, directory);
     if let Some(catalog) = &mut file.upgrade.catalog {
@@ -125,12 +137,23 @@ fn read_inventory(
     if is_blank(text) {
         return Err(source.empty_file_error());
     }
-    if let Some(error) = source.nesting_error(MAX_INVENTORY_NESTING_DEPTH) {
-        return Err(error);
-    }
-    let mut document = match read_as_json(text) {
+    // The fast reader declines what nests too deep, so the depth check (which keeps serde_yaml_ng
+    // away from its quadratic cases) runs only before the slower readers.
+    let fast = match looks_like_json(text) {
+        true => None,
+        false => fast_read::read_yaml_fast(text, None),
+    };
+    let mut document = match fast {
         Some(document) => document,
-        None => serde_yaml_ng::from_str(text).map_err(|error| source.serde_error(error))?,
+        None => {
+            if let Some(error) = source.nesting_error(MAX_INVENTORY_NESTING_DEPTH) {
+                return Err(error);
+            }
+            match read_as_json(text) {
+                Some(document) => document,
+                None => serde_yaml_ng::from_str(text).map_err(|error| source.serde_error(error))?,
+            }
+        }
     };
     let driver = document.driver.take().unwrap_or_default();
     let upgrade = std::mem::take(&mut document.upgrade);
@@ -145,10 +168,14 @@ fn read_inventory(
 /// serde_json refuses the text, serde_yaml_ng reads it again, so every error keeps its YAML
 /// wording and its file:line:column and field path.
 fn read_as_json(text: &str) -> Option<InventoryDocument> {
-    if !text.trim_start().starts_with('{') {
+    if !looks_like_json(text) {
         return None;
     }
     serde_json::from_str(text).ok()
+}
+
+fn looks_like_json(text: &str) -> bool {
+    text.trim_start().starts_with('{')
 }
 
 fn resolve_state_file(driver: &mut DriverSection, inventory_directory: &Path) {

@@ -255,6 +255,11 @@ fn check_hosts(hosts: &[HostEntry], source: &Source) -> Result<(), InventoryErro
         return Err(source.error_at("hosts", "must list at least one host"));
     }
     for (index, host) in hosts.iter().enumerate() {
+        // Field paths are formatted only for an entry that fails: formatting three for each of
+        // 10,000 hosts and 400,000 VMs cost more than the checks.
+        if !host.name.trim().is_empty() && host.memory_mib > 0 && host.cpus > 0 {
+            continue;
+        }
         require_text(&host.name, &format!("hosts[{index}].name"), source)?;
         require_positive(
             host.memory_mib,
@@ -290,6 +295,9 @@ fn into_vms(
     source: &Source,
 ) -> Result<Vec<Vm>, InventoryError> {
     for (index, vm) in entries.iter().enumerate() {
+        if !vm.name.trim().is_empty() && vm.memory_mib > 0 && vm.vcpus > 0 {
+            continue;
+        }
         require_text(&vm.name, &format!("vms[{index}].name"), source)?;
         require_positive(vm.memory_mib, &format!("vms[{index}].memory_mib"), source)?;
         require_positive(vm.vcpus.into(), &format!("vms[{index}].vcpus"), source)?;
