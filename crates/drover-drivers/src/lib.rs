@@ -12,6 +12,7 @@
 
 mod command;
 mod error;
+mod ganeti;
 #[cfg(feature = "libvirt")]
 mod libvirt;
 mod run_driver;
@@ -37,6 +38,7 @@ const REGISTERED: &[&Registration] = &[
     #[cfg(feature = "libvirt")]
     &libvirt::REGISTRATION,
     &xapi::REGISTRATION,
+    &ganeti::REGISTRATION,
 ];
 
 /// A driver's constructor: what a run recorded, and what opening needs besides.

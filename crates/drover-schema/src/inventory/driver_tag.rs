@@ -15,7 +15,9 @@ use serde::de::{self, DeserializeSeed, Deserializer, IntoDeserializer, MapAccess
 use serde::Deserialize;
 use serde_yaml_ng::Value;
 
-use super::driver::{CommandSection, DriverSection, LibvirtSection, SimulatorSection, XapiSection};
+use super::driver::{
+    CommandSection, DriverSection, GanetiSection, LibvirtSection, SimulatorSection, XapiSection,
+};
 
 const KIND_KEY: &str = "kind";
 
@@ -32,6 +34,7 @@ enum DriverKind {
     Libvirt,
     Command,
     Xapi,
+    Ganeti,
 }
 
 impl DriverKind {
@@ -48,6 +51,9 @@ impl DriverKind {
                 CommandSection::deserialize(deserializer).map(DriverSection::Command)
             }
             DriverKind::Xapi => XapiSection::deserialize(deserializer).map(DriverSection::Xapi),
+            DriverKind::Ganeti => {
+                GanetiSection::deserialize(deserializer).map(DriverSection::Ganeti)
+            }
         }
     }
 }

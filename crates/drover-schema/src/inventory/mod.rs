@@ -27,8 +27,8 @@ use std::path::Path;
 use drover_core::Cluster;
 
 pub use driver::{
-    CommandSection, CommandStep, DriverSection, FaultEntry, FaultName, LibvirtHost, LibvirtSection,
-    RandomFaults, SimulatorSection, StepName, XapiSection,
+    CommandSection, CommandStep, DriverSection, FaultEntry, FaultName, GanetiSection, LibvirtHost,
+    LibvirtSection, RandomFaults, SimulatorSection, StepName, XapiSection,
 };
 pub use error::InventoryError;
 pub use schema::{ClusterSection, HostEntry, InventoryDocument, PolicySection, VmEntry};
