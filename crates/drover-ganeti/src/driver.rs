@@ -624,3 +624,66 @@ impl Driver for GanetiDriver {
         )))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn job_error(classification: &str) -> GanetiError {
+        GanetiError::Job {
+            job_id: 1,
+            status: "error".into(),
+            error_type: "OpPrereqError".into(),
+            message: "m".into(),
+            classification: Some(classification.into()),
+        }
+    }
+
+    #[test]
+    fn ganeti_error_classifications_map_onto_the_driver_contract() {
+        assert!(matches!(
+            error_for(job_error("unknown_entity"), "x"),
+            DriverError::NotFound(_)
+        ));
+        for refused in ["wrong_state", "wrong_input", "insufficient_resources"] {
+            let error = error_for(job_error(refused), "x");
+            assert!(
+                matches!(&error, DriverError::Refused(text) if text.contains(refused)),
+                "{error}"
+            );
+        }
+        assert!(matches!(
+            error_for(job_error("internal_error"), "x"),
+            DriverError::Failed(_)
+        ));
+        let not_found = GanetiError::Http {
+            method: "GET".into(),
+            path: "/2/nodes/x".into(),
+            status: 404,
+            message: "Not Found".into(),
+        };
+        assert!(matches!(
+            error_for(not_found, "x"),
+            DriverError::NotFound(_)
+        ));
+        let silent = GanetiError::Transport {
+            url: "https://c:5080".into(),
+            detail: "connection refused".into(),
+        };
+        assert!(matches!(
+            error_for(silent, "gnt1"),
+            DriverError::Unreachable { host, .. } if host == "gnt1"
+        ));
+        let late = GanetiError::JobTimedOut {
+            job_id: 9,
+            status: "running".into(),
+            waited_secs: 60,
+            cancel_answer: "not cancelled: Job 9 is running".into(),
+        };
+        let error = error_for(late, "x");
+        assert!(
+            matches!(&error, DriverError::Failed(text) if text.contains("job 9 still running")),
+            "{error}"
+        );
+    }
+}
