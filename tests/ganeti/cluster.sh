@@ -108,6 +108,15 @@ node_up() {
     [ -f "$d/boot-id" ] || cat /proc/sys/kernel/random/uuid >"$d/boot-id"
     # RAPI on every address of the namespace (Debian's default binds 127.0.0.1 only).
     sed 's/^RAPI_ARGS=.*/RAPI_ARGS="--require-authentication"/' /etc/default/ganeti >"$d/default-ganeti"
+    # A namespace without our holder is a leftover (a killed run, another checkout's cluster):
+    # whatever still runs in it was started by a harness, and it is rebuilt from scratch.
+    if ip netns list | grep -qw "$ns"; then
+        say "node $k: removing a leftover namespace $ns"
+        local pid
+        for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$pid" 2>/dev/null || true; done
+        ip netns del "$ns"
+        ip link del "v$ns" 2>/dev/null || true
+    fi
     if ! ip netns list | grep -qw "$ns"; then
         ip netns add "$ns"
         ip link add "v$ns" type veth peer name eth0 netns "$ns"
