@@ -65,6 +65,41 @@ check("web may pool_migrate", "pool_migrate" in web["allowed_operations"], web["
 check("memory_static_max in bytes", int(web["memory_static_max"]) == 4096 * 1024 * 1024, web["memory_static_max"])
 check("VCPUs_max", int(web["VCPUs_max"]) == 2, web["VCPUs_max"])
 
+# The objects discovery reads around a guest (datamodel.ml: VBD, VDI, SR, VM_guest_metrics;
+# datamodel_vm_group.ml: VM_group), each through its own class's calls.
+def disk_srs(vm):
+    srs = []
+    for vbd_ref in vm["VBDs"]:
+        vbd = x.VBD.get_record(vbd_ref)
+        if vbd["type"] == "Disk" and not vbd["empty"]:
+            srs.append(x.SR.get_record(x.VDI.get_SR(vbd["VDI"])))
+    return srs
+
+
+web_srs = disk_srs(web)
+check("web's disk is on a shared SR", len(web_srs) == 1 and web_srs[0]["shared"] is True, web_srs)
+db = vms[guests["db"]]
+db_srs = disk_srs(db)
+check("db's disk is on a local SR (shared false)", len(db_srs) == 1 and db_srs[0]["shared"] is False, db_srs)
+all_srs = x.SR.get_all_records()
+check("one shared SR and a local SR per host", sorted(record["shared"] for record in all_srs.values()) == [False, False, False, True], all_srs)
+vbds = x.VBD.get_all_records()
+check("every VBD names its VM", all(record["VM"] in vms for record in vbds.values()), list(vbds.values())[:1])
+check("VDI.get_all_records lists every disk", sorted(x.VDI.get_all_records()) == sorted(record["VDI"] for record in vbds.values()))
+web_metrics = x.VM_guest_metrics.get_record(web["guest_metrics"])
+check("web's guest metrics: PV drivers detected", web_metrics["PV_drivers_detected"] is True, web_metrics)
+filler = vms[guests["filler"]]
+filler_metrics = x.VM_guest_metrics.get_record(filler["guest_metrics"])
+check("filler's guest metrics: no PV drivers", filler_metrics["PV_drivers_detected"] is False, filler_metrics)
+check("filler may not pool_migrate", "pool_migrate" not in filler["allowed_operations"], filler["allowed_operations"])
+check("filler is HA-protected (ha_restart_priority restart)", filler["ha_restart_priority"] == "restart", filler["ha_restart_priority"])
+groups = x.VM_group.get_all_records()
+check("one VM group", len(groups) == 1, groups)
+group_ref, group = next(iter(groups.items()))
+check("the group is anti_affinity with filler", group["placement"] == "anti_affinity" and group["VMs"] == [guests["filler"]] and group["name_label"] == "spread", group)
+check("filler's groups name it", filler["groups"] == [group_ref], filler["groups"])
+check("web is in no group", web["groups"] == [], web["groups"])
+
 task = x.Async.VM.pool_migrate(guests["web"], by_name["xs2"], {"live": "true"})
 check("Async.VM.pool_migrate answers a task ref", task.startswith("OpaqueRef:"), task)
 progress_seen = []
@@ -95,6 +130,16 @@ while x.task.get_status(task) == "pending":
 details = x.task.get_error_info(task)
 check("a refused async migration fails its task with HOST_NOT_ENOUGH_FREE_MEMORY",
       x.task.get_status(task) == "failure" and details[0] == "HOST_NOT_ENOUGH_FREE_MEMORY", details)
+
+# XenServer 8's update mechanism (datamodel_pool.ml sync_updates, datamodel_host.ml
+# apply_updates and latest_synced_updates_applied).
+check("before a sync, latest_synced_updates_applied is unknown", x.host.get_latest_synced_updates_applied(by_name["xs1"]) == "unknown")
+pool_ref = next(iter(pools))
+update_hash = x.pool.sync_updates(pool_ref, False, "", "")
+check("pool.sync_updates answers the updateinfo hash", isinstance(update_hash, str) and len(update_hash) == 64, update_hash)
+check("a host below the synced release is behind (no)", x.host.get_latest_synced_updates_applied(by_name["xs1"]) == "no")
+details = failure_code(lambda: x.host.apply_updates(by_name["xs1"], "0" * 64))
+check("host.apply_updates with another hash raises UPDATEINFO_HASH_MISMATCH", details == ["UPDATEINFO_HASH_MISMATCH"], details)
 
 session.xenapi.session.logout()
 # XenAPI.py answers SESSION_INVALID by logging in again; without a login to repeat it raises

@@ -28,7 +28,7 @@ use drover_core::Cluster;
 
 pub use driver::{
     CommandSection, CommandStep, DriverSection, FaultEntry, FaultName, GanetiSection, LibvirtHost,
-    LibvirtSection, RandomFaults, SimulatorSection, StepName, XapiSection,
+    LibvirtSection, RandomFaults, SimulatorSection, StepName, XapiSection, XapiTransport,
 };
 pub use error::InventoryError;
 pub use schema::{ClusterSection, HostEntry, InventoryDocument, PolicySection, VmEntry};
