@@ -12,6 +12,7 @@
 
 mod command;
 mod error;
+mod ganeti;
 #[cfg(feature = "libvirt")]
 mod libvirt;
 mod ovirt;
@@ -39,6 +40,7 @@ const REGISTERED: &[&Registration] = &[
     &libvirt::REGISTRATION,
     &xapi::REGISTRATION,
     &ovirt::REGISTRATION,
+    &ganeti::REGISTRATION,
 ];
 
 /// A driver's constructor: what a run recorded, and what opening needs besides.

@@ -292,7 +292,7 @@ fn command_section_reads_every_step() {
 fn unknown_driver_kind() {
     assert_refused(
         "driver:\n  kind: vmware\n",
-        "pool.yaml:10:9: driver.kind: unknown variant `vmware`, expected one of `simulator`, `libvirt`, `command`, `xapi`, `ovirt`",
+        "pool.yaml:10:9: driver.kind: unknown variant `vmware`, expected one of `simulator`, `libvirt`, `command`, `xapi`, `ovirt`, `ganeti`",
     );
 }
 
@@ -653,5 +653,65 @@ fn ovirt_section_refuses_a_password_source_missing_or_doubled_and_bad_values() {
     assert_refused(
         "driver:\n  kind: ovirt\n  url: https://engine\n  username: admin@internal\n  password_env: A\n  commands: {migrate: [m]}\n",
         "pool.yaml:14:23: driver.commands.migrate: the ovirt driver takes only an `upgrade` command (the engine does every other step)",
+    );
+}
+
+#[test]
+fn ganeti_section_reads_with_defaults_and_round_trips() {
+    let file = read(
+        "driver:\n  kind: ganeti\n  url: https://cluster.example:5080\n  username: drover\n  password_file: rapi-password\n  ca_file: rapi-ca.pem\n  commands:\n    host_facts: [facts, \"{host}\"]\n    reboot: [reboot-node, \"{host.address}\"]\n",
+    );
+    let DriverSection::Ganeti(ganeti) = &file.driver else {
+        panic!("a ganeti section, got {:?}", file.driver);
+    };
+    assert_eq!(ganeti.url, "https://cluster.example:5080");
+    assert_eq!(ganeti.password_file.as_deref(), Some("rapi-password"));
+    assert_eq!(ganeti.password_env, None);
+    assert!(!ganeti.insecure);
+    assert_eq!(
+        (
+            ganeti.request_timeout_secs,
+            ganeti.job_timeout_secs,
+            ganeti.job_poll_ms,
+            ganeti.upgrade_timeout_secs,
+            ganeti.reboot_timeout_secs
+        ),
+        (30, 3_600, 500, 7_200, 1_800)
+    );
+    assert_eq!(ganeti.commands.len(), 2);
+    assert_eq!(file.driver.kind(), "ganeti");
+    let written = serde_yaml_ng::to_string(&file.driver).unwrap();
+    let again = read(&format!(
+        "driver:\n{}",
+        written
+            .lines()
+            .map(|line| format!("  {line}\n"))
+            .collect::<String>()
+    ));
+    assert_eq!(again.driver, file.driver);
+}
+
+#[test]
+fn ganeti_section_refuses_plain_http_a_bad_password_source_and_steps_rapi_does() {
+    let base = "driver:\n  kind: ganeti\n  url: https://c:5080\n  username: drover\n";
+    assert_refused(
+        base,
+        "pool.yaml:10:3: driver: give exactly one of password_env and password_file (never the password itself)",
+    );
+    assert_refused(
+        "driver:\n  kind: ganeti\n  url: http://c:5080\n  username: drover\n  password_env: P\n",
+        "pool.yaml:11:8: driver.url: \"http://c:5080\" is not an https:// URL (Ganeti's RAPI speaks only HTTPS)",
+    );
+    assert_refused(
+        &format!("{base}  password_env: P\n  job_poll_ms: 0\n"),
+        "pool.yaml:14:16: driver.job_poll_ms: must be at least 1",
+    );
+    assert_refused(
+        &format!("{base}  password_env: P\n  commands: {{migrate: [m]}}\n"),
+        "pool.yaml:14:23: driver.commands.migrate: the ganeti driver takes only host_facts, health_check, upgrade and reboot commands (RAPI does every other step)",
+    );
+    assert_refused(
+        &format!("{base}  password_env: P\n  commands: {{reboot: [r]}}\n"),
+        "pool.yaml:14:22: driver.commands.reboot: a reboot command needs a host_facts command (the boot id says whether the node rebooted)",
     );
 }

@@ -30,6 +30,8 @@ pub enum DriverSection {
     Xapi(XapiSection),
     /// An oVirt / Oracle Linux Virtualization Manager cluster through the engine's REST API v4.
     Ovirt(OvirtSection),
+    /// A Ganeti cluster through its RAPI (version 2, HTTPS).
+    Ganeti(GanetiSection),
 }
 
 impl DriverSection {
@@ -41,6 +43,7 @@ impl DriverSection {
             DriverSection::Command(_) => "command",
             DriverSection::Xapi(_) => "xapi",
             DriverSection::Ovirt(_) => "ovirt",
+            DriverSection::Ganeti(_) => "ganeti",
         }
     }
 
@@ -428,6 +431,78 @@ fn default_xapi_migration_timeout_secs() -> u64 {
 
 fn default_xapi_task_poll_ms() -> u64 {
     1_000
+}
+
+/// `kind: ganeti`: a Ganeti cluster through RAPI v2 (`https://master:5080/2/…`). The password is
+/// never in the inventory: it is read from `password_env` or `password_file`. Host names are
+/// Ganeti's node names; the platform version, the boot id, the upgrade and the reboot are the
+/// operator's commands (Ganeti has no call for any of them).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a ganeti driver mapping such as {kind: ganeti, url: \"https://cluster:5080\", username: drover, password_env: GANETI_RAPI_PASSWORD}"
+)]
+pub struct GanetiSection {
+    /// The RAPI of the cluster's master (the cluster address follows a master failover).
+    pub url: String,
+    pub username: String,
+    /// The environment variable holding the password.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_env: Option<String>,
+    /// A file holding the password (its first line); relative to the inventory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_file: Option<String>,
+    /// CA certificates (PEM) the RAPI certificate must chain to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<String>,
+    /// Accept any server certificate (logged loudly when the driver opens). For test clusters only.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub insecure: bool,
+    /// Bound of one RAPI request, seconds.
+    #[serde(default = "default_ganeti_request_timeout_secs")]
+    pub request_timeout_secs: u64,
+    /// A job (migration, failover, shutdown, startup, role change) not finished after this many
+    /// seconds is cancelled (`DELETE /2/jobs/ID`) and the step fails.
+    #[serde(default = "default_ganeti_job_timeout_secs")]
+    pub job_timeout_secs: u64,
+    /// How often a job is polled (`GET /2/jobs/ID`), milliseconds.
+    #[serde(default = "default_ganeti_job_poll_ms")]
+    pub job_poll_ms: u64,
+    /// How long an upgrade command, then the node answering again, may take, seconds.
+    #[serde(default = "default_ganeti_upgrade_timeout_secs")]
+    pub upgrade_timeout_secs: u64,
+    /// How long a reboot command, then the node answering with a new boot id, may take, seconds.
+    #[serde(default = "default_ganeti_reboot_timeout_secs")]
+    pub reboot_timeout_secs: u64,
+    /// Commands for what RAPI does not do: `host_facts` (version and boot id), `health_check`,
+    /// `upgrade` and `reboot` (placeholders `{host}`, `{host.address}` (the node's primary IP),
+    /// `{cluster}`, `{target}`, `{boot_id_before}`).
+    #[serde(
+        default,
+        deserialize_with = "unique_command_steps",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
+    pub commands: BTreeMap<CommandStep, Vec<String>>,
+}
+
+fn default_ganeti_request_timeout_secs() -> u64 {
+    30
+}
+
+fn default_ganeti_job_timeout_secs() -> u64 {
+    3_600
+}
+
+fn default_ganeti_job_poll_ms() -> u64 {
+    500
+}
+
+fn default_ganeti_upgrade_timeout_secs() -> u64 {
+    7_200
+}
+
+fn default_ganeti_reboot_timeout_secs() -> u64 {
+    1_800
 }
 
 /// `kind: command`: every step is a command (an argv list, run without a shell).

@@ -10,8 +10,8 @@ use std::collections::{BTreeMap, HashSet};
 use drover_core::Cluster;
 
 use super::driver::{
-    CommandStep, DriverSection, FaultEntry, FaultName, LibvirtSection, OvirtSection, RandomFaults,
-    SimulatorSection, XapiSection,
+    CommandStep, DriverSection, FaultEntry, FaultName, GanetiSection, LibvirtSection, OvirtSection,
+    RandomFaults, SimulatorSection, XapiSection,
 };
 use super::error::InventoryError;
 use super::source::Source;
@@ -70,7 +70,65 @@ pub(crate) fn check_driver(
         }
         DriverSection::Xapi(xapi) => check_xapi(xapi, source),
         DriverSection::Ovirt(ovirt) => check_ovirt(ovirt, source),
+        DriverSection::Ganeti(ganeti) => check_ganeti(ganeti, source),
     }
+}
+
+/// The steps a Ganeti cluster's RAPI cannot do, which may therefore be commands.
+pub const GANETI_COMMAND_STEPS: [CommandStep; 4] = [
+    CommandStep::HostFacts,
+    CommandStep::HealthCheck,
+    CommandStep::Upgrade,
+    CommandStep::Reboot,
+];
+
+fn check_ganeti(ganeti: &GanetiSection, source: &Source) -> Result<(), InventoryError> {
+    require_text(&ganeti.username, "driver.username", source)?;
+    if !ganeti.url.starts_with("https://") {
+        return Err(source.error_at(
+            "driver.url",
+            format!(
+                "{:?} is not an https:// URL (Ganeti's RAPI speaks only HTTPS)",
+                ganeti.url
+            ),
+        ));
+    }
+    if ganeti.password_env.is_none() == ganeti.password_file.is_none() {
+        return Err(source.error_at(
+            "driver",
+            "give exactly one of password_env and password_file (never the password itself)",
+        ));
+    }
+    for (field, value) in [
+        ("request_timeout_secs", ganeti.request_timeout_secs),
+        ("job_timeout_secs", ganeti.job_timeout_secs),
+        ("job_poll_ms", ganeti.job_poll_ms),
+        ("upgrade_timeout_secs", ganeti.upgrade_timeout_secs),
+        ("reboot_timeout_secs", ganeti.reboot_timeout_secs),
+    ] {
+        if value == 0 {
+            return Err(source.error_at(&format!("driver.{field}"), "must be at least 1"));
+        }
+    }
+    if let Some(step) = ganeti
+        .commands
+        .keys()
+        .find(|step| !GANETI_COMMAND_STEPS.contains(step))
+    {
+        return Err(source.error_at(
+            &format!("driver.commands.{}", step.as_str()),
+            "the ganeti driver takes only host_facts, health_check, upgrade and reboot commands (RAPI does every other step)",
+        ));
+    }
+    if ganeti.commands.contains_key(&CommandStep::Reboot)
+        && !ganeti.commands.contains_key(&CommandStep::HostFacts)
+    {
+        return Err(source.error_at(
+            "driver.commands.reboot",
+            "a reboot command needs a host_facts command (the boot id says whether the node rebooted)",
+        ));
+    }
+    check_commands(&ganeti.commands, "driver.commands", source)
 }
 
 fn check_xapi(xapi: &XapiSection, source: &Source) -> Result<(), InventoryError> {

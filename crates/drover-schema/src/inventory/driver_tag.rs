@@ -16,7 +16,8 @@ use serde::Deserialize;
 use serde_yaml_ng::Value;
 
 use super::driver::{
-    CommandSection, DriverSection, LibvirtSection, OvirtSection, SimulatorSection, XapiSection,
+    CommandSection, DriverSection, GanetiSection, LibvirtSection, OvirtSection, SimulatorSection,
+    XapiSection,
 };
 
 const KIND_KEY: &str = "kind";
@@ -35,6 +36,7 @@ enum DriverKind {
     Command,
     Xapi,
     Ovirt,
+    Ganeti,
 }
 
 impl DriverKind {
@@ -52,6 +54,9 @@ impl DriverKind {
             }
             DriverKind::Xapi => XapiSection::deserialize(deserializer).map(DriverSection::Xapi),
             DriverKind::Ovirt => OvirtSection::deserialize(deserializer).map(DriverSection::Ovirt),
+            DriverKind::Ganeti => {
+                GanetiSection::deserialize(deserializer).map(DriverSection::Ganeti)
+            }
         }
     }
 }
