@@ -193,6 +193,22 @@ impl Inner {
         }
     }
 
+    /// The inventory's `allowed_hosts` of a VM it lists, renumbered in discovery's host order
+    /// (hosts discovery does not know are left out).
+    fn allowed_hosts_of(&self, known: &Vm) -> Option<Vec<HostId>> {
+        let allowed = known.allowed_hosts.as_ref()?;
+        let mut ids: Vec<HostId> = allowed
+            .iter()
+            .filter_map(|id| {
+                let name = &self.known.host(*id).name;
+                self.host_order.iter().position(|other| other == name)
+            })
+            .map(|index| HostId(index as u32))
+            .collect();
+        ids.sort_unstable();
+        Some(ids)
+    }
+
     fn vm_of(&self, domain: &ObservedDomain, host_index: usize) -> Result<Vm, LibvirtError> {
         let host = &self.host_order[host_index];
         let bad = |problem: String| LibvirtError::BadDomain {
@@ -232,6 +248,7 @@ impl Inner {
             local_storage,
             restart_policy: settings.restart_policy,
             anti_affinity: settings.anti_affinity,
+            allowed_hosts: known.and_then(|known| self.allowed_hosts_of(known)),
         })
     }
 }

@@ -459,6 +459,7 @@ impl Driver for XapiDriver {
                     _ => RestartPolicy::Manual,
                 },
                 anti_affinity: None,
+                allowed_hosts: None,
             });
         }
         Ok(Discovered { hosts, vms })
