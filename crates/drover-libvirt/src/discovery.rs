@@ -12,7 +12,8 @@
 //!   follows [`crate::storage`]. `migratable`, `restart_policy` and `anti_affinity` come from the
 //!   domain's Drover metadata (see [`crate::domain_xml`]), unless the inventory lists the VM: then
 //!   the inventory entry wins as a whole, and its `local_storage: true` adds to what the disks
-//!   say. A domain with unreadable metadata that the inventory does not list fails discovery
+//!   say; its `allowed_hosts` are renumbered into discovery's host order (the metadata has
+//!   none). A domain with unreadable metadata that the inventory does not list fails discovery
 //!   with a message naming it, rather than be guessed.
 //! - A name defined on several hosts (a definition left behind) is reported once: where it is
 //!   active, else on the first host in order.

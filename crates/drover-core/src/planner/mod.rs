@@ -339,13 +339,16 @@ fn build_waves(cluster: &Cluster, batch_size: u32) -> Result<Vec<Wave>, Placemen
     Ok(waves)
 }
 
+/// How many queued hosts a constrained cluster tries alone when no host of a wave can be emptied.
+const HOSTS_TRIED_ALONE: usize = 32;
+
 /// Takes up to `wanted` hosts from the front of the queue and empties as many of them as fit,
 /// in queue order; the rest go back to the front of the queue for the next wave.
 ///
 /// With host constraints the wave takes the first `wanted` hosts that leave every VM an allowed
 /// host outside the wave (the wave is split around a VM's partners), and when no host of it can
-/// be emptied together, each is tried alone in turn, then each host left in the queue, before
-/// the plan fails.
+/// be emptied together, each is tried alone in turn, then the next queued hosts, before the
+/// plan fails.
 fn evacuate_largest_possible(
     placement: &mut Placement<'_>,
     queue: &mut VecDeque<HostId>,
@@ -380,8 +383,10 @@ fn evacuate_largest_possible(
         }
     }
     if evacuation.emptied.is_empty() && placement.is_constrained() {
-        // A host may wait for a partner that a later host of the queue frees or upgrades.
-        for position in 0..queue.len() {
+        // A host may wait for a partner that a later host of the queue frees or upgrades. Only
+        // the next few are tried: trying every host on every stuck wave made a plan that cannot
+        // succeed take seconds on a thousand DRBD nodes.
+        for position in 0..queue.len().min(HOSTS_TRIED_ALONE) {
             let alone = placement.evacuate(&[queue[position]], old_hosts_receive);
             if !alone.emptied.is_empty() {
                 queue.remove(position);
