@@ -1,7 +1,9 @@
 """Drives drover-emulator's XAPI front-end with the official XenServer SDK for Python (PyPI
 `XenAPI`), so that the emulator cannot drift into a private dialect: login (and a wrong
 password), host/VM/pool records, Async.VM.pool_migrate followed to success through task polling,
-and refusals raising XenAPI.Failure with XAPI's own codes.
+refusals raising XenAPI.Failure with XAPI's own codes, and the pool settings a rolling pool
+upgrade resolves and restores: HA (pool.disable_ha, pool.enable_ha with the heartbeat SR of
+its statefile and its configuration), WLB (pool.set_wlb_enabled) and a CD (VBD.eject).
 
 Usage: python xapi_official_client.py URL PASSWORD. Prints 'N passed, N failed'."""
 
@@ -65,6 +67,41 @@ check("web may pool_migrate", "pool_migrate" in web["allowed_operations"], web["
 check("memory_static_max in bytes", int(web["memory_static_max"]) == 4096 * 1024 * 1024, web["memory_static_max"])
 check("VCPUs_max", int(web["VCPUs_max"]) == 2, web["VCPUs_max"])
 
+# The objects discovery reads around a guest (datamodel.ml: VBD, VDI, SR, VM_guest_metrics;
+# datamodel_vm_group.ml: VM_group), each through its own class's calls.
+def disk_srs(vm):
+    srs = []
+    for vbd_ref in vm["VBDs"]:
+        vbd = x.VBD.get_record(vbd_ref)
+        if vbd["type"] == "Disk" and not vbd["empty"]:
+            srs.append(x.SR.get_record(x.VDI.get_SR(vbd["VDI"])))
+    return srs
+
+
+web_srs = disk_srs(web)
+check("web's disk is on a shared SR", len(web_srs) == 1 and web_srs[0]["shared"] is True, web_srs)
+db = vms[guests["db"]]
+db_srs = disk_srs(db)
+check("db's disk is on a local SR (shared false)", len(db_srs) == 1 and db_srs[0]["shared"] is False, db_srs)
+all_srs = x.SR.get_all_records()
+check("one shared SR and a local SR per host", sorted(record["shared"] for record in all_srs.values()) == [False, False, False, True], all_srs)
+vbds = x.VBD.get_all_records()
+check("every VBD names its VM", all(record["VM"] in vms for record in vbds.values()), list(vbds.values())[:1])
+check("VDI.get_all_records lists every disk", sorted(x.VDI.get_all_records()) == sorted(record["VDI"] for record in vbds.values()))
+web_metrics = x.VM_guest_metrics.get_record(web["guest_metrics"])
+check("web's guest metrics: PV drivers detected", web_metrics["PV_drivers_detected"] is True, web_metrics)
+filler = vms[guests["filler"]]
+filler_metrics = x.VM_guest_metrics.get_record(filler["guest_metrics"])
+check("filler's guest metrics: no PV drivers", filler_metrics["PV_drivers_detected"] is False, filler_metrics)
+check("filler may not pool_migrate", "pool_migrate" not in filler["allowed_operations"], filler["allowed_operations"])
+check("filler is HA-protected (ha_restart_priority restart)", filler["ha_restart_priority"] == "restart", filler["ha_restart_priority"])
+groups = x.VM_group.get_all_records()
+check("one VM group", len(groups) == 1, groups)
+group_ref, group = next(iter(groups.items()))
+check("the group is anti_affinity with filler", group["placement"] == "anti_affinity" and group["VMs"] == [guests["filler"]] and group["name_label"] == "spread", group)
+check("filler's groups name it", filler["groups"] == [group_ref], filler["groups"])
+check("web is in no group", web["groups"] == [], web["groups"])
+
 task = x.Async.VM.pool_migrate(guests["web"], by_name["xs2"], {"live": "true"})
 check("Async.VM.pool_migrate answers a task ref", task.startswith("OpaqueRef:"), task)
 progress_seen = []
@@ -95,6 +132,51 @@ while x.task.get_status(task) == "pending":
 details = x.task.get_error_info(task)
 check("a refused async migration fails its task with HOST_NOT_ENOUGH_FREE_MEMORY",
       x.task.get_status(task) == "failure" and details[0] == "HOST_NOT_ENOUGH_FREE_MEMORY", details)
+
+# XenServer 8's update mechanism (datamodel_pool.ml sync_updates, datamodel_host.ml
+# apply_updates and latest_synced_updates_applied).
+check("before a sync, latest_synced_updates_applied is unknown", x.host.get_latest_synced_updates_applied(by_name["xs1"]) == "unknown")
+pool_ref = next(iter(pools))
+update_hash = x.pool.sync_updates(pool_ref, False, "", "")
+check("pool.sync_updates answers the updateinfo hash", isinstance(update_hash, str) and len(update_hash) == 64, update_hash)
+check("a host below the synced release is behind (no)", x.host.get_latest_synced_updates_applied(by_name["xs1"]) == "no")
+details = failure_code(lambda: x.host.apply_updates(by_name["xs1"], "0" * 64))
+check("host.apply_updates with another hash raises UPDATEINFO_HASH_MISMATCH", details == ["UPDATEINFO_HASH_MISMATCH"], details)
+
+# The pool settings a rolling pool upgrade resolves (and puts back): HA, WLB, CD media.
+pool_ref = next(iter(pools))
+pool = x.pool.get_record(pool_ref)
+check("HA is enabled with one statefile", pool["ha_enabled"] is True and len(pool["ha_statefiles"]) == 1, pool)
+heartbeat_sr = x.VDI.get_SR(pool["ha_statefiles"][0])
+check("the statefile's SR is shared", x.SR.get_shared(heartbeat_sr) is True, heartbeat_sr)
+configuration = pool["ha_configuration"]
+x.pool.disable_ha()
+check("pool.disable_ha turns HA off", x.pool.get_ha_enabled(pool_ref) is False)
+details = failure_code(lambda: x.pool.disable_ha())
+check("disable_ha on a pool without HA raises HA_NOT_ENABLED", details == ["HA_NOT_ENABLED"], details)
+check("the statefiles stay after disable_ha", x.pool.get_ha_statefiles(pool_ref) == pool["ha_statefiles"])
+x.pool.enable_ha([heartbeat_sr], configuration)
+check("pool.enable_ha with the heartbeat SR turns HA on again", x.pool.get_ha_enabled(pool_ref) is True)
+check("HA keeps its configuration", x.pool.get_ha_configuration(pool_ref) == configuration, x.pool.get_ha_configuration(pool_ref))
+details = failure_code(lambda: x.pool.enable_ha([heartbeat_sr], configuration))
+check("enable_ha on a pool with HA raises HA_IS_ENABLED", details == ["HA_IS_ENABLED"], details)
+x.pool.set_ha_host_failures_to_tolerate(pool_ref, "1")
+check("ha_host_failures_to_tolerate is set", int(x.pool.get_ha_host_failures_to_tolerate(pool_ref)) == 1)
+
+check("WLB is enabled", pool["wlb_enabled"] is True, pool["wlb_enabled"])
+x.pool.set_wlb_enabled(pool_ref, False)
+check("pool.set_wlb_enabled(false) turns WLB off", x.pool.get_wlb_enabled(pool_ref) is False)
+x.pool.set_wlb_enabled(pool_ref, True)
+check("pool.set_wlb_enabled(true) turns it on again", x.pool.get_wlb_enabled(pool_ref) is True)
+
+cds = {ref: record for ref, record in x.VBD.get_all_records().items() if record["type"] == "CD"}
+check("web has a CD drive holding media",
+      [record["VM"] for record in cds.values()] == [guests["web"]] and not any(record["empty"] for record in cds.values()), cds)
+cd = next(iter(cds))
+x.VBD.eject(cd)
+check("VBD.eject empties the drive", x.VBD.get_empty(cd) is True)
+details = failure_code(lambda: x.VBD.eject(cd))
+check("ejecting an empty drive raises VBD_IS_EMPTY", details == ["VBD_IS_EMPTY", cd], details)
 
 session.xenapi.session.logout()
 # XenAPI.py answers SESSION_INVALID by logging in again; without a login to repeat it raises

@@ -5,6 +5,9 @@
 # prints postgres://drover@127.0.0.1:PORT/drover; `password` prints the password (export it as
 # PGPASSWORD, never put it in the URL); `restart [DOWN_SECS]` stops and starts it again on the same
 # port; `down` stops the server and removes the directory.
+# TLS: the server offers TLS with a certificate for `localhost` only (not 127.0.0.1: the tests need a name it does not match) signed by a throwaway CA
+# (`ca` prints that CA's file; `other-ca` prints an unrelated CA's, which must not be trusted);
+# role `drover_tls` (same password, a member of `drover`) may log in over TLS only (pg_hba `hostnossl … reject`).
 # State lives in $DROVER_PG_STATE_DIR (default /tmp/drover-test-postgres).
 set -euo pipefail
 state_dir=${DROVER_PG_STATE_DIR:-/tmp/drover-test-postgres}
@@ -20,6 +23,31 @@ free_port() {
     python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
+# A CA, a server certificate signed by it (SAN localhost only), and an unrelated CA.
+make_certificates() {
+    local tls=$state_dir/tls
+    mkdir -p "$tls"
+    openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=drover test CA" \
+        -keyout "$tls/ca.key" -out "$tls/ca.crt" 2>/dev/null
+    openssl req -x509 -newkey rsa:2048 -nodes -days 30 -subj "/CN=unrelated CA" \
+        -keyout "$tls/other-ca.key" -out "$tls/other-ca.crt" 2>/dev/null
+    openssl req -newkey rsa:2048 -nodes -subj "/CN=localhost" \
+        -keyout "$tls/server.key" -out "$tls/server.csr" 2>/dev/null
+    printf 'subjectAltName=DNS:localhost\nbasicConstraints=CA:FALSE\n' >"$tls/server.ext"
+    openssl x509 -req -in "$tls/server.csr" -CA "$tls/ca.crt" -CAkey "$tls/ca.key" \
+        -CAcreateserial -days 30 -extfile "$tls/server.ext" -out "$tls/server.crt" 2>/dev/null
+    chmod 600 "$tls/server.key"
+    chmod 644 "$tls/ca.crt" "$tls/other-ca.crt"
+    if [ "$(id -u)" = 0 ]; then chown -R postgres: "$tls"; chmod 755 "$tls"; fi
+}
+
+start_server() {
+    local port=$1
+    run_as_postgres "$bin_dir/pg_ctl" -D "$data_dir" -l "$state_dir/server.log" -w -t 60 \
+        -o "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$state_dir -c max_connections=200 -c fsync=on -c ssl=on -c ssl_cert_file=$state_dir/tls/server.crt -c ssl_key_file=$state_dir/tls/server.key" \
+        start >/dev/null
+}
+
 up() {
     if [ -f "$state_dir/port" ] && run_as_postgres "$bin_dir/pg_ctl" -D "$data_dir" status >/dev/null 2>&1; then
         url
@@ -32,14 +60,18 @@ up() {
     if [ "$(id -u)" = 0 ]; then chown postgres: "$state_dir/superuser-password"; fi
     run_as_postgres "$bin_dir/initdb" -D "$data_dir" -U postgres --auth=scram-sha-256 \
         --pwfile="$state_dir/superuser-password" -E UTF8 --no-instructions >"$state_dir/initdb.log" 2>&1
+    make_certificates
+    # Checked first: the TLS-only role may not log in over a plain connection.
+    { echo "hostnossl all drover_tls 0.0.0.0/0 reject"; cat "$data_dir/pg_hba.conf"; } >"$state_dir/pg_hba.conf"
+    cp "$state_dir/pg_hba.conf" "$data_dir/pg_hba.conf"
     port=$(free_port)
     echo "$port" >"$state_dir/port"
-    run_as_postgres "$bin_dir/pg_ctl" -D "$data_dir" -l "$state_dir/server.log" -w -t 60 \
-        -o "-c listen_addresses=127.0.0.1 -c port=$port -c unix_socket_directories=$state_dir -c max_connections=200 -c fsync=on" \
-        start >/dev/null
+    start_server "$port"
     PGPASSWORD=$password psql -q -h 127.0.0.1 -p "$port" -U postgres -d postgres -v ON_ERROR_STOP=1 \
         -c "CREATE ROLE drover LOGIN CREATEDB CREATEROLE PASSWORD '$password'" \
-        -c "CREATE DATABASE drover OWNER drover" >/dev/null
+        -c "CREATE ROLE drover_tls LOGIN CREATEDB PASSWORD '$password'" \
+        -c "CREATE DATABASE drover OWNER drover" \
+        -c "GRANT drover TO drover_tls" >/dev/null
     url
 }
 
@@ -53,9 +85,7 @@ restart() {
     local down_secs=${1:-2}
     run_as_postgres "$bin_dir/pg_ctl" -D "$data_dir" -m fast -w stop >/dev/null
     sleep "$down_secs"
-    run_as_postgres "$bin_dir/pg_ctl" -D "$data_dir" -l "$state_dir/server.log" -w -t 60 \
-        -o "-c listen_addresses=127.0.0.1 -c port=$(cat "$state_dir/port") -c unix_socket_directories=$state_dir -c max_connections=200 -c fsync=on" \
-        start >/dev/null
+    start_server "$(cat "$state_dir/port")"
 }
 
 down() {
@@ -69,7 +99,9 @@ case "${1:-}" in
     up) up ;;
     url) url ;;
     password) echo "$password" ;;
+    ca) echo "$state_dir/tls/ca.crt" ;;
+    other-ca) echo "$state_dir/tls/other-ca.crt" ;;
     restart) restart "${2:-2}" ;;
     down) down ;;
-    *) echo "usage: $0 up|down|restart [DOWN_SECS]|url|password" >&2; exit 2 ;;
+    *) echo "usage: $0 up|down|restart [DOWN_SECS]|url|password|ca|other-ca" >&2; exit 2 ;;
 esac

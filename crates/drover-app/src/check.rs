@@ -72,11 +72,27 @@ pub fn check_document(file: &InventoryFile) -> Result<CheckDocument, AppError> {
         Some(template) => ask_hosts(file, template)?,
         None => vec![Ok(Vec::new()); file.cluster.hosts.len()],
     };
+    // Without a check command, a platform that reports its hosts' updates itself (XAPI's
+    // `latest_synced_updates_applied`) is asked instead.
+    let reported = match &template {
+        Some(_) => None,
+        None => platform_updates(file)?,
+    };
     let cluster = &file.cluster;
     let hosts = cluster
         .host_ids()
         .zip(answers)
-        .map(|(id, answer)| host_check(cluster, id, answer, &watch_list))
+        .map(|(id, answer)| {
+            let mut check = host_check(cluster, id, answer, &watch_list);
+            if let Some(reported) = &reported {
+                apply_platform_report(
+                    &mut check,
+                    reported,
+                    cluster.host(id).version < cluster.target_version,
+                );
+            }
+            check
+        })
         .collect();
     Ok(CheckDocument {
         cluster: cluster.name.clone(),
@@ -85,6 +101,41 @@ pub fn check_document(file: &InventoryFile) -> Result<CheckDocument, AppError> {
         events: outdated_events(cluster),
         hosts,
     })
+}
+
+type PlatformReport = Result<std::collections::BTreeMap<String, Option<bool>>, String>;
+
+/// The platform's own report of pending updates, if its driver has one (the registry knows).
+fn platform_updates(file: &InventoryFile) -> Result<Option<PlatformReport>, AppError> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(AppError::internal)?;
+    let reported = runtime.block_on(drover_drivers::platform_updates(
+        &file.driver,
+        &file.cluster,
+    ));
+    Ok(reported.map(|answer| answer.map_err(|error| error.to_string())))
+}
+
+/// A host's pending updates as the platform reported them: pending, none, or unknown (a host
+/// below the target has updates whatever the platform says).
+fn apply_platform_report(
+    check: &mut HostCheck,
+    reported: &PlatformReport,
+    older_than_target: bool,
+) {
+    let pending = match reported {
+        Ok(hosts) => hosts.get(&check.host).copied().flatten(),
+        Err(error) => {
+            check.error = Some(error.clone());
+            None
+        }
+    };
+    check.updates_available = match (pending, older_than_target) {
+        (_, true) => Some(true),
+        (pending, false) => pending,
+    };
 }
 
 fn check_template(file: &InventoryFile) -> Result<Option<ArgvTemplate>, AppError> {

@@ -31,7 +31,10 @@ fn drover_and_hroller_side_by_side_on_small_clusters() {
         .find(|row| row["storage"] == "mostly-drbd" && row["memory_utilization_percent"] == 40)
         .unwrap();
     assert_eq!(drbd["drover_safe"], true, "{drbd}");
-    assert!(drbd["drover_rounds"].as_u64() < drbd["hroller_rounds"].as_u64(), "{drbd}");
+    assert!(
+        drbd["drover_rounds"].as_u64() < drbd["hroller_rounds"].as_u64(),
+        "{drbd}"
+    );
     assert!(
         drbd["drover_moves"].as_u64() < drbd["hroller_moves_executed"].as_u64(),
         "{drbd}"

@@ -81,6 +81,7 @@ fn a_killed_holder_is_taken_over_through_postgresql() {
     let took = wait_until_driven_by(&second, Duration::from_secs(LEASE_TTL_SECS + 5));
     eprintln!("postgres: taken over {took:?} after kill -9");
     assert_completed(&second);
+    assert_invariants_kept(workspace.dir.path(), SLOW_POOL);
 }
 
 #[test]
@@ -116,4 +117,5 @@ fn a_paused_holder_is_fenced_when_it_wakes() {
         std::thread::sleep(Duration::from_millis(100));
     }
     assert_completed(&second);
+    assert_invariants_kept(workspace.dir.path(), SLOW_POOL);
 }

@@ -76,3 +76,117 @@ fn drover_run_rolls_the_example_xapi_pool_on_the_emulator() {
         total as f64 / migrations as f64
     );
 }
+
+/// `drover check -i POOL` on a `kind: xapi` inventory without a check command asks the pool
+/// itself: a host at the target is "unknown" until the pool has synced updates
+/// (`latest_synced_updates_applied` is `unknown`), then has none; a host below it has updates.
+#[test]
+fn drover_check_asks_the_pool_for_its_hosts_updates() {
+    let workspace = Workspace::new();
+    let world = workspace.path("world.yaml");
+    let hosts = "cluster: {name: checked, target_version: \"8.4\"}\nhosts:\n  - {name: xs01, role: master, version: \"8.2\", memory_mib: 16384, cpus: 8}\n  - {name: xs02, version: \"8.4\", memory_mib: 16384, cpus: 8}\n";
+    std::fs::write(
+        &world,
+        format!("{hosts}driver: {{kind: simulator, seed: 7}}\n"),
+    )
+    .unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let url = runtime.block_on(async {
+        let opened = drover_emulator::world::open(&world, Some(100.0)).unwrap();
+        let pool = drover_emulator::xapi::XapiPool::new(
+            opened.driver,
+            opened.cluster,
+            drover_emulator::xapi::Credentials {
+                username: "root".into(),
+                password: "check-password".into(),
+            },
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(drover_emulator::xapi::serve(listener, pool));
+        url
+    });
+    let inventory = workspace.path("pool.yaml");
+    std::fs::write(
+        &inventory,
+        format!("{hosts}driver: {{kind: xapi, url: \"{url}\", username: root, password_env: DROVER_E2E_XAPI_PASSWORD}}\n"),
+    )
+    .unwrap();
+    let check = || {
+        let output = workspace
+            .command(&["check", "-i", inventory.to_str().unwrap(), "-o", "json"])
+            .env("DROVER_E2E_XAPI_PASSWORD", "check-password")
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+        let document: serde_json::Value = serde_json::from_slice(&output.stdout)
+            .unwrap_or_else(|error| panic!("{error}: {}", stderr(&output)));
+        let updates: Vec<(String, serde_json::Value)> = document["hosts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|host| {
+                (
+                    host["host"].as_str().unwrap().to_string(),
+                    host["updates_available"].clone(),
+                )
+            })
+            .collect();
+        updates
+    };
+    let before = check();
+    assert_eq!(
+        before,
+        [
+            ("xs01".to_string(), serde_json::json!(true)),
+            ("xs02".to_string(), serde_json::Value::Null)
+        ],
+        "before the pool synced updates"
+    );
+    // The pool syncs its repository (as XenCenter or `xe pool-sync-updates` would).
+    runtime.block_on(async {
+        let client = reqwest::Client::new();
+        let call = |method: &str, params: serde_json::Value| {
+            client
+                .post(format!("{url}/jsonrpc"))
+                .json(&serde_json::json!({"jsonrpc": "2.0", "method": method, "params": params, "id": 1}))
+                .send()
+        };
+        let answer: serde_json::Value = call(
+            "session.login_with_password",
+            serde_json::json!(["root", "check-password", "2.21", "test"]),
+        )
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+        let session = answer["result"].as_str().unwrap().to_string();
+        let pools: serde_json::Value = call("pool.get_all", serde_json::json!([session]))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let pool = pools["result"][0].as_str().unwrap();
+        let synced: serde_json::Value = call(
+            "pool.sync_updates",
+            serde_json::json!([session, pool, false, "", ""]),
+        )
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+        assert!(synced["result"].is_string(), "{synced}");
+    });
+    let after = check();
+    assert_eq!(
+        after,
+        [
+            ("xs01".to_string(), serde_json::json!(true)),
+            ("xs02".to_string(), serde_json::json!(false))
+        ],
+        "after the sync"
+    );
+}

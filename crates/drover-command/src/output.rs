@@ -232,7 +232,11 @@ pub(crate) fn parse_discovered(text: &str) -> Result<Discovered, String> {
         .map(|entry| vm_from_entry(entry, &host_ids))
         .collect::<Result<Vec<_>, _>>()?;
     require_unique("VM", vms.iter().map(|v| v.name.as_str()))?;
-    Ok(Discovered { hosts, vms })
+    Ok(Discovered {
+        settings: None,
+        hosts,
+        vms,
+    })
 }
 
 fn require_unique<'a>(kind: &str, names: impl Iterator<Item = &'a str>) -> Result<(), String> {

@@ -9,8 +9,15 @@
 //! returns within its timeout, failures are values with the right `DriverError` variant (never a
 //! panic), and discovery and `host_facts` report what the calls changed.
 //!
-//! A dev-dependency only: this crate must not know any particular driver, the registry, the
-//! engine, stores or inventories.
+//! The run-level scenarios (`scenarios`, run by `scenario_run`) hold drivers to whole runs: a
+//! rolling upgrade, a refused and a hung migration, a host that never returns, a process killed
+//! mid-wave — each started and resumed through drover-app's launch, with drover-dst's invariants
+//! checked on the platform's own state. A driver's test stages each on its platform ([`Stage`]).
+//! [`run_settings_scenario`] ("prechecks auto-resolved and restored") rolls a whole platform with
+//! blocking settings and checks they were resolved first and put back.
+//!
+//! A dev-dependency only: this crate must not know any particular driver. The call-level
+//! checks know no registry, engine, store or inventory; only `scenario_run` launches runs.
 
 mod call;
 mod check;
@@ -21,6 +28,9 @@ mod observe;
 mod report;
 mod restore;
 mod run;
+mod scenario_run;
+pub mod scenarios;
+mod settings_scenario;
 
 pub use check::Check;
 pub use error::ConformanceError;
@@ -30,3 +40,10 @@ pub use fixture::{
 };
 pub use report::{CheckOutcome, Report, Verdict};
 pub use run::{run_all, run_one, run_suite};
+pub use scenario_run::{
+    run_scenario, run_scenarios, ScenarioOutcome, ScenarioReport, ScenarioVerdict,
+};
+pub use scenarios::{Scenario, Stage, Staged};
+pub use settings_scenario::{
+    run_settings_scenario, LogEntry, SettingsScenario, SettingsScenarioReport,
+};

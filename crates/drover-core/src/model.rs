@@ -291,6 +291,82 @@ impl Default for Policy {
     }
 }
 
+/// A kind of platform setting that must be off while hosts are rolled (the prechecks of
+/// XenServer's Rolling Pool Upgrade): the platform's own high availability or load balancing
+/// would move or restart VMs behind Drover's back, and removable media pins a VM to its host.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum SettingKind {
+    /// The pool's high availability (XenServer HA): restarts VMs and fences hosts by itself.
+    HaEnabled,
+    /// Workload balancing: moves VMs by itself.
+    WlbEnabled,
+    /// A VM's CD/DVD drive holds media (about one VM).
+    VmMediaInserted,
+}
+
+impl SettingKind {
+    pub const ALL: [SettingKind; 3] = [
+        SettingKind::HaEnabled,
+        SettingKind::WlbEnabled,
+        SettingKind::VmMediaInserted,
+    ];
+
+    /// The name as written in inventories and prechecks (`ha-enabled`).
+    pub fn name(self) -> &'static str {
+        match self {
+            SettingKind::HaEnabled => "ha-enabled",
+            SettingKind::WlbEnabled => "wlb-enabled",
+            SettingKind::VmMediaInserted => "vm-media-inserted",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<SettingKind> {
+        SettingKind::ALL
+            .into_iter()
+            .find(|kind| kind.name() == name)
+    }
+
+    /// Whether Drover puts the setting back after the run. Ejected media is not inserted again:
+    /// the VM does not need it to run, and putting it back would block the next roll.
+    pub fn is_restored(self) -> bool {
+        !matches!(self, SettingKind::VmMediaInserted)
+    }
+
+    /// Whether the setting is about one VM (else about the whole pool).
+    pub fn is_about_a_vm(self) -> bool {
+        matches!(self, SettingKind::VmMediaInserted)
+    }
+}
+
+/// One blocking setting as observed: its kind and, for a VM's setting, the VM's name.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct PlatformSetting {
+    pub kind: SettingKind,
+    /// The VM it is about (`None`: the whole pool).
+    pub vm: Option<String>,
+}
+
+impl PlatformSetting {
+    pub fn pool(kind: SettingKind) -> PlatformSetting {
+        PlatformSetting { kind, vm: None }
+    }
+
+    pub fn of_vm(kind: SettingKind, vm: &str) -> PlatformSetting {
+        PlatformSetting {
+            kind,
+            vm: Some(vm.to_string()),
+        }
+    }
+
+    /// `ha-enabled`, or `vm-media-inserted on web-01`, for messages.
+    pub fn label(&self) -> String {
+        match &self.vm {
+            Some(vm) => format!("{} on {vm}", self.kind.name()),
+            None => self.kind.name().to_string(),
+        }
+    }
+}
+
 /// Everything the planner needs to know: the target, the policy, and the observed hosts and VMs.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Cluster {
@@ -299,6 +375,8 @@ pub struct Cluster {
     pub policy: Policy,
     pub hosts: Vec<Host>,
     pub vms: Vec<Vm>,
+    /// Platform settings that block a roll, as observed (empty on platforms without any).
+    pub settings: Vec<PlatformSetting>,
 }
 
 impl Cluster {

@@ -36,6 +36,7 @@ fn vm(name: &str, host: u32) -> Vm {
 
 fn cluster() -> Cluster {
     Cluster {
+        settings: Vec::new(),
         name: "c".into(),
         target_version: "2.0".parse().unwrap(),
         policy: Policy::default(),

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use drover_core::execution::{Command, CommandKind, Observation};
-use drover_core::{Cluster, Version};
+use drover_core::{Cluster, PlatformSetting, Version};
 
 use crate::driver::{Driver, DriverError};
 
@@ -37,6 +37,9 @@ enum Step {
     Reboot(String, String),
     /// The cluster's name and the level to set.
     CompatibilityLevel(String, String),
+    ResolveSetting(PlatformSetting),
+    /// The setting and what its resolve saved.
+    RestoreSetting(PlatformSetting, String),
 }
 
 impl DriverCall {
@@ -77,6 +80,10 @@ impl DriverCall {
             CommandKind::SetCompatibilityLevel { level } => {
                 Step::CompatibilityLevel(cluster.name.clone(), level.clone())
             }
+            CommandKind::ResolveSetting { setting } => Step::ResolveSetting(setting.clone()),
+            CommandKind::RestoreSetting { setting, saved } => {
+                Step::RestoreSetting(setting.clone(), saved.clone())
+            }
         };
         DriverCall { step }
     }
@@ -103,6 +110,13 @@ impl DriverCall {
             Step::Reboot(host, boot_id) => nothing(driver.reboot(&host, &boot_id).await),
             Step::CompatibilityLevel(cluster, level) => {
                 nothing(driver.set_compatibility_level(&cluster, &level).await)
+            }
+            Step::ResolveSetting(setting) => driver
+                .resolve_setting(&setting)
+                .await
+                .map(|saved| Observation::SettingResolved { saved }),
+            Step::RestoreSetting(setting, saved) => {
+                nothing(driver.restore_setting(&setting, &saved).await)
             }
         }
     }

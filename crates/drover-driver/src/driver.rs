@@ -16,7 +16,7 @@
 
 use std::time::Duration;
 
-use drover_core::Version;
+use drover_core::{PlatformSetting, Version};
 
 pub use drover_core::execution::{Discovered, HostFacts};
 
@@ -88,10 +88,38 @@ pub trait Driver: Send + Sync + 'static {
     /// level the cluster already has succeeds at once.
     async fn set_compatibility_level(&self, cluster: &str, level: &str) -> Result<(), DriverError>;
 
+    /// Turns a blocking platform setting off (HA, WLB, a VM's CD/DVD) and returns what the
+    /// driver needs to put it back (opaque to Drover, kept in the journal; empty when there is
+    /// nothing to put back). Idempotent: a setting already off answers what was saved when it
+    /// was turned off, so a driver keeps that where a new process finds it (on the platform).
+    /// The default refuses: a driver that reports no settings is never asked.
+    async fn resolve_setting(&self, setting: &PlatformSetting) -> Result<String, DriverError> {
+        Err(not_supported(self.kind(), "resolve", setting))
+    }
+
+    /// Puts a resolved setting back with what `resolve_setting` saved. Idempotent: a setting
+    /// already back succeeds at once.
+    async fn restore_setting(
+        &self,
+        setting: &PlatformSetting,
+        saved: &str,
+    ) -> Result<(), DriverError> {
+        let _ = saved;
+        Err(not_supported(self.kind(), "restore", setting))
+    }
+
     /// Writes down what the driver itself keeps between Drover processes (the simulator's
     /// world, when it saves only on request); called when the engine stops driving. A driver
     /// whose platform keeps its own state has nothing to do.
     fn persist(&self) -> Result<(), DriverError> {
         Ok(())
     }
+}
+
+/// The error of a settings call a driver does not implement.
+fn not_supported(kind: &str, verb: &str, setting: &PlatformSetting) -> DriverError {
+    DriverError::Refused(format!(
+        "cannot {verb} {}: not supported by the {kind} driver",
+        setting.label()
+    ))
 }

@@ -139,6 +139,19 @@ pub fn prepare(
     })
 }
 
+/// Each host's pending updates as the platform itself reports them, for `drover check`: host
+/// name → whether updates are pending (`None`: the platform does not know). `None` for a driver
+/// whose platform reports no updates (its hosts are asked by `upgrade.check_command`).
+pub async fn platform_updates(
+    section: &DriverSection,
+    cluster: &Cluster,
+) -> Option<Result<BTreeMap<String, Option<bool>>, RegistryError>> {
+    match section {
+        DriverSection::Xapi(xapi) => Some(xapi::pending_updates(xapi, cluster).await),
+        _ => None,
+    }
+}
+
 /// Opens the driver a run recorded.
 pub fn open(
     run_driver: &RunDriver,

@@ -5,15 +5,17 @@
 //!
 //! This module knows the XAPI driver's section; it must not know stores or callers.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use drover_command::ArgvTemplate;
+use drover_core::Cluster;
 use drover_driver::Driver;
-use drover_schema::inventory::{CommandStep, DriverSection, XapiSection};
+use drover_schema::inventory::{CommandStep, DriverSection, XapiSection, XapiTransport};
 use drover_xapi::driver::XapiTimings;
-use drover_xapi::{XapiClient, XapiConnection, XapiDriver};
+use drover_xapi::{Transport, XapiClient, XapiConnection, XapiDriver};
 
 use crate::{
     beside_inventory, OpenContext, PrepareContext, Prepared, Registration, RegistryError, RunDriver,
@@ -77,6 +79,27 @@ fn password(xapi: &XapiSection) -> Result<String, RegistryError> {
 
 fn open(run_driver: &RunDriver, context: &OpenContext) -> Result<Arc<dyn Driver>, RegistryError> {
     let xapi = section_of(&run_driver.section)?;
+    Ok(Arc::new(driver_of(xapi, context.cluster)?))
+}
+
+/// Each host's pending updates as the pool reports them (`latest_synced_updates_applied`), for
+/// `drover check`. A relative `password_file` is read from the current directory here (a run
+/// resolves it beside the inventory).
+pub(crate) async fn pending_updates(
+    xapi: &XapiSection,
+    cluster: &Cluster,
+) -> Result<BTreeMap<String, Option<bool>>, RegistryError> {
+    let driver = driver_of(xapi, cluster)?;
+    driver
+        .updates_pending()
+        .await
+        .map_err(|error| RegistryError::Unavailable {
+            kind: "xapi",
+            detail: error.to_string(),
+        })
+}
+
+fn driver_of(xapi: &XapiSection, cluster: &Cluster) -> Result<XapiDriver, RegistryError> {
     let connection = XapiConnection {
         url: xapi.url.clone(),
         username: xapi.username.clone(),
@@ -85,7 +108,13 @@ fn open(run_driver: &RunDriver, context: &OpenContext) -> Result<Arc<dyn Driver>
         insecure: xapi.insecure,
         request_timeout: Duration::from_secs(xapi.request_timeout_secs),
     };
-    let client = XapiClient::new(connection).map_err(|error| bad_config(error.to_string()))?;
+    let transport = match xapi.transport {
+        XapiTransport::Auto => Transport::Auto,
+        XapiTransport::Jsonrpc => Transport::JsonRpc,
+        XapiTransport::Xmlrpc => Transport::XmlRpc,
+    };
+    let client = XapiClient::with_transport(connection, transport)
+        .map_err(|error| bad_config(error.to_string()))?;
     let timings = XapiTimings {
         migration_timeout: Duration::from_secs(xapi.migration_timeout_secs),
         task_poll: Duration::from_millis(xapi.task_poll_ms),
@@ -97,10 +126,5 @@ fn open(run_driver: &RunDriver, context: &OpenContext) -> Result<Arc<dyn Driver>
         .map(|argv| ArgvTemplate::for_step(CommandStep::Upgrade, argv))
         .transpose()
         .map_err(|error| bad_config(error.to_string()))?;
-    Ok(Arc::new(XapiDriver::new(
-        client,
-        timings,
-        context.cluster,
-        upgrade_command,
-    )))
+    Ok(XapiDriver::new(client, timings, cluster, upgrade_command))
 }

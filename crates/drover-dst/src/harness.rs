@@ -236,6 +236,16 @@ async fn simulate(seed: u64, deadline: Instant) -> Result<SeedSummary, String> {
                 })?;
                 checker
                     .borrow()
+                    .check_settings(&snapshot)
+                    .map_err(|message| {
+                        format!(
+                            "{message}\n  faults {fault_names:?}, operator {:?}, outcome {}",
+                            summary.operator_actions,
+                            phase.name()
+                        )
+                    })?;
+                checker
+                    .borrow()
                     .check_compatibility_level(&snapshot, completed)
                     .map_err(|message| {
                         format!(

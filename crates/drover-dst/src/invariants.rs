@@ -16,6 +16,8 @@ pub struct Checker {
     lost_hosts: BTreeSet<String>,
     /// Anti-affinity (group, host) pairs and their member counts at the start.
     initial_group_counts: BTreeMap<(String, String), usize>,
+    /// Blocking settings that are on now, as the history says (labels).
+    settings_on: BTreeSet<String>,
 }
 
 impl Checker {
@@ -26,7 +28,14 @@ impl Checker {
             .map(|h| (h.name.clone(), h.version.clone()))
             .collect();
         let initial_group_counts = group_counts(cluster, &initial);
+        let settings_on = initial
+            .settings
+            .iter()
+            .filter(|s| s.on)
+            .map(|s| s.setting.label())
+            .collect();
         Checker {
+            settings_on,
             cluster: cluster.clone(),
             initial,
             max_unavailable,
@@ -51,6 +60,7 @@ impl Checker {
 
     fn check_history(&mut self, snapshot: &WorldSnapshot) -> Result<(), String> {
         for event in &snapshot.history[self.history_checked.min(snapshot.history.len())..] {
+            self.check_settings_off_while_hosts_change(&event.kind)?;
             match &event.kind {
                 HistoryEventKind::VmMigrated { vm, from, to, .. } => {
                     let (source, destination) = (&self.versions[from], &self.versions[to]);
@@ -222,6 +232,62 @@ impl Checker {
 }
 
 impl Checker {
+    /// Drover changes hosts and VMs only while every blocking setting is off: each was resolved
+    /// before the first host, and the ones put back go back after the last host's restores.
+    fn check_settings_off_while_hosts_change(
+        &mut self,
+        event: &HistoryEventKind,
+    ) -> Result<(), String> {
+        let change = match event {
+            HistoryEventKind::SettingResolved { setting } => {
+                self.settings_on.remove(setting);
+                return Ok(());
+            }
+            HistoryEventKind::SettingRestored { setting } => {
+                self.settings_on.insert(setting.clone());
+                return Ok(());
+            }
+            HistoryEventKind::VmMigrated { vm, .. } => format!("VM {vm} migrated"),
+            HistoryEventKind::VmStopped { vm, .. } => format!("VM {vm} stopped"),
+            HistoryEventKind::VmStarted { vm, .. } => format!("VM {vm} started"),
+            HistoryEventKind::MaintenanceChanged { host, .. } => {
+                format!("host {host} changed maintenance")
+            }
+            HistoryEventKind::AllocationChanged { host, .. } => format!("host {host} (un)cordoned"),
+            HistoryEventKind::HostRebootStarted { host } => format!("host {host} rebooted"),
+            _ => return Ok(()),
+        };
+        match self.settings_on.first() {
+            Some(setting) => Err(format!("{change} while {setting} was on")),
+            None => Ok(()),
+        }
+    }
+
+    /// A finished run (completed or aborted) put back every restorable setting it turned off,
+    /// exactly once, with what its resolve saved (the platform refuses anything else).
+    pub fn check_settings(&self, snapshot: &WorldSnapshot) -> Result<(), String> {
+        for setting in &snapshot.settings {
+            let was_on = self
+                .initial
+                .settings
+                .iter()
+                .any(|s| s.setting == setting.setting && s.on);
+            if !was_on || !setting.setting.kind.is_restored() {
+                continue;
+            }
+            if !setting.on || setting.restores != setting.resolves.min(1) {
+                return Err(format!(
+                    "{} was on before the run; after it: on {}, turned off {} time(s), put back {} time(s)",
+                    setting.setting.label(),
+                    setting.on,
+                    setting.resolves,
+                    setting.restores
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// A completed run raised the compatibility level it was asked for exactly when every host
     /// that answers runs the target (a host left below it would not support the level); a run
     /// that did not complete never raised it.

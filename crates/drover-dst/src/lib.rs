@@ -6,9 +6,11 @@
 pub mod faulty_store;
 pub mod harness;
 pub mod invariants;
+pub mod recorded;
 pub mod scenario;
 
 pub use harness::{run_seed, run_seed_within, SeedSummary, DEFAULT_WALL_LIMIT};
+pub use recorded::{check_recorded_run, RunEnd};
 
 /// Totals over many seeds, for the closing figures.
 #[derive(Clone, Debug, Default)]

@@ -1,7 +1,10 @@
 //! A seed's scenario: a generated cluster, policy variations and a fault schedule, all drawn
 //! from one ChaCha8 stream so that a seed always means the same test.
 
-use drover_core::{ApprovalMode, Cluster, MaintenanceWindow, MaxUnavailable, UpgradeMode};
+use drover_core::{
+    ApprovalMode, Cluster, MaintenanceWindow, MaxUnavailable, PlatformSetting, SettingKind,
+    UpgradeMode,
+};
 use drover_sim::driver::{Fault, FaultKind, RandomFaults, SlowStep};
 use drover_sim::GenerateSpec;
 use rand::{Rng, SeedableRng};
@@ -46,6 +49,7 @@ pub fn scenario(seed: u64) -> Scenario {
     policy.migration_timeout_secs = 600;
     let mut faults = faults(&mut rng, &cluster);
     compatibility_raise(seed, &mut cluster, &mut faults);
+    blocking_settings(seed, &mut cluster, &mut faults);
     maintenance_windows(seed, &mut cluster);
     let random_faults = if rng.random_bool(0.3) {
         RandomFaults {
@@ -79,6 +83,37 @@ fn compatibility_raise(seed: u64, cluster: &mut Cluster, faults: &mut Vec<Fault>
     if rng.random_bool(0.5) {
         let times = rng.random_range(1..=4);
         faults.push(Fault::new(FaultKind::CompatibilityLevelFails).times(times));
+    }
+}
+
+/// Some seeds start with blocking platform settings on (HA, sometimes WLB, sometimes a VM's
+/// CD/DVD) and `auto_resolve`, a third of those on a platform that refuses the first resolves
+/// (sometimes more often than a step may be tried, so the run halts before any host). Drawn
+/// from a stream of its own, so every other choice of a seed stays what it was before.
+fn blocking_settings(seed: u64, cluster: &mut Cluster, faults: &mut Vec<Fault>) {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    rng.set_stream(2);
+    if !rng.random_bool(0.4) {
+        return;
+    }
+    cluster.policy.auto_resolve = true;
+    cluster
+        .settings
+        .push(PlatformSetting::pool(SettingKind::HaEnabled));
+    if rng.random_bool(0.5) {
+        cluster
+            .settings
+            .push(PlatformSetting::pool(SettingKind::WlbEnabled));
+    }
+    if rng.random_bool(0.5) && !cluster.vms.is_empty() {
+        let vm = &cluster.vms[rng.random_range(0..cluster.vms.len())].name;
+        cluster
+            .settings
+            .push(PlatformSetting::of_vm(SettingKind::VmMediaInserted, vm));
+    }
+    if rng.random_bool(1.0 / 3.0) {
+        let times = rng.random_range(1..=4);
+        faults.push(Fault::new(FaultKind::SettingResolveFails).times(times));
     }
 }
 

@@ -40,6 +40,7 @@ fn cluster() -> Cluster {
         allowed_hosts: None,
     };
     Cluster {
+        settings: Vec::new(),
         name: "leased".into(),
         target_version: "2.0".parse().unwrap(),
         policy: Policy::default(),

@@ -2,7 +2,8 @@
 //! refusal (a run killed while VMs wait for their turn and resumed long after goes on instead of
 //! failing them with "still pending after the pending timeout", issue 11 item 8), and a run
 //! outside its maintenance window starts no host until the window opens, then wakes up and
-//! completes (issue 19 item 1).
+//! completes (issue 19 item 1). The same holds for a run created and left before its first call
+//! (an instance without room hands it over, or its process dies at once, issue 14).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -51,6 +52,7 @@ fn cluster_of(vm_count: usize) -> Cluster {
         ..Policy::default()
     };
     Cluster {
+        settings: Vec::new(),
         name: "downtime".into(),
         target_version: "2.0".parse().unwrap(),
         policy,
@@ -134,6 +136,59 @@ fn a_run_resumed_after_a_long_downtime_does_not_fail_its_pending_vms() {
 }
 
 #[test]
+fn a_run_created_and_left_before_its_first_call_is_resumed_without_failing_its_vms() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        // VMs on local storage on every host: the first wave's shutdowns wait from its start.
+        let mut cluster = cluster();
+        for (index, vm) in cluster.vms.iter_mut().enumerate() {
+            vm.host = HostId((index % 3) as u32);
+            vm.local_storage = true;
+        }
+        let clock = Clock::virtual_from(EPOCH_MS);
+        let config = SimDriverConfig {
+            seed: 7,
+            faults: Vec::new(),
+            random_faults: Default::default(),
+            state_file: None,
+            save_only_on_request: false,
+        };
+        let driver = Arc::new(SimDriver::new(&cluster, clock.clone(), config).unwrap());
+        let directory = tempfile::tempdir().unwrap();
+        let state = directory.path().join("state.db");
+        let spec = NewRunSpec {
+            run_id: "downtime".into(),
+            inventory_text: &drover_schema::inventory::inventory_to_yaml(&cluster),
+            inventory_sha256: String::new(),
+            cluster: &cluster,
+            options_json: "{}".into(),
+        };
+        let store = Store::open(&state).unwrap();
+        let engine = Engine::create(store, Arc::clone(&driver), clock.clone(), spec)
+            .await
+            .unwrap();
+        assert_eq!(engine.execution().status().waves_started, 1);
+        drop(engine);
+        tokio::time::advance(Duration::from_secs(3600)).await;
+        let store = Store::open(&state).unwrap();
+        let mut engine = Engine::open(store, driver, clock, "downtime")
+            .await
+            .unwrap();
+        let end = engine.drive(&mut |_, _| {}).await.unwrap();
+        assert_eq!(
+            end,
+            DriveEnd::Finished(RunPhase::Completed),
+            "{:?}",
+            engine.execution().status()
+        );
+    });
+}
+
+#[test]
 fn a_run_outside_its_window_starts_nothing_until_it_opens_then_completes() {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_time()
@@ -186,5 +241,70 @@ fn a_run_outside_its_window_starts_nothing_until_it_opens_then_completes() {
             "the first host started {} min after the window opened",
             (started as i64 - opening_ms as i64) / 60_000
         );
+    });
+}
+
+/// The after-the-fact check (`drover_dst::check_recorded_run`) accepts the history of a good run
+/// and names the instant a tampered history breaks a rule: it is a check, not a formality.
+#[test]
+fn the_recorded_history_of_a_run_is_checked_instant_by_instant() {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let cluster = cluster();
+        let clock = Clock::virtual_from(EPOCH_MS);
+        let config = SimDriverConfig {
+            seed: 7,
+            faults: Vec::new(),
+            random_faults: Default::default(),
+            state_file: None,
+            save_only_on_request: false,
+        };
+        let driver = Arc::new(SimDriver::new(&cluster, clock.clone(), config).unwrap());
+        let initial = driver.snapshot();
+        let directory = tempfile::tempdir().unwrap();
+        let spec = NewRunSpec {
+            run_id: "recorded".into(),
+            inventory_text: &drover_schema::inventory::inventory_to_yaml(&cluster),
+            inventory_sha256: String::new(),
+            cluster: &cluster,
+            options_json: "{}".into(),
+        };
+        let store = Store::open(&directory.path().join("state.db")).unwrap();
+        let mut engine = Engine::create(store, Arc::clone(&driver), clock, spec)
+            .await
+            .unwrap();
+        let end = engine.drive(&mut |_, _| {}).await.unwrap();
+        assert_eq!(end, DriveEnd::Finished(RunPhase::Completed));
+        let last = driver.snapshot();
+        let nothing = std::collections::BTreeSet::new();
+        let run_end = drover_dst::RunEnd {
+            completed: true,
+            skipped: &nothing,
+            unrestorable: &nothing,
+        };
+        drover_dst::check_recorded_run(&cluster, &initial, &last, 1, &run_end).expect("a good run");
+
+        // Every host into maintenance at once: two more than max_unavailable allows.
+        let mut tampered = last.clone();
+        let at_ms = tampered.history[0].at_ms;
+        for host in ["h1", "h2", "h3"] {
+            tampered.history.insert(
+                0,
+                drover_sim::driver::HistoryEvent {
+                    at_ms,
+                    kind: drover_sim::driver::HistoryEventKind::MaintenanceChanged {
+                        host: host.into(),
+                        in_maintenance: true,
+                    },
+                },
+            );
+        }
+        let error = drover_dst::check_recorded_run(&cluster, &initial, &tampered, 1, &run_end)
+            .expect_err("three hosts down at once");
+        assert!(error.contains("hosts unavailable at once"), "{error}");
     });
 }

@@ -40,6 +40,9 @@ enum Platform {
         /// A file holding the password (first line); wins over the environment variable.
         #[arg(long)]
         password_file: Option<PathBuf>,
+        /// Serve XML-RPC only, answering `/jsonrpc` with 404, as a server without JSON-RPC.
+        #[arg(long)]
+        no_jsonrpc: bool,
     },
 }
 
@@ -73,6 +76,7 @@ async fn run(arguments: Arguments) -> Result<(), EmulatorError> {
         username,
         password_env,
         password_file,
+        no_jsonrpc,
     } = arguments.platform;
     xapi::check_loopback(&listen)?;
     let password = match password_file {
@@ -109,5 +113,8 @@ async fn run(arguments: Arguments) -> Result<(), EmulatorError> {
         })?;
     println!("listening on http://{bound}");
     let _ = std::io::stdout().flush();
-    xapi::serve(listener, pool).await
+    let encodings = xapi::Encodings {
+        json_rpc: !no_jsonrpc,
+    };
+    xapi::serve_encodings(listener, pool, encodings).await
 }

@@ -99,6 +99,15 @@ pub enum DriveEnd {
     NeedsOperator(RunPhase),
 }
 
+/// Who opens a stored run: the process that created it a moment ago, or one that resumes it
+/// (after a crash, a stop, a hand-over or a takeover), for which the time since the journal's
+/// last entry was time nobody drove the run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Opening {
+    JustCreated,
+    Resumed,
+}
+
 /// A run being driven: the store, the driver, the clock and the core's state.
 pub struct Engine<D: Driver + ?Sized = dyn Driver> {
     store: Arc<dyn RunStore>,
@@ -232,7 +241,17 @@ impl<D: Driver + ?Sized> Engine<D> {
                 other => other.into(),
             })?;
         let stored = StoredRun::load(store.as_ref(), &spec.run_id).await?;
-        Self::open_stored(store, driver, clock, stored, &mut |_, _| {}, lease_ttl).await
+        // Opened by the process that created it a moment ago: nobody was away.
+        Self::open_stored_as(
+            store,
+            driver,
+            clock,
+            stored,
+            &mut |_, _| {},
+            lease_ttl,
+            Opening::JustCreated,
+        )
+        .await
     }
 
     /// Opens an existing run: checks the lock, replays the journal, and prepares the commands
@@ -268,6 +287,27 @@ impl<D: Driver + ?Sized> Engine<D> {
         stored: StoredRun,
         on_replayed: &mut dyn FnMut(&Execution, u64),
         lease_ttl: Duration,
+    ) -> Result<Self, EngineError> {
+        Self::open_stored_as(
+            store,
+            driver,
+            clock,
+            stored,
+            on_replayed,
+            lease_ttl,
+            Opening::Resumed,
+        )
+        .await
+    }
+
+    async fn open_stored_as(
+        store: impl IntoRunStore,
+        driver: Arc<D>,
+        clock: Clock,
+        stored: StoredRun,
+        on_replayed: &mut dyn FnMut(&Execution, u64),
+        lease_ttl: Duration,
+        opening: Opening,
     ) -> Result<Self, EngineError> {
         let store = store.into_run_store();
         let holder = holder_name();
@@ -318,7 +358,9 @@ impl<D: Driver + ?Sized> Engine<D> {
             last_request_poll: tokio::time::Instant::now(),
             phase_written: run.state.clone(),
         };
-        engine.note_downtime(stored.last_driven_at_ms()).await?;
+        if opening == Opening::Resumed {
+            engine.note_downtime(stored.last_written_at_ms()).await?;
+        }
         Ok(engine)
     }
 

@@ -1,7 +1,8 @@
 //! The cluster a run starts from: the inventory (target, policy, and VM properties a platform
 //! may not report, like restart policy or anti-affinity) merged with what the driver discovered
-//! (host versions and states, where each VM runs). Drift is taken from the platform. A VM's
-//! `allowed_hosts` is the inventory's, else the driver's, renumbered into the run's host ids.
+//! (host versions and states, where each VM runs, the blocking settings that are on, when the
+//! driver observes them). Drift is taken from the platform. A VM's `allowed_hosts` is the
+//! inventory's, else the driver's, renumbered into the run's host ids.
 
 use drover_core::execution::Discovered;
 use drover_core::{Cluster, HostId, HostState, Vm};
@@ -57,6 +58,11 @@ pub fn merge_inventory_with_discovery(inventory: &Cluster, discovered: &Discover
             }),
         }
     }
+    // A driver that observes settings says which are on; one that does not leaves the
+    // inventory's (so a precheck still names them and the run asks the driver, which refuses).
+    if let Some(settings) = &discovered.settings {
+        cluster.settings = settings.clone();
+    }
     cluster
 }
 
@@ -102,6 +108,7 @@ mod tests {
             policy: Default::default(),
             hosts: vec![host("a"), host("b"), host("c")],
             vms: vec![vm("listed", 0, Some(vec![0, 1])), vm("plain", 1, None)],
+            settings: Vec::new(),
         };
         // The driver numbers its hosts c, b, a.
         let discovered = Discovered {
@@ -111,6 +118,7 @@ mod tests {
                 vm("plain", 1, Some(vec![0, 1])),
                 vm("new", 0, Some(vec![0, 2])),
             ],
+            settings: None,
         };
         let merged = merge_inventory_with_discovery(&inventory, &discovered);
         let allowed = |name: &str| {

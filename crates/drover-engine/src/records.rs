@@ -11,7 +11,8 @@ use drover_core::execution::{
     Outcome,
 };
 use drover_core::{
-    Cluster, Host, HostId, HostRole, HostState, RestartPolicy, Version, Vm, VmId, VmState,
+    Cluster, Host, HostId, HostRole, HostState, PlatformSetting, RestartPolicy, SettingKind,
+    Version, Vm, VmId, VmState,
 };
 use serde::{Deserialize, Serialize};
 
@@ -49,6 +50,17 @@ pub struct StartRecord {
     /// comes from their stored inventory.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policy: Option<drover_schema::inventory::PolicySection>,
+    /// Blocking platform settings that were on (absent when none were, and in older journals).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub settings: Vec<SettingRecord>,
+}
+
+/// A blocking platform setting: its kind as named in inventories, and the VM it is about.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct SettingRecord {
+    pub setting: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vm: Option<String>,
 }
 
 #[derive(Clone, Serialize, Deserialize)]
@@ -132,9 +144,16 @@ pub enum ObservationRecord {
     Discovered {
         hosts: Vec<HostRecord>,
         vms: Vec<VmRecord>,
+        /// Absent: the driver does not observe settings (and in older journals).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        settings: Option<Vec<SettingRecord>>,
     },
     ShutDown {
         forced: bool,
+    },
+    /// What the driver saved when it turned a blocking setting off (needed to put it back).
+    SettingResolved {
+        saved: String,
     },
 }
 
@@ -163,6 +182,10 @@ pub struct IntentRecord {
     pub vm: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub to: Option<String>,
+    /// The blocking setting a resolve or restore is about (`ha-enabled`, `vm-media-inserted on
+    /// web-01`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub setting: Option<String>,
 }
 
 /// An operator command asked by another process while an engine runs the journal.
@@ -271,6 +294,22 @@ pub fn vm_from_record(record: &VmRecord) -> Vm {
     }
 }
 
+pub fn setting_record(setting: &PlatformSetting) -> SettingRecord {
+    SettingRecord {
+        setting: setting.kind.name().to_string(),
+        vm: setting.vm.clone(),
+    }
+}
+
+pub fn setting_from_record(record: &SettingRecord) -> Result<PlatformSetting, RecordError> {
+    let kind = SettingKind::from_name(&record.setting)
+        .ok_or_else(|| bad(format!("platform setting {:?}", record.setting)))?;
+    Ok(PlatformSetting {
+        kind,
+        vm: record.vm.clone(),
+    })
+}
+
 pub fn start_record(cluster: &Cluster) -> StartRecord {
     StartRecord {
         cluster_name: cluster.name.clone(),
@@ -289,6 +328,7 @@ pub fn start_record(cluster: &Cluster) -> StartRecord {
         policy: Some(drover_schema::inventory::PolicySection::complete(
             &cluster.policy,
         )),
+        settings: cluster.settings.iter().map(setting_record).collect(),
     }
 }
 
@@ -321,12 +361,18 @@ pub fn cluster_from_start(
     if vms.iter().any(|vm| vm.host.index() >= hosts.len()) {
         return Err(bad("a VM refers to a host index beyond the host list"));
     }
+    let settings = record
+        .settings
+        .iter()
+        .map(setting_from_record)
+        .collect::<Result<Vec<_>, _>>()?;
     Ok(Cluster {
         name: record.cluster_name.clone(),
         target_version: record.target_version.parse::<Version>().map_err(bad)?,
         policy,
         hosts,
         vms,
+        settings,
     })
 }
 
@@ -366,8 +412,15 @@ fn observation_record(observation: &Observation) -> ObservationRecord {
         Observation::Discovered(found) => ObservationRecord::Discovered {
             hosts: found.hosts.iter().map(host_record).collect(),
             vms: found.vms.iter().map(vm_record).collect(),
+            settings: found
+                .settings
+                .as_ref()
+                .map(|settings| settings.iter().map(setting_record).collect()),
         },
         Observation::ShutDown { forced } => ObservationRecord::ShutDown { forced: *forced },
+        Observation::SettingResolved { saved } => ObservationRecord::SettingResolved {
+            saved: saved.clone(),
+        },
     }
 }
 
@@ -385,14 +438,30 @@ fn observation_from_record(record: &ObservationRecord) -> Result<Observation, Re
             in_maintenance: *in_maintenance,
             cordoned: *cordoned,
         }),
-        ObservationRecord::Discovered { hosts, vms } => Observation::Discovered(Discovered {
+        ObservationRecord::Discovered {
+            hosts,
+            vms,
+            settings,
+        } => Observation::Discovered(Discovered {
             hosts: hosts
                 .iter()
                 .map(host_from_record)
                 .collect::<Result<_, _>>()?,
             vms: vms.iter().map(vm_from_record).collect(),
+            settings: match settings {
+                Some(settings) => Some(
+                    settings
+                        .iter()
+                        .map(setting_from_record)
+                        .collect::<Result<_, _>>()?,
+                ),
+                None => None,
+            },
         }),
         ObservationRecord::ShutDown { forced } => Observation::ShutDown { forced: *forced },
+        ObservationRecord::SettingResolved { saved } => Observation::SettingResolved {
+            saved: saved.clone(),
+        },
     })
 }
 
@@ -479,6 +548,7 @@ pub fn intent_record(cluster: &Cluster, command: &Command) -> IntentRecord {
         host: command.kind.host().and_then(host_name),
         vm: command.kind.vm().and_then(vm_name),
         to,
+        setting: command.kind.setting().map(PlatformSetting::label),
     }
 }
 

@@ -61,14 +61,11 @@ impl StoredRun {
         self.entries.last().map_or(0, |entry| entry.at_ms)
     }
 
-    /// When the journal's last entry was written by a process that drove the run; `None` for a
-    /// run that has only its start entry (created just now: nothing was driven yet).
-    pub fn last_driven_at_ms(&self) -> Option<u64> {
-        self.entries
-            .iter()
-            .filter(|entry| entry.kind != KIND_START)
-            .map(|entry| entry.at_ms)
-            .max()
+    /// When the journal's last entry was written, the start entry included: a run created and
+    /// then left (handed over to another instance, or its process killed before its first call)
+    /// was not driven from then on either. `None` for an empty journal.
+    pub fn last_written_at_ms(&self) -> Option<u64> {
+        self.entries.iter().map(|entry| entry.at_ms).max()
     }
 
     /// The cluster the run started from (hosts and VMs as observed, the policy it started

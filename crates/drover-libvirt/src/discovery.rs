@@ -71,7 +71,11 @@ impl Inner {
             .map(|(name, seen)| self.host_entry(name, seen))
             .collect();
         let vms = self.vms_of(&seen)?;
-        Ok(Discovered { hosts, vms })
+        Ok(Discovered {
+            hosts,
+            vms,
+            settings: None,
+        })
     }
 
     /// Every host's observation, in `host_order`.

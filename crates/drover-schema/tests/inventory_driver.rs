@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use drover_schema::inventory::{
     CommandSection, CommandStep, FaultEntry, FaultName, LibvirtHost, LibvirtSection, RandomFaults,
-    SimulatorSection, StepName,
+    SimulatorSection, StepName, XapiTransport,
 };
 use drover_schema::{
     load_inventory_file, parse_inventory, parse_inventory_file, DriverSection, InventoryFile,
@@ -559,6 +559,26 @@ fn xapi_section_reads_with_defaults_and_round_trips() {
 }
 
 #[test]
+fn xapi_transport_is_auto_unless_named() {
+    let named = |line: &str| {
+        let file = read(&format!(
+            "driver:\n  kind: xapi\n  url: https://xs01\n  username: root\n  password_env: A\n{line}"
+        ));
+        let DriverSection::Xapi(xapi) = file.driver else {
+            panic!("a xapi section");
+        };
+        xapi.transport
+    };
+    assert_eq!(named(""), XapiTransport::Auto);
+    assert_eq!(named("  transport: xmlrpc\n"), XapiTransport::Xmlrpc);
+    assert_eq!(named("  transport: jsonrpc\n"), XapiTransport::Jsonrpc);
+    assert_refused(
+        "driver:\n  kind: xapi\n  url: https://xs01\n  username: root\n  password_env: A\n  transport: soap\n",
+        "pool.yaml:14:14: driver.transport: unknown variant `soap`, expected one of `auto`, `jsonrpc`, `xmlrpc`",
+    );
+}
+
+#[test]
 fn xapi_section_refuses_a_password_source_missing_or_doubled_and_bad_values() {
     assert_refused(
         "driver:\n  kind: xapi\n  url: https://xs01\n  username: root\n",
@@ -582,6 +602,6 @@ fn xapi_section_refuses_a_password_source_missing_or_doubled_and_bad_values() {
     );
     assert_refused(
         "driver:\n  kind: xapi\n  url: https://xs01\n  username: root\n  password: secret\n",
-        "pool.yaml:13:3: driver: unknown field `password`, expected one of `url`, `username`, `password_env`, `password_file`, `ca_file`, `insecure`, `request_timeout_secs`, `migration_timeout_secs`, `task_poll_ms`, `upgrade_timeout_secs`, `commands`",
+        "pool.yaml:13:3: driver: unknown field `password`, expected one of `url`, `username`, `password_env`, `password_file`, `ca_file`, `insecure`, `transport`, `request_timeout_secs`, `migration_timeout_secs`, `task_poll_ms`, `upgrade_timeout_secs`, `commands`",
     );
 }

@@ -275,6 +275,7 @@ fn cluster_with_no_defaults() -> Cluster {
         allowed_hosts: None,
     };
     Cluster {
+        settings: Vec::new(),
         name: "0x10".to_string(),
         target_version: version("10"),
         policy,

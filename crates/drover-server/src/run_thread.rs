@@ -69,6 +69,17 @@ pub enum RunStart {
     },
 }
 
+impl RunStart {
+    /// A new run, or an operator's command on a stored one: work that an instance without room
+    /// still does before handing the run over. A bare resume or adoption is not.
+    pub fn changes_the_run(&self) -> bool {
+        match self {
+            RunStart::Create(_) => true,
+            RunStart::Open { command, .. } => command.is_some(),
+        }
+    }
+}
+
 /// The thread's side of the channels.
 pub struct RunIo {
     pub view: watch::Sender<Option<Arc<RunView>>>,
@@ -78,9 +89,21 @@ pub struct RunIo {
     pub metrics: Arc<Metrics>,
 }
 
+/// Whether the thread drives the run it opens, or leaves it to another instance.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Driving {
+    /// Drive the run until it finishes, waits for an operator, or the server stops.
+    Here,
+    /// This instance has no room (`max_active_runs`): create the run (or apply the operator's
+    /// command), then release its lease at once, so that an instance with room adopts it at its
+    /// next look for orphans. No driver call but discovery is made here.
+    HandOver,
+}
+
 /// Starts the thread. `ready` gets the first view once the engine is open (or why it is not).
 pub fn spawn(
     start: RunStart,
+    driving: Driving,
     store: Arc<dyn RunStore>,
     lease_ttl: Duration,
     files_prefix: PathBuf,
@@ -91,6 +114,9 @@ pub fn spawn(
         .name("drover-run".into())
         .spawn(
             move || match RunTask::open(start, store, lease_ttl, &files_prefix, io) {
+                Ok(mut task) if driving == Driving::HandOver => {
+                    let _ = ready.send(Ok(task.hand_over()));
+                }
                 Ok(mut task) => {
                     let _ = ready.send(Ok(task.publish_now()));
                     task.run_until_stopped();
@@ -334,6 +360,24 @@ impl RunTask {
             task.apply_now(command);
         }
         Ok(task)
+    }
+
+    /// Leaves the run to another instance: the platform saved, the lease released (expired at
+    /// once, the lock kept), the view saying nobody drives it. A release that fails only delays
+    /// the adoption until the lease's own expiry.
+    fn hand_over(&mut self) -> Arc<RunView> {
+        self.save_platform();
+        let run_id = self.run_id.clone();
+        if let Err(error) = self.drive_runtime.block_on(self.engine.release_lease()) {
+            eprintln!("run {run_id}: {error}; it is adopted when its lease expires");
+        }
+        eprintln!(
+            "run {run_id} handed over: this instance drives its max_active_runs; an instance with room adopts it"
+        );
+        let _context = self.drive_runtime.enter();
+        let now_ms = self.clock.now_ms();
+        self.publisher
+            .publish(&self.tracker, self.engine.execution(), now_ms, false)
     }
 
     fn publish_now(&mut self) -> Arc<RunView> {

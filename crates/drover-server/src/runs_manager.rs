@@ -1,5 +1,8 @@
 //! The runs this server drives: at most one per served cluster and `max_active_runs` in all,
-//! each on its own thread (`run_thread`). Starts new runs, resumes unfinished ones at startup
+//! each on its own thread (`run_thread`). An instance without room still creates a new run (or
+//! applies an operator's command to an undriven one) and then hands it over: it releases the
+//! lease at once and an instance with room adopts the run at its next look for orphans (the
+//! fleet spreads through the store; no instance needs to know the others' addresses). Starts new runs, resumes unfinished ones at startup
 //! and, every third of the lease time, adopts a moving run whose holder stopped renewing its
 //! lease (another instance died: start = resume, from the journal), adopts a run whose driver
 //! died when an operator acts on it, and routes operator commands to the thread that drives the
@@ -20,7 +23,7 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use super::config::ClusterEntry;
 use super::metrics::Metrics;
 use super::problem::ApiError;
-use super::run_thread::{self, RunCommand, RunIo, RunStart};
+use super::run_thread::{self, Driving, RunCommand, RunIo, RunStart};
 use super::tracker::StepChange;
 use super::views::RunView;
 
@@ -112,6 +115,11 @@ impl RunManager {
             .cloned()
     }
 
+    /// Whether this instance drives `max_active_runs` runs already (it adopts no more).
+    fn is_full(&self) -> bool {
+        self.handles().values().filter(|h| h.is_busy()).count() >= self.max_active_runs
+    }
+
     pub fn all(&self) -> Vec<Arc<RunHandle>> {
         self.handles().values().cloned().collect()
     }
@@ -133,11 +141,16 @@ impl RunManager {
                 )));
             }
             let driving = handles.values().filter(|h| h.is_busy()).count();
-            if driving >= self.max_active_runs {
+            let driving = if driving < self.max_active_runs {
+                Driving::Here
+            } else if start.changes_the_run() {
+                // A new run, or an operator's command: done here, driven by whoever has room.
+                Driving::HandOver
+            } else {
                 return Err(ApiError::Conflict(format!(
                     "this instance already drives {driving} run(s), its max_active_runs; another instance with room can take run {run_id}"
                 )));
-            }
+            };
             let (view_sender, view) = watch::channel(None);
             let (steps, _) = broadcast::channel(STEP_QUEUE_CAPACITY);
             let (command_sender, commands) = mpsc::channel(COMMAND_QUEUE_CAPACITY);
@@ -150,6 +163,7 @@ impl RunManager {
             };
             let thread = run_thread::spawn(
                 start,
+                driving,
                 Arc::clone(&self.store),
                 self.lease_ttl,
                 self.files_prefix.clone(),
@@ -315,7 +329,7 @@ impl RunManager {
     }
 
     async fn adopt_orphan(&self, cluster: &ClusterEntry) {
-        if self.for_cluster(&cluster.name).is_some_and(|h| h.is_busy()) {
+        if self.for_cluster(&cluster.name).is_some_and(|h| h.is_busy()) || self.is_full() {
             return;
         }
         let orphan = match self.orphaned_run(&cluster.name).await {

@@ -144,6 +144,7 @@ impl GanetiCluster {
             },
             hosts,
             vms,
+            settings: Vec::new(),
         }
     }
 }

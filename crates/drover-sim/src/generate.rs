@@ -164,6 +164,7 @@ pub fn try_generate(spec: &GenerateSpec) -> Result<Cluster, SimError> {
     let mut vms = filler.vms;
     assign_anti_affinity_groups(spec, &filler.host_vm_ranges, &mut vms, &mut rng);
     Ok(Cluster {
+        settings: Vec::new(),
         name: format!("generated-{}", spec.seed),
         target_version,
         policy,

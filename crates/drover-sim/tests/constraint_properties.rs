@@ -181,6 +181,7 @@ fn build(draw: &ClusterDraw) -> Cluster {
         },
         hosts,
         vms,
+        settings: Vec::new(),
     }
 }
 

@@ -194,6 +194,7 @@ fn build(draw: &ClusterDraw) -> Cluster {
         });
     }
     Cluster {
+        settings: Vec::new(),
         name: "property".into(),
         target_version: TARGET_VERSION.parse().expect("target parses"),
         policy,

@@ -10,8 +10,10 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use drover_store::StoreError;
-use tokio_postgres::config::{Host, SslMode};
+use tokio_postgres::config::Host;
 use tokio_postgres::Config;
+
+use crate::tls::{TlsSettings, CLIENT_CERTIFICATE_KEYS, TLS_KEYS};
 
 const DEFAULT_PORT: u16 = 5432;
 
@@ -29,6 +31,7 @@ pub struct ConnectionUrl {
     config: Config,
     url_without_password: String,
     password_source: PasswordSource,
+    tls: TlsSettings,
 }
 
 impl fmt::Debug for ConnectionUrl {
@@ -37,6 +40,7 @@ impl fmt::Debug for ConnectionUrl {
             .debug_struct("ConnectionUrl")
             .field("url_without_password", &self.url_without_password)
             .field("password_source", &self.password_source)
+            .field("tls", &self.tls)
             .finish()
     }
 }
@@ -48,8 +52,9 @@ pub fn is_postgres_url(state: &str) -> bool {
 
 impl ConnectionUrl {
     /// Parses `url`, refusing a password in it, a URL without user, host or database, several
-    /// hosts, and a TLS mode this build cannot honour; then looks the password up in `PGPASSWORD`
-    /// and the password file.
+    /// hosts, a TLS setting that cannot be honoured (an unknown `sslmode`, an unreadable CA
+    /// file, client certificates); then looks the password up in `PGPASSWORD` and the password
+    /// file.
     pub fn parse(url: &str) -> Result<ConnectionUrl, StoreError> {
         let shown = redact(url);
         let invalid = |detail: String| StoreError::InvalidUrl {
@@ -61,7 +66,14 @@ impl ConnectionUrl {
                 "a PostgreSQL state URL starts with postgres:// or postgresql://".to_string(),
             ));
         }
-        let mut config = Config::from_str(url).map_err(|error| invalid(error.to_string()))?;
+        let (client_url, tls_values) = take_tls_values(url).map_err(&invalid)?;
+        let tls = TlsSettings::resolve(
+            tls_values.mode.as_deref(),
+            tls_values.root_certificate.as_deref(),
+        )
+        .map_err(&invalid)?;
+        let mut config =
+            Config::from_str(&client_url).map_err(|error| invalid(error.to_string()))?;
         if config.get_password().is_some() {
             return Err(invalid(
                 "it contains a password; remove it from the URL and put it in PGPASSWORD or \
@@ -91,18 +103,7 @@ impl ConnectionUrl {
                 invalid("it names no database (postgres://USER@HOST:PORT/DB)".to_string())
             })?
             .to_string();
-        match config.get_ssl_mode() {
-            SslMode::Disable | SslMode::Prefer => {}
-            _ => {
-                return Err(invalid(
-                    "this drover is built without TLS for PostgreSQL; use sslmode=disable or \
-                     sslmode=prefer (plain connection)"
-                        .to_string(),
-                ))
-            }
-        }
-        // `prefer` would try TLS first and fall back; without TLS built in, ask for plain at once.
-        config.ssl_mode(SslMode::Disable);
+        config.ssl_mode(tls.mode.ssl_mode());
         let url_without_password = format!("postgres://{user}@{host}:{port}/{database}");
         let password_source = match std::env::var("PGPASSWORD") {
             Ok(password) if !password.is_empty() => {
@@ -124,6 +125,7 @@ impl ConnectionUrl {
             config,
             url_without_password,
             password_source,
+            tls,
         })
     }
 
@@ -139,6 +141,56 @@ impl ConnectionUrl {
     pub(crate) fn config(&self) -> &Config {
         &self.config
     }
+
+    /// How the connection is encrypted and the server's certificate checked.
+    pub fn tls(&self) -> &TlsSettings {
+        &self.tls
+    }
+}
+
+/// The TLS values of a URL's query (percent-decoded), which this crate handles itself.
+#[derive(Default)]
+struct TlsValues {
+    mode: Option<String>,
+    root_certificate: Option<String>,
+}
+
+/// `url` without its `sslmode` and `sslrootcert` query values (tokio-postgres knows neither
+/// `verify-ca`/`verify-full` nor CA files), and those values. Client-certificate keys are
+/// refused by name: silently connecting without the certificate asked for would surprise.
+fn take_tls_values(url: &str) -> Result<(String, TlsValues), String> {
+    let Some((base, query)) = url.split_once('?') else {
+        return Ok((url.to_string(), TlsValues::default()));
+    };
+    let mut values = TlsValues::default();
+    let mut kept = Vec::new();
+    for pair in query.split('&').filter(|pair| !pair.is_empty()) {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        if CLIENT_CERTIFICATE_KEYS.contains(&key) {
+            return Err(format!(
+                "{key}: client certificates are not supported; authenticate with a password \
+                 (PGPASSWORD or the password file)"
+            ));
+        }
+        if !TLS_KEYS.contains(&key) {
+            kept.push(pair);
+            continue;
+        }
+        let value = percent_encoding::percent_decode_str(value)
+            .decode_utf8()
+            .map_err(|_| format!("{key}: not UTF-8 once percent-decoded"))?
+            .into_owned();
+        match key {
+            "sslmode" => values.mode = Some(value),
+            _ => values.root_certificate = Some(value),
+        }
+    }
+    let client_url = if kept.is_empty() {
+        base.to_string()
+    } else {
+        format!("{base}?{}", kept.join("&"))
+    };
+    Ok((client_url, values))
 }
 
 /// `url` with any `:password@` part replaced, for messages about a URL that could not be parsed.
@@ -234,7 +286,9 @@ mod tests {
             "postgres://db.example/fleet",
             "postgres://drover@db.example",
             "postgres://drover@db.example:notaport/fleet",
-            "postgres://drover@db.example/fleet?sslmode=require",
+            "postgres://drover@db.example/fleet?sslmode=on",
+            "postgres://drover@db.example/fleet?sslmode=verify-full&sslrootcert=/nonexistent/ca.pem",
+            "postgres://drover@db.example/fleet?sslmode=require&sslcert=client.pem",
             "mysql://drover@db.example/fleet",
         ] {
             let error = ConnectionUrl::parse(url).expect_err(url);
@@ -244,6 +298,17 @@ mod tests {
             );
             assert!(error.to_string().contains("DROVER_STATE"), "{error}");
         }
+    }
+
+    #[test]
+    fn tls_values_are_taken_out_of_the_query_and_the_rest_kept() {
+        let (client_url, values) = take_tls_values(
+            "postgres://drover@db/fleet?application_name=x&sslmode=verify-ca&sslrootcert=%2Ftmp%2Fca.pem",
+        )
+        .unwrap();
+        assert_eq!(client_url, "postgres://drover@db/fleet?application_name=x");
+        assert_eq!(values.mode.as_deref(), Some("verify-ca"));
+        assert_eq!(values.root_certificate.as_deref(), Some("/tmp/ca.pem"));
     }
 
     #[test]

@@ -60,6 +60,12 @@ impl Place {
                 detail: "the server asks for a password and none was found".to_string(),
             };
         }
+        if is_tls_failure(&error) {
+            return StoreError::TlsRefused {
+                url_without_password,
+                detail,
+            };
+        }
         // No database error: the connection could not be made or was lost.
         StoreError::Unreachable {
             url_without_password,
@@ -110,6 +116,29 @@ fn database_message(error: &tokio_postgres::Error) -> String {
         Some(db_error) => format!("{} ({})", db_error.message(), db_error.code().code()),
         None => error_chain(error),
     }
+}
+
+/// The handshake failed (rustls's own error in the chain), or the server refused TLS that the
+/// URL requires (tokio-postgres's message for it).
+fn is_tls_failure(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut current: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(cause) = current {
+        if cause.downcast_ref::<rustls::Error>().is_some()
+            || cause.to_string().contains("server does not support TLS")
+        {
+            return true;
+        }
+        if let Some(io) = cause.downcast_ref::<std::io::Error>() {
+            if io
+                .get_ref()
+                .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some())
+            {
+                return true;
+            }
+        }
+        current = cause.source();
+    }
+    false
 }
 
 fn error_chain(error: &dyn std::error::Error) -> String {

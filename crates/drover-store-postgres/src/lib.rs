@@ -7,9 +7,9 @@
 //! they are plain async Rust over the tokio Drover already builds, add about a dozen small crates
 //! (the wire protocol, SCRAM, the pool) and no proc-macro or build script that needs a live
 //! database, which keeps a build on two cores short. sqlx would add its macro and driver layers
-//! for nothing Drover uses (it writes a handful of fixed statements). TLS is not built in:
-//! `sslmode=require`/`verify-*` is refused with a message; `disable`/`prefer` connect in plain
-//! text (use a local socket tunnel or a trusted network).
+//! for nothing Drover uses (it writes a handful of fixed statements). TLS is rustls (already
+//! in the build for the server and the HTTP drivers) through tokio-postgres-rustls, with libpq's
+//! `sslmode` meanings (`tls`).
 //!
 //! The store owns a small runtime of its own (one worker thread, created in `connect`): the pool,
 //! every connection, every query and every timeout live there, and each trait method hands its
@@ -27,7 +27,9 @@ mod connection_url;
 mod errors;
 mod schema;
 mod store;
+mod tls;
 
 pub use connection_url::{is_postgres_url, ConnectionUrl, PasswordSource};
 pub use schema::POSTGRES_SCHEMA_VERSION;
 pub use store::{PostgresOptions, PostgresStore};
+pub use tls::{CertificateCheck, TlsMode, TlsSettings};

@@ -28,12 +28,13 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime};
 use drover_store::{
     ClusterLock, JournalEntry, Lease, NewEntry, NewRun, RunRecord, RunStore, StoreError,
 };
-use tokio_postgres::{NoTls, Row, Transaction};
+use tokio_postgres::{Row, Transaction};
 
 use crate::background::Background;
 use crate::connection_url::ConnectionUrl;
 use crate::errors::{millis, unsigned, Place};
 use crate::schema;
+use crate::tls::{CertificateCheck, TlsMode};
 
 /// The expiry of a lease that never expires, as the SQLite store writes it.
 const LEASE_NEVER_EXPIRES_AT_MS: u64 = i64::MAX as u64;
@@ -108,15 +109,24 @@ impl PostgresStore {
         // paused or cut off mid-write): its row locks must not keep another instance from
         // taking the run over.
         session_options.push_str(&format!(
-            " -c statement_timeout={statement_timeout_ms} -c lock_timeout={statement_timeout_ms}              -c idle_in_transaction_session_timeout={statement_timeout_ms}"
+            " -c statement_timeout={statement_timeout_ms} -c lock_timeout={statement_timeout_ms} \
+             -c idle_in_transaction_session_timeout={statement_timeout_ms}"
         ));
         config.options(session_options.trim());
         config.connect_timeout(options.query_timeout);
         config.application_name("drover");
+        let connector = url
+            .tls()
+            .connector()
+            .map_err(|detail| StoreError::InvalidUrl {
+                url_without_password: place.url_without_password.clone(),
+                detail,
+            })?;
+        warn_when_unchecked(&url);
         let background = Background::start(&place.url_without_password)?;
         let manager = Manager::from_config(
             config,
-            NoTls,
+            connector,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
@@ -961,5 +971,18 @@ impl RunStore for PostgresStore {
             transaction.commit().await.map_err(&error)
         })
         .await
+    }
+}
+
+/// `sslmode=require` without a CA file encrypts but authenticates nobody (libpq's meaning): said
+/// once per store on stderr, as the HTTP drivers do for `insecure`, so it is never a surprise.
+fn warn_when_unchecked(url: &ConnectionUrl) {
+    let tls = url.tls();
+    if tls.mode == TlsMode::Require && tls.check == CertificateCheck::None {
+        tracing::warn!(
+            "drover store {}: sslmode=require without sslrootcert encrypts the connection but does \
+             not check the server's certificate; use sslmode=verify-full&sslrootcert=CA_FILE",
+            url.url_without_password()
+        );
     }
 }

@@ -118,6 +118,18 @@ pub enum StoreError {
         detail: String,
     },
 
+    /// A networked store whose TLS handshake failed: its certificate is not signed by the CA
+    /// file, not issued for the host, or it offers no TLS where the URL requires it. A setting
+    /// to correct, not a fault to retry.
+    #[error(
+        "drover store {url_without_password} (--state / DROVER_STATE): TLS refused: {detail}; \
+         check sslmode and sslrootcert in the URL (or PGSSLMODE / PGSSLROOTCERT)"
+    )]
+    TlsRefused {
+        url_without_password: String,
+        detail: String,
+    },
+
     /// A networked store that refused the credentials. The message never holds the password.
     #[error(
         "drover store {url_without_password} (--state / DROVER_STATE) refused the credentials: \

@@ -1,6 +1,5 @@
 //! [`XapiDriver`]: Drover's driver calls as XAPI calls. Discovery reads `pool`, `host`,
-//! `host_metrics` and `VM` records (control domains, templates and snapshots skipped; a running
-//! VM whose `allowed_operations` lacks `pool_migrate` is not migratable); cordon is
+//! `host_metrics` and `VM` records (control domains, templates and snapshots skipped); cordon is
 //! `host.disable`/`host.enable`; maintenance is XenCenter's and the xe CLI's convention,
 //! `other_config["MAINTENANCE_MODE"]` plus `host.disable` (`ocaml/xapi-cli-server/
 //! cli_operations.ml`, `host_enable`); a migration is `Async.VM.pool_migrate` followed through its
@@ -9,27 +8,35 @@
 //! `host.reboot`, and the boot id is `other_config["boot_time"]` (set by xapi at every start,
 //! `ocaml/xapi/dbsync_slave.ml`).
 //!
-//! The upgrade is the operator's `upgrade` command (drover-command template: XenServer's own
-//! procedure is an installer or `xe-install-update`, not an XAPI call); the driver then waits
-//! for the host to report the target `product_version`.
+//! The upgrade is the operator's `upgrade` command (drover-command template: a XenServer
+//! release installs outside XAPI, by its installer), or without one the pool's own update
+//! mechanism (XenServer 8: `pool.sync_updates`, then `Async.host.apply_updates` with the synced
+//! hash); either way the driver then waits for the host to report the target `product_version`.
+//! [`XapiDriver::updates_pending`] reads `latest_synced_updates_applied` for `drover check`.
+//! Catalog hotfix sets are not mapped onto XAPI's updates: XenServer 8 applies every synced
+//! update at once, by repository, not by hotfix.
 //!
-//! Not done: `local_storage` (needs VBD/VDI/SR records), VM groups, HA/WLB prechecks, a compatibility level
-//! (XAPI pools have none).
+//! Discovery also reads `SR`, `VDI`, `VBD`, `VM_guest_metrics` and `VM_group` records; what
+//! they mean for a guest is `discovery`'s. The pool settings that block a roll (HA, WLB, a VM's
+//! CD/DVD) are observed, resolved and restored by the `settings` module.
+//!
+//! Not done: a compatibility level (XAPI pools have none).
 //!
 //! This module must not know the engine, stores or the registry.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use drover_core::{Cluster, Host, HostRole, HostState, RestartPolicy, Version, Vm, VmState};
+use drover_core::{Cluster, Host, HostRole, HostState, PlatformSetting, Version};
 use drover_driver::{Discovered, Driver, DriverError, HostFacts, ShutdownObserved};
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 
 use drover_command::{
     run_step, ArgvTemplate, Placeholder, PlaceholderValues, RunLimits, StepContext,
 };
 
 use crate::client::XapiClient;
+use crate::discovery::{guest, is_guest, Record, Records, Surroundings};
 use crate::XapiError;
 
 /// How the driver paces itself.
@@ -51,16 +58,12 @@ pub struct XapiDriver {
     roles: BTreeMap<String, HostRole>,
 }
 
-type Record = Map<String, Value>;
-
-/// All records of one class, ref → record.
-struct Records(BTreeMap<String, Record>);
-
 struct Pool {
     master: String,
     hosts: Records,
     metrics: Records,
     vms: Records,
+    surroundings: Surroundings,
 }
 
 fn field<'a>(record: &'a Record, name: &str) -> &'a Value {
@@ -91,12 +94,6 @@ fn other_config<'a>(record: &'a Record, key: &str) -> Option<&'a str> {
 }
 
 const MIB: u64 = 1024 * 1024;
-
-fn is_guest(record: &Record) -> bool {
-    !flag(record, "is_control_domain")
-        && !flag(record, "is_a_template")
-        && !flag(record, "is_a_snapshot")
-}
 
 fn records_of(value: Value, class: &str) -> Result<Records, DriverError> {
     let Value::Object(map) = value else {
@@ -209,11 +206,29 @@ impl XapiDriver {
             "host_metrics",
         )?;
         let vms = records_of(self.call("VM.get_all_records", vec![], "pool").await?, "VM")?;
+        let mut surroundings = Surroundings::default();
+        for (class, records) in [
+            ("SR", &mut surroundings.storage_repositories),
+            ("VDI", &mut surroundings.disk_images),
+            ("VBD", &mut surroundings.block_devices),
+            ("VM_guest_metrics", &mut surroundings.guest_metrics),
+            ("VM_group", &mut surroundings.vm_groups),
+        ] {
+            let method = format!("{class}.get_all_records");
+            match self.client.call(&method, vec![]).await {
+                Ok(answer) => *records = records_of(answer, class)?,
+                // VM groups came with XenServer 8.4: an older server has none to read.
+                Err(XapiError::Api { code, .. })
+                    if class == "VM_group" && code == "MESSAGE_METHOD_UNKNOWN" => {}
+                Err(error) => return Err(driver_error(error, "pool")),
+            }
+        }
         Ok(Pool {
             master,
             hosts,
             metrics,
             vms,
+            surroundings,
         })
     }
 
@@ -343,6 +358,112 @@ impl XapiDriver {
         Ok(end)
     }
 
+    /// Waits until `host` answers at `target` (or newer), up to the upgrade timeout from
+    /// `started`.
+    async fn wait_for_version(
+        &self,
+        host: &str,
+        target: &Version,
+        started: Instant,
+    ) -> Result<(), DriverError> {
+        let deadline = started + self.timings.upgrade_timeout;
+        loop {
+            if let Ok((_, record)) = self.host_ref(host).await {
+                let version = field(&record, "software_version")
+                    .get("product_version")
+                    .and_then(Value::as_str)
+                    .and_then(|text| text.parse::<Version>().ok());
+                if version.is_some_and(|version| version >= *target)
+                    && self.live(&record, host).await.unwrap_or(false)
+                {
+                    return Ok(());
+                }
+            }
+            if Instant::now() >= deadline {
+                return Err(DriverError::Failed(format!(
+                    "host {host} does not report {target} after its upgrade"
+                )));
+            }
+            tokio::time::sleep(self.timings.task_poll).await;
+        }
+    }
+
+    /// Without an `upgrade` command: the pool's own update mechanism (XenServer 8,
+    /// datamodel_pool.ml `sync_updates`, datamodel_host.ml `apply_updates`): sync the enabled
+    /// repository, then apply what it synced to the host, as a task under the upgrade timeout.
+    /// A server without it (`MESSAGE_METHOD_UNKNOWN`) or without a repository
+    /// (`NO_REPOSITORY_ENABLED`) needs the command.
+    async fn apply_synced_updates(&self, host: &str, target: &Version) -> Result<(), DriverError> {
+        let no_mechanism = |detail: String| {
+            DriverError::Failed(format!(
+                "host {host}: no `upgrade` command in the xapi section and the pool cannot update itself ({detail}); XenServer releases install outside XAPI: give the installer as the command"
+            ))
+        };
+        let pools = self.call("pool.get_all", vec![], host).await?;
+        let pool = pools
+            .as_array()
+            .and_then(|refs| refs.first())
+            .and_then(Value::as_str)
+            .ok_or_else(|| DriverError::Failed("the server has no pool".into()))?
+            .to_string();
+        // self, force, token, token_id: the parameters every server with sync_updates takes.
+        let sync = vec![json!(pool), json!(false), json!(""), json!("")];
+        let hash = match self.client.call("pool.sync_updates", sync).await {
+            Ok(Value::String(hash)) => hash,
+            Ok(other) => return Err(no_mechanism(format!("sync_updates answered {other}"))),
+            Err(error @ XapiError::Api { .. })
+                if matches!(
+                    error.code(),
+                    Some("MESSAGE_METHOD_UNKNOWN" | "NO_REPOSITORY_ENABLED")
+                ) =>
+            {
+                return Err(no_mechanism(error.to_string()))
+            }
+            Err(error) => return Err(driver_error(error, host)),
+        };
+        let (host_ref, _) = self.host_ref(host).await?;
+        tracing::info!(host, %target, "xapi: applying the pool's synced updates (host.apply_updates)");
+        let params = vec![json!(host_ref), json!(hash)];
+        match self
+            .run_task(
+                "host.apply_updates",
+                params,
+                self.timings.upgrade_timeout,
+                host,
+            )
+            .await?
+        {
+            TaskEnd::Succeeded => Ok(()),
+            TaskEnd::Failed(error) => Err(driver_error(error, host)),
+            TaskEnd::TimedOut => Err(DriverError::Failed(format!(
+                "host {host}: host.apply_updates still pending after {} s: cancelled",
+                self.timings.upgrade_timeout.as_secs()
+            ))),
+        }
+    }
+
+    /// Each host's `latest_synced_updates_applied` (datamodel_host.ml): `Some(true)` when the
+    /// host lacks updates the pool synced ("no"), `Some(false)` when it has them ("yes"), `None`
+    /// when unknown (no sync yet, or a server without the field).
+    pub async fn updates_pending(&self) -> Result<BTreeMap<String, Option<bool>>, DriverError> {
+        let hosts = records_of(
+            self.call("host.get_all_records", vec![], "pool").await?,
+            "host",
+        )?;
+        Ok(hosts
+            .0
+            .values()
+            .map(|record| {
+                let pending = match text(record, "latest_synced_updates_applied") {
+                    "no" => Some(true),
+                    "yes" => Some(false),
+                    _ => None,
+                };
+                (text(record, "name_label").to_string(), pending)
+            })
+            .collect())
+    }
+
     async fn run_task(
         &self,
         method: &str,
@@ -424,7 +545,6 @@ impl Driver for XapiDriver {
         }
         let mut vms = Vec::new();
         for record in pool.vms.0.values().filter(|record| is_guest(record)) {
-            let running = text(record, "power_state") == "Running";
             // A halted VM is placed where it last ran (affinity), else on the master.
             let placed = [
                 text(record, "resident_on"),
@@ -434,35 +554,15 @@ impl Driver for XapiDriver {
             .into_iter()
             .find_map(|reference| index_of_ref.get(reference).copied());
             let Some(host_index) = placed else { continue };
-            let allowed: Vec<&str> = field(record, "allowed_operations")
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_str)
-                .collect();
-            vms.push(Vm {
-                name: text(record, "name_label").to_string(),
-                host: drover_core::HostId(host_index as u32),
-                memory_mib: number(record, "memory_static_max") / MIB,
-                vcpus: u32::try_from(number(record, "VCPUs_max")).unwrap_or(u32::MAX),
-                state: if running {
-                    VmState::Running
-                } else {
-                    VmState::Stopped
-                },
-                // A halted VM's allowed_operations never list pool_migrate: only a running
-                // VM's say whether it can move live.
-                migratable: !running || allowed.contains(&"pool_migrate"),
-                local_storage: false,
-                restart_policy: match text(record, "ha_restart_priority") {
-                    "restart" => RestartPolicy::Always,
-                    _ => RestartPolicy::Manual,
-                },
-                anti_affinity: None,
-                allowed_hosts: None,
-            });
+            let host = drover_core::HostId(host_index as u32);
+            vms.push(guest(record, host, &pool.surroundings));
         }
-        Ok(Discovered { hosts, vms })
+        let settings = crate::settings::observe(&self.client, &pool.vms.0).await?;
+        Ok(Discovered {
+            hosts,
+            vms,
+            settings: Some(settings),
+        })
     }
 
     async fn host_facts(&self, host: &str) -> Result<HostFacts, DriverError> {
@@ -633,10 +733,10 @@ impl Driver for XapiDriver {
         if reports_target(&record) {
             return Ok(());
         }
+        let started = Instant::now();
         let Some(template) = &self.upgrade_command else {
-            return Err(DriverError::Failed(format!(
-                "host {host}: no `upgrade` command in the xapi section (XAPI has no call that installs a release)"
-            )));
+            self.apply_synced_updates(host, target).await?;
+            return self.wait_for_version(host, target, started).await;
         };
         let values = PlaceholderValues::new()
             .with(Placeholder::Host, host)
@@ -647,7 +747,6 @@ impl Driver for XapiDriver {
         let command_failed =
             |error: drover_command::CommandError| DriverError::Failed(error.to_string());
         let argv = template.render(&context, &values).map_err(command_failed)?;
-        let started = Instant::now();
         let output = run_step(
             &context,
             &argv,
@@ -662,20 +761,7 @@ impl Driver for XapiDriver {
                 output.message_tail()
             )));
         }
-        let deadline = started + self.timings.upgrade_timeout;
-        loop {
-            if let Ok((_, record)) = self.host_ref(host).await {
-                if reports_target(&record) && self.live(&record, host).await.unwrap_or(false) {
-                    return Ok(());
-                }
-            }
-            if Instant::now() >= deadline {
-                return Err(DriverError::Failed(format!(
-                    "host {host} does not report {target} after its upgrade command"
-                )));
-            }
-            tokio::time::sleep(self.timings.task_poll).await;
-        }
+        self.wait_for_version(host, target, started).await
     }
 
     async fn reboot(&self, host: &str, boot_id_before: &str) -> Result<(), DriverError> {
@@ -717,6 +803,18 @@ impl Driver for XapiDriver {
             }
             tokio::time::sleep(self.timings.task_poll).await;
         }
+    }
+
+    async fn resolve_setting(&self, setting: &PlatformSetting) -> Result<String, DriverError> {
+        crate::settings::resolve(&self.client, setting).await
+    }
+
+    async fn restore_setting(
+        &self,
+        setting: &PlatformSetting,
+        saved: &str,
+    ) -> Result<(), DriverError> {
+        crate::settings::restore(&self.client, setting, saved).await
     }
 
     async fn set_compatibility_level(

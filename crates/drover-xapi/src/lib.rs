@@ -1,14 +1,19 @@
-//! The `kind: xapi` driver: a XenServer / XCP-ng pool through XAPI's JSON-RPC (`URL/jsonrpc`).
-//! Every method, field and error code it uses is named as the xapi-project/xen-api datamodel
-//! names it (`ocaml/idl/datamodel*.ml`, `datamodel_errors.ml`); `client` speaks the wire,
-//! `driver` maps Drover's calls onto XAPI's objects.
+//! The `kind: xapi` driver: a XenServer / XCP-ng pool through XAPI's JSON-RPC (`URL/jsonrpc`) or
+//! XML-RPC (`URL/`, `xmlrpc`) where a server lacks JSON-RPC. Every method, field and error code
+//! it uses is named as the xapi-project/xen-api datamodel names it (`ocaml/idl/datamodel*.ml`,
+//! `datamodel_errors.ml`); `client` speaks the wire, `discovery` reads guests from records,
+//! `driver` maps Drover's calls onto XAPI's objects, `settings` the pool settings that block a
+//! roll (HA, WLB, CD/DVD media).
 //!
 //! This crate must not know the engine, stores, the registry or the command line.
 
 pub mod client;
+pub mod discovery;
 pub mod driver;
+mod settings;
+pub mod xmlrpc;
 
-pub use client::{XapiClient, XapiConnection};
+pub use client::{Transport, XapiClient, XapiConnection};
 pub use driver::XapiDriver;
 
 /// What a XAPI call can end in.

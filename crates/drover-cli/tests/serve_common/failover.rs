@@ -1,8 +1,16 @@
 //! Shared by the failover tests (`serve_failover.rs` on the embedded store,
 //! `serve_failover_postgres.rs` on PostgreSQL): a pool slow enough to stop its holder mid-run,
-//! starting a run on one instance, waiting for another to drive it, and checking it completed.
+//! starting a run on one instance, waiting for another to drive it, and checking it completed
+//! with every DST invariant kept at every instant of the simulated platform's recorded history.
 
 use std::time::{Duration, Instant};
+
+use std::collections::BTreeSet;
+use std::path::Path;
+
+use drover_dst::{check_recorded_run, RunEnd};
+use drover_engine::Clock;
+use drover_sim::driver::{SimDriver, SimDriverConfig};
 
 use super::{get, phase_is, post, wait_for_run, Server};
 
@@ -57,10 +65,15 @@ pub fn start_mid_run(first: &Server, second: &Server) {
 
 /// Waits until `server` drives run `f` itself; returns how long that took.
 pub fn wait_until_driven_by(server: &Server, limit: Duration) -> Duration {
+    wait_until_run_driven_by(server, "f", limit)
+}
+
+/// Waits until `server` drives `run_id` itself (or the run completed); returns how long that took.
+pub fn wait_until_run_driven_by(server: &Server, run_id: &str, limit: Duration) -> Duration {
     let started = Instant::now();
     let holder = holder_of(server);
     loop {
-        let (_, view) = get(server, "/api/v1/runs/f");
+        let (_, view) = get(server, &format!("/api/v1/runs/{run_id}"));
         if view["driven_by"] == holder.as_str() || view["phase"] == "completed" {
             return started.elapsed();
         }
@@ -75,9 +88,15 @@ pub fn wait_until_driven_by(server: &Server, limit: Duration) -> Duration {
 
 /// Run `f` completed on `server`: every host done at the target, no restore left undone.
 pub fn assert_completed(server: &Server) {
+    assert_run_completed(server, "f");
+}
+
+/// `run_id` (of a copy of [`SLOW_POOL`]) completed on `server`: every host done at the target,
+/// no restore left undone.
+pub fn assert_run_completed(server: &Server, run_id: &str) {
     let done = wait_for_run(
         server,
-        "f",
+        run_id,
         None,
         Duration::from_secs(120),
         phase_is("completed"),
@@ -88,7 +107,46 @@ pub fn assert_completed(server: &Server) {
         .unwrap()
         .iter()
         .all(|h| h["step"] == "done" && h["version"] == "2.0"));
-    let (_, report) = get(server, "/api/v1/runs/f/report");
+    let (_, report) = get(server, &format!("/api/v1/runs/{run_id}/report"));
     assert_eq!(report["phase"], "completed");
     assert_eq!(report["restore_errors"], serde_json::json!([]));
+}
+
+/// The simulated platform of `pool` (an inventory text), kept in `directory` by whichever
+/// instance drove last, kept every DST invariant at every instant of its history (at most one
+/// host down, capacity, anti-affinity, no VM lost or moved to an older host), and the run left
+/// every host upgraded and restored.
+pub fn assert_invariants_kept(directory: &Path, pool: &str) {
+    let cluster = drover_schema::inventory::parse_inventory(pool, "pool.yaml").expect("the pool");
+    let suffix = format!(".{}.sim.json", cluster.name);
+    let world_file = std::fs::read_dir(directory)
+        .expect("the workspace")
+        .map(|entry| entry.expect("an entry").path())
+        .find(|path| path.to_string_lossy().ends_with(&suffix))
+        .unwrap_or_else(|| panic!("no *{suffix} in {}", directory.display()));
+    let config = |state_file| SimDriverConfig {
+        seed: 0,
+        faults: Vec::new(),
+        random_faults: Default::default(),
+        state_file,
+        save_only_on_request: true,
+    };
+    // Time 0: reading the worlds completes nothing that is still in flight.
+    let clock = Clock::virtual_from(0);
+    let initial = SimDriver::new(&cluster, clock.clone(), config(None))
+        .expect("the platform before the run")
+        .snapshot();
+    let last = SimDriver::new(&cluster, clock, config(Some(world_file)))
+        .expect("the platform after the run")
+        .snapshot();
+    let nobody = BTreeSet::new();
+    let end = RunEnd {
+        completed: true,
+        skipped: &nobody,
+        unrestorable: &nobody,
+    };
+    let max_unavailable = 1;
+    check_recorded_run(&cluster, &initial, &last, max_unavailable, &end)
+        .unwrap_or_else(|error| panic!("a DST invariant broke: {error}"));
+    assert!(!last.history.is_empty());
 }

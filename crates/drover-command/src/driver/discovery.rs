@@ -35,7 +35,11 @@ pub(super) async fn from_inventory(inner: &Arc<Inner>) -> Result<Discovered, Com
         inner.remembered.apply_cordons(&mut hosts);
     }
     let vms = inner.remembered.vms_of(&inner.known);
-    Ok(Discovered { hosts, vms })
+    Ok(Discovered {
+        settings: None,
+        hosts,
+        vms,
+    })
 }
 
 /// A task that panicked left its slot empty; its host counts as failed.

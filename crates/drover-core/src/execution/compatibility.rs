@@ -55,7 +55,8 @@ impl Execution {
         }
         if self.compatibility_raise_due() {
             self.issue_compatibility_raise();
-        } else {
+        } else if self.restore_blocking_settings() {
+            // The settings resolved before the first host are back (or were never changed).
             self.phase = RunPhase::Completed;
         }
     }

@@ -397,6 +397,7 @@ impl Execution {
         self.hosts
             .iter()
             .any(|h| !h.restore_queue.is_empty() || h.restore_in_flight.is_some())
+            || self.setting_restores_pending()
     }
 
     /// Before a new wave: a skipped host that Drover left in maintenance (its restores gave up,
@@ -514,7 +515,7 @@ impl Execution {
     }
 
     /// Abort: once no call is in flight, restore every host Drover touched; when those restores
-    /// are answered, the run is aborted.
+    /// are answered, put back the platform settings Drover resolved; then the run is aborted.
     pub(super) fn advance_abort(&mut self) {
         let restores_started = self.counters.abort_restores_issued;
         if !restores_started {
@@ -538,7 +539,9 @@ impl Execution {
             }
         }
         let restores_left = self.hosts.iter().any(|h| !h.restore_queue.is_empty());
-        if self.in_flight.is_empty() && !restores_left {
+        // The platform's settings (HA, WLB) go back once the hosts are back: HA turned on
+        // while a host is still in maintenance would plan around a pool that is not whole.
+        if self.in_flight.is_empty() && !restores_left && self.restore_blocking_settings() {
             // A raise in flight when the abort came cannot be undone: once it succeeded, every
             // host was upgraded and the level raised, so the run did complete.
             self.phase = match self.compatibility_level_raised() {

@@ -10,10 +10,13 @@
 //! and the version is the target) → health check → exit maintenance → uncordon → start the VMs
 //! shut down on it. Steps that fail are retried with backoff up to a cap; then the host is
 //! `upgrade-failed` and the run halts until `retry`, `skip` or `abort`. After each wave the
-//! cluster is discovered again and re-planned from what was observed.
+//! cluster is discovered again and re-planned from what was observed. Platform settings that
+//! block a roll (HA, WLB, a VM's media) are turned off before a wave starts and put back when
+//! the run completes or is aborted (`blocking_settings`).
 //!
 //! No IO, no clock, no randomness: same inputs, same outputs.
 
+mod blocking_settings;
 mod compatibility;
 mod hosts;
 mod settings;
@@ -26,6 +29,7 @@ use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use crate::model::{ApprovalMode, Cluster, HostId, HostState, VmId};
 use crate::plan::Plan;
 
+pub use blocking_settings::{SettingReport, SettingStep};
 pub use hosts::HostStep;
 pub use settings::ExecutionSettings;
 pub use status::{
@@ -36,6 +40,7 @@ pub use types::{
     OperatorCommand, Outcome,
 };
 
+use blocking_settings::SettingRun;
 use compatibility::CompatibilityRaise;
 use hosts::HostRun;
 use vms::VmRun;
@@ -90,6 +95,10 @@ enum Purpose {
     },
     /// The final step: raising the cluster compatibility level.
     CompatibilityLevel,
+    /// Resolving or restoring a blocking platform setting (index into `setting_runs`).
+    Setting {
+        index: usize,
+    },
 }
 
 /// Why an operator command was refused.
@@ -149,6 +158,8 @@ pub struct Execution {
     /// remaining waves while the independent checker accepts them on the observed cluster, and
     /// re-plans (dropping it) only when it does not.
     given_plan: Option<Plan>,
+    /// Blocking platform settings the run resolved or is resolving, in the order it met them.
+    setting_runs: Vec<SettingRun>,
 }
 
 impl Execution {
@@ -214,6 +225,7 @@ impl Execution {
             counters: status::Counters::default(),
             compatibility,
             given_plan,
+            setting_runs: Vec::new(),
         };
         if !execution.current_plan.is_feasible() {
             execution.phase = RunPhase::Halted {
@@ -286,6 +298,7 @@ impl Execution {
             .chain(eviction)
             .chain(window)
             .chain(self.compatibility_retry_at())
+            .chain(self.setting_wakeups())
             .filter(|t| *t > self.now)
             .min()
     }
@@ -403,6 +416,7 @@ impl Execution {
                 *since += downtime_ms;
             }
         }
+        self.discount_setting_downtime(downtime_ms);
     }
 
     fn issue(
@@ -434,6 +448,7 @@ impl Execution {
             Purpose::Vm { vm } => self.on_vm_outcome(vm, command, outcome),
             Purpose::Restore { host, vm } => self.on_restore_outcome(host, vm, outcome),
             Purpose::CompatibilityLevel => self.on_compatibility_outcome(outcome),
+            Purpose::Setting { index } => self.on_setting_outcome(index, command, outcome),
         }
     }
 
@@ -460,6 +475,7 @@ impl Execution {
     /// Moves every part of the run forward as far as it can go without new input.
     fn advance(&mut self) {
         self.advance_restores();
+        self.advance_setting_restores();
         match self.phase {
             RunPhase::Running => {
                 self.advance_wave_hosts();
@@ -493,6 +509,9 @@ impl Execution {
             return;
         };
         if self.halt_on_skipped_host_left_in_maintenance() {
+            return;
+        }
+        if !self.blocking_settings_resolved() {
             return;
         }
         self.waves_started += 1;
@@ -618,6 +637,9 @@ impl Execution {
             };
             host_ids.push(id);
         }
+        if let Some(settings) = discovered.settings {
+            self.cluster.settings = settings;
+        }
         let mut seen: BTreeSet<VmId> = BTreeSet::new();
         for mut vm in discovered.vms {
             vm.host = host_ids[vm.host.index()];
@@ -657,6 +679,7 @@ impl Execution {
         if self.retry_compatibility_raise() {
             return;
         }
+        self.retry_failed_resolves();
         let now = self.now;
         for run in self
             .hosts

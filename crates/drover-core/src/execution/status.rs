@@ -115,6 +115,8 @@ pub struct RunReport {
     pub restore_errors: Vec<(HostId, String)>,
     /// The cluster compatibility level the run raised after its last host, if it did.
     pub compatibility_level_raised: Option<String>,
+    /// The blocking platform settings the run resolved (and put back, or not).
+    pub settings: Vec<super::SettingReport>,
 }
 
 impl Execution {
@@ -366,6 +368,7 @@ impl Execution {
             vm_actions,
             restore_errors,
             compatibility_level_raised: self.compatibility_level_raised(),
+            settings: self.setting_reports(),
         }
     }
 }

@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::model::*;
+use std::collections::BTreeMap;
 
 fn host(name: &str, role: HostRole) -> Host {
     Host {
@@ -35,6 +36,7 @@ fn cluster() -> Cluster {
     let mut local = vm("local", 1);
     local.local_storage = true;
     Cluster {
+        settings: Vec::new(),
         name: "c".into(),
         target_version: "2.0".parse().unwrap(),
         policy: Policy::default(),
@@ -62,6 +64,13 @@ struct Platform {
     start_vm_calls: usize,
     /// Exits from maintenance refused before one works (the platform still upgrading).
     exit_maintenance_refusals_left: u32,
+    /// Blocking settings that are on, and what resolving each saved.
+    settings_on: Vec<PlatformSetting>,
+    settings_saved: BTreeMap<PlatformSetting, String>,
+    resolve_failures_left: u32,
+    restore_failures_left: u32,
+    /// Every call answered, by name (and setting label), in order.
+    calls: Vec<String>,
 }
 
 impl Platform {
@@ -76,6 +85,11 @@ impl Platform {
             refuse_starts_elsewhere: false,
             start_vm_calls: 0,
             exit_maintenance_refusals_left: 0,
+            settings_on: cluster.settings.clone(),
+            settings_saved: BTreeMap::new(),
+            resolve_failures_left: 0,
+            restore_failures_left: 0,
+            calls: Vec::new(),
         }
     }
 
@@ -91,8 +105,15 @@ impl Platform {
 
     fn answer(&mut self, command: &Command) -> Outcome {
         let ok = |o| Outcome::Succeeded(o);
+        let label = command.kind.setting().map(|s| format!(" {}", s.label()));
+        self.calls.push(format!(
+            "{}{}",
+            command.kind.name(),
+            label.unwrap_or_default()
+        ));
         match &command.kind {
             CommandKind::Discover => ok(Observation::Discovered(Discovered {
+                settings: Some(self.settings_on.clone()),
                 hosts: self.cluster.hosts.clone(),
                 vms: self.cluster.vms.clone(),
             })),
@@ -168,6 +189,42 @@ impl Platform {
                     };
                 }
                 self.compatibility_level = Some(level.clone());
+                ok(Observation::Nothing)
+            }
+            CommandKind::ResolveSetting { setting } => {
+                if self.resolve_failures_left > 0 {
+                    self.resolve_failures_left -= 1;
+                    return Outcome::Failed {
+                        error: "HA_OPERATION_WOULD_BREAK_FAILOVER_PLAN".into(),
+                        refused: true,
+                    };
+                }
+                if let Some(at) = self.settings_on.iter().position(|s| s == setting) {
+                    self.settings_on.remove(at);
+                    let saved = format!("saved {}", setting.label());
+                    self.settings_saved.insert(setting.clone(), saved);
+                }
+                let saved = self.settings_saved.get(setting).cloned();
+                ok(Observation::SettingResolved {
+                    saved: saved.unwrap_or_default(),
+                })
+            }
+            CommandKind::RestoreSetting { setting, saved } => {
+                if self.restore_failures_left > 0 {
+                    self.restore_failures_left -= 1;
+                    return Outcome::Failed {
+                        error: "the pool is busy".into(),
+                        refused: false,
+                    };
+                }
+                assert_eq!(
+                    self.settings_saved.get(setting),
+                    Some(saved),
+                    "restored with what was saved"
+                );
+                if !self.settings_on.contains(setting) {
+                    self.settings_on.push(setting.clone());
+                }
                 ok(Observation::Nothing)
             }
         }
@@ -929,3 +986,5 @@ fn a_skipped_last_host_left_in_maintenance_completes_with_its_restore_error_repo
         "never silently dropped: {report:?}"
     );
 }
+
+mod blocking_settings_tests;

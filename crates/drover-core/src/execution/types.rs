@@ -1,7 +1,7 @@
 //! The execution's vocabulary: commands the core asks a driver to carry out, what comes back,
 //! what an operator can say, and the observations drivers report. Plain data, no behaviour.
 
-use crate::model::{Host, HostId, Vm, VmId};
+use crate::model::{Host, HostId, PlatformSetting, Vm, VmId};
 use crate::version::Version;
 
 /// Milliseconds since the Unix epoch, as the engine's clock says. The core never reads a clock.
@@ -71,6 +71,17 @@ pub enum CommandKind {
     SetCompatibilityLevel {
         level: String,
     },
+    /// Before the first host: turn a blocking platform setting off (HA, WLB, a VM's media).
+    /// Idempotent: a setting already off answers what the driver saved when it turned it off.
+    ResolveSetting {
+        setting: PlatformSetting,
+    },
+    /// When the run ends (completed or aborted): put a resolved setting back, with what the
+    /// driver saved when it resolved it. Idempotent: a setting already back succeeds at once.
+    RestoreSetting {
+        setting: PlatformSetting,
+        saved: String,
+    },
 }
 
 impl CommandKind {
@@ -89,13 +100,18 @@ impl CommandKind {
             CommandKind::Upgrade { .. } => "upgrade",
             CommandKind::Reboot { .. } => "reboot",
             CommandKind::SetCompatibilityLevel { .. } => "set-compatibility-level",
+            CommandKind::ResolveSetting { .. } => "resolve-setting",
+            CommandKind::RestoreSetting { .. } => "restore-setting",
         }
     }
 
     /// The host a command is about (for migrations: the source).
     pub fn host(&self) -> Option<HostId> {
         match self {
-            CommandKind::Discover | CommandKind::SetCompatibilityLevel { .. } => None,
+            CommandKind::Discover
+            | CommandKind::SetCompatibilityLevel { .. }
+            | CommandKind::ResolveSetting { .. }
+            | CommandKind::RestoreSetting { .. } => None,
             CommandKind::ReadHostFacts { host }
             | CommandKind::HealthCheck { host }
             | CommandKind::Cordon { host }
@@ -118,6 +134,15 @@ impl CommandKind {
             _ => None,
         }
     }
+
+    /// The platform setting a command is about.
+    pub fn setting(&self) -> Option<&PlatformSetting> {
+        match self {
+            CommandKind::ResolveSetting { setting }
+            | CommandKind::RestoreSetting { setting, .. } => Some(setting),
+            _ => None,
+        }
+    }
 }
 
 /// What a host reports about itself.
@@ -136,6 +161,9 @@ pub struct HostFacts {
 pub struct Discovered {
     pub hosts: Vec<Host>,
     pub vms: Vec<Vm>,
+    /// The blocking settings that are on; `None` from a driver that does not observe settings
+    /// (the inventory's stand).
+    pub settings: Option<Vec<PlatformSetting>>,
 }
 
 /// What a successful call saw.
@@ -147,6 +175,11 @@ pub enum Observation {
     /// A VM stopped; `forced` when it ignored the graceful shutdown and was powered off.
     ShutDown {
         forced: bool,
+    },
+    /// A setting is off; `saved` is what the driver needs to put it back (opaque to Drover,
+    /// kept in the journal; empty when there is nothing to put back).
+    SettingResolved {
+        saved: String,
     },
 }
 

@@ -46,6 +46,7 @@ fn cluster(host_count: usize, vms: Vec<Vm>, max_unavailable: u32) -> Cluster {
         },
         hosts: (0..host_count).map(|i| compute(&format!("n{i}"))).collect(),
         vms,
+        settings: Vec::new(),
     }
 }
 

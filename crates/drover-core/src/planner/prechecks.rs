@@ -7,7 +7,7 @@ use super::{
     disposition, disposition_in, has_no_allowed_other_host, is_pool_of_one, requested_batch_size,
     Disposition,
 };
-use crate::model::{Cluster, HostId, HostRole, HostState};
+use crate::model::{Cluster, HostId, HostRole, HostState, SettingKind};
 use crate::plan::{CheckStatus, Precheck};
 
 /// At most this many names are spelled out in one message; the full list is in `subjects`.
@@ -52,6 +52,7 @@ pub(super) fn run(cluster: &Cluster) -> Vec<Precheck> {
     ]
     .into_iter()
     .chain(pool_of_one(cluster))
+    .chain(blocking_settings(cluster))
     .chain(host_constraints(cluster))
     .collect()
 }
@@ -131,6 +132,50 @@ fn host_constraints(cluster: &Cluster) -> Option<Precheck> {
         resolvable: true,
         ..check("host-constraints", status, message, subjects)
     })
+}
+
+/// One precheck per kind of blocking platform setting that is on (none when none is): it fails
+/// and is resolvable, or with `auto_resolve` warns what Drover will change and put back.
+fn blocking_settings(cluster: &Cluster) -> Vec<Precheck> {
+    SettingKind::ALL
+        .into_iter()
+        .filter_map(|kind| {
+            let subjects: Vec<String> = cluster
+                .settings
+                .iter()
+                .filter(|setting| setting.kind == kind)
+                .map(|setting| setting.vm.clone().unwrap_or_else(|| cluster.name.clone()))
+                .collect();
+            (!subjects.is_empty()).then(|| blocking_setting(cluster, kind, subjects))
+        })
+        .collect()
+}
+
+fn blocking_setting(cluster: &Cluster, kind: SettingKind, subjects: Vec<String>) -> Precheck {
+    let (what, change) = match kind {
+        SettingKind::HaEnabled => (
+            format!("high availability (HA) is enabled on pool {}: it restarts VMs and fences hosts during the roll", cluster.name),
+            "Drover disables HA before the first host and enables it again, with its saved configuration, when the run completes or is aborted",
+        ),
+        SettingKind::WlbEnabled => (
+            format!("workload balancing (WLB) is enabled on pool {}: it moves VMs during the roll", cluster.name),
+            "Drover disables WLB before the first host and enables it again when the run completes or is aborted",
+        ),
+        SettingKind::VmMediaInserted => (
+            format!("VM(s) {} have a CD/DVD inserted, which pins them to their host", name_list(&subjects)),
+            "Drover ejects it before the first host and does not insert it again",
+        ),
+    };
+    let (status, message) = if cluster.policy.auto_resolve {
+        (CheckStatus::Warn, format!("{what}; resolved: {change}"))
+    } else {
+        let message = format!("{what}; resolvable: {change} (policy.auto_resolve / --resolve)");
+        (CheckStatus::Fail, message)
+    };
+    Precheck {
+        resolvable: true,
+        ..check(kind.name(), status, message, subjects)
+    }
 }
 
 /// The headroom Drover keeps on every host it places VMs on, and the hosts already past it

@@ -34,6 +34,7 @@ fn vm(name: &str, host: u32, memory_mib: u64) -> Vm {
 
 fn cluster(hosts: Vec<Host>, vms: Vec<Vm>) -> Cluster {
     Cluster {
+        settings: Vec::new(),
         name: "t".into(),
         target_version: "2.0".parse().unwrap(),
         policy: Policy::default(),

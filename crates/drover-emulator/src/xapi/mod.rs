@@ -10,6 +10,8 @@
 //! This module must not know the simulator's internals: it speaks to the pool only.
 
 pub mod pool;
+mod refs;
+mod vm_objects;
 pub mod wire;
 
 use std::net::SocketAddr;
@@ -36,27 +38,56 @@ struct Served {
     in_progress: Arc<Semaphore>,
 }
 
-/// The router serving `pool`.
+/// Which of XAPI's encodings the front-end serves; XML-RPC always (every xapi has it).
+#[derive(Clone, Copy, Debug)]
+pub struct Encodings {
+    /// `/jsonrpc`; without it the path is answered 404, as by a server without JSON-RPC.
+    pub json_rpc: bool,
+}
+
+impl Default for Encodings {
+    fn default() -> Encodings {
+        Encodings { json_rpc: true }
+    }
+}
+
+/// The router serving `pool` in both encodings.
 pub fn router(pool: Arc<XapiPool>) -> Router {
+    router_with(pool, Encodings::default())
+}
+
+/// The router serving `pool` in `encodings`.
+pub fn router_with(pool: Arc<XapiPool>, encodings: Encodings) -> Router {
     let served = Served {
         pool,
         in_progress: Arc::new(Semaphore::new(MAX_REQUESTS_IN_PROGRESS)),
     };
-    Router::new()
-        .route("/", post(xml_rpc))
-        .route("/jsonrpc", post(json_rpc))
+    let mut router = Router::new().route("/", post(xml_rpc));
+    if encodings.json_rpc {
+        router = router.route("/jsonrpc", post(json_rpc));
+    }
+    router
         .route("/emulator/calls", get(call_counts))
         .route("/emulator/upgrade", post(upgrade))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(served)
 }
 
-/// Serves `pool` on `listener` until the process ends.
+/// Serves `pool` on `listener` in both encodings until the process ends.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     pool: Arc<XapiPool>,
 ) -> Result<(), EmulatorError> {
-    axum::serve(listener, router(pool))
+    serve_encodings(listener, pool, Encodings::default()).await
+}
+
+/// Serves `pool` on `listener` in `encodings` until the process ends.
+pub async fn serve_encodings(
+    listener: tokio::net::TcpListener,
+    pool: Arc<XapiPool>,
+    encodings: Encodings,
+) -> Result<(), EmulatorError> {
+    axum::serve(listener, router_with(pool, encodings))
         .await
         .map_err(|source| EmulatorError::Serve(source.to_string()))
 }

@@ -24,7 +24,11 @@ use drover_core::{Cluster, HostState, RestartPolicy, VmState};
 use drover_driver::{Discovered, Driver, DriverError};
 use drover_sim::driver::{SimDriver, WorldSnapshot};
 
+use super::refs::{record, reference, uuid, Class};
+use super::vm_objects;
 use super::wire::{CallAnswer, XapiValue};
+
+mod settings;
 
 /// The null reference (`Ref.null` in xapi).
 pub const NULL_REF: &str = "OpaqueRef:NULL";
@@ -52,6 +56,8 @@ pub struct XapiPool {
     cluster: Arc<Cluster>,
     credentials: Credentials,
     state: Mutex<PoolState>,
+    /// HA's statefiles and configuration (the `settings` module).
+    settings: Mutex<settings::PoolSettings>,
 }
 
 #[derive(Default)]
@@ -64,6 +70,8 @@ struct PoolState {
     calls_by_method: BTreeMap<String, u64>,
     /// (host, simulator boot id) → the boot time xapi would report, seconds since the epoch.
     boot_times: HashMap<(String, String), f64>,
+    /// The hash `pool.sync_updates` answered last; `None` before the first sync.
+    update_hash: Option<String>,
 }
 
 struct Task {
@@ -80,26 +88,19 @@ struct Task {
     follower: Option<tokio::task::AbortHandle>,
 }
 
-/// The kinds of object, for refs and uuids (the first group of each).
-#[derive(Clone, Copy)]
-enum Class {
-    Pool = 1,
-    Host = 2,
-    Vm = 3,
-    HostMetrics = 4,
-    ControlDomain = 5,
-    Template = 6,
-    Session = 7,
-    Task = 8,
-}
-
-fn reference(class: Class, index: u64) -> String {
-    format!("OpaqueRef:{}", uuid(class, index))
-}
-
-fn uuid(class: Class, index: u64) -> String {
-    format!("{:08x}-0000-4000-8000-{index:012x}", class as u32)
-}
+/// The classes whose records the pool serves with `get_all`, `get_all_records`, `get_record`,
+/// `get_by_name_label` and field getters.
+const RECORD_CLASSES: [&str; 9] = [
+    "pool",
+    "host",
+    "VM",
+    "host_metrics",
+    "SR",
+    "VDI",
+    "VBD",
+    "VM_guest_metrics",
+    "VM_group",
+];
 
 /// What a ref names.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -146,15 +147,6 @@ fn error(code: &str, params: &[&str]) -> Vec<String> {
         .collect()
 }
 
-fn record(fields: Vec<(&str, XapiValue)>) -> XapiValue {
-    XapiValue::Struct(
-        fields
-            .into_iter()
-            .map(|(key, value)| (key.to_string(), value))
-            .collect(),
-    )
-}
-
 fn string_map(pairs: Vec<(&str, String)>) -> XapiValue {
     XapiValue::Struct(
         pairs
@@ -199,7 +191,9 @@ struct View {
 
 impl XapiPool {
     pub fn new(driver: SimDriver, cluster: Cluster, credentials: Credentials) -> Arc<XapiPool> {
+        let settings = Mutex::new(settings::PoolSettings::new(&driver.snapshot()));
         Arc::new(XapiPool {
+            settings,
             driver,
             cluster: Arc::new(cluster),
             credentials,
@@ -209,6 +203,12 @@ impl XapiPool {
 
     fn lock(&self) -> MutexGuard<'_, PoolState> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The platform's own state now (not XAPI: for tests that check invariants on the world
+    /// behind the API, as the conformance scenarios do).
+    pub fn snapshot(&self) -> WorldSnapshot {
+        self.driver.snapshot()
     }
 
     /// How many calls of each method the pool answered (the emulator's own counter).
@@ -320,31 +320,25 @@ impl XapiPool {
             ))
         };
         match (class, message) {
-            ("pool", "get_all")
-            | ("host", "get_all")
-            | ("VM", "get_all")
-            | ("host_metrics", "get_all") => {
+            (_, "get_all") if RECORD_CLASSES.contains(&class) => {
                 expect(0)?;
                 let view = self.view().await?;
                 let refs = self.all_records(class, &view).into_keys();
                 Ok(XapiValue::strings(refs))
             }
-            ("pool", "get_all_records")
-            | ("host", "get_all_records")
-            | ("VM", "get_all_records")
-            | ("host_metrics", "get_all_records") => {
+            (_, "get_all_records") if RECORD_CLASSES.contains(&class) => {
                 expect(0)?;
                 let view = self.view().await?;
                 Ok(XapiValue::Struct(self.all_records(class, &view)))
             }
-            ("pool" | "host" | "VM" | "host_metrics", "get_record") => {
+            (_, "get_record") if RECORD_CLASSES.contains(&class) => {
                 expect(1)?;
                 let view = self.view().await?;
                 self.all_records(class, &view)
                     .remove(arg(0))
                     .ok_or_else(|| error("HANDLE_INVALID", &[class, arg(0)]))
             }
-            ("host" | "VM", "get_by_name_label") => {
+            ("host" | "VM" | "SR" | "VDI" | "VM_group", "get_by_name_label") => {
                 expect(1)?;
                 let view = self.view().await?;
                 let refs = self
@@ -354,7 +348,7 @@ impl XapiPool {
                     .map(|(reference, _)| reference);
                 Ok(XapiValue::strings(refs))
             }
-            ("pool" | "host" | "VM" | "host_metrics", getter) if getter.starts_with("get_") => {
+            (_, getter) if getter.starts_with("get_") && RECORD_CLASSES.contains(&class) => {
                 expect(1)?;
                 let view = self.view().await?;
                 let fields = self
@@ -394,6 +388,26 @@ impl XapiPool {
                 }
                 Ok(XapiValue::string(""))
             }
+            // XenServer 8's update mechanism (datamodel_pool.ml `sync_updates`: self, force,
+            // token, token_id since 1.329.0, username and password since 25.7.0; it answers the
+            // SHA256 of updateinfo.xml.gz), and datamodel_host.ml `apply_updates(self, hash)`.
+            ("pool", "sync_updates") => {
+                if !(4..=6).contains(&args.len()) {
+                    let received = (args.len() + 1).to_string();
+                    return Err(error(
+                        "MESSAGE_PARAMETER_COUNT_MISMATCH",
+                        &[method, "5", &received],
+                    ));
+                }
+                if parse_ref(arg(0)) != Some(Object::Pool) {
+                    return Err(error("HANDLE_INVALID", &["pool", arg(0)]));
+                }
+                Ok(XapiValue::String(self.sync_updates()))
+            }
+            ("host", "apply_updates") => {
+                expect(2)?;
+                self.apply_updates(arg(0), arg(1)).await
+            }
             ("host", "reboot") => {
                 expect(1)?;
                 self.reboot(arg(0)).await
@@ -415,8 +429,37 @@ impl XapiPool {
                 self.start_on(arg(0), arg(1)).await
             }
             ("task", _) => self.task_call(method, message, args),
-            _ => Err(error("MESSAGE_METHOD_UNKNOWN", &[method])),
+            _ => match self.settings_call(class, message, args).await {
+                Some(answer) => answer,
+                None => Err(error("MESSAGE_METHOD_UNKNOWN", &[method])),
+            },
         }
+    }
+
+    /// A sync finds the updates of the cluster's target release: hosts below it are behind.
+    fn sync_updates(&self) -> String {
+        let mut state = self.lock();
+        state.next_serial += 1;
+        let hash = format!("{:064x}", state.next_serial);
+        state.update_hash = Some(hash.clone());
+        hash
+    }
+
+    /// Installs the synced updates on a host: the cluster's target, as the simulator upgrades
+    /// (the host must be ready for it: evacuated and in maintenance, as Drover leaves it).
+    async fn apply_updates(&self, host_ref: &str, hash: &str) -> CallAnswer {
+        let host = self.host_name(host_ref)?;
+        if self.lock().update_hash.as_deref() != Some(hash) {
+            // repository.ml: a hash other than the last sync's is refused.
+            return Err(error("UPDATEINFO_HASH_MISMATCH", &[]));
+        }
+        let target = self.cluster.target_version.clone();
+        self.driver
+            .upgrade(&host, &target)
+            .await
+            .map_err(|problem| self.platform_error(problem, host_ref))?;
+        // Set (Set String): livepatch failures and recommended guidances; none here.
+        Ok(XapiValue::Array(Vec::new()))
     }
 
     fn host_name(&self, reference: &str) -> Result<String, Vec<String>> {
@@ -532,9 +575,17 @@ impl XapiPool {
         if source == destination {
             return Ok(XapiValue::string(""));
         }
-        if !vm.migratable || vm.local_storage {
-            let reason = "pool_migrate is not in the VM's allowed_operations";
-            return Err(error("OPERATION_NOT_ALLOWED", &[reason]));
+        if !vm.migratable {
+            // Without PV drivers xapi refuses live migration (VM_LACKS_FEATURE [vm]).
+            return Err(error("VM_LACKS_FEATURE", &[vm_ref]));
+        }
+        if vm.local_storage {
+            // A disk on the source's local SR, which the destination cannot reach.
+            let sr = vm_objects::all_records("VDI", &self.cluster, &view.discovered)
+                .and_then(|vdis| vdis.get(&reference(Class::Vdi, index as u64)).cloned())
+                .and_then(|vdi| field(&vdi, "SR").map(str::to_string))
+                .unwrap_or_else(|| NULL_REF.to_string());
+            return Err(error("VM_REQUIRES_SR", &[vm_ref, &sr]));
         }
         let target = view
             .discovered
@@ -558,7 +609,9 @@ impl XapiPool {
             Err(DriverError::Unreachable { host, .. }) => {
                 Err(error("HOST_OFFLINE", &[&self.host_ref_of(&host)]))
             }
-            Err(DriverError::Refused(message) | DriverError::Failed(message)) => Err(error(
+            // The platform said no before moving anything: xapi's refusal of an operation.
+            Err(DriverError::Refused(message)) => Err(error("OPERATION_NOT_ALLOWED", &[&message])),
+            Err(DriverError::Failed(message)) => Err(error(
                 "VM_MIGRATE_FAILED",
                 &[vm_ref, &source_ref, host_ref, &message],
             )),
@@ -611,7 +664,9 @@ impl XapiPool {
     /// Every object of a class, ref → record.
     fn all_records(&self, class: &str, view: &View) -> BTreeMap<String, XapiValue> {
         match class {
-            "pool" => BTreeMap::from([(reference(Class::Pool, 0), self.pool_record())]),
+            "pool" => {
+                BTreeMap::from([(reference(Class::Pool, 0), self.pool_record(&view.snapshot))])
+            }
             "host" => (0..self.cluster.hosts.len())
                 .map(|index| {
                     (
@@ -644,7 +699,9 @@ impl XapiPool {
                 records.insert(reference(Class::Template, 0), template_record());
                 records
             }
-            _ => BTreeMap::new(),
+            _ => {
+                vm_objects::all_records(class, &self.cluster, &view.discovered).unwrap_or_default()
+            }
         }
     }
 
@@ -656,8 +713,8 @@ impl XapiPool {
             .unwrap_or(0)
     }
 
-    fn pool_record(&self) -> XapiValue {
-        record(vec![
+    fn pool_record(&self, snapshot: &WorldSnapshot) -> XapiValue {
+        let mut fields = vec![
             ("uuid", XapiValue::string(uuid(Class::Pool, 0))),
             ("name_label", XapiValue::string(self.cluster.name.clone())),
             ("name_description", XapiValue::string("")),
@@ -666,13 +723,12 @@ impl XapiPool {
                 XapiValue::string(reference(Class::Host, self.master_index() as u64)),
             ),
             ("default_SR", XapiValue::string(NULL_REF)),
-            ("ha_enabled", XapiValue::Bool(false)),
-            ("ha_configuration", XapiValue::Struct(BTreeMap::new())),
-            ("wlb_enabled", XapiValue::Bool(false)),
             ("other_config", XapiValue::Struct(BTreeMap::new())),
             ("allowed_operations", XapiValue::Array(Vec::new())),
             ("current_operations", XapiValue::Struct(BTreeMap::new())),
-        ])
+        ];
+        fields.extend(self.settings_pool_fields(snapshot));
+        record(fields)
     }
 
     fn boot_time(&self, host: &str, boot_id: &str) -> f64 {
@@ -717,7 +773,28 @@ impl XapiPool {
             other_config.push(("MAINTENANCE_MODE", "true".to_string()));
         }
         let (major, minor) = API_VERSION;
+        // latest_synced_updates_applied_state: unknown until a sync, then whether the host has
+        // the synced updates (the cluster's target release).
+        let synced = self.lock().update_hash.clone();
+        let updates_applied = match &synced {
+            None => "unknown",
+            Some(_)
+                if version.parse::<drover_core::Version>().ok()
+                    >= Some(self.cluster.target_version.clone()) =>
+            {
+                "yes"
+            }
+            Some(_) => "no",
+        };
         record(vec![
+            (
+                "latest_synced_updates_applied",
+                XapiValue::string(updates_applied),
+            ),
+            (
+                "last_update_hash",
+                XapiValue::string(synced.unwrap_or_default()),
+            ),
             ("uuid", XapiValue::string(uuid(Class::Host, index as u64))),
             ("name_label", XapiValue::string(configured.name.clone())),
             ("name_description", XapiValue::string("")),
@@ -798,8 +875,10 @@ impl XapiPool {
         let running = vm.state == VmState::Running;
         let host_ref = reference(Class::Host, vm.host.index() as u64);
         // vm_operations in datamodel_vm.ml; a halted VM can be started, a running one moved or
-        // stopped. pool_migrate is absent when the VM cannot be live-migrated.
-        let allowed: Vec<&str> = match (running, vm.migratable && !vm.local_storage) {
+        // stopped. pool_migrate is absent when the guest lacks PV drivers (xapi's allowed
+        // operations check the live-migrate feature); a local disk does not remove it — the
+        // migration itself fails then, with VM_REQUIRES_SR.
+        let allowed: Vec<&str> = match (running, vm.migratable) {
             (true, true) => vec![
                 "pool_migrate",
                 "migrate_send",
@@ -824,42 +903,46 @@ impl XapiPool {
             RestartPolicy::Always => "restart",
             RestartPolicy::Manual => "",
         };
-        Some(record(vec![
-            ("uuid", XapiValue::string(uuid(Class::Vm, index as u64))),
-            ("name_label", XapiValue::string(vm.name.clone())),
-            ("name_description", XapiValue::string("")),
-            (
-                "power_state",
-                XapiValue::string(if running { "Running" } else { "Halted" }),
-            ),
-            (
-                "resident_on",
-                XapiValue::string(if running {
-                    host_ref.clone()
-                } else {
-                    NULL_REF.to_string()
-                }),
-            ),
-            ("affinity", XapiValue::string(host_ref)),
-            ("memory_static_max", memory.clone()),
-            ("memory_dynamic_max", memory.clone()),
-            ("memory_dynamic_min", memory.clone()),
-            ("memory_target", memory),
-            ("VCPUs_max", vcpus.clone()),
-            ("VCPUs_at_startup", vcpus),
-            ("allowed_operations", XapiValue::strings(allowed)),
-            ("current_operations", XapiValue::Struct(BTreeMap::new())),
-            ("is_a_template", XapiValue::Bool(false)),
-            ("is_a_snapshot", XapiValue::Bool(false)),
-            ("is_control_domain", XapiValue::Bool(false)),
-            ("ha_restart_priority", XapiValue::string(restart)),
-            (
-                "domid",
-                XapiValue::Int(if running { index as i64 + 1 } else { -1 }),
-            ),
-            ("groups", XapiValue::Array(Vec::new())),
-            ("other_config", XapiValue::Struct(BTreeMap::new())),
-        ]))
+        Some(record(
+            vec![
+                ("uuid", XapiValue::string(uuid(Class::Vm, index as u64))),
+                ("name_label", XapiValue::string(vm.name.clone())),
+                ("name_description", XapiValue::string("")),
+                (
+                    "power_state",
+                    XapiValue::string(if running { "Running" } else { "Halted" }),
+                ),
+                (
+                    "resident_on",
+                    XapiValue::string(if running {
+                        host_ref.clone()
+                    } else {
+                        NULL_REF.to_string()
+                    }),
+                ),
+                ("affinity", XapiValue::string(host_ref)),
+                ("memory_static_max", memory.clone()),
+                ("memory_dynamic_max", memory.clone()),
+                ("memory_dynamic_min", memory.clone()),
+                ("memory_target", memory),
+                ("VCPUs_max", vcpus.clone()),
+                ("VCPUs_at_startup", vcpus),
+                ("allowed_operations", XapiValue::strings(allowed)),
+                ("current_operations", XapiValue::Struct(BTreeMap::new())),
+                ("is_a_template", XapiValue::Bool(false)),
+                ("is_a_snapshot", XapiValue::Bool(false)),
+                ("is_control_domain", XapiValue::Bool(false)),
+                ("ha_restart_priority", XapiValue::string(restart)),
+                (
+                    "domid",
+                    XapiValue::Int(if running { index as i64 + 1 } else { -1 }),
+                ),
+                ("other_config", XapiValue::Struct(BTreeMap::new())),
+            ]
+            .into_iter()
+            .chain(vm_objects::vm_links(&self.cluster, index))
+            .collect(),
+        ))
     }
 
     fn control_domain_record(&self, index: usize, view: &View) -> XapiValue {

@@ -148,7 +148,8 @@ impl FaultEntry {
 pub enum FaultName {
     /// `vm`, `times`: the first `times` migrations of the VM fail.
     MigrationFails,
-    /// `vm`: the platform refuses every migration of the VM.
+    /// `vm`, optional `times`: the platform refuses every migration of the VM (the first
+    /// `times` only, when given: a refusal another destination or a later try gets past).
     MigrationRefused,
     /// `vm`, `times`: the first `times` migrations never complete (until Drover's timeout).
     MigrationHangs,
@@ -303,6 +304,10 @@ pub struct XapiSection {
     /// Accept any server certificate (logged loudly at every connection). For test pools only.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub insecure: bool,
+    /// XAPI's encoding: `auto` (JSON-RPC, falling back to XML-RPC when the server has no
+    /// `/jsonrpc`), `jsonrpc` or `xmlrpc`.
+    #[serde(default, skip_serializing_if = "XapiTransport::is_auto")]
+    pub transport: XapiTransport,
     /// Bound of one XAPI request, seconds.
     #[serde(default = "default_xapi_request_timeout_secs")]
     pub request_timeout_secs: u64,
@@ -324,6 +329,24 @@ pub struct XapiSection {
         skip_serializing_if = "BTreeMap::is_empty"
     )]
     pub commands: BTreeMap<CommandStep, Vec<String>>,
+}
+
+/// How the xapi driver talks to the server: XAPI serves the same calls as JSON-RPC at
+/// `/jsonrpc` and as XML-RPC at `/`; older servers only the latter.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum XapiTransport {
+    /// JSON-RPC, or XML-RPC if the server answers `/jsonrpc` with 404 or a body that is not JSON.
+    #[default]
+    Auto,
+    Jsonrpc,
+    Xmlrpc,
+}
+
+impl XapiTransport {
+    pub fn is_auto(&self) -> bool {
+        *self == XapiTransport::Auto
+    }
 }
 
 fn default_xapi_upgrade_timeout_secs() -> u64 {

@@ -50,6 +50,7 @@ fn counts_occurrences(fault: FaultName) -> bool {
     matches!(
         fault,
         FaultName::MigrationFails
+            | FaultName::MigrationRefused
             | FaultName::MigrationHangs
             | FaultName::UpgradeFails
             | FaultName::CompatibilityLevelFails

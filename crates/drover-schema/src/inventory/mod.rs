@@ -14,6 +14,7 @@ mod driver_tag;
 mod error;
 mod fields;
 mod schema;
+mod settings;
 mod source;
 mod upgrade;
 mod upgrade_check;
@@ -28,10 +29,11 @@ use drover_core::Cluster;
 
 pub use driver::{
     CommandSection, CommandStep, DriverSection, FaultEntry, FaultName, LibvirtHost, LibvirtSection,
-    RandomFaults, SimulatorSection, StepName, XapiSection,
+    RandomFaults, SimulatorSection, StepName, XapiSection, XapiTransport,
 };
 pub use error::InventoryError;
 pub use schema::{ClusterSection, HostEntry, InventoryDocument, PolicySection, VmEntry};
+pub use settings::{SettingEntry, SettingName};
 pub use upgrade::{CheckFormat, UpgradeSection};
 pub use validate::policy_from_record;
 pub use window::maintenance_window_text;

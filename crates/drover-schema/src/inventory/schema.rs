@@ -17,6 +17,7 @@ use super::fields::{
     null_as_empty, optional_host_share, optional_max_unavailable, optional_ratio,
     optional_whole_number, unique_labels, version_text, whole_number, window_list,
 };
+use super::settings::SettingEntry;
 use super::upgrade::UpgradeSection;
 
 /// A whole inventory file: the cluster, its upgrade policy, its hosts and VMs, and the driver.
@@ -61,6 +62,13 @@ pub struct ClusterSection {
     pub name: String,
     #[serde(with = "version_text")]
     pub target_version: Version,
+    /// Platform settings that block a roll and are on (HA, WLB, a VM's CD/DVD).
+    #[serde(
+        default,
+        deserialize_with = "null_as_empty",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub settings: Vec<SettingEntry>,
 }
 
 /// Policy overrides; a field left out takes its value from `drover_core::Policy::default()`.

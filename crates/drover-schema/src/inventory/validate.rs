@@ -13,6 +13,7 @@ use drover_core::{Cluster, Host, HostId, Policy, Vm};
 
 use super::error::InventoryError;
 use super::schema::{HostEntry, InventoryDocument, PolicySection, VmEntry};
+use super::settings::into_settings;
 use super::source::Source;
 use super::value_checks::{
     require_positive, require_positive_because, require_text, unknown_name_message,
@@ -26,6 +27,8 @@ pub(crate) fn into_cluster(
     let policy = into_policy(&document.policy, source)?;
     check_hosts(&document.hosts, source)?;
     check_only_hosts(&document.policy, &document.hosts, source)?;
+    let vm_names: Vec<&str> = document.vms.iter().map(|vm| vm.name.as_str()).collect();
+    let settings = into_settings(&document.cluster.settings, &vm_names, source)?;
     let vms = into_vms(document.vms, &document.hosts, source)?;
     let cluster = Cluster {
         name: document.cluster.name,
@@ -33,6 +36,7 @@ pub(crate) fn into_cluster(
         policy,
         hosts: document.hosts.into_iter().map(into_host).collect(),
         vms,
+        settings,
     };
     check_capacity(&cluster, source)?;
     Ok(cluster)

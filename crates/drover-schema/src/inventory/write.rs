@@ -6,6 +6,7 @@
 use drover_core::{Cluster, Host, Policy, Vm};
 
 use super::schema::{ClusterSection, HostEntry, InventoryDocument, PolicySection, VmEntry};
+use super::settings::setting_entry;
 
 impl InventoryDocument {
     /// The document describing `cluster`; VMs name their host by the host's name.
@@ -14,6 +15,7 @@ impl InventoryDocument {
             cluster: ClusterSection {
                 name: cluster.name.clone(),
                 target_version: cluster.target_version.clone(),
+                settings: cluster.settings.iter().map(setting_entry).collect(),
             },
             policy: policy_overrides(&cluster.policy),
             hosts: cluster.hosts.iter().map(host_entry).collect(),

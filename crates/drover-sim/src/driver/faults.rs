@@ -39,6 +39,8 @@ pub enum FaultKind {
     Slow,
     /// Setting the cluster compatibility level fails (it is about the cluster: no VM or host).
     CompatibilityLevelFails,
+    /// The platform refuses to turn a blocking setting off (narrowed by `vm` to a VM's media).
+    SettingResolveFails,
 }
 
 impl FaultKind {
@@ -54,6 +56,7 @@ impl FaultKind {
             FaultKind::ShutdownIgnored => "shutdown-ignored",
             FaultKind::Slow => "slow",
             FaultKind::CompatibilityLevelFails => "compatibility-level-fails",
+            FaultKind::SettingResolveFails => "setting-resolve-fails",
         }
     }
 }
@@ -150,6 +153,11 @@ impl Fault {
         if about_cluster && (self.vm.is_some() || self.host.is_some()) {
             return Some(format!(
                 "fault {name} is about the cluster and takes no VM or host"
+            ));
+        }
+        if self.kind == FaultKind::SettingResolveFails && self.host.is_some() {
+            return Some(format!(
+                "fault {name} is about a setting of the pool or of a VM and takes no host"
             ));
         }
         let is_slow = self.kind == FaultKind::Slow;

@@ -27,6 +27,8 @@ mod complete;
 mod faults;
 mod observe;
 mod persist;
+mod setting_state;
+mod settings;
 mod snapshot;
 mod version_text;
 mod world;
@@ -36,7 +38,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use drover_core::{Cluster, Version};
+use drover_core::{Cluster, PlatformSetting, Version};
 use drover_driver::{Clock, Discovered, Driver, DriverError, HostFacts, ShutdownObserved};
 
 use crate::SimError;
@@ -47,8 +49,8 @@ use world::{
 
 pub use faults::{Fault, FaultKind, RandomFaults, SlowStep};
 pub use snapshot::{
-    HistoryEvent, HistoryEventKind, HostSnapshot, OperationSnapshot, PlatformHostState, VmSnapshot,
-    WorldSnapshot,
+    HistoryEvent, HistoryEventKind, HostSnapshot, OperationSnapshot, PlatformHostState,
+    SettingSnapshot, VmSnapshot, WorldSnapshot,
 };
 
 /// A host that does not answer is noticed after this connection timeout, platform milliseconds.
@@ -319,6 +321,18 @@ impl Driver for SimDriver {
             )));
         }
         self.with_world(|world, now_ms| world.set_compatibility_level(cluster, level, now_ms))
+    }
+
+    async fn resolve_setting(&self, setting: &PlatformSetting) -> Result<String, DriverError> {
+        self.with_world(|world, now_ms| world.resolve_setting(setting, now_ms))
+    }
+
+    async fn restore_setting(
+        &self,
+        setting: &PlatformSetting,
+        saved: &str,
+    ) -> Result<(), DriverError> {
+        self.with_world(|world, now_ms| world.restore_setting(setting, saved, now_ms))
     }
 }
 

@@ -58,6 +58,7 @@ impl SimWorld {
         Discovered {
             hosts: hosts.collect(),
             vms: vms.collect(),
+            settings: Some(self.settings_on()),
         }
     }
 
@@ -91,6 +92,7 @@ impl SimWorld {
             operations: operations.collect(),
             history: self.state.history.clone(),
             compatibility_level: self.state.compatibility_level.clone(),
+            settings: self.setting_snapshots(),
         }
     }
 

@@ -3,7 +3,7 @@
 //!
 //! Plain data. It knows nothing of how the world computes these, nor of the engine.
 
-use drover_core::Version;
+use drover_core::{PlatformSetting, Version};
 use serde::{Deserialize, Serialize};
 
 /// The simulated platform at one instant.
@@ -17,6 +17,17 @@ pub struct WorldSnapshot {
     pub history: Vec<HistoryEvent>,
     /// The cluster's compatibility level once Drover set it.
     pub compatibility_level: Option<String>,
+    /// The blocking settings the platform has, on or off.
+    pub settings: Vec<SettingSnapshot>,
+}
+
+/// A blocking setting, whether it is on, and how often it was turned off and back on.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SettingSnapshot {
+    pub setting: PlatformSetting,
+    pub on: bool,
+    pub resolves: u32,
+    pub restores: u32,
 }
 
 impl WorldSnapshot {
@@ -153,5 +164,12 @@ pub enum HistoryEventKind {
     },
     CompatibilityLevelSet {
         level: String,
+    },
+    /// A blocking setting was turned off (`ha-enabled`, `vm-media-inserted on web-01`).
+    SettingResolved {
+        setting: String,
+    },
+    SettingRestored {
+        setting: String,
     },
 }

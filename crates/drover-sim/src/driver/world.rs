@@ -13,6 +13,7 @@ use drover_driver::DriverError;
 use serde::{Deserialize, Serialize};
 
 use super::faults::{Dice, Fault, FaultBook, FaultKind, RandomFaults, SlowStep, Subject};
+use super::setting_state::PlatformSettingState;
 use super::snapshot::{HistoryEvent, HistoryEventKind};
 use super::version_text;
 
@@ -170,6 +171,9 @@ pub(super) struct PlatformState {
     /// The cluster's compatibility level once Drover set it (`None`: as it was before).
     #[serde(default)]
     pub compatibility_level: Option<String>,
+    /// Blocking settings (HA, WLB, media) the cluster started with, on or off now.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub settings: Vec<PlatformSettingState>,
 }
 
 impl PlatformState {
@@ -204,6 +208,11 @@ impl PlatformState {
             next_operation_id: 1,
             fault_uses: vec![0; fault_count],
             compatibility_level: None,
+            settings: cluster
+                .settings
+                .iter()
+                .map(PlatformSettingState::on)
+                .collect(),
         }
     }
 
