@@ -9,6 +9,7 @@ use serde::Serialize;
 use crate::exit::Failure;
 
 mod end_to_end;
+mod hroller;
 use crate::output::{print_document, print_table, table, OutputFormat};
 
 #[derive(Args)]
@@ -23,6 +24,14 @@ pub struct BenchArgs {
     /// Output format: table (for people), json or yaml (documents for scripts).
     #[arg(short = 'o', long = "output", value_enum, default_value_t = OutputFormat::Table)]
     output: OutputFormat,
+    /// Instead of the planner's rows: Drover against Ganeti's hroller (which must be on PATH:
+    /// apt-get install ganeti-htools-3.0) on the same Ganeti-style clusters, 50, 200 and 1,000
+    /// nodes (50 with --quick), shared storage and mostly DRBD.
+    #[arg(long)]
+    hroller: bool,
+    /// hroller is stopped after this long and reported as "no answer".
+    #[arg(long, default_value_t = 400, requires = "hroller")]
+    hroller_timeout_secs: u64,
 }
 
 #[derive(Args)]
@@ -103,6 +112,17 @@ struct BenchEntry<'a> {
 const MIB: f64 = 1024.0 * 1024.0;
 
 pub fn run(args: &BenchArgs) -> Result<(), Failure> {
+    if args.hroller {
+        let timeout = std::time::Duration::from_secs(args.hroller_timeout_secs);
+        let rows = hroller::rows(args.quick, timeout)?;
+        return match args.output.document() {
+            Some(format) => print_document(&rows, format),
+            None => {
+                print_hroller_table(&rows);
+                Ok(())
+            }
+        };
+    }
     let scenarios = match args.end_to_end {
         true => Vec::new(),
         false => drover_sim::standard_scenarios(args.quick),
@@ -146,6 +166,59 @@ pub fn run(args: &BenchArgs) -> Result<(), Failure> {
             Ok(())
         }
     }
+}
+
+fn print_hroller_table(rows: &[hroller::HrollerRow]) {
+    let mut view = table(&[
+        "nodes",
+        "storage",
+        "memory",
+        "instances",
+        "rounds hroller/drover",
+        "moves executed hroller/drover",
+        "plan CPU hroller/drover",
+        "unsafe rounds hroller",
+        "drover safe",
+    ]);
+    let or_none = |value: Option<usize>| value.map_or("no answer".to_string(), |v| v.to_string());
+    for row in rows {
+        view.add_row(vec![
+            row.nodes.to_string(),
+            row.storage.to_string(),
+            format!("{}%", row.memory_utilization_percent),
+            row.instances.to_string(),
+            format!("{} / {}", or_none(row.hroller_rounds), row.drover_rounds),
+            format!(
+                "{} / {}",
+                or_none(row.hroller_moves_executed),
+                row.drover_moves
+            ),
+            format!("{:.3}s / {:.3}s", row.hroller_cpu_secs, row.drover_cpu_secs),
+            or_none(row.hroller_unsafe_rounds),
+            if row.drover_safe { "yes" } else { "NO" }.to_string(),
+        ]);
+    }
+    print_table(&view);
+    for row in rows {
+        let label = format!(
+            "{} nodes, {}, {}%",
+            row.nodes, row.storage, row.memory_utilization_percent
+        );
+        if let Some(error) = &row.hroller_error {
+            println!("{label}: hroller: {error}");
+        }
+        if let Some(violation) = &row.hroller_first_violation {
+            println!("{label}: hroller {violation}");
+        }
+        if let Some(violation) = &row.drover_first_violation {
+            println!("{label}: drover: {violation}");
+        }
+    }
+    println!(
+        "hroller's moves as executed: every instance that leaves a group's node moves out and back \
+         (hroller assumes it); its rounds are checked by Drover's plan checker on that placement."
+    );
+    println!("Goal: never more rounds than hroller, never an unsafe round, 1,000 DRBD nodes planned in < 1 s.");
 }
 
 fn print_end_to_end_table(rows: &[end_to_end::EndToEndRow]) {

@@ -8,7 +8,7 @@
 //! - `discover`: a YAML or JSON mapping with `hosts:` and optional `vms:`, whose entries are
 //!   exactly the inventory's host and VM entries (`{name, version, memory_mib, cpus, role?,
 //!   state?, cordoned?, labels?}` and `{name, host, memory_mib, vcpus?, state?, migratable?,
-//!   local_storage?, restart_policy?, anti_affinity?}`). `cluster:`, `policy:` and `driver:` are
+//!   local_storage?, restart_policy?, anti_affinity?, allowed_hosts?}`). `cluster:`, `policy:` and `driver:` are
 //!   ignored, so printing a whole inventory file is a valid answer; any other key is refused.
 //! - `shutdown_vm`: a line `forced=true` says the VM ignored the graceful shutdown and was
 //!   powered off; without one, the shutdown was graceful. Other lines are ignored.
@@ -269,6 +269,30 @@ fn vm_from_entry(entry: VmEntry, host_ids: &BTreeMap<&str, HostId>) -> Result<Vm
             entry.name, entry.host
         ));
     };
+    let allowed_hosts = match &entry.allowed_hosts {
+        None => None,
+        Some(names) => {
+            let mut ids = Vec::with_capacity(names.len());
+            for name in names {
+                let Some(id) = host_ids.get(name.as_str()) else {
+                    return Err(format!(
+                        "VM {:?} allows host {name:?}, which is not among the hosts",
+                        entry.name
+                    ));
+                };
+                ids.push(*id);
+            }
+            if !ids.contains(host) {
+                return Err(format!(
+                    "VM {:?} runs on {:?}, which is not among its allowed_hosts",
+                    entry.name, entry.host
+                ));
+            }
+            ids.sort_unstable();
+            ids.dedup();
+            Some(ids)
+        }
+    };
     Ok(Vm {
         name: entry.name,
         host: *host,
@@ -279,6 +303,7 @@ fn vm_from_entry(entry: VmEntry, host_ids: &BTreeMap<&str, HostId>) -> Result<Vm
         local_storage: entry.local_storage,
         restart_policy: entry.restart_policy,
         anti_affinity: entry.anti_affinity,
+        allowed_hosts,
     })
 }
 

@@ -1,6 +1,10 @@
 //! An independent checker of plans: replays a plan on a copy of the cluster and reports every
 //! rule it breaks. It shares no code with the planner on purpose, so a planner bug cannot hide
 //! behind the same bug here. Used by property tests, the simulator and `drover plan` itself.
+//!
+//! Host constraints (`Vm::allowed_hosts`): no action places a VM outside its allowed hosts. Such
+//! a VM may also move a second time when its first move went to a host not yet at the target
+//! (its allowed hosts may all have been old then); it never moves a third time.
 
 use crate::model::{
     Cluster, HostId, HostRole, HostShare, HostState, MaxUnavailable, RestartPolicy, VmId,
@@ -20,7 +24,8 @@ struct Replay<'a> {
     violations: Vec<String>,
     moves_per_vm: Vec<u32>,
     /// Whether a VM's first move came while no compute host ran the target (a control-plane wave
-    /// or the first compute wave): only such a VM may move a second time.
+    /// or the first compute wave), or took a constrained VM to a host below the target: only
+    /// such a VM may move a second time.
     may_move_twice: Vec<bool>,
 }
 
@@ -53,11 +58,21 @@ impl<'a> Replay<'a> {
 
     /// Counts a move and enforces the bound: a VM moves at most twice, and twice only when its
     /// first move came before any compute host ran the target.
-    fn count_move(&mut self, vm: VmId, before_any_compute_upgrade: bool, context: &str) {
+    /// `to_old_host_by_constraint`: a VM with `allowed_hosts` went to a host below the target.
+    fn count_move(
+        &mut self,
+        vm: VmId,
+        before_any_compute_upgrade: bool,
+        to_old_host_by_constraint: bool,
+        context: &str,
+    ) {
         let moves = &mut self.moves_per_vm[vm.index()];
         *moves += 1;
         match *moves {
-            1 => self.may_move_twice[vm.index()] = before_any_compute_upgrade,
+            1 => {
+                self.may_move_twice[vm.index()] =
+                    before_any_compute_upgrade || to_old_host_by_constraint
+            }
             2 if self.may_move_twice[vm.index()] => {}
             2 => self.fail(format!(
                 "{context}: a second move for a VM first moved after a compute host was upgraded"
@@ -282,7 +297,15 @@ fn replay_wave(
                 !vm.migratable && !vm.local_storage && vm.restart_policy == RestartPolicy::Always
             }
             ActionKind::Shutdown => {
-                let nowhere_to_go = !vm.migratable || cluster.hosts.len() == 1;
+                // A VM whose allowed hosts hold no other host up and not cordoned cannot leave.
+                let no_allowed_other_host = vm.allowed_hosts.as_ref().is_some_and(|allowed| {
+                    allowed.iter().all(|host| {
+                        let spec = cluster.host(*host);
+                        *host == action.from || spec.state != HostState::Up || spec.cordoned
+                    })
+                });
+                let nowhere_to_go =
+                    !vm.migratable || cluster.hosts.len() == 1 || no_allowed_other_host;
                 vm.local_storage || (nowhere_to_go && cluster.policy.auto_resolve)
             }
         };
@@ -315,6 +338,21 @@ fn replay_wave(
                         replay.version[from.index()]
                     ));
                 }
+                if let Some(allowed) = &vm.allowed_hosts {
+                    if !allowed.contains(&to) {
+                        let names: Vec<&str> = allowed
+                            .iter()
+                            .map(|host| cluster.host(*host).name.as_str())
+                            .collect();
+                        replay.fail(format!(
+                            "{context}: destination {} is not among its allowed hosts ({})",
+                            target.name,
+                            names.join(", ")
+                        ));
+                    }
+                }
+                let to_old_host_by_constraint = vm.allowed_hosts.is_some()
+                    && replay.version[to.index()] < cluster.target_version;
                 if let Some(other) = replay.group_on(action.vm, to) {
                     let other = cluster.vm(other).name.clone();
                     replay.fail(format!(
@@ -323,7 +361,12 @@ fn replay_wave(
                     ));
                 }
                 replay.relocate(action.vm, Some(from), Some(to));
-                replay.count_move(action.vm, before_any_compute_upgrade, &context);
+                replay.count_move(
+                    action.vm,
+                    before_any_compute_upgrade,
+                    to_old_host_by_constraint,
+                    &context,
+                );
                 replay.check_capacity(to, &context, true);
             }
         }

@@ -85,11 +85,23 @@ pub struct Vm {
     pub local_storage: bool,
     pub restart_policy: RestartPolicy,
     pub anti_affinity: Option<String>,
+    /// The hosts this VM may run on, sorted, its own host among them; `None` means any host.
+    /// Ganeti DRBD instances ({primary, secondary}: a move swaps the two, which the driver keeps),
+    /// oVirt pinning and affinity, KubeVirt node selectors and CloudStack host tags all come down
+    /// to this set.
+    pub allowed_hosts: Option<Vec<HostId>>,
 }
 
 impl Vm {
     pub fn is_running(&self) -> bool {
         self.state == VmState::Running
+    }
+
+    /// Whether the VM may run on `host` (always, when it has no host constraint).
+    pub fn may_run_on(&self, host: HostId) -> bool {
+        self.allowed_hosts
+            .as_ref()
+            .is_none_or(|allowed| allowed.binary_search(&host).is_ok())
     }
 }
 

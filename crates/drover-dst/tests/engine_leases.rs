@@ -37,6 +37,7 @@ fn cluster() -> Cluster {
         local_storage: false,
         restart_policy: RestartPolicy::Manual,
         anti_affinity: None,
+        allowed_hosts: None,
     };
     Cluster {
         settings: Vec::new(),

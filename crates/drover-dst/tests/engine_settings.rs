@@ -44,6 +44,7 @@ fn cluster() -> Cluster {
         local_storage: false,
         restart_policy: RestartPolicy::Manual,
         anti_affinity: None,
+        allowed_hosts: None,
     };
     Cluster {
         name: "settings".into(),

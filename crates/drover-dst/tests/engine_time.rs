@@ -43,6 +43,7 @@ fn cluster_of(vm_count: usize) -> Cluster {
         local_storage: false,
         restart_policy: RestartPolicy::Manual,
         anti_affinity: None,
+        allowed_hosts: None,
     };
     // One migration at a time per host: the other VMs of the host wait, pending.
     let policy = Policy {

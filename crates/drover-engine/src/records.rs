@@ -88,6 +88,9 @@ pub struct VmRecord {
     pub restart_always: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub anti_affinity: Option<String>,
+    /// Host indices, as `host`; absent in records written before host constraints existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_hosts: Option<Vec<u32>>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -258,6 +261,10 @@ pub fn vm_record(vm: &Vm) -> VmRecord {
         local_storage: vm.local_storage,
         restart_always: vm.restart_policy == RestartPolicy::Always,
         anti_affinity: vm.anti_affinity.clone(),
+        allowed_hosts: vm
+            .allowed_hosts
+            .as_ref()
+            .map(|allowed| allowed.iter().map(|host| host.0).collect()),
     }
 }
 
@@ -280,6 +287,10 @@ pub fn vm_from_record(record: &VmRecord) -> Vm {
             RestartPolicy::Manual
         },
         anti_affinity: record.anti_affinity.clone(),
+        allowed_hosts: record
+            .allowed_hosts
+            .as_ref()
+            .map(|allowed| allowed.iter().copied().map(HostId).collect()),
     }
 }
 

@@ -232,6 +232,7 @@ pub fn discovered(inputs: &DiscoveryInputs) -> Result<Discovered, String> {
             continue;
         }
         let mobility = mobility_of(&instance.disk_template);
+        let allowed_hosts = allowed_hosts(&instance, mobility, &index_of);
         vms.push(Vm {
             name: instance.name,
             host: HostId(host_index as u32),
@@ -242,13 +243,11 @@ pub fn discovered(inputs: &DiscoveryInputs) -> Result<Discovered, String> {
             } else {
                 VmState::Stopped
             },
-            // DRBD instances can move only to their secondary; the planner cannot yet be told
-            // which host that is (per-VM allowed hosts), so a move elsewhere is refused by the
-            // driver and the planner tries another destination.
             migratable: mobility != Mobility::Fixed,
             local_storage: mobility == Mobility::Fixed,
             restart_policy: RestartPolicy::Manual,
             anti_affinity: None,
+            allowed_hosts,
         });
     }
     Ok(Discovered {
@@ -355,4 +354,23 @@ mod tests {
         assert_eq!(mobility_of("plain"), Mobility::Fixed);
         assert_eq!(mobility_of("file"), Mobility::Fixed);
     }
+}
+
+/// The hosts a DRBD instance may run on: its primary and its secondary (a move swaps them); any
+/// host for the other templates. `None` when a node of the pair is not in the cluster's view.
+fn allowed_hosts(
+    instance: &InstanceView,
+    mobility: Mobility,
+    index_of: &BTreeMap<String, usize>,
+) -> Option<Vec<HostId>> {
+    if mobility != Mobility::SecondaryOnly {
+        return None;
+    }
+    let mut pair: Vec<HostId> = std::iter::once(&instance.primary)
+        .chain(&instance.secondaries)
+        .map(|node| index_of.get(node).map(|&index| HostId(index as u32)))
+        .collect::<Option<_>>()?;
+    pair.sort();
+    pair.dedup();
+    Some(pair)
 }

@@ -12,7 +12,8 @@
 //!   follows [`crate::storage`]. `migratable`, `restart_policy` and `anti_affinity` come from the
 //!   domain's Drover metadata (see [`crate::domain_xml`]), unless the inventory lists the VM: then
 //!   the inventory entry wins as a whole, and its `local_storage: true` adds to what the disks
-//!   say. A domain with unreadable metadata that the inventory does not list fails discovery
+//!   say; its `allowed_hosts` are renumbered into discovery's host order (the metadata has
+//!   none). A domain with unreadable metadata that the inventory does not list fails discovery
 //!   with a message naming it, rather than be guessed.
 //! - A name defined on several hosts (a definition left behind) is reported once: where it is
 //!   active, else on the first host in order.
@@ -197,6 +198,22 @@ impl Inner {
         }
     }
 
+    /// The inventory's `allowed_hosts` of a VM it lists, renumbered in discovery's host order
+    /// (hosts discovery does not know are left out).
+    fn allowed_hosts_of(&self, known: &Vm) -> Option<Vec<HostId>> {
+        let allowed = known.allowed_hosts.as_ref()?;
+        let mut ids: Vec<HostId> = allowed
+            .iter()
+            .filter_map(|id| {
+                let name = &self.known.host(*id).name;
+                self.host_order.iter().position(|other| other == name)
+            })
+            .map(|index| HostId(index as u32))
+            .collect();
+        ids.sort_unstable();
+        Some(ids)
+    }
+
     fn vm_of(&self, domain: &ObservedDomain, host_index: usize) -> Result<Vm, LibvirtError> {
         let host = &self.host_order[host_index];
         let bad = |problem: String| LibvirtError::BadDomain {
@@ -236,6 +253,7 @@ impl Inner {
             local_storage,
             restart_policy: settings.restart_policy,
             anti_affinity: settings.anti_affinity,
+            allowed_hosts: known.and_then(|known| self.allowed_hosts_of(known)),
         })
     }
 }

@@ -525,6 +525,8 @@ impl Driver for OvirtDriver {
                     RestartPolicy::Manual
                 },
                 anti_affinity: anti_affinity.get(text(record, "id")).cloned(),
+                // Positive and host affinity are not read yet: any host.
+                allowed_hosts: None,
                 name,
             });
         }

@@ -272,6 +272,7 @@ fn cluster_with_no_defaults() -> Cluster {
         local_storage: true,
         restart_policy: RestartPolicy::Always,
         anti_affinity: Some("~".to_string()),
+        allowed_hosts: None,
     };
     Cluster {
         settings: Vec::new(),

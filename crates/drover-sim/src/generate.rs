@@ -331,6 +331,7 @@ impl<'a> HostFiller<'a> {
                 RestartPolicy::Manual
             },
             anti_affinity: None,
+            allowed_hosts: None,
         });
     }
 }

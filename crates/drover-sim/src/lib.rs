@@ -12,6 +12,7 @@ pub mod baselines;
 pub mod bench;
 pub mod driver;
 pub mod execute;
+pub mod ganeti;
 pub mod generate;
 mod groups;
 
@@ -22,6 +23,9 @@ pub use driver::{
 };
 pub use execute::{
     simulate, DowntimeEvent, HostTimeline, Seconds, SimEvent, SimEventKind, SimReport,
+};
+pub use ganeti::{
+    generate_ganeti, DiskTemplate, GanetiCluster, GanetiInstance, GanetiNode, GanetiSpec,
 };
 pub use generate::{generate, try_generate, GenerateSpec, MemoryBucket, AZURE_2019_MEMORY_MIX};
 

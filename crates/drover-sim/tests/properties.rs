@@ -190,6 +190,7 @@ fn build(draw: &ClusterDraw) -> Cluster {
                 _ => RestartPolicy::Manual,
             },
             anti_affinity: v.group.map(|g| format!("g{g}")),
+            allowed_hosts: None,
         });
     }
     Cluster {

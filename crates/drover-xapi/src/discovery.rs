@@ -145,6 +145,7 @@ pub fn guest(record: &Record, host: HostId, surroundings: &Surroundings) -> Vm {
             _ => RestartPolicy::Manual,
         },
         anti_affinity: surroundings.anti_affinity_group(record),
+        allowed_hosts: None,
     }
 }
 

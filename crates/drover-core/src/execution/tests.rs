@@ -28,6 +28,7 @@ fn vm(name: &str, host: u32) -> Vm {
         local_storage: false,
         restart_policy: RestartPolicy::Manual,
         anti_affinity: None,
+        allowed_hosts: None,
     }
 }
 

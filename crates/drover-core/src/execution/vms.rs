@@ -351,7 +351,8 @@ impl Execution {
     }
 
     /// Whether `host` may receive `vm` now: up, not cordoned, not in maintenance, not being
-    /// upgraded, same or newer version, room for memory and vCPUs, no anti-affinity sibling.
+    /// upgraded, among its allowed hosts, same or newer version, room for memory and vCPUs, no
+    /// anti-affinity sibling.
     fn can_take(&self, vm: VmId, host: HostId) -> bool {
         let target = self.cluster.host(host);
         let run = &self.hosts[host.index()];
@@ -366,6 +367,10 @@ impl Execution {
             return false;
         }
         let spec = self.cluster.vm(vm);
+        // A retry never takes a VM outside the hosts it may run on (`Vm::allowed_hosts`).
+        if !spec.may_run_on(host) {
+            return false;
+        }
         if target.version < self.cluster.host(self.vms[&vm].from).version {
             return false;
         }

@@ -60,10 +60,15 @@ pub fn is_pool_of_one(cluster: &Cluster) -> bool {
 /// can go anywhere, so each one is shut down for the upgrade and started again on its host —
 /// with the operator's consent (`auto_resolve`), as for any VM that cannot move. The model has no
 /// suspend, so shutting down is the only way.
+///
+/// A VM whose `allowed_hosts` leave it no other host that could take it (up, not cordoned) is
+/// treated the same way: it can only stay.
 pub fn disposition_in(cluster: &Cluster, vm: &Vm) -> Disposition {
     let auto_resolve = cluster.policy.auto_resolve;
     match disposition(vm, auto_resolve) {
-        Disposition::Migrate | Disposition::Restart if is_pool_of_one(cluster) => {
+        Disposition::Migrate | Disposition::Restart
+            if is_pool_of_one(cluster) || has_no_allowed_other_host(cluster, vm) =>
+        {
             if auto_resolve {
                 Disposition::Shutdown
             } else {
@@ -72,6 +77,17 @@ pub fn disposition_in(cluster: &Cluster, vm: &Vm) -> Disposition {
         }
         other => other,
     }
+}
+
+/// Whether a VM's `allowed_hosts` name no host besides its own that is up and not cordoned: no
+/// order of waves lets it move. Always false for a VM without a host constraint.
+pub fn has_no_allowed_other_host(cluster: &Cluster, vm: &Vm) -> bool {
+    vm.allowed_hosts.as_ref().is_some_and(|allowed| {
+        allowed.iter().all(|id| {
+            let host = cluster.host(*id);
+            *id == vm.host || host.state != HostState::Up || host.cordoned
+        })
+    })
 }
 
 /// Plans the rolling upgrade of `cluster` to its target version.
@@ -237,13 +253,36 @@ impl PlacementFailure {
             .collect();
         let mut subjects = vec![host.clone()];
         subjects.extend(names.iter().cloned());
+        // Only VMs with a host constraint add to the message, so plans without any read as before.
+        let constraints: Vec<String> = self
+            .vms
+            .iter()
+            .filter_map(|vm| {
+                let spec = cluster.vm(*vm);
+                let allowed = spec.allowed_hosts.as_ref()?;
+                let hosts: Vec<&str> = allowed
+                    .iter()
+                    .map(|id| cluster.host(*id).name.as_str())
+                    .collect();
+                Some(format!(
+                    "{} may run only on {}",
+                    spec.name,
+                    hosts.join(", ")
+                ))
+            })
+            .collect();
+        let constraint_note = if constraints.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", constraints.join("; "))
+        };
         Precheck {
             id: "placement",
             status: CheckStatus::Fail,
             message: format!(
                 "no safe plan: host {host} cannot be emptied; no host can take VM(s) {} \
                  (memory within the headroom, vCPU overcommit, anti-affinity, the same-or-newer \
-                 version rule and at most two moves per VM considered)",
+                 version rule and at most two moves per VM considered){constraint_note}",
                 names.join(", ")
             ),
             resolvable: false,
@@ -263,7 +302,7 @@ fn build_waves(cluster: &Cluster, batch_size: u32) -> Result<Vec<Wave>, Placemen
         };
         // Before any compute host is upgraded, a VM may have to wait on an old host.
         let evacuation = placement.evacuate(&[host], true);
-        if evacuation.emptied == 0 {
+        if evacuation.emptied.is_empty() {
             return Err(PlacementFailure {
                 host,
                 vms: evacuation.unplaced,
@@ -300,36 +339,79 @@ fn build_waves(cluster: &Cluster, batch_size: u32) -> Result<Vec<Wave>, Placemen
     Ok(waves)
 }
 
+/// How many queued hosts a constrained cluster tries alone when no host of a wave can be emptied.
+const HOSTS_TRIED_ALONE: usize = 32;
+
 /// Takes up to `wanted` hosts from the front of the queue and empties as many of them as fit,
 /// in queue order; the rest go back to the front of the queue for the next wave.
+///
+/// With host constraints the wave takes the first `wanted` hosts that leave every VM an allowed
+/// host outside the wave (the wave is split around a VM's partners), and when no host of it can
+/// be emptied together, each is tried alone in turn, then the next queued hosts, before the
+/// plan fails.
 fn evacuate_largest_possible(
     placement: &mut Placement<'_>,
     queue: &mut VecDeque<HostId>,
     wanted: usize,
     old_hosts_receive: bool,
 ) -> Result<Wave, PlacementFailure> {
-    let mut hosts: Vec<HostId> = queue.drain(..wanted).collect();
+    let hosts: Vec<HostId> = if placement.is_constrained() {
+        placement.take_compatible_hosts(queue, wanted)
+    } else {
+        queue.drain(..wanted).collect()
+    };
     let mut evacuation = placement.evacuate(&hosts, old_hosts_receive);
-    if evacuation.emptied == 0 && hosts.len() > 1 {
-        // The other hosts of the wave were not available as targets; try the first one alone.
-        for host in hosts.drain(1..).rev() {
-            queue.push_front(host);
+    if evacuation.emptied.is_empty() && hosts.len() > 1 {
+        // The other hosts of the wave were not available as targets; try the first one alone
+        // (with constraints, each in turn: the first may be waiting for a partner's upgrade).
+        let alone_candidates = if placement.is_constrained() {
+            hosts.len()
+        } else {
+            1
+        };
+        let mut first_unplaced = None;
+        for host in hosts.iter().take(alone_candidates) {
+            let alone = placement.evacuate(&[*host], old_hosts_receive);
+            if !alone.emptied.is_empty() {
+                evacuation = alone;
+                break;
+            }
+            first_unplaced.get_or_insert(alone.unplaced);
         }
-        evacuation = placement.evacuate(&hosts, old_hosts_receive);
+        if evacuation.emptied.is_empty() {
+            evacuation.unplaced = first_unplaced.unwrap_or_default();
+        }
     }
-    if evacuation.emptied == 0 {
+    if evacuation.emptied.is_empty() && placement.is_constrained() {
+        // A host may wait for a partner that a later host of the queue frees or upgrades. Only
+        // the next few are tried: trying every host on every stuck wave made a plan that cannot
+        // succeed take seconds on a thousand DRBD nodes.
+        for position in 0..queue.len().min(HOSTS_TRIED_ALONE) {
+            let alone = placement.evacuate(&[queue[position]], old_hosts_receive);
+            if !alone.emptied.is_empty() {
+                queue.remove(position);
+                evacuation = alone;
+                break;
+            }
+        }
+    }
+    if evacuation.emptied.is_empty() {
+        for host in hosts[1..].iter().rev() {
+            queue.push_front(*host);
+        }
         return Err(PlacementFailure {
             host: hosts[0],
             vms: evacuation.unplaced,
         });
     }
-    for host in hosts.drain(evacuation.emptied..).rev() {
-        queue.push_front(host);
+    let emptied = evacuation.emptied;
+    for host in hosts.iter().rev().filter(|host| !emptied.contains(host)) {
+        queue.push_front(*host);
     }
-    placement.finish_upgrade(&hosts);
+    placement.finish_upgrade(&emptied);
     Ok(Wave {
         kind: WaveKind::Compute,
-        hosts,
+        hosts: emptied,
         actions: evacuation.actions,
     })
 }
@@ -341,6 +423,9 @@ pub fn requested_batch_size(cluster: &Cluster) -> Option<u32> {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod constraint_tests;
 
 /// Helper for callers that display actions: the VM and its move, by name.
 pub fn describe_action(cluster: &Cluster, action: &Action) -> String {

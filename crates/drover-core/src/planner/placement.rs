@@ -5,6 +5,13 @@
 //! placed there never moves again) and one pool per older version. A VM from a host of version v
 //! may go to any final host or to an old pool of version ≥ v (XenServer's same-or-newer rule).
 //! Each pool is ordered by free memory so best fit is a range lookup.
+//!
+//! A VM with `allowed_hosts` looks only at those hosts (a short list, so no index is needed). It
+//! may wait on an old host even after old hosts stopped receiving other VMs, because its only
+//! allowed hosts may all be old (a Ganeti DRBD instance whose secondary is not upgraded yet); it
+//! still moves at most twice, the second time to an upgraded host. When some VM has a constraint,
+//! waves are chosen so that no VM loses every host it may go to (`take_compatible_hosts`), and a
+//! host that cannot be emptied is deferred to a later wave instead of ending the wave there.
 
 use std::collections::BTreeSet;
 
@@ -40,12 +47,22 @@ pub(super) struct Placement<'a> {
     pools: Vec<BTreeSet<(u64, HostId)>>,
     /// Whether the evacuation under way may send a VM that has not moved yet to an old host.
     old_hosts_receive: bool,
+    /// Whether some running VM carries `allowed_hosts`; without one, waves are formed and
+    /// evacuated exactly as before constraints existed.
+    constrained: bool,
+    /// For each host, the running constrained VMs that list it in `allowed_hosts` (empty when
+    /// `constrained` is false).
+    allowed_by_host: Vec<Vec<VmId>>,
+    /// Scratch marks of the hosts of the wave being formed.
+    in_wave: Vec<bool>,
 }
 
-/// The result of emptying a wave: the first `emptied` hosts were emptied by `actions`; if fewer
-/// than all, `unplaced` are the VMs of the next host that found no place.
+/// The result of emptying a wave: the `emptied` hosts were emptied by `actions`, in wave order;
+/// the `deferred` ones were not (they receive VMs again) and `unplaced` are the VMs of the first
+/// of them that found no place.
 pub(super) struct Evacuation {
-    pub emptied: usize,
+    pub emptied: Vec<HostId>,
+    pub deferred: Vec<HostId>,
     pub actions: Vec<Action>,
     pub unplaced: Vec<VmId>,
 }
@@ -113,7 +130,22 @@ impl<'a> Placement<'a> {
             pool_of: vec![None; host_count],
             pools: vec![BTreeSet::new(); target_rank + 1],
             old_hosts_receive: true,
+            constrained: false,
+            allowed_by_host: Vec::new(),
+            in_wave: vec![false; host_count],
         };
+        let constrained_vms = cluster
+            .vm_ids()
+            .filter(|vm| cluster.vm(*vm).is_running() && cluster.vm(*vm).allowed_hosts.is_some());
+        for vm in constrained_vms {
+            if !placement.constrained {
+                placement.constrained = true;
+                placement.allowed_by_host = vec![Vec::new(); host_count];
+            }
+            for host in cluster.vm(vm).allowed_hosts.iter().flatten() {
+                placement.allowed_by_host[host.index()].push(vm);
+            }
+        }
         for vm in cluster.vm_ids().filter(|vm| cluster.vm(*vm).is_running()) {
             placement.attach(vm, cluster.vm(vm).host);
         }
@@ -227,6 +259,9 @@ impl<'a> Placement<'a> {
     /// to an old host only while old hosts receive and only if it has not moved before: from an
     /// old host it must move again, and no VM moves a third time.
     fn find_target(&self, vm: VmId, source: HostId) -> Option<HostId> {
+        if let Some(allowed) = &self.cluster.vm(vm).allowed_hosts {
+            return self.find_allowed_target(vm, source, allowed);
+        }
         let memory = self.cluster.vm(vm).memory_mib;
         let source_rank = self.version_rank[source.index()];
         let old_pools_start = if self.old_hosts_receive && !self.moved_before[vm.index()] {
@@ -239,8 +274,212 @@ impl<'a> Placement<'a> {
             self.pools[pool]
                 .range((memory, HostId(0))..)
                 .map(|(_, host)| *host)
-                .find(|host| *host != source && self.fits(vm, *host))
+                .find(|host| {
+                    *host != source && self.fits(vm, *host) && self.keeps_room_for_pairs(vm, *host)
+                })
         })
+    }
+
+    /// For a VM allowed on exactly two hosts (a DRBD pair), the one of them that is not `host`.
+    fn pair_partner(&self, vm: VmId, host: HostId) -> Option<HostId> {
+        match self.cluster.vm(vm).allowed_hosts.as_deref() {
+            Some([first, second]) if *first == host => Some(*second),
+            Some([first, second]) if *second == host => Some(*first),
+            _ => None,
+        }
+    }
+
+    fn is_final(&self, host: HostId) -> bool {
+        self.version_rank[host.index()] >= self.target_rank
+    }
+
+    /// Memory and vCPUs of the pair VMs that will come to `host` when their current host, not
+    /// upgraded yet, is: they can go nowhere else.
+    fn returning_to(&self, host: HostId) -> (u64, u64) {
+        let mut load = (0, 0);
+        for vm in &self.allowed_by_host[host.index()] {
+            let on = self.vm_host[vm.index()];
+            if on != host && self.pair_partner(*vm, host) == Some(on) && !self.is_final(on) {
+                let spec = self.cluster.vm(*vm);
+                load.0 += spec.memory_mib;
+                load.1 += spec.vcpus as u64;
+            }
+        }
+        load
+    }
+
+    /// In a constrained cluster a VM without a constraint leaves a host the room its pair VMs
+    /// will need when they are forced back onto it (best fit would otherwise fill upgraded hosts
+    /// to the brim and strand DRBD instances whose only other node is full).
+    fn keeps_room_for_pairs(&self, vm: VmId, host: HostId) -> bool {
+        if !self.constrained {
+            return true;
+        }
+        let spec = self.cluster.vm(vm);
+        let (memory, vcpus) = self.returning_to(host);
+        let vcpus_left =
+            self.vcpu_capacity[host.index()].saturating_sub(self.vcpus_used[host.index()] + vcpus);
+        self.free_memory(host) >= spec.memory_mib + memory && vcpus_left >= spec.vcpus as u64
+    }
+
+    /// Whether `host`, upgraded now, can hold what stays on it and every pair VM that will end
+    /// on it: each pair VM whose other host is not upgraded yet ends here (it comes back, or
+    /// comes when its current host is upgraded). Upgrading a host before its partners fills it.
+    fn holds_its_pairs(&self, host: HostId) -> bool {
+        self.fill_with_its_pairs(host) <= 1.0
+    }
+
+    /// What `host` would hold after an upgrade now (see [`Self::holds_its_pairs`]), as a share
+    /// of its headroom: memory or vCPUs, whichever is fuller.
+    fn fill_with_its_pairs(&self, host: HostId) -> f64 {
+        let (mut memory, mut vcpus) = (0u64, 0u64);
+        for vm in &self.host_vms[host.index()] {
+            if !self.must_leave(*vm) {
+                memory += self.cluster.vm(*vm).memory_mib;
+                vcpus += self.cluster.vm(*vm).vcpus as u64;
+            }
+        }
+        for vm in &self.allowed_by_host[host.index()] {
+            let partner_is_old = self
+                .pair_partner(*vm, host)
+                .is_some_and(|partner| !self.is_final(partner));
+            if partner_is_old && self.must_leave(*vm) {
+                memory += self.cluster.vm(*vm).memory_mib;
+                vcpus += self.cluster.vm(*vm).vcpus as u64;
+            }
+        }
+        let share = |used: u64, limit: u64| used as f64 / limit.max(1) as f64;
+        share(memory, self.memory_limit_mib[host.index()])
+            .max(share(vcpus, self.vcpu_capacity[host.index()]))
+    }
+
+    /// Best fit among a constrained VM's allowed hosts, in the order of [`Self::find_target`]:
+    /// upgraded hosts first, then old ones of a version at least the source's, newest first,
+    /// then the least free memory. Old hosts only for a VM that has not moved yet (no third
+    /// move), but whether or not other VMs may still go there: its allowed hosts may all be old.
+    fn find_allowed_target(&self, vm: VmId, source: HostId, allowed: &[HostId]) -> Option<HostId> {
+        let memory = self.cluster.vm(vm).memory_mib;
+        let lowest_old_pool = 1 + self.version_rank[source.index()].min(self.target_rank);
+        let may_wait_on_old_host = !self.moved_before[vm.index()];
+        allowed
+            .iter()
+            .copied()
+            .filter(|host| *host != source)
+            .filter_map(|host| {
+                let pool = self.pool_of[host.index()]?;
+                // Waiting on an old host is safe only if the VM can leave it again for its
+                // upgrade: another allowed host must receive VMs then (its source, upgraded).
+                let version_allows = pool == 0
+                    || (may_wait_on_old_host
+                        && pool >= lowest_old_pool
+                        && allowed
+                            .iter()
+                            .any(|other| *other != host && self.receives[other.index()]));
+                let free_memory = self.free_memory(host);
+                (version_allows && free_memory >= memory && self.fits(vm, host)).then_some((
+                    pool != 0,
+                    std::cmp::Reverse(pool),
+                    free_memory,
+                    host,
+                ))
+            })
+            .min()
+            .map(|(_, _, _, host)| host)
+    }
+
+    /// Whether some running VM carries `allowed_hosts`.
+    pub(super) fn is_constrained(&self) -> bool {
+        self.constrained
+    }
+
+    /// Takes up to `wanted` hosts from the queue, skipping (and keeping in the queue, in order)
+    /// every host that would leave some VM of the wave with no allowed host outside it: a VM on
+    /// it whose other allowed hosts are all in the wave, or a VM on a host already taken that may
+    /// go only to it and hosts in the wave. Only for constrained clusters.
+    pub(super) fn take_compatible_hosts(
+        &mut self,
+        queue: &mut std::collections::VecDeque<HostId>,
+        wanted: usize,
+    ) -> Vec<HostId> {
+        // Hosts that can hold their pairs' VMs first: upgrading a host ends its pairs' VMs on it
+        // (each comes back or comes over when its partner is upgraded). When none can, any host
+        // (its evacuation may still succeed, or fail naming what blocks it).
+        let mut chosen = self.take_hosts_where(queue, wanted, |placement, host| {
+            placement.joins_wave_safely(host) && placement.holds_its_pairs(host)
+        });
+        if chosen.is_empty() {
+            chosen = self.take_hosts_where(queue, wanted, Self::joins_wave_safely);
+        }
+        if chosen.is_empty() && !queue.is_empty() {
+            // No host can leave every VM a way out: take the first, whose evacuation fails and
+            // names the VMs that block it.
+            chosen.extend(queue.pop_front());
+        }
+        chosen
+    }
+
+    /// Takes up to `wanted` hosts that `joins` accepts from the queue, keeping the others in it in
+    /// order.
+    fn take_hosts_where(
+        &mut self,
+        queue: &mut std::collections::VecDeque<HostId>,
+        wanted: usize,
+        joins: impl Fn(&Self, HostId) -> bool,
+    ) -> Vec<HostId> {
+        let mut chosen = Vec::with_capacity(wanted);
+        let mut skipped = std::collections::VecDeque::new();
+        while let Some(host) = queue.pop_front() {
+            if joins(self, host) {
+                self.in_wave[host.index()] = true;
+                chosen.push(host);
+                if chosen.len() == wanted {
+                    break;
+                }
+            } else {
+                skipped.push_back(host);
+            }
+        }
+        for host in &chosen {
+            self.in_wave[host.index()] = false;
+        }
+        skipped.extend(queue.drain(..));
+        *queue = skipped;
+        chosen
+    }
+
+    /// Whether a VM must leave its host when the host goes down (it migrates or restarts).
+    fn must_leave(&self, vm: VmId) -> bool {
+        matches!(
+            disposition_in(self.cluster, self.cluster.vm(vm)),
+            Disposition::Migrate | Disposition::Restart
+        )
+    }
+
+    /// Whether a constrained VM on `from` keeps an allowed host outside the wave (and other than
+    /// `also_leaving`) that receives VMs at all.
+    fn keeps_a_way_out(&self, vm: VmId, from: HostId, also_leaving: HostId) -> bool {
+        let allowed = self.cluster.vm(vm).allowed_hosts.iter().flatten();
+        allowed.copied().any(|host| {
+            host != from
+                && host != also_leaving
+                && !self.in_wave[host.index()]
+                && self.receives[host.index()]
+        })
+    }
+
+    fn joins_wave_safely(&self, host: HostId) -> bool {
+        let own_vms_keep_a_way_out = self.host_vms[host.index()].iter().all(|vm| {
+            self.cluster.vm(*vm).allowed_hosts.is_none()
+                || !self.must_leave(*vm)
+                || self.keeps_a_way_out(*vm, host, host)
+        });
+        own_vms_keep_a_way_out
+            && self.allowed_by_host[host.index()].iter().all(|vm| {
+                let from = self.vm_host[vm.index()];
+                !self.in_wave[from.index()]
+                    || !self.must_leave(*vm)
+                    || self.keeps_a_way_out(*vm, from, host)
+            })
     }
 
     /// Empties the given hosts in order, one action per running VM, largest VM first within each
@@ -248,32 +487,45 @@ impl<'a> Placement<'a> {
     /// Stops at the first host whose VMs cannot all be placed: that host's moves are undone and it
     /// and the hosts after it receive VMs again. One pass, so a huge batch costs one placement.
     /// `old_hosts_receive`: whether a VM that has not moved yet may wait on a host not upgraded.
+    ///
+    /// In a constrained cluster a host that cannot be emptied is deferred instead (it receives
+    /// VMs again) and the hosts after it are still emptied: a host whose VMs wait for a partner
+    /// that is in this wave or not upgraded yet should not cut the wave short.
     pub(super) fn evacuate(&mut self, hosts: &[HostId], old_hosts_receive: bool) -> Evacuation {
         self.old_hosts_receive = old_hosts_receive;
         for host in hosts {
             self.leave_pool(*host);
         }
-        let mut actions = Vec::new();
+        let mut evacuation = Evacuation {
+            emptied: Vec::with_capacity(hosts.len()),
+            deferred: Vec::new(),
+            actions: Vec::new(),
+            unplaced: Vec::new(),
+        };
         for (index, host) in hosts.iter().enumerate() {
             match self.evacuate_one(*host) {
-                Ok(host_actions) => actions.extend(host_actions),
+                Ok(host_actions) => {
+                    evacuation.actions.extend(host_actions);
+                    evacuation.emptied.push(*host);
+                }
+                Err(unplaced) if self.constrained => {
+                    self.enter_pool(*host);
+                    evacuation.deferred.push(*host);
+                    if evacuation.unplaced.is_empty() {
+                        evacuation.unplaced = unplaced;
+                    }
+                }
                 Err(unplaced) => {
                     for later in &hosts[index..] {
                         self.enter_pool(*later);
                     }
-                    return Evacuation {
-                        emptied: index,
-                        actions,
-                        unplaced,
-                    };
+                    evacuation.deferred.extend_from_slice(&hosts[index..]);
+                    evacuation.unplaced = unplaced;
+                    return evacuation;
                 }
             }
         }
-        Evacuation {
-            emptied: hosts.len(),
-            actions,
-            unplaced: Vec::new(),
-        }
+        evacuation
     }
 
     /// Places every VM that must leave one host (which is out of the pools already); on failure

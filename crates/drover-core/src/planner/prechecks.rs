@@ -3,7 +3,10 @@
 //! Each check names the hosts and VMs it is about. Checks never change the cluster; the ones marked
 //! `resolvable` are fixed by the plan itself when `policy.auto_resolve` is on.
 
-use super::{disposition, disposition_in, is_pool_of_one, requested_batch_size, Disposition};
+use super::{
+    disposition, disposition_in, has_no_allowed_other_host, is_pool_of_one, requested_batch_size,
+    Disposition,
+};
 use crate::model::{Cluster, HostId, HostRole, HostState, SettingKind};
 use crate::plan::{CheckStatus, Precheck};
 
@@ -50,7 +53,85 @@ pub(super) fn run(cluster: &Cluster) -> Vec<Precheck> {
     .into_iter()
     .chain(pool_of_one(cluster))
     .chain(blocking_settings(cluster))
+    .chain(host_constraints(cluster))
     .collect()
+}
+
+/// VMs that may run only on some hosts (`allowed_hosts`). Absent when no VM carries the key, so
+/// the prechecks of clusters without constraints stay as they were. Fails (resolvable) naming
+/// every VM that must leave a host being upgraded but has no other allowed host that is up and
+/// not cordoned: no split of the waves helps it.
+fn host_constraints(cluster: &Cluster) -> Option<Precheck> {
+    let constrained = cluster
+        .vms
+        .iter()
+        .filter(|vm| vm.allowed_hosts.is_some())
+        .count();
+    if constrained == 0 {
+        return None;
+    }
+    let mut stuck = Vec::new();
+    let mut subjects = Vec::new();
+    for vm in cluster.vms.iter().filter(|vm| {
+        vm.is_running()
+            && cluster.needs_upgrade(vm.host)
+            && matches!(
+                disposition(vm, false),
+                Disposition::Migrate | Disposition::Restart
+            )
+            && has_no_allowed_other_host(cluster, vm)
+    }) {
+        let allowed: Vec<&str> = vm
+            .allowed_hosts
+            .iter()
+            .flatten()
+            .map(|id| cluster.host(*id).name.as_str())
+            .collect();
+        stuck.push(format!(
+            "{} on {} (allowed_hosts: {})",
+            vm.name,
+            cluster.host(vm.host).name,
+            allowed.join(", ")
+        ));
+        subjects.push(vm.name.clone());
+        for host in allowed {
+            if !subjects.iter().any(|known| known == host) {
+                subjects.push(host.to_string());
+            }
+        }
+    }
+    if stuck.is_empty() {
+        let message = format!(
+            "{constrained} VM(s) run only on their allowed_hosts: no wave holds a VM's host \
+             together with every other host it may go to"
+        );
+        return Some(check(
+            "host-constraints",
+            CheckStatus::Pass,
+            message,
+            Vec::new(),
+        ));
+    }
+    let (status, verdict) = if cluster.policy.auto_resolve {
+        (
+            CheckStatus::Warn,
+            "resolved: they are shut down for their host's upgrade and started again on it",
+        )
+    } else {
+        (
+            CheckStatus::Fail,
+            "resolvable by shutting them down for their host's upgrade (policy.auto_resolve / \
+             --resolve), or by allowing another host",
+        )
+    };
+    let message = format!(
+        "VM(s) {} have no allowed host but their own that is up and not cordoned; {verdict}",
+        name_list(&stuck)
+    );
+    Some(Precheck {
+        resolvable: true,
+        ..check("host-constraints", status, message, subjects)
+    })
 }
 
 /// One precheck per kind of blocking platform setting that is on (none when none is): it fails

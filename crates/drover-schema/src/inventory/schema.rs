@@ -337,6 +337,9 @@ pub struct VmEntry {
     pub restart_policy: RestartPolicy,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub anti_affinity: Option<String>,
+    /// The hosts the VM may run on (its own among them); absent means any host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_hosts: Option<Vec<String>>,
 }
 
 // The core enums carry no serde on purpose; these remote definitions give them their file names.

@@ -317,13 +317,56 @@ fn into_vms(
         .into_iter()
         .enumerate()
         .map(|(index, entry)| match host_ids.get(entry.host.as_str()) {
-            Some(host) => Ok(into_vm(entry, *host)),
+            Some(host) => {
+                let allowed_hosts = allowed_host_ids(index, &entry, &host_ids, hosts, source)?;
+                Ok(into_vm(entry, *host, allowed_hosts))
+            }
             None => Err(unknown_host_error(index, &entry.host, hosts, source)),
         })
         .collect()
 }
 
-fn into_vm(entry: VmEntry, host: HostId) -> Vm {
+/// `allowed_hosts` as sorted ids: every name a known host, the list not empty, and the VM's own
+/// host in it (a VM already outside its allowed hosts is a wrong inventory, not a plan to fix).
+fn allowed_host_ids(
+    vm_index: usize,
+    entry: &VmEntry,
+    host_ids: &HashMap<&str, HostId>,
+    hosts: &[HostEntry],
+    source: &Source,
+) -> Result<Option<Vec<HostId>>, InventoryError> {
+    let Some(names) = &entry.allowed_hosts else {
+        return Ok(None);
+    };
+    let path = format!("vms[{vm_index}].allowed_hosts");
+    if names.is_empty() {
+        let message = "must name at least one host (leave the key out to allow any host)";
+        return Err(source.error_at(&path, message));
+    }
+    let mut ids = Vec::with_capacity(names.len());
+    for (index, name) in names.iter().enumerate() {
+        match host_ids.get(name.as_str()) {
+            Some(id) => ids.push(*id),
+            None => {
+                let known = hosts.iter().map(|host| host.name.as_str());
+                let message = unknown_name_message("host", "hosts", name, known);
+                return Err(source.error_at(&format!("{path}[{index}]"), message));
+            }
+        }
+    }
+    if !names.contains(&entry.host) {
+        let message = format!(
+            "must include the VM's own host {:?}: a VM runs only on its allowed hosts",
+            entry.host
+        );
+        return Err(source.error_at(&path, message));
+    }
+    ids.sort_unstable();
+    ids.dedup();
+    Ok(Some(ids))
+}
+
+fn into_vm(entry: VmEntry, host: HostId, allowed_hosts: Option<Vec<HostId>>) -> Vm {
     Vm {
         name: entry.name,
         host,
@@ -334,6 +377,7 @@ fn into_vm(entry: VmEntry, host: HostId) -> Vm {
         local_storage: entry.local_storage,
         restart_policy: entry.restart_policy,
         anti_affinity: entry.anti_affinity,
+        allowed_hosts,
     }
 }
 

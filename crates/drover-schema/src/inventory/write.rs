@@ -205,5 +205,11 @@ fn vm_entry(vm: &Vm, cluster: &Cluster) -> VmEntry {
         local_storage: vm.local_storage,
         restart_policy: vm.restart_policy,
         anti_affinity: vm.anti_affinity.clone(),
+        allowed_hosts: vm.allowed_hosts.as_ref().map(|allowed| {
+            allowed
+                .iter()
+                .map(|host| cluster.host(*host).name.clone())
+                .collect()
+        }),
     }
 }

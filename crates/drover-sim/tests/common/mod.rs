@@ -28,6 +28,7 @@ pub fn vm(name: &str, host: u32, memory_mib: u64) -> Vm {
         local_storage: false,
         restart_policy: RestartPolicy::Manual,
         anti_affinity: None,
+        allowed_hosts: None,
     }
 }
 
