@@ -258,6 +258,25 @@ pub fn discovered(inputs: &DiscoveryInputs) -> Result<Discovered, String> {
     })
 }
 
+/// The hosts a DRBD instance may run on: its primary and its secondary (a move swaps them); any
+/// host for the other templates. `None` when a node of the pair is not in the cluster's view.
+fn allowed_hosts(
+    instance: &InstanceView,
+    mobility: Mobility,
+    index_of: &BTreeMap<String, usize>,
+) -> Option<Vec<HostId>> {
+    if mobility != Mobility::SecondaryOnly {
+        return None;
+    }
+    let mut pair: Vec<HostId> = std::iter::once(&instance.primary)
+        .chain(&instance.secondaries)
+        .map(|node| index_of.get(node).map(|&index| HostId(index as u32)))
+        .collect::<Option<_>>()?;
+    pair.sort();
+    pair.dedup();
+    Some(pair)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -354,23 +373,26 @@ mod tests {
         assert_eq!(mobility_of("plain"), Mobility::Fixed);
         assert_eq!(mobility_of("file"), Mobility::Fixed);
     }
-}
 
-/// The hosts a DRBD instance may run on: its primary and its secondary (a move swaps them); any
-/// host for the other templates. `None` when a node of the pair is not in the cluster's view.
-fn allowed_hosts(
-    instance: &InstanceView,
-    mobility: Mobility,
-    index_of: &BTreeMap<String, usize>,
-) -> Option<Vec<HostId>> {
-    if mobility != Mobility::SecondaryOnly {
-        return None;
+    #[test]
+    fn a_drbd_instance_may_run_on_its_primary_and_secondary_only() {
+        let index_of = BTreeMap::from([
+            ("n1".to_string(), 0),
+            ("n2".to_string(), 1),
+            ("n3".to_string(), 2),
+        ]);
+        let mut drbd = instance_view(&instance("d", "n3", "drbd", "running"));
+        drbd.secondaries = vec!["n1".to_string()];
+        assert_eq!(
+            allowed_hosts(&drbd, Mobility::SecondaryOnly, &index_of),
+            Some(vec![HostId(0), HostId(2)])
+        );
+        let shared = instance_view(&instance("s", "n1", "sharedfile", "running"));
+        assert_eq!(allowed_hosts(&shared, Mobility::AnyNode, &index_of), None);
+        drbd.secondaries = vec!["gone".to_string()];
+        assert_eq!(
+            allowed_hosts(&drbd, Mobility::SecondaryOnly, &index_of),
+            None
+        );
     }
-    let mut pair: Vec<HostId> = std::iter::once(&instance.primary)
-        .chain(&instance.secondaries)
-        .map(|node| index_of.get(node).map(|&index| HostId(index as u32)))
-        .collect::<Option<_>>()?;
-    pair.sort();
-    pair.dedup();
-    Some(pair)
 }
