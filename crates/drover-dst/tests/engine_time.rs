@@ -61,37 +61,56 @@ fn cluster_of(vm_count: usize) -> Cluster {
     }
 }
 
-#[test]
-fn a_run_resumed_after_a_long_downtime_does_not_fail_its_pending_vms() {
-    let runtime = tokio::runtime::Builder::new_current_thread()
+fn paused_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
         .enable_time()
         .start_paused(true)
         .build()
-        .unwrap();
-    runtime.block_on(async {
+        .unwrap()
+}
+
+/// The simulated platform of `cluster`, in memory, with nominal durations and no faults.
+fn sim_driver(cluster: &Cluster, clock: &Clock) -> Arc<SimDriver> {
+    let config = SimDriverConfig {
+        seed: 7,
+        faults: Vec::new(),
+        random_faults: Default::default(),
+        state_file: None,
+        save_only_on_request: false,
+    };
+    Arc::new(SimDriver::new(cluster, clock.clone(), config).unwrap())
+}
+
+/// Creates run `run_id` of `cluster` in the SQLite file `state`, driven by `driver`.
+async fn create_run(
+    cluster: &Cluster,
+    driver: &Arc<SimDriver>,
+    clock: &Clock,
+    state: &std::path::Path,
+    run_id: &str,
+) -> Engine<SimDriver> {
+    let spec = NewRunSpec {
+        run_id: run_id.into(),
+        inventory_text: &drover_schema::inventory::inventory_to_yaml(cluster),
+        inventory_sha256: String::new(),
+        cluster,
+        options_json: "{}".into(),
+    };
+    let store = Store::open(state).unwrap();
+    Engine::create(store, Arc::clone(driver), clock.clone(), spec)
+        .await
+        .unwrap()
+}
+
+#[test]
+fn a_run_resumed_after_a_long_downtime_does_not_fail_its_pending_vms() {
+    paused_runtime().block_on(async {
         let cluster = cluster();
         let clock = Clock::virtual_from(EPOCH_MS);
-        let config = SimDriverConfig {
-            seed: 7,
-            faults: Vec::new(),
-            random_faults: Default::default(),
-            state_file: None,
-            save_only_on_request: false,
-        };
-        let driver = Arc::new(SimDriver::new(&cluster, clock.clone(), config).unwrap());
+        let driver = sim_driver(&cluster, &clock);
         let directory = tempfile::tempdir().unwrap();
         let state = directory.path().join("state.db");
-        let spec = NewRunSpec {
-            run_id: "downtime".into(),
-            inventory_text: &drover_schema::inventory::inventory_to_yaml(&cluster),
-            inventory_sha256: String::new(),
-            cluster: &cluster,
-            options_json: "{}".into(),
-        };
-        let store = Store::open(&state).unwrap();
-        let mut engine = Engine::create(store, Arc::clone(&driver), clock.clone(), spec)
-            .await
-            .unwrap();
+        let mut engine = create_run(&cluster, &driver, &clock, &state, "downtime").await;
         // Kill the process right after its first migration starts: the host's other VMs
         // are pending behind it.
         let killed = Notify::new();
@@ -137,12 +156,7 @@ fn a_run_resumed_after_a_long_downtime_does_not_fail_its_pending_vms() {
 
 #[test]
 fn a_run_created_and_left_before_its_first_call_is_resumed_without_failing_its_vms() {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .start_paused(true)
-        .build()
-        .unwrap();
-    runtime.block_on(async {
+    paused_runtime().block_on(async {
         // VMs on local storage on every host: the first wave's shutdowns wait from its start.
         let mut cluster = cluster();
         for (index, vm) in cluster.vms.iter_mut().enumerate() {
@@ -150,27 +164,10 @@ fn a_run_created_and_left_before_its_first_call_is_resumed_without_failing_its_v
             vm.local_storage = true;
         }
         let clock = Clock::virtual_from(EPOCH_MS);
-        let config = SimDriverConfig {
-            seed: 7,
-            faults: Vec::new(),
-            random_faults: Default::default(),
-            state_file: None,
-            save_only_on_request: false,
-        };
-        let driver = Arc::new(SimDriver::new(&cluster, clock.clone(), config).unwrap());
+        let driver = sim_driver(&cluster, &clock);
         let directory = tempfile::tempdir().unwrap();
         let state = directory.path().join("state.db");
-        let spec = NewRunSpec {
-            run_id: "downtime".into(),
-            inventory_text: &drover_schema::inventory::inventory_to_yaml(&cluster),
-            inventory_sha256: String::new(),
-            cluster: &cluster,
-            options_json: "{}".into(),
-        };
-        let store = Store::open(&state).unwrap();
-        let engine = Engine::create(store, Arc::clone(&driver), clock.clone(), spec)
-            .await
-            .unwrap();
+        let engine = create_run(&cluster, &driver, &clock, &state, "downtime").await;
         assert_eq!(engine.execution().status().waves_started, 1);
         drop(engine);
         tokio::time::advance(Duration::from_secs(3600)).await;
@@ -190,12 +187,7 @@ fn a_run_created_and_left_before_its_first_call_is_resumed_without_failing_its_v
 
 #[test]
 fn a_run_outside_its_window_starts_nothing_until_it_opens_then_completes() {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .start_paused(true)
-        .build()
-        .unwrap();
-    runtime.block_on(async {
+    paused_runtime().block_on(async {
         let mut cluster = cluster_of(2);
         // 2026-01-01 is a Thursday; the only window is Sunday 03:00-04:00 UTC.
         cluster.policy.windows = vec![drover_core::MaintenanceWindow {
@@ -205,14 +197,7 @@ fn a_run_outside_its_window_starts_nothing_until_it_opens_then_completes() {
         }];
         let opening_ms = EPOCH_MS + (3 * 24 + 3) * 3600 * 1000;
         let clock = Clock::virtual_from(EPOCH_MS);
-        let config = SimDriverConfig {
-            seed: 7,
-            faults: Vec::new(),
-            random_faults: Default::default(),
-            state_file: None,
-            save_only_on_request: false,
-        };
-        let driver = Arc::new(SimDriver::new(&cluster, clock.clone(), config).unwrap());
+        let driver = sim_driver(&cluster, &clock);
         let directory = tempfile::tempdir().unwrap();
         let spec = NewRunSpec {
             run_id: "windowed".into(),
@@ -248,35 +233,20 @@ fn a_run_outside_its_window_starts_nothing_until_it_opens_then_completes() {
 /// and names the instant a tampered history breaks a rule: it is a check, not a formality.
 #[test]
 fn the_recorded_history_of_a_run_is_checked_instant_by_instant() {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_time()
-        .start_paused(true)
-        .build()
-        .unwrap();
-    runtime.block_on(async {
+    paused_runtime().block_on(async {
         let cluster = cluster();
         let clock = Clock::virtual_from(EPOCH_MS);
-        let config = SimDriverConfig {
-            seed: 7,
-            faults: Vec::new(),
-            random_faults: Default::default(),
-            state_file: None,
-            save_only_on_request: false,
-        };
-        let driver = Arc::new(SimDriver::new(&cluster, clock.clone(), config).unwrap());
+        let driver = sim_driver(&cluster, &clock);
         let initial = driver.snapshot();
         let directory = tempfile::tempdir().unwrap();
-        let spec = NewRunSpec {
-            run_id: "recorded".into(),
-            inventory_text: &drover_schema::inventory::inventory_to_yaml(&cluster),
-            inventory_sha256: String::new(),
-            cluster: &cluster,
-            options_json: "{}".into(),
-        };
-        let store = Store::open(&directory.path().join("state.db")).unwrap();
-        let mut engine = Engine::create(store, Arc::clone(&driver), clock, spec)
-            .await
-            .unwrap();
+        let mut engine = create_run(
+            &cluster,
+            &driver,
+            &clock,
+            &directory.path().join("state.db"),
+            "recorded",
+        )
+        .await;
         let end = engine.drive(&mut |_, _| {}).await.unwrap();
         assert_eq!(end, DriveEnd::Finished(RunPhase::Completed));
         let last = driver.snapshot();
