@@ -1011,6 +1011,11 @@ impl Engine {
         Some(serial)
     }
 
+    /// Ends a job as the engine reports it: `finished`, or `failed` when its action failed.
+    fn finish_job(&self, serial: u64, succeeded: bool) {
+        self.close_job(serial, if succeeded { "finished" } else { "failed" });
+    }
+
     fn close_job(&self, serial: u64, status: &'static str) {
         let mut state = self.lock();
         if let Some(job) = state.jobs.get_mut(&serial) {
@@ -1074,14 +1079,7 @@ impl Engine {
                 tokio::spawn(async move {
                     let outcome = engine.evacuate_and_enter_maintenance(index).await;
                     engine.lock().hosts.remove(&index);
-                    engine.close_job(
-                        job,
-                        if outcome.is_ok() {
-                            "finished"
-                        } else {
-                            "failed"
-                        },
-                    );
+                    engine.finish_job(job, outcome.is_ok());
                 });
                 Self::accepted(job, vec![])
             }
@@ -1160,14 +1158,7 @@ impl Engine {
                         }
                     }
                     drop(state);
-                    engine.close_job(
-                        job,
-                        if outcome.is_ok() {
-                            "finished"
-                        } else {
-                            "failed"
-                        },
-                    );
+                    engine.finish_job(job, outcome.is_ok());
                 });
                 Self::accepted(job, vec![])
             }
@@ -1195,14 +1186,7 @@ impl Engine {
                 let engine = Arc::clone(self);
                 tokio::spawn(async move {
                     let outcome = engine.driver.reboot(&name, &boot_id).await;
-                    engine.close_job(
-                        job,
-                        if outcome.is_ok() {
-                            "finished"
-                        } else {
-                            "failed"
-                        },
-                    );
+                    engine.finish_job(job, outcome.is_ok());
                 });
                 Self::accepted(
                     job,
@@ -1353,14 +1337,7 @@ impl Engine {
                         .migrate(&vm_name, &source, &destination_name)
                         .await;
                     engine.lock().vms.remove(&index);
-                    engine.close_job(
-                        job,
-                        if outcome.is_ok() {
-                            "finished"
-                        } else {
-                            "failed"
-                        },
-                    );
+                    engine.finish_job(job, outcome.is_ok());
                 });
                 if let Some(VmActivity::Migrating { follower: slot, .. }) =
                     self.lock().vms.get_mut(&index)
@@ -1422,14 +1399,7 @@ impl Engine {
                 tokio::spawn(async move {
                     let outcome = engine.driver.shutdown_vm(&name, &host, wait).await;
                     engine.lock().vms.remove(&index);
-                    engine.close_job(
-                        job,
-                        if outcome.is_ok() {
-                            "finished"
-                        } else {
-                            "failed"
-                        },
-                    );
+                    engine.finish_job(job, outcome.is_ok());
                 });
                 Self::accepted(job, vec![])
             }
@@ -1461,14 +1431,7 @@ impl Engine {
                 tokio::spawn(async move {
                     let outcome = engine.driver.start_vm(&name, &on).await;
                     engine.lock().vms.remove(&index);
-                    engine.close_job(
-                        job,
-                        if outcome.is_ok() {
-                            "finished"
-                        } else {
-                            "failed"
-                        },
-                    );
+                    engine.finish_job(job, outcome.is_ok());
                 });
                 Self::accepted(job, vec![])
             }
