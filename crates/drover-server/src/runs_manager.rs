@@ -117,7 +117,7 @@ impl RunManager {
 
     /// Whether this instance drives `max_active_runs` runs already (it adopts no more).
     fn is_full(&self) -> bool {
-        self.handles().values().filter(|h| h.is_busy()).count() >= self.max_active_runs
+        busy_runs(&self.handles()) >= self.max_active_runs
     }
 
     pub fn all(&self) -> Vec<Arc<RunHandle>> {
@@ -140,7 +140,7 @@ impl RunManager {
                     current.run_id
                 )));
             }
-            let driving = handles.values().filter(|h| h.is_busy()).count();
+            let driving = busy_runs(&handles);
             let driving = if driving < self.max_active_runs {
                 Driving::Here
             } else if start.changes_the_run() {
@@ -397,6 +397,12 @@ impl RunManager {
             }
         }
     }
+}
+
+/// How many of the handles still drive (or wait on) an unfinished run: what `max_active_runs`
+/// bounds.
+fn busy_runs(handles: &BTreeMap<String, Arc<RunHandle>>) -> usize {
+    handles.values().filter(|h| h.is_busy()).count()
 }
 
 /// How long this instance's leases last and how many runs it drives at once.
