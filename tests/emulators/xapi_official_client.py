@@ -178,10 +178,38 @@ cds = {ref: record for ref, record in x.VBD.get_all_records().items() if record[
 check("web has a CD drive holding media",
       [record["VM"] for record in cds.values()] == [guests["web"]] and not any(record["empty"] for record in cds.values()), cds)
 cd = next(iter(cds))
+check("web's VM record lists its CD drive in VBDs (datamodel VM.VBDs: every VBD of the VM)",
+      cd in x.VM.get_VBDs(guests["web"]) and cd in web["VBDs"], web["VBDs"])
 x.VBD.eject(cd)
 check("VBD.eject empties the drive", x.VBD.get_empty(cd) is True)
 details = failure_code(lambda: x.VBD.eject(cd))
 check("ejecting an empty drive raises VBD_IS_EMPTY", details == ["VBD_IS_EMPTY", cd], details)
+
+# Updates uploaded to the pool (datamodel.ml, class pool_update): the catalog's hotfixes, each
+# with the hosts that applied it; pool_update.apply(self, host) adds one, and applying it again
+# raises UPDATE_ALREADY_APPLIED, as xapi does.
+updates = x.pool_update.get_all_records()
+names = sorted(record["name_label"] for record in updates.values())
+check("the pool lists its uploaded updates", names == ["XS82E001", "XS82E002"], names)
+first = x.pool_update.get_by_name_label("XS82E001")
+check("pool_update.get_by_name_label finds one", len(first) == 1, first)
+first = first[0]
+check("XS82E001 needs a host restart (after_apply_guidance)",
+      x.pool_update.get_after_apply_guidance(first) == ["restartHost"], x.pool_update.get_after_apply_guidance(first))
+check("xs2 applied XS82E001 already", x.pool_update.get_hosts(first) == [by_name["xs2"]], x.pool_update.get_hosts(first))
+x.pool_update.apply(first, by_name["xs1"])
+check("pool_update.apply adds the host", sorted(x.pool_update.get_hosts(first)) == sorted([by_name["xs1"], by_name["xs2"]]),
+      x.pool_update.get_hosts(first))
+details = failure_code(lambda: x.pool_update.apply(first, by_name["xs1"]))
+check("applying it again raises UPDATE_ALREADY_APPLIED", details == ["UPDATE_ALREADY_APPLIED", first], details)
+second = x.pool_update.get_by_name_label("XS82E002")[0]
+task = x.Async.pool_update.apply(second, by_name["xs3"])
+for _ in range(200):
+    if x.task.get_status(task) != "pending":
+        break
+    time.sleep(0.05)
+check("Async.pool_update.apply ends as a successful task", x.task.get_status(task) == "success", x.task.get_record(task))
+check("xs3 applied XS82E002", x.pool_update.get_hosts(second) == [by_name["xs3"]], x.pool_update.get_hosts(second))
 
 session.xenapi.session.logout()
 # XenAPI.py answers SESSION_INVALID by logging in again; without a login to repeat it raises

@@ -33,6 +33,10 @@ pub struct ReportDocument {
     /// The cluster compatibility level the run set after its last host.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub compatibility_level_raised: Option<String>,
+    /// The blocking platform settings the run turned off before its first wave (HA, WLB, a
+    /// VM's inserted CD) and whether each was put back; absent when there were none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub settings: Vec<SettingEntry>,
     /// Every VM action of every started wave, in wave order: a VM moved twice appears twice.
     pub vm_actions: Vec<VmActionEntry>,
     /// What went wrong: failed or skipped hosts, VM actions with failed attempts.
@@ -83,6 +87,43 @@ pub struct VmActionEntry {
     pub result: &'static str,
     pub downtime_secs: u64,
     pub failed_attempts: usize,
+}
+
+/// One blocking platform setting of a run, as every front end shows it (report, status, API,
+/// dashboard).
+#[derive(Clone, Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SettingEntry {
+    /// `ha-enabled`, `wlb-enabled` or `vm-media-inserted`.
+    pub setting: &'static str,
+    /// The VM a VM's setting is about.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub vm: Option<String>,
+    /// resolving | resolve-failed | resolved | restoring | restored | restore-failed
+    pub step: &'static str,
+    /// Whether the run puts it back at its end (ejected media is not inserted again).
+    pub restored_at_end: bool,
+    /// What the driver saved to put it back (e.g. HA's configuration), as journaled.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub saved: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_error: Option<String>,
+}
+
+/// The run's blocking settings, in the order it met them.
+pub fn setting_entries(execution: &Execution) -> Vec<SettingEntry> {
+    execution
+        .setting_reports()
+        .into_iter()
+        .map(|report| SettingEntry {
+            setting: report.setting.kind.name(),
+            vm: report.setting.vm,
+            step: report.step.name(),
+            restored_at_end: report.setting.kind.is_restored(),
+            saved: report.saved,
+            last_error: report.last_error,
+        })
+        .collect()
 }
 
 #[derive(Serialize)]
@@ -193,6 +234,7 @@ pub fn report_document(
             })
             .collect(),
         compatibility_level_raised: report.compatibility_level_raised.clone(),
+        settings: setting_entries(execution),
         vm_actions: report
             .vm_actions
             .iter()

@@ -6,7 +6,7 @@
 //! Knows the terminal's tables and `-o`; must not drive a run or build the report document.
 
 use drover_app::launch::platform_now_ms;
-use drover_app::report::{is_simulated, ReportDocument};
+use drover_app::report::{is_simulated, setting_entries, ReportDocument, SettingEntry};
 use drover_app::time_text::{format_duration_secs, offset, timestamp};
 use drover_core::execution::{Execution, RunPhase};
 use serde::Serialize;
@@ -32,6 +32,7 @@ pub fn print_report(document: &ReportDocument, output: OutputFormat) -> Result<(
     );
     println!();
     print_host_results(document);
+    print_settings(&document.settings);
     print_host_steps(document);
     print_vm_actions(document);
     print_failures(document);
@@ -54,6 +55,25 @@ fn print_host_results(document: &ReportDocument) {
         ]);
     }
     print_table(&hosts);
+}
+
+/// The blocking platform settings a run turned off, and whether each was put back; nothing when
+/// the run met none.
+fn print_settings(settings: &[SettingEntry]) {
+    if settings.is_empty() {
+        return;
+    }
+    let mut rows = table(&["setting", "vm", "step", "put back at end", "last error"]);
+    for entry in settings {
+        rows.add_row(vec![
+            entry.setting.into(),
+            entry.vm.clone().unwrap_or_default().into(),
+            status_cell(entry.step),
+            if entry.restored_at_end { "yes" } else { "no" }.into(),
+            entry.last_error.clone().unwrap_or_default().into(),
+        ]);
+    }
+    print_table(&rows);
 }
 
 fn print_host_steps(document: &ReportDocument) {
@@ -154,6 +174,9 @@ pub struct StatusDocument {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub waiting_for_window: Option<String>,
     pub conditions: Vec<ConditionEntry>,
+    /// Blocking platform settings the run turned off or is turning off (absent when none).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub settings: Vec<SettingEntry>,
     pub hosts: Vec<HostStatusEntry>,
     pub vms: Vec<VmStatusEntry>,
 }
@@ -284,6 +307,7 @@ pub fn status_document(
                 message: c.message.clone(),
             })
             .collect(),
+        settings: setting_entries(execution),
         hosts,
         vms: status
             .vms
@@ -341,6 +365,7 @@ pub fn print_status(
         ]);
     }
     print_table(&conditions);
+    print_settings(&document.settings);
     let mut hosts = table(&[
         "host",
         "wave",

@@ -210,3 +210,87 @@ fn the_server_returns_the_same_report_as_the_cli() {
         assert!(properties.get(field).is_some(), "{field} undocumented");
     }
 }
+
+/// A pool whose HA and one VM's CD block the roll: with `--resolve` the run turns both off
+/// before its first wave and puts HA back at its end (the CD stays ejected).
+const SETTINGS_POOL: &str = r#"cluster:
+  name: ha-pool
+  target_version: "8.4"
+  settings:
+    - {setting: ha-enabled}
+    - {setting: vm-media-inserted, vm: web-01}
+hosts:
+  - {name: xs01, role: master, version: "8.2", memory_mib: 16384, cpus: 8}
+  - {name: xs02, version: "8.2", memory_mib: 16384, cpus: 8}
+vms:
+  - {name: web-01, host: xs01, memory_mib: 2048, vcpus: 1}
+  - {name: web-02, host: xs02, memory_mib: 2048, vcpus: 1}
+"#;
+
+#[test]
+fn the_settings_a_run_turned_off_are_in_its_report_status_and_run_view() {
+    let workspace = serve_common::Workspace::new(&[("ha.yaml", SETTINGS_POOL)], "");
+    let drover = |args: &[&str]| workspace.command().args(args).output().unwrap();
+    let inventory = workspace.path("ha.yaml").display().to_string();
+    let run = drover(&[
+        "run",
+        "-i",
+        &inventory,
+        "--resolve",
+        "--run-id",
+        "s1",
+        "-o",
+        "json",
+    ]);
+    assert_eq!(run.status.code(), Some(0), "{}", stderr(&run));
+    let report: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+    assert_eq!(report["phase"], "completed", "{report}");
+    let settings = report["settings"].as_array().expect("settings listed");
+    let entry = |setting: &str| {
+        settings
+            .iter()
+            .find(|s| s["setting"] == setting)
+            .unwrap_or_else(|| panic!("{setting} not in {report}"))
+    };
+    assert_eq!(entry("ha-enabled")["step"], "restored", "{report}");
+    assert_eq!(entry("ha-enabled")["restored_at_end"], true);
+    let media = entry("vm-media-inserted");
+    assert_eq!(media["vm"], "web-01");
+    assert_eq!(media["step"], "resolved", "ejected media is not put back");
+    assert_eq!(media["restored_at_end"], false);
+
+    let status = drover(&["status", "s1", "-o", "json"]);
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(status["settings"], report["settings"], "{status}");
+    let table = stdout(&drover(&["status", "s1"]));
+    assert!(table.contains("PUT BACK AT END"), "{table}");
+    assert!(
+        table.contains("ha-enabled") && table.contains("restored"),
+        "{table}"
+    );
+    let table = stdout(&drover(&["report", "s1"]));
+    assert!(
+        table.contains("vm-media-inserted") && table.contains("web-01"),
+        "{table}"
+    );
+
+    let server = workspace.serve(&[]);
+    let (code, view) = serve_common::get(&server, "/api/v1/runs/s1");
+    assert_eq!(code, 200, "{view}");
+    assert_eq!(view["settings"], report["settings"], "{view}");
+    let (_, openapi) = serve_common::get(&server, "/api/v1/openapi.json");
+    let run_view = &openapi["components"]["schemas"]["RunView"]["properties"];
+    assert!(run_view.get("settings").is_some(), "settings undocumented");
+}
+
+#[test]
+fn a_run_without_settings_lists_none() {
+    let workspace = Workspace::new();
+    let inventory = testdata("runs/restarted-twice.yaml");
+    let run = workspace.drover(&["run", "-i", &inventory, "--run-id", "n1", "-o", "json"]);
+    assert_eq!(run.status.code(), Some(0), "{}", stderr(&run));
+    let report: serde_json::Value = serde_json::from_slice(&run.stdout).unwrap();
+    assert!(report.get("settings").is_none(), "{report}");
+    let text = stdout(&workspace.drover(&["status", "n1"]));
+    assert!(!text.contains("PUT BACK AT END"), "{text}");
+}

@@ -170,6 +170,14 @@ fn an_operator_starts_approves_and_watches_a_run_live() {
            && document.querySelectorAll('[data-testid="report-steps"] tbody tr').length > 0
            && !document.querySelector('[data-testid="run-report"] pre')"#,
     );
+    // The pool's HA was turned off before the first wave and put back at the end: a chip in
+    // the run's header and a row of the report's settings table say so.
+    page.wait_for(
+        "the settings chip and the report's settings row for HA",
+        Duration::from_secs(10),
+        r#"document.querySelector('[data-testid="run-settings"] .chip')?.textContent === 'ha-enabled: restored'
+           && document.querySelectorAll('[data-testid="report-settings"] tbody tr').length === 1"#,
+    );
     let summary =
         page.eval(r#"document.querySelector('[data-testid="report-summary"]').textContent"#);
     assert!(
@@ -349,8 +357,8 @@ fn two_hundred_twenty_hosts_render_quickly() {
 /// One VM with local storage and one that cannot live-migrate, so the run has downtime rows.
 fn small_inventory() -> String {
     let mut text = String::from(
-        "cluster: {name: dash, target_version: \"2.0\"}\n\
-         policy: {max_unavailable: 3, approval: manual, upgrade_duration_secs: 600, reboot_duration_secs: 120}\n\
+        "cluster: {name: dash, target_version: \"2.0\", settings: [{setting: ha-enabled}]}\n\
+         policy: {max_unavailable: 3, approval: manual, auto_resolve: true, upgrade_duration_secs: 600, reboot_duration_secs: 120}\n\
          driver: {kind: simulator, time_scale: 300, seed: 7}\n\
          hosts:\n",
     );

@@ -18,7 +18,8 @@ use drover_xapi::driver::XapiTimings;
 use drover_xapi::{Transport, XapiClient, XapiConnection, XapiDriver};
 
 use crate::{
-    beside_inventory, OpenContext, PrepareContext, Prepared, Registration, RegistryError, RunDriver,
+    beside_inventory, upgrade_plans, OpenContext, PrepareContext, Prepared, Registration,
+    RegistryError, RunDriver,
 };
 
 pub(crate) const REGISTRATION: Registration = Registration {
@@ -79,7 +80,15 @@ fn password(xapi: &XapiSection) -> Result<String, RegistryError> {
 
 fn open(run_driver: &RunDriver, context: &OpenContext) -> Result<Arc<dyn Driver>, RegistryError> {
     let xapi = section_of(&run_driver.section)?;
-    Ok(Arc::new(driver_of(xapi, context.cluster)?))
+    // The catalog's hotfix set per host, in the order the plan gives (prerequisites first).
+    let hotfixes = upgrade_plans(run_driver)
+        .into_iter()
+        .filter(|(_, plan)| !plan.hotfixes.is_empty())
+        .map(|(host, plan)| (host, plan.hotfixes))
+        .collect();
+    Ok(Arc::new(
+        driver_of(xapi, context.cluster)?.with_hotfixes(hotfixes),
+    ))
 }
 
 /// Each host's pending updates as the pool reports them (`latest_synced_updates_applied`), for

@@ -50,12 +50,39 @@ impl Checker {
         &self.lost_hosts
     }
 
-    /// Checks one instant: availability, capacity, anti-affinity, and the history since last time.
+    /// Checks one instant: availability, capacity, anti-affinity, host constraints, and the
+    /// history since last time.
     pub fn check_step(&mut self, snapshot: &WorldSnapshot) -> Result<(), String> {
         self.check_history(snapshot)?;
         self.check_unavailable(snapshot)?;
         self.check_capacity(snapshot)?;
-        self.check_anti_affinity(snapshot)
+        self.check_anti_affinity(snapshot)?;
+        self.check_allowed_hosts(snapshot)
+    }
+
+    /// A running VM with `allowed_hosts` runs on one of them (a DRBD instance on its two nodes).
+    fn check_allowed_hosts(&self, snapshot: &WorldSnapshot) -> Result<(), String> {
+        for vm in snapshot.vms.iter().filter(|vm| vm.running) {
+            let Some(spec) = self.cluster.vms.iter().find(|spec| spec.name == vm.name) else {
+                continue;
+            };
+            let Some(allowed) = &spec.allowed_hosts else {
+                continue;
+            };
+            let names: Vec<&str> = allowed
+                .iter()
+                .map(|host| self.cluster.host(*host).name.as_str())
+                .collect();
+            if !names.contains(&vm.host.as_str()) {
+                return Err(format!(
+                    "VM {} runs on {}, outside its allowed hosts {}",
+                    vm.name,
+                    vm.host,
+                    names.join(", ")
+                ));
+            }
+        }
+        Ok(())
     }
 
     fn check_history(&mut self, snapshot: &WorldSnapshot) -> Result<(), String> {

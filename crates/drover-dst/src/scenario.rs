@@ -2,7 +2,7 @@
 //! from one ChaCha8 stream so that a seed always means the same test.
 
 use drover_core::{
-    ApprovalMode, Cluster, MaintenanceWindow, MaxUnavailable, PlatformSetting, SettingKind,
+    ApprovalMode, Cluster, HostId, MaintenanceWindow, MaxUnavailable, PlatformSetting, SettingKind,
     UpgradeMode,
 };
 use drover_sim::driver::{Fault, FaultKind, RandomFaults, SlowStep};
@@ -50,6 +50,7 @@ pub fn scenario(seed: u64) -> Scenario {
     let mut faults = faults(&mut rng, &cluster);
     compatibility_raise(seed, &mut cluster, &mut faults);
     blocking_settings(seed, &mut cluster, &mut faults);
+    host_constraints(seed, &mut cluster);
     maintenance_windows(seed, &mut cluster);
     let random_faults = if rng.random_bool(0.3) {
         RandomFaults {
@@ -114,6 +115,34 @@ fn blocking_settings(seed: u64, cluster: &mut Cluster, faults: &mut Vec<Fault>) 
     if rng.random_bool(1.0 / 3.0) {
         let times = rng.random_range(1..=4);
         faults.push(Fault::new(FaultKind::SettingResolveFails).times(times));
+    }
+}
+
+/// Some seeds restrict VMs to a few hosts (`allowed_hosts`): a fifth of the VMs of those seeds
+/// get their own host and one or two others, like a Ganeti DRBD instance's two nodes or a pinned
+/// VM; the simulated platform refuses a move outside them. Drawn from a stream of its own, so
+/// every other choice of a seed stays what it was before.
+fn host_constraints(seed: u64, cluster: &mut Cluster) {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    rng.set_stream(3);
+    if !rng.random_bool(0.3) || cluster.hosts.len() < 2 {
+        return;
+    }
+    let host_count = cluster.hosts.len();
+    for vm in cluster.vms.iter_mut() {
+        if !rng.random_bool(0.2) {
+            continue;
+        }
+        let mut allowed = vec![vm.host];
+        let others = rng.random_range(1..=2);
+        for _ in 0..others {
+            let other = HostId(rng.random_range(0..host_count) as u32);
+            if !allowed.contains(&other) {
+                allowed.push(other);
+            }
+        }
+        allowed.sort();
+        vm.allowed_hosts = Some(allowed);
     }
 }
 

@@ -123,6 +123,8 @@ async fn run(arguments: Arguments) -> Result<(), EmulatorError> {
         world.cluster,
         xapi::Credentials { username, password },
     );
+    // The catalog's hotfixes, uploaded to the pool as pool_update objects.
+    pool.introduce_updates(xapi::pool::updates::uploaded_updates(&inventory)?);
     let listener = bind(listen).await?;
     let encodings = xapi::Encodings {
         json_rpc: !no_jsonrpc,

@@ -171,6 +171,9 @@ pub struct RunView {
     pub now_ms: u64,
     pub finished: bool,
     pub conditions: Vec<ConditionView>,
+    /// Blocking platform settings (HA, WLB, a VM's inserted CD) the run turned off before its
+    /// first wave, and whether each is put back; empty when there were none.
+    pub settings: Vec<drover_app::report::SettingEntry>,
     pub hosts_total: usize,
     pub hosts_finished: usize,
     pub current_wave: Option<usize>,
@@ -310,6 +313,7 @@ pub fn run_view(context: &RunContext<'_>, execution: &Execution, tracker: &Track
         now_ms: context.now_ms,
         finished: status.phase.is_finished(),
         conditions: conditions(execution, &status),
+        settings: drover_app::report::setting_entries(execution),
         hosts_total,
         hosts_finished,
         current_wave: (!wave_hosts.is_empty()).then_some(wave_number),

@@ -201,6 +201,35 @@ async fn the_platform_refuses_what_a_hypervisor_would_refuse() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_vm_restricted_to_some_hosts_is_refused_anywhere_else() {
+    let mut cluster = platform();
+    // vm-1 may run only on a and e (a DRBD instance's two nodes); vm-3 (stopped) only on b.
+    cluster.vms[0].allowed_hosts = Some(vec![drover_core::HostId(0), drover_core::HostId(4)]);
+    cluster.vms[2].allowed_hosts = Some(vec![drover_core::HostId(1)]);
+    let driver = SimDriver::new(&cluster, Clock::virtual_from(0), SimDriverConfig::default())
+        .expect("a valid configuration");
+    let refused = driver.migrate("vm-1", "a", "b").await;
+    assert!(
+        matches!(&refused, Err(DriverError::Refused(reason)) if reason == "VM vm-1 may run only on a, e, not on b"),
+        "{refused:?}"
+    );
+    assert_eq!(vm_host(&driver, "vm-1"), "a", "nothing moved");
+    driver
+        .migrate("vm-1", "a", "e")
+        .await
+        .expect("to its other allowed host");
+    assert_eq!(vm_host(&driver, "vm-1"), "e");
+    assert!(
+        is_refused(driver.start_vm("vm-3", "a").await),
+        "a start outside the allowed hosts"
+    );
+    driver
+        .start_vm("vm-3", "b")
+        .await
+        .expect("a start on its allowed host");
+}
+
+#[tokio::test(start_paused = true)]
 async fn an_upgrade_installs_the_target_and_reboots_the_host() {
     let (driver, clock) = simulator(SimDriverConfig::default());
     empty_into_maintenance(&driver).await;

@@ -12,9 +12,10 @@
 //! release installs outside XAPI, by its installer), or without one the pool's own update
 //! mechanism (XenServer 8: `pool.sync_updates`, then `Async.host.apply_updates` with the synced
 //! hash); either way the driver then waits for the host to report the target `product_version`.
-//! [`XapiDriver::updates_pending`] reads `latest_synced_updates_applied` for `drover check`.
-//! Catalog hotfix sets are not mapped onto XAPI's updates: XenServer 8 applies every synced
-//! update at once, by repository, not by hotfix.
+//! [`XapiDriver::updates_pending`] reads `latest_synced_updates_applied` (and, on servers with
+//! it, `pool_update.hosts`) for `drover check`. Catalog hotfix sets go through the `pool_update`
+//! class (`hotfixes`, XenServer 7.1–8.2 and XCP-ng) without a command, or to the command as
+//! `{hotfixes}`; XenServer 8's repositories apply every synced update at once, not by hotfix.
 //!
 //! Discovery also reads `SR`, `VDI`, `VBD`, `VM_guest_metrics` and `VM_group` records; what
 //! they mean for a guest is `discovery`'s. The pool settings that block a roll (HA, WLB, a VM's
@@ -39,6 +40,8 @@ use crate::client::XapiClient;
 use crate::discovery::{guest, is_guest, Record, Records, Surroundings};
 use crate::XapiError;
 
+mod hotfixes;
+
 /// How the driver paces itself.
 #[derive(Clone, Debug)]
 pub struct XapiTimings {
@@ -56,6 +59,8 @@ pub struct XapiDriver {
     cluster: String,
     /// Roles the inventory gives hosts (the pool master is always `Master`).
     roles: BTreeMap<String, HostRole>,
+    /// Each host's catalog hotfix set, in the order to apply it (`hotfixes`).
+    hotfixes: BTreeMap<String, Vec<String>>,
 }
 
 struct Pool {
@@ -165,7 +170,16 @@ impl XapiDriver {
                 .iter()
                 .map(|host| (host.name.clone(), host.role))
                 .collect(),
+            hotfixes: BTreeMap::new(),
         }
+    }
+
+    /// Each host's hotfix set from the plan's recipes (the catalog's minimal set, prerequisites
+    /// first): applied through `pool_update` when there is no `upgrade` command, else given to
+    /// it as `{hotfixes}`.
+    pub fn with_hotfixes(mut self, hotfixes: BTreeMap<String, Vec<String>>) -> XapiDriver {
+        self.hotfixes = hotfixes;
+        self
     }
 
     /// XAPI calls made so far.
@@ -444,22 +458,31 @@ impl XapiDriver {
 
     /// Each host's `latest_synced_updates_applied` (datamodel_host.ml): `Some(true)` when the
     /// host lacks updates the pool synced ("no"), `Some(false)` when it has them ("yes"), `None`
-    /// when unknown (no sync yet, or a server without the field).
+    /// when unknown (no sync yet, or a server without the field). A host that has not applied
+    /// an update uploaded to the pool (`pool_update.hosts`, XenServer 7.1–8.2) lacks updates too.
     pub async fn updates_pending(&self) -> Result<BTreeMap<String, Option<bool>>, DriverError> {
         let hosts = records_of(
             self.call("host.get_all_records", vec![], "pool").await?,
             "host",
         )?;
+        let names_by_ref: BTreeMap<String, String> = hosts
+            .0
+            .iter()
+            .map(|(reference, record)| (reference.clone(), text(record, "name_label").to_string()))
+            .collect();
+        let missing_pool_updates = self.hosts_missing_pool_updates(&names_by_ref).await?;
         Ok(hosts
             .0
             .values()
             .map(|record| {
+                let name = text(record, "name_label");
                 let pending = match text(record, "latest_synced_updates_applied") {
+                    _ if missing_pool_updates.contains(name) => Some(true),
                     "no" => Some(true),
                     "yes" => Some(false),
                     _ => None,
                 };
-                (text(record, "name_label").to_string(), pending)
+                (name.to_string(), pending)
             })
             .collect())
     }
@@ -730,18 +753,26 @@ impl Driver for XapiDriver {
                 .and_then(|text| text.parse::<Version>().ok())
                 .is_some_and(|version| version >= *target)
         };
-        if reports_target(&record) {
-            return Ok(());
-        }
         let started = Instant::now();
         let Some(template) = &self.upgrade_command else {
-            self.apply_synced_updates(host, target).await?;
-            return self.wait_for_version(host, target, started).await;
+            // The pool's own mechanisms: synced updates to reach the release, then the
+            // catalog's hotfixes (a host at the target may still lack some).
+            if !reports_target(&record) {
+                self.apply_synced_updates(host, target).await?;
+                self.wait_for_version(host, target, started).await?;
+            }
+            return self.apply_hotfixes(host).await;
         };
+        let has_hotfixes = self.hotfixes.get(host).is_some_and(|list| !list.is_empty());
+        if reports_target(&record) && !has_hotfixes {
+            return Ok(());
+        }
+        let hotfixes = self.hotfixes.get(host).map(|list| list.join(","));
         let values = PlaceholderValues::new()
             .with(Placeholder::Host, host)
             .with(Placeholder::HostAddress, text(&record, "address"))
             .with(Placeholder::Target, target.to_string())
+            .with(Placeholder::Hotfixes, hotfixes.unwrap_or_default())
             .with(Placeholder::Cluster, self.cluster.as_str());
         let context = StepContext::new("upgrade", format!("host {host}"));
         let command_failed =

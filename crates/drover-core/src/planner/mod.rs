@@ -201,8 +201,18 @@ fn summarize(cluster: &Cluster, waves: &[Wave], batch_size: u32, summary: &mut S
         }
     }
     let (control_plane, compute) = upgrade_queues(cluster);
-    summary.waves_lower_bound =
-        control_plane.len() + compute.len().div_ceil(batch_size.max(1) as usize);
+    // With `auto` a wave may grow past the batch resolved at the start, up to the ceiling.
+    let largest_wave = auto_batch_ceiling(cluster).unwrap_or(batch_size.max(1) as usize);
+    summary.waves_lower_bound = control_plane.len() + compute.len().div_ceil(largest_wave);
+    if auto_batch_ceiling(cluster).is_some() {
+        let largest_compute_wave = waves
+            .iter()
+            .filter(|wave| wave.kind == WaveKind::Compute)
+            .map(|wave| wave.hosts.len() as u32)
+            .max()
+            .unwrap_or(0);
+        summary.max_unavailable = summary.max_unavailable.max(largest_compute_wave);
+    }
 }
 
 /// Hosts to upgrade: control-plane hosts (master first) one per wave, then compute hosts.
@@ -317,9 +327,14 @@ fn build_waves(cluster: &Cluster, batch_size: u32) -> Result<Vec<Wave>, Placemen
         });
     }
     let batch = batch_size.max(1) as usize;
+    let auto_ceiling = auto_batch_ceiling(cluster);
     // Positions left empty in the last wave cost nothing when taken from the first one instead,
-    // and the first compute wave is the one whose VMs may have to move twice.
-    let slack = (batch - compute.len() % batch) % batch;
+    // and the first compute wave is the one whose VMs may have to move twice. With `auto` every
+    // wave is as large as the room allows, so there is no fixed size to even out.
+    let slack = match auto_ceiling {
+        Some(_) => 0,
+        None => (batch - compute.len() % batch) % batch,
+    };
     let mut first_size = batch - slack;
     // Old hosts receive VMs only until a compute host runs the target: a VM that waited on an old
     // host once then moves to an upgraded one and never again, and every later VM moves once.
@@ -329,7 +344,16 @@ fn build_waves(cluster: &Cluster, batch_size: u32) -> Result<Vec<Wave>, Placemen
         .any(|h| h.role == HostRole::Compute && h.version >= cluster.target_version);
     let mut queue = VecDeque::from(compute);
     while !queue.is_empty() {
-        let wanted = first_size.min(queue.len());
+        let mut wanted = first_size;
+        if let Some(ceiling) = auto_ceiling {
+            // The batch resolved before planning is what the free room takes from the fullest
+            // hosts at the start; emptied, upgraded hosts add room as the roll goes on, and
+            // `auto` promises the largest safe batches, so a later wave may grow up to the
+            // ceiling (evacuation still stops at the first host it cannot empty).
+            let with_room = placement.hosts_with_room(&queue, ceiling, old_hosts_receive);
+            wanted = wanted.max(with_room).min(ceiling);
+        }
+        let wanted = wanted.min(queue.len());
         first_size = batch;
         let wave =
             evacuate_largest_possible(&mut placement, &mut queue, wanted, old_hosts_receive)?;
@@ -337,6 +361,18 @@ fn build_waves(cluster: &Cluster, batch_size: u32) -> Result<Vec<Wave>, Placemen
         waves.push(wave);
     }
     Ok(waves)
+}
+
+/// With `max_unavailable: auto`, the most hosts a wave may take (the policy's ceiling); `None`
+/// for a fixed batch.
+fn auto_batch_ceiling(cluster: &Cluster) -> Option<usize> {
+    match requested_batch_size(cluster) {
+        Some(_) => None,
+        None => {
+            let ceiling = cluster.policy.max_unavailable_auto_ceiling;
+            Some(ceiling.hosts_of(cluster.hosts.len()).max(1) as usize)
+        }
+    }
 }
 
 /// How many queued hosts a constrained cluster tries alone when no host of a wave can be emptied.

@@ -387,6 +387,49 @@ impl<'a> Placement<'a> {
             .map(|(_, _, _, host)| host)
     }
 
+    /// How many hosts from the front of `queue` (at most `ceiling`) the receiving hosts outside
+    /// them have room for, by the total memory and vCPUs of the VMs that must leave them: hosts
+    /// not upgraded yet count only while they receive. An upper estimate (packing may empty
+    /// fewer, and `evacuate` stops or defers there), at least one host.
+    pub(super) fn hosts_with_room(
+        &self,
+        queue: &std::collections::VecDeque<HostId>,
+        ceiling: usize,
+        old_hosts_receive: bool,
+    ) -> usize {
+        let receives_now = |host: HostId| match self.pool_of[host.index()] {
+            Some(pool) => pool == 0 || old_hosts_receive,
+            None => false,
+        };
+        let free_vcpus = |host: HostId| {
+            self.vcpu_capacity[host.index()].saturating_sub(self.vcpus_used[host.index()])
+        };
+        let (mut room_memory_mib, mut room_vcpus) = (0u64, 0u64);
+        for host in self.cluster.host_ids().filter(|host| receives_now(*host)) {
+            room_memory_mib += self.free_memory(host);
+            room_vcpus += free_vcpus(host);
+        }
+        let (mut leaving_memory_mib, mut leaving_vcpus) = (0u64, 0u64);
+        let mut fitting = 0;
+        for host in queue.iter().copied().take(ceiling) {
+            if receives_now(host) {
+                room_memory_mib = room_memory_mib.saturating_sub(self.free_memory(host));
+                room_vcpus = room_vcpus.saturating_sub(free_vcpus(host));
+            }
+            for vm in self.host_vms[host.index()].iter().copied() {
+                if self.must_leave(vm) {
+                    leaving_memory_mib += self.cluster.vm(vm).memory_mib;
+                    leaving_vcpus += self.cluster.vm(vm).vcpus as u64;
+                }
+            }
+            if leaving_memory_mib > room_memory_mib || leaving_vcpus > room_vcpus {
+                break;
+            }
+            fitting += 1;
+        }
+        fitting.max(1)
+    }
+
     /// Whether some running VM carries `allowed_hosts`.
     pub(super) fn is_constrained(&self) -> bool {
         self.constrained

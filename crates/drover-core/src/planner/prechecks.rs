@@ -552,9 +552,16 @@ pub(super) fn resolve_batch_size(cluster: &Cluster, prechecks: &mut Vec<Precheck
             let ceiling_share = cluster.policy.max_unavailable_auto_ceiling;
             let ceiling = ceiling_share.hosts_of(cluster.hosts.len());
             let batch = fitting.min(ceiling);
+            // Below the ceiling, later waves may grow as upgraded hosts come back empty.
+            let growth = match batch < ceiling {
+                true => {
+                    "; later waves grow with the room that upgraded hosts free, up to the ceiling"
+                }
+                false => "",
+            };
             let message = format!(
                 "max_unavailable auto: batches of up to {batch} host(s): the free capacity takes \
-                 {fitting} (N+{fitting}), max_unavailable_auto_ceiling {} of {} hosts allows {ceiling}",
+                 {fitting} (N+{fitting}), max_unavailable_auto_ceiling {} of {} hosts allows {ceiling}{growth}",
                 ceiling_share.to_text(),
                 cluster.hosts.len()
             );

@@ -29,6 +29,7 @@ use super::vm_objects;
 use super::wire::{CallAnswer, XapiValue};
 
 mod settings;
+pub mod updates;
 
 /// The null reference (`Ref.null` in xapi).
 pub const NULL_REF: &str = "OpaqueRef:NULL";
@@ -58,6 +59,8 @@ pub struct XapiPool {
     state: Mutex<PoolState>,
     /// HA's statefiles and configuration (the `settings` module).
     settings: Mutex<settings::PoolSettings>,
+    /// Updates uploaded to the pool (the `updates` module).
+    updates: Mutex<Vec<updates::UploadedUpdate>>,
 }
 
 #[derive(Default)]
@@ -90,8 +93,9 @@ struct Task {
 
 /// The classes whose records the pool serves with `get_all`, `get_all_records`, `get_record`,
 /// `get_by_name_label` and field getters.
-const RECORD_CLASSES: [&str; 9] = [
+const RECORD_CLASSES: [&str; 10] = [
     "pool",
+    "pool_update",
     "host",
     "VM",
     "host_metrics",
@@ -194,6 +198,7 @@ impl XapiPool {
         let settings = Mutex::new(settings::PoolSettings::new(&driver.snapshot()));
         Arc::new(XapiPool {
             settings,
+            updates: Mutex::new(Vec::new()),
             driver,
             cluster: Arc::new(cluster),
             credentials,
@@ -338,7 +343,7 @@ impl XapiPool {
                     .remove(arg(0))
                     .ok_or_else(|| error("HANDLE_INVALID", &[class, arg(0)]))
             }
-            ("host" | "VM" | "SR" | "VDI" | "VM_group", "get_by_name_label") => {
+            ("host" | "VM" | "SR" | "VDI" | "VM_group" | "pool_update", "get_by_name_label") => {
                 expect(1)?;
                 let view = self.view().await?;
                 let refs = self
@@ -407,6 +412,11 @@ impl XapiPool {
             ("host", "apply_updates") => {
                 expect(2)?;
                 self.apply_updates(arg(0), arg(1)).await
+            }
+            // datamodel.ml, class pool_update: apply(self, host).
+            ("pool_update", "apply") => {
+                expect(2)?;
+                self.apply_update(arg(0), arg(1))
             }
             ("host", "reboot") => {
                 expect(1)?;
@@ -699,6 +709,7 @@ impl XapiPool {
                 records.insert(reference(Class::Template, 0), template_record());
                 records
             }
+            "pool_update" => self.update_records(),
             _ => {
                 let mut records = vm_objects::all_records(class, &self.cluster, &view.discovered)
                     .unwrap_or_default();
@@ -944,9 +955,27 @@ impl XapiPool {
                 ("other_config", XapiValue::Struct(BTreeMap::new())),
             ]
             .into_iter()
-            .chain(vm_objects::vm_links(&self.cluster, index))
+            .chain(self.vm_links_with_cd(index, &view.snapshot))
             .collect(),
         ))
+    }
+
+    /// The guest's links (`vm_objects::vm_links`) with its CD drive, if it has one, listed in
+    /// `VBDs` beside its disk as XAPI lists every VBD of a VM (datamodel_vm.ml `VM.VBDs`).
+    fn vm_links_with_cd(
+        &self,
+        index: usize,
+        snapshot: &WorldSnapshot,
+    ) -> Vec<(&'static str, XapiValue)> {
+        let mut links = vm_objects::vm_links(&self.cluster, index);
+        if let Some(cd) = self.cd_vbd_of(index, snapshot) {
+            for (name, value) in links.iter_mut() {
+                if let (&mut "VBDs", XapiValue::Array(refs)) = (name, value) {
+                    refs.push(XapiValue::string(cd.clone()));
+                }
+            }
+        }
+        links
     }
 
     fn control_domain_record(&self, index: usize, view: &View) -> XapiValue {

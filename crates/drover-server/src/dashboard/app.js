@@ -362,6 +362,16 @@
     return { table: tbl, tbody };
   }
 
+  // `ha-enabled`, or `vm-media-inserted on web-01`, as the CLI and prechecks name a setting.
+  function settingLabel(st) {
+    return st.vm ? `${st.setting} on ${st.vm}` : st.setting;
+  }
+
+  function settingTitle(st) {
+    const back = st.restored_at_end ? 'put back when the run ends' : 'not put back (media stays ejected)';
+    return `${settingLabel(st)}: ${st.step}; ${back}${st.last_error ? '; last error: ' + st.last_error : ''}`;
+  }
+
   // The run's report (GET /runs/{id}/report, what `drover report` prints) as tables.
   function reportTables(rep) {
     const secs = (n) => fmtDuration((n || 0) * 1000);
@@ -386,6 +396,9 @@
       h('p', { testid: 'report-summary', text: `${rep.phase} after ${secs(rep.duration_secs)} (${when}); ${plural(rep.migrations, 'migration')}, ${plural(rep.restarts, 'restart')}, ${plural(rep.shutdowns, 'shutdown')}` }),
       section('Hosts', 'report-hosts', ['Host', 'Result', 'Reason'],
         (rep.hosts || []).map((x) => [x.host, x.result, x.reason]), 'No host was upgraded.'),
+      section('Platform settings', 'report-settings', ['Setting', 'Step', 'Put back at end', 'Last error'],
+        (rep.settings || []).map((st) => [settingLabel(st), st.step, st.restored_at_end ? 'yes' : 'no', st.last_error]),
+        'The run turned no platform setting off.'),
       section('Steps per host', 'report-steps', ['Host', 'Step', '>Calls', '>Failed', 'First call', '>Time in calls'],
         steps, 'No driver call was made.'),
       section('VM actions', 'report-vm-actions', ['>Wave', 'VM', 'Action', 'From', 'To', 'Result', '>Downtime'],
@@ -1161,6 +1174,9 @@
       e.actions.append(e.readonly);
       e.facts = h('div', { class: 'facts', testid: 'run-facts' });
       e.conditions = h('div', { class: 'chips', testid: 'run-conditions' });
+      // Blocking platform settings (HA, WLB, a VM's CD) the run turned off, and where putting
+      // each back stands: an operator must see that HA is off while the run holds it off.
+      e.settings = h('div', { class: 'chips', testid: 'run-settings', hidden: true });
       e.progressFill = h('div', { class: 'progress-fill' });
       e.progressLabel = h('span', { class: 'progress-label', testid: 'run-progress' });
       e.reason = h('div', { class: 'phase-reason', testid: 'phase-reason' });
@@ -1201,7 +1217,7 @@
       fill(this.root,
         h('section', { class: 'panel run-summary' },
           h('div', { class: 'run-head' }, h('h1', { text: this.id }), e.phase, e.clusterLink, e.target, h('span', { class: 'spacer', style: 'flex:1' }), e.actions),
-          e.facts, e.conditions,
+          e.facts, e.conditions, e.settings,
           h('div', { class: 'progress' }, h('div', { class: 'progress-track' }, e.progressFill), e.progressLabel),
           e.reason),
         e.attention,
@@ -1265,6 +1281,13 @@
         setAttr(chip, 'aria-label', `${c.type}: ${c.status}. ${c.reason || ''} ${c.message || ''}`);
         chip._cond = c;
         chip._tip = () => `<b>${esc(chip._cond.type)}: ${esc(chip._cond.status)}</b><div>${esc(chip._cond.reason || '')}</div><div>${esc(chip._cond.message || '')}</div>`;
+      });
+      const settings = run.settings || [];
+      setHidden(e.settings, !settings.length);
+      syncTiles(e.settings, settings, settingLabel, () => h('span', { class: 'chip' }), (chip, st) => {
+        setText(chip, `${settingLabel(st)}: ${st.step}`);
+        setAttr(chip, 'data-step', st.step);
+        setAttr(chip, 'title', settingTitle(st));
       });
       const pct = run.hosts_total ? (100 * run.hosts_finished) / run.hosts_total : 0;
       e.progressFill.style.width = `${pct.toFixed(1)}%`;

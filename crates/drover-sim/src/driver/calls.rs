@@ -123,6 +123,9 @@ impl SimWorld {
         if !record.migratable {
             return Some(format!("VM {vm_name} cannot be live-migrated"));
         }
+        if let Some(reason) = self.outside_allowed_hosts(vm, to) {
+            return Some(reason);
+        }
         if let Some(reason) = self.host_refuses_vms(to) {
             return Some(reason);
         }
@@ -299,8 +302,27 @@ impl SimWorld {
         }
     }
 
+    /// A VM the platform restricts to some hosts (a DRBD instance's two nodes) cannot run on
+    /// another: the platform refuses, as Ganeti refuses a target node outside the pair.
+    fn outside_allowed_hosts(&self, vm: usize, host: usize) -> Option<String> {
+        let record = &self.state.vms[vm];
+        let allowed = record.allowed_hosts.as_ref()?;
+        (!allowed.contains(&host)).then(|| {
+            let names: Vec<String> = allowed.iter().map(|index| self.host_name(*index)).collect();
+            format!(
+                "VM {} may run only on {}, not on {}",
+                record.name,
+                names.join(", "),
+                self.host_name(host)
+            )
+        })
+    }
+
     fn start_rule_broken(&self, vm: usize, host: usize) -> Option<String> {
         let record = &self.state.vms[vm];
+        if let Some(reason) = self.outside_allowed_hosts(vm, host) {
+            return Some(reason);
+        }
         if let Some(reason) = self.host_refuses_vms(host) {
             return Some(reason);
         }

@@ -57,6 +57,10 @@ pub(super) struct PlatformVm {
     pub running: bool,
     pub migratable: bool,
     pub local_storage: bool,
+    /// The hosts the VM may run on (indices), when the platform restricts it (a Ganeti DRBD
+    /// instance: its two nodes; a pinned VM). Worlds saved before it existed have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_hosts: Option<Vec<usize>>,
 }
 
 /// What an operation does. Indices point into the world's hosts and VMs; what goes wrong was
@@ -199,6 +203,10 @@ impl PlatformState {
             running: vm.state == VmState::Running,
             migratable: vm.migratable,
             local_storage: vm.local_storage,
+            allowed_hosts: vm
+                .allowed_hosts
+                .as_ref()
+                .map(|hosts| hosts.iter().map(|host| host.index()).collect()),
         });
         PlatformState {
             hosts: hosts.collect(),

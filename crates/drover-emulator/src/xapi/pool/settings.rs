@@ -100,6 +100,14 @@ fn cd_drives(pool: &XapiPool, snapshot: &WorldSnapshot) -> Vec<(usize, bool)> {
 }
 
 impl XapiPool {
+    /// The ref of the CD drive of guest `vm`, when it has one (the inventory lists its media).
+    pub(super) fn cd_vbd_of(&self, vm: usize, snapshot: &WorldSnapshot) -> Option<String> {
+        cd_drives(self, snapshot)
+            .into_iter()
+            .any(|(index, _)| index == vm)
+            .then(|| reference(CLASS_VBD_CD, vm))
+    }
+
     fn pool_settings(&self) -> std::sync::MutexGuard<'_, PoolSettings> {
         self.settings
             .lock()
