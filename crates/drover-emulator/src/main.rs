@@ -69,6 +69,10 @@ struct OvirtArguments {
     /// How long an SSO token lives; a request with an expired one is answered 401.
     #[arg(long, default_value_t = 1800)]
     token_ttl_secs: u64,
+    /// The built-in scheduling policy the cluster starts on (`none`, the engine's default, or
+    /// `cluster_maintenance`, `evenly_distributed`, `power_saving`, `vm_evenly_distributed`).
+    #[arg(long, default_value = "none")]
+    scheduling_policy: String,
 }
 
 fn main() -> ExitCode {
@@ -143,6 +147,13 @@ async fn run_ovirt(arguments: OvirtArguments) -> Result<(), EmulatorError> {
         },
         std::time::Duration::from_secs(arguments.token_ttl_secs),
     );
+    if !engine.set_scheduling_policy(&arguments.scheduling_policy, &[]) {
+        return Err(EmulatorError::Inventory(format!(
+            "--scheduling-policy {}: not one of {}",
+            arguments.scheduling_policy,
+            ovirt::engine::SCHEDULING_POLICIES.join(", ")
+        )));
+    }
     let listener = bind(arguments.listen).await?;
     ovirt::serve(listener, engine).await
 }

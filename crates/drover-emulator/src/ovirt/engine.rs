@@ -40,6 +40,7 @@ use drover_core::{Cluster, HostState, RestartPolicy, Version, VmState};
 use drover_driver::{Discovered, Driver, DriverError};
 use drover_sim::driver::{PlatformHostState, SimDriver, WorldSnapshot};
 
+use super::events::{self, EventLog, Logged, Subjects};
 use super::wire::Node;
 
 /// The API's root path.
@@ -57,7 +58,10 @@ const MAX_TAGS_PER_HOST: usize = 64;
 const CLEAN_SHUTDOWN_WAIT: Duration = Duration::from_secs(300);
 /// The engine version the API reports (`ProductInfo.version`).
 const ENGINE_VERSION: (u32, u32, u32) = (4, 5, 6);
-/// `SchedulingPolicy` names of the engine's built-in policies (`none` first, the default).
+/// `SchedulingPolicy` names of the engine's built-in policies (`none` first, the default). The
+/// names are the engine's built-in ones as the `cluster_upgrade` role of
+/// oVirt/ovirt-ansible-collection names `cluster_maintenance` (`tasks/cluster_policy.yml`); the
+/// other four are from memory of the engine's administration guide, not from the model.
 pub const SCHEDULING_POLICIES: [&str; 5] = [
     "none",
     "evenly_distributed",
@@ -65,6 +69,8 @@ pub const SCHEDULING_POLICIES: [&str; 5] = [
     "vm_evenly_distributed",
     "cluster_maintenance",
 ];
+/// The index of `cluster_maintenance` in [`SCHEDULING_POLICIES`].
+const MAINTENANCE_POLICY: usize = 4;
 
 /// Who may log in through the SSO.
 #[derive(Clone, Debug)]
@@ -144,6 +150,9 @@ struct EngineState {
     tags: HashMap<usize, BTreeMap<u64, String>>,
     update_checked: HashMap<usize, bool>,
     scheduling_policy: usize,
+    /// `Cluster.custom_scheduling_policy_properties` (name, value).
+    policy_properties: Vec<(String, String)>,
+    events: EventLog,
     compatibility: Option<(u64, u64)>,
     boot_times: HashMap<(String, String), u64>,
 }
@@ -267,8 +276,67 @@ impl Engine {
             cluster: Arc::new(cluster),
             credentials,
             token_ttl,
-            state: Mutex::new(EngineState::default()),
+            // An engine built here starts as a cluster an administrator already prepared for
+            // maintenance, so a roll finds no policy to switch; `set_scheduling_policy` (and the
+            // binary's `--scheduling-policy`, default `none`) starts it on another.
+            state: Mutex::new(EngineState {
+                scheduling_policy: MAINTENANCE_POLICY,
+                ..EngineState::default()
+            }),
         })
+    }
+
+    /// Puts the cluster on the built-in policy `name` with these custom properties; false for a
+    /// name that is not one of [`SCHEDULING_POLICIES`].
+    pub fn set_scheduling_policy(&self, name: &str, properties: &[(&str, &str)]) -> bool {
+        let Some(index) = SCHEDULING_POLICIES.iter().position(|known| *known == name) else {
+            return false;
+        };
+        let mut state = self.lock();
+        state.scheduling_policy = index;
+        state.policy_properties = properties
+            .iter()
+            .map(|(name, value)| (name.to_string(), value.to_string()))
+            .collect();
+        true
+    }
+
+    /// The cluster's scheduling policy name and custom properties now.
+    pub fn scheduling_policy(&self) -> (String, Vec<(String, String)>) {
+        let state = self.lock();
+        (
+            SCHEDULING_POLICIES[state.scheduling_policy].to_string(),
+            state.policy_properties.clone(),
+        )
+    }
+
+    /// Logs one of the engine's own events.
+    fn log_event(&self, code: i64, severity: &str, description: String, subjects: Subjects) {
+        self.lock().events.log(
+            Logged {
+                code,
+                severity,
+                description,
+                subjects,
+            },
+            drover_driver::wall_now_ms(),
+        );
+    }
+
+    fn host_subject(index: usize) -> Subjects {
+        Subjects {
+            host: Some(uuid(Class::Host, index as u64)),
+            cluster: Some(uuid(Class::Cluster, 0)),
+            vm: None,
+        }
+    }
+
+    fn vm_subject(vm: usize, host: Option<usize>) -> Subjects {
+        Subjects {
+            host: host.map(|host| uuid(Class::Host, host as u64)),
+            cluster: Some(uuid(Class::Cluster, 0)),
+            vm: Some(uuid(Class::Vm, vm as u64)),
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, EngineState> {
@@ -490,6 +558,28 @@ impl Engine {
                     )),
                 )
             }
+            ("GET", ["schedulingpolicies", id]) => index_of(Class::SchedulingPolicy, id)
+                .filter(|index| *index < SCHEDULING_POLICIES.len())
+                .map_or_else(not_found, |index| {
+                    (200, Some(self.scheduling_policy_node(index)))
+                }),
+            ("GET", ["events"]) => {
+                let number = |name: &str| query.get(name).and_then(|text| text.parse::<u64>().ok());
+                let max = number("max").map(|max| max as usize);
+                (200, Some(self.lock().events.list(number("from"), max)))
+            }
+            ("GET", ["events", id]) => id
+                .parse::<u64>()
+                .ok()
+                .and_then(|index| self.lock().events.node_of(index))
+                .map_or_else(not_found, |node| (200, Some(node))),
+            ("POST", ["events"]) => {
+                let added = self.lock().events.add(&body, drover_driver::wall_now_ms());
+                match added {
+                    Ok(node) => (201, Some(node)),
+                    Err(detail) => fault(400, "Incomplete parameters", &detail),
+                }
+            }
             ("GET", ["jobs"]) => {
                 let state = self.lock();
                 let jobs = state
@@ -565,9 +655,26 @@ impl Engine {
     fn cluster_node(&self) -> Node {
         let id = uuid(Class::Cluster, 0);
         let (major, minor) = self.cluster_level();
-        let policy = self.lock().scheduling_policy;
-        Node::object("cluster")
-            .attribute("href", href("clusters", &id))
+        let (policy, properties) = {
+            let state = self.lock();
+            (state.scheduling_policy, state.policy_properties.clone())
+        };
+        let mut node = Node::object("cluster");
+        if !properties.is_empty() {
+            node = node.field(Node::list(
+                "custom_scheduling_policy_properties",
+                "property",
+                properties
+                    .iter()
+                    .map(|(name, value)| {
+                        Node::object("property")
+                            .field(Node::text("name", name))
+                            .field(Node::text("value", value))
+                    })
+                    .collect(),
+            ));
+        }
+        node.attribute("href", href("clusters", &id))
             .attribute("id", &id)
             .field(Node::text("name", &self.cluster.name))
             .field(
@@ -829,6 +936,8 @@ impl Engine {
         Some(node)
     }
 
+    /// The inventory's anti-affinity groups as negative, enforcing VM rules, then one group per
+    /// VM with `allowed_hosts` as a positive, enforcing host rule naming those hosts.
     fn affinity_groups_node(&self) -> Node {
         let mut groups: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
         for (index, vm) in self.cluster.vms.iter().enumerate() {
@@ -837,6 +946,58 @@ impl Engine {
             }
         }
         let cluster_id = uuid(Class::Cluster, 0);
+        let rule = |enabled: bool, positive: bool| {
+            move |tag: &str| {
+                Node::object(tag)
+                    .field(Node::text("enabled", enabled))
+                    .field(Node::text("enforcing", enabled))
+                    .field(Node::text("positive", positive))
+            }
+        };
+        let host_groups: Vec<Node> = self
+            .cluster
+            .vms
+            .iter()
+            .enumerate()
+            .filter_map(|(index, vm)| Some((index, vm, vm.allowed_hosts.as_ref()?)))
+            .enumerate()
+            .map(|(serial, (index, vm, allowed))| {
+                let id = uuid(Class::AffinityGroup, (groups.len() + serial) as u64);
+                let vm_id = uuid(Class::Vm, index as u64);
+                Node::object("affinity_group")
+                    .attribute(
+                        "href",
+                        format!("{}/affinitygroups/{id}", href("clusters", &cluster_id)),
+                    )
+                    .attribute("id", &id)
+                    .field(Node::text("name", format!("{}-hosts", vm.name)))
+                    .field(Node::text("enforcing", true))
+                    .field(Node::text("positive", true))
+                    .field(rule(false, false)("vms_rule"))
+                    .field(rule(true, true)("hosts_rule"))
+                    .field(Node::list(
+                        "vms",
+                        "vm",
+                        vec![Node::link("vm", href("vms", &vm_id), &vm_id)],
+                    ))
+                    .field(Node::list(
+                        "hosts",
+                        "host",
+                        allowed
+                            .iter()
+                            .map(|host| {
+                                let host_id = uuid(Class::Host, host.index() as u64);
+                                Node::link("host", href("hosts", &host_id), &host_id)
+                            })
+                            .collect(),
+                    ))
+                    .field(Node::link(
+                        "cluster",
+                        href("clusters", &cluster_id),
+                        &cluster_id,
+                    ))
+            })
+            .collect();
         let nodes = groups
             .into_iter()
             .enumerate()
@@ -881,6 +1042,7 @@ impl Engine {
                         &cluster_id,
                     ))
             })
+            .chain(host_groups)
             .collect();
         Node::list("affinity_groups", "affinity_group", nodes)
     }
@@ -1079,6 +1241,23 @@ impl Engine {
                 tokio::spawn(async move {
                     let outcome = engine.evacuate_and_enter_maintenance(index).await;
                     engine.lock().hosts.remove(&index);
+                    let name = &engine.cluster.hosts[index].name;
+                    let (severity, description) = match &outcome {
+                        Ok(()) => (
+                            "normal",
+                            format!("Host {name} was switched to Maintenance Mode."),
+                        ),
+                        Err(problem) => (
+                            "error",
+                            format!("Failed to switch Host {name} to Maintenance mode. {problem}."),
+                        ),
+                    };
+                    let code = match outcome {
+                        Ok(()) => events::VDS_MAINTENANCE,
+                        // VDS_MAINTENANCE_FAILED in AuditLogType.java.
+                        Err(_) => 17,
+                    };
+                    engine.log_event(code, severity, description, Self::host_subject(index));
                     engine.finish_job(job, outcome.is_ok());
                 });
                 Self::accepted(job, vec![])
@@ -1105,6 +1284,14 @@ impl Engine {
                         "failed"
                     },
                 );
+                if outcome.is_ok() {
+                    self.log_event(
+                        events::VDS_ACTIVATE,
+                        "normal",
+                        format!("Activation of host {name} initiated."),
+                        Self::host_subject(index),
+                    );
+                }
                 match outcome {
                     Ok(()) => Self::accepted(job, vec![]),
                     Err(problem) => action_fault(&format!("Cannot activate Host. {problem}")),
@@ -1158,6 +1345,15 @@ impl Engine {
                         }
                     }
                     drop(state);
+                    if let Err(problem) = &outcome {
+                        let name = &engine.cluster.hosts[index].name;
+                        engine.log_event(
+                            events::HOST_UPGRADE_FAILED,
+                            "error",
+                            format!("Failed to upgrade Host {name}: {problem}."),
+                            Self::host_subject(index),
+                        );
+                    }
                     engine.finish_job(job, outcome.is_ok());
                 });
                 Self::accepted(job, vec![])
@@ -1310,6 +1506,16 @@ impl Engine {
                         if target.cordoned { "tagged drover-cordoned".to_string() } else { format!("in {target_status} status") }
                     ));
                 }
+                let allowed = self.cluster.vms[index].allowed_hosts.as_ref();
+                if allowed
+                    .is_some_and(|hosts| !hosts.iter().any(|host| host.index() == destination))
+                {
+                    // The filter's name and wording are the emulator's recollection of the
+                    // engine's scheduler, not the model's.
+                    return action_fault(&format!(
+                        "Cannot migrate VM. There is no host that satisfies current scheduling constraints. The host {destination_name} did not satisfy internal filter VmToHostsAffinityGroups because it is not in the VM's enforcing positive host affinity group."
+                    ));
+                }
                 let free_mib = free_memory_mib(&view.discovered, destination);
                 if free_mib < vm.memory_mib {
                     return action_fault(&format!(
@@ -1331,12 +1537,36 @@ impl Engine {
                         follower: None,
                     },
                 );
+                self.log_event(
+                    events::VM_MIGRATION_START,
+                    "normal",
+                    format!("Migration started (VM: {name}, Source: {host}, Destination: {destination_name})."),
+                    Self::vm_subject(index, Some(vm.host.index())),
+                );
                 let follower = tokio::spawn(async move {
                     let outcome = engine
                         .driver
                         .migrate(&vm_name, &source, &destination_name)
                         .await;
                     engine.lock().vms.remove(&index);
+                    let (code, severity, description) = match &outcome {
+                        Ok(()) => (
+                            events::VM_MIGRATION_DONE,
+                            "normal",
+                            format!("Migration completed (VM: {vm_name}, Source: {source}, Destination: {destination_name})."),
+                        ),
+                        Err(problem) => (
+                            events::VM_MIGRATION_FAILED,
+                            "error",
+                            format!("Migration failed (VM: {vm_name}, Source: {source}, Destination: {destination_name}): {problem}."),
+                        ),
+                    };
+                    engine.log_event(
+                        code,
+                        severity,
+                        description,
+                        Self::vm_subject(index, Some(destination)),
+                    );
                     engine.finish_job(job, outcome.is_ok());
                 });
                 if let Some(VmActivity::Migrating { follower: slot, .. }) =
@@ -1450,8 +1680,19 @@ impl Engine {
                     })
                 })
                 .filter(|index| *index < SCHEDULING_POLICIES.len());
+            let properties = body
+                .get("custom_scheduling_policy_properties")
+                .map(property_pairs)
+                .unwrap_or_default();
             match chosen {
-                Some(index) => self.lock().scheduling_policy = index,
+                Some(index) => {
+                    // A policy change takes the new policy's own properties unless the update
+                    // names some (the emulator's reading of Cluster.java's note: properties come
+                    // from the policy, overridden by the cluster's custom ones).
+                    let mut state = self.lock();
+                    state.scheduling_policy = index;
+                    state.policy_properties = properties;
+                }
                 None => {
                     return fault(
                         404,
@@ -1504,6 +1745,28 @@ impl Engine {
         }
         (200, Some(self.cluster_node()))
     }
+}
+
+/// `Property` pairs (`name`, `value`) of a `custom_scheduling_policy_properties` field, whether it
+/// arrived as a collection or (one property in XML, or JSON's `{"property": […]}`) as an object:
+/// every object below it with a `name` and a `value`.
+fn property_pairs(node: &Node) -> Vec<(String, String)> {
+    let mut pairs = Vec::new();
+    let mut visit = vec![node];
+    while let Some(next) = visit.pop() {
+        match next {
+            Node::Object { fields, .. } => {
+                if let (Some(name), Some(value)) = (next.value("name"), next.value("value")) {
+                    pairs.push((name.to_string(), value.to_string()));
+                    continue;
+                }
+                visit.extend(fields.iter().rev());
+            }
+            Node::List { items, .. } => visit.extend(items.iter().rev()),
+            Node::Text { .. } => {}
+        }
+    }
+    pairs
 }
 
 fn job_node(serial: u64, job: &Job) -> Node {

@@ -15,6 +15,7 @@
 //! This module must not know the simulator: it speaks to the engine only.
 
 pub mod engine;
+pub mod events;
 pub mod wire;
 
 use std::collections::HashMap;
