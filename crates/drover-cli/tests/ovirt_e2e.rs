@@ -113,7 +113,7 @@ fn drover_discovers_and_rolls_the_example_ovirt_cluster_on_the_emulator() {
 /// `drover check -i CLUSTER` on a `kind: ovirt` inventory without a check command asks the engine
 /// for each host's `update_available`: a host below the target has updates, one at it none, and a
 /// host the engine reports non_responsive is an error for that host (its `updates_available` is
-/// unknown, never false).
+/// unknown, never false, and `drover check` exits 7 as for a failed check command).
 #[test]
 fn drover_check_asks_the_engine_for_its_hosts_update_available() {
     let workspace = Workspace::new();
@@ -152,7 +152,9 @@ fn drover_check_asks_the_engine_for_its_hosts_update_available() {
         .env("DROVER_E2E_OVIRT_PASSWORD", "check-password")
         .output()
         .unwrap();
-    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    // Exit 7: the check failed on some host (README's exit codes), here h3.
+    assert_eq!(output.status.code(), Some(7), "{}", stderr(&output));
+    assert!(stderr(&output).contains("h3"), "{}", stderr(&output));
     let document: serde_json::Value = serde_json::from_slice(&output.stdout)
         .unwrap_or_else(|error| panic!("{error}: {}", stderr(&output)));
     let host = |name: &str| {

@@ -1,6 +1,8 @@
 //! The emulated oVirt engine: the simulator's world ([`SimDriver`]) seen through the oVirt REST
-//! API v4 model (one data center, one cluster, hosts, VMs, affinity groups, jobs, tags, the
-//! built-in scheduling policies), with the engine's asynchronous actions.
+//! API v4 model (one data center, one cluster, hosts, VMs, affinity groups, jobs, tags, events,
+//! the built-in scheduling policies), with the engine's asynchronous actions. An engine of
+//! several clusters is several of these parts ([`Engine::new_part`]), each numbered in the
+//! second group of its objects' ids, sharing one audit log.
 //!
 //! Every name comes from oVirt/ovirt-engine-api-model (`src/main/java/types/*.java`,
 //! `services/*.java`) as the official SDK's generated readers read them
@@ -42,9 +44,8 @@ use drover_sim::driver::{PlatformHostState, SimDriver, WorldSnapshot};
 
 use super::events::{self, EventLog, Logged, Subjects};
 use super::wire::Node;
+pub use super::wire::{date_text, API};
 
-/// The API's root path.
-pub const API: &str = "/ovirt-engine/api";
 /// The host tag that stands for Drover's cordon (oVirt has no "no new VMs here" flag).
 pub const CORDON_TAG: &str = "drover-cordoned";
 /// Tokens kept; the oldest is forgotten past this (its holder gets 401 and logs in again).
@@ -83,7 +84,7 @@ pub struct Credentials {
 pub type Answer = (u16, Option<Node>);
 
 /// The kinds of object, for ids (the first group of each uuid).
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq)]
 enum Class {
     DataCenter = 1,
     Cluster = 2,
@@ -98,15 +99,41 @@ enum Class {
     StorageDomain = 11,
 }
 
-fn uuid(class: Class, index: u64) -> String {
-    format!("{:08x}-0000-4000-8000-{index:012x}", class as u32)
+/// An id: the class in the first group, the engine part (the cluster, for an engine of several)
+/// in the second, the index in the last. Part 0's ids are those of a one-cluster engine.
+fn uuid_in(part: u16, class: Class, index: u64) -> String {
+    format!("{:08x}-{part:04x}-4000-8000-{index:012x}", class as u32)
 }
 
-fn index_of(class: Class, id: &str) -> Option<usize> {
+fn uuid(class: Class, index: u64) -> String {
+    uuid_in(0, class, index)
+}
+
+/// The part an id names (its second group), whatever its class.
+pub fn part_of(id: &str) -> Option<u16> {
+    let mut groups = id.split('-');
+    let (_, part) = (groups.next()?, groups.next()?);
+    (id.len() == 36 && part.len() == 4)
+        .then(|| u16::from_str_radix(part, 16).ok())
+        .flatten()
+}
+
+fn index_in_part(part: u16, class: Class, id: &str) -> Option<usize> {
     let (prefix, rest) = id.split_once('-')?;
     let index = usize::from_str_radix(rest.rsplit('-').next()?, 16).ok()?;
-    (u32::from_str_radix(prefix, 16).ok()? == class as u32 && uuid(class, index as u64) == id)
+    (u32::from_str_radix(prefix, 16).ok()? == class as u32
+        && uuid_in(part, class, index as u64) == id)
         .then_some(index)
+}
+
+#[cfg(test)]
+fn index_of(class: Class, id: &str) -> Option<usize> {
+    index_in_part(0, class, id)
+}
+
+/// Classes every part shares: one data center, the engine's scheduling policies.
+fn is_engine_wide(class: Class) -> bool {
+    matches!(class, Class::DataCenter | Class::SchedulingPolicy)
 }
 
 /// What the engine is doing to a host besides what the simulator reports.
@@ -152,7 +179,6 @@ struct EngineState {
     scheduling_policy: usize,
     /// `Cluster.custom_scheduling_policy_properties` (name, value).
     policy_properties: Vec<(String, String)>,
-    events: EventLog,
     compatibility: Option<(u64, u64)>,
     boot_times: HashMap<(String, String), u64>,
 }
@@ -164,6 +190,10 @@ pub struct Engine {
     credentials: Credentials,
     token_ttl: Duration,
     state: Mutex<EngineState>,
+    /// Which cluster of the engine this is (the ids' second group); 0 for a one-cluster engine.
+    part: u16,
+    /// The audit log, shared by every cluster of one engine.
+    events: Arc<Mutex<EventLog>>,
 }
 
 /// The platform as one request sees it.
@@ -174,32 +204,6 @@ struct View {
 
 fn bytes_of_mib(mib: u64) -> u64 {
     mib.saturating_mul(1024 * 1024)
-}
-
-/// The engine's XML date (`2026-12-06T07:30:00.000+00:00`) for epoch milliseconds.
-pub fn date_text(epoch_ms: u64) -> String {
-    let seconds = epoch_ms / 1000;
-    let days = seconds / 86_400;
-    let (hour, minute, second) = (seconds % 86_400 / 3600, seconds % 3600 / 60, seconds % 60);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let day_of_era = z - era * 146_097;
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_index = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
-    let month = if month_index < 10 {
-        month_index + 3
-    } else {
-        month_index - 9
-    };
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}.{:03}+00:00",
-        epoch_ms % 1000
-    )
 }
 
 /// `Version` as the model writes it: the dotted parts as major, minor, revision, build.
@@ -271,11 +275,33 @@ impl Engine {
         credentials: Credentials,
         token_ttl: Duration,
     ) -> Arc<Engine> {
+        Engine::new_part(
+            driver,
+            cluster,
+            credentials,
+            token_ttl,
+            0,
+            Default::default(),
+        )
+    }
+
+    /// One cluster of an engine of several: `part` numbers it (its objects' ids), `events` is the
+    /// engine's one audit log. [`crate::ovirt::router_of`] serves the parts as one engine.
+    pub fn new_part(
+        driver: SimDriver,
+        cluster: Cluster,
+        credentials: Credentials,
+        token_ttl: Duration,
+        part: u16,
+        events: Arc<Mutex<EventLog>>,
+    ) -> Arc<Engine> {
         Arc::new(Engine {
             driver,
             cluster: Arc::new(cluster),
             credentials,
             token_ttl,
+            part,
+            events,
             // An engine built here starts as a cluster an administrator already prepared for
             // maintenance, so a roll finds no policy to switch; `set_scheduling_policy` (and the
             // binary's `--scheduling-policy`, default `none`) starts it on another.
@@ -312,7 +338,7 @@ impl Engine {
 
     /// Logs one of the engine's own events.
     fn log_event(&self, code: i64, severity: &str, description: String, subjects: Subjects) {
-        self.lock().events.log(
+        self.event_log().log(
             Logged {
                 code,
                 severity,
@@ -323,24 +349,43 @@ impl Engine {
         );
     }
 
-    fn host_subject(index: usize) -> Subjects {
+    fn host_subject(&self, index: usize) -> Subjects {
         Subjects {
-            host: Some(uuid(Class::Host, index as u64)),
-            cluster: Some(uuid(Class::Cluster, 0)),
+            host: Some(self.id(Class::Host, index as u64)),
+            cluster: Some(self.id(Class::Cluster, 0)),
             vm: None,
         }
     }
 
-    fn vm_subject(vm: usize, host: Option<usize>) -> Subjects {
+    fn vm_subject(&self, vm: usize, host: Option<usize>) -> Subjects {
         Subjects {
-            host: host.map(|host| uuid(Class::Host, host as u64)),
-            cluster: Some(uuid(Class::Cluster, 0)),
-            vm: Some(uuid(Class::Vm, vm as u64)),
+            host: host.map(|host| self.id(Class::Host, host as u64)),
+            cluster: Some(self.id(Class::Cluster, 0)),
+            vm: Some(self.id(Class::Vm, vm as u64)),
         }
     }
 
     fn lock(&self) -> MutexGuard<'_, EngineState> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn event_log(&self) -> MutexGuard<'_, EventLog> {
+        self.events.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The id of this part's object (`DataCenter` and `SchedulingPolicy` ids are engine-wide).
+    fn id(&self, class: Class, index: u64) -> String {
+        match is_engine_wide(class) {
+            true => uuid(class, index),
+            false => uuid_in(self.part, class, index),
+        }
+    }
+
+    fn index_in(&self, class: Class, id: &str) -> Option<usize> {
+        match is_engine_wide(class) {
+            true => index_in_part(0, class, id),
+            false => index_in_part(self.part, class, id),
+        }
     }
 
     /// Requests answered, by `METHOD /path` with ids replaced by `{id}` (the emulator's own
@@ -536,13 +581,13 @@ impl Engine {
                 200,
                 Some(Node::list("clusters", "cluster", vec![self.cluster_node()])),
             ),
-            ("GET", ["clusters", id]) if *id == uuid(Class::Cluster, 0) => {
+            ("GET", ["clusters", id]) if *id == self.id(Class::Cluster, 0) => {
                 (200, Some(self.cluster_node()))
             }
-            ("PUT", ["clusters", id]) if *id == uuid(Class::Cluster, 0) => {
+            ("PUT", ["clusters", id]) if *id == self.id(Class::Cluster, 0) => {
                 self.update_cluster(&body).await
             }
-            ("GET", ["clusters", id, "affinitygroups"]) if *id == uuid(Class::Cluster, 0) => {
+            ("GET", ["clusters", id, "affinitygroups"]) if *id == self.id(Class::Cluster, 0) => {
                 (200, Some(self.affinity_groups_node()))
             }
             ("GET", ["schedulingpolicies"]) => {
@@ -558,7 +603,8 @@ impl Engine {
                     )),
                 )
             }
-            ("GET", ["schedulingpolicies", id]) => index_of(Class::SchedulingPolicy, id)
+            ("GET", ["schedulingpolicies", id]) => self
+                .index_in(Class::SchedulingPolicy, id)
                 .filter(|index| *index < SCHEDULING_POLICIES.len())
                 .map_or_else(not_found, |index| {
                     (200, Some(self.scheduling_policy_node(index)))
@@ -566,15 +612,15 @@ impl Engine {
             ("GET", ["events"]) => {
                 let number = |name: &str| query.get(name).and_then(|text| text.parse::<u64>().ok());
                 let max = number("max").map(|max| max as usize);
-                (200, Some(self.lock().events.list(number("from"), max)))
+                (200, Some(self.event_log().list(number("from"), max)))
             }
             ("GET", ["events", id]) => id
                 .parse::<u64>()
                 .ok()
-                .and_then(|index| self.lock().events.node_of(index))
+                .and_then(|index| self.event_log().node_of(index))
                 .map_or_else(not_found, |node| (200, Some(node))),
             ("POST", ["events"]) => {
-                let added = self.lock().events.add(&body, drover_driver::wall_now_ms());
+                let added = self.event_log().add(&body, drover_driver::wall_now_ms());
                 match added {
                     Ok(node) => (201, Some(node)),
                     Err(detail) => fault(400, "Incomplete parameters", &detail),
@@ -585,18 +631,18 @@ impl Engine {
                 let jobs = state
                     .jobs
                     .iter()
-                    .map(|(serial, job)| job_node(*serial, job))
+                    .map(|(serial, job)| job_node(self.id(Class::Job, *serial), job))
                     .collect();
                 (200, Some(Node::list("jobs", "job", jobs)))
             }
             ("GET", ["jobs", id]) => {
                 let state = self.lock();
-                index_of(Class::Job, id)
+                self.index_in(Class::Job, id)
                     .and_then(|serial| {
                         state
                             .jobs
                             .get(&(serial as u64))
-                            .map(|job| job_node(serial as u64, job))
+                            .map(|job| job_node(self.id(Class::Job, serial as u64), job))
                     })
                     .map_or_else(not_found, |node| (200, Some(node)))
             }
@@ -605,11 +651,13 @@ impl Engine {
     }
 
     fn host_index(&self, id: &str) -> Option<usize> {
-        index_of(Class::Host, id).filter(|index| *index < self.cluster.hosts.len())
+        self.index_in(Class::Host, id)
+            .filter(|index| *index < self.cluster.hosts.len())
     }
 
     fn vm_index(&self, id: &str) -> Option<usize> {
-        index_of(Class::Vm, id).filter(|index| *index < self.cluster.vms.len())
+        self.index_in(Class::Vm, id)
+            .filter(|index| *index < self.cluster.vms.len())
     }
 
     fn host_by_reference(&self, reference: &Node) -> Option<usize> {
@@ -653,7 +701,7 @@ impl Engine {
     }
 
     fn cluster_node(&self) -> Node {
-        let id = uuid(Class::Cluster, 0);
+        let id = self.id(Class::Cluster, 0);
         let (major, minor) = self.cluster_level();
         let (policy, properties) = {
             let state = self.lock();
@@ -686,19 +734,19 @@ impl Engine {
                 "scheduling_policy",
                 href(
                     "schedulingpolicies",
-                    &uuid(Class::SchedulingPolicy, policy as u64),
+                    &self.id(Class::SchedulingPolicy, policy as u64),
                 ),
-                &uuid(Class::SchedulingPolicy, policy as u64),
+                &self.id(Class::SchedulingPolicy, policy as u64),
             ))
             .field(Node::link(
                 "data_center",
-                href("datacenters", &uuid(Class::DataCenter, 0)),
-                &uuid(Class::DataCenter, 0),
+                href("datacenters", &self.id(Class::DataCenter, 0)),
+                &self.id(Class::DataCenter, 0),
             ))
     }
 
     fn scheduling_policy_node(&self, index: usize) -> Node {
-        let id = uuid(Class::SchedulingPolicy, index as u64);
+        let id = self.id(Class::SchedulingPolicy, index as u64);
         Node::object("scheduling_policy")
             .attribute("href", href("schedulingpolicies", &id))
             .attribute("id", &id)
@@ -734,7 +782,7 @@ impl Engine {
 
     fn host_node(&self, index: usize, view: &View) -> Node {
         let configured = &self.cluster.hosts[index];
-        let id = uuid(Class::Host, index as u64);
+        let id = self.id(Class::Host, index as u64);
         let version = self.host_version(index, view);
         let update_available = {
             let checked = self.lock().update_checked.get(&index).copied();
@@ -754,8 +802,8 @@ impl Engine {
             .field(version_node("version", &version.to_string()))
             .field(Node::link(
                 "cluster",
-                href("clusters", &uuid(Class::Cluster, 0)),
-                &uuid(Class::Cluster, 0),
+                href("clusters", &self.id(Class::Cluster, 0)),
+                &self.id(Class::Cluster, 0),
             ))
     }
 
@@ -776,8 +824,8 @@ impl Engine {
                 .entry((name.clone(), boot_id))
                 .or_insert_with(|| drover_driver::wall_now_ms() / 1000)
         };
-        let host_id = uuid(Class::Host, index as u64);
-        let id = uuid(Class::Statistic, index as u64);
+        let host_id = self.id(Class::Host, index as u64);
+        let id = self.id(Class::Statistic, index as u64);
         Node::list(
             "statistics",
             "statistic",
@@ -815,7 +863,7 @@ impl Engine {
     /// inventory's `local_storage` VMs keep their disk (`StorageType` in the model).
     fn storage_domains_node(&self) -> Node {
         let domain = |serial: usize, name: String, storage_type: &str| {
-            let id = uuid(Class::StorageDomain, serial as u64);
+            let id = self.id(Class::StorageDomain, serial as u64);
             Node::object("storage_domain")
                 .attribute("href", href("storagedomains", &id))
                 .attribute("id", &id)
@@ -824,11 +872,20 @@ impl Engine {
                 .field(Node::text("type", "data"))
         };
         let domains =
-            std::iter::once(domain(0, "shared".into(), "nfs"))
-                .chain(self.cluster.hosts.iter().enumerate().map(|(index, host)| {
+            std::iter::once(domain(
+                0,
+                match self.part {
+                    0 => "shared".into(),
+                    part => format!("shared-{part}"),
+                },
+                "nfs",
+            ))
+            .chain(
+                self.cluster.hosts.iter().enumerate().map(|(index, host)| {
                     domain(index + 1, format!("local-{}", host.name), "localfs")
-                }))
-                .collect();
+                }),
+            )
+            .collect();
         Node::list("storage_domains", "storage_domain", domains)
     }
 
@@ -841,13 +898,13 @@ impl Engine {
             .vms
             .iter()
             .find(|vm| vm.name == configured.name)?;
-        let vm_id = uuid(Class::Vm, index as u64);
-        let disk_id = uuid(Class::Disk, index as u64);
+        let vm_id = self.id(Class::Vm, index as u64);
+        let disk_id = self.id(Class::Disk, index as u64);
         let domain = match vm.local_storage {
             true => vm.host.index() + 1,
             false => 0,
         };
-        let domain_id = uuid(Class::StorageDomain, domain as u64);
+        let domain_id = self.id(Class::StorageDomain, domain as u64);
         let disk = Node::object("disk")
             .attribute("href", href("disks", &disk_id))
             .attribute("id", &disk_id)
@@ -888,8 +945,8 @@ impl Engine {
             .iter()
             .find(|vm| vm.name == configured.name)?;
         let running = vm.state == VmState::Running;
-        let id = uuid(Class::Vm, index as u64);
-        let host_id = uuid(Class::Host, vm.host.index() as u64);
+        let id = self.id(Class::Vm, index as u64);
+        let host_id = self.id(Class::Host, vm.host.index() as u64);
         // A VM that cannot move live is pinned to its host in the model (`VmAffinity.PINNED`);
         // a VM on local storage is not, but its disk is on a `localfs` domain.
         let pinned = !vm.migratable;
@@ -924,8 +981,8 @@ impl Engine {
             .field(Node::text("type", "server"))
             .field(Node::link(
                 "cluster",
-                href("clusters", &uuid(Class::Cluster, 0)),
-                &uuid(Class::Cluster, 0),
+                href("clusters", &self.id(Class::Cluster, 0)),
+                &self.id(Class::Cluster, 0),
             ));
         if running {
             node = node.field(Node::link("host", href("hosts", &host_id), &host_id));
@@ -945,7 +1002,7 @@ impl Engine {
                 groups.entry(group.as_str()).or_default().push(index);
             }
         }
-        let cluster_id = uuid(Class::Cluster, 0);
+        let cluster_id = self.id(Class::Cluster, 0);
         let rule = |enabled: bool, positive: bool| {
             move |tag: &str| {
                 Node::object(tag)
@@ -962,8 +1019,8 @@ impl Engine {
             .filter_map(|(index, vm)| Some((index, vm, vm.allowed_hosts.as_ref()?)))
             .enumerate()
             .map(|(serial, (index, vm, allowed))| {
-                let id = uuid(Class::AffinityGroup, (groups.len() + serial) as u64);
-                let vm_id = uuid(Class::Vm, index as u64);
+                let id = self.id(Class::AffinityGroup, (groups.len() + serial) as u64);
+                let vm_id = self.id(Class::Vm, index as u64);
                 Node::object("affinity_group")
                     .attribute(
                         "href",
@@ -986,7 +1043,7 @@ impl Engine {
                         allowed
                             .iter()
                             .map(|host| {
-                                let host_id = uuid(Class::Host, host.index() as u64);
+                                let host_id = self.id(Class::Host, host.index() as u64);
                                 Node::link("host", href("hosts", &host_id), &host_id)
                             })
                             .collect(),
@@ -1002,7 +1059,7 @@ impl Engine {
             .into_iter()
             .enumerate()
             .map(|(serial, (name, members))| {
-                let id = uuid(Class::AffinityGroup, serial as u64);
+                let id = self.id(Class::AffinityGroup, serial as u64);
                 Node::object("affinity_group")
                     .attribute(
                         "href",
@@ -1031,7 +1088,7 @@ impl Engine {
                         members
                             .into_iter()
                             .map(|vm| {
-                                let vm_id = uuid(Class::Vm, vm as u64);
+                                let vm_id = self.id(Class::Vm, vm as u64);
                                 Node::link("vm", href("vms", &vm_id), &vm_id)
                             })
                             .collect(),
@@ -1047,9 +1104,9 @@ impl Engine {
         Node::list("affinity_groups", "affinity_group", nodes)
     }
 
-    fn tag_node(host: usize, serial: u64, name: &str) -> Node {
-        let id = uuid(Class::Tag, serial);
-        let host_id = uuid(Class::Host, host as u64);
+    fn tag_node(&self, host: usize, serial: u64, name: &str) -> Node {
+        let id = self.id(Class::Tag, serial);
+        let host_id = self.id(Class::Host, host as u64);
         Node::object("tag")
             .attribute("href", format!("{}/tags/{id}", href("hosts", &host_id)))
             .attribute("id", &id)
@@ -1072,10 +1129,10 @@ impl Engine {
             .get(&host)
             .into_iter()
             .flatten()
-            .map(|(serial, name)| Self::tag_node(host, *serial, name))
+            .map(|(serial, name)| self.tag_node(host, *serial, name))
             .collect();
         if cordoned {
-            tags.insert(0, Self::tag_node(host, Self::CORDON_TAG_SERIAL, CORDON_TAG));
+            tags.insert(0, self.tag_node(host, Self::CORDON_TAG_SERIAL, CORDON_TAG));
         }
         Node::list("tags", "tag", tags)
     }
@@ -1095,7 +1152,7 @@ impl Engine {
             }
             return (
                 200,
-                Some(Self::tag_node(host, Self::CORDON_TAG_SERIAL, CORDON_TAG)),
+                Some(self.tag_node(host, Self::CORDON_TAG_SERIAL, CORDON_TAG)),
             );
         }
         let mut state = self.lock();
@@ -1104,7 +1161,7 @@ impl Engine {
             .get(&host)
             .and_then(|tags| tags.iter().find(|(_, known)| **known == name))
         {
-            return (200, Some(Self::tag_node(host, *serial, &name)));
+            return (200, Some(self.tag_node(host, *serial, &name)));
         }
         if state
             .tags
@@ -1120,11 +1177,11 @@ impl Engine {
             .entry(host)
             .or_default()
             .insert(serial, name.clone());
-        (200, Some(Self::tag_node(host, serial, &name)))
+        (200, Some(self.tag_node(host, serial, &name)))
     }
 
     async fn remove_tag(&self, host: usize, tag_id: &str) -> Answer {
-        let Some(serial) = index_of(Class::Tag, tag_id) else {
+        let Some(serial) = self.index_in(Class::Tag, tag_id) else {
             return not_found();
         };
         if serial as u64 == Self::CORDON_TAG_SERIAL {
@@ -1189,8 +1246,8 @@ impl Engine {
     }
 
     /// The action's answer: complete, with the job that follows it.
-    fn accepted(serial: u64, extra: Vec<Node>) -> Answer {
-        let id = uuid(Class::Job, serial);
+    fn accepted(&self, serial: u64, extra: Vec<Node>) -> Answer {
+        let id = self.id(Class::Job, serial);
         let mut action = Node::object("action");
         for field in extra {
             action = action.field(field);
@@ -1257,10 +1314,10 @@ impl Engine {
                         // VDS_MAINTENANCE_FAILED in AuditLogType.java.
                         Err(_) => 17,
                     };
-                    engine.log_event(code, severity, description, Self::host_subject(index));
+                    engine.log_event(code, severity, description, engine.host_subject(index));
                     engine.finish_job(job, outcome.is_ok());
                 });
-                Self::accepted(job, vec![])
+                self.accepted(job, vec![])
             }
             "activate" => {
                 if matches!(status, "installing" | "preparing_for_maintenance") {
@@ -1289,11 +1346,11 @@ impl Engine {
                         events::VDS_ACTIVATE,
                         "normal",
                         format!("Activation of host {name} initiated."),
-                        Self::host_subject(index),
+                        self.host_subject(index),
                     );
                 }
                 match outcome {
-                    Ok(()) => Self::accepted(job, vec![]),
+                    Ok(()) => self.accepted(job, vec![]),
                     Err(problem) => action_fault(&format!("Cannot activate Host. {problem}")),
                 }
             }
@@ -1305,7 +1362,7 @@ impl Engine {
                 };
                 self.lock().update_checked.insert(index, true);
                 self.close_job(job, "finished");
-                Self::accepted(job, vec![])
+                self.accepted(job, vec![])
             }
             "upgrade" => {
                 if !matches!(status, "up" | "maintenance" | "install_failed") {
@@ -1351,12 +1408,12 @@ impl Engine {
                             events::HOST_UPGRADE_FAILED,
                             "error",
                             format!("Failed to upgrade Host {name}: {problem}."),
-                            Self::host_subject(index),
+                            engine.host_subject(index),
                         );
                     }
                     engine.finish_job(job, outcome.is_ok());
                 });
-                Self::accepted(job, vec![])
+                self.accepted(job, vec![])
             }
             "fence" => {
                 let fence_type = body.value("fence_type").unwrap_or("");
@@ -1384,7 +1441,7 @@ impl Engine {
                     let outcome = engine.driver.reboot(&name, &boot_id).await;
                     engine.finish_job(job, outcome.is_ok());
                 });
-                Self::accepted(
+                self.accepted(
                     job,
                     vec![Node::object("power_management").field(Node::text("status", "on"))],
                 )
@@ -1541,7 +1598,7 @@ impl Engine {
                     events::VM_MIGRATION_START,
                     "normal",
                     format!("Migration started (VM: {name}, Source: {host}, Destination: {destination_name})."),
-                    Self::vm_subject(index, Some(vm.host.index())),
+                    self.vm_subject(index, Some(vm.host.index())),
                 );
                 let follower = tokio::spawn(async move {
                     let outcome = engine
@@ -1565,7 +1622,7 @@ impl Engine {
                         code,
                         severity,
                         description,
-                        Self::vm_subject(index, Some(destination)),
+                        engine.vm_subject(index, Some(destination)),
                     );
                     engine.finish_job(job, outcome.is_ok());
                 });
@@ -1574,8 +1631,8 @@ impl Engine {
                 {
                     *slot = Some(follower.abort_handle());
                 }
-                let destination_id = uuid(Class::Host, destination as u64);
-                Self::accepted(
+                let destination_id = self.id(Class::Host, destination as u64);
+                self.accepted(
                     job,
                     vec![Node::link(
                         "host",
@@ -1600,7 +1657,7 @@ impl Engine {
                 let _ = self.driver.migrate(&name, &source, &source).await;
                 self.lock().vms.remove(&index);
                 self.close_job(job, "aborted");
-                Self::accepted(job, vec![])
+                self.accepted(job, vec![])
             }
             "shutdown" | "stop" => {
                 if !running {
@@ -1631,7 +1688,7 @@ impl Engine {
                     engine.lock().vms.remove(&index);
                     engine.finish_job(job, outcome.is_ok());
                 });
-                Self::accepted(job, vec![])
+                self.accepted(job, vec![])
             }
             "start" => {
                 if running {
@@ -1663,7 +1720,7 @@ impl Engine {
                     engine.lock().vms.remove(&index);
                     engine.finish_job(job, outcome.is_ok());
                 });
-                Self::accepted(job, vec![])
+                self.accepted(job, vec![])
             }
             _ => not_found(),
         }
@@ -1673,7 +1730,7 @@ impl Engine {
         if let Some(policy) = body.get("scheduling_policy") {
             let chosen = policy
                 .value("id")
-                .and_then(|id| index_of(Class::SchedulingPolicy, id))
+                .and_then(|id| self.index_in(Class::SchedulingPolicy, id))
                 .or_else(|| {
                     policy.value("name").and_then(|name| {
                         SCHEDULING_POLICIES.iter().position(|known| *known == name)
@@ -1769,8 +1826,7 @@ fn property_pairs(node: &Node) -> Vec<(String, String)> {
     pairs
 }
 
-fn job_node(serial: u64, job: &Job) -> Node {
-    let id = uuid(Class::Job, serial);
+fn job_node(id: String, job: &Job) -> Node {
     let mut node = Node::object("job")
         .attribute("href", href("jobs", &id))
         .attribute("id", &id)
@@ -1832,11 +1888,13 @@ mod tests {
     }
 
     #[test]
-    fn dates_are_the_engines_iso_8601_with_milliseconds() {
-        assert_eq!(date_text(0), "1970-01-01T00:00:00.000+00:00");
-        assert_eq!(
-            date_text(1_796_529_600_123),
-            "2026-12-06T04:00:00.123+00:00"
-        );
+    fn a_part_numbers_its_ids_and_shares_the_engine_wide_ones() {
+        let id = uuid_in(2, Class::Host, 3);
+        assert_eq!(part_of(&id), Some(2));
+        assert_eq!(index_in_part(2, Class::Host, &id), Some(3));
+        assert_eq!(index_in_part(0, Class::Host, &id), None);
+        assert_eq!(part_of(&uuid(Class::Vm, 1)), Some(0));
+        assert_eq!(part_of("42"), None);
+        assert!(is_engine_wide(Class::SchedulingPolicy) && !is_engine_wide(Class::Cluster));
     }
 }

@@ -20,7 +20,7 @@
 
 use std::collections::VecDeque;
 
-use super::wire::Node;
+use super::wire::{date_text, Node, API};
 
 pub const VDS_MAINTENANCE: i64 = 15;
 pub const VDS_ACTIVATE: i64 = 16;
@@ -153,7 +153,7 @@ impl EventLog {
 }
 
 fn event_node(event: &Event) -> Node {
-    let api = super::engine::API;
+    let api = API;
     let id = event.index.to_string();
     let mut node = Node::object("event")
         .attribute("href", format!("{api}/events/{id}"))
@@ -165,7 +165,7 @@ fn event_node(event: &Event) -> Node {
         .field(Node::text("index", event.index))
         .field(Node::text("origin", &event.origin))
         .field(Node::text("severity", &event.severity))
-        .field(Node::text("time", super::engine::date_text(event.time_ms)));
+        .field(Node::text("time", date_text(event.time_ms)));
     for (tag, collection, id) in [
         ("cluster", "clusters", &event.subjects.cluster),
         ("host", "hosts", &event.subjects.host),
