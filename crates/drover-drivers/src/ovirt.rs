@@ -1,7 +1,8 @@
 //! The oVirt driver's registration: `kind: ovirt` (one cluster of an oVirt / OLVM engine through
 //! its REST API v4). `prepare` makes `password_file` and `ca_file` absolute beside the inventory;
 //! `open` reads the password (from `password_env` or `password_file`, never from the section
-//! itself). It keeps no files and runs on the wall clock.
+//! itself). It keeps no files and runs on the wall clock. `pending_updates` answers `drover
+//! check` from the engine's `update_available`.
 //!
 //! This module knows the oVirt driver's section; it must not know stores or callers.
 
