@@ -1,7 +1,8 @@
 """Drives drover-emulator's oVirt front-end with the official oVirt Engine SDK for Python (PyPI
 `ovirt-engine-sdk-python`, which speaks XML through libxml2 and pycurl), so that the emulator
 cannot drift into a private dialect: the SSO login (and a wrong password raising AuthError), hosts,
-VMs, clusters, scheduling policies and affinity groups read into the SDK's types, a migration
+VMs, clusters, scheduling policies (by id, and a switch with custom properties), affinity groups and
+events (listed newest first, `from_`, an external event added) read into the SDK's types, a migration
 followed through `migrating` to `up` on the target, a hung migration cancelled, deactivate and
 activate, upgradecheck and upgrade, and refusals raising `ovirtsdk4.Error` with the fault's reason.
 
@@ -157,6 +158,38 @@ check("raising the compatibility level above a host's version raises Error",
 updated = cluster_service.update(types.Cluster(scheduling_policy=types.SchedulingPolicy(name="cluster_maintenance")))
 check("the scheduling policy switches to cluster_maintenance",
       policies.get(updated.scheduling_policy.id) == "cluster_maintenance", updated.scheduling_policy.id)
+
+maintenance_id = updated.scheduling_policy.id
+policy = system.scheduling_policies_service().policy_service(maintenance_id).get()
+check("a scheduling policy reads by id", policy.name == "cluster_maintenance" and policy.locked is True, policy.name)
+back = cluster_service.update(types.Cluster(
+    scheduling_policy=types.SchedulingPolicy(name="evenly_distributed"),
+    custom_scheduling_policy_properties=[types.Property(name="HighUtilization", value="70")]))
+check("a policy switch carries the cluster's custom scheduling policy properties",
+      policies.get(back.scheduling_policy.id) == "evenly_distributed"
+      and [(p.name, p.value) for p in back.custom_scheduling_policy_properties] == [("HighUtilization", "70")],
+      back.custom_scheduling_policy_properties)
+
+events_service = system.events_service()
+events = events_service.list(max=500)
+indexes = [event.index for event in events]
+check("events come newest first with increasing indexes", indexes == sorted(indexes, reverse=True) and len(indexes) > 0, indexes[:5])
+codes = {event.code for event in events}
+check("the migrations and maintenance were logged (codes 62, 63, 16, 15)", {62, 63, 15, 16} <= codes, sorted(codes))
+migrated = [event for event in events if event.code == 63]
+check("a migration event links its VM, host and cluster and has a time and severity",
+      migrated and migrated[0].vm.id and migrated[0].host.id and migrated[0].cluster.id == cluster.id
+      and migrated[0].time is not None and migrated[0].severity == types.LogSeverity.NORMAL, migrated[:1])
+newest = indexes[0]
+added = events_service.add(types.Event(description="drover official-client proof", severity=types.LogSeverity.NORMAL,
+                                       origin="drover-proof", custom_id=4242, cluster=types.Cluster(id=cluster.id)))
+check("an external event is added with the next index", added.index == newest + 1 and added.origin == "drover-proof",
+      (added.index, newest))
+since = events_service.list(from_=newest)
+check("list(from_) returns only the events after that index", [event.index for event in since] == [newest + 1],
+      [event.index for event in since])
+error = raised(lambda: events_service.add(types.Event(description="no origin", severity=types.LogSeverity.NORMAL)))
+check("an event without its mandatory fields raises Error", error is not None and error.code == 400, repr(error))
 
 connection.close()
 print(f"{passed} passed, {failed} failed")

@@ -73,7 +73,7 @@ pub fn check_document(file: &InventoryFile) -> Result<CheckDocument, AppError> {
         None => vec![Ok(Vec::new()); file.cluster.hosts.len()],
     };
     // Without a check command, a platform that reports its hosts' updates itself (XAPI's
-    // `latest_synced_updates_applied`) is asked instead.
+    // `latest_synced_updates_applied`, oVirt's `update_available`) is asked instead.
     let reported = match &template {
         Some(_) => None,
         None => platform_updates(file)?,
@@ -103,7 +103,7 @@ pub fn check_document(file: &InventoryFile) -> Result<CheckDocument, AppError> {
     })
 }
 
-type PlatformReport = Result<std::collections::BTreeMap<String, Option<bool>>, String>;
+type PlatformReport = Result<drover_drivers::HostUpdates, String>;
 
 /// The platform's own report of pending updates, if its driver has one (the registry knows).
 fn platform_updates(file: &InventoryFile) -> Result<Option<PlatformReport>, AppError> {
@@ -125,12 +125,14 @@ fn apply_platform_report(
     reported: &PlatformReport,
     older_than_target: bool,
 ) {
-    let pending = match reported {
-        Ok(hosts) => hosts.get(&check.host).copied().flatten(),
-        Err(error) => {
+    // A host the platform could not answer for is an error of that host, never "no updates".
+    let pending = match reported.as_ref().map(|hosts| hosts.get(&check.host)) {
+        Ok(Some(Ok(pending))) => *pending,
+        Ok(Some(Err(error))) | Err(error) => {
             check.error = Some(error.clone());
             None
         }
+        Ok(None) => None,
     };
     check.updates_available = match (pending, older_than_target) {
         (_, true) => Some(true),

@@ -109,3 +109,71 @@ fn drover_discovers_and_rolls_the_example_ovirt_cluster_on_the_emulator() {
         total as f64 / migrations as f64
     );
 }
+
+/// `drover check -i CLUSTER` on a `kind: ovirt` inventory without a check command asks the engine
+/// for each host's `update_available`: a host below the target has updates, one at it none, and a
+/// host the engine reports non_responsive is an error for that host (its `updates_available` is
+/// unknown, never false, and `drover check` exits 7 as for a failed check command).
+#[test]
+fn drover_check_asks_the_engine_for_its_hosts_update_available() {
+    let workspace = Workspace::new();
+    let world = workspace.path("world.yaml");
+    let hosts = "cluster: {name: checked, target_version: \"4.6\"}\nhosts:\n  - {name: h1, version: \"4.5\", memory_mib: 16384, cpus: 8}\n  - {name: h2, version: \"4.6\", memory_mib: 16384, cpus: 8}\n  - {name: h3, version: \"4.6\", memory_mib: 16384, cpus: 8, state: down}\n";
+    std::fs::write(
+        &world,
+        format!("{hosts}driver: {{kind: simulator, seed: 7}}\n"),
+    )
+    .unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let url = runtime.block_on(async {
+        let opened = drover_emulator::world::open(&world, Some(100.0)).unwrap();
+        let engine = drover_emulator::ovirt::Engine::new(
+            opened.driver,
+            opened.cluster,
+            drover_emulator::ovirt::Credentials {
+                username: "admin@internal".into(),
+                password: "check-password".into(),
+            },
+            std::time::Duration::from_secs(600),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(drover_emulator::ovirt::serve(listener, engine));
+        url
+    });
+    let inventory = workspace.path("cluster.yaml");
+    std::fs::write(
+        &inventory,
+        format!("{hosts}driver: {{kind: ovirt, url: \"{url}\", username: admin@internal, password_env: DROVER_E2E_OVIRT_PASSWORD}}\n"),
+    )
+    .unwrap();
+    let output = workspace
+        .command(&["check", "-i", inventory.to_str().unwrap(), "-o", "json"])
+        .env("DROVER_E2E_OVIRT_PASSWORD", "check-password")
+        .output()
+        .unwrap();
+    // Exit 7: the check failed on some host (README's exit codes), here h3.
+    assert_eq!(output.status.code(), Some(7), "{}", stderr(&output));
+    assert!(stderr(&output).contains("h3"), "{}", stderr(&output));
+    let document: serde_json::Value = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|error| panic!("{error}: {}", stderr(&output)));
+    let host = |name: &str| {
+        document["hosts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|host| host["host"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("{name} in {document}"))
+    };
+    assert_eq!(host("h1")["updates_available"], true, "{document}");
+    assert_eq!(host("h2")["updates_available"], false, "{document}");
+    let h3 = host("h3");
+    assert!(h3["updates_available"].is_null(), "{h3}");
+    assert!(
+        h3["error"]
+            .as_str()
+            .is_some_and(|error| error.contains("non_responsive")),
+        "{h3}"
+    );
+}

@@ -302,13 +302,17 @@ pub enum SettingKind {
     WlbEnabled,
     /// A VM's CD/DVD drive holds media (about one VM).
     VmMediaInserted,
+    /// The cluster runs a scheduling policy other than its maintenance policy (oVirt's
+    /// `cluster_maintenance`): the engine balances VMs and starts new ones during the roll.
+    SchedulingPolicy,
 }
 
 impl SettingKind {
-    pub const ALL: [SettingKind; 3] = [
+    pub const ALL: [SettingKind; 4] = [
         SettingKind::HaEnabled,
         SettingKind::WlbEnabled,
         SettingKind::VmMediaInserted,
+        SettingKind::SchedulingPolicy,
     ];
 
     /// The name as written in inventories and prechecks (`ha-enabled`).
@@ -317,6 +321,7 @@ impl SettingKind {
             SettingKind::HaEnabled => "ha-enabled",
             SettingKind::WlbEnabled => "wlb-enabled",
             SettingKind::VmMediaInserted => "vm-media-inserted",
+            SettingKind::SchedulingPolicy => "scheduling-policy",
         }
     }
 

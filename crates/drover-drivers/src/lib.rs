@@ -144,17 +144,22 @@ pub fn prepare(
 }
 
 /// Each host's pending updates as the platform itself reports them, for `drover check`: host
-/// name → whether updates are pending (`None`: the platform does not know). `None` for a driver
-/// whose platform reports no updates (its hosts are asked by `upgrade.check_command`).
+/// name → whether updates are pending (`Ok(None)`: the platform does not know; `Err`: asking
+/// about this host failed, never to be read as "no updates"). `None` for a driver whose
+/// platform reports no updates (its hosts are asked by `upgrade.check_command`).
 pub async fn platform_updates(
     section: &DriverSection,
     cluster: &Cluster,
-) -> Option<Result<BTreeMap<String, Option<bool>>, RegistryError>> {
+) -> Option<Result<HostUpdates, RegistryError>> {
     match section {
         DriverSection::Xapi(xapi) => Some(xapi::pending_updates(xapi, cluster).await),
+        DriverSection::Ovirt(ovirt) => Some(ovirt::pending_updates(ovirt, cluster).await),
         _ => None,
     }
 }
+
+/// Host name → its pending updates (`Ok(None)`: unknown) or why the platform could not say.
+pub type HostUpdates = BTreeMap<String, Result<Option<bool>, String>>;
 
 /// Opens the driver a run recorded.
 pub fn open(

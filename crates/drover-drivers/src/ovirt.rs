@@ -1,7 +1,8 @@
 //! The oVirt driver's registration: `kind: ovirt` (one cluster of an oVirt / OLVM engine through
 //! its REST API v4). `prepare` makes `password_file` and `ca_file` absolute beside the inventory;
 //! `open` reads the password (from `password_env` or `password_file`, never from the section
-//! itself). It keeps no files and runs on the wall clock.
+//! itself). It keeps no files and runs on the wall clock. `pending_updates` answers `drover
+//! check` from the engine's `update_available`.
 //!
 //! This module knows the oVirt driver's section; it must not know stores or callers.
 
@@ -10,6 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use drover_command::ArgvTemplate;
+use drover_core::Cluster;
 use drover_driver::Driver;
 use drover_ovirt::{OvirtClient, OvirtConnection, OvirtDriver, OvirtTimings};
 use drover_schema::inventory::{CommandStep, DriverSection, OvirtSection};
@@ -76,6 +78,33 @@ fn password(ovirt: &OvirtSection) -> Result<String, RegistryError> {
 
 fn open(run_driver: &RunDriver, context: &OpenContext) -> Result<Arc<dyn Driver>, RegistryError> {
     let ovirt = section_of(&run_driver.section)?;
+    Ok(Arc::new(driver_of(ovirt, context.cluster)?))
+}
+
+/// Each inventory host's `update_available` as the engine reports it, for `drover check` (a
+/// host the engine cannot vouch for is an error for that host). A relative `password_file` is
+/// read from the current directory here (a run resolves it beside the inventory).
+pub(crate) async fn pending_updates(
+    ovirt: &OvirtSection,
+    cluster: &Cluster,
+) -> Result<crate::HostUpdates, RegistryError> {
+    let driver = driver_of(ovirt, cluster)?;
+    let names: Vec<String> = cluster.hosts.iter().map(|host| host.name.clone()).collect();
+    let pending =
+        driver
+            .updates_pending(&names)
+            .await
+            .map_err(|error| RegistryError::Unavailable {
+                kind: "ovirt",
+                detail: error.to_string(),
+            })?;
+    Ok(pending
+        .into_iter()
+        .map(|(host, pending)| (host, pending.map(Some)))
+        .collect())
+}
+
+fn driver_of(ovirt: &OvirtSection, cluster: &Cluster) -> Result<OvirtDriver, RegistryError> {
     let connection = OvirtConnection {
         url: ovirt.url.clone(),
         username: ovirt.username.clone(),
@@ -97,11 +126,11 @@ fn open(run_driver: &RunDriver, context: &OpenContext) -> Result<Arc<dyn Driver>
         .map(|argv| ArgvTemplate::for_step(CommandStep::Upgrade, argv))
         .transpose()
         .map_err(|error| bad_config(error.to_string()))?;
-    Ok(Arc::new(OvirtDriver::new(
+    Ok(OvirtDriver::new(
         client,
         timings,
-        context.cluster,
+        cluster,
         ovirt.cluster.clone(),
         upgrade_command,
-    )))
+    ))
 }

@@ -5,7 +5,6 @@
 //!
 //! This module knows the XAPI driver's section; it must not know stores or callers.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -97,15 +96,19 @@ fn open(run_driver: &RunDriver, context: &OpenContext) -> Result<Arc<dyn Driver>
 pub(crate) async fn pending_updates(
     xapi: &XapiSection,
     cluster: &Cluster,
-) -> Result<BTreeMap<String, Option<bool>>, RegistryError> {
+) -> Result<crate::HostUpdates, RegistryError> {
     let driver = driver_of(xapi, cluster)?;
-    driver
+    let pending = driver
         .updates_pending()
         .await
         .map_err(|error| RegistryError::Unavailable {
             kind: "xapi",
             detail: error.to_string(),
-        })
+        })?;
+    Ok(pending
+        .into_iter()
+        .map(|(host, pending)| (host, Ok(pending)))
+        .collect())
 }
 
 fn driver_of(xapi: &XapiSection, cluster: &Cluster) -> Result<XapiDriver, RegistryError> {

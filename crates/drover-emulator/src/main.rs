@@ -50,8 +50,10 @@ enum Platform {
 
 #[derive(clap::Args)]
 struct OvirtArguments {
-    #[arg(long)]
-    inventory: PathBuf,
+    /// One inventory per cluster of the engine (repeat `--inventory` for an engine of several;
+    /// host and VM names must differ between them, as in one engine).
+    #[arg(long, required = true)]
+    inventory: Vec<PathBuf>,
     #[arg(long, default_value = "127.0.0.1:0")]
     listen: SocketAddr,
     /// Platform time runs this many times faster than the wall clock (default: the inventory's
@@ -69,6 +71,10 @@ struct OvirtArguments {
     /// How long an SSO token lives; a request with an expired one is answered 401.
     #[arg(long, default_value_t = 1800)]
     token_ttl_secs: u64,
+    /// The built-in scheduling policy the cluster starts on (`none`, the engine's default, or
+    /// `cluster_maintenance`, `evenly_distributed`, `power_saving`, `vm_evenly_distributed`).
+    #[arg(long, default_value = "none")]
+    scheduling_policy: String,
 }
 
 fn main() -> ExitCode {
@@ -135,18 +141,33 @@ async fn run(arguments: Arguments) -> Result<(), EmulatorError> {
 async fn run_ovirt(arguments: OvirtArguments) -> Result<(), EmulatorError> {
     xapi::check_loopback(&arguments.listen)?;
     let password = read_password(arguments.password_file, arguments.password_env)?;
-    let world = world::open(&arguments.inventory, arguments.time_scale)?;
-    let engine = ovirt::Engine::new(
-        world.driver,
-        world.cluster,
-        ovirt::Credentials {
-            username: arguments.username,
-            password,
-        },
-        std::time::Duration::from_secs(arguments.token_ttl_secs),
-    );
+    let events = std::sync::Arc::new(std::sync::Mutex::new(ovirt::events::EventLog::default()));
+    let mut parts = Vec::new();
+    for (part, inventory) in arguments.inventory.iter().enumerate() {
+        let world = world::open(inventory, arguments.time_scale)?;
+        let engine = ovirt::Engine::new_part(
+            world.driver,
+            world.cluster,
+            ovirt::Credentials {
+                username: arguments.username.clone(),
+                password: password.clone(),
+            },
+            std::time::Duration::from_secs(arguments.token_ttl_secs),
+            u16::try_from(part)
+                .map_err(|_| EmulatorError::Inventory("more than 65,535 clusters".to_string()))?,
+            events.clone(),
+        );
+        if !engine.set_scheduling_policy(&arguments.scheduling_policy, &[]) {
+            return Err(EmulatorError::Inventory(format!(
+                "--scheduling-policy {}: not one of {}",
+                arguments.scheduling_policy,
+                ovirt::engine::SCHEDULING_POLICIES.join(", ")
+            )));
+        }
+        parts.push(engine);
+    }
     let listener = bind(arguments.listen).await?;
-    ovirt::serve(listener, engine).await
+    ovirt::serve_parts(listener, parts).await
 }
 
 fn read_password(

@@ -11,8 +11,18 @@
 //!   `status` up is up, maintenance, preparing_for_maintenance, installing and install_failed are
 //!   maintenance, anything else (non_responsive, non_operational, down, reboot…) is down; its
 //!   version is `version.full_version`; a VM whose `placement_policy.affinity` is `pinned` is not
-//!   migratable; `high_availability.enabled` is restart policy always; a negative, enforcing VM
-//!   rule (`vms_rule`, else the deprecated `positive`/`enforcing`) is an anti-affinity group.
+//!   migratable (the core's `unmovable-vms` precheck names it: the `cluster_upgrade` role's
+//!   "pinned VMs" safeguard); `high_availability.enabled` is restart policy always; affinity
+//!   groups and `placement_policy.hosts` become anti-affinity and `allowed_hosts` (`affinity`).
+//! - the cluster's scheduling policy (`Cluster.scheduling_policy`) other than
+//!   `cluster_maintenance` is the blocking setting `scheduling-policy`: `resolve_setting` switches
+//!   it to `cluster_maintenance` as the `cluster_upgrade` role does (after logging the policy and
+//!   its `custom_scheduling_policy_properties` as an event, `EventsService.Add`, so a repeated
+//!   resolve answers the same saved text), `restore_setting` puts both back.
+//! - `drover check` reads each host's `update_available` (`updates_pending`); a host the engine
+//!   cannot vouch for is an error for that host.
+//! - a failed upgrade (install_failed) or migration carries the engine's warning and error
+//!   events about its host or VM (`GET /events?from=INDEX`, the index read before the step).
 //! - cordon is the host tag [`CORDON_TAG`]: oVirt has no "no new VMs here" flag, so Drover's
 //!   plan (which never places a VM on a cordoned host) is what honours it; the engine does not.
 //! - maintenance is `deactivate` of a host Drover has already emptied (a host that still runs VMs
@@ -29,9 +39,12 @@
 //!   `fence` with `fence_type` restart. The compatibility level is the cluster's `version`
 //!   (`PUT /clusters/{id}`).
 //!
-//! Not done: positive and host
-//! affinity rules, the scheduling policy switch to `cluster_maintenance` and back, the engine's
-//! own pending update.
+//! Not done: the engine's own pending update (the seed's first requirement). The REST API v4 does
+//! not expose it: `types/Api.java` has `product_info`, `summary`, `time`, `engine_backup` and the
+//! users, `types/ProductInfo.java` only `name`, `vendor`, `version`, `instance_id`, and no service
+//! under `services/SystemService.java` checks the engine's packages (the engine machine is no
+//! `Host` with an `update_available`, not even for a self-hosted engine, whose VM is a `Vm`).
+//! It stays `engine-upgrade-check` on the engine machine.
 //!
 //! This module must not know Drover's engine, stores or the registry.
 
@@ -42,15 +55,30 @@ use std::time::{Duration, Instant};
 use drover_command::{
     run_step, ArgvTemplate, Placeholder, PlaceholderValues, RunLimits, StepContext,
 };
-use drover_core::{Cluster, Host, HostRole, HostState, RestartPolicy, Version, Vm, VmState};
+use drover_core::{
+    Cluster, Host, HostRole, HostState, PlatformSetting, RestartPolicy, SettingKind, Version, Vm,
+    VmState,
+};
 use drover_driver::{Discovered, Driver, DriverError, HostFacts, ShutdownObserved};
 use serde_json::{json, Value};
 
+use crate::affinity::{self, VmPlacement};
 use crate::client::OvirtClient;
 use crate::OvirtError;
 
 /// The host tag that stands for Drover's cordon.
 pub const CORDON_TAG: &str = "drover-cordoned";
+/// The scheduling policy the `cluster_upgrade` role switches a cluster to for its upgrade
+/// (oVirt/ovirt-ansible-collection `roles/cluster_upgrade/tasks/cluster_policy.yml`:
+/// `scheduling_policy: cluster_maintenance`).
+pub const MAINTENANCE_POLICY: &str = "cluster_maintenance";
+/// The `origin` of the events Drover adds to the engine's audit log (`EventsService.Add`).
+pub const EVENT_ORIGIN: &str = "drover";
+/// What precedes the saved policy in the description of the event Drover logs before it switches
+/// a cluster's policy, so that a resolve repeated after a crash answers the same saved text.
+const SAVED_POLICY_MARKER: &str = "restores afterwards: ";
+/// How many of the newest events a repeated resolve scans for Drover's own record.
+const EVENTS_SCANNED: u32 = 10_000;
 
 /// How the driver paces itself.
 #[derive(Clone, Debug)]
@@ -331,6 +359,261 @@ impl OvirtDriver {
         last.insert(vm.to_string(), host.to_string());
     }
 
+    /// Each inventory host's pending update as the engine reports it, for `drover check`: the
+    /// host's `update_available` (`types/Host.java`: "Indicates if there is an update available
+    /// for the host", filled by the engine's periodic check, `HostPackagesUpdateTimeInHours`, or
+    /// the `upgradecheck` action of `services/HostService.java`). A host whose value cannot be
+    /// trusted is an error for that host, never "no updates": one the engine does not have in
+    /// the cluster, one without the field, and one whose `status` is neither up, maintenance nor
+    /// install_failed (the engine's check runs on the host's VDSM, so for a host it cannot reach
+    /// the value is its last answer, of unknown age; this status rule is Drover's, not the
+    /// model's).
+    pub async fn updates_pending(
+        &self,
+        inventory_hosts: &[String],
+    ) -> Result<BTreeMap<String, Result<bool, String>>, DriverError> {
+        let cluster = self.cluster_record().await?;
+        let records = self.hosts(text(&cluster, "id")).await?;
+        Ok(inventory_hosts
+            .iter()
+            .map(|name| {
+                let answer = match records.iter().find(|record| text(record, "name") == name) {
+                    None => Err(format!(
+                        "the engine has no host {name} in cluster {}",
+                        self.cluster
+                    )),
+                    Some(record) => match (text(record, "status"), record.get("update_available")) {
+                        ("up" | "maintenance" | "install_failed", Some(_)) => {
+                            Ok(flag(record, "update_available"))
+                        }
+                        (_, None) => Err(format!(
+                            "the engine reports no update_available for host {name}"
+                        )),
+                        (status, Some(_)) => Err(format!(
+                            "the engine reports host {name} {status}: it cannot check the host's updates"
+                        )),
+                    },
+                };
+                (name.clone(), answer)
+            })
+            .collect())
+    }
+
+    /// The engine's scheduling policies, id → name (`services/SchedulingPoliciesService.java`).
+    async fn scheduling_policies(&self) -> Result<HashMap<String, String>, DriverError> {
+        let policies = self.get("/schedulingpolicies", "engine").await?;
+        Ok(items(&policies, "scheduling_policy")
+            .iter()
+            .map(|policy| {
+                (
+                    text(policy, "id").to_string(),
+                    text(policy, "name").to_string(),
+                )
+            })
+            .collect())
+    }
+
+    /// The blocking settings of the cluster: its scheduling policy when it is not the maintenance
+    /// policy (`Cluster.scheduling_policy`, a link to a `SchedulingPolicy`). An engine without a
+    /// `cluster_maintenance` policy (before 4.1.4, as the role's version check says) has nothing
+    /// to switch to, so nothing is reported.
+    async fn observed_settings(
+        &self,
+        cluster: &Value,
+    ) -> Result<Vec<PlatformSetting>, DriverError> {
+        let policies = self.scheduling_policies().await?;
+        if !policies.values().any(|name| name == MAINTENANCE_POLICY) {
+            tracing::warn!(
+                cluster = %self.cluster,
+                "ovirt: the engine has no {MAINTENANCE_POLICY} scheduling policy; the cluster keeps its own during the roll"
+            );
+            return Ok(Vec::new());
+        }
+        let current = cluster
+            .get("scheduling_policy")
+            .map(|policy| text(policy, "id"))
+            .unwrap_or("");
+        Ok(match policies.get(current).map(String::as_str) {
+            Some(MAINTENANCE_POLICY) => Vec::new(),
+            _ => vec![PlatformSetting::pool(SettingKind::SchedulingPolicy)],
+        })
+    }
+
+    /// Switches the cluster to `cluster_maintenance`, as the `cluster_upgrade` role does, and
+    /// answers what puts it back: the policy's id and name and the cluster's
+    /// `custom_scheduling_policy_properties` (the role restores both). Before the switch the
+    /// saved text is logged as an event of the cluster (`EventsService.Add`, origin
+    /// [`EVENT_ORIGIN`]), so a resolve repeated after a crash between the switch and the
+    /// journal's record finds it and answers the same text; a cluster already on the maintenance
+    /// policy without such an event was switched by someone else, and Drover restores nothing
+    /// (an empty object).
+    async fn switch_to_maintenance_policy(&self) -> Result<String, DriverError> {
+        let cluster = self.cluster_record().await?;
+        let cluster_id = text(&cluster, "id").to_string();
+        let policies = self.scheduling_policies().await?;
+        let Some(maintenance_id) = policies
+            .iter()
+            .find(|(_, name)| *name == MAINTENANCE_POLICY)
+            .map(|(id, _)| id.clone())
+        else {
+            return Err(DriverError::Refused(format!(
+                "the engine has no {MAINTENANCE_POLICY} scheduling policy"
+            )));
+        };
+        let current = cluster
+            .get("scheduling_policy")
+            .map(|policy| text(policy, "id").to_string())
+            .unwrap_or_default();
+        if current == maintenance_id {
+            return self.saved_policy_from_events(&cluster_id).await;
+        }
+        let properties: Vec<Value> = cluster
+            .get("custom_scheduling_policy_properties")
+            .map(|properties| items(properties, "property"))
+            .unwrap_or(&[])
+            .iter()
+            .map(|property| json!({"name": text(property, "name"), "value": text(property, "value")}))
+            .collect();
+        let saved = json!({
+            "scheduling_policy": {
+                "id": current,
+                "name": policies.get(&current).cloned().unwrap_or_default(),
+            },
+            "custom_scheduling_policy_properties": properties,
+        })
+        .to_string();
+        let custom_id = (drover_driver::wall_now_ms() % i32::MAX as u64).to_string();
+        self.post(
+            "/events",
+            json!({
+                "description": format!(
+                    "Drover switches cluster {} to the {MAINTENANCE_POLICY} scheduling policy for its rolling upgrade and {SAVED_POLICY_MARKER}{saved}",
+                    self.cluster
+                ),
+                "severity": "normal",
+                "origin": EVENT_ORIGIN,
+                "custom_id": custom_id,
+                "cluster": {"id": cluster_id},
+            }),
+            "engine",
+        )
+        .await?;
+        self.client
+            .put(
+                &format!("/clusters/{cluster_id}"),
+                json!({"scheduling_policy": {"id": maintenance_id}}),
+            )
+            .await
+            .map_err(|error| driver_error(error, &self.cluster))?;
+        Ok(saved)
+    }
+
+    /// The newest saved policy Drover logged for the cluster, else `{}` (nothing of Drover's).
+    async fn saved_policy_from_events(&self, cluster_id: &str) -> Result<String, DriverError> {
+        let events = self
+            .get(&format!("/events?max={EVENTS_SCANNED}"), "engine")
+            .await?;
+        // Newest first (EventsService.List: sorted by id, highest first).
+        let saved = items(&events, "event").iter().find_map(|event| {
+            let ours = text(event, "origin") == EVENT_ORIGIN
+                && event.get("cluster").map(|cluster| text(cluster, "id")) == Some(cluster_id);
+            ours.then(|| text(event, "description"))
+                .and_then(|description| description.split_once(SAVED_POLICY_MARKER))
+                .map(|(_, saved)| saved.to_string())
+        });
+        Ok(saved.unwrap_or_else(|| "{}".to_string()))
+    }
+
+    /// Puts back the policy `saved` names, with its properties, if the cluster is still on the
+    /// maintenance policy (one moved elsewhere meanwhile is the operator's choice and is left).
+    async fn restore_policy(&self, saved: &str) -> Result<(), DriverError> {
+        let saved: Value = serde_json::from_str(saved).map_err(|error| {
+            DriverError::Failed(format!(
+                "the saved scheduling policy does not read: {error}"
+            ))
+        })?;
+        let Some(policy_id) = saved
+            .get("scheduling_policy")
+            .map(|policy| text(policy, "id"))
+            .filter(|id| !id.is_empty())
+        else {
+            return Ok(());
+        };
+        let cluster = self.cluster_record().await?;
+        let current = cluster
+            .get("scheduling_policy")
+            .map(|policy| text(policy, "id"))
+            .unwrap_or("");
+        if current == policy_id {
+            return Ok(());
+        }
+        let policies = self.scheduling_policies().await?;
+        if policies.get(current).map(String::as_str) != Some(MAINTENANCE_POLICY) {
+            tracing::warn!(
+                cluster = %self.cluster,
+                policy = policies.get(current).map(String::as_str).unwrap_or(current),
+                "ovirt: the cluster left the maintenance policy during the run; Drover leaves it there"
+            );
+            return Ok(());
+        }
+        let mut body = json!({"scheduling_policy": {"id": policy_id}});
+        let properties = saved
+            .get("custom_scheduling_policy_properties")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        if !properties.is_empty() {
+            body["custom_scheduling_policy_properties"] = json!({"property": properties});
+        }
+        self.client
+            .put(&format!("/clusters/{}", text(&cluster, "id")), body)
+            .await
+            .map(|_| ())
+            .map_err(|error| driver_error(error, &self.cluster))
+    }
+
+    /// The newest event index, to read a step's events from (`None` when the engine has none or
+    /// does not answer: the step does not depend on it).
+    async fn latest_event_index(&self) -> Option<u64> {
+        let events = self.client.get("/events?max=1").await.ok()?;
+        items(&events, "event")
+            .first()
+            .map(|event| number(event, "index"))
+    }
+
+    /// The engine's warnings and errors about one host or VM (`subject` "host" or "vm", its id),
+    /// after `since` (else among the newest 100), newest first, as a text for a failed step's
+    /// detail; empty when there are none or the engine does not answer.
+    async fn events_about(&self, since: Option<u64>, subject: &str, id: &str) -> String {
+        let path = match since {
+            Some(index) => format!("/events?from={index}"),
+            None => "/events?max=100".to_string(),
+        };
+        let Ok(events) = self.client.get(&path).await else {
+            return String::new();
+        };
+        let texts: Vec<String> = items(&events, "event")
+            .iter()
+            .filter(|event| {
+                event.get(subject).map(|about| text(about, "id")) == Some(id)
+                    && matches!(text(event, "severity"), "warning" | "error" | "alert")
+            })
+            .take(3)
+            .map(|event| {
+                format!(
+                    "event {} code {}: {}",
+                    text(event, "index"),
+                    text(event, "code"),
+                    text(event, "description")
+                )
+            })
+            .collect();
+        match texts.is_empty() {
+            true => String::new(),
+            false => format!(" (the engine's events: {})", texts.join("; ")),
+        }
+    }
+
     async fn upgrade_by_command(
         &self,
         template: &ArgvTemplate,
@@ -430,24 +713,10 @@ impl Driver for OvirtDriver {
                 name,
             });
         }
-        // Negative, enforcing VM rules: anti-affinity (AffinityGroup.vms_rule; the deprecated
-        // positive/enforcing pair when the engine predates it).
+        // Affinity groups (anti-affinity, host rules, positive VM rules: `affinity`).
         let groups = self
             .get(&format!("/clusters/{cluster_id}/affinitygroups"), "engine")
             .await?;
-        let mut anti_affinity = HashMap::new();
-        for group in items(&groups, "affinity_group") {
-            let rule = group.get("vms_rule").unwrap_or(group);
-            let enabled = rule.get("enabled").is_none() || flag(rule, "enabled");
-            if enabled && !flag(rule, "positive") && flag(rule, "enforcing") {
-                let members = group.get("vms").map(|vms| items(vms, "vm")).unwrap_or(&[]);
-                for member in members {
-                    anti_affinity
-                        .entry(text(member, "id").to_string())
-                        .or_insert_with(|| text(group, "name").to_string());
-                }
-            }
-        }
         // Local storage: a disk on a `localfs` storage domain (StorageType in the model); the
         // VMs' disks come inlined with `follow`, one request for the whole cluster.
         let domains = self.get("/storagedomains", "engine").await?;
@@ -464,6 +733,7 @@ impl Driver for OvirtDriver {
             .get("/vms?follow=disk_attachments.disk", "engine")
             .await?;
         let mut vms = Vec::new();
+        let mut placements = Vec::new();
         for record in items(&vm_records, "vm") {
             if record.get("cluster").map(|c| text(c, "id")) != Some(cluster_id.as_str()) {
                 continue;
@@ -508,6 +778,19 @@ impl Driver for OvirtDriver {
             let high_availability = record
                 .get("high_availability")
                 .is_some_and(|ha| flag(ha, "enabled"));
+            placements.push(VmPlacement {
+                id: text(record, "id"),
+                host: host_index,
+                running,
+                placement_hosts: record
+                    .get("placement_policy")
+                    .and_then(|policy| policy.get("hosts"))
+                    .map(|hosts| items(hosts, "host"))
+                    .unwrap_or(&[])
+                    .iter()
+                    .map(|host| text(host, "id"))
+                    .collect(),
+            });
             vms.push(Vm {
                 host: drover_core::HostId(host_index as u32),
                 memory_mib: number(record, "memory") / MIB,
@@ -517,6 +800,8 @@ impl Driver for OvirtDriver {
                 } else {
                     VmState::Stopped
                 },
+                // `user_migratable` VMs move only when a user asks (VmAffinity), and Drover's
+                // migration is such a request, as the `cluster_upgrade` role's `force_migrate`.
                 migratable: text(&placement, "affinity") != "pinned",
                 local_storage: on_local_storage(record, &local_domains),
                 restart_policy: if high_availability {
@@ -524,18 +809,48 @@ impl Driver for OvirtDriver {
                 } else {
                     RestartPolicy::Manual
                 },
-                anti_affinity: anti_affinity.get(text(record, "id")).cloned(),
-                // Positive and host affinity are not read yet: any host.
+                // Filled in below from the affinity groups and placement hosts.
+                anti_affinity: None,
                 allowed_hosts: None,
                 name,
             });
         }
-        // The scheduling policy switch is not modelled as a setting yet: the inventory's list stays.
+        let host_ids: Vec<&str> = host_records.iter().map(|host| text(host, "id")).collect();
+        let found = affinity::constraints(items(&groups, "affinity_group"), &placements, &host_ids);
+        for (vm, placement) in vms.iter_mut().zip(&placements) {
+            vm.anti_affinity = found.anti_affinity.get(placement.id).cloned();
+            vm.allowed_hosts = found.allowed_hosts.get(placement.id).cloned();
+        }
+        let settings = self.observed_settings(&cluster).await?;
         Ok(Discovered {
             hosts,
             vms,
-            settings: None,
+            settings: Some(settings),
         })
+    }
+
+    async fn resolve_setting(&self, setting: &PlatformSetting) -> Result<String, DriverError> {
+        match setting.kind {
+            SettingKind::SchedulingPolicy => self.switch_to_maintenance_policy().await,
+            _ => Err(DriverError::Refused(format!(
+                "{}: oVirt clusters have no such setting",
+                setting.label()
+            ))),
+        }
+    }
+
+    async fn restore_setting(
+        &self,
+        setting: &PlatformSetting,
+        saved: &str,
+    ) -> Result<(), DriverError> {
+        match setting.kind {
+            SettingKind::SchedulingPolicy => self.restore_policy(saved).await,
+            _ => Err(DriverError::Refused(format!(
+                "{}: oVirt clusters have no such setting",
+                setting.label()
+            ))),
+        }
     }
 
     async fn host_facts(&self, host: &str) -> Result<HostFacts, DriverError> {
@@ -657,7 +972,7 @@ impl Driver for OvirtDriver {
             )
             .await?;
         }
-        let arrived = self
+        let arrived = match self
             .wait_for_vm(
                 &vm_id,
                 vm,
@@ -665,7 +980,16 @@ impl Driver for OvirtDriver {
                 Some(&target_id),
                 self.timings.migration_timeout,
             )
-            .await?;
+            .await
+        {
+            Err(DriverError::Failed(detail)) => {
+                return Err(DriverError::Failed(format!(
+                    "{detail}{}",
+                    self.events_about(None, "vm", &vm_id).await
+                )))
+            }
+            other => other?,
+        };
         if arrived {
             self.remember_host(vm, to);
             return Ok(());
@@ -679,8 +1003,9 @@ impl Driver for OvirtDriver {
             )
             .await;
         Err(DriverError::Failed(format!(
-            "migration of {vm} to {to} still running after {} s: cancelled (cancelmigration)",
-            self.timings.migration_timeout.as_secs()
+            "migration of {vm} to {to} still running after {} s: cancelled (cancelmigration){}",
+            self.timings.migration_timeout.as_secs(),
+            self.events_about(None, "vm", &vm_id).await
         )))
     }
 
@@ -775,6 +1100,8 @@ impl Driver for OvirtDriver {
                 _ => Ok(false),
             }
         };
+        // The step's events start here: an install_failed is explained by what the engine logged.
+        let since = self.latest_event_index().await;
         match &self.upgrade_command {
             Some(template) => {
                 self.upgrade_by_command(template, &record, host, target)
@@ -806,9 +1133,15 @@ impl Driver for OvirtDriver {
                     reports_target(record)
                 },
             )
-            .await?;
-        let _ = watched;
-        Ok(())
+            .await;
+        match watched {
+            Ok(_) => Ok(()),
+            Err(DriverError::Failed(detail)) => Err(DriverError::Failed(format!(
+                "{detail}{}",
+                self.events_about(since, "host", &id).await
+            ))),
+            Err(other) => Err(other),
+        }
     }
 
     async fn reboot(&self, host: &str, boot_id_before: &str) -> Result<(), DriverError> {

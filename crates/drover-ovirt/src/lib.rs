@@ -7,6 +7,7 @@
 //!
 //! This crate must not know the engine (Drover's), stores, the registry or the command line.
 
+pub mod affinity;
 pub mod client;
 pub mod driver;
 

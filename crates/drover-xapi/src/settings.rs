@@ -246,7 +246,16 @@ pub(crate) async fn resolve(
             }
             Ok(String::new())
         }
+        SettingKind::SchedulingPolicy => Err(not_a_pool_setting(setting)),
     }
+}
+
+/// A setting of another platform (an oVirt cluster's scheduling policy): XAPI has none.
+fn not_a_pool_setting(setting: &PlatformSetting) -> DriverError {
+    DriverError::Refused(format!(
+        "{}: XAPI pools have no such setting",
+        setting.label()
+    ))
 }
 
 /// Reads what HA runs with, then turns it off (if it is on); answers what was read.
@@ -333,6 +342,7 @@ pub(crate) async fn restore(
             "{}: Drover ejects media but does not insert it again",
             setting.label()
         ))),
+        SettingKind::SchedulingPolicy => Err(not_a_pool_setting(setting)),
     }
 }
 

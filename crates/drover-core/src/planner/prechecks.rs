@@ -165,6 +165,10 @@ fn blocking_setting(cluster: &Cluster, kind: SettingKind, subjects: Vec<String>)
             format!("VM(s) {} have a CD/DVD inserted, which pins them to their host", name_list(&subjects)),
             "Drover ejects it before the first host and does not insert it again",
         ),
+        SettingKind::SchedulingPolicy => (
+            format!("cluster {} runs a scheduling policy other than its maintenance policy: the engine balances VMs and starts new ones during the roll", cluster.name),
+            "Drover switches it to the maintenance policy before the first host and back, with its properties, when the run completes or is aborted",
+        ),
     };
     let (status, message) = if cluster.policy.auto_resolve {
         (CheckStatus::Warn, format!("{what}; resolved: {change}"))

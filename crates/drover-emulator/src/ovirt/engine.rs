@@ -1,6 +1,8 @@
 //! The emulated oVirt engine: the simulator's world ([`SimDriver`]) seen through the oVirt REST
-//! API v4 model (one data center, one cluster, hosts, VMs, affinity groups, jobs, tags, the
-//! built-in scheduling policies), with the engine's asynchronous actions.
+//! API v4 model (one data center, one cluster, hosts, VMs, affinity groups, jobs, tags, events,
+//! the built-in scheduling policies), with the engine's asynchronous actions. An engine of
+//! several clusters is several of these parts ([`Engine::new_part`]), each numbered in the
+//! second group of its objects' ids, sharing one audit log.
 //!
 //! Every name comes from oVirt/ovirt-engine-api-model (`src/main/java/types/*.java`,
 //! `services/*.java`) as the official SDK's generated readers read them
@@ -40,10 +42,10 @@ use drover_core::{Cluster, HostState, RestartPolicy, Version, VmState};
 use drover_driver::{Discovered, Driver, DriverError};
 use drover_sim::driver::{PlatformHostState, SimDriver, WorldSnapshot};
 
+use super::events::{self, EventLog, Logged, Subjects};
 use super::wire::Node;
+pub use super::wire::{date_text, API};
 
-/// The API's root path.
-pub const API: &str = "/ovirt-engine/api";
 /// The host tag that stands for Drover's cordon (oVirt has no "no new VMs here" flag).
 pub const CORDON_TAG: &str = "drover-cordoned";
 /// Tokens kept; the oldest is forgotten past this (its holder gets 401 and logs in again).
@@ -57,7 +59,10 @@ const MAX_TAGS_PER_HOST: usize = 64;
 const CLEAN_SHUTDOWN_WAIT: Duration = Duration::from_secs(300);
 /// The engine version the API reports (`ProductInfo.version`).
 const ENGINE_VERSION: (u32, u32, u32) = (4, 5, 6);
-/// `SchedulingPolicy` names of the engine's built-in policies (`none` first, the default).
+/// `SchedulingPolicy` names of the engine's built-in policies (`none` first, the default). The
+/// names are the engine's built-in ones as the `cluster_upgrade` role of
+/// oVirt/ovirt-ansible-collection names `cluster_maintenance` (`tasks/cluster_policy.yml`); the
+/// other four are from memory of the engine's administration guide, not from the model.
 pub const SCHEDULING_POLICIES: [&str; 5] = [
     "none",
     "evenly_distributed",
@@ -65,6 +70,8 @@ pub const SCHEDULING_POLICIES: [&str; 5] = [
     "vm_evenly_distributed",
     "cluster_maintenance",
 ];
+/// The index of `cluster_maintenance` in [`SCHEDULING_POLICIES`].
+const MAINTENANCE_POLICY: usize = 4;
 
 /// Who may log in through the SSO.
 #[derive(Clone, Debug)]
@@ -77,7 +84,7 @@ pub struct Credentials {
 pub type Answer = (u16, Option<Node>);
 
 /// The kinds of object, for ids (the first group of each uuid).
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, PartialEq)]
 enum Class {
     DataCenter = 1,
     Cluster = 2,
@@ -92,15 +99,41 @@ enum Class {
     StorageDomain = 11,
 }
 
-fn uuid(class: Class, index: u64) -> String {
-    format!("{:08x}-0000-4000-8000-{index:012x}", class as u32)
+/// An id: the class in the first group, the engine part (the cluster, for an engine of several)
+/// in the second, the index in the last. Part 0's ids are those of a one-cluster engine.
+fn uuid_in(part: u16, class: Class, index: u64) -> String {
+    format!("{:08x}-{part:04x}-4000-8000-{index:012x}", class as u32)
 }
 
-fn index_of(class: Class, id: &str) -> Option<usize> {
+fn uuid(class: Class, index: u64) -> String {
+    uuid_in(0, class, index)
+}
+
+/// The part an id names (its second group), whatever its class.
+pub fn part_of(id: &str) -> Option<u16> {
+    let mut groups = id.split('-');
+    let (_, part) = (groups.next()?, groups.next()?);
+    (id.len() == 36 && part.len() == 4)
+        .then(|| u16::from_str_radix(part, 16).ok())
+        .flatten()
+}
+
+fn index_in_part(part: u16, class: Class, id: &str) -> Option<usize> {
     let (prefix, rest) = id.split_once('-')?;
     let index = usize::from_str_radix(rest.rsplit('-').next()?, 16).ok()?;
-    (u32::from_str_radix(prefix, 16).ok()? == class as u32 && uuid(class, index as u64) == id)
+    (u32::from_str_radix(prefix, 16).ok()? == class as u32
+        && uuid_in(part, class, index as u64) == id)
         .then_some(index)
+}
+
+#[cfg(test)]
+fn index_of(class: Class, id: &str) -> Option<usize> {
+    index_in_part(0, class, id)
+}
+
+/// Classes every part shares: one data center, the engine's scheduling policies.
+fn is_engine_wide(class: Class) -> bool {
+    matches!(class, Class::DataCenter | Class::SchedulingPolicy)
 }
 
 /// What the engine is doing to a host besides what the simulator reports.
@@ -144,6 +177,8 @@ struct EngineState {
     tags: HashMap<usize, BTreeMap<u64, String>>,
     update_checked: HashMap<usize, bool>,
     scheduling_policy: usize,
+    /// `Cluster.custom_scheduling_policy_properties` (name, value).
+    policy_properties: Vec<(String, String)>,
     compatibility: Option<(u64, u64)>,
     boot_times: HashMap<(String, String), u64>,
 }
@@ -155,6 +190,10 @@ pub struct Engine {
     credentials: Credentials,
     token_ttl: Duration,
     state: Mutex<EngineState>,
+    /// Which cluster of the engine this is (the ids' second group); 0 for a one-cluster engine.
+    part: u16,
+    /// The audit log, shared by every cluster of one engine.
+    events: Arc<Mutex<EventLog>>,
 }
 
 /// The platform as one request sees it.
@@ -165,32 +204,6 @@ struct View {
 
 fn bytes_of_mib(mib: u64) -> u64 {
     mib.saturating_mul(1024 * 1024)
-}
-
-/// The engine's XML date (`2026-12-06T07:30:00.000+00:00`) for epoch milliseconds.
-pub fn date_text(epoch_ms: u64) -> String {
-    let seconds = epoch_ms / 1000;
-    let days = seconds / 86_400;
-    let (hour, minute, second) = (seconds % 86_400 / 3600, seconds % 3600 / 60, seconds % 60);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let day_of_era = z - era * 146_097;
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let month_index = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
-    let month = if month_index < 10 {
-        month_index + 3
-    } else {
-        month_index - 9
-    };
-    let year = year_of_era + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}.{:03}+00:00",
-        epoch_ms % 1000
-    )
 }
 
 /// `Version` as the model writes it: the dotted parts as major, minor, revision, build.
@@ -262,17 +275,117 @@ impl Engine {
         credentials: Credentials,
         token_ttl: Duration,
     ) -> Arc<Engine> {
+        Engine::new_part(
+            driver,
+            cluster,
+            credentials,
+            token_ttl,
+            0,
+            Default::default(),
+        )
+    }
+
+    /// One cluster of an engine of several: `part` numbers it (its objects' ids), `events` is the
+    /// engine's one audit log. [`crate::ovirt::router_of`] serves the parts as one engine.
+    pub fn new_part(
+        driver: SimDriver,
+        cluster: Cluster,
+        credentials: Credentials,
+        token_ttl: Duration,
+        part: u16,
+        events: Arc<Mutex<EventLog>>,
+    ) -> Arc<Engine> {
         Arc::new(Engine {
             driver,
             cluster: Arc::new(cluster),
             credentials,
             token_ttl,
-            state: Mutex::new(EngineState::default()),
+            part,
+            events,
+            // An engine built here starts as a cluster an administrator already prepared for
+            // maintenance, so a roll finds no policy to switch; `set_scheduling_policy` (and the
+            // binary's `--scheduling-policy`, default `none`) starts it on another.
+            state: Mutex::new(EngineState {
+                scheduling_policy: MAINTENANCE_POLICY,
+                ..EngineState::default()
+            }),
         })
+    }
+
+    /// Puts the cluster on the built-in policy `name` with these custom properties; false for a
+    /// name that is not one of [`SCHEDULING_POLICIES`].
+    pub fn set_scheduling_policy(&self, name: &str, properties: &[(&str, &str)]) -> bool {
+        let Some(index) = SCHEDULING_POLICIES.iter().position(|known| *known == name) else {
+            return false;
+        };
+        let mut state = self.lock();
+        state.scheduling_policy = index;
+        state.policy_properties = properties
+            .iter()
+            .map(|(name, value)| (name.to_string(), value.to_string()))
+            .collect();
+        true
+    }
+
+    /// The cluster's scheduling policy name and custom properties now.
+    pub fn scheduling_policy(&self) -> (String, Vec<(String, String)>) {
+        let state = self.lock();
+        (
+            SCHEDULING_POLICIES[state.scheduling_policy].to_string(),
+            state.policy_properties.clone(),
+        )
+    }
+
+    /// Logs one of the engine's own events.
+    fn log_event(&self, code: i64, severity: &str, description: String, subjects: Subjects) {
+        self.event_log().log(
+            Logged {
+                code,
+                severity,
+                description,
+                subjects,
+            },
+            drover_driver::wall_now_ms(),
+        );
+    }
+
+    fn host_subject(&self, index: usize) -> Subjects {
+        Subjects {
+            host: Some(self.id(Class::Host, index as u64)),
+            cluster: Some(self.id(Class::Cluster, 0)),
+            vm: None,
+        }
+    }
+
+    fn vm_subject(&self, vm: usize, host: Option<usize>) -> Subjects {
+        Subjects {
+            host: host.map(|host| self.id(Class::Host, host as u64)),
+            cluster: Some(self.id(Class::Cluster, 0)),
+            vm: Some(self.id(Class::Vm, vm as u64)),
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, EngineState> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn event_log(&self) -> MutexGuard<'_, EventLog> {
+        self.events.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The id of this part's object (`DataCenter` and `SchedulingPolicy` ids are engine-wide).
+    fn id(&self, class: Class, index: u64) -> String {
+        match is_engine_wide(class) {
+            true => uuid(class, index),
+            false => uuid_in(self.part, class, index),
+        }
+    }
+
+    fn index_in(&self, class: Class, id: &str) -> Option<usize> {
+        match is_engine_wide(class) {
+            true => index_in_part(0, class, id),
+            false => index_in_part(self.part, class, id),
+        }
     }
 
     /// Requests answered, by `METHOD /path` with ids replaced by `{id}` (the emulator's own
@@ -468,13 +581,13 @@ impl Engine {
                 200,
                 Some(Node::list("clusters", "cluster", vec![self.cluster_node()])),
             ),
-            ("GET", ["clusters", id]) if *id == uuid(Class::Cluster, 0) => {
+            ("GET", ["clusters", id]) if *id == self.id(Class::Cluster, 0) => {
                 (200, Some(self.cluster_node()))
             }
-            ("PUT", ["clusters", id]) if *id == uuid(Class::Cluster, 0) => {
+            ("PUT", ["clusters", id]) if *id == self.id(Class::Cluster, 0) => {
                 self.update_cluster(&body).await
             }
-            ("GET", ["clusters", id, "affinitygroups"]) if *id == uuid(Class::Cluster, 0) => {
+            ("GET", ["clusters", id, "affinitygroups"]) if *id == self.id(Class::Cluster, 0) => {
                 (200, Some(self.affinity_groups_node()))
             }
             ("GET", ["schedulingpolicies"]) => {
@@ -490,23 +603,46 @@ impl Engine {
                     )),
                 )
             }
+            ("GET", ["schedulingpolicies", id]) => self
+                .index_in(Class::SchedulingPolicy, id)
+                .filter(|index| *index < SCHEDULING_POLICIES.len())
+                .map_or_else(not_found, |index| {
+                    (200, Some(self.scheduling_policy_node(index)))
+                }),
+            ("GET", ["events"]) => {
+                let number = |name: &str| query.get(name).and_then(|text| text.parse::<u64>().ok());
+                let max = number("max").map(|max| max as usize);
+                (200, Some(self.event_log().list(number("from"), max)))
+            }
+            ("GET", ["events", id]) => id
+                .parse::<u64>()
+                .ok()
+                .and_then(|index| self.event_log().node_of(index))
+                .map_or_else(not_found, |node| (200, Some(node))),
+            ("POST", ["events"]) => {
+                let added = self.event_log().add(&body, drover_driver::wall_now_ms());
+                match added {
+                    Ok(node) => (201, Some(node)),
+                    Err(detail) => fault(400, "Incomplete parameters", &detail),
+                }
+            }
             ("GET", ["jobs"]) => {
                 let state = self.lock();
                 let jobs = state
                     .jobs
                     .iter()
-                    .map(|(serial, job)| job_node(*serial, job))
+                    .map(|(serial, job)| job_node(self.id(Class::Job, *serial), job))
                     .collect();
                 (200, Some(Node::list("jobs", "job", jobs)))
             }
             ("GET", ["jobs", id]) => {
                 let state = self.lock();
-                index_of(Class::Job, id)
+                self.index_in(Class::Job, id)
                     .and_then(|serial| {
                         state
                             .jobs
                             .get(&(serial as u64))
-                            .map(|job| job_node(serial as u64, job))
+                            .map(|job| job_node(self.id(Class::Job, serial as u64), job))
                     })
                     .map_or_else(not_found, |node| (200, Some(node)))
             }
@@ -515,11 +651,13 @@ impl Engine {
     }
 
     fn host_index(&self, id: &str) -> Option<usize> {
-        index_of(Class::Host, id).filter(|index| *index < self.cluster.hosts.len())
+        self.index_in(Class::Host, id)
+            .filter(|index| *index < self.cluster.hosts.len())
     }
 
     fn vm_index(&self, id: &str) -> Option<usize> {
-        index_of(Class::Vm, id).filter(|index| *index < self.cluster.vms.len())
+        self.index_in(Class::Vm, id)
+            .filter(|index| *index < self.cluster.vms.len())
     }
 
     fn host_by_reference(&self, reference: &Node) -> Option<usize> {
@@ -563,11 +701,28 @@ impl Engine {
     }
 
     fn cluster_node(&self) -> Node {
-        let id = uuid(Class::Cluster, 0);
+        let id = self.id(Class::Cluster, 0);
         let (major, minor) = self.cluster_level();
-        let policy = self.lock().scheduling_policy;
-        Node::object("cluster")
-            .attribute("href", href("clusters", &id))
+        let (policy, properties) = {
+            let state = self.lock();
+            (state.scheduling_policy, state.policy_properties.clone())
+        };
+        let mut node = Node::object("cluster");
+        if !properties.is_empty() {
+            node = node.field(Node::list(
+                "custom_scheduling_policy_properties",
+                "property",
+                properties
+                    .iter()
+                    .map(|(name, value)| {
+                        Node::object("property")
+                            .field(Node::text("name", name))
+                            .field(Node::text("value", value))
+                    })
+                    .collect(),
+            ));
+        }
+        node.attribute("href", href("clusters", &id))
             .attribute("id", &id)
             .field(Node::text("name", &self.cluster.name))
             .field(
@@ -579,19 +734,19 @@ impl Engine {
                 "scheduling_policy",
                 href(
                     "schedulingpolicies",
-                    &uuid(Class::SchedulingPolicy, policy as u64),
+                    &self.id(Class::SchedulingPolicy, policy as u64),
                 ),
-                &uuid(Class::SchedulingPolicy, policy as u64),
+                &self.id(Class::SchedulingPolicy, policy as u64),
             ))
             .field(Node::link(
                 "data_center",
-                href("datacenters", &uuid(Class::DataCenter, 0)),
-                &uuid(Class::DataCenter, 0),
+                href("datacenters", &self.id(Class::DataCenter, 0)),
+                &self.id(Class::DataCenter, 0),
             ))
     }
 
     fn scheduling_policy_node(&self, index: usize) -> Node {
-        let id = uuid(Class::SchedulingPolicy, index as u64);
+        let id = self.id(Class::SchedulingPolicy, index as u64);
         Node::object("scheduling_policy")
             .attribute("href", href("schedulingpolicies", &id))
             .attribute("id", &id)
@@ -627,7 +782,7 @@ impl Engine {
 
     fn host_node(&self, index: usize, view: &View) -> Node {
         let configured = &self.cluster.hosts[index];
-        let id = uuid(Class::Host, index as u64);
+        let id = self.id(Class::Host, index as u64);
         let version = self.host_version(index, view);
         let update_available = {
             let checked = self.lock().update_checked.get(&index).copied();
@@ -647,8 +802,8 @@ impl Engine {
             .field(version_node("version", &version.to_string()))
             .field(Node::link(
                 "cluster",
-                href("clusters", &uuid(Class::Cluster, 0)),
-                &uuid(Class::Cluster, 0),
+                href("clusters", &self.id(Class::Cluster, 0)),
+                &self.id(Class::Cluster, 0),
             ))
     }
 
@@ -669,8 +824,8 @@ impl Engine {
                 .entry((name.clone(), boot_id))
                 .or_insert_with(|| drover_driver::wall_now_ms() / 1000)
         };
-        let host_id = uuid(Class::Host, index as u64);
-        let id = uuid(Class::Statistic, index as u64);
+        let host_id = self.id(Class::Host, index as u64);
+        let id = self.id(Class::Statistic, index as u64);
         Node::list(
             "statistics",
             "statistic",
@@ -708,7 +863,7 @@ impl Engine {
     /// inventory's `local_storage` VMs keep their disk (`StorageType` in the model).
     fn storage_domains_node(&self) -> Node {
         let domain = |serial: usize, name: String, storage_type: &str| {
-            let id = uuid(Class::StorageDomain, serial as u64);
+            let id = self.id(Class::StorageDomain, serial as u64);
             Node::object("storage_domain")
                 .attribute("href", href("storagedomains", &id))
                 .attribute("id", &id)
@@ -717,11 +872,20 @@ impl Engine {
                 .field(Node::text("type", "data"))
         };
         let domains =
-            std::iter::once(domain(0, "shared".into(), "nfs"))
-                .chain(self.cluster.hosts.iter().enumerate().map(|(index, host)| {
+            std::iter::once(domain(
+                0,
+                match self.part {
+                    0 => "shared".into(),
+                    part => format!("shared-{part}"),
+                },
+                "nfs",
+            ))
+            .chain(
+                self.cluster.hosts.iter().enumerate().map(|(index, host)| {
                     domain(index + 1, format!("local-{}", host.name), "localfs")
-                }))
-                .collect();
+                }),
+            )
+            .collect();
         Node::list("storage_domains", "storage_domain", domains)
     }
 
@@ -734,13 +898,13 @@ impl Engine {
             .vms
             .iter()
             .find(|vm| vm.name == configured.name)?;
-        let vm_id = uuid(Class::Vm, index as u64);
-        let disk_id = uuid(Class::Disk, index as u64);
+        let vm_id = self.id(Class::Vm, index as u64);
+        let disk_id = self.id(Class::Disk, index as u64);
         let domain = match vm.local_storage {
             true => vm.host.index() + 1,
             false => 0,
         };
-        let domain_id = uuid(Class::StorageDomain, domain as u64);
+        let domain_id = self.id(Class::StorageDomain, domain as u64);
         let disk = Node::object("disk")
             .attribute("href", href("disks", &disk_id))
             .attribute("id", &disk_id)
@@ -781,8 +945,8 @@ impl Engine {
             .iter()
             .find(|vm| vm.name == configured.name)?;
         let running = vm.state == VmState::Running;
-        let id = uuid(Class::Vm, index as u64);
-        let host_id = uuid(Class::Host, vm.host.index() as u64);
+        let id = self.id(Class::Vm, index as u64);
+        let host_id = self.id(Class::Host, vm.host.index() as u64);
         // A VM that cannot move live is pinned to its host in the model (`VmAffinity.PINNED`);
         // a VM on local storage is not, but its disk is on a `localfs` domain.
         let pinned = !vm.migratable;
@@ -817,8 +981,8 @@ impl Engine {
             .field(Node::text("type", "server"))
             .field(Node::link(
                 "cluster",
-                href("clusters", &uuid(Class::Cluster, 0)),
-                &uuid(Class::Cluster, 0),
+                href("clusters", &self.id(Class::Cluster, 0)),
+                &self.id(Class::Cluster, 0),
             ));
         if running {
             node = node.field(Node::link("host", href("hosts", &host_id), &host_id));
@@ -829,6 +993,8 @@ impl Engine {
         Some(node)
     }
 
+    /// The inventory's anti-affinity groups as negative, enforcing VM rules, then one group per
+    /// VM with `allowed_hosts` as a positive, enforcing host rule naming those hosts.
     fn affinity_groups_node(&self) -> Node {
         let mut groups: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
         for (index, vm) in self.cluster.vms.iter().enumerate() {
@@ -836,12 +1002,64 @@ impl Engine {
                 groups.entry(group.as_str()).or_default().push(index);
             }
         }
-        let cluster_id = uuid(Class::Cluster, 0);
+        let cluster_id = self.id(Class::Cluster, 0);
+        let rule = |enabled: bool, positive: bool| {
+            move |tag: &str| {
+                Node::object(tag)
+                    .field(Node::text("enabled", enabled))
+                    .field(Node::text("enforcing", enabled))
+                    .field(Node::text("positive", positive))
+            }
+        };
+        let host_groups: Vec<Node> = self
+            .cluster
+            .vms
+            .iter()
+            .enumerate()
+            .filter_map(|(index, vm)| Some((index, vm, vm.allowed_hosts.as_ref()?)))
+            .enumerate()
+            .map(|(serial, (index, vm, allowed))| {
+                let id = self.id(Class::AffinityGroup, (groups.len() + serial) as u64);
+                let vm_id = self.id(Class::Vm, index as u64);
+                Node::object("affinity_group")
+                    .attribute(
+                        "href",
+                        format!("{}/affinitygroups/{id}", href("clusters", &cluster_id)),
+                    )
+                    .attribute("id", &id)
+                    .field(Node::text("name", format!("{}-hosts", vm.name)))
+                    .field(Node::text("enforcing", true))
+                    .field(Node::text("positive", true))
+                    .field(rule(false, false)("vms_rule"))
+                    .field(rule(true, true)("hosts_rule"))
+                    .field(Node::list(
+                        "vms",
+                        "vm",
+                        vec![Node::link("vm", href("vms", &vm_id), &vm_id)],
+                    ))
+                    .field(Node::list(
+                        "hosts",
+                        "host",
+                        allowed
+                            .iter()
+                            .map(|host| {
+                                let host_id = self.id(Class::Host, host.index() as u64);
+                                Node::link("host", href("hosts", &host_id), &host_id)
+                            })
+                            .collect(),
+                    ))
+                    .field(Node::link(
+                        "cluster",
+                        href("clusters", &cluster_id),
+                        &cluster_id,
+                    ))
+            })
+            .collect();
         let nodes = groups
             .into_iter()
             .enumerate()
             .map(|(serial, (name, members))| {
-                let id = uuid(Class::AffinityGroup, serial as u64);
+                let id = self.id(Class::AffinityGroup, serial as u64);
                 Node::object("affinity_group")
                     .attribute(
                         "href",
@@ -870,7 +1088,7 @@ impl Engine {
                         members
                             .into_iter()
                             .map(|vm| {
-                                let vm_id = uuid(Class::Vm, vm as u64);
+                                let vm_id = self.id(Class::Vm, vm as u64);
                                 Node::link("vm", href("vms", &vm_id), &vm_id)
                             })
                             .collect(),
@@ -881,13 +1099,14 @@ impl Engine {
                         &cluster_id,
                     ))
             })
+            .chain(host_groups)
             .collect();
         Node::list("affinity_groups", "affinity_group", nodes)
     }
 
-    fn tag_node(host: usize, serial: u64, name: &str) -> Node {
-        let id = uuid(Class::Tag, serial);
-        let host_id = uuid(Class::Host, host as u64);
+    fn tag_node(&self, host: usize, serial: u64, name: &str) -> Node {
+        let id = self.id(Class::Tag, serial);
+        let host_id = self.id(Class::Host, host as u64);
         Node::object("tag")
             .attribute("href", format!("{}/tags/{id}", href("hosts", &host_id)))
             .attribute("id", &id)
@@ -910,10 +1129,10 @@ impl Engine {
             .get(&host)
             .into_iter()
             .flatten()
-            .map(|(serial, name)| Self::tag_node(host, *serial, name))
+            .map(|(serial, name)| self.tag_node(host, *serial, name))
             .collect();
         if cordoned {
-            tags.insert(0, Self::tag_node(host, Self::CORDON_TAG_SERIAL, CORDON_TAG));
+            tags.insert(0, self.tag_node(host, Self::CORDON_TAG_SERIAL, CORDON_TAG));
         }
         Node::list("tags", "tag", tags)
     }
@@ -933,7 +1152,7 @@ impl Engine {
             }
             return (
                 200,
-                Some(Self::tag_node(host, Self::CORDON_TAG_SERIAL, CORDON_TAG)),
+                Some(self.tag_node(host, Self::CORDON_TAG_SERIAL, CORDON_TAG)),
             );
         }
         let mut state = self.lock();
@@ -942,7 +1161,7 @@ impl Engine {
             .get(&host)
             .and_then(|tags| tags.iter().find(|(_, known)| **known == name))
         {
-            return (200, Some(Self::tag_node(host, *serial, &name)));
+            return (200, Some(self.tag_node(host, *serial, &name)));
         }
         if state
             .tags
@@ -958,11 +1177,11 @@ impl Engine {
             .entry(host)
             .or_default()
             .insert(serial, name.clone());
-        (200, Some(Self::tag_node(host, serial, &name)))
+        (200, Some(self.tag_node(host, serial, &name)))
     }
 
     async fn remove_tag(&self, host: usize, tag_id: &str) -> Answer {
-        let Some(serial) = index_of(Class::Tag, tag_id) else {
+        let Some(serial) = self.index_in(Class::Tag, tag_id) else {
             return not_found();
         };
         if serial as u64 == Self::CORDON_TAG_SERIAL {
@@ -1027,8 +1246,8 @@ impl Engine {
     }
 
     /// The action's answer: complete, with the job that follows it.
-    fn accepted(serial: u64, extra: Vec<Node>) -> Answer {
-        let id = uuid(Class::Job, serial);
+    fn accepted(&self, serial: u64, extra: Vec<Node>) -> Answer {
+        let id = self.id(Class::Job, serial);
         let mut action = Node::object("action");
         for field in extra {
             action = action.field(field);
@@ -1079,9 +1298,26 @@ impl Engine {
                 tokio::spawn(async move {
                     let outcome = engine.evacuate_and_enter_maintenance(index).await;
                     engine.lock().hosts.remove(&index);
+                    let name = &engine.cluster.hosts[index].name;
+                    let (severity, description) = match &outcome {
+                        Ok(()) => (
+                            "normal",
+                            format!("Host {name} was switched to Maintenance Mode."),
+                        ),
+                        Err(problem) => (
+                            "error",
+                            format!("Failed to switch Host {name} to Maintenance mode. {problem}."),
+                        ),
+                    };
+                    let code = match outcome {
+                        Ok(()) => events::VDS_MAINTENANCE,
+                        // VDS_MAINTENANCE_FAILED in AuditLogType.java.
+                        Err(_) => 17,
+                    };
+                    engine.log_event(code, severity, description, engine.host_subject(index));
                     engine.finish_job(job, outcome.is_ok());
                 });
-                Self::accepted(job, vec![])
+                self.accepted(job, vec![])
             }
             "activate" => {
                 if matches!(status, "installing" | "preparing_for_maintenance") {
@@ -1105,8 +1341,16 @@ impl Engine {
                         "failed"
                     },
                 );
+                if outcome.is_ok() {
+                    self.log_event(
+                        events::VDS_ACTIVATE,
+                        "normal",
+                        format!("Activation of host {name} initiated."),
+                        self.host_subject(index),
+                    );
+                }
                 match outcome {
-                    Ok(()) => Self::accepted(job, vec![]),
+                    Ok(()) => self.accepted(job, vec![]),
                     Err(problem) => action_fault(&format!("Cannot activate Host. {problem}")),
                 }
             }
@@ -1118,7 +1362,7 @@ impl Engine {
                 };
                 self.lock().update_checked.insert(index, true);
                 self.close_job(job, "finished");
-                Self::accepted(job, vec![])
+                self.accepted(job, vec![])
             }
             "upgrade" => {
                 if !matches!(status, "up" | "maintenance" | "install_failed") {
@@ -1158,9 +1402,18 @@ impl Engine {
                         }
                     }
                     drop(state);
+                    if let Err(problem) = &outcome {
+                        let name = &engine.cluster.hosts[index].name;
+                        engine.log_event(
+                            events::HOST_UPGRADE_FAILED,
+                            "error",
+                            format!("Failed to upgrade Host {name}: {problem}."),
+                            engine.host_subject(index),
+                        );
+                    }
                     engine.finish_job(job, outcome.is_ok());
                 });
-                Self::accepted(job, vec![])
+                self.accepted(job, vec![])
             }
             "fence" => {
                 let fence_type = body.value("fence_type").unwrap_or("");
@@ -1188,7 +1441,7 @@ impl Engine {
                     let outcome = engine.driver.reboot(&name, &boot_id).await;
                     engine.finish_job(job, outcome.is_ok());
                 });
-                Self::accepted(
+                self.accepted(
                     job,
                     vec![Node::object("power_management").field(Node::text("status", "on"))],
                 )
@@ -1310,6 +1563,16 @@ impl Engine {
                         if target.cordoned { "tagged drover-cordoned".to_string() } else { format!("in {target_status} status") }
                     ));
                 }
+                let allowed = self.cluster.vms[index].allowed_hosts.as_ref();
+                if allowed
+                    .is_some_and(|hosts| !hosts.iter().any(|host| host.index() == destination))
+                {
+                    // The filter's name and wording are the emulator's recollection of the
+                    // engine's scheduler, not the model's.
+                    return action_fault(&format!(
+                        "Cannot migrate VM. There is no host that satisfies current scheduling constraints. The host {destination_name} did not satisfy internal filter VmToHostsAffinityGroups because it is not in the VM's enforcing positive host affinity group."
+                    ));
+                }
                 let free_mib = free_memory_mib(&view.discovered, destination);
                 if free_mib < vm.memory_mib {
                     return action_fault(&format!(
@@ -1331,12 +1594,36 @@ impl Engine {
                         follower: None,
                     },
                 );
+                self.log_event(
+                    events::VM_MIGRATION_START,
+                    "normal",
+                    format!("Migration started (VM: {name}, Source: {host}, Destination: {destination_name})."),
+                    self.vm_subject(index, Some(vm.host.index())),
+                );
                 let follower = tokio::spawn(async move {
                     let outcome = engine
                         .driver
                         .migrate(&vm_name, &source, &destination_name)
                         .await;
                     engine.lock().vms.remove(&index);
+                    let (code, severity, description) = match &outcome {
+                        Ok(()) => (
+                            events::VM_MIGRATION_DONE,
+                            "normal",
+                            format!("Migration completed (VM: {vm_name}, Source: {source}, Destination: {destination_name})."),
+                        ),
+                        Err(problem) => (
+                            events::VM_MIGRATION_FAILED,
+                            "error",
+                            format!("Migration failed (VM: {vm_name}, Source: {source}, Destination: {destination_name}): {problem}."),
+                        ),
+                    };
+                    engine.log_event(
+                        code,
+                        severity,
+                        description,
+                        engine.vm_subject(index, Some(destination)),
+                    );
                     engine.finish_job(job, outcome.is_ok());
                 });
                 if let Some(VmActivity::Migrating { follower: slot, .. }) =
@@ -1344,8 +1631,8 @@ impl Engine {
                 {
                     *slot = Some(follower.abort_handle());
                 }
-                let destination_id = uuid(Class::Host, destination as u64);
-                Self::accepted(
+                let destination_id = self.id(Class::Host, destination as u64);
+                self.accepted(
                     job,
                     vec![Node::link(
                         "host",
@@ -1370,7 +1657,7 @@ impl Engine {
                 let _ = self.driver.migrate(&name, &source, &source).await;
                 self.lock().vms.remove(&index);
                 self.close_job(job, "aborted");
-                Self::accepted(job, vec![])
+                self.accepted(job, vec![])
             }
             "shutdown" | "stop" => {
                 if !running {
@@ -1401,7 +1688,7 @@ impl Engine {
                     engine.lock().vms.remove(&index);
                     engine.finish_job(job, outcome.is_ok());
                 });
-                Self::accepted(job, vec![])
+                self.accepted(job, vec![])
             }
             "start" => {
                 if running {
@@ -1433,7 +1720,7 @@ impl Engine {
                     engine.lock().vms.remove(&index);
                     engine.finish_job(job, outcome.is_ok());
                 });
-                Self::accepted(job, vec![])
+                self.accepted(job, vec![])
             }
             _ => not_found(),
         }
@@ -1443,15 +1730,26 @@ impl Engine {
         if let Some(policy) = body.get("scheduling_policy") {
             let chosen = policy
                 .value("id")
-                .and_then(|id| index_of(Class::SchedulingPolicy, id))
+                .and_then(|id| self.index_in(Class::SchedulingPolicy, id))
                 .or_else(|| {
                     policy.value("name").and_then(|name| {
                         SCHEDULING_POLICIES.iter().position(|known| *known == name)
                     })
                 })
                 .filter(|index| *index < SCHEDULING_POLICIES.len());
+            let properties = body
+                .get("custom_scheduling_policy_properties")
+                .map(property_pairs)
+                .unwrap_or_default();
             match chosen {
-                Some(index) => self.lock().scheduling_policy = index,
+                Some(index) => {
+                    // A policy change takes the new policy's own properties unless the update
+                    // names some (the emulator's reading of Cluster.java's note: properties come
+                    // from the policy, overridden by the cluster's custom ones).
+                    let mut state = self.lock();
+                    state.scheduling_policy = index;
+                    state.policy_properties = properties;
+                }
                 None => {
                     return fault(
                         404,
@@ -1506,8 +1804,29 @@ impl Engine {
     }
 }
 
-fn job_node(serial: u64, job: &Job) -> Node {
-    let id = uuid(Class::Job, serial);
+/// `Property` pairs (`name`, `value`) of a `custom_scheduling_policy_properties` field, whether it
+/// arrived as a collection or (one property in XML, or JSON's `{"property": […]}`) as an object:
+/// every object below it with a `name` and a `value`.
+fn property_pairs(node: &Node) -> Vec<(String, String)> {
+    let mut pairs = Vec::new();
+    let mut visit = vec![node];
+    while let Some(next) = visit.pop() {
+        match next {
+            Node::Object { fields, .. } => {
+                if let (Some(name), Some(value)) = (next.value("name"), next.value("value")) {
+                    pairs.push((name.to_string(), value.to_string()));
+                    continue;
+                }
+                visit.extend(fields.iter().rev());
+            }
+            Node::List { items, .. } => visit.extend(items.iter().rev()),
+            Node::Text { .. } => {}
+        }
+    }
+    pairs
+}
+
+fn job_node(id: String, job: &Job) -> Node {
     let mut node = Node::object("job")
         .attribute("href", href("jobs", &id))
         .attribute("id", &id)
@@ -1569,11 +1888,13 @@ mod tests {
     }
 
     #[test]
-    fn dates_are_the_engines_iso_8601_with_milliseconds() {
-        assert_eq!(date_text(0), "1970-01-01T00:00:00.000+00:00");
-        assert_eq!(
-            date_text(1_796_529_600_123),
-            "2026-12-06T04:00:00.123+00:00"
-        );
+    fn a_part_numbers_its_ids_and_shares_the_engine_wide_ones() {
+        let id = uuid_in(2, Class::Host, 3);
+        assert_eq!(part_of(&id), Some(2));
+        assert_eq!(index_in_part(2, Class::Host, &id), Some(3));
+        assert_eq!(index_in_part(0, Class::Host, &id), None);
+        assert_eq!(part_of(&uuid(Class::Vm, 1)), Some(0));
+        assert_eq!(part_of("42"), None);
+        assert!(is_engine_wide(Class::SchedulingPolicy) && !is_engine_wide(Class::Cluster));
     }
 }

@@ -15,6 +15,7 @@
 //! This module must not know the simulator: it speaks to the engine only.
 
 pub mod engine;
+pub mod events;
 pub mod wire;
 
 use std::collections::HashMap;
@@ -37,14 +38,30 @@ pub const MAX_REQUESTS_IN_PROGRESS: usize = 64;
 
 #[derive(Clone)]
 struct Served {
+    /// The front part: the SSO, the request counter, the audit log and the engine-wide objects.
     engine: Arc<Engine>,
+    /// Every cluster of the engine (the front one first).
+    parts: Vec<Arc<Engine>>,
     in_progress: Arc<Semaphore>,
 }
 
 /// The router serving `engine`.
 pub fn router(engine: Arc<Engine>) -> Router {
+    router_of(vec![engine])
+}
+
+/// The router serving one engine of several clusters: `parts[i]` was made with
+/// [`Engine::new_part`] numbered `i`, all with one audit log. A request about an object goes to
+/// the part its id names; a collection (`/hosts`, `/vms`, `/clusters`, `/storagedomains`,
+/// `/jobs`) is every part's, in part order; the rest (the SSO, the API root, scheduling
+/// policies, events, the request counter) is the first part's.
+///
+/// # Panics
+/// When `parts` is empty.
+pub fn router_of(parts: Vec<Arc<Engine>>) -> Router {
     let served = Served {
-        engine,
+        engine: Arc::clone(&parts[0]),
+        parts,
         in_progress: Arc::new(Semaphore::new(MAX_REQUESTS_IN_PROGRESS)),
     };
     Router::new()
@@ -63,9 +80,71 @@ pub async fn serve(
     listener: tokio::net::TcpListener,
     engine: Arc<Engine>,
 ) -> Result<(), EmulatorError> {
-    axum::serve(listener, router(engine))
+    serve_parts(listener, vec![engine]).await
+}
+
+/// Serves one engine of several clusters (see [`router_of`]) on `listener`.
+pub async fn serve_parts(
+    listener: tokio::net::TcpListener,
+    parts: Vec<Arc<Engine>>,
+) -> Result<(), EmulatorError> {
+    axum::serve(listener, router_of(parts))
         .await
         .map_err(|source| EmulatorError::Serve(source.to_string()))
+}
+
+/// Collections every part contributes to.
+const MERGED_COLLECTIONS: [&str; 5] = ["hosts", "vms", "clusters", "storagedomains", "jobs"];
+
+/// Answers a request through the part it is about, or every part for a collection.
+async fn dispatch(
+    served: &Served,
+    method: &str,
+    segments: &[&str],
+    query: &HashMap<String, String>,
+    body: Option<wire::Node>,
+) -> engine::Answer {
+    if served.parts.len() == 1 {
+        return served.engine.handle(method, segments, query, body).await;
+    }
+    if let Some(part) = segments
+        .get(1)
+        .and_then(|id| engine::part_of(id))
+        .and_then(|part| served.parts.get(usize::from(part)))
+    {
+        return part.handle(method, segments, query, body).await;
+    }
+    match (method, segments) {
+        ("GET", [collection]) if MERGED_COLLECTIONS.contains(collection) => {
+            let mut merged: Option<wire::Node> = None;
+            for part in &served.parts {
+                let (status, document) = part.handle(method, segments, query, body.clone()).await;
+                let Some(wire::Node::List { tag, item, items }) = document else {
+                    return (status, document);
+                };
+                if status != 200 {
+                    return (status, Some(wire::Node::List { tag, item, items }));
+                }
+                merged = Some(match merged {
+                    Some(wire::Node::List {
+                        tag,
+                        item,
+                        items: mut all,
+                    }) => {
+                        all.extend(items);
+                        wire::Node::List {
+                            tag,
+                            item,
+                            items: all,
+                        }
+                    }
+                    _ => wire::Node::List { tag, item, items },
+                });
+            }
+            (200, merged)
+        }
+        _ => served.engine.handle(method, segments, query, body).await,
+    }
 }
 
 fn busy() -> Response {
@@ -178,10 +257,7 @@ async fn answer(
             ),
             (_, read) => {
                 let segments: Vec<&str> = rest.split('/').filter(|part| !part.is_empty()).collect();
-                served
-                    .engine
-                    .handle(method.as_str(), &segments, &query, read.ok())
-                    .await
+                dispatch(&served, method.as_str(), &segments, &query, read.ok()).await
             }
         }
     };

@@ -8,9 +8,40 @@
 //! Also reads request bodies (an `<action>` or an entity for `PUT`) in either form into the same
 //! tree, so the engine reads `host.id` without knowing which one arrived.
 //!
+//! Also the engine's date text and the API root path under which every `href` is written.
+//!
 //! This module knows only representations: no service, entity or world.
 
 use serde_json::{Map, Value as Json};
+
+/// The API's root path, under which every `href` is written.
+pub const API: &str = "/ovirt-engine/api";
+
+/// The engine's XML date (`2026-12-06T07:30:00.000+00:00`) for epoch milliseconds.
+pub fn date_text(epoch_ms: u64) -> String {
+    let seconds = epoch_ms / 1000;
+    let days = seconds / 86_400;
+    let (hour, minute, second) = (seconds % 86_400 / 3600, seconds % 3600 / 60, seconds % 60);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z - era * 146_097;
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_index = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
+    let month = if month_index < 10 {
+        month_index + 3
+    } else {
+        month_index - 9
+    };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}.{:03}+00:00",
+        epoch_ms % 1000
+    )
+}
 
 /// One element of a document.
 #[derive(Clone, Debug, PartialEq)]
@@ -309,6 +340,15 @@ fn from_json(tag: &str, value: &Json) -> Node {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dates_are_the_engines_iso_8601_with_milliseconds() {
+        assert_eq!(date_text(0), "1970-01-01T00:00:00.000+00:00");
+        assert_eq!(
+            date_text(1_796_529_600_123),
+            "2026-12-06T04:00:00.123+00:00"
+        );
+    }
 
     fn host() -> Node {
         Node::object("host")

@@ -1,7 +1,8 @@
 //! `cluster.settings`: the platform settings that block a roll (XenServer's Rolling Pool Upgrade
 //! prechecks: HA, WLB, a VM's CD/DVD), as `drover discover` observed them or as the simulated
 //! platform starts with them. Each entry is `{setting: ha-enabled}` or, for a setting about one
-//! VM, `{setting: vm-media-inserted, vm: web-01}`.
+//! VM, `{setting: vm-media-inserted, vm: web-01}`. oVirt's `scheduling-policy` is not a name of
+//! the file format: a run reads it from the engine, and `drover discover` leaves it out.
 //!
 //! The serde types check the shape; `into_settings` checks the rules that need the VMs (a VM
 //! setting names a known VM, a pool setting names none, no entry twice) and places every
@@ -50,21 +51,25 @@ impl SettingName {
         }
     }
 
-    fn of(kind: SettingKind) -> SettingName {
+    /// The file's name of a kind; `None` for oVirt's scheduling policy, which a run reads from
+    /// the engine every time and inventories do not name.
+    fn of(kind: SettingKind) -> Option<SettingName> {
         match kind {
-            SettingKind::HaEnabled => SettingName::HaEnabled,
-            SettingKind::WlbEnabled => SettingName::WlbEnabled,
-            SettingKind::VmMediaInserted => SettingName::VmMediaInserted,
+            SettingKind::HaEnabled => Some(SettingName::HaEnabled),
+            SettingKind::WlbEnabled => Some(SettingName::WlbEnabled),
+            SettingKind::VmMediaInserted => Some(SettingName::VmMediaInserted),
+            SettingKind::SchedulingPolicy => None,
         }
     }
 }
 
-/// The entry `drover discover` writes for an observed setting.
-pub(crate) fn setting_entry(setting: &PlatformSetting) -> SettingEntry {
-    SettingEntry {
-        setting: SettingName::of(setting.kind),
+/// The entry `drover discover` writes for an observed setting (none for a setting the file
+/// format does not name).
+pub(crate) fn setting_entry(setting: &PlatformSetting) -> Option<SettingEntry> {
+    Some(SettingEntry {
+        setting: SettingName::of(setting.kind)?,
         vm: setting.vm.clone(),
-    }
+    })
 }
 
 /// The core's settings, once every entry names what its kind needs.

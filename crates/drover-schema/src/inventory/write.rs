@@ -15,7 +15,7 @@ impl InventoryDocument {
             cluster: ClusterSection {
                 name: cluster.name.clone(),
                 target_version: cluster.target_version.clone(),
-                settings: cluster.settings.iter().map(setting_entry).collect(),
+                settings: cluster.settings.iter().filter_map(setting_entry).collect(),
             },
             policy: policy_overrides(&cluster.policy),
             hosts: cluster.hosts.iter().map(host_entry).collect(),
