@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use drover_emulator::{ovirt, world, xapi, EmulatorError};
+use drover_emulator::{cloudstack, ovirt, world, xapi, EmulatorError};
 
 #[derive(Parser)]
 #[command(
@@ -46,6 +46,29 @@ enum Platform {
     },
     /// oVirt / OLVM: the engine's SSO and REST API v4 (`/ovirt-engine/api`), XML and JSON.
     Ovirt(OvirtArguments),
+    /// Apache CloudStack: the signed API at `/client/api` (JSON), with asynchronous jobs.
+    Cloudstack(CloudstackArguments),
+}
+
+#[derive(clap::Args)]
+struct CloudstackArguments {
+    #[arg(long)]
+    inventory: PathBuf,
+    #[arg(long, default_value = "127.0.0.1:0")]
+    listen: SocketAddr,
+    /// Platform time runs this many times faster than the wall clock (default: the inventory's
+    /// simulator `time_scale`, else 1).
+    #[arg(long)]
+    time_scale: Option<f64>,
+    /// The API key clients sign with.
+    #[arg(long, default_value = "drover-emulator-key")]
+    api_key: String,
+    /// The environment variable holding the secret key.
+    #[arg(long, default_value = "DROVER_EMULATOR_SECRET_KEY")]
+    secret_key_env: String,
+    /// A file holding the secret key (first line); wins over the environment variable.
+    #[arg(long)]
+    secret_key_file: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -114,6 +137,7 @@ async fn run(arguments: Arguments) -> Result<(), EmulatorError> {
                 no_jsonrpc,
             ),
             Platform::Ovirt(arguments) => return run_ovirt(arguments).await,
+            Platform::Cloudstack(arguments) => return run_cloudstack(arguments).await,
         };
     xapi::check_loopback(&listen)?;
     let password = read_password(password_file, password_env)?;
@@ -145,6 +169,26 @@ async fn run_ovirt(arguments: OvirtArguments) -> Result<(), EmulatorError> {
     );
     let listener = bind(arguments.listen).await?;
     ovirt::serve(listener, engine).await
+}
+
+async fn run_cloudstack(arguments: CloudstackArguments) -> Result<(), EmulatorError> {
+    xapi::check_loopback(&arguments.listen)?;
+    let secret_key = read_password(arguments.secret_key_file, arguments.secret_key_env.clone())
+        .map_err(|error| match error {
+            EmulatorError::NoPassword(variable) => EmulatorError::NoSecretKey(variable),
+            other => other,
+        })?;
+    let world = world::open(&arguments.inventory, arguments.time_scale)?;
+    let management = cloudstack::Management::new(
+        world.driver,
+        world.cluster,
+        cloudstack::Credentials {
+            api_key: arguments.api_key,
+            secret_key,
+        },
+    );
+    let listener = bind(arguments.listen).await?;
+    cloudstack::serve(listener, management).await
 }
 
 fn read_password(
