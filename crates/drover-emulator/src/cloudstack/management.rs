@@ -178,6 +178,8 @@ struct State {
     hosts: HashMap<usize, HostActivity>,
     /// Per (host, boot id): when that boot was first seen, the `disconnected` date after a reboot.
     boots: HashMap<(usize, String), u64>,
+    /// The hotfixes the installer stand-in was given, per host, in order.
+    hotfixes: BTreeMap<String, Vec<String>>,
 }
 
 /// The zones, pods and clusters, from the inventory's labels.
@@ -415,6 +417,55 @@ impl Management {
         }
     }
 
+    /// The hypervisor's own installer (not CloudStack: hotfixes are applied on the host), for a
+    /// test's `upgrade` command: installs `target` on `host` and records the `hotfixes` given.
+    pub async fn install_on_host(
+        &self,
+        host: &str,
+        target: &str,
+        hotfixes: &[String],
+    ) -> Result<(), String> {
+        let target: drover_core::Version = target
+            .parse()
+            .map_err(|_| format!("{target:?} is not a version"))?;
+        if !self.cluster.hosts.iter().any(|known| known.name == host) {
+            return Err(format!("no host {host}"));
+        }
+        {
+            let mut state = self.lock();
+            if state.hotfixes.len() < 4 * self.cluster.hosts.len() + 64 {
+                let applied = state.hotfixes.entry(host.to_string()).or_default();
+                if applied.len() < 1_024 {
+                    applied.extend(hotfixes.iter().cloned());
+                }
+            }
+        }
+        self.driver
+            .upgrade(host, &target)
+            .await
+            .map_err(|problem| problem.to_string())
+    }
+
+    /// The hotfixes the installer stand-in applied, per host.
+    pub fn hotfixes_applied(&self) -> BTreeMap<String, Vec<String>> {
+        self.lock().hotfixes.clone()
+    }
+
+    /// The hypervisor's own reboot (not CloudStack, which has no host reboot for a hypervisor
+    /// host), for a test's `reboot` command: reboots `host` unless it already has another boot.
+    pub async fn reboot_host(&self, host: &str) -> Result<(), String> {
+        let boot_id = self
+            .driver
+            .snapshot()
+            .host(host)
+            .map(|snapshot| snapshot.boot_id.clone())
+            .ok_or_else(|| format!("no host {host}"))?;
+        self.driver
+            .reboot(host, &boot_id)
+            .await
+            .map_err(|problem| problem.to_string())
+    }
+
     async fn view(&self, command: &str) -> Result<View, Reply> {
         let discovered = self.driver.discover().await.map_err(|problem| {
             error_reply(
@@ -562,10 +613,27 @@ impl Management {
         if state.boots.len() > 4 * self.cluster.hosts.len() + 64 {
             state.boots.clear();
         }
-        let first_seen = *state
-            .boots
-            .entry((host, boot_id))
-            .or_insert_with(drover_driver::wall_now_ms);
+        let first_seen = match state.boots.get(&(host, boot_id.clone())) {
+            Some(first_seen) => *first_seen,
+            None => {
+                // Dates are whole seconds: a later boot gets a later `disconnected` date.
+                let latest = state
+                    .boots
+                    .iter()
+                    .filter(|((known, _), _)| *known == host)
+                    .map(|(_, seen)| *seen)
+                    .max()
+                    .unwrap_or(0);
+                let now_ms = drover_driver::wall_now_ms();
+                let seen = if latest == 0 {
+                    now_ms
+                } else {
+                    now_ms.max(latest / 1000 * 1000 + 1000)
+                };
+                state.boots.insert((host, boot_id), seen);
+                seen
+            }
+        };
         // The boot the emulator started with has no disconnection yet.
         (first_seen > self.start_ms + 1_000).then_some(first_seen)
     }

@@ -5,7 +5,11 @@
 //! `application/json; charset=UTF-8` with the HTTP status equal to the error code on an error
 //! (exoscale/cs `cs/client.py` `_response_value` raises `CloudStackApiException` for any status
 //! but 200). A refused signature is 401 with CloudStack's error body. `GET /emulator/calls` is
-//! the emulator's own request counter (not CloudStack).
+//! the emulator's own request counter; `POST /emulator/upgrade` (`{"host", "target",
+//! "hotfixes"}`, hotfixes comma-separated) and `POST /emulator/reboot` (`{"host"}`) stand for the
+//! hypervisor's own installer and reboot, which CloudStack's API does not drive, for a test's
+//! `upgrade` and `reboot` commands; `GET /emulator/hotfixes` lists the hotfixes given per host
+//! (none of these is CloudStack).
 //!
 //! Bounded: request bodies ([`MAX_BODY_BYTES`]), parameters per request
 //! ([`MAX_PARAMETERS`]), requests in progress at once ([`MAX_REQUESTS_IN_PROGRESS`], a further
@@ -21,7 +25,7 @@ use std::sync::Arc;
 use axum::extract::{DefaultBodyLimit, RawQuery, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get};
+use axum::routing::{any, get, post};
 use axum::{Json, Router};
 use tokio::sync::Semaphore;
 
@@ -53,6 +57,9 @@ pub fn router(management: Arc<Management>) -> Router {
         .route(API_PATH, any(api))
         .route("/client/api/", any(api))
         .route("/emulator/calls", get(call_counts))
+        .route("/emulator/upgrade", post(upgrade))
+        .route("/emulator/reboot", post(reboot))
+        .route("/emulator/hotfixes", get(hotfixes))
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(served)
 }
@@ -115,4 +122,55 @@ async fn api(
 
 async fn call_counts(State(served): State<Served>) -> Response {
     Json(served.management.calls()).into_response()
+}
+
+fn text_of<'a>(request: &'a serde_json::Value, key: &str) -> &'a str {
+    request
+        .get(key)
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or("")
+}
+
+/// `{"host": NAME, "target": VERSION, "hotfixes": "A,B"}`: the installer's work.
+async fn upgrade(State(served): State<Served>, Json(request): Json<serde_json::Value>) -> Response {
+    let Ok(_permit) = served.in_progress.try_acquire() else {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "too many requests in progress",
+        )
+            .into_response();
+    };
+    let hotfixes: Vec<String> = text_of(&request, "hotfixes")
+        .split(',')
+        .filter(|hotfix| !hotfix.is_empty())
+        .map(str::to_string)
+        .collect();
+    match served
+        .management
+        .install_on_host(
+            text_of(&request, "host"),
+            text_of(&request, "target"),
+            &hotfixes,
+        )
+        .await
+    {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(problem) => (StatusCode::CONFLICT, problem).into_response(),
+    }
+}
+
+/// `{"host": NAME}`: the host reboots (answered once it is back).
+async fn reboot(State(served): State<Served>, Json(request): Json<serde_json::Value>) -> Response {
+    match served
+        .management
+        .reboot_host(text_of(&request, "host"))
+        .await
+    {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(problem) => (StatusCode::CONFLICT, problem).into_response(),
+    }
+}
+
+async fn hotfixes(State(served): State<Served>) -> Response {
+    Json(served.management.hotfixes_applied()).into_response()
 }

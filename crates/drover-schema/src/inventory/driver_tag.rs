@@ -16,8 +16,8 @@ use serde::Deserialize;
 use serde_yaml_ng::Value;
 
 use super::driver::{
-    CommandSection, DriverSection, GanetiSection, LibvirtSection, OvirtSection, SimulatorSection,
-    XapiSection,
+    CloudstackSection, CommandSection, DriverSection, GanetiSection, LibvirtSection, OvirtSection,
+    SimulatorSection, XapiSection,
 };
 
 const KIND_KEY: &str = "kind";
@@ -37,6 +37,7 @@ enum DriverKind {
     Xapi,
     Ovirt,
     Ganeti,
+    Cloudstack,
 }
 
 impl DriverKind {
@@ -56,6 +57,9 @@ impl DriverKind {
             DriverKind::Ovirt => OvirtSection::deserialize(deserializer).map(DriverSection::Ovirt),
             DriverKind::Ganeti => {
                 GanetiSection::deserialize(deserializer).map(DriverSection::Ganeti)
+            }
+            DriverKind::Cloudstack => {
+                CloudstackSection::deserialize(deserializer).map(DriverSection::Cloudstack)
             }
         }
     }
@@ -85,7 +89,7 @@ impl<'de> Visitor<'de> for DriverSectionVisitor {
             entries_before_kind.push((key, value));
         }
         Err(de::Error::custom(
-            "missing field `kind` (simulator, libvirt, command, xapi or ovirt)",
+            "missing field `kind` (simulator, libvirt, command, xapi, ovirt, ganeti or cloudstack)",
         ))
     }
 }
