@@ -723,7 +723,14 @@ impl Driver for CloudstackDriver {
     }
 
     async fn migrate(&self, vm: &str, from: &str, to: &str) -> Result<(), DriverError> {
-        let (class, record) = self.vm_by_name(vm).await?;
+        let (class, mut record) = self.vm_by_name(vm).await?;
+        // A migration still in flight (an earlier call given up by Drover): CloudStack cannot
+        // cancel it, so its end (or `migratewait`) is waited for, up to the job timeout.
+        let deadline = Instant::now() + self.options.job_timeout;
+        while text(&record, "state") == "Migrating" && Instant::now() < deadline {
+            tokio::time::sleep(self.options.poll).await;
+            record = self.vm_by_name(vm).await?.1;
+        }
         if vm_running(&record)
             && text(&record, "hostname") == to
             && text(&record, "state") == "Running"

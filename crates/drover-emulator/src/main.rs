@@ -69,6 +69,10 @@ struct CloudstackArguments {
     /// A file holding the secret key (first line); wins over the environment variable.
     #[arg(long)]
     secret_key_file: Option<PathBuf>,
+    /// CloudStack's `migratewait` global setting (platform seconds): a migration still running
+    /// after it is given up, the VM staying on its source.
+    #[arg(long, default_value_t = 3_600)]
+    migrate_wait_secs: u64,
 }
 
 #[derive(clap::Args)]
@@ -187,6 +191,7 @@ async fn run_cloudstack(arguments: CloudstackArguments) -> Result<(), EmulatorEr
             secret_key,
         },
     );
+    management.set_migrate_wait(std::time::Duration::from_secs(arguments.migrate_wait_secs));
     let listener = bind(arguments.listen).await?;
     cloudstack::serve(listener, management).await
 }

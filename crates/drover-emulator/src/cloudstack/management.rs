@@ -51,6 +51,10 @@ pub const DEFAULT_PAGE_SIZE: usize = 500;
 pub const MAX_PAGE_SIZE: usize = 5_000;
 /// How long `stopVirtualMachine` waits for a guest before powering it off (`forced=true`: not).
 const GRACEFUL_STOP_WAIT: Duration = Duration::from_secs(600);
+/// `migratewait`, CloudStack's global setting: a migration still running after this long (platform
+/// time) is given up by the server, the VM staying on its source (CloudStack has no API to
+/// cancel a migration).
+pub const DEFAULT_MIGRATE_WAIT: Duration = Duration::from_secs(3_600);
 /// The CPU speed every emulated host reports, MHz.
 const CPU_SPEED_MHZ: u64 = 2_000;
 
@@ -180,6 +184,8 @@ struct State {
     boots: HashMap<(usize, String), u64>,
     /// The hotfixes the installer stand-in was given, per host, in order.
     hotfixes: BTreeMap<String, Vec<String>>,
+    /// `migratewait` (platform time); `None`: [`DEFAULT_MIGRATE_WAIT`].
+    migrate_wait: Option<Duration>,
 }
 
 /// The zones, pods and clusters, from the inventory's labels.
@@ -444,6 +450,23 @@ impl Management {
             .upgrade(host, &target)
             .await
             .map_err(|problem| problem.to_string())
+    }
+
+    /// Sets `migratewait` (platform time), as an operator sets the global setting.
+    pub fn set_migrate_wait(&self, wait: Duration) {
+        self.lock().migrate_wait = Some(wait);
+    }
+
+    fn migrate_wait_ms(&self) -> u64 {
+        self.lock()
+            .migrate_wait
+            .unwrap_or(DEFAULT_MIGRATE_WAIT)
+            .as_millis() as u64
+    }
+
+    /// The simulated world behind the API (for tests that check invariants on the platform).
+    pub fn snapshot(&self) -> WorldSnapshot {
+        self.driver.snapshot()
     }
 
     /// The hotfixes the installer stand-in applied, per host.
@@ -1329,11 +1352,41 @@ impl Management {
             class,
             ("VirtualMachine", uuid(Class::Vm, vm)),
             async move {
-                management
-                    .driver
-                    .migrate(&vm_name, &source_name, &destination_name)
-                    .await
-                    .map_err(failed)?;
+                let wait_ms = management.migrate_wait_ms();
+                let started_ms = management.driver.now_ms();
+                let timed_out = {
+                    let migration =
+                        management
+                            .driver
+                            .migrate(&vm_name, &source_name, &destination_name);
+                    tokio::pin!(migration);
+                    loop {
+                        tokio::select! {
+                            outcome = &mut migration => break outcome.map(|()| false),
+                            () = tokio::time::sleep(Duration::from_millis(20)) => {
+                                if management.driver.now_ms().saturating_sub(started_ms) >= wait_ms {
+                                    break Ok(true);
+                                }
+                            }
+                        }
+                    }
+                }
+                .map_err(failed)?;
+                if timed_out {
+                    // The simulator cancels a migration superseded by one to where the VM runs.
+                    let _ = management
+                        .driver
+                        .migrate(&vm_name, &source_name, &source_name)
+                        .await;
+                    return Err((
+                        error_code::INTERNAL_ERROR,
+                        cs_error_code::CLOUD_RUNTIME_EXCEPTION,
+                        format!(
+                            "Migration of VM {vm_name} to {destination_name} timed out after migratewait ({} s); it stays on {source_name}",
+                            wait_ms / 1000
+                        ),
+                    ));
+                }
                 management.object_after(key, Some(vm), None).await
             },
         )
