@@ -13,9 +13,9 @@
 //!   ErrorInMaintenance is in maintenance, else `state` Up is up and anything else down;
 //!   `resourcestate` Disabled is cordoned; the version is `hypervisorversion`. A user VM without
 //!   tools (`isdynamicallyscalable` false: "true if vm contains XS/VMWare tools") is not
-//!   migratable, so the plan restarts it elsewhere (shut down, started with `hostid`), as the
-//!   CloudStack hotfix procedure shuts down the VMs without tools; `haenable` is restart policy
-//!   always; a `host anti-affinity` group is an anti-affinity group. System VMs (routers,
+//!   migratable and has restart policy always, so the plan restarts it elsewhere (shut down,
+//!   started with `hostid`), as the CloudStack hotfix procedure (Citrix CTX133466) does with the
+//!   VMs without tools; `haenable` is restart policy always too; a `host anti-affinity` group is an anti-affinity group. System VMs (routers,
 //!   secondary storage and console proxy VMs) are their own class: always migratable (with
 //!   `migrateSystemVm`), restarted by CloudStack itself (restart policy always), never stopped.
 //! - cordon is `updateHost allocationstate=Disable`, uncordon `Enable`.
@@ -423,7 +423,9 @@ impl Driver for CloudstackDriver {
         let mut index_of_id: HashMap<String, usize> = HashMap::new();
         let mut index_of_name: HashMap<String, usize> = HashMap::new();
         let mut tags_of_host: Vec<BTreeSet<String>> = Vec::new();
+        let mut cluster_of_host: Vec<String> = Vec::new();
         for record in &host_records {
+            cluster_of_host.push(text(record, "clusterid").to_string());
             let name = text(record, "name").to_string();
             index_of_id.insert(text(record, "id").to_string(), hosts.len());
             index_of_name.insert(name.clone(), hosts.len());
@@ -519,9 +521,17 @@ impl Driver for CloudstackDriver {
                 let tags = offering_tags
                     .get(text(&record, "serviceofferingid"))
                     .filter(|tags| !tags.is_empty());
-                let allowed_hosts = tags.map(|tags| {
+                // A VM moves within its cluster (its primary storage) and onto hosts carrying
+                // all of its offering's host tags.
+                let one_cluster = cluster_of_host
+                    .iter()
+                    .all(|cluster| *cluster == cluster_of_host[host]);
+                let allowed_hosts = (tags.is_some() || !one_cluster).then(|| {
                     (0..hosts.len())
-                        .filter(|index| tags.is_subset(&tags_of_host[*index]))
+                        .filter(|index| cluster_of_host[*index] == cluster_of_host[host])
+                        .filter(|index| {
+                            tags.is_none_or(|tags| tags.is_subset(&tags_of_host[*index]))
+                        })
                         .map(|index| HostId(index as u32))
                         .collect::<Vec<_>>()
                 });
@@ -560,8 +570,13 @@ impl Driver for CloudstackDriver {
                         _ => true,
                     },
                     local_storage: local && !self.options.allow_migrate_with_volume,
+                    // The hotfix procedure (CTX133466) restarts the VMs without tools on another
+                    // host, so Drover may; an HA VM is restarted by CloudStack itself.
                     restart_policy: match class {
-                        VmClass::User if flag(&record, "haenable") != Some(true) => {
+                        VmClass::User
+                            if flag(&record, "haenable") != Some(true)
+                                && flag(&record, "isdynamicallyscalable") != Some(false) =>
+                        {
                             RestartPolicy::Manual
                         }
                         _ => RestartPolicy::Always,
