@@ -635,7 +635,9 @@ impl Driver for CloudstackDriver {
             return Ok(());
         }
         let wanted = if enabled { "Enable" } else { "Disable" };
-        if (resource_state == "Disabled") == !enabled {
+        let disabled = resource_state == "Disabled";
+        if disabled != enabled {
+            // Already as asked: Disabled for a cordon, anything else for an uncordon.
             return Ok(());
         }
         self.client
