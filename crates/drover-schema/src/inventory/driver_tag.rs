@@ -89,7 +89,7 @@ impl<'de> Visitor<'de> for DriverSectionVisitor {
             entries_before_kind.push((key, value));
         }
         Err(de::Error::custom(
-            "missing field `kind` (simulator, libvirt, command, xapi, ovirt, ganeti or cloudstack)",
+            "missing field `kind` (simulator, libvirt, command, xapi or ovirt)",
         ))
     }
 }
