@@ -245,6 +245,9 @@ pub struct Policy {
     pub host_memory_reserve_mib: u64,
     /// Drover never fills a host's memory above this share by placing or moving VMs onto it.
     pub host_memory_max_fill_percent: u32,
+    /// Upgrade one host per wave whatever `max_unavailable` says: the platform's own upgrade tool
+    /// refuses concurrent upgrades (Oracle PCA's `pca-admin update compute-node`).
+    pub one_host_at_a_time: bool,
 }
 
 impl Default for Policy {
@@ -287,6 +290,7 @@ impl Default for Policy {
             host_memory_reserve_mib: 0,
             // Room for the hypervisor's own growth, ballooning and the next host failure.
             host_memory_max_fill_percent: 90,
+            one_host_at_a_time: false,
         }
     }
 }

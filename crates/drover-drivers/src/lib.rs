@@ -10,6 +10,7 @@
 //!
 //! This crate must not know stores, journals, plans, HTTP or the command line.
 
+mod cloudstack;
 mod command;
 mod error;
 mod ganeti;
@@ -41,6 +42,7 @@ const REGISTERED: &[&Registration] = &[
     &xapi::REGISTRATION,
     &ovirt::REGISTRATION,
     &ganeti::REGISTRATION,
+    &cloudstack::REGISTRATION,
 ];
 
 /// A driver's constructor: what a run recorded, and what opening needs besides.

@@ -2,10 +2,12 @@
 //! inventory's faults) behind a real platform's wire protocol on loopback, so that a driver is
 //! tested against the protocol it will meet, and the emulator itself against the platform's
 //! official client. XAPI (XenServer / XCP-ng) was the first front-end; oVirt / OLVM (the
-//! engine's SSO and REST API v4) the second.
+//! engine's SSO and REST API v4) the second; CloudStack (signed API requests at `/client/api`,
+//! asynchronous jobs) the third.
 //!
 //! Not part of the `drover` binary. This crate must not know the engine, stores or the CLI.
 
+pub mod cloudstack;
 pub mod ovirt;
 pub mod world;
 pub mod xapi;
@@ -24,6 +26,8 @@ pub enum EmulatorError {
     World(String),
     #[error("no password: set {0} or pass --password-file")]
     NoPassword(String),
+    #[error("no API secret key: set {0} or pass --secret-key-file")]
+    NoSecretKey(String),
     #[error("{0} is not a loopback address: the emulator listens on loopback only")]
     NotLoopback(SocketAddr),
     #[error("cannot listen on {address}: {message}")]

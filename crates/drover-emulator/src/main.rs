@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use drover_emulator::{ovirt, world, xapi, EmulatorError};
+use drover_emulator::{cloudstack, ovirt, world, xapi, EmulatorError};
 
 #[derive(Parser)]
 #[command(
@@ -46,6 +46,33 @@ enum Platform {
     },
     /// oVirt / OLVM: the engine's SSO and REST API v4 (`/ovirt-engine/api`), XML and JSON.
     Ovirt(OvirtArguments),
+    /// Apache CloudStack: the signed API at `/client/api` (JSON), with asynchronous jobs.
+    Cloudstack(CloudstackArguments),
+}
+
+#[derive(clap::Args)]
+struct CloudstackArguments {
+    #[arg(long)]
+    inventory: PathBuf,
+    #[arg(long, default_value = "127.0.0.1:0")]
+    listen: SocketAddr,
+    /// Platform time runs this many times faster than the wall clock (default: the inventory's
+    /// simulator `time_scale`, else 1).
+    #[arg(long)]
+    time_scale: Option<f64>,
+    /// The API key clients sign with.
+    #[arg(long, default_value = "drover-emulator-key")]
+    api_key: String,
+    /// The environment variable holding the secret key.
+    #[arg(long, default_value = "DROVER_EMULATOR_SECRET_KEY")]
+    secret_key_env: String,
+    /// A file holding the secret key (first line); wins over the environment variable.
+    #[arg(long)]
+    secret_key_file: Option<PathBuf>,
+    /// CloudStack's `migratewait` global setting (platform seconds): a migration still running
+    /// after it is given up, the VM staying on its source.
+    #[arg(long, default_value_t = 3_600)]
+    migrate_wait_secs: u64,
 }
 
 #[derive(clap::Args)]
@@ -120,6 +147,7 @@ async fn run(arguments: Arguments) -> Result<(), EmulatorError> {
                 no_jsonrpc,
             ),
             Platform::Ovirt(arguments) => return run_ovirt(arguments).await,
+            Platform::Cloudstack(arguments) => return run_cloudstack(arguments).await,
         };
     xapi::check_loopback(&listen)?;
     let password = read_password(password_file, password_env)?;
@@ -168,6 +196,27 @@ async fn run_ovirt(arguments: OvirtArguments) -> Result<(), EmulatorError> {
     }
     let listener = bind(arguments.listen).await?;
     ovirt::serve_parts(listener, parts).await
+}
+
+async fn run_cloudstack(arguments: CloudstackArguments) -> Result<(), EmulatorError> {
+    xapi::check_loopback(&arguments.listen)?;
+    let secret_key = read_password(arguments.secret_key_file, arguments.secret_key_env.clone())
+        .map_err(|error| match error {
+            EmulatorError::NoPassword(variable) => EmulatorError::NoSecretKey(variable),
+            other => other,
+        })?;
+    let world = world::open(&arguments.inventory, arguments.time_scale)?;
+    let management = cloudstack::Management::new(
+        world.driver,
+        world.cluster,
+        cloudstack::Credentials {
+            api_key: arguments.api_key,
+            secret_key,
+        },
+    );
+    management.set_migrate_wait(std::time::Duration::from_secs(arguments.migrate_wait_secs));
+    let listener = bind(arguments.listen).await?;
+    cloudstack::serve(listener, management).await
 }
 
 fn read_password(

@@ -208,6 +208,7 @@ fn defaults_are_left_out_when_writing() {
 fn cluster_with_no_defaults() -> Cluster {
     let policy = Policy {
         max_unavailable: MaxUnavailable::Count(3),
+        one_host_at_a_time: true,
         cpu_overcommit: 1.25,
         auto_resolve: true,
         upgrade_duration_secs: 1,

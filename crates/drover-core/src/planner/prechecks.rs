@@ -550,6 +550,14 @@ pub(super) fn resolve_batch_size(cluster: &Cluster, prechecks: &mut Vec<Precheck
         return 1;
     }
     let most_useful = compute_hosts.max(1);
+    if cluster.policy.one_host_at_a_time {
+        let message = format!(
+            "one_host_at_a_time: one host per wave whatever max_unavailable says (the platform's \
+             upgrade tool refuses concurrent upgrades); free capacity takes {capacity_batch} host(s)"
+        );
+        prechecks.push(check("capacity", CheckStatus::Pass, message, Vec::new()));
+        return 1;
+    }
     match requested_batch_size(cluster) {
         None => {
             let fitting = capacity_batch.clamp(1, most_useful);

@@ -460,3 +460,28 @@ fn the_checker_reports_a_third_move() {
         "{violations:?}"
     );
 }
+
+#[test]
+fn one_host_at_a_time_wins_over_max_unavailable() {
+    // Oracle PCA: `pca-admin update compute-node` must never run for two nodes at once.
+    let hosts = (0..4)
+        .map(|i| host(&format!("cn{i}"), HostRole::Compute, "1.0", 1000))
+        .collect();
+    let vms = (0..4).map(|i| vm(&format!("v{i}"), i, 100)).collect();
+    let mut c = cluster(hosts, vms);
+    c.policy.max_unavailable = MaxUnavailable::Count(3);
+    assert_eq!(plan(&c).summary.max_unavailable, 3, "without the flag");
+    c.policy.one_host_at_a_time = true;
+    let p = plan(&c);
+    assert!(p.is_feasible(), "{:?}", p.prechecks);
+    assert_eq!(p.summary.max_unavailable, 1);
+    assert_eq!(p.waves.len(), 4);
+    assert!(p.waves.iter().all(|wave| wave.hosts.len() == 1));
+    c.policy.max_unavailable = MaxUnavailable::Auto;
+    let p = plan(&c);
+    assert!(p.waves.iter().all(|wave| wave.hosts.len() == 1));
+    assert!(p
+        .prechecks
+        .iter()
+        .any(|check| check.id == "capacity" && check.message.contains("one_host_at_a_time")));
+}

@@ -32,6 +32,8 @@ pub enum DriverSection {
     Ovirt(OvirtSection),
     /// A Ganeti cluster through its RAPI (version 2, HTTPS).
     Ganeti(GanetiSection),
+    /// Apache CloudStack zones and clusters through its signed API (`/client/api`, JSON).
+    Cloudstack(CloudstackSection),
 }
 
 impl DriverSection {
@@ -44,6 +46,7 @@ impl DriverSection {
             DriverSection::Xapi(_) => "xapi",
             DriverSection::Ovirt(_) => "ovirt",
             DriverSection::Ganeti(_) => "ganeti",
+            DriverSection::Cloudstack(_) => "cloudstack",
         }
     }
 
@@ -401,6 +404,61 @@ pub struct OvirtSection {
     pub upgrade_reboot: bool,
     /// Only `upgrade`: a command that replaces the engine's own `upgrade` action (placeholders
     /// `{host}`, `{host.address}`, `{target}`, `{cluster}`).
+    #[serde(
+        default,
+        deserialize_with = "unique_command_steps",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
+    pub commands: BTreeMap<CommandStep, Vec<String>>,
+}
+
+/// `kind: cloudstack`: one CloudStack management server's hypervisor hosts (type Routing), of
+/// one zone and cluster or of all of them.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a cloudstack driver mapping such as {kind: cloudstack, endpoint: https://cloud.example/client/api, api_key_env: CS_KEY, secret_key_env: CS_SECRET, commands: {upgrade: [...], reboot: [...]}}"
+)]
+pub struct CloudstackSection {
+    /// The API endpoint (`https://cloud.example/client/api`).
+    pub endpoint: String,
+    /// The environment variable holding the API key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_key_env: Option<String>,
+    /// A file holding the API key (its first line); relative to the inventory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub api_key_file: Option<String>,
+    /// The environment variable holding the secret key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_key_env: Option<String>,
+    /// A file holding the secret key (its first line); relative to the inventory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_key_file: Option<String>,
+    /// Only the hosts of this zone (by name); absent: every zone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zone: Option<String>,
+    /// Only the hosts of this cluster (by name); absent: every cluster of the zone(s).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<String>,
+    /// Bound of one API request, seconds.
+    #[serde(default = "default_xapi_request_timeout_secs")]
+    pub request_timeout_secs: u64,
+    /// Bound of one asynchronous job (a migration, a stop, a start, maintenance), seconds.
+    #[serde(default = "default_xapi_migration_timeout_secs")]
+    pub job_timeout_secs: u64,
+    /// How often `queryAsyncJobResult` and a host's state are polled, milliseconds.
+    #[serde(default = "default_ovirt_poll_ms")]
+    pub poll_ms: u64,
+    /// How long the upgrade command, then the host reporting the target version, may take, seconds.
+    #[serde(default = "default_xapi_upgrade_timeout_secs")]
+    pub upgrade_timeout_secs: u64,
+    /// Move a VM on local storage with its volumes (`migrateVirtualMachineWithVolume`) instead of
+    /// shutting it down for its host's upgrade.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_migrate_with_volume: bool,
+    /// `upgrade` (the hotfixes, run on the hypervisor: placeholders `{host}`, `{host.address}`,
+    /// `{target}`, `{hotfixes}`, `{hops}`, `{reboots}`, `{cluster}`) and `reboot` (`{host}`,
+    /// `{host.address}`, `{boot_id_before}`): CloudStack's API does neither.
     #[serde(
         default,
         deserialize_with = "unique_command_steps",

@@ -10,8 +10,8 @@ use std::collections::{BTreeMap, HashSet};
 use drover_core::Cluster;
 
 use super::driver::{
-    CommandStep, DriverSection, FaultEntry, FaultName, GanetiSection, LibvirtSection, OvirtSection,
-    RandomFaults, SimulatorSection, XapiSection,
+    CloudstackSection, CommandStep, DriverSection, FaultEntry, FaultName, GanetiSection,
+    LibvirtSection, OvirtSection, RandomFaults, SimulatorSection, XapiSection,
 };
 use super::error::InventoryError;
 use super::source::Source;
@@ -71,7 +71,59 @@ pub(crate) fn check_driver(
         DriverSection::Xapi(xapi) => check_xapi(xapi, source),
         DriverSection::Ovirt(ovirt) => check_ovirt(ovirt, source),
         DriverSection::Ganeti(ganeti) => check_ganeti(ganeti, source),
+        DriverSection::Cloudstack(cloudstack) => check_cloudstack(cloudstack, source),
     }
+}
+
+fn check_cloudstack(cloudstack: &CloudstackSection, source: &Source) -> Result<(), InventoryError> {
+    if !(cloudstack.endpoint.starts_with("https://") || cloudstack.endpoint.starts_with("http://"))
+    {
+        return Err(source.error_at(
+            "driver.endpoint",
+            format!(
+                "{:?} is not an http:// or https:// URL",
+                cloudstack.endpoint
+            ),
+        ));
+    }
+    if cloudstack.api_key_env.is_none() == cloudstack.api_key_file.is_none() {
+        return Err(source.error_at("driver", "give exactly one of api_key_env and api_key_file"));
+    }
+    if cloudstack.secret_key_env.is_none() == cloudstack.secret_key_file.is_none() {
+        return Err(source.error_at(
+            "driver",
+            "give exactly one of secret_key_env and secret_key_file (never the secret key itself)",
+        ));
+    }
+    for (field, value) in [
+        ("request_timeout_secs", cloudstack.request_timeout_secs),
+        ("job_timeout_secs", cloudstack.job_timeout_secs),
+        ("poll_ms", cloudstack.poll_ms),
+        ("upgrade_timeout_secs", cloudstack.upgrade_timeout_secs),
+    ] {
+        if value == 0 {
+            return Err(source.error_at(&format!("driver.{field}"), "must be at least 1"));
+        }
+    }
+    if let Some(step) = cloudstack
+        .commands
+        .keys()
+        .find(|step| !matches!(step, CommandStep::Upgrade | CommandStep::Reboot))
+    {
+        return Err(source.error_at(
+            &format!("driver.commands.{}", step.as_str()),
+            "the cloudstack driver takes only `upgrade` and `reboot` commands (the API does every other step)",
+        ));
+    }
+    for step in [CommandStep::Upgrade, CommandStep::Reboot] {
+        if !cloudstack.commands.contains_key(&step) {
+            return Err(source.error_at(
+                &format!("driver.commands.{}", step.as_str()),
+                "required: CloudStack's API neither installs hotfixes nor reboots a hypervisor host",
+            ));
+        }
+    }
+    check_commands(&cloudstack.commands, "driver.commands", source)
 }
 
 /// The steps a Ganeti cluster's RAPI cannot do, which may therefore be commands.

@@ -258,6 +258,10 @@ pub struct PolicySection {
         deserialize_with = "optional_whole_number"
     )]
     pub host_memory_max_fill_percent: Option<u32>,
+    /// One host per wave whatever `max_unavailable` says (a platform whose upgrade tool refuses
+    /// concurrent upgrades, such as Oracle PCA's `pca-admin update compute-node`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub one_host_at_a_time: Option<bool>,
 }
 
 impl PolicySection {

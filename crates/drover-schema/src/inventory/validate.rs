@@ -47,6 +47,9 @@ fn into_policy(section: &PolicySection, source: &Source) -> Result<Policy, Inven
     let defaults = Policy::default();
     let policy = Policy {
         max_unavailable: section.max_unavailable.unwrap_or(defaults.max_unavailable),
+        one_host_at_a_time: section
+            .one_host_at_a_time
+            .unwrap_or(defaults.one_host_at_a_time),
         max_unavailable_auto_ceiling: section
             .max_unavailable_auto_ceiling
             .unwrap_or(defaults.max_unavailable_auto_ceiling),

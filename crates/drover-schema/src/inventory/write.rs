@@ -46,6 +46,9 @@ fn policy_section(policy: &Policy, defaults: Option<&Policy>) -> PolicySection {
     let keep_all = defaults.is_none();
     let defaults = defaults.unwrap_or(&complete);
     PolicySection {
+        // Written only when on, even in a complete section, so documents of policies without it
+        // read as before; absent reads as off.
+        one_host_at_a_time: policy.one_host_at_a_time.then_some(true),
         max_unavailable: changed_or_all(keep_all, policy.max_unavailable, defaults.max_unavailable),
         max_unavailable_auto_ceiling: changed_or_all(
             keep_all,

@@ -122,6 +122,11 @@ impl SimDriver {
         self.write_state(&mut world)
     }
 
+    /// The platform's time now, epoch milliseconds (a front-end's own timers run on it).
+    pub fn now_ms(&self) -> u64 {
+        self.clock.now_ms()
+    }
+
     /// The platform now: hosts, VMs, operations in flight and the full history.
     pub fn snapshot(&self) -> WorldSnapshot {
         let now_ms = self.clock.now_ms();
