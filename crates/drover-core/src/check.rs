@@ -174,6 +174,8 @@ fn check_wave_shapes(cluster: &Cluster, plan: &Plan, replay: &mut Replay<'_>) {
     let host_count = cluster.hosts.len();
     let share_of_hosts = |percent: u32| (host_count * percent as usize / 100).max(1);
     let limit = match cluster.policy.max_unavailable {
+        // A platform whose upgrade tool refuses concurrent upgrades (Oracle PCA).
+        _ if cluster.policy.one_host_at_a_time => 1,
         MaxUnavailable::Count(count) => count.max(1) as usize,
         MaxUnavailable::Percent(percent) => share_of_hosts(percent),
         MaxUnavailable::Auto => {

@@ -364,8 +364,11 @@ fn build_waves(cluster: &Cluster, batch_size: u32) -> Result<Vec<Wave>, Placemen
 }
 
 /// With `max_unavailable: auto`, the most hosts a wave may take (the policy's ceiling); `None`
-/// for a fixed batch.
+/// for a fixed batch (`one_host_at_a_time` is one).
 fn auto_batch_ceiling(cluster: &Cluster) -> Option<usize> {
+    if cluster.policy.one_host_at_a_time {
+        return None;
+    }
     match requested_batch_size(cluster) {
         Some(_) => None,
         None => {
