@@ -2,10 +2,12 @@
 //! inventory's faults) behind a real platform's wire protocol on loopback, so that a driver is
 //! tested against the protocol it will meet, and the emulator itself against the platform's
 //! official client. XAPI (XenServer / XCP-ng) was the first front-end; oVirt / OLVM (the
-//! engine's SSO and REST API v4) the second.
+//! engine's SSO and REST API v4) the second; KubeVirt / OpenShift Virtualization (the
+//! Kubernetes API subset with KubeVirt's and the HyperConverged operator's resources) the third.
 //!
 //! Not part of the `drover` binary. This crate must not know the engine, stores or the CLI.
 
+pub mod kubevirt;
 pub mod ovirt;
 pub mod world;
 pub mod xapi;
@@ -24,6 +26,8 @@ pub enum EmulatorError {
     World(String),
     #[error("no password: set {0} or pass --password-file")]
     NoPassword(String),
+    #[error("no bearer token: set {0} or pass --token-file")]
+    NoToken(String),
     #[error("{0} is not a loopback address: the emulator listens on loopback only")]
     NotLoopback(SocketAddr),
     #[error("cannot listen on {address}: {message}")]
