@@ -129,7 +129,7 @@ pub const RESOURCES: [ResourceKind; 8] = [
         kind: "VirtualMachine",
         namespaced: true,
         short_names: &["vm", "vms"],
-        verbs: READ,
+        verbs: &["get", "list", "watch", "patch"],
     },
     ResourceKind {
         group: "kubevirt.io",
@@ -266,6 +266,12 @@ struct State {
     evicting: HashMap<String, u64>,
     /// VMIs marked for evacuation: the node they leave.
     evacuating: HashMap<String, String>,
+    /// VMs stopped through the `stop` subresource (runStrategy Halted): not restarted.
+    halted: std::collections::HashSet<String>,
+    /// Where each stopped VM last ran (its `start` puts it back there when it can).
+    last_nodes: HashMap<String, String>,
+    /// Annotations clients set on VirtualMachines.
+    vm_annotations: HashMap<String, BTreeMap<String, String>>,
     hyperconverged_metadata: Value,
     hyperconverged_spec: Value,
     hyperconverged_conditions: Vec<Value>,
@@ -522,7 +528,18 @@ impl ControlPlane {
         let mut budgets = Vec::new();
         for vm in &discovered.vms {
             let running = vm.state == VmState::Running;
-            vms.push(self.render_vm(vm, discovered, running));
+            let halted = state.halted.contains(&vm.name);
+            vms.push(self.render_vm(
+                vm,
+                discovered,
+                running,
+                halted,
+                state.vm_annotations.get(&vm.name),
+            ));
+            state.last_nodes.insert(
+                vm.name.clone(),
+                discovered.hosts[vm.host.index()].name.clone(),
+            );
             let launcher = state.launchers.entry(vm.name.clone()).or_default();
             if !running {
                 launcher.stopped = true;
@@ -686,10 +703,20 @@ impl ControlPlane {
         Value::Object(labels)
     }
 
-    fn render_vm(&self, vm: &Vm, discovered: &Discovered, running: bool) -> Value {
+    fn render_vm(
+        &self,
+        vm: &Vm,
+        discovered: &Discovered,
+        running: bool,
+        halted: bool,
+        annotations: Option<&BTreeMap<String, String>>,
+    ) -> Value {
         let mut metadata = self.metadata(&vm.name, Some(VM_NAMESPACE), "VirtualMachine");
         metadata.insert("labels".into(), Self::vm_labels(vm));
-        let run_strategy = match (running, vm.restart_policy) {
+        if let Some(annotations) = annotations.filter(|annotations| !annotations.is_empty()) {
+            metadata.insert("annotations".into(), json!(annotations));
+        }
+        let run_strategy = match (running && !halted, vm.restart_policy) {
             (false, _) => "Halted",
             (true, RestartPolicy::Always) => "Always",
             (true, RestartPolicy::Manual) => "Manual",
@@ -887,6 +914,7 @@ impl ControlPlane {
             request.subresource.as_deref(),
         ) {
             ("PATCH" | "PUT", "nodes", None) => self.update_node(&request).await,
+            ("PATCH", "virtualmachines", None) => self.update_vm(&request).await,
             ("POST", "pods", Some("eviction")) => self.evict(&request).await,
             ("POST", "virtualmachineinstancemigrations", None) => {
                 self.create_migration(&request).await
@@ -1007,6 +1035,44 @@ impl ControlPlane {
         }
         match self.current("nodes", "", &name).await {
             Ok(node) => (200, node),
+            Err(answer) => answer,
+        }
+    }
+
+    /// A VM's metadata (labels and annotations kept as annotations overlay); its spec is the
+    /// inventory's (start and stop go through the subresources).
+    async fn update_vm(&self, request: &Request) -> Answer {
+        let namespace = request.namespace.clone().unwrap_or_default();
+        let name = request.name.clone().unwrap_or_default();
+        let current = match self.current("virtualmachines", &namespace, &name).await {
+            Ok(current) => current,
+            Err(answer) => return answer,
+        };
+        let updated = match Self::updated(request, &current, "kubevirt.io", "virtualmachines") {
+            Ok(updated) => updated,
+            Err(answer) => return answer,
+        };
+        if updated["spec"] != current["spec"] {
+            return store::invalid(
+                "kubevirt.io",
+                "VirtualMachine",
+                &name,
+                &[(
+                    "FieldValueForbidden",
+                    "spec",
+                    "the emulator changes only a VM's annotations; start and stop it through its subresources".to_string(),
+                )],
+            );
+        }
+        let annotations: BTreeMap<String, String> = updated["metadata"]["annotations"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(key, value)| (key.clone(), value.as_str().unwrap_or_default().to_string()))
+            .collect();
+        self.lock().vm_annotations.insert(name.clone(), annotations);
+        match self.current("virtualmachines", &namespace, &name).await {
+            Ok(object) => (200, object),
             Err(answer) => answer,
         }
     }
@@ -1183,7 +1249,8 @@ impl ControlPlane {
                     launcher.stopped = true;
                 }
             }
-            if stopped.is_ok() && vm.restart_policy == RestartPolicy::Always {
+            let halted = control_plane.lock().halted.contains(&vm.name);
+            if stopped.is_ok() && vm.restart_policy == RestartPolicy::Always && !halted {
                 // The VM controller starts a new VMI; the scheduler places its pod.
                 if let Ok(view) = control_plane.view().await {
                     let mut moved = vm.clone();
@@ -1538,6 +1605,99 @@ impl ControlPlane {
         )
     }
 
+    /// KubeVirt's `virtualmachines/NAME/start` and `stop` subresources
+    /// (`subresources.kubevirt.io/v1`, PUT, answered 202 as virt-api answers them): stop sets
+    /// the VM halted and shuts its VMI down with its grace period; start runs it again, on the
+    /// node it last ran on when that node can take it (the emulator's scheduler), else on the
+    /// node with the most room. Stopping a stopped VM or starting a running one is 409.
+    pub async fn vm_power(self: &Arc<Self>, namespace: &str, name: &str, action: &str) -> Answer {
+        let view = match self.view().await {
+            Ok(view) => view,
+            Err(answer) => return answer,
+        };
+        let Some(vm) = view
+            .discovered
+            .vms
+            .iter()
+            .find(|vm| vm.name == name && namespace == VM_NAMESPACE)
+            .cloned()
+        else {
+            return store::not_found("kubevirt.io", "virtualmachines", name);
+        };
+        let running = vm.state == VmState::Running;
+        let refused = |message: &str| {
+            (
+                409,
+                store::status_failure(
+                    409,
+                    "Conflict",
+                    &format!(
+                        "Operation cannot be fulfilled on virtualmachine.kubevirt.io \"{name}\": {message}"
+                    ),
+                    None,
+                ),
+            )
+        };
+        let node = view.discovered.hosts[vm.host.index()].name.clone();
+        match action {
+            "stop" => {
+                if !running || self.lock().halted.contains(name) {
+                    return refused("VM is not running");
+                }
+                self.lock().halted.insert(name.to_string());
+                let control_plane = Arc::clone(self);
+                tokio::spawn(async move {
+                    let _ = control_plane
+                        .driver
+                        .shutdown_vm(&vm.name, &node, VMI_TERMINATION_GRACE)
+                        .await;
+                    let _ = control_plane.refresh().await;
+                });
+            }
+            "start" => {
+                if running && !self.lock().halted.contains(name) {
+                    return refused("VM is already running");
+                }
+                if running {
+                    return refused("VM is still stopping");
+                }
+                self.lock().halted.remove(name);
+                let last = self.lock().last_nodes.get(name).cloned();
+                let fits = last.as_ref().is_some_and(|last| {
+                    view.discovered
+                        .hosts
+                        .iter()
+                        .enumerate()
+                        .any(|(index, host)| {
+                            host.name == *last
+                                && !host.cordoned
+                                && host
+                                    .memory_mib
+                                    .saturating_sub(running_memory_mib(&view.discovered, index))
+                                    >= vm.memory_mib
+                        })
+                });
+                let target = if fits {
+                    last
+                } else {
+                    let mut placed = vm.clone();
+                    placed.host = drover_core::HostId(u32::MAX);
+                    self.pick_node(&view, &placed, &Map::new())
+                };
+                let Some(target) = target else {
+                    return refused("no node can run the VM");
+                };
+                let control_plane = Arc::clone(self);
+                tokio::spawn(async move {
+                    let _ = control_plane.driver.start_vm(&vm.name, &target).await;
+                    let _ = control_plane.refresh().await;
+                });
+            }
+            _ => return store::not_found("subresources.kubevirt.io", "virtualmachines", action),
+        }
+        (202, json!({}))
+    }
+
     /// The emulator's stand-in for a node's upgrade (a command step on a real node): the node,
     /// which must run no VM, is upgraded to the cluster's target and rebooted.
     pub async fn upgrade_node(&self, name: &str) -> Answer {
@@ -1554,6 +1714,27 @@ impl ControlPlane {
         let _ = self.refresh().await;
         match outcome {
             Ok(()) => (200, json!({"node": name, "version": target.to_string()})),
+            Err(problem) => (
+                409,
+                store::status_failure(409, "Conflict", &problem.to_string(), None),
+            ),
+        }
+    }
+
+    /// The emulator's stand-in for a node's reboot command: the node restarts (a new boot id).
+    pub async fn reboot_node(&self, name: &str) -> Answer {
+        let Some(boot_id) = self
+            .driver
+            .snapshot()
+            .host(name)
+            .map(|host| host.boot_id.clone())
+        else {
+            return store::not_found("", "nodes", name);
+        };
+        let outcome = self.driver.reboot(name, &boot_id).await;
+        let _ = self.refresh().await;
+        match outcome {
+            Ok(()) => (200, json!({"node": name})),
             Err(problem) => (
                 409,
                 store::status_failure(409, "Conflict", &problem.to_string(), None),

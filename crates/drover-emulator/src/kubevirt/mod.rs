@@ -16,8 +16,12 @@
 //! - errors as Kubernetes `Status` bodies (`store`); JSON only: a client that asks for
 //!   protobuf or a `Table` as well gets JSON, as it accepts.
 //!
+//! KubeVirt's aggregated API: `PUT /apis/subresources.kubevirt.io/v1/namespaces/NS/
+//! virtualmachines/NAME/start` and `…/stop` (what `virtctl start`/`stop` send).
+//!
 //! Not Kubernetes: `GET /emulator/calls` (the emulator's request and watch-event counters) and
-//! `POST /emulator/nodes/NAME/upgrade` (stands for a node's upgrade command step).
+//! `POST /emulator/nodes/NAME/upgrade` and `…/reboot` (stand for a node's upgrade and reboot
+//! command steps).
 //!
 //! Bounded: request bodies ([`MAX_BODY_BYTES`]), requests in progress at once
 //! ([`MAX_REQUESTS_IN_PROGRESS`], a further one is answered 429), watches open at once
@@ -325,6 +329,10 @@ async fn answer(
             control_plane.count_call("POST", "/emulator/nodes/{name}/upgrade");
             return failure(control_plane.upgrade_node(node).await);
         }
+        ["emulator", "nodes", node, "reboot"] if method == Method::POST => {
+            control_plane.count_call("POST", "/emulator/nodes/{name}/reboot");
+            return failure(control_plane.reboot_node(node).await);
+        }
         ["api"] => {
             control_plane.count_call(method.as_str(), "/api");
             let host = headers
@@ -376,6 +384,18 @@ async fn answer(
             };
         }
         _ => {}
+    }
+    if let ["apis", "subresources.kubevirt.io", "v1", "namespaces", namespace, "virtualmachines", name, action @ ("start" | "stop")] =
+        segments.as_slice()
+    {
+        control_plane.count_call(
+            method.as_str(),
+            &format!("/apis/subresources.kubevirt.io/v1/namespaces/{{namespace}}/virtualmachines/{{name}}/{action}"),
+        );
+        if method != Method::PUT {
+            return failure(store::method_not_allowed("start and stop take PUT"));
+        }
+        return failure(control_plane.vm_power(namespace, name, action).await);
     }
     let Some(target) = decode(&segments) else {
         control_plane.count_call(method.as_str(), "(unknown path)");
