@@ -13,6 +13,8 @@
 mod command;
 mod error;
 mod ganeti;
+#[cfg(feature = "kubevirt")]
+mod kubevirt;
 #[cfg(feature = "libvirt")]
 mod libvirt;
 mod ovirt;
@@ -41,6 +43,8 @@ const REGISTERED: &[&Registration] = &[
     &xapi::REGISTRATION,
     &ovirt::REGISTRATION,
     &ganeti::REGISTRATION,
+    #[cfg(feature = "kubevirt")]
+    &kubevirt::REGISTRATION,
 ];
 
 /// A driver's constructor: what a run recorded, and what opening needs besides.
@@ -121,6 +125,7 @@ fn build_hint(kind: &str) -> String {
             "it needs a drover built with `--features libvirt` (and libvirt-dev installed)"
                 .to_string()
         }
+        "kubevirt" => "it needs a drover built with `--features kubevirt`".to_string(),
         _ => format!("this drover has the drivers {}", kinds().join(", ")),
     }
 }

@@ -6,7 +6,7 @@
 //!   `spec.unschedulable` as cordoned, the `Ready` condition (not True: down), Drover's own
 //!   maintenance annotation, `node-role.kubernetes.io/control-plane` or `master` as a
 //!   management host, `topology.kubernetes.io/zone` as the host label `zone` (the fault domain);
-//! - a running VMI is a VM named `NAMESPACE/NAME` on `status.nodeName`, with the memory it
+//! - a running VMI is a VM named `NAMESPACE/NAME` (`NAME` in `default`) on `status.nodeName`, with the memory it
 //!   requests (`spec.domain.resources.requests.memory`, else `spec.domain.memory.guest`), its
 //!   vCPUs (`spec.domain.cpu` cores × sockets × threads), migratable when its `LiveMigratable`
 //!   condition is True and its `evictionStrategy` is not `None`, on local storage when that
@@ -35,9 +35,14 @@ pub const LAST_NODE_ANNOTATION: &str = "drover.io/last-node";
 /// The well-known zone label (k8s.io/api `core/v1` `LabelTopologyZone`).
 pub const ZONE_LABEL: &str = "topology.kubernetes.io/zone";
 
-/// `NAMESPACE/NAME`, Drover's name of a VM.
+/// Drover's name of a VM: `NAME` in the `default` namespace, else `NAMESPACE/NAME` (a
+/// Kubernetes name has no `/`, so the two never meet).
 pub fn vm_name(namespace: &str, name: &str) -> String {
-    format!("{namespace}/{name}")
+    if namespace == "default" {
+        name.to_string()
+    } else {
+        format!("{namespace}/{name}")
+    }
 }
 
 /// The namespace and name of a Drover VM name (`default` when it has no namespace).

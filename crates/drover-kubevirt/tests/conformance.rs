@@ -37,12 +37,12 @@ fn fixture() -> Fixture {
         healthy_hosts: vec!["kv1".into(), "kv2".into(), "kv3".into()],
         cordon_host: "kv2".into(),
         migration: MigrationFixture {
-            vm: "default/mobile".into(),
+            vm: "mobile".into(),
             from: "kv1".into(),
             to: "kv2".into(),
         },
         power: PowerFixture {
-            vm: "default/steady".into(),
+            vm: "steady".into(),
             host: "kv3".into(),
             graceful_timeout: Duration::from_secs(30),
         },
@@ -184,7 +184,7 @@ async fn the_kubevirt_driver_passes_every_check() {
     };
     let before = total();
     driver
-        .migrate("default/mobile", "kv2", "kv1")
+        .migrate("mobile", "kv2", "kv1")
         .await
         .expect("mobile moves back to kv1");
     let after = total();
@@ -192,7 +192,7 @@ async fn the_kubevirt_driver_passes_every_check() {
     let mobile = discovered
         .vms
         .iter()
-        .find(|vm| vm.name == "default/mobile")
+        .find(|vm| vm.name == "mobile")
         .unwrap();
     assert_eq!(discovered.hosts[mobile.host.index()].name, "kv1");
     println!(

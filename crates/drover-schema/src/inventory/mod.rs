@@ -33,9 +33,9 @@ use std::path::Path;
 use drover_core::Cluster;
 
 pub use driver::{
-    CommandSection, CommandStep, DriverSection, FaultEntry, FaultName, GanetiSection, LibvirtHost,
-    LibvirtSection, OvirtSection, RandomFaults, SimulatorSection, StepName, XapiSection,
-    XapiTransport,
+    CommandSection, CommandStep, DriverSection, FaultEntry, FaultName, GanetiSection,
+    KubevirtSection, LibvirtHost, LibvirtSection, OvirtSection, RandomFaults, SimulatorSection,
+    StepName, XapiSection, XapiTransport,
 };
 pub use error::InventoryError;
 pub use schema::{ClusterSection, HostEntry, InventoryDocument, PolicySection, VmEntry};
