@@ -287,6 +287,11 @@ pub struct ControlPlane {
     store: Mutex<Store>,
     /// Serializes renderings so that an older one never overwrites a newer one.
     refreshing: tokio::sync::Mutex<()>,
+    /// Renderings begun (numbered as they take their view of the world), and the number of the
+    /// last one finished: a request that waited while a rendering begun after its arrival
+    /// finished needs no rendering of its own (concurrent requests share one).
+    renderings_begun: std::sync::atomic::AtomicU64,
+    last_rendering_finished: std::sync::atomic::AtomicU64,
 }
 
 /// The world as one request sees it.
@@ -431,6 +436,8 @@ impl ControlPlane {
             state: Mutex::new(state),
             store: Mutex::new(Store::new()),
             refreshing: tokio::sync::Mutex::new(()),
+            renderings_begun: std::sync::atomic::AtomicU64::new(0),
+            last_rendering_finished: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -484,7 +491,14 @@ impl ControlPlane {
 
     /// Renders every object from the world and the controllers' state into the store.
     pub async fn refresh(&self) -> Result<(), Answer> {
+        use std::sync::atomic::Ordering;
+        let begun_before_arrival = self.renderings_begun.load(Ordering::SeqCst);
         let _serial = self.refreshing.lock().await;
+        if self.last_rendering_finished.load(Ordering::SeqCst) > begun_before_arrival {
+            // A rendering that began after this request arrived has finished: it is current.
+            return Ok(());
+        }
+        let number = self.renderings_begun.fetch_add(1, Ordering::SeqCst) + 1;
         let view = self.view().await?;
         let rendered = {
             let mut state = self.lock();
@@ -494,6 +508,8 @@ impl ControlPlane {
         for (resource, objects) in rendered {
             store.sync(resource, objects);
         }
+        self.last_rendering_finished
+            .store(number, std::sync::atomic::Ordering::SeqCst);
         Ok(())
     }
 
