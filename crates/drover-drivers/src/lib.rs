@@ -14,6 +14,8 @@ mod cloudstack;
 mod command;
 mod error;
 mod ganeti;
+#[cfg(feature = "kubevirt")]
+mod kubevirt;
 #[cfg(feature = "libvirt")]
 mod libvirt;
 mod ovirt;
@@ -43,6 +45,8 @@ const REGISTERED: &[&Registration] = &[
     &ovirt::REGISTRATION,
     &ganeti::REGISTRATION,
     &cloudstack::REGISTRATION,
+    #[cfg(feature = "kubevirt")]
+    &kubevirt::REGISTRATION,
 ];
 
 /// A driver's constructor: what a run recorded, and what opening needs besides.
@@ -123,6 +127,7 @@ fn build_hint(kind: &str) -> String {
             "it needs a drover built with `--features libvirt` (and libvirt-dev installed)"
                 .to_string()
         }
+        "kubevirt" => "it needs a drover built with `--features kubevirt`".to_string(),
         _ => format!("this drover has the drivers {}", kinds().join(", ")),
     }
 }

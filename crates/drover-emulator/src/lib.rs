@@ -3,11 +3,13 @@
 //! tested against the protocol it will meet, and the emulator itself against the platform's
 //! official client. XAPI (XenServer / XCP-ng) was the first front-end; oVirt / OLVM (the
 //! engine's SSO and REST API v4) the second; CloudStack (signed API requests at `/client/api`,
-//! asynchronous jobs) the third.
+//! asynchronous jobs) and KubeVirt / OpenShift Virtualization (the Kubernetes API subset with
+//! KubeVirt's and the HyperConverged operator's resources) came next.
 //!
 //! Not part of the `drover` binary. This crate must not know the engine, stores or the CLI.
 
 pub mod cloudstack;
+pub mod kubevirt;
 pub mod ovirt;
 pub mod world;
 pub mod xapi;
@@ -28,6 +30,8 @@ pub enum EmulatorError {
     NoPassword(String),
     #[error("no API secret key: set {0} or pass --secret-key-file")]
     NoSecretKey(String),
+    #[error("no bearer token: set {0} or pass --token-file")]
+    NoToken(String),
     #[error("{0} is not a loopback address: the emulator listens on loopback only")]
     NotLoopback(SocketAddr),
     #[error("cannot listen on {address}: {message}")]

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use drover_emulator::{cloudstack, ovirt, world, xapi, EmulatorError};
+use drover_emulator::{cloudstack, kubevirt, ovirt, world, xapi, EmulatorError};
 
 #[derive(Parser)]
 #[command(
@@ -48,6 +48,9 @@ enum Platform {
     Ovirt(OvirtArguments),
     /// Apache CloudStack: the signed API at `/client/api` (JSON), with asynchronous jobs.
     Cloudstack(CloudstackArguments),
+    /// KubeVirt / OpenShift Virtualization: the Kubernetes API subset (nodes, pods, evictions,
+    /// VMs, VMIs, migrations, HyperConverged) with bearer-token auth, JSON and watches.
+    Kubevirt(KubevirtArguments),
 }
 
 #[derive(clap::Args)]
@@ -73,6 +76,27 @@ struct CloudstackArguments {
     /// after it is given up, the VM staying on its source.
     #[arg(long, default_value_t = 3_600)]
     migrate_wait_secs: u64,
+}
+
+#[derive(clap::Args)]
+struct KubevirtArguments {
+    #[arg(long)]
+    inventory: PathBuf,
+    #[arg(long, default_value = "127.0.0.1:0")]
+    listen: SocketAddr,
+    /// Platform time runs this many times faster than the wall clock (default: the inventory's
+    /// simulator `time_scale`, else 1).
+    #[arg(long)]
+    time_scale: Option<f64>,
+    /// The environment variable holding the bearer token clients must send.
+    #[arg(long, default_value = "DROVER_EMULATOR_TOKEN")]
+    token_env: String,
+    /// A file holding the bearer token (first line); wins over the environment variable.
+    #[arg(long)]
+    token_file: Option<PathBuf>,
+    /// Where to write the self-signed certificate served (PEM): clients trust it as their CA.
+    #[arg(long)]
+    certificate_out: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -148,6 +172,7 @@ async fn run(arguments: Arguments) -> Result<(), EmulatorError> {
             ),
             Platform::Ovirt(arguments) => return run_ovirt(arguments).await,
             Platform::Cloudstack(arguments) => return run_cloudstack(arguments).await,
+            Platform::Kubevirt(arguments) => return run_kubevirt(arguments).await,
         };
     xapi::check_loopback(&listen)?;
     let password = read_password(password_file, password_env)?;
@@ -217,6 +242,36 @@ async fn run_cloudstack(arguments: CloudstackArguments) -> Result<(), EmulatorEr
     management.set_migrate_wait(std::time::Duration::from_secs(arguments.migrate_wait_secs));
     let listener = bind(arguments.listen).await?;
     cloudstack::serve(listener, management).await
+}
+
+async fn run_kubevirt(arguments: KubevirtArguments) -> Result<(), EmulatorError> {
+    xapi::check_loopback(&arguments.listen)?;
+    let token =
+        read_password(arguments.token_file, arguments.token_env).map_err(|error| match error {
+            EmulatorError::NoPassword(variable) => EmulatorError::NoToken(variable),
+            other => other,
+        })?;
+    let world = world::open(&arguments.inventory, arguments.time_scale)?;
+    let control_plane = kubevirt::ControlPlane::new(world.driver, world.cluster, world.time_scale);
+    let (certificate, key) = kubevirt::self_signed_certificate()?;
+    if let Some(path) = &arguments.certificate_out {
+        std::fs::write(path, &certificate).map_err(|error| EmulatorError::Read {
+            path: path.clone(),
+            message: error.to_string(),
+        })?;
+    }
+    let listen_error = |message: String| EmulatorError::Listen {
+        address: arguments.listen,
+        message,
+    };
+    let listener = std::net::TcpListener::bind(arguments.listen)
+        .map_err(|error| listen_error(error.to_string()))?;
+    let bound = listener
+        .local_addr()
+        .map_err(|error| listen_error(error.to_string()))?;
+    println!("listening on https://{bound}");
+    let _ = std::io::stdout().flush();
+    kubevirt::serve(listener, control_plane, token, &certificate, &key).await
 }
 
 fn read_password(

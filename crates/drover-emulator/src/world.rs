@@ -17,6 +17,8 @@ use crate::EmulatorError;
 pub struct World {
     pub cluster: Cluster,
     pub driver: SimDriver,
+    /// How many times faster than the wall clock platform time runs.
+    pub time_scale: f64,
 }
 
 /// Opens the world of the inventory at `path`. `time_scale` overrides the section's (which may be
@@ -45,5 +47,6 @@ pub fn open(path: &Path, time_scale: Option<f64>) -> Result<World, EmulatorError
     Ok(World {
         cluster: file.cluster,
         driver,
+        time_scale: scale,
     })
 }

@@ -292,7 +292,7 @@ fn command_section_reads_every_step() {
 fn unknown_driver_kind() {
     assert_refused(
         "driver:\n  kind: vmware\n",
-        "pool.yaml:10:9: driver.kind: unknown variant `vmware`, expected one of `simulator`, `libvirt`, `command`, `xapi`, `ovirt`, `ganeti`, `cloudstack`",
+        "pool.yaml:10:9: driver.kind: unknown variant `vmware`, expected one of `simulator`, `libvirt`, `command`, `xapi`, `ovirt`, `ganeti`, `cloudstack`, `kubevirt`",
     );
 }
 
@@ -713,5 +713,51 @@ fn ganeti_section_refuses_plain_http_a_bad_password_source_and_steps_rapi_does()
     assert_refused(
         &format!("{base}  password_env: P\n  commands: {{reboot: [r]}}\n"),
         "pool.yaml:14:22: driver.commands.reboot: a reboot command needs a host_facts command (the boot id says whether the node rebooted)",
+    );
+}
+
+#[test]
+fn kubevirt_section_reads_with_defaults_and_round_trips() {
+    let file = read(
+        "driver:\n  kind: kubevirt\n  kubeconfig: kubeconfig.yaml\n  context: admin\n  commands:\n    upgrade: [upgrade-node, \"{host}\", \"{target}\"]\n    reboot: [reboot-node, \"{host}\"]\n",
+    );
+    let DriverSection::Kubevirt(kubevirt) = &file.driver else {
+        panic!("a kubevirt section, got {:?}", file.driver);
+    };
+    assert_eq!(kubevirt.kubeconfig.as_deref(), Some("kubeconfig.yaml"));
+    assert_eq!(kubevirt.context.as_deref(), Some("admin"));
+    assert_eq!(
+        (
+            kubevirt.request_timeout_secs,
+            kubevirt.migration_timeout_secs,
+            kubevirt.batch_eviction_size,
+            kubevirt.batch_eviction_interval_secs,
+            kubevirt.drain_timeout_secs,
+            kubevirt.poll_ms
+        ),
+        (30, 900, 10, 60, 600, 2_000)
+    );
+    assert_eq!(kubevirt.commands.len(), 2);
+    assert_eq!(file.driver.kind(), "kubevirt");
+    let written = serde_yaml_ng::to_string(&file.driver).unwrap();
+    let again = read(&format!(
+        "driver:\n{}",
+        written
+            .lines()
+            .map(|line| format!("  {line}\n"))
+            .collect::<String>()
+    ));
+    assert_eq!(again.driver, file.driver);
+}
+
+#[test]
+fn kubevirt_section_refuses_zero_numbers_and_steps_the_api_does() {
+    assert_refused(
+        "driver:\n  kind: kubevirt\n  batch_eviction_size: 0\n",
+        "pool.yaml:11:24: driver.batch_eviction_size: must be at least 1",
+    );
+    assert_refused(
+        "driver:\n  kind: kubevirt\n  commands: {migrate: [m]}\n",
+        "pool.yaml:11:23: driver.commands.migrate: the kubevirt driver takes only `upgrade` and `reboot` commands (the Kubernetes API does every other step)",
     );
 }

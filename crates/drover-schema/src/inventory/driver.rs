@@ -34,6 +34,8 @@ pub enum DriverSection {
     Ganeti(GanetiSection),
     /// Apache CloudStack zones and clusters through its signed API (`/client/api`, JSON).
     Cloudstack(CloudstackSection),
+    /// A KubeVirt / OpenShift Virtualization cluster through the Kubernetes API.
+    Kubevirt(KubevirtSection),
 }
 
 impl DriverSection {
@@ -47,6 +49,7 @@ impl DriverSection {
             DriverSection::Ovirt(_) => "ovirt",
             DriverSection::Ganeti(_) => "ganeti",
             DriverSection::Cloudstack(_) => "cloudstack",
+            DriverSection::Kubevirt(_) => "kubevirt",
         }
     }
 
@@ -465,6 +468,75 @@ pub struct CloudstackSection {
         skip_serializing_if = "BTreeMap::is_empty"
     )]
     pub commands: BTreeMap<CommandStep, Vec<String>>,
+}
+
+/// `kind: kubevirt`: a KubeVirt / OpenShift Virtualization cluster through the Kubernetes API,
+/// with a kubeconfig (and context) or, without `kubeconfig`, the in-cluster service account.
+/// Host names are node names, VM names `NAMESPACE/NAME` (`NAME` in the `default` namespace). The node's upgrade and reboot are the
+/// operator's commands (`commands.upgrade`, `commands.reboot`: placeholders `{host}`,
+/// `{host.address}`, `{target}`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "a kubevirt driver mapping such as {kind: kubevirt, kubeconfig: kubeconfig.yaml}"
+)]
+pub struct KubevirtSection {
+    /// A kubeconfig file (relative to the inventory); absent: in-cluster credentials.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kubeconfig: Option<String>,
+    /// The kubeconfig's context; absent: its current-context.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<String>,
+    /// Bound of one API request, seconds.
+    #[serde(default = "default_xapi_request_timeout_secs")]
+    pub request_timeout_secs: u64,
+    /// A VirtualMachineInstanceMigration still running after this is deleted (aborted), seconds
+    /// (KubeVirt's own bound of a pending migration is 15 minutes).
+    #[serde(default = "default_kubevirt_migration_timeout_secs")]
+    pub migration_timeout_secs: u64,
+    /// Shutdowns started per `batch_eviction_interval_secs` (OpenShift Virtualization's
+    /// `batchEvictionSize` default: 10).
+    #[serde(default = "default_kubevirt_batch_eviction_size")]
+    pub batch_eviction_size: u64,
+    /// OpenShift Virtualization's `batchEvictionInterval` default: 1 minute.
+    #[serde(default = "default_kubevirt_batch_eviction_interval_secs")]
+    pub batch_eviction_interval_secs: u64,
+    /// A drain whose pods are not all gone by then fails, seconds.
+    #[serde(default = "default_kubevirt_drain_timeout_secs")]
+    pub drain_timeout_secs: u64,
+    /// How long the upgrade command and the node's return at the target may take, seconds.
+    #[serde(default = "default_xapi_upgrade_timeout_secs")]
+    pub upgrade_timeout_secs: u64,
+    /// How often migrations, VMs and nodes are looked at while Drover waits, milliseconds.
+    #[serde(default = "default_kubevirt_poll_ms")]
+    pub poll_ms: u64,
+    /// Only `upgrade` and `reboot`: the node's own steps.
+    #[serde(
+        default,
+        deserialize_with = "unique_command_steps",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
+    pub commands: BTreeMap<CommandStep, Vec<String>>,
+}
+
+fn default_kubevirt_migration_timeout_secs() -> u64 {
+    900
+}
+
+fn default_kubevirt_batch_eviction_size() -> u64 {
+    10
+}
+
+fn default_kubevirt_batch_eviction_interval_secs() -> u64 {
+    60
+}
+
+fn default_kubevirt_drain_timeout_secs() -> u64 {
+    600
+}
+
+fn default_kubevirt_poll_ms() -> u64 {
+    2_000
 }
 
 fn default_ovirt_poll_ms() -> u64 {

@@ -11,7 +11,7 @@ use drover_core::Cluster;
 
 use super::driver::{
     CloudstackSection, CommandStep, DriverSection, FaultEntry, FaultName, GanetiSection,
-    LibvirtSection, OvirtSection, RandomFaults, SimulatorSection, XapiSection,
+    KubevirtSection, LibvirtSection, OvirtSection, RandomFaults, SimulatorSection, XapiSection,
 };
 use super::error::InventoryError;
 use super::source::Source;
@@ -72,6 +72,7 @@ pub(crate) fn check_driver(
         DriverSection::Ovirt(ovirt) => check_ovirt(ovirt, source),
         DriverSection::Ganeti(ganeti) => check_ganeti(ganeti, source),
         DriverSection::Cloudstack(cloudstack) => check_cloudstack(cloudstack, source),
+        DriverSection::Kubevirt(kubevirt) => check_kubevirt(kubevirt, source),
     }
 }
 
@@ -218,6 +219,39 @@ fn check_xapi(xapi: &XapiSection, source: &Source) -> Result<(), InventoryError>
         ));
     }
     check_commands(&xapi.commands, "driver.commands", source)
+}
+
+fn check_kubevirt(kubevirt: &KubevirtSection, source: &Source) -> Result<(), InventoryError> {
+    for (field, value) in [
+        ("request_timeout_secs", kubevirt.request_timeout_secs),
+        ("migration_timeout_secs", kubevirt.migration_timeout_secs),
+        ("batch_eviction_size", kubevirt.batch_eviction_size),
+        (
+            "batch_eviction_interval_secs",
+            kubevirt.batch_eviction_interval_secs,
+        ),
+        ("drain_timeout_secs", kubevirt.drain_timeout_secs),
+        ("upgrade_timeout_secs", kubevirt.upgrade_timeout_secs),
+        ("poll_ms", kubevirt.poll_ms),
+    ] {
+        if value == 0 {
+            return Err(source.error_at(&format!("driver.{field}"), "must be at least 1"));
+        }
+    }
+    if kubevirt.batch_eviction_size > u64::from(u32::MAX) {
+        return Err(source.error_at("driver.batch_eviction_size", "is too large"));
+    }
+    if let Some(step) = kubevirt
+        .commands
+        .keys()
+        .find(|step| !matches!(step, CommandStep::Upgrade | CommandStep::Reboot))
+    {
+        return Err(source.error_at(
+            &format!("driver.commands.{}", step.as_str()),
+            "the kubevirt driver takes only `upgrade` and `reboot` commands (the Kubernetes API does every other step)",
+        ));
+    }
+    check_commands(&kubevirt.commands, "driver.commands", source)
 }
 
 fn check_ovirt(ovirt: &OvirtSection, source: &Source) -> Result<(), InventoryError> {

@@ -16,8 +16,8 @@ use serde::Deserialize;
 use serde_yaml_ng::Value;
 
 use super::driver::{
-    CloudstackSection, CommandSection, DriverSection, GanetiSection, LibvirtSection, OvirtSection,
-    SimulatorSection, XapiSection,
+    CloudstackSection, CommandSection, DriverSection, GanetiSection, KubevirtSection,
+    LibvirtSection, OvirtSection, SimulatorSection, XapiSection,
 };
 
 const KIND_KEY: &str = "kind";
@@ -38,6 +38,7 @@ enum DriverKind {
     Ovirt,
     Ganeti,
     Cloudstack,
+    Kubevirt,
 }
 
 impl DriverKind {
@@ -60,6 +61,9 @@ impl DriverKind {
             }
             DriverKind::Cloudstack => {
                 CloudstackSection::deserialize(deserializer).map(DriverSection::Cloudstack)
+            }
+            DriverKind::Kubevirt => {
+                KubevirtSection::deserialize(deserializer).map(DriverSection::Kubevirt)
             }
         }
     }

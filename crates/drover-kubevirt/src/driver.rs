@@ -1,0 +1,848 @@
+//! [`KubevirtDriver`]: Drover's calls on a KubeVirt cluster.
+//! - cordon = `spec.unschedulable` by merge patch, with the node annotation
+//!   [`CORDONED_ANNOTATION`] so that uncordon undoes only a cordon Drover made;
+//! - maintenance = cordon, then drain like `kubectl drain` (every pod on the node but DaemonSet
+//!   pods, mirror pods and finished pods evicted through the Eviction API, retried while a
+//!   disruption budget answers 429, then awaited gone, within `drain_timeout`), refused while a
+//!   VMI still runs there (Drover moves or stops VMs first), marked by [`MAINTENANCE_ANNOTATION`];
+//! - migrate = a `VirtualMachineInstanceMigration` of the VMI with `spec.addedNodeSelector`
+//!   `kubernetes.io/hostname: TARGET` (KubeVirt ≥ 1.3), labelled [`TARGET_LABEL`] so that a new
+//!   process finds and follows its own migration instead of starting another, followed through
+//!   `status.phase` to Succeeded or Failed and deleted (which aborts it) at `migration_timeout`;
+//!   KubeVirt keeps the last five finished migrations of each VMI. Fallback where the server
+//!   prunes `addedNodeSelector` (an older KubeVirt): the migration runs where KubeVirt's
+//!   scheduler places it (never on a cordoned node), and the call fails with where the VMI
+//!   landed when that is not the planned node, so Drover plans again from discovery;
+//! - shutdown and start = KubeVirt's `stop` and `start` subresources of the VirtualMachine
+//!   (what `virtctl stop`/`start` call), so that the VM stays stopped until Drover starts it
+//!   (an eviction would have its VM controller restart it at once elsewhere); shutdowns start at
+//!   most `batch_eviction_size` per `batch_eviction_interval`, as OpenShift Virtualization paces
+//!   its evictions; the node the VM ran on is kept in the VM annotation
+//!   [`LAST_NODE_ANNOTATION`];
+//! - upgrade and reboot are command steps (`upgrade_command`, `reboot_command`), awaited until the
+//!   node reports the target version (`osImage`/`kubeletVersion`) or a new `bootID` and is Ready.
+//!
+//! This module must not know the engine, stores or the registry.
+
+use std::collections::VecDeque;
+use std::time::{Duration, Instant};
+
+use drover_command::{
+    run_step, ArgvTemplate, Placeholder, PlaceholderValues, RunLimits, StepContext,
+};
+use drover_core::Version;
+use drover_driver::{Discovered, Driver, DriverError, HostFacts, ShutdownObserved};
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::{
+    Api, ApiResource, DeleteParams, DynamicObject, EvictParams, GroupVersionKind, ListParams,
+    Patch, PatchParams, PostParams,
+};
+use serde_json::{json, Value};
+
+use crate::discovery::{
+    self, node_cordoned, node_in_maintenance, node_ready, node_version, split_vm_name,
+    CORDONED_ANNOTATION, LAST_NODE_ANNOTATION, MAINTENANCE_ANNOTATION,
+};
+use crate::KubevirtError;
+
+/// The label on Drover's migrations naming the node it asked for.
+pub const TARGET_LABEL: &str = "drover.io/target-node";
+/// The label KubeVirt's migration controller puts on every migration of a VMI.
+pub const VMI_NAME_LABEL: &str = "kubevirt.io/vmi-name";
+/// Objects listed per request (`limit`; the rest through `continue`).
+const LIST_PAGE: u32 = 500;
+
+/// The driver's knobs (the `kind: kubevirt` section's numbers).
+#[derive(Clone, Debug)]
+pub struct KubevirtSettings {
+    /// Bound of one API request.
+    pub request_timeout: Duration,
+    /// A migration still running after this is deleted (aborted).
+    pub migration_timeout: Duration,
+    /// A drain whose pods are not all gone by then fails.
+    pub drain_timeout: Duration,
+    /// How long a started VM may take to run, and a stopped one beyond its grace period.
+    pub vm_power_timeout: Duration,
+    pub upgrade_timeout: Duration,
+    pub reboot_timeout: Duration,
+    /// How often a migration, VM or node is looked at while Drover waits for it.
+    pub poll_interval: Duration,
+    /// Shutdowns started per interval (OpenShift Virtualization: 10 per minute).
+    pub batch_eviction_size: u32,
+    pub batch_eviction_interval: Duration,
+}
+
+impl Default for KubevirtSettings {
+    fn default() -> Self {
+        KubevirtSettings {
+            request_timeout: Duration::from_secs(30),
+            // KubeVirt's own bound of a migration stuck pending is 15 minutes.
+            migration_timeout: Duration::from_secs(900),
+            drain_timeout: Duration::from_secs(600),
+            vm_power_timeout: Duration::from_secs(300),
+            upgrade_timeout: Duration::from_secs(7200),
+            reboot_timeout: Duration::from_secs(1200),
+            poll_interval: Duration::from_secs(2),
+            batch_eviction_size: 10,
+            batch_eviction_interval: Duration::from_secs(60),
+        }
+    }
+}
+
+/// Where the cluster is: a kubeconfig file (and context), or the in-cluster service account.
+#[derive(Clone, Debug, Default)]
+pub struct KubevirtConnection {
+    /// `None`: in-cluster (the pod's service account token and CA).
+    pub kubeconfig: Option<std::path::PathBuf>,
+    /// The kubeconfig's context; `None`: its `current-context`.
+    pub context: Option<String>,
+}
+
+/// A KubeVirt cluster. Cheap to share behind an `Arc`. The client is made at the first call
+/// (reading a kubeconfig may run its credential plugin, which is asynchronous).
+pub struct KubevirtDriver {
+    connection: KubevirtConnection,
+    client: tokio::sync::OnceCell<kube::Client>,
+    settings: KubevirtSettings,
+    upgrade_command: Option<ArgvTemplate>,
+    reboot_command: Option<ArgvTemplate>,
+    /// When each recent shutdown started (the batch pacing).
+    shutdown_starts: tokio::sync::Mutex<VecDeque<Instant>>,
+}
+
+fn resource(group: &str, version: &str, kind: &str, plural: &str) -> ApiResource {
+    ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(group, version, kind), plural)
+}
+
+fn nodes() -> ApiResource {
+    resource("", "v1", "Node", "nodes")
+}
+
+fn pods() -> ApiResource {
+    resource("", "v1", "Pod", "pods")
+}
+
+fn vmis() -> ApiResource {
+    resource(
+        "kubevirt.io",
+        "v1",
+        "VirtualMachineInstance",
+        "virtualmachineinstances",
+    )
+}
+
+fn vms() -> ApiResource {
+    resource("kubevirt.io", "v1", "VirtualMachine", "virtualmachines")
+}
+
+fn migrations() -> ApiResource {
+    resource(
+        "kubevirt.io",
+        "v1",
+        "VirtualMachineInstanceMigration",
+        "virtualmachineinstancemigrations",
+    )
+}
+
+/// A Kubernetes error as a driver error: 404 is `NotFound`; what the API or an admission
+/// webhook refuses (403, 409, 422, 429) is `Refused`; anything else `Failed`.
+fn driver_error(error: kube::Error, subject: &str) -> DriverError {
+    match error {
+        kube::Error::Api(status) => match status.code {
+            404 => DriverError::NotFound(format!("{subject}: {}", status.message)),
+            403 | 409 | 422 | 429 => DriverError::Refused(format!("{subject}: {}", status.message)),
+            code => DriverError::Failed(format!(
+                "{subject}: Kubernetes API answered {code} {}: {}",
+                status.reason, status.message
+            )),
+        },
+        other => DriverError::Failed(format!("{subject}: Kubernetes API: {other}")),
+    }
+}
+
+fn to_value(object: &DynamicObject) -> Value {
+    serde_json::to_value(object).unwrap_or(Value::Null)
+}
+
+fn text<'a>(value: &'a Value, path: &[&str]) -> &'a str {
+    let mut current = value;
+    for part in path {
+        current = &current[*part];
+    }
+    current.as_str().unwrap_or("")
+}
+
+impl KubevirtDriver {
+    pub fn new(
+        connection: KubevirtConnection,
+        settings: KubevirtSettings,
+        upgrade_command: Option<ArgvTemplate>,
+        reboot_command: Option<ArgvTemplate>,
+    ) -> KubevirtDriver {
+        KubevirtDriver {
+            connection,
+            client: tokio::sync::OnceCell::new(),
+            settings,
+            upgrade_command,
+            reboot_command,
+            shutdown_starts: tokio::sync::Mutex::new(VecDeque::new()),
+        }
+    }
+
+    /// Makes the client from the connection.
+    pub async fn connect(
+        connection: &KubevirtConnection,
+        request_timeout: Duration,
+    ) -> Result<kube::Client, KubevirtError> {
+        let mut config = match &connection.kubeconfig {
+            Some(path) => {
+                let file = kube::config::Kubeconfig::read_from(path).map_err(|error| {
+                    KubevirtError::Config(format!("{}: {error}", path.display()))
+                })?;
+                let options = kube::config::KubeConfigOptions {
+                    context: connection.context.clone(),
+                    ..Default::default()
+                };
+                kube::Config::from_custom_kubeconfig(file, &options)
+                    .await
+                    .map_err(|error| {
+                        KubevirtError::Config(format!("{}: {error}", path.display()))
+                    })?
+            }
+            None => kube::Config::incluster()
+                .map_err(|error| KubevirtError::Config(format!("in-cluster: {error}")))?,
+        };
+        config.connect_timeout = Some(request_timeout);
+        config.read_timeout = Some(request_timeout);
+        config.write_timeout = Some(request_timeout);
+        kube::Client::try_from(config).map_err(|error| KubevirtError::Config(error.to_string()))
+    }
+
+    async fn client(&self) -> Result<kube::Client, DriverError> {
+        self.client
+            .get_or_try_init(|| Self::connect(&self.connection, self.settings.request_timeout))
+            .await
+            .cloned()
+            .map_err(|error| DriverError::Failed(error.to_string()))
+    }
+
+    async fn all(&self, api_resource: &ApiResource) -> Result<Api<DynamicObject>, DriverError> {
+        Ok(Api::all_with(self.client().await?, api_resource))
+    }
+
+    async fn namespaced(
+        &self,
+        namespace: &str,
+        api_resource: &ApiResource,
+    ) -> Result<Api<DynamicObject>, DriverError> {
+        Ok(Api::namespaced_with(
+            self.client().await?,
+            namespace,
+            api_resource,
+        ))
+    }
+
+    async fn get(
+        &self,
+        api: &Api<DynamicObject>,
+        name: &str,
+        subject: &str,
+    ) -> Result<Option<Value>, DriverError> {
+        match api.get_opt(name).await {
+            Ok(object) => Ok(object.as_ref().map(to_value)),
+            Err(error) => Err(driver_error(error, subject)),
+        }
+    }
+
+    async fn list(
+        &self,
+        api: &Api<DynamicObject>,
+        params: ListParams,
+        subject: &str,
+    ) -> Result<Vec<Value>, DriverError> {
+        let mut items = Vec::new();
+        let mut params = params.limit(LIST_PAGE);
+        loop {
+            let page = api
+                .list(&params)
+                .await
+                .map_err(|error| driver_error(error, subject))?;
+            items.extend(page.items.iter().map(to_value));
+            match page.metadata.continue_.filter(|token| !token.is_empty()) {
+                Some(token) => params = params.continue_token(&token),
+                None => return Ok(items),
+            }
+        }
+    }
+
+    async fn node(&self, host: &str) -> Result<Value, DriverError> {
+        self.get(&self.all(&nodes()).await?, host, &format!("node {host}"))
+            .await?
+            .ok_or_else(|| DriverError::NotFound(format!("node {host}")))
+    }
+
+    async fn patch_node(&self, host: &str, patch: Value) -> Result<(), DriverError> {
+        self.all(&nodes())
+            .await?
+            .patch(host, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .map(|_| ())
+            .map_err(|error| driver_error(error, &format!("node {host}")))
+    }
+
+    async fn vmi(&self, vm: &str) -> Result<Option<Value>, DriverError> {
+        let (namespace, name) = split_vm_name(vm);
+        self.get(
+            &self.namespaced(namespace, &vmis()).await?,
+            name,
+            &format!("VMI {vm}"),
+        )
+        .await
+    }
+
+    fn running_on(vmi: &Option<Value>) -> Option<String> {
+        vmi.as_ref()
+            .filter(|vmi| text(vmi, &["status", "phase"]) == "Running")
+            .map(|vmi| text(vmi, &["status", "nodeName"]).to_string())
+    }
+
+    /// Waits until `check` says done, polling; `Err` with the last state at `timeout`.
+    async fn wait_until<F, Fut>(&self, timeout: Duration, mut check: F) -> Result<(), String>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<bool, DriverError>>,
+    {
+        let deadline = Instant::now() + timeout;
+        let mut last_problem = String::new();
+        loop {
+            match check().await {
+                Ok(true) => return Ok(()),
+                Ok(false) => {}
+                Err(problem) => last_problem = problem.to_string(),
+            }
+            if Instant::now() >= deadline {
+                return Err(last_problem);
+            }
+            tokio::time::sleep(self.settings.poll_interval).await;
+        }
+    }
+
+    /// Waits for a shutdown slot: at most `batch_eviction_size` per `batch_eviction_interval`.
+    async fn pace_shutdown(&self) {
+        let size = self.settings.batch_eviction_size.max(1) as usize;
+        loop {
+            let wait = {
+                let mut starts = self.shutdown_starts.lock().await;
+                let now = Instant::now();
+                while starts.front().is_some_and(|start| {
+                    now.duration_since(*start) >= self.settings.batch_eviction_interval
+                }) {
+                    starts.pop_front();
+                }
+                if starts.len() < size {
+                    starts.push_back(now);
+                    return;
+                }
+                starts
+                    .front()
+                    .map(|first| self.settings.batch_eviction_interval - now.duration_since(*first))
+                    .unwrap_or_default()
+            };
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    async fn vm_subresource(&self, vm: &str, action: &str) -> Result<(), DriverError> {
+        let (namespace, name) = split_vm_name(vm);
+        let path = format!(
+            "/apis/subresources.kubevirt.io/v1/namespaces/{namespace}/virtualmachines/{name}/{action}"
+        );
+        let request = http::Request::put(path)
+            .header("Content-Type", "application/json")
+            .body(b"{}".to_vec())
+            .map_err(|error| DriverError::Failed(error.to_string()))?;
+        self.client()
+            .await?
+            .request_text(request)
+            .await
+            .map(|_| ())
+            .map_err(|error| driver_error(error, &format!("VM {vm} {action}")))
+    }
+
+    /// Evicts the pods of a node as `kubectl drain` does, and waits until they are gone.
+    async fn drain(&self, host: &str) -> Result<(), DriverError> {
+        let on_node = ListParams::default().fields(&format!("spec.nodeName={host}"));
+        let pods_on_node = self
+            .list(
+                &self.all(&pods()).await?,
+                on_node,
+                &format!("pods on {host}"),
+            )
+            .await?;
+        let evictable: Vec<(String, String, String)> = pods_on_node
+            .iter()
+            .filter(|pod| {
+                let owner = &pod["metadata"]["ownerReferences"];
+                let daemon = owner.as_array().into_iter().flatten().any(|reference| {
+                    reference["kind"] == "DaemonSet" && reference["controller"] == true
+                });
+                let mirror =
+                    !pod["metadata"]["annotations"]["kubernetes.io/config.mirror"].is_null();
+                let finished = matches!(text(pod, &["status", "phase"]), "Succeeded" | "Failed");
+                !daemon && !mirror && !finished
+            })
+            .map(|pod| {
+                (
+                    text(pod, &["metadata", "namespace"]).to_string(),
+                    text(pod, &["metadata", "name"]).to_string(),
+                    text(pod, &["metadata", "uid"]).to_string(),
+                )
+            })
+            .collect();
+        let deadline = Instant::now() + self.settings.drain_timeout;
+        for (namespace, name, _) in &evictable {
+            let api: Api<Pod> = Api::namespaced(self.client().await?, namespace);
+            loop {
+                match api.evict(name, &EvictParams::default()).await {
+                    Ok(_) => break,
+                    Err(kube::Error::Api(status)) if status.code == 404 => break,
+                    // A disruption budget forbids it for now: kubectl drain retries every 5 s.
+                    Err(kube::Error::Api(status)) if status.code == 429 => {
+                        if Instant::now() >= deadline {
+                            return Err(DriverError::Failed(format!(
+                                "drain of {host}: pod {namespace}/{name} could not be evicted within {} s: {}",
+                                self.settings.drain_timeout.as_secs(),
+                                status.message
+                            )));
+                        }
+                        tokio::time::sleep(self.settings.poll_interval).await;
+                    }
+                    Err(error) => {
+                        return Err(driver_error(
+                            error,
+                            &format!("eviction of pod {namespace}/{name}"),
+                        ))
+                    }
+                }
+            }
+        }
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        self.wait_until(remaining, || async {
+            for (namespace, name, uid) in &evictable {
+                let still = self
+                    .get(&self.namespaced(namespace, &pods()).await?, name, "pod")
+                    .await?
+                    .is_some_and(|pod| text(&pod, &["metadata", "uid"]) == uid);
+                if still {
+                    return Ok(false);
+                }
+            }
+            Ok(true)
+        })
+        .await
+        .map_err(|_| {
+            DriverError::Failed(format!(
+                "drain of {host}: evicted pods still there after {} s",
+                self.settings.drain_timeout.as_secs()
+            ))
+        })
+    }
+
+    /// The migration Drover started for `name` towards `to` and that still runs, if any, and
+    /// any other migration of it that still runs.
+    async fn running_migrations(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Vec<Value>, DriverError> {
+        let selector = ListParams::default().labels(&format!("{VMI_NAME_LABEL}={name}"));
+        let all = self
+            .list(
+                &self.namespaced(namespace, &migrations()).await?,
+                selector,
+                &format!("migrations of {namespace}/{name}"),
+            )
+            .await?;
+        Ok(all
+            .into_iter()
+            .filter(|migration| {
+                !matches!(
+                    text(migration, &["status", "phase"]),
+                    "Succeeded" | "Failed"
+                )
+            })
+            .collect())
+    }
+
+    async fn run_command(
+        &self,
+        step: &str,
+        template: &ArgvTemplate,
+        host: &str,
+        target: Option<&Version>,
+        timeout: Duration,
+    ) -> Result<(), DriverError> {
+        let mut values = PlaceholderValues::new()
+            .with(Placeholder::Host, host)
+            .with(Placeholder::HostAddress, host);
+        if let Some(target) = target {
+            values = values.with(Placeholder::Target, target.to_string());
+        }
+        let context = StepContext::new(step, format!("host {host}"));
+        let failed = |error: drover_command::CommandError| DriverError::Failed(error.to_string());
+        let argv = template.render(&context, &values).map_err(failed)?;
+        let output = run_step(&context, &argv, RunLimits::with_timeout(timeout))
+            .await
+            .map_err(failed)?;
+        if !output.succeeded() {
+            return Err(DriverError::Failed(format!(
+                "host {host}: the {step} command failed (exit {:?}){}",
+                output.exit_code,
+                output.message_tail()
+            )));
+        }
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl Driver for KubevirtDriver {
+    fn kind(&self) -> &'static str {
+        "kubevirt"
+    }
+
+    async fn discover(&self) -> Result<Discovered, DriverError> {
+        let nodes = self
+            .list(&self.all(&nodes()).await?, ListParams::default(), "nodes")
+            .await?;
+        let vmis = self
+            .list(&self.all(&vmis()).await?, ListParams::default(), "VMIs")
+            .await?;
+        let vms = self
+            .list(&self.all(&vms()).await?, ListParams::default(), "VMs")
+            .await?;
+        Ok(discovery::discover(&nodes, &vmis, &vms))
+    }
+
+    async fn host_facts(&self, host: &str) -> Result<HostFacts, DriverError> {
+        let node = self.node(host).await?;
+        Ok(HostFacts {
+            version: node_version(&node).ok_or_else(|| {
+                DriverError::Failed(format!("node {host} reports no version in nodeInfo"))
+            })?,
+            boot_id: text(&node, &["status", "nodeInfo", "bootID"]).to_string(),
+            in_maintenance: node_in_maintenance(&node),
+            cordoned: node_cordoned(&node),
+        })
+    }
+
+    async fn health_check(&self, host: &str) -> Result<(), DriverError> {
+        let node = self.node(host).await?;
+        if node_ready(&node) {
+            Ok(())
+        } else {
+            Err(DriverError::Failed(format!("node {host} is not Ready")))
+        }
+    }
+
+    async fn set_allocation(&self, host: &str, enabled: bool) -> Result<(), DriverError> {
+        let node = self.node(host).await?;
+        let cordoned = node_cordoned(&node);
+        let ours = node["metadata"]["annotations"][CORDONED_ANNOTATION] == "true";
+        match (enabled, cordoned) {
+            (false, true) => Ok(()),
+            (false, false) => {
+                self.patch_node(
+                    host,
+                    json!({"metadata": {"annotations": {CORDONED_ANNOTATION: "true"}},
+                        "spec": {"unschedulable": true}}),
+                )
+                .await
+            }
+            // Someone else's cordon stays: Drover restores only what it changed.
+            (true, true) if !ours => Ok(()),
+            (true, true) => {
+                self.patch_node(
+                    host,
+                    json!({"metadata": {"annotations": {CORDONED_ANNOTATION: null}},
+                        "spec": {"unschedulable": null}}),
+                )
+                .await
+            }
+            (true, false) if ours => {
+                self.patch_node(
+                    host,
+                    json!({"metadata": {"annotations": {CORDONED_ANNOTATION: null}}}),
+                )
+                .await
+            }
+            (true, false) => Ok(()),
+        }
+    }
+
+    async fn set_maintenance(&self, host: &str, enabled: bool) -> Result<(), DriverError> {
+        let node = self.node(host).await?;
+        if node_in_maintenance(&node) == enabled {
+            return Ok(());
+        }
+        if !enabled {
+            self.patch_node(
+                host,
+                json!({"metadata": {"annotations": {MAINTENANCE_ANNOTATION: null}}}),
+            )
+            .await?;
+            return self.set_allocation(host, true).await;
+        }
+        self.set_allocation(host, false).await?;
+        let vmis = self
+            .list(&self.all(&vmis()).await?, ListParams::default(), "VMIs")
+            .await?;
+        let running: Vec<String> = vmis
+            .iter()
+            .filter(|vmi| Self::running_on(&Some((*vmi).clone())).as_deref() == Some(host))
+            .map(|vmi| {
+                discovery::vm_name(
+                    text(vmi, &["metadata", "namespace"]),
+                    text(vmi, &["metadata", "name"]),
+                )
+            })
+            .collect();
+        if !running.is_empty() {
+            return Err(DriverError::Refused(format!(
+                "node {host} still runs VMIs {}: move or stop them first",
+                running.join(", ")
+            )));
+        }
+        self.drain(host).await?;
+        self.patch_node(
+            host,
+            json!({"metadata": {"annotations": {MAINTENANCE_ANNOTATION: "true"}}}),
+        )
+        .await
+    }
+
+    async fn migrate(&self, vm: &str, from: &str, to: &str) -> Result<(), DriverError> {
+        let (namespace, name) = split_vm_name(vm);
+        let vmi = self.vmi(vm).await?;
+        let Some(node) = Self::running_on(&vmi) else {
+            return Err(if vmi.is_none() {
+                DriverError::NotFound(format!("VMI {vm}"))
+            } else {
+                DriverError::Refused(format!("VMI {vm} is not running"))
+            });
+        };
+        if node == to {
+            return Ok(());
+        }
+        let in_flight = self.running_migrations(namespace, name).await?;
+        let ours = in_flight
+            .iter()
+            .find(|migration| migration["metadata"]["labels"][TARGET_LABEL] == to);
+        let migration_name = match ours {
+            // A new process follows the migration an earlier one started.
+            Some(migration) => text(migration, &["metadata", "name"]).to_string(),
+            None if !in_flight.is_empty() => {
+                return Err(DriverError::Refused(format!(
+                    "another migration of {vm} is in progress: {}",
+                    text(&in_flight[0], &["metadata", "name"])
+                )))
+            }
+            None if node != from => {
+                return Err(DriverError::Refused(format!(
+                    "VMI {vm} runs on {node}, not on {from}"
+                )))
+            }
+            None => {
+                let request: DynamicObject = serde_json::from_value(json!({
+                    "apiVersion": "kubevirt.io/v1",
+                    "kind": "VirtualMachineInstanceMigration",
+                    "metadata": {"generateName": "drover-", "namespace": namespace,
+                        "labels": {TARGET_LABEL: to}},
+                    "spec": {"vmiName": name,
+                        "addedNodeSelector": {"kubernetes.io/hostname": to}},
+                }))
+                .map_err(|error| DriverError::Failed(error.to_string()))?;
+                let created = self
+                    .namespaced(namespace, &migrations())
+                    .await?
+                    .create(&PostParams::default(), &request)
+                    .await
+                    .map_err(|error| driver_error(error, &format!("migration of {vm}")))?;
+                if to_value(&created)["spec"]["addedNodeSelector"].is_null() {
+                    tracing::warn!(
+                        vm,
+                        to,
+                        "the server pruned spec.addedNodeSelector (KubeVirt before 1.3): the VMI goes where KubeVirt places it"
+                    );
+                }
+                created.metadata.name.unwrap_or_default()
+            }
+        };
+        let api = self.namespaced(namespace, &migrations()).await?;
+        let deadline = Instant::now() + self.settings.migration_timeout;
+        loop {
+            let migration = self
+                .get(
+                    &api,
+                    &migration_name,
+                    &format!("migration {migration_name}"),
+                )
+                .await?;
+            let Some(migration) = migration else {
+                return Err(DriverError::Failed(format!(
+                    "migration {migration_name} of {vm} was deleted before it finished"
+                )));
+            };
+            match text(&migration, &["status", "phase"]) {
+                "Succeeded" => {
+                    let landed = Self::running_on(&self.vmi(vm).await?).unwrap_or_default();
+                    return if landed == to {
+                        Ok(())
+                    } else {
+                        Err(DriverError::Failed(format!(
+                            "migration {migration_name} moved {vm} to {landed}, not to {to}"
+                        )))
+                    };
+                }
+                "Failed" => {
+                    let reason = text(&migration, &["status", "migrationState", "failureReason"]);
+                    let message =
+                        format!("migration {migration_name} of {vm} to {to} failed: {reason}");
+                    return Err(if reason.contains("unschedulable") {
+                        DriverError::Refused(message)
+                    } else {
+                        DriverError::Failed(message)
+                    });
+                }
+                _ => {}
+            }
+            if Instant::now() >= deadline {
+                // Deleting a running migration aborts it (KubeVirt's cancellation).
+                let _ = api.delete(&migration_name, &DeleteParams::default()).await;
+                return Err(DriverError::Failed(format!(
+                    "migration {migration_name} of {vm} did not finish within {} s: deleted (aborted)",
+                    self.settings.migration_timeout.as_secs()
+                )));
+            }
+            tokio::time::sleep(self.settings.poll_interval).await;
+        }
+    }
+
+    async fn shutdown_vm(
+        &self,
+        vm: &str,
+        host: &str,
+        graceful_timeout: Duration,
+    ) -> Result<ShutdownObserved, DriverError> {
+        let (namespace, name) = split_vm_name(vm);
+        if Self::running_on(&self.vmi(vm).await?).is_none() {
+            return Ok(ShutdownObserved { forced: false });
+        }
+        self.pace_shutdown().await;
+        self.namespaced(namespace, &vms())
+            .await?
+            .patch(
+                name,
+                &PatchParams::default(),
+                &Patch::Merge(&json!({"metadata": {"annotations": {LAST_NODE_ANNOTATION: host}}})),
+            )
+            .await
+            .map_err(|error| driver_error(error, &format!("VM {vm}")))?;
+        match self.vm_subresource(vm, "stop").await {
+            // Already stopping or stopped: the wait below tells.
+            Ok(()) | Err(DriverError::Refused(_)) => {}
+            Err(other) => return Err(other),
+        }
+        self.wait_until(
+            graceful_timeout + self.settings.vm_power_timeout,
+            || async { Ok(Self::running_on(&self.vmi(vm).await?).is_none()) },
+        )
+        .await
+        .map_err(|problem| {
+            DriverError::Failed(format!("VM {vm} still runs after its stop {problem}"))
+        })?;
+        Ok(ShutdownObserved { forced: false })
+    }
+
+    async fn start_vm(&self, vm: &str, host: &str) -> Result<(), DriverError> {
+        if Self::running_on(&self.vmi(vm).await?).is_some() {
+            return Ok(());
+        }
+        match self.vm_subresource(vm, "start").await {
+            Ok(()) | Err(DriverError::Refused(_)) => {}
+            Err(other) => return Err(other),
+        }
+        self.wait_until(self.settings.vm_power_timeout, || async {
+            Ok(Self::running_on(&self.vmi(vm).await?).is_some())
+        })
+        .await
+        .map_err(|problem| {
+            DriverError::Failed(format!("VM {vm} does not run after its start {problem}"))
+        })?;
+        let landed = Self::running_on(&self.vmi(vm).await?).unwrap_or_default();
+        if landed != host {
+            // KubeVirt's scheduler places a started VM; Drover's next discovery shows where.
+            tracing::info!(vm, host, landed, "the VM started on another node");
+        }
+        Ok(())
+    }
+
+    async fn upgrade(&self, host: &str, target: &Version) -> Result<(), DriverError> {
+        let at_target = |node: &Value| node_version(node).is_some_and(|version| version >= *target);
+        if at_target(&self.node(host).await?) {
+            return Ok(());
+        }
+        let Some(template) = &self.upgrade_command else {
+            return Err(DriverError::Refused(format!(
+                "node {host}: no upgrade_command in the kubevirt section (the node's upgrade is a command step; or run in manual mode)"
+            )));
+        };
+        self.run_command(
+            "upgrade",
+            template,
+            host,
+            Some(target),
+            self.settings.upgrade_timeout,
+        )
+        .await?;
+        self.wait_until(self.settings.upgrade_timeout, || async {
+            let node = self.node(host).await?;
+            Ok(at_target(&node) && node_ready(&node))
+        })
+        .await
+        .map_err(|problem| {
+            DriverError::Failed(format!(
+                "node {host} does not report {target} after its upgrade {problem}"
+            ))
+        })
+    }
+
+    async fn reboot(&self, host: &str, boot_id_before: &str) -> Result<(), DriverError> {
+        let booted = |node: &Value| text(node, &["status", "nodeInfo", "bootID"]) != boot_id_before;
+        if booted(&self.node(host).await?) {
+            return Ok(());
+        }
+        let Some(template) = &self.reboot_command else {
+            return Err(DriverError::Refused(format!(
+                "node {host}: no reboot_command in the kubevirt section"
+            )));
+        };
+        self.run_command("reboot", template, host, None, self.settings.reboot_timeout)
+            .await?;
+        self.wait_until(self.settings.reboot_timeout, || async {
+            let node = self.node(host).await?;
+            Ok(booted(&node) && node_ready(&node))
+        })
+        .await
+        .map_err(|problem| DriverError::Unreachable {
+            host: host.to_string(),
+            detail: format!("no new boot within the reboot timeout {problem}"),
+        })
+    }
+
+    async fn set_compatibility_level(&self, cluster: &str, level: &str) -> Result<(), DriverError> {
+        Err(DriverError::Refused(format!(
+            "cluster {cluster}: Kubernetes has no cluster compatibility level (asked for {level})"
+        )))
+    }
+}

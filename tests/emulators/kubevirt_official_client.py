@@ -1,0 +1,161 @@
+"""Drives drover-emulator's KubeVirt front-end with the official Kubernetes Python client (PyPI
+`kubernetes`), as a person's script would: list nodes, cordon one with a patch, create a
+VirtualMachineInstanceMigration through CustomObjectsApi and follow it with watch.Watch() to
+Succeeded, evict virt-launcher pods (one refused 429 by KubeVirt's disruption budget, one
+allowed), read a missing object (404 with the Status reason), and a wrong token (401).
+
+Usage: kubevirt_official_client.py KUBECONFIG. Exits non-zero on the first broken expectation.
+"""
+
+import sys
+import time
+
+from kubernetes import client, config, watch
+from kubernetes.client.rest import ApiException
+
+NAMESPACE = "default"
+GROUP, VERSION, MIGRATIONS = "kubevirt.io", "v1", "virtualmachineinstancemigrations"
+checks = 0
+
+
+def check(condition, what):
+    global checks
+    if not condition:
+        print(f"FAILED: {what}")
+        sys.exit(1)
+    checks += 1
+    print(f"ok: {what}")
+
+
+def vmi(custom, name):
+    return custom.get_namespaced_custom_object(GROUP, VERSION, NAMESPACE, "virtualmachineinstances", name)
+
+
+def launcher_pod(core, vm_name):
+    pods = core.list_namespaced_pod(NAMESPACE, label_selector=f"vm.kubevirt.io/name={vm_name}").items
+    check(len(pods) == 1, f"{vm_name} runs in one virt-launcher pod")
+    return pods[0]
+
+
+def main():
+    config.load_kube_config(config_file=sys.argv[1])
+    core = client.CoreV1Api()
+    custom = client.CustomObjectsApi()
+
+    nodes = core.list_node().items
+    names = sorted(node.metadata.name for node in nodes)
+    check(names == ["kv1", "kv2", "kv3"], f"list_node() returns the three nodes: {names}")
+    first = nodes[0]
+    check(first.status.allocatable["memory"].endswith("Ki"), "allocatable memory is a quantity in Ki")
+    check(first.status.node_info.boot_id != "", "nodeInfo.bootID is set")
+    check(first.metadata.labels.get("topology.kubernetes.io/zone") == "zone-a", "the zone label is there")
+    check(int(first.metadata.resource_version) > 0, "objects carry a resourceVersion")
+
+    page = core.list_node(limit=2)
+    check(len(page.items) == 2 and page.metadata._continue, "list with limit gives a continue token")
+    rest = core.list_node(limit=2, _continue=page.metadata._continue)
+    check([node.metadata.name for node in rest.items] == ["kv3"], "the continue token gives the rest")
+
+    patched = core.patch_node("kv2", {"spec": {"unschedulable": True}})
+    check(patched.spec.unschedulable is True, "patch_node cordons kv2 (spec.unschedulable)")
+    check(any(taint.key == "node.kubernetes.io/unschedulable" for taint in patched.spec.taints),
+          "a cordoned node has the unschedulable taint")
+
+    web = vmi(custom, "web")
+    source = web["status"]["nodeName"]
+    check(source == "kv1", "web runs on kv1")
+    conditions = {condition["type"]: condition["status"] for condition in web["status"]["conditions"]}
+    check(conditions.get("LiveMigratable") == "True", "web is LiveMigratable")
+    check(web["spec"]["evictionStrategy"] == "LiveMigrate", "web's evictionStrategy is LiveMigrate")
+
+    migration = custom.create_namespaced_custom_object(GROUP, VERSION, NAMESPACE, MIGRATIONS, {
+        "apiVersion": "kubevirt.io/v1",
+        "kind": "VirtualMachineInstanceMigration",
+        "metadata": {"name": "move-web"},
+        "spec": {"vmiName": "web", "addedNodeSelector": {"kubernetes.io/hostname": "kv3"}},
+    })
+    check(migration["status"]["phase"] == "Pending", "a created migration starts Pending")
+    phases = []
+    stream = watch.Watch()
+    for event in stream.stream(custom.list_namespaced_custom_object, GROUP, VERSION, NAMESPACE, MIGRATIONS,
+                               field_selector="metadata.name=move-web", timeout_seconds=60):
+        phase = event["object"]["status"]["phase"]
+        if not phases or phases[-1] != phase:
+            phases.append(phase)
+        if phase in ("Succeeded", "Failed"):
+            stream.stop()
+    print(f"  phases seen through watch.Watch(): {phases}")
+    check(phases[-1] == "Succeeded", "the migration is followed to Succeeded")
+    check("Running" in phases, "the watch saw the Running phase")
+    done = custom.get_namespaced_custom_object(GROUP, VERSION, NAMESPACE, MIGRATIONS, "move-web")
+    state = done["status"]["migrationState"]
+    check(state["sourceNode"] == "kv1" and state["targetNode"] == "kv3" and state["completed"],
+          "status.migrationState names source kv1, target kv3 (addedNodeSelector), completed")
+    check(vmi(custom, "web")["status"]["nodeName"] == "kv3", "the VMI now runs on kv3")
+
+    try:
+        custom.create_namespaced_custom_object(GROUP, VERSION, NAMESPACE, MIGRATIONS, {
+            "apiVersion": "kubevirt.io/v1", "kind": "VirtualMachineInstanceMigration",
+            "metadata": {"name": "move-web"}, "spec": {"vmiName": "web"}})
+        check(False, "a second migration of the same name is refused")
+    except ApiException as error:
+        check(error.status == 409 and '"AlreadyExists"' in error.body, "the same name again is 409 AlreadyExists")
+
+    try:
+        custom.create_namespaced_custom_object(GROUP, VERSION, NAMESPACE, MIGRATIONS, {
+            "apiVersion": "kubevirt.io/v1", "kind": "VirtualMachineInstanceMigration",
+            "metadata": {"name": "move-scratch"}, "spec": {"vmiName": "scratch"}})
+        check(False, "a VMI on local storage cannot be migrated")
+    except ApiException as error:
+        check(error.status == 422 and "DisksNotLiveMigratable" in error.body,
+              "a migration of a VMI on local storage is 422 (DisksNotLiveMigratable)")
+
+    pod = launcher_pod(core, "web")
+    try:
+        core.create_namespaced_pod_eviction(pod.metadata.name, NAMESPACE, client.V1Eviction(
+            metadata=client.V1ObjectMeta(name=pod.metadata.name, namespace=NAMESPACE)))
+        check(False, "evicting a LiveMigrate VMI's launcher is refused")
+    except ApiException as error:
+        check(error.status == 429 and "disruption budget" in error.body,
+              "evicting web's virt-launcher is 429: the disruption budget forbids it")
+
+    license_pod = launcher_pod(core, "license")
+    license_node = license_pod.spec.node_name
+    core.create_namespaced_pod_eviction(license_pod.metadata.name, NAMESPACE, client.V1Eviction(
+        metadata=client.V1ObjectMeta(name=license_pod.metadata.name, namespace=NAMESPACE)))
+    check(True, "evicting license's virt-launcher (evictionStrategy None) is accepted")
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        try:
+            core.read_namespaced_pod(license_pod.metadata.name, NAMESPACE)
+            time.sleep(0.2)
+        except ApiException as error:
+            check(error.status == 404, "the evicted pod is gone")
+            break
+    else:
+        check(False, "the evicted pod goes away within 30 s")
+
+    try:
+        core.read_node("no-such-node")
+        check(False, "a missing node is not found")
+    except ApiException as error:
+        check(error.status == 404 and '"reason":"NotFound"' in error.body.replace(" ", ""),
+              f"read_node of a missing node is 404 with Status reason NotFound ({error.reason})")
+
+    core.patch_node("kv2", {"spec": {"unschedulable": None}})
+    check(not core.read_node("kv2").spec.unschedulable, "patch_node uncordons kv2")
+
+    wrong = client.Configuration.get_default_copy()
+    wrong.api_key = {"authorization": "Bearer wrong-token"}
+    wrong.refresh_api_key_hook = None  # the kubeconfig loader would put the right token back
+    try:
+        client.CoreV1Api(client.ApiClient(wrong)).list_node()
+        check(False, "a wrong token is refused")
+    except ApiException as error:
+        check(error.status == 401, "a wrong bearer token is 401 Unauthorized")
+
+    print(f"{checks} passed, 0 failed (license ran on {license_node} before its eviction)")
+
+
+if __name__ == "__main__":
+    main()
