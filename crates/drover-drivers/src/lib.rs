@@ -15,6 +15,7 @@ mod error;
 mod ganeti;
 #[cfg(feature = "libvirt")]
 mod libvirt;
+mod openstack;
 mod ovirt;
 mod run_driver;
 mod simulator;
@@ -41,6 +42,7 @@ const REGISTERED: &[&Registration] = &[
     &xapi::REGISTRATION,
     &ovirt::REGISTRATION,
     &ganeti::REGISTRATION,
+    &openstack::REGISTRATION,
 ];
 
 /// A driver's constructor: what a run recorded, and what opening needs besides.

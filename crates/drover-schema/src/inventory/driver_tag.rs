@@ -16,8 +16,8 @@ use serde::Deserialize;
 use serde_yaml_ng::Value;
 
 use super::driver::{
-    CommandSection, DriverSection, GanetiSection, LibvirtSection, OvirtSection, SimulatorSection,
-    XapiSection,
+    CommandSection, DriverSection, GanetiSection, LibvirtSection, OpenstackSection, OvirtSection,
+    SimulatorSection, XapiSection,
 };
 
 const KIND_KEY: &str = "kind";
@@ -37,6 +37,7 @@ enum DriverKind {
     Xapi,
     Ovirt,
     Ganeti,
+    Openstack,
 }
 
 impl DriverKind {
@@ -56,6 +57,9 @@ impl DriverKind {
             DriverKind::Ovirt => OvirtSection::deserialize(deserializer).map(DriverSection::Ovirt),
             DriverKind::Ganeti => {
                 GanetiSection::deserialize(deserializer).map(DriverSection::Ganeti)
+            }
+            DriverKind::Openstack => {
+                OpenstackSection::deserialize(deserializer).map(DriverSection::Openstack)
             }
         }
     }

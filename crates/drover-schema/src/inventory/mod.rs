@@ -34,8 +34,8 @@ use drover_core::Cluster;
 
 pub use driver::{
     CommandSection, CommandStep, DriverSection, FaultEntry, FaultName, GanetiSection, LibvirtHost,
-    LibvirtSection, OvirtSection, RandomFaults, SimulatorSection, StepName, XapiSection,
-    XapiTransport,
+    LibvirtSection, OpenstackSection, OvirtSection, RandomFaults, SimulatorSection, StepName,
+    XapiSection, XapiTransport,
 };
 pub use error::InventoryError;
 pub use schema::{ClusterSection, HostEntry, InventoryDocument, PolicySection, VmEntry};
