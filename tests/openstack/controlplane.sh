@@ -439,7 +439,7 @@ cmd_reboot() {
     mkdir -p "$LOG"; start_compute "$k"
     # Nova marks a service down only after service_down_time (60 s) without a report; a fresh
     # report after the restart is what "up" needs here, so wait for one newer than the restart.
-    local since; since=$(date -u +%s) i updated
+    local since i updated; since=$(date -u +%s)
     for i in $(seq 1 120); do
         updated=$(openstack compute service list --service nova-compute --host "compute-$k" -f value -c 'Updated At')
         if [ "$(service_state "$k" | awk '{print $2}')" = up ] && [ -n "$updated" ] && [ "$updated" != None ] &&

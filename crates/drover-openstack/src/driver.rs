@@ -340,10 +340,10 @@ impl OpenstackDriver {
                         // Nova's migration ended without moving the server (a destination whose
                         // service is down, no capacity, a pre-check that failed): another
                         // destination may work.
+                        // `dest_compute` stays empty when the scheduler refused the host.
                         return Err(DriverError::Refused(format!(
-                            "live migration {migration_number} of {vm} from {} to {} ended {status}",
+                            "live migration {migration_number} of {vm} from {} to {to} ended {status}",
                             text(&migration, "source_compute"),
-                            text(&migration, "dest_compute")
                         )));
                     }
                     if Instant::now() >= deadline {
