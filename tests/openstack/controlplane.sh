@@ -28,6 +28,10 @@
 #   controlplane.sh start-compute K start it again and wait until its service is `up`
 #   controlplane.sh facts K         host_facts for Drover: version=… boot_id=…
 #   controlplane.sh upgrade K TARGET | reboot K
+#   controlplane.sh never-back K | back K   from now on, `reboot K` stops compute-K and leaves it
+#                                   down (a host that never comes back) | undo that
+#   controlplane.sh services        HOST STATUS STATE REASON of every nova-compute, one a line
+#   controlplane.sh servers         NAME STATUS HOST of every server, one a line
 #   controlplane.sh seed            image drover-fake and flavor drover-tiny (idempotent)
 #   controlplane.sh boot NAME HOST [GROUP]  an ACTIVE server on HOST (in server group GROUP)
 #   controlplane.sh clean-servers   delete every server and server group (between tests)
@@ -434,6 +438,7 @@ cmd_reboot() {
     local k; k=$(compute_index "$1")
     local d=$HOSTS/compute-$k
     stop_one "nova-compute-$k"
+    if [ -f "$d/never-back" ]; then echo "compute-$k stays down (never-back)" >&2; return 0; fi
     cat /proc/sys/kernel/random/uuid >"$d/boot-id"
     [ -f "$d/pending-version" ] && mv "$d/pending-version" "$d/version"
     mkdir -p "$LOG"; start_compute "$k"
@@ -467,5 +472,15 @@ case "${1:-}" in
         k=$(compute_index "$2"); [ -n "${3:-}" ] || die "usage: controlplane.sh upgrade K TARGET"
         echo "$3" >"$HOSTS/compute-$k/pending-version" ;;
     reboot) cmd_reboot "$2" ;;
+    never-back) touch "$HOSTS/compute-$(compute_index "$2")/never-back" ;;
+    back) rm -f "$HOSTS/compute-$(compute_index "$2")/never-back" ;;
+    services)
+        openstack compute service list --service nova-compute --long -f json |
+            python3 -c 'import json,sys
+for s in json.load(sys.stdin): print(s["Host"], s["Status"], s["State"], s.get("Disabled Reason") or "-")' ;;
+    servers)
+        openstack server list --all-projects --long -f json |
+            python3 -c 'import json,sys
+for s in json.load(sys.stdin): print(s["Name"], s["Status"], s["Host"])' ;;
     *) sed -n '2,/^set -euo/p' "$0" | sed '$d'; exit 2 ;;
 esac
