@@ -30,10 +30,16 @@
 #   controlplane.sh upgrade K TARGET | reboot K
 #   controlplane.sh never-back K | back K   from now on, `reboot K` stops compute-K and leaves it
 #                                   down (a host that never comes back) | undo that
+#   controlplane.sh force-down K | force-up K   mark compute-K's service forced down in Nova (what an
+#                                   operator does for a dead host) | clear it
+#   controlplane.sh migration-time SINCE   "COUNT SECONDS": live migrations Nova completed since
+#                                   SINCE (epoch seconds) and the time they took by Nova's records
 #   controlplane.sh services        HOST STATUS STATE REASON of every nova-compute, one a line
 #   controlplane.sh servers         NAME STATUS HOST of every server, one a line
 #   controlplane.sh seed            image drover-fake and flavor drover-tiny (idempotent)
-#   controlplane.sh boot NAME HOST [GROUP]  an ACTIVE server on HOST (in server group GROUP)
+#   controlplane.sh boot NAME HOST [GROUP [POLICY]]  an ACTIVE server on HOST (in server group
+#                                   GROUP, created with POLICY, default anti-affinity)
+#   controlplane.sh enable K        enable compute-K's service (whoever disabled it)
 #   controlplane.sh clean-servers   delete every server and server group (between tests)
 #   controlplane.sh purge           down, then remove $STATE
 # $DROVER_OPENSTACK_STATE (default tests/openstack/.state) holds config, data, logs and PIDs.
@@ -408,12 +414,14 @@ cmd_seed() {
     ts "image drover-fake and flavor drover-tiny ready"
 }
 
-# boot NAME HOST [GROUP]: an admin may name the host through the availability zone "nova:HOST".
+# boot NAME HOST [GROUP [POLICY]]: an admin may name the host through the availability zone
+# "nova:HOST".
 cmd_boot() {
-    local name=${1:?usage: boot NAME HOST [GROUP]} host=${2:?usage: boot NAME HOST [GROUP]} group=${3:-} hint=() i status
+    local name=${1:?usage: boot NAME HOST [GROUP [POLICY]]} host=${2:?usage: boot NAME HOST [GROUP [POLICY]]}
+    local group=${3:-} policy=${4:-anti-affinity} hint=() i status
     if [ -n "$group" ]; then
         local gid; gid=$(openstack server group show "$group" -f value -c id 2>/dev/null ||
-            openstack server group create "$group" --policy anti-affinity -f value -c id)
+            openstack server group create "$group" --policy "$policy" -f value -c id)
         hint=(--hint "group=$gid")
     fi
     openstack server show "$name" >/dev/null 2>&1 ||
@@ -472,6 +480,16 @@ case "${1:-}" in
         k=$(compute_index "$2"); [ -n "${3:-}" ] || die "usage: controlplane.sh upgrade K TARGET"
         echo "$3" >"$HOSTS/compute-$k/pending-version" ;;
     reboot) cmd_reboot "$2" ;;
+    migration-time)
+        since=${2:?usage: controlplane.sh migration-time SINCE_EPOCH_SECS}
+        # Nova writes created_at/updated_at in UTC; the session's zone is set to match.
+        mysql -S "$RUN/mysqld.sock" -u root -N -B nova -e "SET time_zone = '+00:00';
+            SELECT COUNT(*), COALESCE(SUM(TIMESTAMPDIFF(MICROSECOND, created_at, updated_at)), 0) / 1e6
+            FROM migrations WHERE migration_type = 'live-migration' AND status = 'completed'
+            AND created_at >= FROM_UNIXTIME($since)" | awk '{printf "%d %.1f\n", $1, $2}' ;;
+    enable) openstack compute service set --enable "compute-$(compute_index "$2")" nova-compute ;;
+    force-down) openstack compute service set --down "compute-$(compute_index "$2")" nova-compute ;;
+    force-up) openstack compute service set --up "compute-$(compute_index "$2")" nova-compute ;;
     never-back) touch "$HOSTS/compute-$(compute_index "$2")/never-back" ;;
     back) rm -f "$HOSTS/compute-$(compute_index "$2")/never-back" ;;
     services)

@@ -356,3 +356,36 @@ async fn a_live_migration_is_followed_through_novas_migration_record() {
         refused_started.elapsed().as_secs_f64()
     );
 }
+
+/// A destination whose `nova-compute` is stopped (and forced down, as an operator marks a dead
+/// host): Nova records the live migration as `error`, the driver says `Refused` (so the planner
+/// tries another destination), the server stays put, and the same server then migrates to
+/// another host.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_migration_to_a_stopped_compute_is_refused_and_succeeds_elsewhere() {
+    let Some(url) = auth_url() else { return };
+    let _turn = CLOUD.lock().await;
+    let directory = tempfile::tempdir().unwrap();
+    let driver = open_driver(directory.path(), &url);
+    set_up(driver.as_ref()).await;
+    // mig1 is alone on compute-3; compute-2 stops.
+    harness_does(&["stop-compute", "2"]);
+    harness_does(&["force-down", "2"]);
+    let started = Instant::now();
+    let refused = driver.migrate("mig1", &compute(3), &compute(2)).await;
+    let refused_after = started.elapsed();
+    harness_does(&["force-up", "2"]);
+    harness_does(&["start-compute", "2"]);
+    let error = refused.expect_err("a stopped destination is refused");
+    assert!(matches!(error, DriverError::Refused(_)), "{error}");
+    assert_eq!(placement(driver.as_ref()).await["mig1"], compute(3));
+    driver
+        .migrate("mig1", &compute(3), &compute(1))
+        .await
+        .expect("another destination works");
+    assert_eq!(placement(driver.as_ref()).await["mig1"], compute(1));
+    println!(
+        "openstack: a migration to a stopped compute refused in {:.1} s ({error}), then done elsewhere",
+        refused_after.as_secs_f64()
+    );
+}
