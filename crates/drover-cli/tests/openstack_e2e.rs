@@ -338,17 +338,6 @@ fn a_compute_that_never_comes_back_halts_and_abort_enables_what_drover_disabled(
     let Some(url) = auth_url() else { return };
     let _one_at_a_time = HARNESS.lock().unwrap_or_else(|e| e.into_inner());
     let roll = roll(&url);
-    // One attempt per step: the reboot's own bound (the driver's reboot_timeout_secs) is what
-    // this test waits for, not the retries a flaky host would deserve.
-    let text = std::fs::read_to_string(&roll.inventory).unwrap();
-    std::fs::write(
-        &roll.inventory,
-        text.replace(
-            "retry_backoff_initial_secs: 1",
-            "retry_backoff_initial_secs: 1, max_step_attempts: 1",
-        ),
-    )
-    .unwrap();
     harness_says(&["never-back", "2"]);
     let started = Instant::now();
     let output = roll.drover(&[
