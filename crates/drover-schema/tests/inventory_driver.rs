@@ -292,7 +292,7 @@ fn command_section_reads_every_step() {
 fn unknown_driver_kind() {
     assert_refused(
         "driver:\n  kind: vmware\n",
-        "pool.yaml:10:9: driver.kind: unknown variant `vmware`, expected one of `simulator`, `libvirt`, `command`, `xapi`, `ovirt`, `ganeti`",
+        "pool.yaml:10:9: driver.kind: unknown variant `vmware`, expected one of `simulator`, `libvirt`, `command`, `xapi`, `ovirt`, `ganeti`, `openstack`",
     );
 }
 
