@@ -28,6 +28,10 @@
 #   controlplane.sh start-compute K start it again and wait until its service is `up`
 #   controlplane.sh facts K         host_facts for Drover: version=… boot_id=…
 #   controlplane.sh upgrade K TARGET | reboot K
+#   controlplane.sh migrate NAME HOST  live-migrate server NAME to HOST, waiting until Nova shows
+#                                   it there (test setup; the driver's own migrations are the tested ones)
+#   controlplane.sh set-version K V record version V at once (no reboot): tests level the computes
+#                                   a halted run left at different versions
 #   controlplane.sh never-back K | back K   from now on, `reboot K` stops compute-K and leaves it
 #                                   down (a host that never comes back) | undo that
 #   controlplane.sh force-down K | force-up K   mark compute-K's service forced down in Nova (what an
@@ -490,6 +494,14 @@ case "${1:-}" in
     enable) openstack compute service set --enable "compute-$(compute_index "$2")" nova-compute ;;
     force-down) openstack compute service set --down "compute-$(compute_index "$2")" nova-compute ;;
     force-up) openstack compute service set --up "compute-$(compute_index "$2")" nova-compute ;;
+    migrate)
+        name=${2:?usage: controlplane.sh migrate NAME HOST} host=${3:?usage: controlplane.sh migrate NAME HOST}
+        openstack server migrate --live-migration --host "$host" "$name"
+        for i in $(seq 1 120); do
+            [ "$(openstack server show "$name" -f value -c OS-EXT-SRV-ATTR:host -c status | tr '\n' ' ')" = "$host ACTIVE " ] && exit 0
+            sleep 1; done
+        die "server $name did not arrive on $host" ;;
+    set-version) echo "${3:?usage: controlplane.sh set-version K V}" >"$HOSTS/compute-$(compute_index "$2")/version" ;;
     never-back) touch "$HOSTS/compute-$(compute_index "$2")/never-back" ;;
     back) rm -f "$HOSTS/compute-$(compute_index "$2")/never-back" ;;
     services)
