@@ -18,6 +18,7 @@ mod ganeti;
 mod kubevirt;
 #[cfg(feature = "libvirt")]
 mod libvirt;
+mod openstack;
 mod ovirt;
 mod run_driver;
 mod simulator;
@@ -44,6 +45,7 @@ const REGISTERED: &[&Registration] = &[
     &xapi::REGISTRATION,
     &ovirt::REGISTRATION,
     &ganeti::REGISTRATION,
+    &openstack::REGISTRATION,
     &cloudstack::REGISTRATION,
     #[cfg(feature = "kubevirt")]
     &kubevirt::REGISTRATION,

@@ -292,7 +292,7 @@ fn command_section_reads_every_step() {
 fn unknown_driver_kind() {
     assert_refused(
         "driver:\n  kind: vmware\n",
-        "pool.yaml:10:9: driver.kind: unknown variant `vmware`, expected one of `simulator`, `libvirt`, `command`, `xapi`, `ovirt`, `ganeti`, `cloudstack`, `kubevirt`",
+        "pool.yaml:10:9: driver.kind: unknown variant `vmware`, expected one of `simulator`, `libvirt`, `command`, `xapi`, `ovirt`, `ganeti`, `cloudstack`, `kubevirt`, `openstack`",
     );
 }
 
@@ -759,5 +759,76 @@ fn kubevirt_section_refuses_zero_numbers_and_steps_the_api_does() {
     assert_refused(
         "driver:\n  kind: kubevirt\n  commands: {migrate: [m]}\n",
         "pool.yaml:11:23: driver.commands.migrate: the kubevirt driver takes only `upgrade` and `reboot` commands (the Kubernetes API does every other step)",
+    );
+}
+
+#[test]
+fn openstack_section_reads_a_cloud_entry_or_fields_with_defaults_and_round_trips() {
+    let file = read(
+        "driver:\n  kind: openstack\n  cloud: prod\n  clouds_file: clouds.yaml\n  allow_block_migration: true\n  commands:\n    host_facts: [facts, \"{host}\"]\n    reboot: [reboot-host, \"{host.address}\"]\n",
+    );
+    let DriverSection::Openstack(openstack) = &file.driver else {
+        panic!("an openstack section, got {:?}", file.driver);
+    };
+    assert_eq!(openstack.cloud.as_deref(), Some("prod"));
+    assert_eq!(openstack.auth_url, None);
+    assert!(openstack.allow_block_migration && !openstack.insecure);
+    assert_eq!(
+        (
+            openstack.request_timeout_secs,
+            openstack.migration_timeout_secs,
+            openstack.action_timeout_secs,
+            openstack.poll_ms,
+            openstack.upgrade_timeout_secs,
+            openstack.reboot_timeout_secs
+        ),
+        (30, 1_800, 600, 1_000, 7_200, 1_800)
+    );
+    assert_eq!(file.driver.kind(), "openstack");
+    let written = serde_yaml_ng::to_string(&file.driver).unwrap();
+    let again = read(&format!(
+        "driver:\n{}",
+        written
+            .lines()
+            .map(|line| format!("  {line}\n"))
+            .collect::<String>()
+    ));
+    assert_eq!(again.driver, file.driver);
+    let fields = read(
+        "driver:\n  kind: openstack\n  auth_url: https://keystone:5000/v3\n  username: drover\n  project: admin\n  password_env: OS_PASSWORD\n",
+    );
+    assert_eq!(fields.driver.kind(), "openstack");
+}
+
+#[test]
+fn openstack_section_refuses_no_keystone_no_secret_and_steps_nova_does() {
+    assert_refused(
+        "driver:\n  kind: openstack\n  username: drover\n",
+        "pool.yaml:10:3: driver: give `cloud` (a clouds.yaml entry) or `auth_url` (Keystone)",
+    );
+    let base = "driver:\n  kind: openstack\n  auth_url: https://k:5000/v3\n  username: drover\n  project: admin\n";
+    assert_refused(
+        base,
+        "pool.yaml:10:3: driver: give password_env or password_file (the password or the application credential's secret)",
+    );
+    assert_refused(
+        "driver:\n  kind: openstack\n  auth_url: https://k:5000/v3\n  project: admin\n  password_env: P\n",
+        "pool.yaml:10:3: driver.username: must not be empty",
+    );
+    assert_refused(
+        &format!("{base}  password_env: P\n  interface: private\n"),
+        "pool.yaml:15:14: driver.interface: \"private\" is not public, internal or admin",
+    );
+    assert_refused(
+        &format!("{base}  password_env: P\n  poll_ms: 0\n"),
+        "pool.yaml:15:12: driver.poll_ms: must be at least 1",
+    );
+    assert_refused(
+        &format!("{base}  password_env: P\n  commands: {{migrate: [m]}}\n"),
+        "pool.yaml:15:23: driver.commands.migrate: the openstack driver takes only host_facts, health_check, upgrade and reboot commands (the Compute API does every other step)",
+    );
+    assert_refused(
+        &format!("{base}  password_env: P\n  commands: {{reboot: [r]}}\n"),
+        "pool.yaml:15:22: driver.commands.reboot: a reboot command needs a host_facts command (the boot id says whether the host rebooted)",
     );
 }

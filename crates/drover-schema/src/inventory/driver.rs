@@ -36,6 +36,8 @@ pub enum DriverSection {
     Cloudstack(CloudstackSection),
     /// A KubeVirt / OpenShift Virtualization cluster through the Kubernetes API.
     Kubevirt(KubevirtSection),
+    /// An OpenStack cloud's compute hosts through Nova's Compute API (Keystone v3).
+    Openstack(OpenstackSection),
 }
 
 impl DriverSection {
@@ -50,6 +52,7 @@ impl DriverSection {
             DriverSection::Ganeti(_) => "ganeti",
             DriverSection::Cloudstack(_) => "cloudstack",
             DriverSection::Kubevirt(_) => "kubevirt",
+            DriverSection::Openstack(_) => "openstack",
         }
     }
 
@@ -632,6 +635,119 @@ fn default_ganeti_upgrade_timeout_secs() -> u64 {
 }
 
 fn default_ganeti_reboot_timeout_secs() -> u64 {
+    1_800
+}
+
+/// `kind: openstack`: an OpenStack cloud's `nova-compute` hosts through the Compute API, with
+/// Keystone v3 authentication (a password or an application credential) and Placement. The
+/// cloud is given field by field or as a `clouds.yaml` entry (`cloud`, fields given here win);
+/// the password or secret comes from the environment or a file (or the `clouds.yaml` entry),
+/// never from this section. Host names are Nova's compute service hosts; the platform version,
+/// the boot id, the upgrade and the reboot are the operator's commands (Nova has no call for
+/// any of them).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(
+    deny_unknown_fields,
+    expecting = "an openstack driver mapping such as {kind: openstack, cloud: prod}"
+)]
+pub struct OpenstackSection {
+    /// A `clouds.yaml` entry to start from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cloud: Option<String>,
+    /// The `clouds.yaml` holding `cloud` (relative to the inventory); default: openstacksdk's
+    /// search path (`./clouds.yaml`, `~/.config/openstack/`, `/etc/openstack/`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clouds_file: Option<String>,
+    /// Keystone, e.g. `https://keystone.example:5000/v3`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    /// The user's domain (default `Default`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user_domain: Option<String>,
+    /// The project the token is scoped to (Nova's admin calls need an admin role there).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
+    /// The project's domain (default `Default`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project_domain: Option<String>,
+    /// An application credential's id (its secret comes from `password_env`/`password_file`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub application_credential_id: Option<String>,
+    /// The environment variable holding the password (or the application credential's secret).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_env: Option<String>,
+    /// A file holding the password or secret (its first line); relative to the inventory.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_file: Option<String>,
+    /// The catalog region (default: the first endpoint of each service).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+    /// The catalog interface: `public` (default), `internal` or `admin`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interface: Option<String>,
+    /// CA certificates (PEM) the cloud's certificates must chain to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<String>,
+    /// Accept any certificate (logged loudly when the driver opens). For test clouds only.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub insecure: bool,
+    /// Let Nova block-migrate servers with a local disk (`block_migration: auto`); without it
+    /// such servers are not migratable (the plan shuts them down instead).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_block_migration: bool,
+    /// Bound of one API request, seconds.
+    #[serde(default = "default_openstack_request_timeout_secs")]
+    pub request_timeout_secs: u64,
+    /// A live migration not finished after this many seconds is aborted and the step fails.
+    #[serde(default = "default_openstack_migration_timeout_secs")]
+    pub migration_timeout_secs: u64,
+    /// Bound of a stop, a start or a cold migration, seconds.
+    #[serde(default = "default_openstack_action_timeout_secs")]
+    pub action_timeout_secs: u64,
+    /// How often a migration or a server is polled, milliseconds.
+    #[serde(default = "default_openstack_poll_ms")]
+    pub poll_ms: u64,
+    /// How long an upgrade command, then the compute service reporting again, may take, seconds.
+    #[serde(default = "default_openstack_upgrade_timeout_secs")]
+    pub upgrade_timeout_secs: u64,
+    /// How long a reboot command, then the host answering with a new boot id and its compute
+    /// service reporting `up`, may take, seconds.
+    #[serde(default = "default_openstack_reboot_timeout_secs")]
+    pub reboot_timeout_secs: u64,
+    /// Commands for what the Compute API does not do: `host_facts` (version and boot id),
+    /// `health_check`, `upgrade` and `reboot` (placeholders `{host}`, `{host.address}` (the
+    /// hypervisor's `host_ip`), `{cluster}`, `{target}`, `{boot_id_before}`).
+    #[serde(
+        default,
+        deserialize_with = "unique_command_steps",
+        skip_serializing_if = "BTreeMap::is_empty"
+    )]
+    pub commands: BTreeMap<CommandStep, Vec<String>>,
+}
+
+fn default_openstack_request_timeout_secs() -> u64 {
+    30
+}
+
+fn default_openstack_migration_timeout_secs() -> u64 {
+    1_800
+}
+
+fn default_openstack_action_timeout_secs() -> u64 {
+    600
+}
+
+fn default_openstack_poll_ms() -> u64 {
+    1_000
+}
+
+fn default_openstack_upgrade_timeout_secs() -> u64 {
+    7_200
+}
+
+fn default_openstack_reboot_timeout_secs() -> u64 {
     1_800
 }
 

@@ -11,7 +11,8 @@ use drover_core::Cluster;
 
 use super::driver::{
     CloudstackSection, CommandStep, DriverSection, FaultEntry, FaultName, GanetiSection,
-    KubevirtSection, LibvirtSection, OvirtSection, RandomFaults, SimulatorSection, XapiSection,
+    KubevirtSection, LibvirtSection, OpenstackSection, OvirtSection, RandomFaults,
+    SimulatorSection, XapiSection,
 };
 use super::error::InventoryError;
 use super::source::Source;
@@ -71,6 +72,7 @@ pub(crate) fn check_driver(
         DriverSection::Xapi(xapi) => check_xapi(xapi, source),
         DriverSection::Ovirt(ovirt) => check_ovirt(ovirt, source),
         DriverSection::Ganeti(ganeti) => check_ganeti(ganeti, source),
+        DriverSection::Openstack(openstack) => check_openstack(openstack, source),
         DriverSection::Cloudstack(cloudstack) => check_cloudstack(cloudstack, source),
         DriverSection::Kubevirt(kubevirt) => check_kubevirt(kubevirt, source),
     }
@@ -182,6 +184,93 @@ fn check_ganeti(ganeti: &GanetiSection, source: &Source) -> Result<(), Inventory
         ));
     }
     check_commands(&ganeti.commands, "driver.commands", source)
+}
+
+/// The steps Nova's Compute API cannot do, which may therefore be commands (the same four as
+/// Ganeti's RAPI).
+pub const OPENSTACK_COMMAND_STEPS: [CommandStep; 4] = GANETI_COMMAND_STEPS;
+
+fn check_openstack(openstack: &OpenstackSection, source: &Source) -> Result<(), InventoryError> {
+    if openstack.cloud.is_none() && openstack.auth_url.is_none() {
+        return Err(source.error_at(
+            "driver",
+            "give `cloud` (a clouds.yaml entry) or `auth_url` (Keystone)",
+        ));
+    }
+    if let Some(url) = &openstack.auth_url {
+        if !url.starts_with("https://") && !url.starts_with("http://") {
+            return Err(source.error_at(
+                "driver.auth_url",
+                format!("{url:?} is not an http:// or https:// URL"),
+            ));
+        }
+    }
+    if openstack.password_env.is_some() && openstack.password_file.is_some() {
+        return Err(source.error_at(
+            "driver",
+            "give at most one of password_env and password_file (never the password itself)",
+        ));
+    }
+    // Without a clouds.yaml entry, everything Keystone needs must be here.
+    if openstack.cloud.is_none() {
+        if openstack.password_env.is_none() && openstack.password_file.is_none() {
+            return Err(source.error_at(
+                "driver",
+                "give password_env or password_file (the password or the application credential's secret)",
+            ));
+        }
+        if openstack.application_credential_id.is_none() {
+            require_text(
+                openstack.username.as_deref().unwrap_or(""),
+                "driver.username",
+                source,
+            )?;
+            require_text(
+                openstack.project.as_deref().unwrap_or(""),
+                "driver.project",
+                source,
+            )?;
+        }
+    }
+    if let Some(interface) = &openstack.interface {
+        if !["public", "internal", "admin"].contains(&interface.as_str()) {
+            return Err(source.error_at(
+                "driver.interface",
+                format!("{interface:?} is not public, internal or admin"),
+            ));
+        }
+    }
+    for (field, value) in [
+        ("request_timeout_secs", openstack.request_timeout_secs),
+        ("migration_timeout_secs", openstack.migration_timeout_secs),
+        ("action_timeout_secs", openstack.action_timeout_secs),
+        ("poll_ms", openstack.poll_ms),
+        ("upgrade_timeout_secs", openstack.upgrade_timeout_secs),
+        ("reboot_timeout_secs", openstack.reboot_timeout_secs),
+    ] {
+        if value == 0 {
+            return Err(source.error_at(&format!("driver.{field}"), "must be at least 1"));
+        }
+    }
+    if let Some(step) = openstack
+        .commands
+        .keys()
+        .find(|step| !OPENSTACK_COMMAND_STEPS.contains(step))
+    {
+        return Err(source.error_at(
+            &format!("driver.commands.{}", step.as_str()),
+            "the openstack driver takes only host_facts, health_check, upgrade and reboot commands (the Compute API does every other step)",
+        ));
+    }
+    if openstack.commands.contains_key(&CommandStep::Reboot)
+        && !openstack.commands.contains_key(&CommandStep::HostFacts)
+    {
+        return Err(source.error_at(
+            "driver.commands.reboot",
+            "a reboot command needs a host_facts command (the boot id says whether the host rebooted)",
+        ));
+    }
+    check_commands(&openstack.commands, "driver.commands", source)
 }
 
 fn check_xapi(xapi: &XapiSection, source: &Source) -> Result<(), InventoryError> {

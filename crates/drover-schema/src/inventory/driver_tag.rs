@@ -17,7 +17,7 @@ use serde_yaml_ng::Value;
 
 use super::driver::{
     CloudstackSection, CommandSection, DriverSection, GanetiSection, KubevirtSection,
-    LibvirtSection, OvirtSection, SimulatorSection, XapiSection,
+    LibvirtSection, OpenstackSection, OvirtSection, SimulatorSection, XapiSection,
 };
 
 const KIND_KEY: &str = "kind";
@@ -39,6 +39,7 @@ enum DriverKind {
     Ganeti,
     Cloudstack,
     Kubevirt,
+    Openstack,
 }
 
 impl DriverKind {
@@ -64,6 +65,9 @@ impl DriverKind {
             }
             DriverKind::Kubevirt => {
                 KubevirtSection::deserialize(deserializer).map(DriverSection::Kubevirt)
+            }
+            DriverKind::Openstack => {
+                OpenstackSection::deserialize(deserializer).map(DriverSection::Openstack)
             }
         }
     }
