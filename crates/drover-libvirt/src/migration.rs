@@ -13,6 +13,9 @@
 //! migration outlives the call that started it. A migration that reports an error is checked
 //! once more on the destination: if the VM runs there, it arrived.
 //!
+//! Before it starts, a job the domain still has (an aborted migration unwinding) is waited for,
+//! bounded (`JOB_SETTLE_TIMEOUT`), so a retry right after an abort is not refused by libvirtd.
+//!
 //! This module knows nothing of plans or of which destination is best.
 
 use std::sync::Arc;
@@ -30,6 +33,8 @@ use crate::error::LibvirtError;
 const PROGRESS_POLL_INTERVAL: Duration = Duration::from_millis(200);
 /// After an abort, how long the migration call may take to return.
 const ABORT_SETTLE_TIMEOUT: Duration = Duration::from_secs(30);
+/// Before a migration, how long an earlier job of the domain may take to end.
+const JOB_SETTLE_TIMEOUT: Duration = Duration::from_secs(30);
 const BYTES_PER_MIB: u64 = 1024 * 1024;
 
 /// Whether and how a domain is defined on a host.
@@ -53,7 +58,43 @@ impl Inner {
             )));
         }
         let persistent = self.running_source(vm, from).await?.persistent;
+        self.wait_for_no_job(vm, from).await?;
         self.run_migration(vm, from, to, persistent).await
+    }
+
+    /// Observes the domain's job before starting a migration: one aborted a moment ago (at its
+    /// deadline, or by the guard of a dropped call) may still be unwinding in libvirtd, which
+    /// refuses a new migration with "another migration job is already running". Waits, bounded,
+    /// until the domain has no active job; one still running then is a refusal.
+    async fn wait_for_no_job(&self, vm: &str, from: &str) -> Result<(), LibvirtError> {
+        let deadline = Instant::now() + JOB_SETTLE_TIMEOUT;
+        loop {
+            let (vm_name, host) = (vm.to_string(), from.to_string());
+            let active = self
+                .connections
+                .call(
+                    from,
+                    "read the domain's job",
+                    self.call_timeout,
+                    move |connect| {
+                        has_active_job(connect, &vm_name).map_err(|e| {
+                            LibvirtError::from_libvirt(&host, "read the domain's job", &e)
+                        })
+                    },
+                )
+                .await?;
+            if !active {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(LibvirtError::Refused(format!(
+                    "VM {vm} on {from} still has a job running after {} s (an earlier migration?)",
+                    JOB_SETTLE_TIMEOUT.as_secs()
+                )));
+            }
+            tracing::debug!(vm, from, "waiting for the domain's earlier job to end");
+            tokio::time::sleep(PROGRESS_POLL_INTERVAL).await;
+        }
     }
 
     /// Whether the domain is on `host`; `None` when libvirt there does not know it.
@@ -318,6 +359,20 @@ pub(crate) fn presence(
         active: domain.is_active()?,
         persistent: domain.is_persistent()?,
     }))
+}
+
+/// Runs on a blocking thread: whether the domain has a job in progress
+/// (`virDomainGetJobInfo` type `VIR_DOMAIN_JOB_BOUNDED` or `_UNBOUNDED`); a domain that is gone
+/// has none.
+fn has_active_job(connect: &Connect, vm: &str) -> Result<bool, virt::error::Error> {
+    let domain = match connect.lookup_domain_by_name(vm) {
+        Ok(domain) => domain,
+        Err(error) if LibvirtError::is_no_such_domain(&error) => return Ok(false),
+        Err(error) => return Err(error),
+    };
+    let job_type = domain.job_info()?.r#type;
+    Ok(job_type == virt::sys::VIR_DOMAIN_JOB_BOUNDED as i32
+        || job_type == virt::sys::VIR_DOMAIN_JOB_UNBOUNDED as i32)
 }
 
 /// Runs on a blocking thread. A domain that is gone, or has no job, needs no abort.
