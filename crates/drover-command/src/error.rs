@@ -38,6 +38,11 @@ impl fmt::Display for StepContext {
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum CommandError {
+    /// Host commands that cannot do what is asked: a step without a command, or a `reboot`
+    /// without the `host_facts` that proves it (`host_commands`).
+    #[error("{0}")]
+    HostCommandsIncomplete(String),
+
     /// A step's argv is empty.
     #[error("command for step {step} is empty: list the program and its arguments")]
     EmptyArgv { step: String },

@@ -98,6 +98,7 @@ fn open(run_driver: &RunDriver, context: &OpenContext) -> Result<Arc<dyn Driver>
         reboot_timeout: Duration::from_secs(ganeti.reboot_timeout_secs),
     };
     let commands = HostCommands::new(
+        drover_ganeti::host_commands::PLATFORM,
         &ganeti.commands,
         &context.cluster.name,
         upgrade_plans(run_driver),

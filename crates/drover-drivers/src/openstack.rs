@@ -155,6 +155,7 @@ fn open(run_driver: &RunDriver, context: &OpenContext) -> Result<Arc<dyn Driver>
         reboot_timeout: Duration::from_secs(openstack.reboot_timeout_secs),
     };
     let commands = HostCommands::new(
+        drover_openstack::host_commands::PLATFORM,
         &openstack.commands,
         &context.cluster.name,
         upgrade_plans(run_driver),

@@ -76,7 +76,8 @@ pub struct GanetiDriver {
     inventory_roles: BTreeMap<String, HostRole>,
 }
 
-fn error_for(error: GanetiError, subject: &str) -> DriverError {
+fn error_for(error: impl Into<GanetiError>, subject: &str) -> DriverError {
+    let error = error.into();
     match &error {
         GanetiError::Transport { detail, .. } => DriverError::Unreachable {
             host: subject.to_string(),

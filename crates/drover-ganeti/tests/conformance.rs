@@ -267,6 +267,7 @@ async fn a_live_migration_is_one_job_followed_to_its_end() {
         settings: Vec::new(),
     };
     let commands = drover_ganeti::host_commands::HostCommands::new(
+        drover_ganeti::host_commands::PLATFORM,
         &BTreeMap::new(),
         "ganeti-migration",
         BTreeMap::new(),

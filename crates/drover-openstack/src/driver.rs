@@ -94,7 +94,8 @@ pub struct OpenstackDriver {
     server_ids: Mutex<BTreeMap<String, String>>,
 }
 
-fn error_for(error: OpenstackError, subject: &str) -> DriverError {
+fn error_for(error: impl Into<OpenstackError>, subject: &str) -> DriverError {
+    let error = error.into();
     match &error {
         OpenstackError::Transport { detail, .. } => DriverError::Unreachable {
             host: subject.to_string(),

@@ -284,6 +284,7 @@ async fn a_live_migration_is_followed_through_novas_migration_record() {
     })
     .unwrap();
     let commands = drover_openstack::host_commands::HostCommands::new(
+        drover_openstack::host_commands::PLATFORM,
         &BTreeMap::new(),
         "openstack-migration",
         BTreeMap::new(),
