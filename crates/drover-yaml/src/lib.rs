@@ -20,6 +20,7 @@
 //! catalog): a format passes its top-level keys in. Its one error type, [`Declined`], never
 //! reaches an operator: it only sends the caller to serde_yaml_ng, so every refusal stays in its
 //! format crate's enum.
+mod block;
 mod depth;
 mod fast;
 mod locate;
