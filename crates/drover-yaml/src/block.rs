@@ -19,7 +19,10 @@ use std::collections::VecDeque;
 
 use saphyr_parser::{Event, Marker, ScalarStyle, Span};
 
-use crate::fast::Declined;
+use crate::declined::Declined;
+
+/// libyaml refuses implicit keys longer than this; YAML 1.2 parsers may not.
+pub(crate) const LONGEST_IMPLICIT_KEY_CHARS: usize = 1024;
 
 /// The one reason this source gives for leaving a text: `fast` then reads it with
 /// saphyr-parser (and only then, with serde_yaml_ng).
@@ -269,7 +272,7 @@ impl<'de> BlockEvents<'de> {
             Some(length) => indent + length,
             None => return outside(),
         };
-        if key_end - indent > crate::fast::LONGEST_IMPLICIT_KEY_CHARS {
+        if key_end - indent > LONGEST_IMPLICIT_KEY_CHARS {
             return outside();
         }
         let key = &text[indent..key_end];

@@ -23,31 +23,11 @@ use saphyr_parser::{Event, Parser, ScalarStyle, Span, StrInput};
 use serde::de::{self, DeserializeSeed, Visitor};
 use serde::Deserialize;
 
-use crate::block::{BlockEvents, OUTSIDE_SUBSET};
+use crate::block::{BlockEvents, LONGEST_IMPLICIT_KEY_CHARS, OUTSIDE_SUBSET};
+use crate::declined::Declined;
 use crate::scalar::{
     parse_bool, parse_f64, parse_null, parse_signed_int, parse_unsigned_int, visit_untagged_scalar,
 };
-
-/// Why the fast reader left a text to serde_yaml_ng. Never shown to an operator: the plain
-/// reader decides what the text means, and words any error.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum Declined {
-    /// A construct the fast reader does not take (anchors, tags, block scalars, tabs, ...).
-    #[error("left to the plain reader: {0}")]
-    Unsupported(&'static str),
-    /// saphyr-parser refused the text.
-    #[error("syntax the fast reader refuses: {0}")]
-    Syntax(String),
-    /// The text is YAML, but the caller's types refuse a value.
-    #[error("a value the types refuse: {0}")]
-    Refused(String),
-}
-
-impl de::Error for Declined {
-    fn custom<T: std::fmt::Display>(message: T) -> Self {
-        Declined::Refused(message.to_string())
-    }
-}
 
 /// Where the entries of the root collection start: 1-based lines of the keys of a root mapping
 /// or of the items of a root sequence, in order.
@@ -131,9 +111,6 @@ fn read_events<'de, T: Deserialize<'de>>(
 
 /// serde_yaml_ng's limit on nested collections.
 const RECURSION_LIMIT: usize = 128;
-
-/// libyaml refuses implicit keys longer than this; YAML 1.2 parsers may not.
-pub(crate) const LONGEST_IMPLICIT_KEY_CHARS: usize = 1024;
 
 /// Refuses, before parsing, the characters libyaml and saphyr-parser treat differently or that
 /// libyaml refuses: control characters (libyaml's "control characters are not allowed"), tabs
