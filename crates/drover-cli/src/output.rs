@@ -35,14 +35,37 @@ impl OutputFormat {
 
 /// Prints a serializable document as JSON or YAML on stdout.
 pub fn print_document<T: Serialize>(document: &T, format: DocumentFormat) -> Result<(), Failure> {
-    let text = match format {
-        DocumentFormat::Json => {
-            serde_json::to_string_pretty(document).map_err(Failure::internal)? + "\n"
+    match format {
+        DocumentFormat::Json => write_json_document(document, std::io::stdout().lock()),
+        DocumentFormat::Yaml => {
+            let text = serde_yaml_ng::to_string(document).map_err(Failure::internal)?;
+            print!("{text}");
+            Ok(())
         }
-        DocumentFormat::Yaml => serde_yaml_ng::to_string(document).map_err(Failure::internal)?,
-    };
-    print!("{text}");
-    Ok(())
+    }
+}
+
+/// Writes `document` as pretty JSON and a newline through one buffer: the plan document of a
+/// big cluster is tens of MiB, and building it as one `String` first would cost a copy and that
+/// much memory again. A closed pipe ends drover quietly, as `print!` does (`closed_pipe`).
+pub fn write_json_document<T: Serialize>(
+    document: &T,
+    out: impl std::io::Write,
+) -> Result<(), Failure> {
+    use std::io::Write;
+
+    let mut out = std::io::BufWriter::with_capacity(256 * 1024, out);
+    let written = serde_json::to_writer_pretty(&mut out, document)
+        .map_err(std::io::Error::from)
+        .and_then(|()| out.write_all(b"\n"))
+        .and_then(|()| out.flush());
+    match written {
+        Ok(()) => Ok(()),
+        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => {
+            std::process::exit(crate::closed_pipe::EXIT_CLOSED_PIPE)
+        }
+        Err(error) => Err(Failure::internal(error)),
+    }
 }
 
 /// Whether stdout gets ANSI colours: a terminal, and `NO_COLOR` unset or empty.

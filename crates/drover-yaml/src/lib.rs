@@ -20,6 +20,8 @@
 //! catalog): a format passes its top-level keys in. Its one error type, [`Declined`], never
 //! reaches an operator: it only sends the caller to serde_yaml_ng, so every refusal stays in its
 //! format crate's enum.
+mod block;
+mod declined;
 mod depth;
 mod fast;
 mod locate;
@@ -27,8 +29,9 @@ mod scalar;
 mod source;
 mod split;
 
+pub use declined::Declined;
 pub use depth::nesting_deeper_than_bounded;
-pub use fast::{from_str_fast, from_str_fast_witnessed, Declined, Witness};
+pub use fast::{from_str_fast, from_str_fast_witnessed, Witness};
 pub use locate::{
     is_malformed, locate, locate_nearest, nesting_deeper_than, second_document_start, LocatedNode,
     Position,

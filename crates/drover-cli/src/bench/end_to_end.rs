@@ -4,11 +4,10 @@
 //! same text: the planner alone and reading the file's bytes. Peak memory comes from the binary's
 //! counting allocator. Knows the inventory and document formats only through `drover-schema`.
 
-use std::io::Write;
 use std::path::Path;
 use std::time::Instant;
 
-use drover_schema::document::{to_json, PlanDocument};
+use drover_schema::document::PlanDocument;
 use drover_schema::inventory::{load_inventory_file, InventoryDocument};
 use drover_sim::GenerateSpec;
 use serde::Serialize;
@@ -95,9 +94,8 @@ fn measure(format: &'static str, path: &Path) -> Result<EndToEndRow, Failure> {
     let plan = drover_core::plan(&file.cluster);
     let write_started = Instant::now();
     let document = PlanDocument::new(&file.cluster, &plan);
-    let mut sink = std::io::sink();
-    sink.write_all(to_json(&document).as_bytes())
-        .map_err(Failure::internal)?;
+    // As `drover plan -o json` writes it (`print_document`), to a sink instead of stdout.
+    crate::output::write_json_document(&document, std::io::sink())?;
     let write_secs = write_started.elapsed().as_secs_f64();
     let total_secs = started.elapsed().as_secs_f64();
     let total_cpu_secs = process_cpu_secs() - cpu_started;
