@@ -454,7 +454,8 @@ impl Stage for RealControlPlane {
     }
 }
 
-/// Leaves the control plane usable by the next test: no fault, every compute back and running.
+/// Leaves the control plane usable by the next test: no fault, every compute back and running,
+/// enabled, and none of the world's servers (the next test's roll would move them too).
 struct Cleanup(Arc<ControlPlane>);
 
 impl Drop for Cleanup {
@@ -469,6 +470,7 @@ impl Drop for Cleanup {
                 let _ = harness_says(&["start-compute", &number]);
             }
         }
+        let _ = harness_says(&["clean-servers"]);
     }
 }
 
