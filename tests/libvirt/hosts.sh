@@ -103,6 +103,27 @@ migration_address = "$ip"
 migration_host = "$ip"
 EOF
     : >"$d/etc/libvirt.conf"
+    # libvirt's qemu hook (read once, when libvirtd starts): on the destination of an incoming
+    # migration, libvirt runs `qemu DOMAIN migrate begin -` and aborts the migration when the
+    # hook exits non-zero. A test refuses the next incoming migration of DOMAIN (on whichever
+    # host it lands) with the file <state>/faults/refuse-migrate-DOMAIN, taken once (mv is
+    # atomic: two hosts never both take it). Nothing is written to stdout: for `migrate`,
+    # libvirt would take it as a replacement domain XML.
+    mkdir -p "$d/etc/hooks"
+    cat >"$d/etc/hooks/qemu" <<EOF
+#!/bin/sh
+# Drover test host h$k (tests/libvirt/hosts.sh): refuses an incoming migration once per fault file.
+cat >/dev/null
+[ "\$2" = migrate ] || exit 0
+fault="$DRV_STATE/faults/refuse-migrate-\$1"
+if mv "\$fault" "\$fault.taken-h$k" 2>/dev/null; then
+    rm -f "\$fault.taken-h$k"
+    echo "h$k refuses the incoming migration of \$1 (test fault \$fault)" >&2
+    exit 1
+fi
+exit 0
+EOF
+    chmod 755 "$d/etc/hooks/qemu"
     {
         echo "127.0.0.1 localhost"
         echo "$ip h$k"

@@ -199,6 +199,9 @@ CONF
 [DEFAULT]
 host = compute-$i
 compute_driver = persistfake.PersistentFakeDriver
+# A state report every 2 s (Nova's default: 10 s): a "reboot" ends with the compute's first
+# report after its restart, and every test waits for it (service_down_time stays 60 s).
+report_interval = 2
 state_path = $DATA/compute-$i
 instances_path = $DATA/compute-$i/instances
 [oslo_concurrency]

@@ -288,6 +288,106 @@ fn drover_run_rolls_the_real_openstack_computes() {
     eprintln!("{}", String::from_utf8_lossy(&timeline.stdout));
 }
 
+/// The next incoming live migration of `app1` is refused by its destination's pre-check (the
+/// harness's fake driver takes `<state>/faults/refuse-migrate-app1` once; Nova records the
+/// migration `error`): `drover run` retries it on another compute and completes the roll.
+#[test]
+fn a_refused_migration_is_retried_elsewhere_by_drover_run() {
+    let Some(url) = auth_url() else { return };
+    let _one_at_a_time = HARNESS.lock().unwrap_or_else(|e| e.into_inner());
+    let roll = roll(&url);
+    let state = PathBuf::from(std::env::var("DROVER_OPENSTACK_STATE").unwrap_or_else(|_| {
+        harness()
+            .parent()
+            .unwrap()
+            .join(".state")
+            .display()
+            .to_string()
+    }));
+    let fault = state.join("faults").join("refuse-migrate-app1");
+    std::fs::create_dir_all(fault.parent().unwrap()).unwrap();
+    std::fs::write(&fault, "").unwrap();
+    let started = Instant::now();
+    let output = roll.drover(&["run", "-i", roll.inventory(), "-o", "json"]);
+    let wall_secs = started.elapsed().as_secs_f64();
+    let fault_left = fault.exists();
+    let _ = std::fs::remove_file(&fault);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report = json(&output);
+    assert_eq!(report["phase"], "completed", "{report}");
+    assert!(!fault_left, "no migration of app1 reached a pre-check");
+    assert!(
+        report["migrations_failed"].as_u64().unwrap_or(0) >= 1,
+        "the refusal is counted: {report}"
+    );
+    roll.check_rolled();
+    // Nova's records of app1's live migrations, oldest first: the refused one (`error`, to the
+    // planned destination) and a completed one to another compute.
+    let records = Command::new("openstack")
+        .args([
+            "server",
+            "migration",
+            "list",
+            "--server",
+            "app1",
+            "--type",
+            "live-migration",
+        ])
+        .args([
+            "-f",
+            "value",
+            "-c",
+            "Id",
+            "-c",
+            "Dest Compute",
+            "-c",
+            "Status",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        records.status.success(),
+        "{}",
+        String::from_utf8_lossy(&records.stderr)
+    );
+    let mut records: Vec<(u64, String, String)> = String::from_utf8_lossy(&records.stdout)
+        .lines()
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            match fields.as_slice() {
+                [id, destination, status] => Some((
+                    id.parse().ok()?,
+                    destination.to_string(),
+                    status.to_string(),
+                )),
+                _ => None,
+            }
+        })
+        .collect();
+    records.sort();
+    let refused = records
+        .iter()
+        .rposition(|(_, _, status)| status == "error")
+        .unwrap_or_else(|| panic!("Nova recorded no refused migration of app1: {records:?}"));
+    let landed = records[refused..]
+        .iter()
+        .find(|(_, _, status)| status == "completed")
+        .unwrap_or_else(|| panic!("app1 never moved after its refusal: {records:?}"));
+    assert_ne!(
+        records[refused].1, landed.1,
+        "retried on another compute: {records:?}"
+    );
+    eprintln!(
+        "openstack e2e: app1's migration to {} refused by its pre-check, retried to {}; the roll completed in {wall_secs:.1} s ({} migrations, {} failed)",
+        records[refused].1, landed.1, report["migrations"], report["migrations_failed"]
+    );
+}
+
 /// Polls `drover status` until a migration is in flight; describes the moment.
 fn wait_for_migration_in_flight(roll: &Roll, run: &str) -> String {
     let started = Instant::now();
