@@ -459,13 +459,23 @@ cmd_reboot() {
     mkdir -p "$LOG"; start_compute "$k"
     # Nova marks a service down only after service_down_time (60 s) without a report; a fresh
     # report after the restart is what "up" needs here, so wait for one newer than the restart.
-    local since i updated; since=$(date -u +%s)
-    for i in $(seq 1 120); do
-        updated=$(openstack compute service list --service nova-compute --host "compute-$k" -f value -c 'Updated At')
-        if [ "$(service_state "$k" | awk '{print $2}')" = up ] && [ -n "$updated" ] && [ "$updated" != None ] &&
-            [ "$(date -u -d "${updated%.*}Z" +%s 2>/dev/null || echo 0)" -ge "$since" ]; then return 0; fi
-        sleep 1; done
+    # Read from Nova's own services table, not through the `openstack` CLI: a CLI call costs
+    # seconds of Python start-up on a busy machine, and this runs after every reboot.
+    local since i; since=$(date -u +%s)
+    for i in $(seq 1 240); do
+        [ "$(reported_since "$k" "$since")" = 1 ] && return 0
+        sleep 0.5; done
     die "compute-$k did not report after its restart"
+}
+
+# 1 when compute-K's nova-compute has reported at or after SINCE (epoch seconds) and is not forced
+# down: Nova's servicegroup DB driver calls a service up when its last_seen_up (else created_at) is
+# within service_down_time and forced_down is false, so a report newer than SINCE is "up".
+reported_since() { # index since_epoch_secs
+    mysql -S "$RUN/mysqld.sock" -u root -N -B nova -e "SET time_zone = '+00:00';
+        SELECT COUNT(*) FROM services WHERE host = 'compute-$1' AND \`binary\` = 'nova-compute'
+        AND deleted = 0 AND forced_down = 0
+        AND UNIX_TIMESTAMP(COALESCE(last_seen_up, updated_at)) >= $2"
 }
 
 case "${1:-}" in
