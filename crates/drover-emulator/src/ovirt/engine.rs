@@ -388,6 +388,11 @@ impl Engine {
         }
     }
 
+    /// The simulator's world now (for the DST invariants, read beside the API).
+    pub fn snapshot(&self) -> WorldSnapshot {
+        self.driver.snapshot()
+    }
+
     /// Requests answered, by `METHOD /path` with ids replaced by `{id}` (the emulator's own
     /// counter, for "API calls per migrated VM").
     pub fn calls(&self) -> BTreeMap<String, u64> {
