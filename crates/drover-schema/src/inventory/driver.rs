@@ -408,6 +408,17 @@ pub struct OvirtSection {
     /// Whether the engine's `upgrade` reboots the host (the engine's default: yes).
     #[serde(default = "default_true", skip_serializing_if = "Clone::clone")]
     pub upgrade_reboot: bool,
+    /// Whether the run marks the cluster as upgrading on the engine (`ClusterService.upgrade`
+    /// start before the first host, the progress after each host, finish at the end), as the
+    /// `cluster_upgrade` role does; on by default.
+    #[serde(default = "default_true", skip_serializing_if = "Clone::clone")]
+    pub mark_cluster_upgrade: bool,
+    /// A command that asks the engine machine whether the engine itself has an update pending
+    /// (the API cannot say), e.g. `[ssh, root@engine, engine-upgrade-check, --quiet]`; exit 0
+    /// pending, 1 none, anything else a failed check. Placeholder `{cluster}`. Absent: `drover
+    /// check` says the engine was not checked.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub engine_update_check: Vec<String>,
     /// Only `upgrade`: a command that replaces the engine's own `upgrade` action (placeholders
     /// `{host}`, `{host.address}`, `{target}`, `{cluster}`).
     #[serde(
