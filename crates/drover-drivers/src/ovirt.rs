@@ -151,5 +151,6 @@ fn driver_of(ovirt: &OvirtSection, cluster: &Cluster) -> Result<OvirtDriver, Reg
         ovirt.cluster.clone(),
         upgrade_command,
     )
-    .marking_cluster_upgrade(ovirt.mark_cluster_upgrade))
+    .marking_cluster_upgrade(ovirt.mark_cluster_upgrade)
+    .switching_to_policy(&ovirt.maintenance_scheduling_policy))
 }

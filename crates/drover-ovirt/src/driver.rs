@@ -105,6 +105,8 @@ pub struct OvirtDriver {
     roles: BTreeMap<String, HostRole>,
     /// Whether the roll marks the cluster as upgrading (the setting `cluster-upgrade-unmarked`).
     mark_cluster_upgrade: bool,
+    /// The scheduling policy the roll switches the cluster to (the setting `scheduling-policy`).
+    maintenance_policy: String,
     /// Where each VM last ran: a down VM has no `host` in the model, yet Drover places it.
     last_hosts: Mutex<HashMap<String, String>>,
 }
@@ -208,7 +210,15 @@ impl OvirtDriver {
                 .collect(),
             last_hosts: Mutex::new(HashMap::new()),
             mark_cluster_upgrade: false,
+            maintenance_policy: MAINTENANCE_POLICY.to_string(),
         }
+    }
+
+    /// Switches the cluster to `policy` for the roll instead of [`MAINTENANCE_POLICY`] (the
+    /// section's `maintenance_scheduling_policy`).
+    pub fn switching_to_policy(mut self, policy: &str) -> OvirtDriver {
+        self.maintenance_policy = policy.to_string();
+        self
     }
 
     /// Marks the cluster as upgrading for the roll (off as built by [`OvirtDriver::new`]; the
@@ -436,10 +446,11 @@ impl OvirtDriver {
         cluster: &Value,
     ) -> Result<Vec<PlatformSetting>, DriverError> {
         let policies = self.scheduling_policies().await?;
-        if !policies.values().any(|name| name == MAINTENANCE_POLICY) {
+        let maintenance_policy = self.maintenance_policy.as_str();
+        if !policies.values().any(|name| name == maintenance_policy) {
             tracing::warn!(
                 cluster = %self.cluster,
-                "ovirt: the engine has no {MAINTENANCE_POLICY} scheduling policy; the cluster keeps its own during the roll"
+                "ovirt: the engine has no {maintenance_policy} scheduling policy; the cluster keeps its own during the roll"
             );
             return Ok(self.upgrade_mark_setting(cluster).into_iter().collect());
         }
@@ -448,7 +459,7 @@ impl OvirtDriver {
             .map(|policy| text(policy, "id"))
             .unwrap_or("");
         let mut settings = match policies.get(current).map(String::as_str) {
-            Some(MAINTENANCE_POLICY) => Vec::new(),
+            Some(name) if name == maintenance_policy => Vec::new(),
             _ => vec![PlatformSetting::pool(SettingKind::SchedulingPolicy)],
         };
         settings.extend(self.upgrade_mark_setting(cluster));
@@ -573,11 +584,12 @@ impl OvirtDriver {
         let policies = self.scheduling_policies().await?;
         let Some(maintenance_id) = policies
             .iter()
-            .find(|(_, name)| *name == MAINTENANCE_POLICY)
+            .find(|(_, name)| **name == self.maintenance_policy)
             .map(|(id, _)| id.clone())
         else {
             return Err(DriverError::Refused(format!(
-                "the engine has no {MAINTENANCE_POLICY} scheduling policy"
+                "the engine has no {} scheduling policy",
+                self.maintenance_policy
             )));
         };
         let current = cluster
@@ -607,8 +619,8 @@ impl OvirtDriver {
             "/events",
             json!({
                 "description": format!(
-                    "Drover switches cluster {} to the {MAINTENANCE_POLICY} scheduling policy for its rolling upgrade and {SAVED_POLICY_MARKER}{saved}",
-                    self.cluster
+                    "Drover switches cluster {} to the {} scheduling policy for its rolling upgrade and {SAVED_POLICY_MARKER}{saved}",
+                    self.cluster, self.maintenance_policy
                 ),
                 "severity": "normal",
                 "origin": EVENT_ORIGIN,
@@ -668,7 +680,7 @@ impl OvirtDriver {
             return Ok(());
         }
         let policies = self.scheduling_policies().await?;
-        if policies.get(current).map(String::as_str) != Some(MAINTENANCE_POLICY) {
+        if policies.get(current) != Some(&self.maintenance_policy) {
             tracing::warn!(
                 cluster = %self.cluster,
                 policy = policies.get(current).map(String::as_str).unwrap_or(current),

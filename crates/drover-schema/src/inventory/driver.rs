@@ -419,6 +419,15 @@ pub struct OvirtSection {
     /// check` says the engine was not checked.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub engine_update_check: Vec<String>,
+    /// The scheduling policy the roll switches the cluster to (the blocking setting
+    /// `scheduling-policy`) and back from; the `cluster_upgrade` role's `cluster_maintenance` by
+    /// default. A policy name of the engine (`SchedulingPolicy.name`, 1 to 128 characters:
+    /// ovirt-engine's `cluster_policies.name` is a VARCHAR(128)).
+    #[serde(
+        default = "default_maintenance_scheduling_policy",
+        skip_serializing_if = "is_default_maintenance_scheduling_policy"
+    )]
+    pub maintenance_scheduling_policy: String,
     /// Only `upgrade`: a command that replaces the engine's own `upgrade` action (placeholders
     /// `{host}`, `{host.address}`, `{target}`, `{cluster}`).
     #[serde(
@@ -555,6 +564,18 @@ fn default_kubevirt_poll_ms() -> u64 {
 
 fn default_ovirt_poll_ms() -> u64 {
     500
+}
+
+/// The `cluster_upgrade` role's policy (oVirt/ovirt-ansible-collection
+/// `roles/cluster_upgrade/tasks/cluster_policy.yml`).
+pub const DEFAULT_MAINTENANCE_SCHEDULING_POLICY: &str = "cluster_maintenance";
+
+fn default_maintenance_scheduling_policy() -> String {
+    DEFAULT_MAINTENANCE_SCHEDULING_POLICY.to_string()
+}
+
+fn is_default_maintenance_scheduling_policy(policy: &str) -> bool {
+    policy == DEFAULT_MAINTENANCE_SCHEDULING_POLICY
 }
 
 fn default_true() -> bool {
