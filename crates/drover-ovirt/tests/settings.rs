@@ -179,7 +179,9 @@ async fn a_repeated_resolve_answers_the_same_text_and_a_foreign_switch_is_not_dr
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_policy_to_switch_to_is_the_one_the_inventory_names() {
     let served = serve().await;
-    assert!(served.engine.set_scheduling_policy("cluster_maintenance", &[]));
+    assert!(served
+        .engine
+        .set_scheduling_policy("cluster_maintenance", &[]));
     let driver = served.driver.switching_to_policy("power_saving");
     let setting = PlatformSetting::pool(SettingKind::SchedulingPolicy);
     assert_eq!(

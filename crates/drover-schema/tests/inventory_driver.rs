@@ -688,7 +688,7 @@ fn ovirt_section_names_the_maintenance_policy_and_the_engine_update_check() {
 
     assert_refused(
         &format!("{base}  maintenance_scheduling_policy: \"\"\n"),
-        "pool.yaml:15:34: driver.maintenance_scheduling_policy: \"\" is not a scheduling policy name (1 to 128 characters, no control characters), e.g. cluster_maintenance",
+        "pool.yaml:14:34: driver.maintenance_scheduling_policy: \"\" is not a scheduling policy name (1 to 128 characters, no control characters), e.g. cluster_maintenance",
     );
     let long = "p".repeat(129);
     let refused = parse_inventory_file(
@@ -700,12 +700,12 @@ fn ovirt_section_names_the_maintenance_policy_and_the_engine_update_check() {
     assert!(
         refused
             .to_string()
-            .starts_with("pool.yaml:15:34: driver.maintenance_scheduling_policy: "),
+            .starts_with("pool.yaml:14:34: driver.maintenance_scheduling_policy: "),
         "{refused}"
     );
     assert_refused(
         &format!("{base}  engine_update_check: [\" \", x]\n"),
-        "pool.yaml:15:24: driver.engine_update_check: names no program (e.g. [ssh, root@engine, engine-upgrade-check, --quiet])",
+        "pool.yaml:14:24: driver.engine_update_check: names no program (e.g. [ssh, root@engine, engine-upgrade-check, --quiet])",
     );
 }
 
