@@ -4,7 +4,7 @@ cannot drift into a private dialect: the SSO login (and a wrong password raising
 VMs, clusters, scheduling policies (by id, and a switch with custom properties), affinity groups and
 events (listed newest first, `from_`, an external event added) read into the SDK's types, a migration
 followed through `migrating` to `up` on the target, a hung migration cancelled, deactivate and
-activate, upgradecheck and upgrade, and refusals raising `ovirtsdk4.Error` with the fault's reason.
+activate, upgradecheck and upgrade, the cluster's upgrade mark (start, update_progress, finish), and refusals raising `ovirtsdk4.Error` with the fault's reason.
 
 Usage: python ovirt_official_client.py URL PASSWORD. Prints 'N passed, N failed'."""
 
@@ -169,6 +169,31 @@ check("a policy switch carries the cluster's custom scheduling policy properties
       policies.get(back.scheduling_policy.id) == "evenly_distributed"
       and [(p.name, p.value) for p in back.custom_scheduling_policy_properties] == [("HighUtilization", "70")],
       back.custom_scheduling_policy_properties)
+
+# The cluster_upgrade role's marks (ClusterService.upgrade, Cluster.upgrade_in_progress /
+# upgrade_percent_complete / upgrade_correlation_id of ovirt-engine-api-model).
+check("the cluster is not marked as upgrading", cluster_service.get().upgrade_in_progress is False)
+cluster_service.upgrade(upgrade_action=types.ClusterUpgradeAction.START, correlation_id="drover-proof")
+marked = cluster_service.get()
+check("upgrade start marks the cluster with the correlation id",
+      marked.upgrade_in_progress is True and marked.upgrade_percent_complete == 0
+      and marked.upgrade_correlation_id == "drover-proof",
+      (marked.upgrade_in_progress, marked.upgrade_percent_complete, marked.upgrade_correlation_id))
+cluster_service.upgrade(upgrade_action=types.ClusterUpgradeAction.UPDATE_PROGRESS, upgrade_percent_complete=40,
+                        correlation_id="drover-proof")
+check("update_progress sets upgrade_percent_complete", cluster_service.get().upgrade_percent_complete == 40)
+error = raised(lambda: cluster_service.upgrade(upgrade_action=types.ClusterUpgradeAction.UPDATE_PROGRESS,
+                                               upgrade_percent_complete=50, correlation_id="someone-else"))
+check("update_progress with another correlation id raises Error", error is not None and error.code == 409,
+      repr(error))
+error = raised(lambda: cluster_service.upgrade(upgrade_action=types.ClusterUpgradeAction.START,
+                                               correlation_id="someone-else"))
+check("a second start raises Error", error is not None, repr(error))
+cluster_service.upgrade(upgrade_action=types.ClusterUpgradeAction.FINISH, correlation_id="drover-proof")
+finished = cluster_service.get()
+check("finish clears the mark and its progress",
+      finished.upgrade_in_progress is False and finished.upgrade_percent_complete == 0,
+      (finished.upgrade_in_progress, finished.upgrade_percent_complete))
 
 events_service = system.events_service()
 events = events_service.list(max=500)

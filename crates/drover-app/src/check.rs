@@ -32,6 +32,60 @@ pub struct CheckDocument {
     pub newer_release_available: Option<String>,
     pub hosts: Vec<HostCheck>,
     pub events: Vec<CheckEvent>,
+    /// The platform's manager itself (oVirt's engine), its own row; absent for a platform
+    /// Drover cannot ask.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub engine: Option<EngineCheck>,
+}
+
+/// The engine's own pending update (`engine_update_check`): `updates_available` is `null` when
+/// nobody could say (no command, a failed check), never "no".
+#[derive(Serialize)]
+pub struct EngineCheck {
+    pub updates_available: Option<bool>,
+    /// `pending`, `up-to-date`, `not-checked` or `failed`.
+    pub status: &'static str,
+    pub message: String,
+}
+
+impl EngineCheck {
+    pub fn of(update: &drover_drivers::EngineUpdate) -> EngineCheck {
+        use drover_drivers::EngineUpdate;
+        let (updates_available, status) = match update {
+            EngineUpdate::Pending => (Some(true), "pending"),
+            EngineUpdate::UpToDate => (Some(false), "up-to-date"),
+            EngineUpdate::NotChecked => (None, "not-checked"),
+            EngineUpdate::Failed(_) => (None, "failed"),
+        };
+        EngineCheck {
+            updates_available,
+            status,
+            message: update.describe(),
+        }
+    }
+}
+
+/// Asks the platform's manager for its own pending update (on a thread of its own, so a caller
+/// inside a runtime may ask too); `None` for a platform Drover cannot ask.
+pub fn manager_update(file: &InventoryFile) -> Option<drover_drivers::EngineUpdate> {
+    let timeout = Duration::from_secs(file.cluster.policy.step_timeout_secs);
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .ok()?;
+                runtime.block_on(drover_drivers::manager_update(
+                    &file.driver,
+                    &file.cluster,
+                    timeout,
+                ))
+            })
+            .join()
+            .ok()
+            .flatten()
+    })
 }
 
 #[derive(Serialize)]
@@ -100,6 +154,7 @@ pub fn check_document(file: &InventoryFile) -> Result<CheckDocument, AppError> {
         newer_release_available: newer_release(file)?,
         events: outdated_events(cluster),
         hosts,
+        engine: manager_update(file).as_ref().map(EngineCheck::of),
     })
 }
 

@@ -7,8 +7,8 @@
 //! Plans nothing itself (the core does) and renders nothing (the CLI's plan view does).
 
 use drover_core::{CheckStatus, Plan, Precheck};
-use drover_schema::document::PlanDocument;
-use drover_schema::inventory::InventoryFile;
+use drover_schema::document::{PlanDocument, PrecheckEntry};
+use drover_schema::inventory::{DriverSection, InventoryFile};
 
 use crate::catalog::CatalogPlan;
 use crate::error::AppError;
@@ -55,7 +55,24 @@ impl PlannedUpgrade {
     }
 }
 
-/// The core's plan of the inventory's cluster with what the release catalog adds, and its
+/// The precheck `engine-update`: a warning while the engine has an update pending or could not
+/// be checked, a pass when it has none; never blocking.
+pub fn engine_update_precheck(update: &drover_drivers::EngineUpdate) -> Precheck {
+    let status = match update {
+        drover_drivers::EngineUpdate::UpToDate => CheckStatus::Pass,
+        _ => CheckStatus::Warn,
+    };
+    Precheck {
+        id: "engine-update",
+        status,
+        message: update.describe(),
+        resolvable: false,
+        subjects: vec!["engine".to_string()],
+    }
+}
+
+/// The core's plan of the inventory's cluster with what the release catalog adds (and, for an
+/// oVirt engine with an `engine_update_check`, the engine's own pending update), and its
 /// document.
 pub fn plan_upgrade(file: &InventoryFile) -> Result<PlannedUpgrade, AppError> {
     let plan = drover_core::plan(&file.cluster);
@@ -63,6 +80,19 @@ pub fn plan_upgrade(file: &InventoryFile) -> Result<PlannedUpgrade, AppError> {
     let catalog = crate::catalog::plan_upgrades(file, &file.cluster)?;
     if let Some(catalog) = &catalog {
         catalog.add_to(&mut document);
+    }
+    // The engine's own pending update is a warning (the Upgrade Manager "notifies" of it): the
+    // hosts can still be rolled. Only asked where the inventory names a command for it.
+    let engine_update = match &file.driver {
+        DriverSection::Ovirt(ovirt) if !ovirt.engine_update_check.is_empty() => {
+            crate::check::manager_update(file).map(|update| engine_update_precheck(&update))
+        }
+        _ => None,
+    };
+    let mut plan = plan;
+    if let Some(precheck) = engine_update {
+        document.prechecks.push(PrecheckEntry::new(&precheck));
+        plan.prechecks.push(precheck);
     }
     Ok(PlannedUpgrade {
         cluster_name: file.cluster.name.clone(),

@@ -130,6 +130,19 @@ fn print_check(document: &CheckDocument) {
         document.cluster, document.target_version
     );
     print_table(&view);
+    if let Some(engine) = &document.engine {
+        let mut engine_view = table(&["engine", "updates", "check"]);
+        engine_view.add_row(vec![
+            "engine".into(),
+            status_cell(match engine.updates_available {
+                Some(true) => "yes",
+                Some(false) => "no",
+                None => "unknown",
+            }),
+            engine.message.as_str().into(),
+        ]);
+        print_table(&engine_view);
+    }
     for event in &document.events {
         println!("{}: {} {}", event.event, event.host, event.message);
     }

@@ -177,3 +177,107 @@ fn drover_check_asks_the_engine_for_its_hosts_update_available() {
         "{h3}"
     );
 }
+
+/// The engine's own pending update (the seed's first requirement), which the REST API cannot
+/// tell: `drover check` runs the section's `engine_update_check` (here a fake that exits as
+/// `engine-upgrade-check` does: 0 pending, 1 none) and reports the engine in a row of its own;
+/// `drover plan` shows it as the warning precheck `engine-update` (the plan stays feasible).
+/// Without the command the engine is "not checked", never up to date.
+#[test]
+fn the_engines_own_update_is_checked_by_its_command_and_warned_of_before_a_run() {
+    let workspace = Workspace::new();
+    let world = workspace.path("world.yaml");
+    let hosts = "cluster: {name: engine, target_version: \"4.6\"}\nhosts:\n  - {name: h1, version: \"4.5\", memory_mib: 16384, cpus: 8}\n  - {name: h2, version: \"4.5\", memory_mib: 16384, cpus: 8}\n";
+    std::fs::write(
+        &world,
+        format!("{hosts}driver: {{kind: simulator, seed: 7}}\n"),
+    )
+    .unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let url = runtime.block_on(async {
+        let opened = drover_emulator::world::open(&world, Some(100.0)).unwrap();
+        let engine = drover_emulator::ovirt::Engine::new(
+            opened.driver,
+            opened.cluster,
+            drover_emulator::ovirt::Credentials {
+                username: "admin@internal".into(),
+                password: "engine-password".into(),
+            },
+            std::time::Duration::from_secs(600),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(drover_emulator::ovirt::serve(listener, engine));
+        url
+    });
+    let inventory_with = |check: &str| {
+        let inventory = workspace.path("cluster.yaml");
+        std::fs::write(
+            &inventory,
+            format!("{hosts}driver: {{kind: ovirt, url: \"{url}\", username: admin@internal, password_env: DROVER_E2E_OVIRT_PASSWORD{check}}}\n"),
+        )
+        .unwrap();
+        inventory.to_str().unwrap().to_string()
+    };
+    let run = |arguments: &[&str]| {
+        workspace
+            .command(arguments)
+            .env("DROVER_E2E_OVIRT_PASSWORD", "engine-password")
+            .output()
+            .unwrap()
+    };
+    let json = |output: &std::process::Output| -> serde_json::Value {
+        serde_json::from_slice(&output.stdout)
+            .unwrap_or_else(|error| panic!("{error}: {}", stderr(output)))
+    };
+
+    // A fake engine-upgrade-check that finds an update for cluster `engine`.
+    let pending = inventory_with(
+        ", engine_update_check: [sh, -c, 'test \"$1\" = engine && exit 0; exit 2', check, \"{cluster}\"]",
+    );
+    let output = run(&["check", "-i", &pending, "-o", "json"]);
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let document = json(&output);
+    assert_eq!(document["engine"]["updates_available"], true, "{document}");
+    assert_eq!(document["engine"]["status"], "pending", "{document}");
+    let table = run(&["check", "-i", &pending]);
+    let printed = String::from_utf8_lossy(&table.stdout).to_string();
+    assert!(
+        printed.contains("the engine has an update pending"),
+        "{printed}"
+    );
+    let plan = run(&["plan", "-i", &pending, "-o", "json"]);
+    assert_eq!(plan.status.code(), Some(0), "{}", stderr(&plan));
+    let plan = json(&plan);
+    assert_eq!(plan["feasible"], true, "{plan}");
+    let engine_update = plan["prechecks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|check| check["id"] == "engine-update")
+        .cloned()
+        .unwrap_or_else(|| panic!("no engine-update precheck in {plan}"));
+    assert_eq!(engine_update["status"], "warn", "{engine_update}");
+
+    let up_to_date = inventory_with(", engine_update_check: [sh, -c, 'exit 1']");
+    let document = json(&run(&["check", "-i", &up_to_date, "-o", "json"]));
+    assert_eq!(document["engine"]["updates_available"], false, "{document}");
+    assert_eq!(document["engine"]["status"], "up-to-date", "{document}");
+
+    let unchecked = inventory_with("");
+    let document = json(&run(&["check", "-i", &unchecked, "-o", "json"]));
+    assert!(
+        document["engine"]["updates_available"].is_null(),
+        "{document}"
+    );
+    assert_eq!(document["engine"]["status"], "not-checked", "{document}");
+    let plan = json(&run(&["plan", "-i", &unchecked, "-o", "json"]));
+    assert!(
+        !plan["prechecks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|check| check["id"] == "engine-update"),
+        "no command, no precheck: {plan}"
+    );
+}

@@ -5,10 +5,10 @@
 //! emulator's world itself. Also prints the API calls per migrated VM over the scenarios, by the
 //! emulator's counter.
 
-use std::io::Write;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
+use drover_conformance::emulated::{hosts_and_vms, serve_on_loopback, write_secret, write_world};
 use drover_conformance::{Scenario, Stage, Staged};
 use drover_emulator::cloudstack::{Credentials, Management};
 
@@ -42,8 +42,7 @@ impl Stage for Emulated {
         world: &str,
         directory: &Path,
     ) -> Result<Staged, String> {
-        let world_path = directory.join("world.yaml");
-        std::fs::write(&world_path, world).map_err(|error| error.to_string())?;
+        let world_path = write_world(directory, world)?;
         let opened = drover_emulator::world::open(&world_path, Some(TIME_SCALE))
             .map_err(|error| error.to_string())?;
         let management = Management::new(
@@ -57,26 +56,18 @@ impl Stage for Emulated {
         // CloudStack cannot cancel a migration: its `migratewait` (here 2 platform minutes, 0.6 s
         // of wall time) gives a hung one up, below the driver's job timeout.
         management.set_migrate_wait(std::time::Duration::from_secs(120));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .map_err(|error| error.to_string())?;
-        let url = format!(
-            "http://{}",
-            listener.local_addr().map_err(|error| error.to_string())?
-        );
-        let served = tokio::spawn(drover_emulator::cloudstack::serve(
-            listener,
-            Arc::clone(&management),
-        ));
+        let served_management = Arc::clone(&management);
+        let (url, served) = serve_on_loopback(move |listener| {
+            drover_emulator::cloudstack::serve(listener, served_management)
+        })
+        .await?;
         for (file, text) in [
             ("api-key", "scenario-key"),
             ("secret-key", "scenario-secret"),
         ] {
-            let mut key =
-                std::fs::File::create(directory.join(file)).map_err(|error| error.to_string())?;
-            writeln!(key, "{text}").map_err(|error| error.to_string())?;
+            write_secret(directory, file, text)?;
         }
-        let hosts_and_vms = world.split("driver:").next().unwrap_or(world);
+        let hosts_and_vms = hosts_and_vms(world);
         // job_timeout_secs: the driver gives up following a hung migration job after 3 s of wall
         // time (minutes of the emulator's time), well before the policy's own timeout.
         let inventory_text = format!(
@@ -87,17 +78,8 @@ impl Stage for Emulated {
         Ok(Staged {
             inventory_text,
             observe: Box::new(move |_clock| Ok(observed.snapshot())),
-            keep_alive: Box::new(AbortOnDrop(served)),
+            keep_alive: Box::new(served),
         })
-    }
-}
-
-/// Stops serving the scenario's management server when the scenario is over.
-struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
-
-impl<T> Drop for AbortOnDrop<T> {
-    fn drop(&mut self) {
-        self.0.abort();
     }
 }
 

@@ -12,7 +12,8 @@
 //! The run-level scenarios (`scenarios`, run by `scenario_run`) hold drivers to whole runs: a
 //! rolling upgrade, a refused and a hung migration, a host that never returns, a process killed
 //! mid-wave — each started and resumed through drover-app's launch, with drover-dst's invariants
-//! checked on the platform's own state. A driver's test stages each on its platform ([`Stage`]).
+//! checked on the platform's own state. A driver's test stages each on its platform ([`Stage`]);
+//! an emulator-backed stage uses [`emulated`]'s helpers.
 //! [`run_settings_scenario`] ("prechecks auto-resolved and restored") rolls a whole platform with
 //! blocking settings and checks they were resolved first and put back.
 //!
@@ -22,6 +23,7 @@
 mod call;
 mod check;
 pub mod checks;
+pub mod emulated;
 mod error;
 mod fixture;
 mod observe;

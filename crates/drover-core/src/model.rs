@@ -309,14 +309,20 @@ pub enum SettingKind {
     /// The cluster runs a scheduling policy other than its maintenance policy (oVirt's
     /// `cluster_maintenance`): the engine balances VMs and starts new ones during the roll.
     SchedulingPolicy,
+    /// The cluster is not marked as upgrading (oVirt's `Cluster.upgrade_in_progress`, set by
+    /// `ClusterService.upgrade`): the engine would not show the roll as a cluster upgrade. Drover
+    /// marks it before the first host and clears the mark at the end, as the `cluster_upgrade`
+    /// role does; harmless, so it never needs the operator's consent.
+    ClusterUpgradeUnmarked,
 }
 
 impl SettingKind {
-    pub const ALL: [SettingKind; 4] = [
+    pub const ALL: [SettingKind; 5] = [
         SettingKind::HaEnabled,
         SettingKind::WlbEnabled,
         SettingKind::VmMediaInserted,
         SettingKind::SchedulingPolicy,
+        SettingKind::ClusterUpgradeUnmarked,
     ];
 
     /// The name as written in inventories and prechecks (`ha-enabled`).
@@ -326,6 +332,7 @@ impl SettingKind {
             SettingKind::WlbEnabled => "wlb-enabled",
             SettingKind::VmMediaInserted => "vm-media-inserted",
             SettingKind::SchedulingPolicy => "scheduling-policy",
+            SettingKind::ClusterUpgradeUnmarked => "cluster-upgrade-unmarked",
         }
     }
 
@@ -344,6 +351,12 @@ impl SettingKind {
     /// Whether the setting is about one VM (else about the whole pool).
     pub fn is_about_a_vm(self) -> bool {
         matches!(self, SettingKind::VmMediaInserted)
+    }
+
+    /// Whether Drover changes it without the operator's consent (`policy.auto_resolve`): only a
+    /// mark that changes nothing the platform does.
+    pub fn needs_no_consent(self) -> bool {
+        matches!(self, SettingKind::ClusterUpgradeUnmarked)
     }
 }
 

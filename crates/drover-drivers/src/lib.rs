@@ -32,6 +32,7 @@ use drover_core::Cluster;
 use drover_driver::{Clock, Driver};
 use drover_schema::inventory::DriverSection;
 
+pub use drover_ovirt::EngineUpdate;
 pub use error::RegistryError;
 pub use run_driver::{RunDriver, UpgradeRecipe};
 pub use simulator::sim_driver_config;
@@ -163,6 +164,19 @@ pub async fn platform_updates(
     match section {
         DriverSection::Xapi(xapi) => Some(xapi::pending_updates(xapi, cluster).await),
         DriverSection::Ovirt(ovirt) => Some(ovirt::pending_updates(ovirt, cluster).await),
+        _ => None,
+    }
+}
+
+/// The platform's manager's own pending update, for the drivers that can ask it (oVirt's engine,
+/// through the section's `engine_update_check`); `None` for the others.
+pub async fn manager_update(
+    section: &DriverSection,
+    cluster: &Cluster,
+    timeout: std::time::Duration,
+) -> Option<drover_ovirt::EngineUpdate> {
+    match section {
+        DriverSection::Ovirt(ovirt) => Some(ovirt::engine_update(ovirt, cluster, timeout).await),
         _ => None,
     }
 }

@@ -104,6 +104,24 @@ pub(crate) async fn pending_updates(
         .collect())
 }
 
+/// The engine's own pending update, by the section's `engine_update_check` command (none:
+/// `NotChecked`), bounded by `timeout`.
+pub(crate) async fn engine_update(
+    ovirt: &OvirtSection,
+    cluster: &Cluster,
+    timeout: std::time::Duration,
+) -> drover_ovirt::EngineUpdate {
+    let template = match ovirt.engine_update_check.as_slice() {
+        [] => None,
+        argv => match drover_ovirt::engine_update_template(argv) {
+            Ok(template) => Some(template),
+            Err(error) => return drover_ovirt::EngineUpdate::Failed(error.to_string()),
+        },
+    };
+    let engine_cluster = ovirt.cluster.as_deref().unwrap_or(&cluster.name);
+    drover_ovirt::check_engine_update(template.as_ref(), engine_cluster, timeout).await
+}
+
 fn driver_of(ovirt: &OvirtSection, cluster: &Cluster) -> Result<OvirtDriver, RegistryError> {
     let connection = OvirtConnection {
         url: ovirt.url.clone(),
@@ -132,5 +150,7 @@ fn driver_of(ovirt: &OvirtSection, cluster: &Cluster) -> Result<OvirtDriver, Reg
         cluster,
         ovirt.cluster.clone(),
         upgrade_command,
-    ))
+    )
+    .marking_cluster_upgrade(ovirt.mark_cluster_upgrade)
+    .switching_to_policy(&ovirt.maintenance_scheduling_policy))
 }

@@ -77,6 +77,10 @@ pub const EVENT_ORIGIN: &str = "drover";
 /// What precedes the saved policy in the description of the event Drover logs before it switches
 /// a cluster's policy, so that a resolve repeated after a crash answers the same saved text.
 const SAVED_POLICY_MARKER: &str = "restores afterwards: ";
+/// What begins the correlation id of Drover's cluster upgrade mark (`ClusterService.upgrade`'s
+/// `correlation_id`, kept by the engine as `Cluster.upgrade_correlation_id`, a VARCHAR(50) in
+/// ovirt-engine's `cluster` table): a mark with it is Drover's own, to be cleared by Drover.
+const UPGRADE_CORRELATION_PREFIX: &str = "drover-";
 /// How many of the newest events a repeated resolve scans for Drover's own record.
 const EVENTS_SCANNED: u32 = 10_000;
 
@@ -99,6 +103,10 @@ pub struct OvirtDriver {
     /// The operator's `upgrade` command, replacing the engine's `upgrade` action.
     upgrade_command: Option<ArgvTemplate>,
     roles: BTreeMap<String, HostRole>,
+    /// Whether the roll marks the cluster as upgrading (the setting `cluster-upgrade-unmarked`).
+    mark_cluster_upgrade: bool,
+    /// The scheduling policy the roll switches the cluster to (the setting `scheduling-policy`).
+    maintenance_policy: String,
     /// Where each VM last ran: a down VM has no `host` in the model, yet Drover places it.
     last_hosts: Mutex<HashMap<String, String>>,
 }
@@ -201,7 +209,23 @@ impl OvirtDriver {
                 .map(|host| (host.name.clone(), host.role))
                 .collect(),
             last_hosts: Mutex::new(HashMap::new()),
+            mark_cluster_upgrade: false,
+            maintenance_policy: MAINTENANCE_POLICY.to_string(),
         }
+    }
+
+    /// Switches the cluster to `policy` for the roll instead of [`MAINTENANCE_POLICY`] (the
+    /// section's `maintenance_scheduling_policy`).
+    pub fn switching_to_policy(mut self, policy: &str) -> OvirtDriver {
+        self.maintenance_policy = policy.to_string();
+        self
+    }
+
+    /// Marks the cluster as upgrading for the roll (off as built by [`OvirtDriver::new`]; the
+    /// registry turns it on from the section's `mark_cluster_upgrade`, on by default).
+    pub fn marking_cluster_upgrade(mut self, mark: bool) -> OvirtDriver {
+        self.mark_cluster_upgrade = mark;
+        self
     }
 
     /// Requests made so far.
@@ -422,21 +446,128 @@ impl OvirtDriver {
         cluster: &Value,
     ) -> Result<Vec<PlatformSetting>, DriverError> {
         let policies = self.scheduling_policies().await?;
-        if !policies.values().any(|name| name == MAINTENANCE_POLICY) {
+        let maintenance_policy = self.maintenance_policy.as_str();
+        if !policies.values().any(|name| name == maintenance_policy) {
             tracing::warn!(
                 cluster = %self.cluster,
-                "ovirt: the engine has no {MAINTENANCE_POLICY} scheduling policy; the cluster keeps its own during the roll"
+                "ovirt: the engine has no {maintenance_policy} scheduling policy; the cluster keeps its own during the roll"
             );
-            return Ok(Vec::new());
+            return Ok(self.upgrade_mark_setting(cluster).into_iter().collect());
         }
         let current = cluster
             .get("scheduling_policy")
             .map(|policy| text(policy, "id"))
             .unwrap_or("");
-        Ok(match policies.get(current).map(String::as_str) {
-            Some(MAINTENANCE_POLICY) => Vec::new(),
+        let mut settings = match policies.get(current).map(String::as_str) {
+            Some(name) if name == maintenance_policy => Vec::new(),
             _ => vec![PlatformSetting::pool(SettingKind::SchedulingPolicy)],
-        })
+        };
+        settings.extend(self.upgrade_mark_setting(cluster));
+        Ok(settings)
+    }
+
+    /// The upgrade mark as a blocking setting: a cluster whose record has `upgrade_in_progress`
+    /// (`types/Cluster.java`, since 4.5.0) down, when this driver marks clusters. An engine
+    /// before 4.5 reports no such field and gets no mark.
+    fn upgrade_mark_setting(&self, cluster: &Value) -> Option<PlatformSetting> {
+        (self.mark_cluster_upgrade
+            && cluster.get("upgrade_in_progress").is_some()
+            && !flag(cluster, "upgrade_in_progress"))
+        .then(|| PlatformSetting::pool(SettingKind::ClusterUpgradeUnmarked))
+    }
+
+    /// Marks the cluster as upgrading (`POST /clusters/{id}/upgrade` with `upgrade_action`
+    /// start and Drover's `correlation_id`, as the `cluster_upgrade` role's "Set cluster upgrade
+    /// status to running") and answers the correlation id, which `restore_setting` finishes. A
+    /// cluster already marked with Drover's prefix is this run's mark from before a crash (the
+    /// journal did not record the answer): the same id is answered. One marked by someone else
+    /// is left alone (`{}`: nothing to finish) — the engine would refuse a second start anyway
+    /// (`SetClusterUpgradeRunning` only sets a flag that is down).
+    async fn mark_cluster_upgrading(&self) -> Result<String, DriverError> {
+        let cluster = self.cluster_record().await?;
+        let cluster_id = text(&cluster, "id").to_string();
+        let current = text(&cluster, "upgrade_correlation_id");
+        if flag(&cluster, "upgrade_in_progress") {
+            return Ok(match current.starts_with(UPGRADE_CORRELATION_PREFIX) {
+                true => json!({"correlation_id": current}).to_string(),
+                false => "{}".to_string(),
+            });
+        }
+        let correlation_id = format!(
+            "{UPGRADE_CORRELATION_PREFIX}{}",
+            drover_driver::wall_now_ms()
+        );
+        self.post(
+            &format!("/clusters/{cluster_id}/upgrade"),
+            json!({"upgrade_action": "start", "correlation_id": correlation_id}),
+            "engine",
+        )
+        .await?;
+        Ok(json!({"correlation_id": correlation_id}).to_string())
+    }
+
+    /// Clears the mark `saved` names (`upgrade_action` finish, as the role's `always:` block
+    /// does), if the cluster still carries it; a mark that is gone or someone else's is left.
+    async fn finish_cluster_upgrade(&self, saved: &str) -> Result<(), DriverError> {
+        let saved: Value = serde_json::from_str(saved).map_err(|error| {
+            DriverError::Failed(format!("the saved upgrade mark does not read: {error}"))
+        })?;
+        let Some(correlation_id) = saved
+            .get("correlation_id")
+            .and_then(Value::as_str)
+            .filter(|id| !id.is_empty())
+        else {
+            return Ok(());
+        };
+        let cluster = self.cluster_record().await?;
+        if !flag(&cluster, "upgrade_in_progress")
+            || text(&cluster, "upgrade_correlation_id") != correlation_id
+        {
+            return Ok(());
+        }
+        self.post(
+            &format!("/clusters/{}/upgrade", text(&cluster, "id")),
+            json!({"upgrade_action": "finish", "correlation_id": correlation_id}),
+            "engine",
+        )
+        .await
+        .map(|_| ())
+    }
+
+    /// After a host's upgrade: the share of the cluster's hosts at `target`, as the mark's
+    /// `upgrade_percent_complete` (`upgrade_action` update_progress, engine 4.5 and later, with
+    /// the mark's correlation id, which the engine requires: `UpdateClusterUpgradeCommand`).
+    /// Only on Drover's own mark; a progress the engine refuses is logged, never a failed step.
+    async fn report_upgrade_progress(&self, target: &Version) {
+        let progress = async {
+            let cluster = self.cluster_record().await?;
+            let correlation_id = text(&cluster, "upgrade_correlation_id");
+            if !flag(&cluster, "upgrade_in_progress")
+                || !correlation_id.starts_with(UPGRADE_CORRELATION_PREFIX)
+            {
+                return Ok(());
+            }
+            let hosts = self.hosts(text(&cluster, "id")).await?;
+            let upgraded = hosts
+                .iter()
+                .filter(|host| host_version(host).is_ok_and(|version| version >= *target))
+                .count();
+            let percent = (upgraded * 100).checked_div(hosts.len()).unwrap_or(0);
+            self.post(
+                &format!("/clusters/{}/upgrade", text(&cluster, "id")),
+                json!({
+                    "upgrade_action": "update_progress",
+                    "upgrade_percent_complete": percent.to_string(),
+                    "correlation_id": correlation_id,
+                }),
+                "engine",
+            )
+            .await
+            .map(|_| ())
+        };
+        if let Err(error) = progress.await {
+            tracing::warn!(cluster = %self.cluster, %error, "ovirt: the cluster's upgrade progress was not updated");
+        }
     }
 
     /// Switches the cluster to `cluster_maintenance`, as the `cluster_upgrade` role does, and
@@ -453,11 +584,12 @@ impl OvirtDriver {
         let policies = self.scheduling_policies().await?;
         let Some(maintenance_id) = policies
             .iter()
-            .find(|(_, name)| *name == MAINTENANCE_POLICY)
+            .find(|(_, name)| **name == self.maintenance_policy)
             .map(|(id, _)| id.clone())
         else {
             return Err(DriverError::Refused(format!(
-                "the engine has no {MAINTENANCE_POLICY} scheduling policy"
+                "the engine has no {} scheduling policy",
+                self.maintenance_policy
             )));
         };
         let current = cluster
@@ -487,8 +619,8 @@ impl OvirtDriver {
             "/events",
             json!({
                 "description": format!(
-                    "Drover switches cluster {} to the {MAINTENANCE_POLICY} scheduling policy for its rolling upgrade and {SAVED_POLICY_MARKER}{saved}",
-                    self.cluster
+                    "Drover switches cluster {} to the {} scheduling policy for its rolling upgrade and {SAVED_POLICY_MARKER}{saved}",
+                    self.cluster, self.maintenance_policy
                 ),
                 "severity": "normal",
                 "origin": EVENT_ORIGIN,
@@ -548,7 +680,7 @@ impl OvirtDriver {
             return Ok(());
         }
         let policies = self.scheduling_policies().await?;
-        if policies.get(current).map(String::as_str) != Some(MAINTENANCE_POLICY) {
+        if policies.get(current) != Some(&self.maintenance_policy) {
             tracing::warn!(
                 cluster = %self.cluster,
                 policy = policies.get(current).map(String::as_str).unwrap_or(current),
@@ -832,6 +964,7 @@ impl Driver for OvirtDriver {
     async fn resolve_setting(&self, setting: &PlatformSetting) -> Result<String, DriverError> {
         match setting.kind {
             SettingKind::SchedulingPolicy => self.switch_to_maintenance_policy().await,
+            SettingKind::ClusterUpgradeUnmarked => self.mark_cluster_upgrading().await,
             _ => Err(DriverError::Refused(format!(
                 "{}: oVirt clusters have no such setting",
                 setting.label()
@@ -846,6 +979,7 @@ impl Driver for OvirtDriver {
     ) -> Result<(), DriverError> {
         match setting.kind {
             SettingKind::SchedulingPolicy => self.restore_policy(saved).await,
+            SettingKind::ClusterUpgradeUnmarked => self.finish_cluster_upgrade(saved).await,
             _ => Err(DriverError::Refused(format!(
                 "{}: oVirt clusters have no such setting",
                 setting.label()
@@ -1135,7 +1269,10 @@ impl Driver for OvirtDriver {
             )
             .await;
         match watched {
-            Ok(_) => Ok(()),
+            Ok(_) => {
+                self.report_upgrade_progress(target).await;
+                Ok(())
+            }
             Err(DriverError::Failed(detail)) => Err(DriverError::Failed(format!(
                 "{detail}{}",
                 self.events_about(since, "host", &id).await

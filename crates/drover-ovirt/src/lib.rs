@@ -3,16 +3,19 @@
 //! engine's SSO. Every service, field, status and action it uses is named as the
 //! oVirt/ovirt-engine-api-model names it (`src/main/java/types`, `src/main/java/services`), as the
 //! official SDK (PyPI `ovirt-engine-sdk-python`) reads them; `client` speaks HTTP and the SSO,
-//! `driver` maps Drover's calls onto the engine's hosts, VMs, cluster and actions.
+//! `driver` maps Drover's calls onto the engine's hosts, VMs, cluster and actions;
+//! `engine_update` asks the engine machine for its own pending update (the API cannot).
 //!
 //! This crate must not know the engine (Drover's), stores, the registry or the command line.
 
 pub mod affinity;
 pub mod client;
 pub mod driver;
+pub mod engine_update;
 
 pub use client::{OvirtClient, OvirtConnection};
 pub use driver::{OvirtDriver, OvirtTimings};
+pub use engine_update::{check_engine_update, engine_update_template, EngineUpdate};
 
 /// What an engine request can end in.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]

@@ -172,3 +172,26 @@ async fn a_repeated_resolve_answers_the_same_text_and_a_foreign_switch_is_not_dr
     assert_eq!(policy(&other.engine).0, "cluster_maintenance");
     assert_eq!(puts(&other.engine), 0);
 }
+
+/// The inventory names the policy the roll switches to (the section's
+/// `maintenance_scheduling_policy`): a cluster on `cluster_maintenance` is then not on it, is
+/// switched to `power_saving` for the roll and put back on `cluster_maintenance`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_policy_to_switch_to_is_the_one_the_inventory_names() {
+    let served = serve().await;
+    assert!(served
+        .engine
+        .set_scheduling_policy("cluster_maintenance", &[]));
+    let driver = served.driver.switching_to_policy("power_saving");
+    let setting = PlatformSetting::pool(SettingKind::SchedulingPolicy);
+    assert_eq!(
+        driver.discover().await.unwrap().settings,
+        Some(vec![setting.clone()])
+    );
+    let saved = driver.resolve_setting(&setting).await.unwrap();
+    assert!(saved.contains("cluster_maintenance"), "{saved}");
+    assert_eq!(policy(&served.engine).0, "power_saving");
+    assert_eq!(driver.discover().await.unwrap().settings, Some(vec![]));
+    driver.restore_setting(&setting, &saved).await.unwrap();
+    assert_eq!(policy(&served.engine).0, "cluster_maintenance");
+}

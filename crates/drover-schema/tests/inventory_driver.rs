@@ -656,6 +656,59 @@ fn ovirt_section_refuses_a_password_source_missing_or_doubled_and_bad_values() {
     );
 }
 
+/// The scheduling policy the roll switches to, the upgrade mark and the engine's update check:
+/// defaults, an explicit policy round-trips, and a bad value is refused at its file:line:col.
+#[test]
+fn ovirt_section_names_the_maintenance_policy_and_the_engine_update_check() {
+    let base = "driver:\n  kind: ovirt\n  url: https://engine\n  username: admin@internal\n  password_env: A\n";
+    let file = read(base);
+    let DriverSection::Ovirt(ovirt) = &file.driver else {
+        panic!("an ovirt section, got {:?}", file.driver);
+    };
+    assert_eq!(ovirt.maintenance_scheduling_policy, "cluster_maintenance");
+    assert!(ovirt.mark_cluster_upgrade);
+    assert!(ovirt.engine_update_check.is_empty());
+
+    let named = read(&format!(
+        "{base}  maintenance_scheduling_policy: power_saving\n  mark_cluster_upgrade: false\n  engine_update_check: [ssh, root@engine, engine-upgrade-check, --quiet]\n"
+    ));
+    let DriverSection::Ovirt(ovirt) = &named.driver else {
+        panic!("an ovirt section, got {:?}", named.driver);
+    };
+    assert_eq!(ovirt.maintenance_scheduling_policy, "power_saving");
+    assert!(!ovirt.mark_cluster_upgrade);
+    assert_eq!(ovirt.engine_update_check[2], "engine-upgrade-check");
+    let written = serde_yaml_ng::to_string(&named.driver).unwrap();
+    assert!(
+        written.contains("maintenance_scheduling_policy: power_saving"),
+        "{written}"
+    );
+    let reread: DriverSection = serde_yaml_ng::from_str(&written).unwrap();
+    assert_eq!(&reread, &named.driver);
+
+    assert_refused(
+        &format!("{base}  maintenance_scheduling_policy: \"\"\n"),
+        "pool.yaml:14:34: driver.maintenance_scheduling_policy: \"\" is not a scheduling policy name (1 to 128 characters, no control characters), e.g. cluster_maintenance",
+    );
+    let long = "p".repeat(129);
+    let refused = parse_inventory_file(
+        &with_driver(&format!("{base}  maintenance_scheduling_policy: {long}\n")),
+        "pool.yaml",
+    )
+    .expect_err("a 129-character policy name is refused");
+    assert!(refused.is_bad_input());
+    assert!(
+        refused
+            .to_string()
+            .starts_with("pool.yaml:14:34: driver.maintenance_scheduling_policy: "),
+        "{refused}"
+    );
+    assert_refused(
+        &format!("{base}  engine_update_check: [\" \", x]\n"),
+        "pool.yaml:14:24: driver.engine_update_check: names no program (e.g. [ssh, root@engine, engine-upgrade-check, --quiet])",
+    );
+}
+
 #[test]
 fn ganeti_section_reads_with_defaults_and_round_trips() {
     let file = read(

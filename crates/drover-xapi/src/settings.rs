@@ -246,7 +246,9 @@ pub(crate) async fn resolve(
             }
             Ok(String::new())
         }
-        SettingKind::SchedulingPolicy => Err(not_a_pool_setting(setting)),
+        SettingKind::SchedulingPolicy | SettingKind::ClusterUpgradeUnmarked => {
+            Err(not_a_pool_setting(setting))
+        }
     }
 }
 
@@ -342,7 +344,9 @@ pub(crate) async fn restore(
             "{}: Drover ejects media but does not insert it again",
             setting.label()
         ))),
-        SettingKind::SchedulingPolicy => Err(not_a_pool_setting(setting)),
+        SettingKind::SchedulingPolicy | SettingKind::ClusterUpgradeUnmarked => {
+            Err(not_a_pool_setting(setting))
+        }
     }
 }
 

@@ -4,10 +4,10 @@
 //! the registry's `kind: xapi` driver. The invariants are checked on the emulator's world itself.
 //! Also prints the XAPI calls per migrated VM over the scenarios, by the emulator's counter.
 
-use std::io::Write;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
+use drover_conformance::emulated::{hosts_and_vms, serve_on_loopback, write_secret, write_world};
 use drover_conformance::{Scenario, Stage, Staged};
 use drover_emulator::xapi::{Credentials, XapiPool};
 
@@ -39,8 +39,7 @@ impl Stage for Emulated {
         world: &str,
         directory: &Path,
     ) -> Result<Staged, String> {
-        let world_path = directory.join("world.yaml");
-        std::fs::write(&world_path, world).map_err(|error| error.to_string())?;
+        let world_path = write_world(directory, world)?;
         let opened = drover_emulator::world::open(&world_path, Some(TIME_SCALE))
             .map_err(|error| error.to_string())?;
         let pool = XapiPool::new(
@@ -51,18 +50,12 @@ impl Stage for Emulated {
                 password: "scenario-password".into(),
             },
         );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .map_err(|error| error.to_string())?;
-        let url = format!(
-            "http://{}",
-            listener.local_addr().map_err(|error| error.to_string())?
-        );
-        let served = tokio::spawn(drover_emulator::xapi::serve(listener, Arc::clone(&pool)));
-        let mut password =
-            std::fs::File::create(directory.join("password")).map_err(|error| error.to_string())?;
-        writeln!(password, "scenario-password").map_err(|error| error.to_string())?;
-        let hosts_and_vms = world.split("driver:").next().unwrap_or(world);
+        let served_pool = Arc::clone(&pool);
+        let (url, served) =
+            serve_on_loopback(move |listener| drover_emulator::xapi::serve(listener, served_pool))
+                .await?;
+        write_secret(directory, "password", "scenario-password")?;
+        let hosts_and_vms = hosts_and_vms(world);
         // migration_timeout_secs: the driver cancels a hung migration task after 3 s of wall
         // time (minutes of the emulator's time), well before the policy's own timeout.
         let inventory_text = format!(
@@ -73,17 +66,8 @@ impl Stage for Emulated {
         Ok(Staged {
             inventory_text,
             observe: Box::new(move |_clock| Ok(observed.snapshot())),
-            keep_alive: Box::new(AbortOnDrop(served)),
+            keep_alive: Box::new(served),
         })
-    }
-}
-
-/// Stops serving the scenario's pool when the scenario is over.
-struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
-
-impl<T> Drop for AbortOnDrop<T> {
-    fn drop(&mut self) {
-        self.0.abort();
     }
 }
 

@@ -169,8 +169,12 @@ fn blocking_setting(cluster: &Cluster, kind: SettingKind, subjects: Vec<String>)
             format!("cluster {} runs a scheduling policy other than its maintenance policy: the engine balances VMs and starts new ones during the roll", cluster.name),
             "Drover switches it to the maintenance policy before the first host and back, with its properties, when the run completes or is aborted",
         ),
+        SettingKind::ClusterUpgradeUnmarked => (
+            format!("cluster {} is not marked as upgrading: the engine would not show the roll as a cluster upgrade", cluster.name),
+            "Drover marks it (upgrade start) before the first host, reports each host's progress, and clears the mark (upgrade finish) when the run completes or is aborted",
+        ),
     };
-    let (status, message) = if cluster.policy.auto_resolve {
+    let (status, message) = if cluster.policy.auto_resolve || kind.needs_no_consent() {
         (CheckStatus::Warn, format!("{what}; resolved: {change}"))
     } else {
         let message = format!("{what}; resolvable: {change} (policy.auto_resolve / --resolve)");

@@ -180,7 +180,20 @@ struct EngineState {
     /// `Cluster.custom_scheduling_policy_properties` (name, value).
     policy_properties: Vec<(String, String)>,
     compatibility: Option<(u64, u64)>,
+    /// `Cluster.upgrade_in_progress`, `upgrade_percent_complete`, `upgrade_correlation_id`.
+    upgrade: ClusterUpgrade,
     boot_times: HashMap<(String, String), u64>,
+}
+
+/// The cluster's upgrade mark (`ClusterService.upgrade`), as ovirt-engine keeps it in its
+/// `cluster` table (`packaging/dbscripts/clusters_sp.sql`: `SetClusterUpgradeRunning` sets the
+/// flag, the correlation id and 0 %, only when the flag is down; `ClearClusterUpgradeRunning`
+/// drops the flag and the percentage and keeps the correlation id).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ClusterUpgrade {
+    pub in_progress: bool,
+    pub percent_complete: u32,
+    pub correlation_id: String,
 }
 
 /// The engine behind the HTTP front-end. Cheap to share (`Arc`).
@@ -388,6 +401,16 @@ impl Engine {
         }
     }
 
+    /// The cluster's upgrade mark now.
+    pub fn cluster_upgrade(&self) -> ClusterUpgrade {
+        self.lock().upgrade.clone()
+    }
+
+    /// The simulator's world now (for the DST invariants, read beside the API).
+    pub fn snapshot(&self) -> WorldSnapshot {
+        self.driver.snapshot()
+    }
+
     /// Requests answered, by `METHOD /path` with ids replaced by `{id}` (the emulator's own
     /// counter, for "API calls per migrated VM").
     pub fn calls(&self) -> BTreeMap<String, u64> {
@@ -587,6 +610,9 @@ impl Engine {
             ("PUT", ["clusters", id]) if *id == self.id(Class::Cluster, 0) => {
                 self.update_cluster(&body).await
             }
+            ("POST", ["clusters", id, "upgrade"]) if *id == self.id(Class::Cluster, 0) => {
+                self.cluster_upgrade_action(&body)
+            }
             ("GET", ["clusters", id, "affinitygroups"]) if *id == self.id(Class::Cluster, 0) => {
                 (200, Some(self.affinity_groups_node()))
             }
@@ -707,6 +733,7 @@ impl Engine {
             let state = self.lock();
             (state.scheduling_policy, state.policy_properties.clone())
         };
+        let upgrade = self.lock().upgrade.clone();
         let mut node = Node::object("cluster");
         if !properties.is_empty() {
             node = node.field(Node::list(
@@ -742,6 +769,15 @@ impl Engine {
                 "data_center",
                 href("datacenters", &self.id(Class::DataCenter, 0)),
                 &self.id(Class::DataCenter, 0),
+            ))
+            .field(Node::text("upgrade_in_progress", upgrade.in_progress))
+            .field(Node::text(
+                "upgrade_percent_complete",
+                upgrade.percent_complete,
+            ))
+            .field(Node::text(
+                "upgrade_correlation_id",
+                &upgrade.correlation_id,
             ))
     }
 
@@ -1724,6 +1760,67 @@ impl Engine {
             }
             _ => not_found(),
         }
+    }
+
+    /// `ClusterService.upgrade`: `upgrade_action` start, update_progress (with
+    /// `upgrade_percent_complete`) or finish, with an optional `correlation_id` (the REST layer,
+    /// `BackendClusterResource.upgrade`, passes the action's; the `Correlation-Id` header the
+    /// engine falls back to is not read here). Validations and effects are ovirt-engine's
+    /// `StartClusterUpgradeCommand`, `UpdateClusterUpgradeCommand` (upgrade started, 0–100,
+    /// the same correlation id) and `FinishClusterUpgradeCommand`, with their AppErrors texts.
+    fn cluster_upgrade_action(&self, body: &Node) -> Answer {
+        let correlation_id = body.value("correlation_id").unwrap_or("").to_string();
+        let mut state = self.lock();
+        match body.value("upgrade_action") {
+            Some("start") => {
+                if state.upgrade.in_progress {
+                    // SetClusterUpgradeRunning finds no row with the flag down: the command
+                    // fails in execution.
+                    return action_fault(&format!(
+                        "Failed to set upgrade running flag on cluster '{}'.",
+                        self.id(Class::Cluster, 0)
+                    ));
+                }
+                state.upgrade = ClusterUpgrade {
+                    in_progress: true,
+                    percent_complete: 0,
+                    correlation_id,
+                };
+            }
+            Some("update_progress") => {
+                if !state.upgrade.in_progress {
+                    return action_fault(
+                        "Cannot update progress, cluster upgrade has not been started.",
+                    );
+                }
+                let percent = body
+                    .value("upgrade_percent_complete")
+                    .and_then(|text| text.parse::<i64>().ok())
+                    .filter(|percent| (0..=100).contains(percent));
+                let Some(percent) = percent else {
+                    return action_fault("Cannot update upgrade percent complete, the value needs to be in the range of 0 to 100.");
+                };
+                if state.upgrade.correlation_id != correlation_id {
+                    return action_fault("Cannot update progress, given correlation id does not match the current update correlation id.");
+                }
+                state.upgrade.percent_complete = percent as u32;
+            }
+            Some("finish") => {
+                state.upgrade.in_progress = false;
+                state.upgrade.percent_complete = 0;
+            }
+            _ => {
+                return fault(
+                    400,
+                    "Incomplete parameters",
+                    "Action [upgradeAction] required for upgrade",
+                )
+            }
+        }
+        (
+            200,
+            Some(Node::object("action").field(Node::text("status", "complete"))),
+        )
     }
 
     async fn update_cluster(&self, body: &Node) -> Answer {

@@ -29,7 +29,7 @@ use axum::{Form, Json, Router};
 use tokio::sync::Semaphore;
 
 use crate::EmulatorError;
-pub use engine::{Credentials, Engine, CORDON_TAG};
+pub use engine::{ClusterUpgrade, Credentials, Engine, CORDON_TAG};
 
 /// The largest request body read; actions and updates are small.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;

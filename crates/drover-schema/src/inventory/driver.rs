@@ -408,6 +408,26 @@ pub struct OvirtSection {
     /// Whether the engine's `upgrade` reboots the host (the engine's default: yes).
     #[serde(default = "default_true", skip_serializing_if = "Clone::clone")]
     pub upgrade_reboot: bool,
+    /// Whether the run marks the cluster as upgrading on the engine (`ClusterService.upgrade`
+    /// start before the first host, the progress after each host, finish at the end), as the
+    /// `cluster_upgrade` role does; on by default.
+    #[serde(default = "default_true", skip_serializing_if = "Clone::clone")]
+    pub mark_cluster_upgrade: bool,
+    /// A command that asks the engine machine whether the engine itself has an update pending
+    /// (the API cannot say), e.g. `[ssh, root@engine, engine-upgrade-check, --quiet]`; exit 0
+    /// pending, 1 none, anything else a failed check. Placeholder `{cluster}`. Absent: `drover
+    /// check` says the engine was not checked.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub engine_update_check: Vec<String>,
+    /// The scheduling policy the roll switches the cluster to (the blocking setting
+    /// `scheduling-policy`) and back from; the `cluster_upgrade` role's `cluster_maintenance` by
+    /// default. A policy name of the engine (`SchedulingPolicy.name`, 1 to 128 characters:
+    /// ovirt-engine's `cluster_policies.name` is a VARCHAR(128)).
+    #[serde(
+        default = "default_maintenance_scheduling_policy",
+        skip_serializing_if = "is_default_maintenance_scheduling_policy"
+    )]
+    pub maintenance_scheduling_policy: String,
     /// Only `upgrade`: a command that replaces the engine's own `upgrade` action (placeholders
     /// `{host}`, `{host.address}`, `{target}`, `{cluster}`).
     #[serde(
@@ -544,6 +564,18 @@ fn default_kubevirt_poll_ms() -> u64 {
 
 fn default_ovirt_poll_ms() -> u64 {
     500
+}
+
+/// The `cluster_upgrade` role's policy (oVirt/ovirt-ansible-collection
+/// `roles/cluster_upgrade/tasks/cluster_policy.yml`).
+pub const DEFAULT_MAINTENANCE_SCHEDULING_POLICY: &str = "cluster_maintenance";
+
+fn default_maintenance_scheduling_policy() -> String {
+    DEFAULT_MAINTENANCE_SCHEDULING_POLICY.to_string()
+}
+
+fn is_default_maintenance_scheduling_policy(policy: &str) -> bool {
+    policy == DEFAULT_MAINTENANCE_SCHEDULING_POLICY
 }
 
 fn default_true() -> bool {

@@ -343,6 +343,9 @@ fn check_kubevirt(kubevirt: &KubevirtSection, source: &Source) -> Result<(), Inv
     check_commands(&kubevirt.commands, "driver.commands", source)
 }
 
+/// ovirt-engine's `cluster_policies.name` is a VARCHAR(128) (`packaging/dbscripts/create_tables.sql`).
+const MAX_SCHEDULING_POLICY_NAME_CHARS: usize = 128;
+
 fn check_ovirt(ovirt: &OvirtSection, source: &Source) -> Result<(), InventoryError> {
     require_text(&ovirt.username, "driver.username", source)?;
     if !(ovirt.url.starts_with("https://") || ovirt.url.starts_with("http://")) {
@@ -366,6 +369,26 @@ fn check_ovirt(ovirt: &OvirtSection, source: &Source) -> Result<(), InventoryErr
         if value == 0 {
             return Err(source.error_at(&format!("driver.{field}"), "must be at least 1"));
         }
+    }
+    let policy = &ovirt.maintenance_scheduling_policy;
+    if policy.trim().is_empty()
+        || policy.chars().count() > MAX_SCHEDULING_POLICY_NAME_CHARS
+        || policy.chars().any(char::is_control)
+    {
+        return Err(source.error_at(
+            "driver.maintenance_scheduling_policy",
+            format!("{policy:?} is not a scheduling policy name (1 to {MAX_SCHEDULING_POLICY_NAME_CHARS} characters, no control characters), e.g. cluster_maintenance"),
+        ));
+    }
+    if ovirt
+        .engine_update_check
+        .first()
+        .is_some_and(|program| program.trim().is_empty())
+    {
+        return Err(source.error_at(
+            "driver.engine_update_check",
+            "names no program (e.g. [ssh, root@engine, engine-upgrade-check, --quiet])",
+        ));
     }
     if let Some(step) = ovirt
         .commands

@@ -58,7 +58,7 @@ impl SettingName {
             SettingKind::HaEnabled => Some(SettingName::HaEnabled),
             SettingKind::WlbEnabled => Some(SettingName::WlbEnabled),
             SettingKind::VmMediaInserted => Some(SettingName::VmMediaInserted),
-            SettingKind::SchedulingPolicy => None,
+            SettingKind::SchedulingPolicy | SettingKind::ClusterUpgradeUnmarked => None,
         }
     }
 }
