@@ -309,14 +309,19 @@ pub enum SettingKind {
     /// The cluster runs a scheduling policy other than its maintenance policy (oVirt's
     /// `cluster_maintenance`): the engine balances VMs and starts new ones during the roll.
     SchedulingPolicy,
+    /// OpenShift Virtualization's automatic workload updates are on (the HyperConverged
+    /// resource's `spec.workloadUpdateStrategy.workloadUpdateMethods` is not empty): KubeVirt
+    /// migrates or evicts VMs by itself while the cluster is updated.
+    WorkloadUpdateMethods,
 }
 
 impl SettingKind {
-    pub const ALL: [SettingKind; 4] = [
+    pub const ALL: [SettingKind; 5] = [
         SettingKind::HaEnabled,
         SettingKind::WlbEnabled,
         SettingKind::VmMediaInserted,
         SettingKind::SchedulingPolicy,
+        SettingKind::WorkloadUpdateMethods,
     ];
 
     /// The name as written in inventories and prechecks (`ha-enabled`).
@@ -326,6 +331,7 @@ impl SettingKind {
             SettingKind::WlbEnabled => "wlb-enabled",
             SettingKind::VmMediaInserted => "vm-media-inserted",
             SettingKind::SchedulingPolicy => "scheduling-policy",
+            SettingKind::WorkloadUpdateMethods => "workload-update-methods",
         }
     }
 

@@ -20,7 +20,14 @@
 //!   its evictions; the node the VM ran on is kept in the VM annotation
 //!   [`LAST_NODE_ANNOTATION`];
 //! - upgrade and reboot are command steps (`upgrade_command`, `reboot_command`), awaited until the
-//!   node reports the target version (`osImage`/`kubeletVersion`) or a new `bootID` and is Ready.
+//!   node reports the target version (`osImage`/`kubeletVersion`) or a new `bootID` and is Ready;
+//! - the HyperConverged resource (`hyperconverged`), where there is one: discovery is refused
+//!   while its `Upgradeable` condition is False (the gate: no run starts, no wave begins, and the
+//!   refusal names the condition's reason and message), and reports the blocking setting
+//!   `workload-update-methods` while `workloadUpdateMethods` is not empty; resolving it saves
+//!   the list (journaled by the engine, and in the resource's [`SAVED_METHODS_ANNOTATION`] for a
+//!   resolve repeated after a crash) and empties it in one merge patch, restoring puts the saved
+//!   list back while the list is still empty (a list someone set during the run is left).
 //!
 //! This module must not know the engine, stores or the registry.
 
@@ -30,7 +37,7 @@ use std::time::{Duration, Instant};
 use drover_command::{
     run_step, ArgvTemplate, Placeholder, PlaceholderValues, RunLimits, StepContext,
 };
-use drover_core::Version;
+use drover_core::{PlatformSetting, SettingKind, Version};
 use drover_driver::{Discovered, Driver, DriverError, HostFacts, ShutdownObserved};
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{
@@ -42,6 +49,10 @@ use serde_json::{json, Value};
 use crate::discovery::{
     self, node_cordoned, node_in_maintenance, node_ready, node_version, split_vm_name,
     CORDONED_ANNOTATION, LAST_NODE_ANNOTATION, MAINTENANCE_ANNOTATION,
+};
+use crate::hyperconverged::{
+    self, empty_methods_patch, methods_of_saved, restore_methods_patch, saved_methods, saved_text,
+    workload_update_methods, HYPERCONVERGED_NAME, SAVED_METHODS_ANNOTATION,
 };
 use crate::KubevirtError;
 
@@ -70,6 +81,9 @@ pub struct KubevirtSettings {
     /// Shutdowns started per interval (OpenShift Virtualization: 10 per minute).
     pub batch_eviction_size: u32,
     pub batch_eviction_interval: Duration,
+    /// Where the HyperConverged resource `kubevirt-hyperconverged` is (`openshift-cnv` on
+    /// OpenShift; a cluster without one is plain KubeVirt: no gate, no setting).
+    pub hyperconverged_namespace: String,
 }
 
 impl Default for KubevirtSettings {
@@ -85,6 +99,7 @@ impl Default for KubevirtSettings {
             poll_interval: Duration::from_secs(2),
             batch_eviction_size: 10,
             batch_eviction_interval: Duration::from_secs(60),
+            hyperconverged_namespace: hyperconverged::DEFAULT_HYPERCONVERGED_NAMESPACE.to_string(),
         }
     }
 }
@@ -133,6 +148,15 @@ fn vmis() -> ApiResource {
 
 fn vms() -> ApiResource {
     resource("kubevirt.io", "v1", "VirtualMachine", "virtualmachines")
+}
+
+fn hyperconvergeds() -> ApiResource {
+    resource(
+        "hco.kubevirt.io",
+        "v1beta1",
+        "HyperConverged",
+        "hyperconvergeds",
+    )
 }
 
 fn migrations() -> ApiResource {
@@ -298,6 +322,92 @@ impl KubevirtDriver {
             &format!("VMI {vm}"),
         )
         .await
+    }
+
+    /// The HyperConverged resource, `None` where there is none (plain KubeVirt: the resource
+    /// or its kind does not exist).
+    async fn hyperconverged(&self) -> Result<Option<Value>, DriverError> {
+        let namespace = &self.settings.hyperconverged_namespace;
+        self.get(
+            &self.namespaced(namespace, &hyperconvergeds()).await?,
+            HYPERCONVERGED_NAME,
+            &format!("HyperConverged {namespace}/{HYPERCONVERGED_NAME}"),
+        )
+        .await
+    }
+
+    async fn patch_hyperconverged(&self, patch: Value) -> Result<(), DriverError> {
+        let namespace = &self.settings.hyperconverged_namespace;
+        self.namespaced(namespace, &hyperconvergeds())
+            .await?
+            .patch(
+                HYPERCONVERGED_NAME,
+                &PatchParams::default(),
+                &Patch::Merge(&patch),
+            )
+            .await
+            .map(|_| ())
+            .map_err(|error| {
+                driver_error(
+                    error,
+                    &format!("HyperConverged {namespace}/{HYPERCONVERGED_NAME}"),
+                )
+            })
+    }
+
+    /// Saves and empties `workloadUpdateMethods`; answers the saved text (empty when someone
+    /// else emptied the list: nothing for Drover to put back).
+    async fn empty_workload_update_methods(&self) -> Result<String, DriverError> {
+        let namespace = &self.settings.hyperconverged_namespace;
+        let Some(resource) = self.hyperconverged().await? else {
+            return Err(DriverError::NotFound(format!(
+                "HyperConverged {namespace}/{HYPERCONVERGED_NAME}"
+            )));
+        };
+        let methods = workload_update_methods(&resource);
+        if methods.is_empty() {
+            // Emptied by an earlier resolve of this run (its annotation says what it saved),
+            // or by someone else (nothing to put back).
+            return Ok(saved_methods(&resource)
+                .map(|methods| saved_text(&methods))
+                .unwrap_or_default());
+        }
+        self.patch_hyperconverged(empty_methods_patch(&methods))
+            .await?;
+        Ok(saved_text(&methods))
+    }
+
+    /// Puts the saved `workloadUpdateMethods` back while the list is still empty.
+    async fn restore_workload_update_methods(&self, saved: &str) -> Result<(), DriverError> {
+        if saved.is_empty() {
+            return Ok(());
+        }
+        let methods = methods_of_saved(saved).map_err(DriverError::Failed)?;
+        let namespace = &self.settings.hyperconverged_namespace;
+        let Some(resource) = self.hyperconverged().await? else {
+            return Err(DriverError::NotFound(format!(
+                "HyperConverged {namespace}/{HYPERCONVERGED_NAME}"
+            )));
+        };
+        let current = workload_update_methods(&resource);
+        let annotated = !resource["metadata"]["annotations"][SAVED_METHODS_ANNOTATION].is_null();
+        if current == methods && !annotated {
+            return Ok(());
+        }
+        let put_back = if current.is_empty() {
+            Some(methods.as_slice())
+        } else {
+            if current != methods {
+                tracing::warn!(
+                    ?current,
+                    saved = ?methods,
+                    "kubevirt: workloadUpdateMethods were set during the run; Drover leaves them"
+                );
+            }
+            None
+        };
+        self.patch_hyperconverged(restore_methods_patch(put_back))
+            .await
     }
 
     fn running_on(vmi: &Option<Value>) -> Option<String> {
@@ -521,7 +631,41 @@ impl Driver for KubevirtDriver {
         let vms = self
             .list(&self.all(&vms()).await?, ListParams::default(), "VMs")
             .await?;
-        Ok(discovery::discover(&nodes, &vmis, &vms))
+        let mut discovered = discovery::discover(&nodes, &vmis, &vms);
+        let mut settings = Vec::new();
+        if let Some(resource) = self.hyperconverged().await? {
+            hyperconverged::upgradeable_gate(&resource, &self.settings.hyperconverged_namespace)
+                .map_err(DriverError::Refused)?;
+            if !workload_update_methods(&resource).is_empty() {
+                settings.push(PlatformSetting::pool(SettingKind::WorkloadUpdateMethods));
+            }
+        }
+        discovered.settings = Some(settings);
+        Ok(discovered)
+    }
+
+    async fn resolve_setting(&self, setting: &PlatformSetting) -> Result<String, DriverError> {
+        match setting.kind {
+            SettingKind::WorkloadUpdateMethods => self.empty_workload_update_methods().await,
+            _ => Err(DriverError::Refused(format!(
+                "{}: KubeVirt clusters have no such setting",
+                setting.label()
+            ))),
+        }
+    }
+
+    async fn restore_setting(
+        &self,
+        setting: &PlatformSetting,
+        saved: &str,
+    ) -> Result<(), DriverError> {
+        match setting.kind {
+            SettingKind::WorkloadUpdateMethods => self.restore_workload_update_methods(saved).await,
+            _ => Err(DriverError::Refused(format!(
+                "{}: KubeVirt clusters have no such setting",
+                setting.label()
+            ))),
+        }
     }
 
     async fn host_facts(&self, host: &str) -> Result<HostFacts, DriverError> {
@@ -720,7 +864,7 @@ impl Driver for KubevirtDriver {
                 // Deleting a running migration aborts it (KubeVirt's cancellation).
                 let _ = api.delete(&migration_name, &DeleteParams::default()).await;
                 return Err(DriverError::Failed(format!(
-                    "migration {migration_name} of {vm} did not finish within {} s: deleted (aborted)",
+                    "migration {migration_name} of {vm} did not finish within its timeout ({} s): deleted (aborted)",
                     self.settings.migration_timeout.as_secs()
                 )));
             }

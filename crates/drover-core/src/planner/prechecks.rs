@@ -169,6 +169,10 @@ fn blocking_setting(cluster: &Cluster, kind: SettingKind, subjects: Vec<String>)
             format!("cluster {} runs a scheduling policy other than its maintenance policy: the engine balances VMs and starts new ones during the roll", cluster.name),
             "Drover switches it to the maintenance policy before the first host and back, with its properties, when the run completes or is aborted",
         ),
+        SettingKind::WorkloadUpdateMethods => (
+            format!("OpenShift Virtualization's automatic workload updates are on in cluster {} (HyperConverged spec.workloadUpdateStrategy.workloadUpdateMethods): KubeVirt migrates or evicts VMs by itself during the roll", cluster.name),
+            "Drover saves the workload update methods and empties them before the first host, and puts the saved list back when the run completes or is aborted",
+        ),
     };
     let (status, message) = if cluster.policy.auto_resolve {
         (CheckStatus::Warn, format!("{what}; resolved: {change}"))

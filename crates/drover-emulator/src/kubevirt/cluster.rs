@@ -445,6 +445,18 @@ impl ControlPlane {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// The world itself (the simulator's own state), for tests that check invariants on it
+    /// beside the API.
+    pub fn snapshot(&self) -> WorldSnapshot {
+        self.driver.snapshot()
+    }
+
+    /// The HyperConverged resource as the API serves it now (without its `resourceVersion`).
+    pub fn hyperconverged(&self) -> Value {
+        let state = self.lock();
+        self.render_hyperconverged(&state)
+    }
+
     /// The object store (for lists, gets and watches).
     pub fn store(&self) -> MutexGuard<'_, Store> {
         self.store.lock().unwrap_or_else(PoisonError::into_inner)
