@@ -180,6 +180,37 @@ impl Store {
         }
     }
 
+    /// Stores the `changed` objects of `resource` and removes those whose key is not in
+    /// `present` (an incremental [`Store::sync`]: objects not rendered again stay as they are).
+    pub fn sync_changed(
+        &mut self,
+        resource: &str,
+        present: &std::collections::BTreeSet<(String, String)>,
+        changed: Vec<Value>,
+    ) {
+        for object in changed {
+            self.put(resource, object);
+        }
+        let gone: Vec<(String, String)> = self
+            .of_resource(resource)
+            .map(|((_, namespace, name), _)| (namespace.clone(), name.clone()))
+            .filter(|key| !present.contains(key))
+            .collect();
+        for (namespace, name) in gone {
+            self.remove(resource, &namespace, &name);
+        }
+    }
+
+    /// The objects of one resource, in key order (a range of the map, not a scan of it).
+    fn of_resource<'a>(
+        &'a self,
+        resource: &'a str,
+    ) -> impl Iterator<Item = (&'a Key, &'a Stored)> + 'a {
+        self.objects
+            .range((resource.to_string(), String::new(), String::new())..)
+            .take_while(move |((kind, _, _), _)| kind == resource)
+    }
+
     pub fn get(&self, resource: &str, namespace: &str, name: &str) -> Option<Value> {
         self.objects
             .get(&(
@@ -202,8 +233,8 @@ impl Store {
         let start = page.after.clone();
         let mut items = Vec::new();
         let mut next = None;
-        for ((kind, object_namespace, name), stored) in &self.objects {
-            if kind != resource || namespace.is_some_and(|wanted| wanted != object_namespace) {
+        for ((_, object_namespace, name), stored) in self.of_resource(resource) {
+            if namespace.is_some_and(|wanted| wanted != object_namespace) {
                 continue;
             }
             if start
