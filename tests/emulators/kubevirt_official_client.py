@@ -155,13 +155,29 @@ def main():
     check(methods == ["LiveMigrate", "Evict"], f"the HyperConverged's workloadUpdateMethods are {methods}")
     conditions = {condition["type"]: condition for condition in resource["status"]["conditions"]}
     check(conditions["Upgradeable"]["status"] == "True", "the HyperConverged is Upgradeable")
-    emptied = custom.patch_namespaced_custom_object(*hco, [
+    def json_patch(operations):
+        # CustomObjectsApi sends every patch as a merge patch; a JSON patch (what `oc patch
+        # --type json` sends) goes through the client's own call_api with its media type.
+        group, version, namespace, plural, name = hco
+        return custom.api_client.call_api(
+            f"/apis/{group}/{version}/namespaces/{namespace}/{plural}/{name}", "PATCH",
+            header_params={"Content-Type": "application/json-patch+json", "Accept": "application/json"},
+            body=operations, response_type="object", auth_settings=["BearerToken"],
+            _return_http_data_only=True)
+
+    try:
+        custom.patch_namespaced_custom_object(*hco, [
+            {"op": "replace", "path": "/spec/workloadUpdateStrategy/workloadUpdateMethods", "value": []}])
+        check(False, "a list sent as a merge patch is refused")
+    except ApiException as error:
+        check(error.status == 400, "a list sent as a merge patch is 400 BadRequest")
+    emptied = json_patch([
         {"op": "replace", "path": "/spec/workloadUpdateStrategy/workloadUpdateMethods", "value": []}])
     check(emptied["spec"]["workloadUpdateStrategy"]["workloadUpdateMethods"] == [],
           "a JSON patch empties workloadUpdateMethods")
     check(int(emptied["metadata"]["resourceVersion"]) > int(resource["metadata"]["resourceVersion"]),
           "the patch gives the HyperConverged a new resourceVersion")
-    restored = custom.patch_namespaced_custom_object(*hco, [
+    restored = json_patch([
         {"op": "add", "path": "/spec/workloadUpdateStrategy/workloadUpdateMethods", "value": methods}])
     check(restored["spec"]["workloadUpdateStrategy"]["workloadUpdateMethods"] == methods,
           "a JSON patch puts the backed-up methods back")

@@ -707,6 +707,13 @@ pub fn apply_patch(
     let mut patched = original.clone();
     match media.as_str() {
         "application/merge-patch+json" | "application/strategic-merge-patch+json" => {
+            // A merge patch that is not an object would replace the whole object (RFC 7386),
+            // which no API object survives: the API server refuses to decode the result.
+            if !patch.is_object() {
+                return Err(bad_request(
+                    "the body of the request is a merge patch that is not a JSON object",
+                ));
+            }
             merge(&mut patched, &patch)
         }
         "application/json-patch+json" => json_patch(&mut patched, &patch)
@@ -827,6 +834,8 @@ mod tests {
         assert_eq!(patched["spec"]["unschedulable"], json!(false));
         let refused = apply_patch("application/apply-patch+yaml", &original, "{}");
         assert_eq!(refused.expect_err("not served").0, 415);
+        let refused = apply_patch("application/merge-patch+json", &original, "[]");
+        assert_eq!(refused.expect_err("not an object").0, 400);
     }
 
     #[test]
