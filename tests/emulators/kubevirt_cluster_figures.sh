@@ -131,7 +131,7 @@ migrations = report.get("migrations", 0)
 created = counters["calls"].get(
     "POST /apis/kubevirt.io/v1/namespaces/{namespace}/virtualmachineinstancemigrations", 0)
 print(f"kubevirt figures: {nodes} nodes, {int(nodes) * int(per_node)} VMIs, time scale {scale}x")
-print(f"  plan: {float(plan_finished) - float(plan_started):.1f} s wall (drover plan, discovery included), "
+print(f"  plan: {float(plan_finished) - float(plan_started):.1f} s wall (drover plan of the inventory), "
       f"{len(plan.get('waves', []))} waves")
 print(f"  rolled: {wall:.1f} s wall; drover CPU {drover_cpu:.1f} s ({100 * drover_cpu / wall:.0f}% of the wall time), "
       f"emulator CPU {emulator_cpu:.1f} s")
