@@ -2,7 +2,9 @@
 `kubernetes`), as a person's script would: list nodes, cordon one with a patch, create a
 VirtualMachineInstanceMigration through CustomObjectsApi and follow it with watch.Watch() to
 Succeeded, evict virt-launcher pods (one refused 429 by KubeVirt's disruption budget, one
-allowed), read a missing object (404 with the Status reason), and a wrong token (401).
+allowed), read a missing object (404 with the Status reason), back up, empty and restore the
+HyperConverged's workloadUpdateMethods with JSON patches and set its Upgradeable condition through
+the status subresource, and a wrong token (401).
 
 Usage: kubevirt_official_client.py KUBECONFIG. Exits non-zero on the first broken expectation.
 """
@@ -144,6 +146,54 @@ def main():
 
     core.patch_node("kv2", {"spec": {"unschedulable": None}})
     check(not core.read_node("kv2").spec.unschedulable, "patch_node uncordons kv2")
+
+    # The HyperConverged resource and the EUS-to-EUS steps of OpenShift Virtualization's
+    # documentation: back up workloadUpdateMethods, empty it with a JSON patch, put it back.
+    hco = ("hco.kubevirt.io", "v1beta1", "openshift-cnv", "hyperconvergeds", "kubevirt-hyperconverged")
+    resource = custom.get_namespaced_custom_object(*hco)
+    methods = resource["spec"]["workloadUpdateStrategy"]["workloadUpdateMethods"]
+    check(methods == ["LiveMigrate", "Evict"], f"the HyperConverged's workloadUpdateMethods are {methods}")
+    conditions = {condition["type"]: condition for condition in resource["status"]["conditions"]}
+    check(conditions["Upgradeable"]["status"] == "True", "the HyperConverged is Upgradeable")
+    def json_patch(operations):
+        # CustomObjectsApi sends every patch as a merge patch; a JSON patch (what `oc patch
+        # --type json` sends) goes through the client's own call_api with its media type.
+        group, version, namespace, plural, name = hco
+        return custom.api_client.call_api(
+            f"/apis/{group}/{version}/namespaces/{namespace}/{plural}/{name}", "PATCH",
+            header_params={"Content-Type": "application/json-patch+json", "Accept": "application/json"},
+            body=operations, response_type="object", auth_settings=["BearerToken"],
+            _return_http_data_only=True)
+
+    try:
+        custom.patch_namespaced_custom_object(*hco, [
+            {"op": "replace", "path": "/spec/workloadUpdateStrategy/workloadUpdateMethods", "value": []}])
+        check(False, "a list sent as a merge patch is refused")
+    except ApiException as error:
+        check(error.status == 400, "a list sent as a merge patch is 400 BadRequest")
+    emptied = json_patch([
+        {"op": "replace", "path": "/spec/workloadUpdateStrategy/workloadUpdateMethods", "value": []}])
+    check(emptied["spec"]["workloadUpdateStrategy"]["workloadUpdateMethods"] == [],
+          "a JSON patch empties workloadUpdateMethods")
+    check(int(emptied["metadata"]["resourceVersion"]) > int(resource["metadata"]["resourceVersion"]),
+          "the patch gives the HyperConverged a new resourceVersion")
+    restored = json_patch([
+        {"op": "add", "path": "/spec/workloadUpdateStrategy/workloadUpdateMethods", "value": methods}])
+    check(restored["spec"]["workloadUpdateStrategy"]["workloadUpdateMethods"] == methods,
+          "a JSON patch puts the backed-up methods back")
+    not_upgradeable = [dict(condition, status="False", reason="UpgradeInProgress", message="HCO is upgrading")
+                       if condition["type"] == "Upgradeable" else condition
+                       for condition in resource["status"]["conditions"]]
+    custom.patch_namespaced_custom_object_status(*hco, {"status": {"conditions": not_upgradeable}})
+    read_back = custom.get_namespaced_custom_object_status(*hco)
+    upgradeable = [condition for condition in read_back["status"]["conditions"] if condition["type"] == "Upgradeable"][0]
+    check(upgradeable["status"] == "False" and upgradeable["reason"] == "UpgradeInProgress",
+          "the status subresource sets Upgradeable False with its reason")
+    check(read_back["spec"]["workloadUpdateStrategy"]["workloadUpdateMethods"] == methods,
+          "a status patch leaves the spec alone")
+    custom.patch_namespaced_custom_object_status(*hco, {"status": {"conditions": resource["status"]["conditions"]}})
+    check(custom.get_namespaced_custom_object(*hco)["status"]["conditions"] == resource["status"]["conditions"],
+          "the status subresource puts the conditions back")
 
     wrong = client.Configuration.get_default_copy()
     wrong.api_key = {"authorization": "Bearer wrong-token"}

@@ -4,9 +4,11 @@
 # target/) runs tests/emulators/kubevirt_official_client.py, then kubectl (Debian's
 # `kubernetes-client`, installed when no kubectl is on the PATH) gets nodes, cordons and uncordons,
 # lists VMIs, creates a migration with `kubectl create -f`, follows it with `kubectl get -w` to
-# Succeeded and drains a node. The emulator serves HTTPS with a self-signed certificate that the
-# generated kubeconfig trusts (kubectl sends no bearer token over plain HTTP). Prints the
-# emulator's own request and watch-event counts at the end.
+# Succeeded, drains a node, and backs up, empties and restores the HyperConverged's
+# workloadUpdateMethods as OpenShift Virtualization's EUS-to-EUS procedure does. The emulator
+# serves HTTPS with a self-signed certificate that the generated kubeconfig trusts (kubectl sends
+# no bearer token over plain HTTP). Prints the emulator's own request and watch-event counts at
+# the end.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -133,5 +135,18 @@ left=$(kubectl get pods -A --field-selector spec.nodeName=kv2 --no-headers -o cu
 expect "only the virt-handler DaemonSet pod is left on kv2" test "$(echo $left | grep -c virt-launcher)" = 0
 expect "no VMI runs on kv2" test -z "$(kubectl get vmi -A --no-headers -o custom-columns=NODE:.status.nodeName | grep -x kv2 || true)"
 expect "kubectl uncordon kv2" contains "uncordoned" "$(kubectl uncordon kv2)"
+# The EUS-to-EUS steps of OpenShift Virtualization's documentation, word for word but for `oc`.
+hco_methods=$(kubectl get hco kubevirt-hyperconverged -n openshift-cnv -o jsonpath='{.spec.workloadUpdateStrategy.workloadUpdateMethods}')
+expect "kubectl get hco backs up workloadUpdateMethods ($hco_methods)" contains "LiveMigrate" "$hco_methods"
+expect "kubectl get hco shows Upgradeable True" test \
+  "$(kubectl get hco kubevirt-hyperconverged -n openshift-cnv -o jsonpath='{.status.conditions[?(@.type=="Upgradeable")].status}')" = True
+expect "kubectl patch hco --type json empties workloadUpdateMethods" contains "patched" \
+  "$(kubectl patch hco kubevirt-hyperconverged -n openshift-cnv --type json -p '[{"op":"replace","path":"/spec/workloadUpdateStrategy/workloadUpdateMethods", "value":[]}]')"
+expect "the methods are empty" contains '"workloadUpdateMethods": \[\]' \
+  "$(kubectl get hco kubevirt-hyperconverged -n openshift-cnv -o json)"
+expect "kubectl patch hco --type json restores the backed-up methods" contains "patched" \
+  "$(kubectl patch hco kubevirt-hyperconverged -n openshift-cnv --type json -p "[{\"op\":\"add\",\"path\":\"/spec/workloadUpdateStrategy/workloadUpdateMethods\", \"value\":$hco_methods}]")"
+expect "the methods are back" test \
+  "$(kubectl get hco kubevirt-hyperconverged -n openshift-cnv -o jsonpath='{.spec.workloadUpdateStrategy.workloadUpdateMethods}')" = "$hco_methods"
 echo "kubectl: $passed passed, 0 failed"
 echo "emulator counters: $(curl -s --cacert "$work/ca.pem" "$url/emulator/calls")"

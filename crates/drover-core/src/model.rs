@@ -314,15 +314,20 @@ pub enum SettingKind {
     /// marks it before the first host and clears the mark at the end, as the `cluster_upgrade`
     /// role does; harmless, so it never needs the operator's consent.
     ClusterUpgradeUnmarked,
+    /// OpenShift Virtualization's automatic workload updates are on (the HyperConverged
+    /// resource's `spec.workloadUpdateStrategy.workloadUpdateMethods` is not empty): KubeVirt
+    /// migrates or evicts VMs by itself while the cluster is updated.
+    WorkloadUpdateMethods,
 }
 
 impl SettingKind {
-    pub const ALL: [SettingKind; 5] = [
+    pub const ALL: [SettingKind; 6] = [
         SettingKind::HaEnabled,
         SettingKind::WlbEnabled,
         SettingKind::VmMediaInserted,
         SettingKind::SchedulingPolicy,
         SettingKind::ClusterUpgradeUnmarked,
+        SettingKind::WorkloadUpdateMethods,
     ];
 
     /// The name as written in inventories and prechecks (`ha-enabled`).
@@ -333,6 +338,7 @@ impl SettingKind {
             SettingKind::VmMediaInserted => "vm-media-inserted",
             SettingKind::SchedulingPolicy => "scheduling-policy",
             SettingKind::ClusterUpgradeUnmarked => "cluster-upgrade-unmarked",
+            SettingKind::WorkloadUpdateMethods => "workload-update-methods",
         }
     }
 

@@ -61,16 +61,20 @@ fn open(run_driver: &RunDriver, _context: &OpenContext) -> Result<Arc<dyn Driver
                 detail: error.to_string(),
             })
     };
-    let settings = KubevirtSettings {
-        request_timeout: Duration::from_secs(kubevirt.request_timeout_secs),
-        migration_timeout: Duration::from_secs(kubevirt.migration_timeout_secs),
-        drain_timeout: Duration::from_secs(kubevirt.drain_timeout_secs),
-        upgrade_timeout: Duration::from_secs(kubevirt.upgrade_timeout_secs),
-        poll_interval: Duration::from_millis(kubevirt.poll_ms),
-        batch_eviction_size: u32::try_from(kubevirt.batch_eviction_size).unwrap_or(u32::MAX),
-        batch_eviction_interval: Duration::from_secs(kubevirt.batch_eviction_interval_secs),
-        ..KubevirtSettings::default()
-    };
+    let settings =
+        KubevirtSettings {
+            request_timeout: Duration::from_secs(kubevirt.request_timeout_secs),
+            migration_timeout: Duration::from_secs(kubevirt.migration_timeout_secs),
+            drain_timeout: Duration::from_secs(kubevirt.drain_timeout_secs),
+            upgrade_timeout: Duration::from_secs(kubevirt.upgrade_timeout_secs),
+            poll_interval: Duration::from_millis(kubevirt.poll_ms),
+            batch_eviction_size: u32::try_from(kubevirt.batch_eviction_size).unwrap_or(u32::MAX),
+            batch_eviction_interval: Duration::from_secs(kubevirt.batch_eviction_interval_secs),
+            hyperconverged_namespace: kubevirt.hyperconverged_namespace.clone().unwrap_or_else(
+                || drover_kubevirt::hyperconverged::DEFAULT_HYPERCONVERGED_NAMESPACE.to_string(),
+            ),
+            ..KubevirtSettings::default()
+        };
     Ok(Arc::new(KubevirtDriver::new(
         KubevirtConnection {
             kubeconfig: kubevirt.kubeconfig.as_ref().map(Into::into),

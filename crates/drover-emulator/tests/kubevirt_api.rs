@@ -4,7 +4,8 @@
 //! and the optimistic-concurrency conflict, a migration followed through a watch from a
 //! `resourceVersion` to Succeeded, an in-flight migration cancelled by its deletion, the five
 //! finished migrations kept per VMI, eviction answers (429 with the budget cause, 201), the
-//! HyperConverged spec and status subresource, and the Status bodies of 404 and 422.
+//! HyperConverged spec and status subresource, the Status bodies of 404 and 422, and incremental
+//! rendering (a migration leaves the objects of the VMs it did not move as they were).
 
 use std::io::Write;
 use std::time::{Duration, Instant};
@@ -490,4 +491,48 @@ async fn the_hyperconverged_spec_and_its_status_subresource_change_apart() {
         .unwrap()
         .clone();
     assert_eq!(upgradeable["status"], "False");
+}
+
+/// Incremental rendering: a migration gives the moved VM's objects new versions, and leaves the
+/// objects of a VM nothing happened to with the versions they had.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_migration_changes_only_the_moved_vms_objects() {
+    let emulator = Emulator::start().await;
+    let vmi = |name: &str| {
+        format!("/apis/kubevirt.io/v1/namespaces/default/virtualmachineinstances/{name}")
+    };
+    let version = |object: &Value| {
+        object["metadata"]["resourceVersion"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let (_, web_before) = emulator.get(&vmi("web")).await;
+    let (_, pinned_before) = emulator.get(&vmi("pinned")).await;
+    let (_, pinned_vm_before) = emulator
+        .get("/apis/kubevirt.io/v1/namespaces/default/virtualmachines/pinned")
+        .await;
+    let (status, _) = emulator.create_migration("move-web", "web").await;
+    assert_eq!(status, 201);
+    emulator.wait_for_phase("move-web", "Succeeded").await;
+    let (_, web_after) = emulator.get(&vmi("web")).await;
+    let (_, pinned_after) = emulator.get(&vmi("pinned")).await;
+    let (_, pinned_vm_after) = emulator
+        .get("/apis/kubevirt.io/v1/namespaces/default/virtualmachines/pinned")
+        .await;
+    assert_ne!(version(&web_after), version(&web_before));
+    assert_ne!(
+        web_after["status"]["nodeName"],
+        web_before["status"]["nodeName"]
+    );
+    assert_eq!(version(&pinned_after), version(&pinned_before));
+    assert_eq!(pinned_after, pinned_before);
+    assert_eq!(version(&pinned_vm_after), version(&pinned_vm_before));
+    // The launcher pod of the moved VMI is a new pod; the old one is gone.
+    let (_, pods) = emulator
+        .get("/api/v1/namespaces/default/pods?labelSelector=vm.kubevirt.io/name=web")
+        .await;
+    let pods = pods["items"].as_array().unwrap();
+    assert_eq!(pods.len(), 1, "{pods:?}");
+    assert_eq!(pods[0]["spec"]["nodeName"], web_after["status"]["nodeName"]);
 }

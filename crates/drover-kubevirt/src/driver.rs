@@ -8,7 +8,8 @@
 //! - migrate = a `VirtualMachineInstanceMigration` of the VMI with `spec.addedNodeSelector`
 //!   `kubernetes.io/hostname: TARGET` (KubeVirt ≥ 1.3), labelled [`TARGET_LABEL`] so that a new
 //!   process finds and follows its own migration instead of starting another, followed through
-//!   `status.phase` to Succeeded or Failed and deleted (which aborts it) at `migration_timeout`;
+//!   `status.phase` to Succeeded or Failed with a watch (a poll where the server cannot watch)
+//!   and deleted (which aborts it) at `migration_timeout`;
 //!   KubeVirt keeps the last five finished migrations of each VMI. Fallback where the server
 //!   prunes `addedNodeSelector` (an older KubeVirt): the migration runs where KubeVirt's
 //!   scheduler places it (never on a cordoned node), and the call fails with where the VMI
@@ -19,8 +20,16 @@
 //!   most `batch_eviction_size` per `batch_eviction_interval`, as OpenShift Virtualization paces
 //!   its evictions; the node the VM ran on is kept in the VM annotation
 //!   [`LAST_NODE_ANNOTATION`];
-//! - upgrade and reboot are command steps (`upgrade_command`, `reboot_command`), awaited until the
-//!   node reports the target version (`osImage`/`kubeletVersion`) or a new `bootID` and is Ready.
+//! - upgrade and reboot are command steps (`upgrade_command`, `reboot_command`), awaited (watching
+//!   the node, a poll where the server cannot watch) until the node reports the target version
+//!   (`osImage`/`kubeletVersion`) or a new `bootID` and is Ready;
+//! - the HyperConverged resource (`hyperconverged`), where there is one: discovery is refused
+//!   while its `Upgradeable` condition is False (the gate: no run starts, no wave begins, and the
+//!   refusal names the condition's reason and message), and reports the blocking setting
+//!   `workload-update-methods` while `workloadUpdateMethods` is not empty; resolving it saves
+//!   the list (journaled by the engine, and in the resource's [`SAVED_METHODS_ANNOTATION`] for a
+//!   resolve repeated after a crash) and empties it in one merge patch, restoring puts the saved
+//!   list back while the list is still empty (a list someone set during the run is left).
 //!
 //! This module must not know the engine, stores or the registry.
 
@@ -30,18 +39,23 @@ use std::time::{Duration, Instant};
 use drover_command::{
     run_step, ArgvTemplate, Placeholder, PlaceholderValues, RunLimits, StepContext,
 };
-use drover_core::Version;
+use drover_core::{PlatformSetting, SettingKind, Version};
 use drover_driver::{Discovered, Driver, DriverError, HostFacts, ShutdownObserved};
+use futures_core::Stream;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{
     Api, ApiResource, DeleteParams, DynamicObject, EvictParams, GroupVersionKind, ListParams,
-    Patch, PatchParams, PostParams,
+    Patch, PatchParams, PostParams, WatchEvent, WatchParams,
 };
 use serde_json::{json, Value};
 
 use crate::discovery::{
     self, node_cordoned, node_in_maintenance, node_ready, node_version, split_vm_name,
     CORDONED_ANNOTATION, LAST_NODE_ANNOTATION, MAINTENANCE_ANNOTATION,
+};
+use crate::hyperconverged::{
+    self, empty_methods_patch, methods_of_saved, restore_methods_patch, saved_methods, saved_text,
+    workload_update_methods, HYPERCONVERGED_NAME, SAVED_METHODS_ANNOTATION,
 };
 use crate::KubevirtError;
 
@@ -51,6 +65,20 @@ pub const TARGET_LABEL: &str = "drover.io/target-node";
 pub const VMI_NAME_LABEL: &str = "kubevirt.io/vmi-name";
 /// Objects listed per request (`limit`; the rest through `continue`).
 const LIST_PAGE: u32 = 500;
+/// The longest one watch stays open (`timeoutSeconds`; kube-rs' own default is 290 s, under the
+/// API server's 5 minutes); the object is read again after each watch, so a watch that ends
+/// without news costs one GET.
+const WATCH_BOUND: Duration = Duration::from_secs(290);
+
+/// How following one object ended.
+enum Followed {
+    /// The condition holds: the object as it was then.
+    Done(Value),
+    /// The object is gone.
+    Gone,
+    /// The deadline passed: the object as last seen.
+    TimedOut(Value),
+}
 
 /// The driver's knobs (the `kind: kubevirt` section's numbers).
 #[derive(Clone, Debug)]
@@ -70,6 +98,9 @@ pub struct KubevirtSettings {
     /// Shutdowns started per interval (OpenShift Virtualization: 10 per minute).
     pub batch_eviction_size: u32,
     pub batch_eviction_interval: Duration,
+    /// Where the HyperConverged resource `kubevirt-hyperconverged` is (`openshift-cnv` on
+    /// OpenShift; a cluster without one is plain KubeVirt: no gate, no setting).
+    pub hyperconverged_namespace: String,
 }
 
 impl Default for KubevirtSettings {
@@ -85,6 +116,7 @@ impl Default for KubevirtSettings {
             poll_interval: Duration::from_secs(2),
             batch_eviction_size: 10,
             batch_eviction_interval: Duration::from_secs(60),
+            hyperconverged_namespace: hyperconverged::DEFAULT_HYPERCONVERGED_NAMESPACE.to_string(),
         }
     }
 }
@@ -133,6 +165,15 @@ fn vmis() -> ApiResource {
 
 fn vms() -> ApiResource {
     resource("kubevirt.io", "v1", "VirtualMachine", "virtualmachines")
+}
+
+fn hyperconvergeds() -> ApiResource {
+    resource(
+        "hco.kubevirt.io",
+        "v1beta1",
+        "HyperConverged",
+        "hyperconvergeds",
+    )
 }
 
 fn migrations() -> ApiResource {
@@ -300,10 +341,196 @@ impl KubevirtDriver {
         .await
     }
 
+    /// The HyperConverged resource, `None` where there is none (plain KubeVirt: the resource
+    /// or its kind does not exist).
+    async fn hyperconverged(&self) -> Result<Option<Value>, DriverError> {
+        let namespace = &self.settings.hyperconverged_namespace;
+        self.get(
+            &self.namespaced(namespace, &hyperconvergeds()).await?,
+            HYPERCONVERGED_NAME,
+            &format!("HyperConverged {namespace}/{HYPERCONVERGED_NAME}"),
+        )
+        .await
+    }
+
+    async fn patch_hyperconverged(&self, patch: Value) -> Result<(), DriverError> {
+        let namespace = &self.settings.hyperconverged_namespace;
+        self.namespaced(namespace, &hyperconvergeds())
+            .await?
+            .patch(
+                HYPERCONVERGED_NAME,
+                &PatchParams::default(),
+                &Patch::Merge(&patch),
+            )
+            .await
+            .map(|_| ())
+            .map_err(|error| {
+                driver_error(
+                    error,
+                    &format!("HyperConverged {namespace}/{HYPERCONVERGED_NAME}"),
+                )
+            })
+    }
+
+    /// Saves and empties `workloadUpdateMethods`; answers the saved text (empty when someone
+    /// else emptied the list: nothing for Drover to put back).
+    async fn empty_workload_update_methods(&self) -> Result<String, DriverError> {
+        let namespace = &self.settings.hyperconverged_namespace;
+        let Some(resource) = self.hyperconverged().await? else {
+            return Err(DriverError::NotFound(format!(
+                "HyperConverged {namespace}/{HYPERCONVERGED_NAME}"
+            )));
+        };
+        let methods = workload_update_methods(&resource);
+        if methods.is_empty() {
+            // Emptied by an earlier resolve of this run (its annotation says what it saved),
+            // or by someone else (nothing to put back).
+            return Ok(saved_methods(&resource)
+                .map(|methods| saved_text(&methods))
+                .unwrap_or_default());
+        }
+        self.patch_hyperconverged(empty_methods_patch(&methods))
+            .await?;
+        Ok(saved_text(&methods))
+    }
+
+    /// Puts the saved `workloadUpdateMethods` back while the list is still empty.
+    async fn restore_workload_update_methods(&self, saved: &str) -> Result<(), DriverError> {
+        if saved.is_empty() {
+            return Ok(());
+        }
+        let methods = methods_of_saved(saved).map_err(DriverError::Failed)?;
+        let namespace = &self.settings.hyperconverged_namespace;
+        let Some(resource) = self.hyperconverged().await? else {
+            return Err(DriverError::NotFound(format!(
+                "HyperConverged {namespace}/{HYPERCONVERGED_NAME}"
+            )));
+        };
+        let current = workload_update_methods(&resource);
+        let annotated = !resource["metadata"]["annotations"][SAVED_METHODS_ANNOTATION].is_null();
+        if current == methods && !annotated {
+            return Ok(());
+        }
+        let put_back = if current.is_empty() {
+            Some(methods.as_slice())
+        } else {
+            if current != methods {
+                tracing::warn!(
+                    ?current,
+                    saved = ?methods,
+                    "kubevirt: workloadUpdateMethods were set during the run; Drover leaves them"
+                );
+            }
+            None
+        };
+        self.patch_hyperconverged(restore_methods_patch(put_back))
+            .await
+    }
+
     fn running_on(vmi: &Option<Value>) -> Option<String> {
         vmi.as_ref()
             .filter(|vmi| text(vmi, &["status", "phase"]) == "Running")
             .map(|vmi| text(vmi, &["status", "nodeName"]).to_string())
+    }
+
+    /// Follows object `name` of `api` until `done` holds, it is gone, or `deadline` passes: it is
+    /// read, then watched (`?watch=true&fieldSelector=metadata.name=NAME` from its
+    /// `resourceVersion`, each watch bounded by [`WATCH_BOUND`], the deadline and the request
+    /// timeout, so the client's read timeout never ends a quiet watch), and read again whenever a
+    /// watch ends. A watch the server refuses or breaks is replaced by a poll every
+    /// `poll_interval` (the fallback), so a server without watches is still followed.
+    async fn follow(
+        &self,
+        api: &Api<DynamicObject>,
+        name: &str,
+        subject: &str,
+        deadline: Instant,
+        done: impl Fn(&Value) -> bool,
+    ) -> Result<Followed, DriverError> {
+        loop {
+            let Some(object) = self.get(api, name, subject).await? else {
+                return Ok(Followed::Gone);
+            };
+            if done(&object) {
+                return Ok(Followed::Done(object));
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Ok(Followed::TimedOut(object));
+            }
+            let bound = (deadline - now).min(WATCH_BOUND).min(
+                self.settings
+                    .request_timeout
+                    .saturating_sub(Duration::from_secs(1)),
+            );
+            let version = text(&object, &["metadata", "resourceVersion"]).to_string();
+            let params = WatchParams::default()
+                .fields(&format!("metadata.name={name}"))
+                .timeout(bound.as_secs().max(1) as u32);
+            // `true`: the watch saw the object done or gone, read it now; `false`: the watch
+            // ended without news, failed or was refused (also a 410 for a version the server
+            // no longer has): read it again after `poll_interval`, the poll fallback.
+            let news = tokio::time::timeout(bound + Duration::from_secs(1), async {
+                let Ok(stream) = api.watch(&params, &version).await else {
+                    return false;
+                };
+                let mut stream = std::pin::pin!(stream);
+                while let Some(event) =
+                    std::future::poll_fn(|context| stream.as_mut().poll_next(context)).await
+                {
+                    match event {
+                        Ok(WatchEvent::Added(object) | WatchEvent::Modified(object)) => {
+                            if done(&to_value(&object)) {
+                                return true;
+                            }
+                        }
+                        Ok(WatchEvent::Deleted(_)) => return true,
+                        Ok(WatchEvent::Bookmark(_)) => {}
+                        Ok(WatchEvent::Error(_)) | Err(_) => return false,
+                    }
+                }
+                false
+            })
+            .await;
+            if !matches!(news, Ok(true)) {
+                tokio::time::sleep(self.settings.poll_interval).await;
+            }
+        }
+    }
+
+    /// Follows node `host` until `done` holds, within `timeout`; `Err` with what it last saw.
+    async fn follow_node(
+        &self,
+        host: &str,
+        timeout: Duration,
+        done: impl Fn(&Value) -> bool,
+    ) -> Result<(), String> {
+        let api = self
+            .all(&nodes())
+            .await
+            .map_err(|error| error.to_string())?;
+        let followed = self
+            .follow(
+                &api,
+                host,
+                &format!("node {host}"),
+                Instant::now() + timeout,
+                done,
+            )
+            .await;
+        match followed {
+            Ok(Followed::Done(_)) => Ok(()),
+            Ok(Followed::Gone) => Err(format!("(node {host} is gone)")),
+            Ok(Followed::TimedOut(node)) => Err(format!(
+                "(last seen: version {}, boot id {}, Ready {})",
+                node_version(&node)
+                    .map(|version| version.to_string())
+                    .unwrap_or_default(),
+                text(&node, &["status", "nodeInfo", "bootID"]),
+                node_ready(&node)
+            )),
+            Err(error) => Err(error.to_string()),
+        }
     }
 
     /// Waits until `check` says done, polling; `Err` with the last state at `timeout`.
@@ -521,7 +748,41 @@ impl Driver for KubevirtDriver {
         let vms = self
             .list(&self.all(&vms()).await?, ListParams::default(), "VMs")
             .await?;
-        Ok(discovery::discover(&nodes, &vmis, &vms))
+        let mut discovered = discovery::discover(&nodes, &vmis, &vms);
+        let mut settings = Vec::new();
+        if let Some(resource) = self.hyperconverged().await? {
+            hyperconverged::upgradeable_gate(&resource, &self.settings.hyperconverged_namespace)
+                .map_err(DriverError::Refused)?;
+            if !workload_update_methods(&resource).is_empty() {
+                settings.push(PlatformSetting::pool(SettingKind::WorkloadUpdateMethods));
+            }
+        }
+        discovered.settings = Some(settings);
+        Ok(discovered)
+    }
+
+    async fn resolve_setting(&self, setting: &PlatformSetting) -> Result<String, DriverError> {
+        match setting.kind {
+            SettingKind::WorkloadUpdateMethods => self.empty_workload_update_methods().await,
+            _ => Err(DriverError::Refused(format!(
+                "{}: KubeVirt clusters have no such setting",
+                setting.label()
+            ))),
+        }
+    }
+
+    async fn restore_setting(
+        &self,
+        setting: &PlatformSetting,
+        saved: &str,
+    ) -> Result<(), DriverError> {
+        match setting.kind {
+            SettingKind::WorkloadUpdateMethods => self.restore_workload_update_methods(saved).await,
+            _ => Err(DriverError::Refused(format!(
+                "{}: KubeVirt clusters have no such setting",
+                setting.label()
+            ))),
+        }
     }
 
     async fn host_facts(&self, host: &str) -> Result<HostFacts, DriverError> {
@@ -680,52 +941,54 @@ impl Driver for KubevirtDriver {
         };
         let api = self.namespaced(namespace, &migrations()).await?;
         let deadline = Instant::now() + self.settings.migration_timeout;
-        loop {
-            let migration = self
-                .get(
-                    &api,
-                    &migration_name,
-                    &format!("migration {migration_name}"),
-                )
-                .await?;
-            let Some(migration) = migration else {
+        let finished = |migration: &Value| {
+            matches!(
+                text(migration, &["status", "phase"]),
+                "Succeeded" | "Failed"
+            )
+        };
+        let followed = self
+            .follow(
+                &api,
+                &migration_name,
+                &format!("migration {migration_name}"),
+                deadline,
+                finished,
+            )
+            .await?;
+        let migration = match followed {
+            Followed::Done(migration) => migration,
+            Followed::Gone => {
                 return Err(DriverError::Failed(format!(
                     "migration {migration_name} of {vm} was deleted before it finished"
-                )));
-            };
-            match text(&migration, &["status", "phase"]) {
-                "Succeeded" => {
-                    let landed = Self::running_on(&self.vmi(vm).await?).unwrap_or_default();
-                    return if landed == to {
-                        Ok(())
-                    } else {
-                        Err(DriverError::Failed(format!(
-                            "migration {migration_name} moved {vm} to {landed}, not to {to}"
-                        )))
-                    };
-                }
-                "Failed" => {
-                    let reason = text(&migration, &["status", "migrationState", "failureReason"]);
-                    let message =
-                        format!("migration {migration_name} of {vm} to {to} failed: {reason}");
-                    return Err(if reason.contains("unschedulable") {
-                        DriverError::Refused(message)
-                    } else {
-                        DriverError::Failed(message)
-                    });
-                }
-                _ => {}
+                )))
             }
-            if Instant::now() >= deadline {
+            Followed::TimedOut(_) => {
                 // Deleting a running migration aborts it (KubeVirt's cancellation).
                 let _ = api.delete(&migration_name, &DeleteParams::default()).await;
                 return Err(DriverError::Failed(format!(
-                    "migration {migration_name} of {vm} did not finish within {} s: deleted (aborted)",
+                    "migration {migration_name} of {vm} did not finish within its timeout ({} s): deleted (aborted)",
                     self.settings.migration_timeout.as_secs()
                 )));
             }
-            tokio::time::sleep(self.settings.poll_interval).await;
+        };
+        if text(&migration, &["status", "phase"]) == "Succeeded" {
+            let landed = Self::running_on(&self.vmi(vm).await?).unwrap_or_default();
+            return if landed == to {
+                Ok(())
+            } else {
+                Err(DriverError::Failed(format!(
+                    "migration {migration_name} moved {vm} to {landed}, not to {to}"
+                )))
+            };
         }
+        let reason = text(&migration, &["status", "migrationState", "failureReason"]);
+        let message = format!("migration {migration_name} of {vm} to {to} failed: {reason}");
+        Err(if reason.contains("unschedulable") {
+            DriverError::Refused(message)
+        } else {
+            DriverError::Failed(message)
+        })
     }
 
     async fn shutdown_vm(
@@ -805,9 +1068,8 @@ impl Driver for KubevirtDriver {
             self.settings.upgrade_timeout,
         )
         .await?;
-        self.wait_until(self.settings.upgrade_timeout, || async {
-            let node = self.node(host).await?;
-            Ok(at_target(&node) && node_ready(&node))
+        self.follow_node(host, self.settings.upgrade_timeout, |node| {
+            at_target(node) && node_ready(node)
         })
         .await
         .map_err(|problem| {
@@ -829,9 +1091,8 @@ impl Driver for KubevirtDriver {
         };
         self.run_command("reboot", template, host, None, self.settings.reboot_timeout)
             .await?;
-        self.wait_until(self.settings.reboot_timeout, || async {
-            let node = self.node(host).await?;
-            Ok(booted(&node) && node_ready(&node))
+        self.follow_node(host, self.settings.reboot_timeout, |node| {
+            booted(node) && node_ready(node)
         })
         .await
         .map_err(|problem| DriverError::Unreachable {

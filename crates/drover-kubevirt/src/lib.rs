@@ -10,6 +10,7 @@
 
 pub mod discovery;
 pub mod driver;
+pub mod hyperconverged;
 
 pub use driver::{KubevirtConnection, KubevirtDriver, KubevirtSettings};
 

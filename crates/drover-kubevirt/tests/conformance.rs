@@ -196,7 +196,7 @@ async fn the_kubevirt_driver_passes_every_check() {
         .unwrap();
     assert_eq!(discovered.hosts[mobile.host.index()].name, "kv1");
     println!(
-        "kubevirt: {} API requests and {} watch events for one migrated VM (migration polled every 10 ms)",
+        "kubevirt: {} API requests and {} watch events for one migrated VM (followed by a watch, a read every 10 ms where none)",
         after.0 - before.0,
         after.1 - before.1
     );

@@ -246,13 +246,14 @@ pub(crate) async fn resolve(
             }
             Ok(String::new())
         }
-        SettingKind::SchedulingPolicy | SettingKind::ClusterUpgradeUnmarked => {
-            Err(not_a_pool_setting(setting))
-        }
+        SettingKind::SchedulingPolicy
+        | SettingKind::ClusterUpgradeUnmarked
+        | SettingKind::WorkloadUpdateMethods => Err(not_a_pool_setting(setting)),
     }
 }
 
-/// A setting of another platform (an oVirt cluster's scheduling policy): XAPI has none.
+/// A setting of another platform (an oVirt cluster's scheduling policy, KubeVirt's workload
+/// update methods): XAPI has none.
 fn not_a_pool_setting(setting: &PlatformSetting) -> DriverError {
     DriverError::Refused(format!(
         "{}: XAPI pools have no such setting",
@@ -344,9 +345,9 @@ pub(crate) async fn restore(
             "{}: Drover ejects media but does not insert it again",
             setting.label()
         ))),
-        SettingKind::SchedulingPolicy | SettingKind::ClusterUpgradeUnmarked => {
-            Err(not_a_pool_setting(setting))
-        }
+        SettingKind::SchedulingPolicy
+        | SettingKind::ClusterUpgradeUnmarked
+        | SettingKind::WorkloadUpdateMethods => Err(not_a_pool_setting(setting)),
     }
 }
 

@@ -173,6 +173,10 @@ fn blocking_setting(cluster: &Cluster, kind: SettingKind, subjects: Vec<String>)
             format!("cluster {} is not marked as upgrading: the engine would not show the roll as a cluster upgrade", cluster.name),
             "Drover marks it (upgrade start) before the first host, reports each host's progress, and clears the mark (upgrade finish) when the run completes or is aborted",
         ),
+        SettingKind::WorkloadUpdateMethods => (
+            format!("OpenShift Virtualization's automatic workload updates are on in cluster {} (HyperConverged spec.workloadUpdateStrategy.workloadUpdateMethods): KubeVirt migrates or evicts VMs by itself during the roll", cluster.name),
+            "Drover saves the workload update methods and empties them before the first host, and puts the saved list back when the run completes or is aborted",
+        ),
     };
     let (status, message) = if cluster.policy.auto_resolve || kind.needs_no_consent() {
         (CheckStatus::Warn, format!("{what}; resolved: {change}"))

@@ -47,7 +47,7 @@
 //!
 //! This module must not know HTTP: it answers decoded requests with JSON and a status code.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -275,6 +275,78 @@ struct State {
     hyperconverged_metadata: Value,
     hyperconverged_spec: Value,
     hyperconverged_conditions: Vec<Value>,
+    /// Each VM's fingerprint at the last rendering ([`vm_fingerprint`]).
+    fingerprints: HashMap<String, u64>,
+    /// Each migration's fingerprint at the last rendering ([`migration_fingerprint`]).
+    migration_fingerprints: HashMap<(String, String), u64>,
+}
+
+/// What a migration's object is made of, hashed (everything [`render_migration`] reads that
+/// changes after its creation).
+fn migration_fingerprint(migration: &Migration) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    (
+        migration.phase,
+        migration.transitions.len(),
+        &migration.source,
+        &migration.target,
+        &migration.target_pod,
+        migration.start_ms,
+        migration.end_ms,
+        migration.abort_requested,
+        migration.abort_status,
+        &migration.failure_reason,
+    )
+        .hash(&mut hasher);
+    hasher.finish()
+}
+
+/// One resource's rendering: the objects rendered again, and the keys of all it has now.
+struct Rendered {
+    resource: &'static str,
+    present: BTreeSet<(String, String)>,
+    changed: Vec<Value>,
+}
+
+impl Rendered {
+    fn new(resource: &'static str) -> Rendered {
+        Rendered {
+            resource,
+            present: BTreeSet::new(),
+            changed: Vec::new(),
+        }
+    }
+
+    /// Every object of the resource, rendered.
+    fn whole(resource: &'static str, objects: Vec<Value>) -> Rendered {
+        Rendered {
+            resource,
+            present: objects.iter().map(store::object_key).collect(),
+            changed: objects,
+        }
+    }
+}
+
+/// What a VM's objects are made of, hashed: the VM as the world has it, its node, whether it is
+/// halted, its annotations, its launcher pod, whether it is being evicted or evacuated, and its
+/// latest migration. Equal fingerprints: the objects would render the same.
+fn vm_fingerprint(state: &State, vm: &Vm, node: &str, latest: Option<&Migration>) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    format!("{vm:?}").hash(&mut hasher);
+    node.hash(&mut hasher);
+    state.halted.contains(&vm.name).hash(&mut hasher);
+    state.vm_annotations.get(&vm.name).hash(&mut hasher);
+    if let Some(launcher) = state.launchers.get(&vm.name) {
+        (&launcher.node, launcher.generation, launcher.stopped).hash(&mut hasher);
+    }
+    state.evicting.get(&vm.name).hash(&mut hasher);
+    state.evacuating.get(&vm.name).hash(&mut hasher);
+    if let Some(migration) = latest {
+        migration_state(migration).to_string().hash(&mut hasher);
+    }
+    hasher.finish()
 }
 
 /// The emulated cluster behind the HTTP front-end. Cheap to share (`Arc`).
@@ -445,6 +517,18 @@ impl ControlPlane {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
+    /// The world itself (the simulator's own state), for tests that check invariants on it
+    /// beside the API.
+    pub fn snapshot(&self) -> WorldSnapshot {
+        self.driver.snapshot()
+    }
+
+    /// The HyperConverged resource as the API serves it now (without its `resourceVersion`).
+    pub fn hyperconverged(&self) -> Value {
+        let state = self.lock();
+        self.render_hyperconverged(&state)
+    }
+
     /// The object store (for lists, gets and watches).
     pub fn store(&self) -> MutexGuard<'_, Store> {
         self.store.lock().unwrap_or_else(PoisonError::into_inner)
@@ -505,8 +589,8 @@ impl ControlPlane {
             self.render(&mut state, &view)
         };
         let mut store = self.store();
-        for (resource, objects) in rendered {
-            store.sync(resource, objects);
+        for rendered in rendered {
+            store.sync_changed(rendered.resource, &rendered.present, rendered.changed);
         }
         self.last_rendering_finished
             .store(number, std::sync::atomic::Ordering::SeqCst);
@@ -530,7 +614,12 @@ impl ControlPlane {
         metadata
     }
 
-    fn render(&self, state: &mut State, view: &View) -> Vec<(&'static str, Vec<Value>)> {
+    /// Renders the objects whose inputs changed since the last rendering: a VM's four objects
+    /// (VirtualMachine, VMI, virt-launcher pod, disruption budget) are rendered again only when
+    /// the fingerprint of what they are made of changed ([`vm_fingerprint`]); nodes, virt-handler
+    /// pods, migrations and the HyperConverged (few, or changing often) every time. Each resource
+    /// comes with the keys of every object it has now, so the store removes the others.
+    fn render(&self, state: &mut State, view: &View) -> Vec<Rendered> {
         let discovered = &view.discovered;
         let nodes: Vec<Value> = discovered
             .hosts
@@ -538,31 +627,34 @@ impl ControlPlane {
             .enumerate()
             .map(|(index, host)| self.render_node(state, view, index, host))
             .collect();
-        let mut vms = Vec::new();
-        let mut vmis = Vec::new();
-        let mut pods = Vec::new();
-        let mut budgets = Vec::new();
+        let mut vms = Rendered::new("virtualmachines");
+        let mut vmis = Rendered::new("virtualmachineinstances");
+        let mut pods = Rendered::new("pods");
+        let mut budgets = Rendered::new("poddisruptionbudgets");
+        // The latest started migration of each VMI (its `status.migrationState`), found once.
+        let mut latest: HashMap<String, (u64, (String, String))> = HashMap::new();
+        for (key, migration) in &state.migrations {
+            if migration.start_ms.is_none() {
+                continue;
+            }
+            let entry = latest
+                .entry(migration.vmi.clone())
+                .or_insert((migration.serial, key.clone()));
+            if migration.serial > entry.0 {
+                *entry = (migration.serial, key.clone());
+            }
+        }
+        let mut fingerprints = std::mem::take(&mut state.fingerprints);
+        let mut kept = HashMap::with_capacity(discovered.vms.len());
         for vm in &discovered.vms {
             let running = vm.state == VmState::Running;
             let halted = state.halted.contains(&vm.name);
-            vms.push(self.render_vm(
-                vm,
-                discovered,
-                running,
-                halted,
-                state.vm_annotations.get(&vm.name),
-            ));
-            state.last_nodes.insert(
-                vm.name.clone(),
-                discovered.hosts[vm.host.index()].name.clone(),
-            );
+            let node = discovered.hosts[vm.host.index()].name.clone();
+            state.last_nodes.insert(vm.name.clone(), node.clone());
             let launcher = state.launchers.entry(vm.name.clone()).or_default();
             if !running {
                 launcher.stopped = true;
-                continue;
-            }
-            let node = discovered.hosts[vm.host.index()].name.clone();
-            if launcher.node != node || launcher.stopped {
+            } else if launcher.node != node || launcher.stopped {
                 if !launcher.node.is_empty() {
                     launcher.generation += 1;
                 }
@@ -570,32 +662,80 @@ impl ControlPlane {
                 launcher.stopped = false;
             }
             let generation = launcher.generation;
-            vmis.push(self.render_vmi(state, vm, discovered, &node));
-            pods.push(self.render_launcher(state, vm, &node, generation));
+            let latest_migration = latest
+                .get(&vm.name)
+                .and_then(|(_, key)| state.migrations.get(key));
+            let fingerprint = vm_fingerprint(state, vm, &node, latest_migration);
+            let unchanged = fingerprints.remove(&vm.name) == Some(fingerprint);
+            kept.insert(vm.name.clone(), fingerprint);
+            let key = (VM_NAMESPACE.to_string(), vm.name.clone());
+            vms.present.insert(key.clone());
+            if running {
+                vmis.present.insert(key);
+                pods.present.insert((
+                    VM_NAMESPACE.to_string(),
+                    Self::launcher_name(&vm.name, generation),
+                ));
+                if live_migratable(vm) {
+                    budgets
+                        .present
+                        .insert((VM_NAMESPACE.to_string(), Self::budget_name(&vm.name)));
+                }
+            }
+            if unchanged {
+                continue;
+            }
+            vms.changed.push(self.render_vm(
+                vm,
+                discovered,
+                running,
+                halted,
+                state.vm_annotations.get(&vm.name),
+            ));
+            if !running {
+                continue;
+            }
+            vmis.changed
+                .push(self.render_vmi(state, vm, discovered, &node, latest_migration));
+            pods.changed
+                .push(self.render_launcher(state, vm, &node, generation));
             if live_migratable(vm) {
-                budgets.push(self.render_budget(vm));
+                budgets.changed.push(self.render_budget(vm));
             }
         }
+        state.fingerprints = kept;
         for host in &discovered.hosts {
             let generation = state
                 .handler_generations
                 .get(&host.name)
                 .copied()
                 .unwrap_or(0);
-            pods.push(self.render_handler(&host.name, generation));
+            let handler = self.render_handler(&host.name, generation);
+            pods.present.insert(store::object_key(&handler));
+            pods.changed.push(handler);
         }
-        let migrations = state.migrations.values().map(render_migration).collect();
+        let mut migrations = Rendered::new("virtualmachineinstancemigrations");
+        let mut migration_fingerprints = HashMap::with_capacity(state.migrations.len());
+        for (key, migration) in &state.migrations {
+            let fingerprint = migration_fingerprint(migration);
+            migrations.present.insert(key.clone());
+            if state.migration_fingerprints.get(key) != Some(&fingerprint) {
+                migrations.changed.push(render_migration(migration));
+            }
+            migration_fingerprints.insert(key.clone(), fingerprint);
+        }
+        state.migration_fingerprints = migration_fingerprints;
         let daemonset = self.render_daemonset(discovered.hosts.len());
         let hyperconverged = self.render_hyperconverged(state);
         vec![
-            ("nodes", nodes),
-            ("virtualmachines", vms),
-            ("virtualmachineinstances", vmis),
-            ("pods", pods),
-            ("poddisruptionbudgets", budgets),
-            ("virtualmachineinstancemigrations", migrations),
-            ("daemonsets", vec![daemonset]),
-            ("hyperconvergeds", vec![hyperconverged]),
+            Rendered::whole("nodes", nodes),
+            vms,
+            vmis,
+            pods,
+            budgets,
+            migrations,
+            Rendered::whole("daemonsets", vec![daemonset]),
+            Rendered::whole("hyperconvergeds", vec![hyperconverged]),
         ]
     }
 
@@ -757,7 +897,14 @@ impl ControlPlane {
         })
     }
 
-    fn render_vmi(&self, state: &State, vm: &Vm, discovered: &Discovered, node: &str) -> Value {
+    fn render_vmi(
+        &self,
+        state: &State,
+        vm: &Vm,
+        discovered: &Discovered,
+        node: &str,
+        latest: Option<&Migration>,
+    ) -> Value {
         let mut metadata = self.metadata(&vm.name, Some(VM_NAMESPACE), "VirtualMachineInstance");
         let mut labels = Self::vm_labels(vm);
         labels["kubevirt.io/nodeName"] = json!(node);
@@ -783,11 +930,6 @@ impl ControlPlane {
             ],
             "guestOSInfo": {},
         });
-        let latest = state
-            .migrations
-            .values()
-            .filter(|migration| migration.vmi == vm.name && migration.start_ms.is_some())
-            .max_by_key(|migration| migration.serial);
         if let Some(migration) = latest {
             status["migrationState"] = migration_state(migration);
         }

@@ -180,6 +180,37 @@ impl Store {
         }
     }
 
+    /// Stores the `changed` objects of `resource` and removes those whose key is not in
+    /// `present` (an incremental [`Store::sync`]: objects not rendered again stay as they are).
+    pub fn sync_changed(
+        &mut self,
+        resource: &str,
+        present: &std::collections::BTreeSet<(String, String)>,
+        changed: Vec<Value>,
+    ) {
+        for object in changed {
+            self.put(resource, object);
+        }
+        let gone: Vec<(String, String)> = self
+            .of_resource(resource)
+            .map(|((_, namespace, name), _)| (namespace.clone(), name.clone()))
+            .filter(|key| !present.contains(key))
+            .collect();
+        for (namespace, name) in gone {
+            self.remove(resource, &namespace, &name);
+        }
+    }
+
+    /// The objects of one resource, in key order (a range of the map, not a scan of it).
+    fn of_resource<'a>(
+        &'a self,
+        resource: &'a str,
+    ) -> impl Iterator<Item = (&'a Key, &'a Stored)> + 'a {
+        self.objects
+            .range((resource.to_string(), String::new(), String::new())..)
+            .take_while(move |((kind, _, _), _)| kind == resource)
+    }
+
     pub fn get(&self, resource: &str, namespace: &str, name: &str) -> Option<Value> {
         self.objects
             .get(&(
@@ -202,8 +233,8 @@ impl Store {
         let start = page.after.clone();
         let mut items = Vec::new();
         let mut next = None;
-        for ((kind, object_namespace, name), stored) in &self.objects {
-            if kind != resource || namespace.is_some_and(|wanted| wanted != object_namespace) {
+        for ((_, object_namespace, name), stored) in self.of_resource(resource) {
+            if namespace.is_some_and(|wanted| wanted != object_namespace) {
                 continue;
             }
             if start
@@ -676,6 +707,13 @@ pub fn apply_patch(
     let mut patched = original.clone();
     match media.as_str() {
         "application/merge-patch+json" | "application/strategic-merge-patch+json" => {
+            // A merge patch that is not an object would replace the whole object (RFC 7386),
+            // which no API object survives: the API server refuses to decode the result.
+            if !patch.is_object() {
+                return Err(bad_request(
+                    "the body of the request is a merge patch that is not a JSON object",
+                ));
+            }
             merge(&mut patched, &patch)
         }
         "application/json-patch+json" => json_patch(&mut patched, &patch)
@@ -796,6 +834,8 @@ mod tests {
         assert_eq!(patched["spec"]["unschedulable"], json!(false));
         let refused = apply_patch("application/apply-patch+yaml", &original, "{}");
         assert_eq!(refused.expect_err("not served").0, 415);
+        let refused = apply_patch("application/merge-patch+json", &original, "[]");
+        assert_eq!(refused.expect_err("not an object").0, 400);
     }
 
     #[test]

@@ -533,6 +533,10 @@ pub struct KubevirtSection {
     /// How often migrations, VMs and nodes are looked at while Drover waits, milliseconds.
     #[serde(default = "default_kubevirt_poll_ms")]
     pub poll_ms: u64,
+    /// The namespace of the HyperConverged resource `kubevirt-hyperconverged` (its `Upgradeable`
+    /// gate and workload update methods); absent: `openshift-cnv`, OpenShift Virtualization's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hyperconverged_namespace: Option<String>,
     /// Only `upgrade` and `reboot`: the node's own steps.
     #[serde(
         default,

@@ -1,8 +1,9 @@
 //! `cluster.settings`: the platform settings that block a roll (XenServer's Rolling Pool Upgrade
 //! prechecks: HA, WLB, a VM's CD/DVD), as `drover discover` observed them or as the simulated
 //! platform starts with them. Each entry is `{setting: ha-enabled}` or, for a setting about one
-//! VM, `{setting: vm-media-inserted, vm: web-01}`. oVirt's `scheduling-policy` is not a name of
-//! the file format: a run reads it from the engine, and `drover discover` leaves it out.
+//! VM, `{setting: vm-media-inserted, vm: web-01}`. oVirt's `scheduling-policy` and KubeVirt's
+//! `workload-update-methods` are not names of the file format: a run reads them from the
+//! platform, and `drover discover` leaves them out.
 //!
 //! The serde types check the shape; `into_settings` checks the rules that need the VMs (a VM
 //! setting names a known VM, a pool setting names none, no entry twice) and places every
@@ -51,14 +52,17 @@ impl SettingName {
         }
     }
 
-    /// The file's name of a kind; `None` for oVirt's scheduling policy, which a run reads from
-    /// the engine every time and inventories do not name.
+    /// The file's name of a kind; `None` for oVirt's scheduling policy and KubeVirt's workload
+    /// update methods, which a run reads from the platform every time and inventories do not
+    /// name.
     fn of(kind: SettingKind) -> Option<SettingName> {
         match kind {
             SettingKind::HaEnabled => Some(SettingName::HaEnabled),
             SettingKind::WlbEnabled => Some(SettingName::WlbEnabled),
             SettingKind::VmMediaInserted => Some(SettingName::VmMediaInserted),
-            SettingKind::SchedulingPolicy | SettingKind::ClusterUpgradeUnmarked => None,
+            SettingKind::SchedulingPolicy
+            | SettingKind::ClusterUpgradeUnmarked
+            | SettingKind::WorkloadUpdateMethods => None,
         }
     }
 }
