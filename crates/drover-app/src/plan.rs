@@ -58,7 +58,13 @@ impl PlannedUpgrade {
 /// The core's plan of the inventory's cluster with what the release catalog adds, and its
 /// document.
 pub fn plan_upgrade(file: &InventoryFile) -> Result<PlannedUpgrade, AppError> {
-    let plan = drover_core::plan(&file.cluster);
+    let mut plan = drover_core::plan(&file.cluster);
+    // A suspend or shelve the platform does not have fails the plan now, not a call mid-run.
+    let driver_kind = file.driver.kind();
+    if let Some(check) = drover_drivers::dispositions_precheck(driver_kind, &file.cluster, &plan) {
+        plan = plan.with_waves(Vec::new());
+        plan.prechecks.push(check);
+    }
     let mut document = PlanDocument::new(&file.cluster, &plan);
     let catalog = crate::catalog::plan_upgrades(file, &file.cluster)?;
     if let Some(catalog) = &catalog {

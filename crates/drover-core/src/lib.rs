@@ -13,7 +13,7 @@ pub mod version;
 
 pub use model::{
     ApprovalMode, Cluster, Host, HostId, HostRole, HostShare, HostState, MaintenanceWindow,
-    MaxUnavailable, PlatformSetting, Policy, RestartPolicy, SettingKind, UpgradeMode, Vm, VmId,
+    MaxUnavailable, PlatformSetting, Policy, RestartPolicy, SettingKind, Unmovable, UpgradeMode, Vm, VmId,
     VmState,
 };
 pub use plan::{

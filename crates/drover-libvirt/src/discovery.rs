@@ -228,6 +228,7 @@ impl Inner {
         let known = self.known.vms.iter().find(|vm| vm.name == domain.name);
         let settings = match known {
             Some(known) => DroverVmMetadata {
+                unmovable: None,
                 restart_policy: known.restart_policy,
                 anti_affinity: known.anti_affinity.clone(),
                 migratable: known.migratable,
@@ -251,6 +252,7 @@ impl Inner {
             },
             migratable: settings.migratable,
             local_storage,
+            unmovable: None,
             restart_policy: settings.restart_policy,
             anti_affinity: settings.anti_affinity,
             allowed_hosts: known.and_then(|known| self.allowed_hosts_of(known)),

@@ -41,6 +41,7 @@ impl Default for DroverVmMetadata {
     /// The inventory's defaults for a VM entry.
     fn default() -> Self {
         DroverVmMetadata {
+            unmovable: None,
             restart_policy: RestartPolicy::Manual,
             anti_affinity: None,
             migratable: true,
@@ -208,6 +209,7 @@ mod tests {
     fn reads_drover_metadata_whatever_the_prefix() {
         let element = r#"<drover:vm xmlns:drover="https://drover.dev/xmlns/vm/1" restart_policy="always" anti_affinity="web" migratable="false"/>"#;
         let expected = DroverVmMetadata {
+            unmovable: None,
             restart_policy: RestartPolicy::Always,
             anti_affinity: Some("web".into()),
             migratable: false,

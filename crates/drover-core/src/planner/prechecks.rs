@@ -77,7 +77,7 @@ fn host_constraints(cluster: &Cluster) -> Option<Precheck> {
             && cluster.needs_upgrade(vm.host)
             && matches!(
                 disposition(vm, false),
-                Disposition::Migrate | Disposition::Restart
+                Disposition::Migrate | Disposition::Restart | Disposition::Shelve
             )
             && has_no_allowed_other_host(cluster, vm)
     }) {
@@ -458,7 +458,7 @@ fn withdrawals(cluster: &Cluster) -> (Vec<Withdrawal>, u64, u64) {
         let host = vm.host.index();
         used_memory[host] += vm.memory_mib;
         used_vcpus[host] += vm.vcpus as u64;
-        if disposition_in(cluster, vm) != Disposition::Shutdown {
+        if !disposition_in(cluster, vm).stays_on_own_host() {
             moving_memory[host] += vm.memory_mib;
             moving_vcpus[host] += vm.vcpus as u64;
         }
