@@ -104,7 +104,10 @@ fn print_waves(document: &PlanDocument) {
             .iter()
             .any(|w| w.actions.iter().any(|a| a.kind == kind))
     };
-    let (suspends, shelves) = (parks(ActionKindName::Suspend), parks(ActionKindName::Shelve));
+    let (suspends, shelves) = (
+        parks(ActionKindName::Suspend),
+        parks(ActionKindName::Shelve),
+    );
     let mut headers = vec!["wave", "kind", "hosts", "migrate", "restart", "shutdown"];
     if suspends {
         headers.push("suspend");

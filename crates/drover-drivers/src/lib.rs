@@ -28,7 +28,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use drover_core::{ActionKind, CheckStatus, Cluster, Plan, Precheck};
+use drover_core::{ActionKind, Cluster};
 use drover_driver::{Clock, Driver};
 use drover_schema::inventory::DriverSection;
 
@@ -125,35 +125,6 @@ pub fn supports(kind: &str, action: ActionKind) -> bool {
         ActionKind::Suspend => matches!(kind, "simulator" | "xapi"),
         ActionKind::Shelve => matches!(kind, "simulator" | "openstack"),
     }
-}
-
-/// A failed precheck (`driver-dispositions`) naming every VM whose planned action the driver
-/// `kind` cannot carry out; `None` when it can carry out all of them, so plans without suspends
-/// or shelves list the same prechecks as before.
-pub fn dispositions_precheck(kind: &str, cluster: &Cluster, plan: &Plan) -> Option<Precheck> {
-    let refused: Vec<(String, ActionKind)> = plan
-        .actions()
-        .filter(|action| !supports(kind, action.kind))
-        .map(|action| (cluster.vm(action.vm).name.clone(), action.kind))
-        .collect();
-    if refused.is_empty() {
-        return None;
-    }
-    let listed: Vec<String> = refused
-        .iter()
-        .map(|(vm, action)| format!("{vm} ({})", action.as_str()))
-        .collect();
-    Some(Precheck {
-        id: "driver-dispositions",
-        status: CheckStatus::Fail,
-        message: format!(
-            "the {kind} driver cannot carry out the planned action of VM(s) {}: change their \
-             `unmovable:` to one this platform has (shutdown or restart)",
-            listed.join(", ")
-        ),
-        resolvable: false,
-        subjects: refused.into_iter().map(|(vm, _)| vm).collect(),
-    })
 }
 
 /// The kinds this build has.

@@ -494,9 +494,7 @@ impl Execution {
                             _,
                         )),
                         Some(vm),
-                    ) => {
-                        self.vm_started_after_restore(vm, *on)
-                    }
+                    ) => self.vm_started_after_restore(vm, *on),
                     (Some((CommandKind::ExitMaintenance { .. }, _)), None) => {
                         run.maintenance_by_us = false
                     }

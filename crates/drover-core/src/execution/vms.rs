@@ -468,9 +468,7 @@ impl Execution {
     fn try_start_shutdown(&mut self, vm: VmId) {
         let from = self.vms[&vm].from;
         let others_busy = self.vms.values().any(|r| {
-            r.from == from
-                && !r.stays()
-                && !matches!(r.phase, VmPhase::Done | VmPhase::Cancelled)
+            r.from == from && !r.stays() && !matches!(r.phase, VmPhase::Done | VmPhase::Cancelled)
         });
         if others_busy {
             self.waiting_on_own_limits(vm);
@@ -698,10 +696,7 @@ impl Execution {
             .vms
             .iter()
             .filter(|(_, r)| {
-                r.from == host
-                    && r.stays()
-                    && r.phase == VmPhase::Stopped
-                    && r.command.is_none()
+                r.from == host && r.stays() && r.phase == VmPhase::Stopped && r.command.is_none()
             })
             .filter(|(_, r)| r.attempts < self.settings.max_step_attempts)
             .filter(|(_, r)| r.retry_at.is_none_or(|t| t <= self.now))
@@ -711,9 +706,7 @@ impl Execution {
             self.start_vm(vm, host);
         }
         let waiting = self.vms.values().any(|r| {
-            r.from == host
-                && r.stays()
-                && matches!(r.phase, VmPhase::Stopped | VmPhase::Starting)
+            r.from == host && r.stays() && matches!(r.phase, VmPhase::Stopped | VmPhase::Starting)
         });
         if !waiting {
             self.next_step(host, HostStep::StartingVms);

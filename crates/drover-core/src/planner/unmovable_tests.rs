@@ -134,7 +134,10 @@ fn a_migratable_vm_ignores_the_key_and_local_storage_never_restarts_elsewhere() 
 fn the_checker_refuses_a_suspend_or_shelve_nobody_asked_for() {
     let c = cluster(
         vec![host("h0", 4096), host("h1", 4096)],
-        vec![vm("live", 0, 512, None), vm("off", 0, 512, Some(Unmovable::Shutdown))],
+        vec![
+            vm("live", 0, 512, None),
+            vm("off", 0, 512, Some(Unmovable::Shutdown)),
+        ],
     );
     let p = plan(&c);
     let mut waves = p.waves.clone();

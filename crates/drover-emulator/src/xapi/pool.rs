@@ -746,7 +746,10 @@ impl XapiPool {
         let name = &self.cluster.vms[index].name;
         if self.is_suspended(name) {
             // start_on needs `Halted`: a suspended VM is resumed, not started.
-            return Err(error("VM_BAD_POWER_STATE", &[vm_ref, "halted", "suspended"]));
+            return Err(error(
+                "VM_BAD_POWER_STATE",
+                &[vm_ref, "halted", "suspended"],
+            ));
         }
         let vm = view
             .discovered

@@ -310,9 +310,7 @@ impl<'a> Simulation<'a> {
         let work = &mut self.work[from.index()];
         work.actions_planned += 1;
         match action.kind {
-            ActionKind::Migrate | ActionKind::Restart | ActionKind::Shelve => {
-                work.movers_left += 1
-            }
+            ActionKind::Migrate | ActionKind::Restart | ActionKind::Shelve => work.movers_left += 1,
             ActionKind::Shutdown | ActionKind::Suspend => {
                 work.local_shutdowns.push(index);
                 work.shutdowns_left += 1;
