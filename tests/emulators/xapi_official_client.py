@@ -3,7 +3,8 @@
 password), host/VM/pool records, Async.VM.pool_migrate followed to success through task polling,
 refusals raising XenAPI.Failure with XAPI's own codes, and the pool settings a rolling pool
 upgrade resolves and restores: HA (pool.disable_ha, pool.enable_ha with the heartbeat SR of
-its statefile and its configuration), WLB (pool.set_wlb_enabled) and a CD (VBD.eject).
+its statefile and its configuration), WLB (pool.set_wlb_enabled) and a CD (VBD.eject); and
+Async.VM.suspend / Async.VM.resume_on with their power-state refusals.
 
 Usage: python xapi_official_client.py URL PASSWORD. Prints 'N passed, N failed'."""
 
@@ -210,6 +211,40 @@ for _ in range(200):
     time.sleep(0.05)
 check("Async.pool_update.apply ends as a successful task", x.task.get_status(task) == "success", x.task.get_record(task))
 check("xs3 applied XS82E002", x.pool_update.get_hosts(second) == [by_name["xs3"]], x.pool_update.get_hosts(second))
+
+# Suspend and resume (datamodel_vm.ml: suspend(vm), resume_on(vm, host, start_paused, force);
+# xapi_vm_lifecycle.ml: suspend needs Running and the guest's feature-suspend, resume_on needs
+# Suspended, and a suspend clears resident_on).
+details = failure_code(lambda: x.VM.suspend(guests["filler"]))
+check("suspending a VM without PV drivers raises VM_LACKS_FEATURE", details == ["VM_LACKS_FEATURE", guests["filler"]], details)
+check("a running VM with PV drivers may suspend", "suspend" in x.VM.get_allowed_operations(guests["web"]),
+      x.VM.get_allowed_operations(guests["web"]))
+task = x.Async.VM.suspend(guests["web"])
+for _ in range(400):
+    if x.task.get_status(task) != "pending":
+        break
+    time.sleep(0.05)
+check("Async.VM.suspend ends as a successful task", x.task.get_status(task) == "success", x.task.get_record(task))
+x.task.destroy(task)
+web = x.VM.get_record(guests["web"])
+check("web is Suspended, resident nowhere", web["power_state"] == "Suspended" and web["resident_on"] == "OpaqueRef:NULL",
+      (web["power_state"], web["resident_on"]))
+check("a suspended VM may resume_on", "resume_on" in web["allowed_operations"], web["allowed_operations"])
+details = failure_code(lambda: x.VM.suspend(guests["web"]))
+check("suspending it again raises VM_BAD_POWER_STATE", details == ["VM_BAD_POWER_STATE", guests["web"], "running", "suspended"], details)
+details = failure_code(lambda: x.VM.start_on(guests["web"], by_name["xs2"], False, False))
+check("start_on a suspended VM raises VM_BAD_POWER_STATE", details == ["VM_BAD_POWER_STATE", guests["web"], "halted", "suspended"], details)
+task = x.Async.VM.resume_on(guests["web"], by_name["xs2"], False, False)
+for _ in range(400):
+    if x.task.get_status(task) != "pending":
+        break
+    time.sleep(0.05)
+check("Async.VM.resume_on ends as a successful task", x.task.get_status(task) == "success", x.task.get_record(task))
+x.task.destroy(task)
+check("web runs again on xs2", x.VM.get_power_state(guests["web"]) == "Running" and x.VM.get_resident_on(guests["web"]) == by_name["xs2"],
+      (x.VM.get_power_state(guests["web"]), x.VM.get_resident_on(guests["web"])))
+details = failure_code(lambda: x.VM.resume_on(guests["web"], by_name["xs2"], False, False))
+check("resume_on a running VM raises VM_BAD_POWER_STATE", details == ["VM_BAD_POWER_STATE", guests["web"], "suspended", "running"], details)
 
 session.xenapi.session.logout()
 # XenAPI.py answers SESSION_INVALID by logging in again; without a login to repeat it raises

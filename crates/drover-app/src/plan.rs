@@ -6,7 +6,7 @@
 //!
 //! Plans nothing itself (the core does) and renders nothing (the CLI's plan view does).
 
-use drover_core::{CheckStatus, Plan, Precheck};
+use drover_core::{ActionKind, CheckStatus, Cluster, Plan, Precheck};
 use drover_schema::document::{PlanDocument, PrecheckEntry};
 use drover_schema::inventory::{DriverSection, InventoryFile};
 
@@ -75,7 +75,13 @@ pub fn engine_update_precheck(update: &drover_drivers::EngineUpdate) -> Precheck
 /// oVirt engine with an `engine_update_check`, the engine's own pending update), and its
 /// document.
 pub fn plan_upgrade(file: &InventoryFile) -> Result<PlannedUpgrade, AppError> {
-    let plan = drover_core::plan(&file.cluster);
+    let mut plan = drover_core::plan(&file.cluster);
+    // A suspend or shelve the platform does not have fails the plan now, not a call mid-run.
+    let driver_kind = file.driver.kind();
+    if let Some(check) = dispositions_precheck(driver_kind, &file.cluster, &plan) {
+        plan = plan.with_waves(Vec::new());
+        plan.prechecks.push(check);
+    }
     let mut document = PlanDocument::new(&file.cluster, &plan);
     let catalog = crate::catalog::plan_upgrades(file, &file.cluster)?;
     if let Some(catalog) = &catalog {
@@ -100,4 +106,72 @@ pub fn plan_upgrade(file: &InventoryFile) -> Result<PlannedUpgrade, AppError> {
         catalog,
         document,
     })
+}
+
+/// A failed precheck (`driver-dispositions`) naming every VM whose planned action the driver
+/// `kind` cannot carry out; `None` when it can carry out all of them, so plans without suspends
+/// or shelves list the same prechecks as before.
+fn dispositions_precheck(kind: &str, cluster: &Cluster, plan: &Plan) -> Option<Precheck> {
+    let refused: Vec<(String, ActionKind)> = plan
+        .actions()
+        .filter(|action| !drover_drivers::supports(kind, action.kind))
+        .map(|action| (cluster.vm(action.vm).name.clone(), action.kind))
+        .collect();
+    if refused.is_empty() {
+        return None;
+    }
+    let listed: Vec<String> = refused
+        .iter()
+        .map(|(vm, action)| format!("{vm} ({})", action.as_str()))
+        .collect();
+    Some(Precheck {
+        id: "driver-dispositions",
+        status: CheckStatus::Fail,
+        message: format!(
+            "the {kind} driver cannot carry out the planned action of VM(s) {}: change their \
+             `unmovable:` to one this platform has (shutdown or restart)",
+            listed.join(", ")
+        ),
+        resolvable: false,
+        subjects: refused.into_iter().map(|(vm, _)| vm).collect(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const INVENTORY: &str = r#"cluster: {name: c, target_version: "2.0"}
+hosts:
+  - {name: h1, version: "1.0", memory_mib: 16384, cpus: 8}
+  - {name: h2, version: "1.0", memory_mib: 16384, cpus: 8}
+vms:
+  - {name: live, host: h1, memory_mib: 1024}
+  - {name: shelf, host: h1, memory_mib: 1024, migratable: false, unmovable: shelve}
+  - {name: mem, host: h2, memory_mib: 1024, local_storage: true, unmovable: suspend}
+"#;
+
+    #[test]
+    fn a_disposition_the_driver_lacks_fails_the_plan_naming_the_vms() {
+        let cluster = drover_schema::inventory::parse_inventory(INVENTORY, "i.yaml").unwrap();
+        let plan = drover_core::plan(&cluster);
+        assert!(plan.is_feasible(), "{:?}", plan.prechecks);
+        let on_xapi = dispositions_precheck("xapi", &cluster, &plan).expect("xapi has no shelve");
+        assert_eq!(on_xapi.status, CheckStatus::Fail);
+        assert_eq!(on_xapi.subjects, vec!["shelf".to_string()]);
+        assert!(
+            on_xapi.message.contains("shelf (shelve)"),
+            "{}",
+            on_xapi.message
+        );
+        let on_command = dispositions_precheck("command", &cluster, &plan).unwrap();
+        assert_eq!(on_command.subjects.len(), 2, "{}", on_command.message);
+        assert!(dispositions_precheck("simulator", &cluster, &plan).is_none());
+        let without_parks = drover_core::plan(&{
+            let mut plain = cluster.clone();
+            plain.vms.retain(|vm| vm.unmovable.is_none());
+            plain
+        });
+        assert!(dispositions_precheck("command", &cluster, &without_parks).is_none());
+    }
 }

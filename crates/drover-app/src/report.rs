@@ -27,6 +27,12 @@ pub struct ReportDocument {
     pub restarts: usize,
     pub shutdowns: usize,
     pub forced_shutdowns: usize,
+    /// VMs suspended for their host's upgrade and resumed on it; absent when none.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub suspends: usize,
+    /// VMs shelved and unshelved on another host; absent when none.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub shelves: usize,
     pub downtime: Vec<VmDowntimeEntry>,
     /// Restores (exit maintenance, uncordon, start a VM) a skip or an abort could not do.
     pub restore_errors: Vec<RestoreError>,
@@ -215,6 +221,8 @@ pub fn report_document(
         restarts: report.restarts,
         shutdowns: report.shutdowns,
         forced_shutdowns: report.forced_shutdowns,
+        suspends: report.suspends,
+        shelves: report.shelves,
         downtime: report
             .downtime
             .iter()
@@ -362,4 +370,8 @@ pub fn is_simulated(options_json: &str) -> bool {
         return false;
     };
     options["kind"] == "simulator" && options["time_scale"].as_f64() != Some(1.0)
+}
+
+fn is_zero(count: &usize) -> bool {
+    *count == 0
 }

@@ -88,6 +88,8 @@ fn action_kind(kind: ActionKindName) -> &'static str {
         ActionKindName::Migrate => "migrate",
         ActionKindName::Restart => "restart",
         ActionKindName::Shutdown => "shutdown",
+        ActionKindName::Suspend => "suspend",
+        ActionKindName::Shelve => "shelve",
     }
 }
 
@@ -95,7 +97,25 @@ fn action_kind(kind: ActionKindName) -> &'static str {
 const HOSTS_SHOWN_PER_WAVE: usize = 6;
 
 fn print_waves(document: &PlanDocument) {
-    let mut view = table(&["wave", "kind", "hosts", "migrate", "restart", "shutdown"]);
+    // Suspend and shelve columns only when the plan has any, so other plans read as before.
+    let parks = |kind| {
+        document
+            .waves
+            .iter()
+            .any(|w| w.actions.iter().any(|a| a.kind == kind))
+    };
+    let (suspends, shelves) = (
+        parks(ActionKindName::Suspend),
+        parks(ActionKindName::Shelve),
+    );
+    let mut headers = vec!["wave", "kind", "hosts", "migrate", "restart", "shutdown"];
+    if suspends {
+        headers.push("suspend");
+    }
+    if shelves {
+        headers.push("shelve");
+    }
+    let mut view = table(&headers);
     for wave in &document.waves {
         let count = |kind| {
             wave.actions
@@ -117,14 +137,21 @@ fn print_waves(document: &PlanDocument) {
                 wave.hosts.len() - HOSTS_SHOWN_PER_WAVE
             ));
         }
-        view.add_row(vec![
+        let mut row = vec![
             wave.number.to_string(),
             wave_kind(wave.kind).to_string(),
             hosts,
             count(ActionKindName::Migrate),
             count(ActionKindName::Restart),
             count(ActionKindName::Shutdown),
-        ]);
+        ];
+        if suspends {
+            row.push(count(ActionKindName::Suspend));
+        }
+        if shelves {
+            row.push(count(ActionKindName::Shelve));
+        }
+        view.add_row(row);
     }
     print_table(&view);
 }
@@ -234,6 +261,12 @@ fn print_summary(document: &PlanDocument) {
         summary.restarts,
         summary.shutdowns
     );
+    if summary.suspends + summary.shelves > 0 {
+        println!(
+            "  and {} suspend(s) (resumed on their own host), {} shelve(s) (unshelved on another host)",
+            summary.suspends, summary.shelves
+        );
+    }
     if let Some(level) = &document.final_compatibility_level {
         println!("After the last host: raise the cluster compatibility level to {level}");
     }

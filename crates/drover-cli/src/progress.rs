@@ -108,6 +108,15 @@ impl Progress {
                 cluster.vm(*vm).name,
                 cluster.host(*host).name
             ),
+            CommandKind::SuspendVm { vm, host }
+            | CommandKind::ResumeVm { vm, host }
+            | CommandKind::ShelveVm { vm, host }
+            | CommandKind::UnshelveVm { vm, host } => format!(
+                "{}: {} on {}",
+                cluster.vm(*vm).name,
+                park_verb(&command.kind),
+                cluster.host(*host).name
+            ),
             _ => return,
         };
         let line = format!("vm {what}{attempt}");
@@ -286,8 +295,22 @@ fn vm_of(kind: &CommandKind) -> Option<drover_core::VmId> {
     match kind {
         CommandKind::Migrate { vm, .. }
         | CommandKind::ShutdownVm { vm, .. }
-        | CommandKind::StartVm { vm, .. } => Some(*vm),
+        | CommandKind::StartVm { vm, .. }
+        | CommandKind::SuspendVm { vm, .. }
+        | CommandKind::ResumeVm { vm, .. }
+        | CommandKind::ShelveVm { vm, .. }
+        | CommandKind::UnshelveVm { vm, .. } => Some(*vm),
         _ => None,
+    }
+}
+
+/// The progress word of a suspend, resume, shelve or unshelve.
+fn park_verb(kind: &CommandKind) -> &'static str {
+    match kind {
+        CommandKind::SuspendVm { .. } => "suspending",
+        CommandKind::ResumeVm { .. } => "resuming",
+        CommandKind::ShelveVm { .. } => "shelving",
+        _ => "unshelving",
     }
 }
 
@@ -302,6 +325,15 @@ fn describe(execution: &Execution, kind: &CommandKind) -> String {
         CommandKind::ShutdownVm { vm, .. } => format!("· shutting down {}", cluster.vm(*vm).name),
         CommandKind::StartVm { vm, host } => format!(
             "· starting {} on {}",
+            cluster.vm(*vm).name,
+            cluster.host(*host).name
+        ),
+        CommandKind::SuspendVm { vm, .. } | CommandKind::ShelveVm { vm, .. } => {
+            format!("· {} {}", park_verb(kind), cluster.vm(*vm).name)
+        }
+        CommandKind::ResumeVm { vm, host } | CommandKind::UnshelveVm { vm, host } => format!(
+            "· {} {} on {}",
+            park_verb(kind),
             cluster.vm(*vm).name,
             cluster.host(*host).name
         ),

@@ -149,6 +149,12 @@ fn print_summary(document: &ReportDocument) {
         document.shutdowns,
         document.forced_shutdowns
     );
+    if document.suspends + document.shelves > 0 {
+        println!(
+            "{} suspend(s) (resumed on their own host), {} shelve(s) (unshelved on another host)",
+            document.suspends, document.shelves
+        );
+    }
     if let Some(busy) = document.timing.busy_secs {
         println!(
             "{} of {} with a driver call in flight",

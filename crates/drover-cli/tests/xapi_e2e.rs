@@ -190,3 +190,78 @@ fn drover_check_asks_the_pool_for_its_hosts_updates() {
         "after the sync"
     );
 }
+
+/// `drover run` on a pool with a VM on a local disk that asks `unmovable: suspend`: it is
+/// suspended through `Async.VM.suspend` (not shut down), its host upgraded, and resumed on that
+/// host through `Async.VM.resume_on`, all against the emulator's XAPI front-end.
+#[test]
+fn drover_run_suspends_and_resumes_a_local_disk_vm_through_xapi() {
+    let hosts_and_vms = r#"cluster:
+  name: suspend-pool
+  target_version: "8.4"
+hosts:
+  - {name: xs01, role: master, version: "8.2", memory_mib: 65536, cpus: 16}
+  - {name: xs02, version: "8.2", memory_mib: 65536, cpus: 16}
+vms:
+  - {name: web-01, host: xs01, memory_mib: 8192, vcpus: 4}
+  - {name: cache-01, host: xs02, memory_mib: 4096, vcpus: 2, local_storage: true, unmovable: suspend}
+"#;
+    let workspace = Workspace::new();
+    let world = workspace.path("world.yaml");
+    std::fs::write(
+        &world,
+        format!("{hosts_and_vms}driver: {{kind: simulator, seed: 7}}\n"),
+    )
+    .unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (url, pool) = runtime.block_on(async {
+        let opened = drover_emulator::world::open(&world, Some(600.0)).unwrap();
+        let pool = drover_emulator::xapi::XapiPool::new(
+            opened.driver,
+            opened.cluster,
+            drover_emulator::xapi::Credentials {
+                username: "root".into(),
+                password: "e2e-password".into(),
+            },
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(drover_emulator::xapi::serve(listener, pool.clone()));
+        (url, pool)
+    });
+    let inventory = workspace.path("suspend-pool.yaml");
+    std::fs::write(
+        &inventory,
+        format!(
+            "{hosts_and_vms}driver:\n  kind: xapi\n  url: \"{url}\"\n  username: root\n  password_env: DROVER_E2E_XAPI_PASSWORD\n  task_poll_ms: 20\n  commands:\n    upgrade: [python3, -c, \"{UPGRADE_SCRIPT}\", \"{url}/emulator/upgrade\", \"{{host}}\", \"{{target}}\"]\n"
+        ),
+    )
+    .unwrap();
+    let output = workspace
+        .command(&["run", "-i", inventory.to_str().unwrap(), "-o", "json"])
+        .env("DROVER_E2E_XAPI_PASSWORD", "e2e-password")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|error| panic!("{error}: {}", stderr(&output)));
+    assert_eq!(report["phase"], "completed", "{report}");
+    assert_eq!(report["suspends"], 1, "{report}");
+    assert_eq!(report["shutdowns"], 0, "{report}");
+    let calls = pool.calls_by_method();
+    assert_eq!(calls.get("Async.VM.suspend").copied(), Some(1), "{calls:?}");
+    assert_eq!(
+        calls.get("Async.VM.resume_on").copied(),
+        Some(1),
+        "{calls:?}"
+    );
+    assert!(!calls.contains_key("Async.VM.clean_shutdown"), "{calls:?}");
+    assert!(!calls.contains_key("Async.VM.start_on"), "{calls:?}");
+    let downtime = report["downtime"].as_array().unwrap();
+    assert!(
+        downtime
+            .iter()
+            .any(|d| d["vm"] == "cache-01" && d["action"] == "suspend"),
+        "{report}"
+    );
+}

@@ -572,6 +572,7 @@ impl Driver for CloudstackDriver {
                     local_storage: local && !self.options.allow_migrate_with_volume,
                     // The hotfix procedure (CTX133466) restarts the VMs without tools on another
                     // host, so Drover may; an HA VM is restarted by CloudStack itself.
+                    unmovable: None,
                     restart_policy: match class {
                         VmClass::User
                             if flag(&record, "haenable") != Some(true)

@@ -301,6 +301,7 @@ fn vm_from_entry(entry: VmEntry, host_ids: &BTreeMap<&str, HostId>) -> Result<Vm
         state: entry.state,
         migratable: entry.migratable,
         local_storage: entry.local_storage,
+        unmovable: None,
         restart_policy: entry.restart_policy,
         anti_affinity: entry.anti_affinity,
         allowed_hosts,

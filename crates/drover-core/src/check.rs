@@ -7,7 +7,7 @@
 //! (its allowed hosts may all have been old then); it never moves a third time.
 
 use crate::model::{
-    Cluster, HostId, HostRole, HostShare, HostState, MaxUnavailable, RestartPolicy, VmId,
+    Cluster, HostId, HostRole, HostShare, HostState, MaxUnavailable, RestartPolicy, Unmovable, VmId,
 };
 use crate::plan::{ActionKind, Plan, WaveKind};
 use crate::version::Version;
@@ -293,8 +293,15 @@ fn replay_wave(
         if !in_wave(action.from) {
             replay.fail(format!("{context}: source host is not in this wave"));
         }
+        let cannot_live_migrate = !vm.migratable || vm.local_storage;
+        // The operator's `unmovable:` choice, for a VM that cannot live-migrate.
+        let asked = |choice: Unmovable| cannot_live_migrate && vm.unmovable == Some(choice);
         let allowed_kind = match action.kind {
             ActionKind::Migrate => vm.migratable && !vm.local_storage,
+            ActionKind::Suspend => asked(Unmovable::Suspend),
+            ActionKind::Shelve => asked(Unmovable::Shelve),
+            ActionKind::Restart if asked(Unmovable::Restart) => !vm.local_storage,
+            ActionKind::Shutdown if asked(Unmovable::Shutdown) => true,
             ActionKind::Restart => {
                 !vm.migratable && !vm.local_storage && vm.restart_policy == RestartPolicy::Always
             }
@@ -316,12 +323,15 @@ fn replay_wave(
         }
         let from = action.from;
         match (action.kind, action.to) {
-            (ActionKind::Shutdown, None) => {
+            (ActionKind::Shutdown | ActionKind::Suspend, None) => {
                 shut_down.push((action.vm, from));
                 replay.relocate(action.vm, Some(from), None);
             }
             (ActionKind::Shutdown, Some(_)) => {
                 replay.fail(format!("{context}: a shutdown has no destination"))
+            }
+            (ActionKind::Suspend, Some(_)) => {
+                replay.fail(format!("{context}: a suspend has no destination"))
             }
             (_, None) => replay.fail(format!("{context}: no destination")),
             (_, Some(to)) => {
@@ -383,7 +393,10 @@ fn replay_wave(
         }
         replay.version[host.index()] = cluster.target_version.clone();
     }
-    // A shut-down VM comes back on the host it was shut down on, after that host's upgrade.
+    // A shut-down VM comes back on the host it was shut down on, after that host's upgrade; so
+    // does a suspended one, whose memory XAPI does not keep reserved there meanwhile
+    // (`resident_on` and `scheduled_to_be_resident_on` are cleared on suspend), so its resume
+    // needs room like a start.
     for (vm, host) in shut_down {
         replay.relocate(vm, None, Some(host));
         let name = cluster.vm(vm).name.clone();
@@ -399,7 +412,9 @@ fn check_summary(plan: &Plan, replay: &mut Replay<'_>) {
         count(ActionKind::Restart),
         count(ActionKind::Shutdown),
     );
+    let expected_parked = (count(ActionKind::Suspend), count(ActionKind::Shelve));
     if (summary.migrations, summary.restarts, summary.shutdowns) != expected
+        || (summary.suspends, summary.shelves) != expected_parked
         || summary.waves != plan.waves.len()
     {
         replay.fail(format!(

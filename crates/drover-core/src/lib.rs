@@ -13,8 +13,8 @@ pub mod version;
 
 pub use model::{
     ApprovalMode, Cluster, Host, HostId, HostRole, HostShare, HostState, MaintenanceWindow,
-    MaxUnavailable, PlatformSetting, Policy, RestartPolicy, SettingKind, UpgradeMode, Vm, VmId,
-    VmState,
+    MaxUnavailable, PlatformSetting, Policy, RestartPolicy, SettingKind, Unmovable, UpgradeMode,
+    Vm, VmId, VmState,
 };
 pub use plan::{
     Action, ActionKind, CheckStatus, Plan, Precheck, SkipReason, SkippedHost, Summary, Wave,

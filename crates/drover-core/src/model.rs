@@ -74,6 +74,37 @@ pub enum RestartPolicy {
     Manual,
 }
 
+/// What the operator asks for a VM that cannot live-migrate (inventory `unmovable:`). Absent,
+/// the VM keeps the default: shut down on its own host with local storage, restarted elsewhere
+/// when the platform restarts it (`restart_policy: always`), else shut down with the operator's
+/// consent (`auto_resolve`). A per-VM key, not a platform capability: whether a guest may lose
+/// its memory (shutdown) or its host for a while (shelve) is the operator's call, and the
+/// platform's support is checked separately, before the run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Unmovable {
+    /// Shut down, started again on its own host after that host's upgrade.
+    Shutdown,
+    /// Memory saved to disk (XAPI `VM.suspend`), resumed on its own host after the upgrade:
+    /// no boot, the guest's processes keep running from where they stopped.
+    Suspend,
+    /// Stopped and offloaded by the platform (Nova `shelve`), which keeps its disk and identity,
+    /// then brought back (`unshelve`) on a planned host with room, as a restart would be.
+    Shelve,
+    /// Shut down, started on another host at once.
+    Restart,
+}
+
+impl Unmovable {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Unmovable::Shutdown => "shutdown",
+            Unmovable::Suspend => "suspend",
+            Unmovable::Shelve => "shelve",
+            Unmovable::Restart => "restart",
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct Vm {
     pub name: String,
@@ -84,6 +115,8 @@ pub struct Vm {
     pub migratable: bool,
     pub local_storage: bool,
     pub restart_policy: RestartPolicy,
+    /// What to do when the VM cannot live-migrate; `None` keeps the default (see [`Unmovable`]).
+    pub unmovable: Option<Unmovable>,
     pub anti_affinity: Option<String>,
     /// The hosts this VM may run on, sorted, its own host among them; `None` means any host.
     /// Ganeti DRBD instances ({primary, secondary}: a move swaps the two, which the driver keeps),

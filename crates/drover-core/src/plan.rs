@@ -32,6 +32,12 @@ pub enum ActionKind {
     Restart,
     /// Shut down, then started again on its own host after that host's upgrade (local storage, Oracle PCA).
     Shutdown,
+    /// Memory state saved to disk, resumed on its own host after that host's upgrade (XAPI
+    /// `VM.suspend` / `VM.resume_on`): no boot; the downtime is the host's upgrade.
+    Suspend,
+    /// Stopped and offloaded by the platform, which keeps its disk and identity, then brought back
+    /// on the planned host (Nova `shelve` / `unshelve` with `host`); placed like a restart.
+    Shelve,
 }
 
 impl ActionKind {
@@ -40,7 +46,21 @@ impl ActionKind {
             ActionKind::Migrate => "migrate",
             ActionKind::Restart => "restart",
             ActionKind::Shutdown => "shutdown",
+            ActionKind::Suspend => "suspend",
+            ActionKind::Shelve => "shelve",
         }
+    }
+
+    /// Whether the VM waits on its own host and comes back there after the upgrade (no
+    /// destination): a shutdown or a suspend.
+    pub fn stays_on_own_host(self) -> bool {
+        matches!(self, ActionKind::Shutdown | ActionKind::Suspend)
+    }
+
+    /// Whether the VM stops and then starts on another host (its destination): a restart or a
+    /// shelve.
+    pub fn starts_elsewhere(self) -> bool {
+        matches!(self, ActionKind::Restart | ActionKind::Shelve)
     }
 
     /// Whether the VM's guest stops during this action.
@@ -54,7 +74,8 @@ pub struct Action {
     pub vm: VmId,
     pub kind: ActionKind,
     pub from: HostId,
-    /// The destination; `None` for [`ActionKind::Shutdown`], which comes back on `from`.
+    /// The destination; `None` for [`ActionKind::Shutdown`] and [`ActionKind::Suspend`], which
+    /// come back on `from`.
     pub to: Option<HostId>,
 }
 
@@ -118,6 +139,8 @@ pub struct Summary {
     pub migrations: usize,
     pub restarts: usize,
     pub shutdowns: usize,
+    pub suspends: usize,
+    pub shelves: usize,
     /// Every running migratable VM on a host being upgraded must move at least once.
     pub migrations_lower_bound: usize,
     /// Fewest waves possible for this batch size: control-plane waves plus ⌈compute hosts / batch⌉.
@@ -163,6 +186,8 @@ impl Plan {
         plan.summary.migrations = count(&plan, ActionKind::Migrate);
         plan.summary.restarts = count(&plan, ActionKind::Restart);
         plan.summary.shutdowns = count(&plan, ActionKind::Shutdown);
+        plan.summary.suspends = count(&plan, ActionKind::Suspend);
+        plan.summary.shelves = count(&plan, ActionKind::Shelve);
         plan.summary.waves = plan.waves.len();
         plan.summary.hosts_to_upgrade = plan.waves.iter().map(|w| w.hosts.len()).sum();
         plan

@@ -28,6 +28,7 @@ fn vm(name: &str, host: u32) -> Vm {
         state: VmState::Running,
         migratable: true,
         local_storage: false,
+        unmovable: None,
         restart_policy: RestartPolicy::Manual,
         anti_affinity: None,
         allowed_hosts: None,

@@ -33,6 +33,12 @@ enum Step {
         vm: String,
         host: String,
     },
+    /// Suspend, resume, shelve or unshelve: the VM, its host, and which.
+    Park {
+        vm: String,
+        host: String,
+        call: ParkCall,
+    },
     Upgrade(String, Version),
     Reboot(String, String),
     /// The cluster's name and the level to set.
@@ -40,6 +46,14 @@ enum Step {
     ResolveSetting(PlatformSetting),
     /// The setting and what its resolve saved.
     RestoreSetting(PlatformSetting, String),
+}
+
+#[derive(Clone, Copy)]
+enum ParkCall {
+    Suspend,
+    Resume,
+    Shelve,
+    Unshelve,
 }
 
 impl DriverCall {
@@ -72,6 +86,12 @@ impl DriverCall {
                 vm: vm(*v),
                 host: host(*h),
             },
+            CommandKind::SuspendVm { vm: v, host: h } => park(vm(*v), host(*h), ParkCall::Suspend),
+            CommandKind::ResumeVm { vm: v, host: h } => park(vm(*v), host(*h), ParkCall::Resume),
+            CommandKind::ShelveVm { vm: v, host: h } => park(vm(*v), host(*h), ParkCall::Shelve),
+            CommandKind::UnshelveVm { vm: v, host: h } => {
+                park(vm(*v), host(*h), ParkCall::Unshelve)
+            }
             CommandKind::Upgrade { host: h, target } => Step::Upgrade(host(*h), target.clone()),
             CommandKind::Reboot {
                 host: h,
@@ -106,6 +126,12 @@ impl DriverCall {
                     forced: observed.forced,
                 }),
             Step::Start { vm, host } => nothing(driver.start_vm(&vm, &host).await),
+            Step::Park { vm, host, call } => nothing(match call {
+                ParkCall::Suspend => driver.suspend_vm(&vm, &host).await,
+                ParkCall::Resume => driver.resume_vm(&vm, &host).await,
+                ParkCall::Shelve => driver.shelve_vm(&vm, &host).await,
+                ParkCall::Unshelve => driver.unshelve_vm(&vm, &host).await,
+            }),
             Step::Upgrade(host, target) => nothing(driver.upgrade(&host, &target).await),
             Step::Reboot(host, boot_id) => nothing(driver.reboot(&host, &boot_id).await),
             Step::CompatibilityLevel(cluster, level) => {
@@ -120,4 +146,8 @@ impl DriverCall {
             }
         }
     }
+}
+
+fn park(vm: String, host: String, call: ParkCall) -> Step {
+    Step::Park { vm, host, call }
 }

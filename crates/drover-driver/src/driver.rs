@@ -16,7 +16,7 @@
 
 use std::time::Duration;
 
-use drover_core::{PlatformSetting, Version};
+use drover_core::{ActionKind, PlatformSetting, Version};
 
 pub use drover_core::execution::{Discovered, HostFacts};
 
@@ -77,6 +77,48 @@ pub trait Driver: Send + Sync + 'static {
     /// Starts a stopped VM on `host` (defining it there first if the platform needs that).
     async fn start_vm(&self, vm: &str, host: &str) -> Result<(), DriverError>;
 
+    /// The VM actions this driver carries out. Every driver migrates, shuts down and starts;
+    /// suspend/resume and shelve/unshelve are for platforms that have them (XAPI, Nova), and
+    /// a driver that implements them says so here. The registry answers the same before a run
+    /// ([`ActionKind`]s a plan may ask of a `kind:`), so a plan asking for more fails its
+    /// prechecks instead of a call failing mid-run.
+    fn supports(&self, action: ActionKind) -> bool {
+        matches!(
+            action,
+            ActionKind::Migrate | ActionKind::Restart | ActionKind::Shutdown
+        )
+    }
+
+    /// Saves a running VM's memory to disk and stops it; it stays the host's to resume (XAPI
+    /// `VM.suspend`). Idempotent: a VM already suspended succeeds at once. The default refuses.
+    async fn suspend_vm(&self, vm: &str, host: &str) -> Result<(), DriverError> {
+        let _ = host;
+        Err(disposition_not_supported(self.kind(), "suspend", vm))
+    }
+
+    /// Resumes a suspended VM on `host` (XAPI `VM.resume_on`). Idempotent: a VM already running
+    /// there succeeds at once. The default refuses.
+    async fn resume_vm(&self, vm: &str, host: &str) -> Result<(), DriverError> {
+        let _ = host;
+        Err(disposition_not_supported(self.kind(), "resume", vm))
+    }
+
+    /// Stops a VM and has the platform offload it from `host`, keeping its disk and identity
+    /// (Nova `shelve`, then `shelveOffload` if the cloud keeps it `SHELVED`); returns once it
+    /// is offloaded. Idempotent: a VM already offloaded succeeds at once. The default refuses.
+    async fn shelve_vm(&self, vm: &str, host: &str) -> Result<(), DriverError> {
+        let _ = host;
+        Err(disposition_not_supported(self.kind(), "shelve", vm))
+    }
+
+    /// Brings a shelved VM back, running on `host` (Nova `unshelve` naming the host), verified by
+    /// reading the VM. Idempotent: a VM already running there succeeds at once. The default
+    /// refuses.
+    async fn unshelve_vm(&self, vm: &str, host: &str) -> Result<(), DriverError> {
+        let _ = host;
+        Err(disposition_not_supported(self.kind(), "unshelve", vm))
+    }
+
     /// Installs the target version on a host in maintenance. May reboot the host by itself.
     async fn upgrade(&self, host: &str, target: &Version) -> Result<(), DriverError>;
 
@@ -114,6 +156,14 @@ pub trait Driver: Send + Sync + 'static {
     fn persist(&self) -> Result<(), DriverError> {
         Ok(())
     }
+}
+
+/// The error of a VM call a driver does not implement (the plan's prechecks keep such a plan
+/// from starting; this is the backstop).
+fn disposition_not_supported(kind: &str, verb: &str, vm: &str) -> DriverError {
+    DriverError::Refused(format!(
+        "cannot {verb} VM {vm}: not supported by the {kind} driver"
+    ))
 }
 
 /// The error of a settings call a driver does not implement.

@@ -28,7 +28,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use drover_core::Cluster;
+use drover_core::{ActionKind, Cluster};
 use drover_driver::{Clock, Driver};
 use drover_schema::inventory::DriverSection;
 
@@ -114,6 +114,18 @@ pub fn registration_of_kind(kind: &str) -> Result<&'static Registration, Registr
             kind: kind.to_string(),
             hint: build_hint(kind),
         })
+}
+
+/// Whether a driver kind carries out a VM action. Every driver migrates, shuts down and starts;
+/// suspend/resume is XAPI's (`VM.suspend` / `VM.resume_on`), shelve/unshelve Nova's; the
+/// simulator has both. Answered here, before any driver is opened, so a plan is checked when it
+/// is made; each driver's `Driver::supports` answers the same.
+pub fn supports(kind: &str, action: ActionKind) -> bool {
+    match action {
+        ActionKind::Migrate | ActionKind::Restart | ActionKind::Shutdown => true,
+        ActionKind::Suspend => matches!(kind, "simulator" | "xapi"),
+        ActionKind::Shelve => matches!(kind, "simulator" | "openstack"),
+    }
 }
 
 /// The kinds this build has.

@@ -1,5 +1,12 @@
 //! The invariants a rolling upgrade must keep, checked on the simulated platform itself (not on
 //! Drover's view of it) after every engine step and at the end of the run.
+//!
+//! A suspended or shelved VM is not running on the platform: it is not "lost" (only a VM still
+//! running when its host reboots is), it must run again when the run ends like any VM Drover
+//! stopped, and capacity does not count it on any host meanwhile — XAPI clears a suspended VM's
+//! `resident_on` and `scheduled_to_be_resident_on` ("make sure we aren't reserving any memory
+//! for this VM", `ocaml/xapi/xapi_vm_lifecycle.ml`) and Nova frees an offloaded server's host,
+//! so its return needs room like any start, which the capacity check then covers.
 
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -3,7 +3,7 @@
 
 use drover_core::{
     ApprovalMode, Cluster, HostId, MaintenanceWindow, MaxUnavailable, PlatformSetting, SettingKind,
-    UpgradeMode,
+    Unmovable, UpgradeMode,
 };
 use drover_sim::driver::{Fault, FaultKind, RandomFaults, SlowStep};
 use drover_sim::GenerateSpec;
@@ -51,6 +51,7 @@ pub fn scenario(seed: u64) -> Scenario {
     compatibility_raise(seed, &mut cluster, &mut faults);
     blocking_settings(seed, &mut cluster, &mut faults);
     host_constraints(seed, &mut cluster);
+    dispositions(seed, &mut cluster);
     maintenance_windows(seed, &mut cluster);
     let random_faults = if rng.random_bool(0.3) {
         RandomFaults {
@@ -143,6 +144,29 @@ fn host_constraints(seed: u64, cluster: &mut Cluster) {
         }
         allowed.sort();
         vm.allowed_hosts = Some(allowed);
+    }
+}
+
+/// Some seeds give VMs that cannot live-migrate an `unmovable:` choice (suspend, shelve,
+/// restart, shutdown), so suspends and shelves run under faults, crashes and resumes too. From a
+/// stream of its own, so every other choice of a seed stays what it was.
+fn dispositions(seed: u64, cluster: &mut Cluster) {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    rng.set_stream(4);
+    if !rng.random_bool(0.3) {
+        return;
+    }
+    let choices = [
+        Unmovable::Suspend,
+        Unmovable::Shelve,
+        Unmovable::Restart,
+        Unmovable::Shutdown,
+    ];
+    for vm in cluster.vms.iter_mut() {
+        if (vm.migratable && !vm.local_storage) || !rng.random_bool(0.7) {
+            continue;
+        }
+        vm.unmovable = Some(choices[rng.random_range(0..choices.len())]);
     }
 }
 

@@ -42,6 +42,7 @@ fn cluster() -> Cluster {
         state: VmState::Running,
         migratable: true,
         local_storage: false,
+        unmovable: None,
         restart_policy: RestartPolicy::Manual,
         anti_affinity: None,
         allowed_hosts: None,

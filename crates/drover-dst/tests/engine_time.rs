@@ -41,6 +41,7 @@ fn cluster_of(vm_count: usize) -> Cluster {
         state: VmState::Running,
         migratable: true,
         local_storage: false,
+        unmovable: None,
         restart_policy: RestartPolicy::Manual,
         anti_affinity: None,
         allowed_hosts: None,

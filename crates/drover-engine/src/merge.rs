@@ -94,6 +94,7 @@ mod tests {
             state: VmState::Running,
             migratable: true,
             local_storage: false,
+            unmovable: None,
             restart_policy: RestartPolicy::Manual,
             anti_affinity: None,
             allowed_hosts: allowed.map(|ids| ids.into_iter().map(HostId).collect()),

@@ -12,7 +12,7 @@ use drover_core::execution::{
 };
 use drover_core::{
     Cluster, Host, HostId, HostRole, HostState, PlatformSetting, RestartPolicy, SettingKind,
-    Version, Vm, VmId, VmState,
+    Unmovable, Version, Vm, VmId, VmState,
 };
 use serde::{Deserialize, Serialize};
 
@@ -86,6 +86,10 @@ pub struct VmRecord {
     pub migratable: bool,
     pub local_storage: bool,
     pub restart_always: bool,
+    /// `unmovable:` by name (shutdown, suspend, shelve, restart); absent when the VM has none,
+    /// and in records written before the key existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unmovable: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub anti_affinity: Option<String>,
     /// Host indices, as `host`; absent in records written before host constraints existed.
@@ -260,6 +264,7 @@ pub fn vm_record(vm: &Vm) -> VmRecord {
         migratable: vm.migratable,
         local_storage: vm.local_storage,
         restart_always: vm.restart_policy == RestartPolicy::Always,
+        unmovable: vm.unmovable.map(|choice| choice.as_str().to_string()),
         anti_affinity: vm.anti_affinity.clone(),
         allowed_hosts: vm
             .allowed_hosts
@@ -281,6 +286,7 @@ pub fn vm_from_record(record: &VmRecord) -> Vm {
         },
         migratable: record.migratable,
         local_storage: record.local_storage,
+        unmovable: record.unmovable.as_deref().and_then(unmovable_named),
         restart_policy: if record.restart_always {
             RestartPolicy::Always
         } else {
@@ -292,6 +298,17 @@ pub fn vm_from_record(record: &VmRecord) -> Vm {
             .as_ref()
             .map(|allowed| allowed.iter().copied().map(HostId).collect()),
     }
+}
+
+fn unmovable_named(name: &str) -> Option<Unmovable> {
+    [
+        Unmovable::Shutdown,
+        Unmovable::Suspend,
+        Unmovable::Shelve,
+        Unmovable::Restart,
+    ]
+    .into_iter()
+    .find(|choice| choice.as_str() == name)
 }
 
 pub fn setting_record(setting: &PlatformSetting) -> SettingRecord {

@@ -245,6 +245,7 @@ pub fn discovered(inputs: &DiscoveryInputs) -> Result<Discovered, String> {
             },
             migratable: mobility != Mobility::Fixed,
             local_storage: mobility == Mobility::Fixed,
+            unmovable: None,
             restart_policy: RestartPolicy::Manual,
             anti_affinity: None,
             allowed_hosts,

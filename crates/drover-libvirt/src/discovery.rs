@@ -251,6 +251,9 @@ impl Inner {
             },
             migratable: settings.migratable,
             local_storage,
+            // The disposition the operator asked for in the inventory (a domain's metadata names
+            // none: it is the operator's call about the workload, not the domain's).
+            unmovable: known.and_then(|known| known.unmovable),
             restart_policy: settings.restart_policy,
             anti_affinity: settings.anti_affinity,
             allowed_hosts: known.and_then(|known| self.allowed_hosts_of(known)),

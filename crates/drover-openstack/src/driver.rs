@@ -28,6 +28,14 @@
 //!   `{"confirmResize": null}` (api-ref `servers-actions.inc`).
 //! - Shutdown / start: `{"os-stop": null}` / `{"os-start": null}`, followed to `SHUTOFF` /
 //!   `ACTIVE` with no task under way.
+//! - Shelve (a server whose `unmovable:` is `shelve`): `{"shelve": null}` (api-ref
+//!   `servers-action-shelve.inc`: from `ACTIVE`, `SHUTOFF`, `PAUSED` or `SUSPENDED`), followed
+//!   to `SHELVED` or `SHELVED_OFFLOADED` (the latter at once for a volume-backed server or with
+//!   `shelved_offload_time` 0); a server left `SHELVED` still holds its host, so it is offloaded
+//!   with `{"shelveOffload": null}` and followed to `SHELVED_OFFLOADED`. Unshelve:
+//!   `{"unshelve": {"host": TO}}` (2.91+, for a `SHELVED_OFFLOADED` server), or
+//!   `{"unshelve": null}` below 2.91, where the scheduler picks the host and the driver says
+//!   so; followed to `ACTIVE` and checked by reading the server's host, never by the answer.
 //! - Host facts, health check, upgrade and reboot: the operator's commands (`host_commands`); a
 //!   host is back only when its `nova-compute` service reports `up` with a report newer than
 //!   the command (Nova keeps a stopped service `up` for `service_down_time`).
@@ -869,6 +877,102 @@ impl Driver for OpenstackDriver {
         })
         .await
         .map(|_| ())
+    }
+
+    /// Nova shelves; it has no suspend-to-disk that frees the host (`suspend` keeps the
+    /// server on its host).
+    fn supports(&self, action: drover_core::ActionKind) -> bool {
+        !matches!(action, drover_core::ActionKind::Suspend)
+    }
+
+    async fn shelve_vm(&self, vm: &str, _host: &str) -> Result<(), DriverError> {
+        let id = self.server_id(vm).await?;
+        let deadline = Instant::now() + self.timings.action_timeout;
+        let server = self.server(&id, vm).await?;
+        if server.status == "SHELVED_OFFLOADED" && server.idle() {
+            return Ok(());
+        }
+        let shelved = |server: &ServerView| {
+            matches!(server.status.as_str(), "SHELVED" | "SHELVED_OFFLOADED") && server.idle()
+        };
+        // A shelve already under way (a resumed run) is followed, not asked again.
+        if server.status != "SHELVED" && !server.task_state.starts_with("shelving") {
+            self.action(&id, json!({"shelve": null}), vm).await?;
+        }
+        let server = self
+            .wait_server(&id, vm, deadline, "shelved", shelved)
+            .await?;
+        if server.status == "SHELVED" {
+            // `shelved_offload_time` keeps it on its host, which must be emptied: offload now.
+            // Nova may be offloading it itself meanwhile (409); the server's status decides.
+            if let Err(error) = self.action(&id, json!({"shelveOffload": null}), vm).await {
+                let now = self.server(&id, vm).await?;
+                if now.status != "SHELVED_OFFLOADED" && !now.task_state.starts_with("shelving") {
+                    return Err(error);
+                }
+            }
+            self.wait_server(&id, vm, deadline, "SHELVED_OFFLOADED", |server| {
+                server.status == "SHELVED_OFFLOADED" && server.idle()
+            })
+            .await?;
+        }
+        Ok(())
+    }
+
+    async fn unshelve_vm(&self, vm: &str, host: &str) -> Result<(), DriverError> {
+        let id = self.server_id(vm).await?;
+        let server = self.server(&id, vm).await?;
+        if server.status == "ACTIVE" && server.idle() {
+            if server.host == host {
+                return Ok(());
+            }
+            return Err(DriverError::Refused(format!(
+                "server {vm} already runs on {}, not {host}",
+                server.host
+            )));
+        }
+        let minor = self
+            .client
+            .compute_minor()
+            .await
+            .map_err(|error| error_for(error, vm))?;
+        let names_host = minor >= 91 && server.status == "SHELVED_OFFLOADED";
+        if server.task_state != "unshelving" {
+            let body = if names_host {
+                json!({"unshelve": {"host": host}})
+            } else {
+                tracing::warn!(
+                    vm,
+                    host,
+                    microversion = format!("2.{minor}"),
+                    status = server.status.as_str(),
+                    "openstack: unshelve cannot name the host (2.91+ and SHELVED_OFFLOADED only); the scheduler picks it"
+                );
+                json!({"unshelve": null})
+            };
+            self.action(&id, body, vm).await?;
+        }
+        let deadline = Instant::now() + self.timings.action_timeout;
+        let server = self
+            .wait_server(&id, vm, deadline, "ACTIVE", |server| {
+                server.status == "ACTIVE" && server.idle()
+            })
+            .await?;
+        if server.host != host {
+            if names_host {
+                return Err(DriverError::Failed(format!(
+                    "server {vm} was unshelved on {}, not on {host} as asked",
+                    server.host
+                )));
+            }
+            tracing::warn!(
+                vm,
+                planned = host,
+                actual = server.host.as_str(),
+                "openstack: unshelved where the scheduler chose (microversion below 2.91)"
+            );
+        }
+        Ok(())
     }
 
     async fn upgrade(&self, host: &str, target: &Version) -> Result<(), DriverError> {

@@ -348,6 +348,7 @@ pub fn discovered(inputs: &DiscoveryInputs) -> Result<Discovered, String> {
             },
             migratable: movable,
             local_storage: !movable,
+            unmovable: None,
             restart_policy: RestartPolicy::Manual,
             anti_affinity: group_of.get(server.id.as_str()).cloned(),
             allowed_hosts: None,

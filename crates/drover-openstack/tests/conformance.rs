@@ -390,3 +390,76 @@ async fn a_migration_to_a_stopped_compute_is_refused_and_succeeds_elsewhere() {
         refused_after.as_secs_f64()
     );
 }
+
+/// `NAME STATUS HOST` of a server, by the harness (`openstack server list`), not the driver.
+fn server_line(name: &str) -> Option<(String, String)> {
+    let output = Command::new(harness()).arg("servers").output().unwrap();
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .find_map(|line| {
+            let mut words = line.split_whitespace();
+            (words.next() == Some(name)).then(|| {
+                let status = words.next().unwrap_or("").to_string();
+                let host = words.next().unwrap_or("").to_string();
+                (status, host)
+            })
+        })
+}
+
+/// Shelve (offloaded, off its compute) and unshelve onto a named compute (2.91), each followed
+/// by reading the server, as a `unmovable: shelve` VM goes through a roll.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shelve_offloads_the_server_and_unshelve_starts_it_on_the_named_host() {
+    let Some(url) = auth_url() else { return };
+    let _turn = CLOUD.lock().await;
+    let directory = tempfile::tempdir().unwrap();
+    let driver = open_driver(directory.path(), &url);
+    set_up(driver.as_ref()).await;
+    assert!(driver.supports(drover_core::ActionKind::Shelve));
+    assert!(!driver.supports(drover_core::ActionKind::Suspend));
+    let where_now = placement(driver.as_ref()).await;
+    let from = match where_now.get("shelf1") {
+        Some(host) => host.clone(),
+        None => {
+            harness_does(&["boot", "shelf1", &compute(1)]);
+            compute(1)
+        }
+    };
+    // A server an earlier run left shelved comes back first.
+    if let Some((status, _)) = server_line("shelf1") {
+        if status.starts_with("SHELVED") {
+            driver
+                .unshelve_vm("shelf1", &from)
+                .await
+                .expect("unshelve the leftover");
+        }
+    }
+    let from = placement(driver.as_ref()).await["shelf1"].clone();
+    let to = if from == compute(1) {
+        compute(2)
+    } else {
+        compute(1)
+    };
+    let started = Instant::now();
+    driver.shelve_vm("shelf1", &from).await.expect("shelve");
+    let shelved = server_line("shelf1").expect("the server still exists");
+    assert_eq!(
+        shelved.0, "SHELVED_OFFLOADED",
+        "offloaded, off its host: {shelved:?}"
+    );
+    driver
+        .shelve_vm("shelf1", &from)
+        .await
+        .expect("shelving a shelved server succeeds at once");
+    driver.unshelve_vm("shelf1", &to).await.expect("unshelve");
+    let back = server_line("shelf1").expect("the server still exists");
+    assert_eq!(back, ("ACTIVE".to_string(), to.clone()));
+    driver
+        .unshelve_vm("shelf1", &to)
+        .await
+        .expect("unshelving a running server on its host succeeds at once");
+    println!(
+        "openstack shelve + unshelve {from} → {to}: {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
+}

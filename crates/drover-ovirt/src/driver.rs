@@ -936,6 +936,7 @@ impl Driver for OvirtDriver {
                 // migration is such a request, as the `cluster_upgrade` role's `force_migrate`.
                 migratable: text(&placement, "affinity") != "pinned",
                 local_storage: on_local_storage(record, &local_domains),
+                unmovable: None,
                 restart_policy: if high_availability {
                     RestartPolicy::Always
                 } else {

@@ -10,7 +10,7 @@
 
 use drover_core::{
     Action, ActionKind, CheckStatus, Cluster, HostId, Plan, Precheck, SkipReason, SkippedHost,
-    Summary, Wave, WaveKind,
+    Summary, Unmovable, Wave, WaveKind,
 };
 use serde::{Deserialize, Serialize};
 
@@ -92,6 +92,11 @@ pub struct SummaryEntry {
     pub migrations: usize,
     pub restarts: usize,
     pub shutdowns: usize,
+    /// Left out when zero, so documents of plans without suspends or shelves stay as they were.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub suspends: usize,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub shelves: usize,
     pub migrations_lower_bound: usize,
     pub waves_lower_bound: usize,
     pub max_unavailable: u32,
@@ -129,6 +134,12 @@ pub enum ActionKindName {
     Migrate,
     Restart,
     Shutdown,
+    Suspend,
+    Shelve,
+}
+
+fn is_zero(count: &usize) -> bool {
+    *count == 0
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -298,6 +309,8 @@ impl From<&Summary> for SummaryEntry {
             migrations: summary.migrations,
             restarts: summary.restarts,
             shutdowns: summary.shutdowns,
+            suspends: summary.suspends,
+            shelves: summary.shelves,
             migrations_lower_bound: summary.migrations_lower_bound,
             waves_lower_bound: summary.waves_lower_bound,
             max_unavailable: summary.max_unavailable,
@@ -320,6 +333,15 @@ impl DowntimeEntry {
 /// Mirrors the planner's choice (`drover_core::planner::disposition`) in the operator's words.
 fn downtime_reason(cluster: &Cluster, action: &Action, host: &str) -> String {
     match action.kind {
+        ActionKind::Restart if cluster.vm(action.vm).unmovable == Some(Unmovable::Restart) => {
+            let destination = action
+                .to
+                .map_or_else(|| "another host".to_string(), |to| host_name(cluster, to));
+            format!("cannot live-migrate; unmovable: restart: restarted on {destination}")
+        }
+        ActionKind::Shutdown if cluster.vm(action.vm).unmovable == Some(Unmovable::Shutdown) => {
+            format!("cannot live-migrate; unmovable: shutdown: shut down for {host}'s upgrade, started again on it")
+        }
         ActionKind::Restart => {
             let destination = action
                 .to
@@ -337,6 +359,16 @@ fn downtime_reason(cluster: &Cluster, action: &Action, host: &str) -> String {
             "cannot live-migrate or restart elsewhere: shut down for {host}'s upgrade (auto_resolve)"
         ),
         ActionKind::Migrate => format!("live-migrated away from {host}: no downtime"),
+        ActionKind::Suspend => format!(
+            "cannot live-migrate; unmovable: suspend: memory saved to disk, resumed on {host} after \
+             its upgrade (no boot)"
+        ),
+        ActionKind::Shelve => {
+            let destination = action
+                .to
+                .map_or_else(|| "another host".to_string(), |to| host_name(cluster, to));
+            format!("cannot live-migrate; unmovable: shelve: shelved, unshelved on {destination}")
+        }
     }
 }
 
@@ -376,6 +408,8 @@ impl From<ActionKindName> for ActionKind {
             ActionKindName::Migrate => ActionKind::Migrate,
             ActionKindName::Restart => ActionKind::Restart,
             ActionKindName::Shutdown => ActionKind::Shutdown,
+            ActionKindName::Suspend => ActionKind::Suspend,
+            ActionKindName::Shelve => ActionKind::Shelve,
         }
     }
 }
@@ -386,6 +420,8 @@ impl From<ActionKind> for ActionKindName {
             ActionKind::Migrate => ActionKindName::Migrate,
             ActionKind::Restart => ActionKindName::Restart,
             ActionKind::Shutdown => ActionKindName::Shutdown,
+            ActionKind::Suspend => ActionKindName::Suspend,
+            ActionKind::Shelve => ActionKindName::Shelve,
         }
     }
 }

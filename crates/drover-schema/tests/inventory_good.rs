@@ -271,6 +271,7 @@ fn cluster_with_no_defaults() -> Cluster {
         state: VmState::Stopped,
         migratable: false,
         local_storage: true,
+        unmovable: None,
         restart_policy: RestartPolicy::Always,
         anti_affinity: Some("~".to_string()),
         allowed_hosts: None,

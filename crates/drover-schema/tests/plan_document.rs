@@ -94,6 +94,8 @@ fn hand_made_plan() -> Plan {
         migrations: 1,
         restarts: 1,
         shutdowns: 2,
+        suspends: 0,
+        shelves: 0,
         migrations_lower_bound: 1,
         waves_lower_bound: 2,
         max_unavailable: 2,

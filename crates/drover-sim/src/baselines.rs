@@ -279,8 +279,10 @@ impl<'a> Ledger<'a> {
         for host in hosts {
             for vm in self.host_vms[host.index()].iter().copied() {
                 match disposition(self.cluster.vm(vm), self.cluster.policy.auto_resolve) {
-                    Disposition::Migrate | Disposition::Restart => movers.push(vm),
-                    Disposition::Shutdown => {}
+                    Disposition::Migrate | Disposition::Restart | Disposition::Shelve => {
+                        movers.push(vm)
+                    }
+                    Disposition::Shutdown | Disposition::Suspend => {}
                     Disposition::Blocked => self.unplaced_vms += 1,
                 }
             }

@@ -126,6 +126,7 @@ impl GanetiCluster {
                     state: VmState::Running,
                     migratable: true,
                     local_storage: false,
+                    unmovable: None,
                     restart_policy: RestartPolicy::Manual,
                     anti_affinity: None,
                     allowed_hosts,

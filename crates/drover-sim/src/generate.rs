@@ -325,6 +325,7 @@ impl<'a> HostFiller<'a> {
             },
             migratable: !drawn.no_tools,
             local_storage: drawn.local_storage,
+            unmovable: None,
             restart_policy: if drawn.no_tools {
                 RestartPolicy::Always
             } else {

@@ -166,6 +166,7 @@ fn build(draw: &ClusterDraw) -> Cluster {
             state: VmState::Running,
             migratable: v.migratable,
             local_storage: false,
+            unmovable: None,
             restart_policy: RestartPolicy::Manual,
             anti_affinity: None,
             allowed_hosts: allowed,

@@ -183,6 +183,7 @@ fn build(draw: &ClusterDraw) -> Cluster {
             },
             migratable: matches!(v.guest, Guest::Tools),
             local_storage: matches!(v.guest, Guest::LocalStorage),
+            unmovable: None,
             restart_policy: match v.guest {
                 Guest::NoTools {
                     restart_always: true,

@@ -140,6 +140,7 @@ pub fn guest(record: &Record, host: HostId, surroundings: &Surroundings) -> Vm {
         // stale: only a running VM's say whether it can move live.
         migratable: !running || (may_pool_migrate && surroundings.pv_drivers_detected(record)),
         local_storage: surroundings.local_storage(record),
+        unmovable: None,
         restart_policy: match text(record, "ha_restart_priority") {
             "restart" | "best-effort" => RestartPolicy::Always,
             _ => RestartPolicy::Manual,

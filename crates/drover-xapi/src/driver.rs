@@ -742,6 +742,65 @@ impl Driver for XapiDriver {
         }
     }
 
+    /// XAPI has `VM.suspend` / `VM.resume_on`; shelving is Nova's.
+    fn supports(&self, action: drover_core::ActionKind) -> bool {
+        !matches!(action, drover_core::ActionKind::Shelve)
+    }
+
+    /// `Async.VM.suspend` (datamodel_vm.ml: "Suspend the specified VM to disk. This can only be
+    /// called when the specified VM is in the Running state"), followed as a task and cancelled
+    /// at the migration timeout (it writes the VM's memory out); its error code is kept.
+    async fn suspend_vm(&self, vm: &str, host: &str) -> Result<(), DriverError> {
+        let (vm_ref, record) = self.vm_ref(vm).await?;
+        if text(&record, "power_state") == "Suspended" {
+            return Ok(());
+        }
+        match self
+            .run_task(
+                "VM.suspend",
+                vec![json!(vm_ref)],
+                self.timings.migration_timeout,
+                host,
+            )
+            .await?
+        {
+            TaskEnd::Succeeded => Ok(()),
+            TaskEnd::Failed(error) => Err(driver_error(error, host)),
+            TaskEnd::TimedOut => Err(DriverError::Failed(format!(
+                "suspend of {vm} still pending after {} s: cancelled (task.cancel)",
+                self.timings.migration_timeout.as_secs()
+            ))),
+        }
+    }
+
+    /// `Async.VM.resume_on(vm, host, start_paused = false, force = false)` (datamodel_vm.ml);
+    /// a VM already running on `host` succeeds at once.
+    async fn resume_vm(&self, vm: &str, host: &str) -> Result<(), DriverError> {
+        let (vm_ref, record) = self.vm_ref(vm).await?;
+        let (host_ref, _) = self.host_ref(host).await?;
+        match text(&record, "power_state") {
+            "Running" if text(&record, "resident_on") == host_ref => return Ok(()),
+            "Suspended" => {}
+            state => {
+                return Err(DriverError::Refused(format!(
+                    "VM {vm} is {state}, not Suspended: nothing to resume"
+                )))
+            }
+        }
+        let params = vec![json!(vm_ref), json!(host_ref), json!(false), json!(false)];
+        match self
+            .run_task("VM.resume_on", params, self.timings.migration_timeout, host)
+            .await?
+        {
+            TaskEnd::Succeeded => Ok(()),
+            TaskEnd::Failed(error) => Err(driver_error(error, host)),
+            TaskEnd::TimedOut => Err(DriverError::Failed(format!(
+                "resume of {vm} on {host} still pending after {} s: cancelled (task.cancel)",
+                self.timings.migration_timeout.as_secs()
+            ))),
+        }
+    }
+
     /// The operator's `upgrade` command (skipped when the host already reports the target),
     /// then waiting until the host answers at the target version.
     async fn upgrade(&self, host: &str, target: &Version) -> Result<(), DriverError> {

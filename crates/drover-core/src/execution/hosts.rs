@@ -386,7 +386,9 @@ impl Execution {
             queue.push_back((CommandKind::Uncordon { host }, None));
         }
         for (vm, start_on) in self.vms_stopped_by_us_for(host) {
-            queue.push_back((CommandKind::StartVm { vm, host: start_on }, Some(vm)));
+            // Resumed, unshelved or started, as Drover stopped it.
+            let bring_back = self.vms[&vm].bring_back_command(vm, start_on);
+            queue.push_back((bring_back, Some(vm)));
         }
         self.hosts[host.index()].restore_queue.extend(queue);
         self.issue_next_restore(host);
@@ -451,7 +453,9 @@ impl Execution {
             return;
         };
         let timeout = match kind {
-            CommandKind::StartVm { .. } => self.settings.vm_start_timeout_ms,
+            CommandKind::StartVm { .. }
+            | CommandKind::ResumeVm { .. }
+            | CommandKind::UnshelveVm { .. } => self.bring_back_timeout_ms(&kind),
             _ => self.settings.step_timeout_ms,
         };
         let run = &mut self.hosts[host.index()];
@@ -482,9 +486,15 @@ impl Execution {
                 run.restore_failing_since = None;
                 run.restore_attempts = 0;
                 match (&undone, vm) {
-                    (Some((CommandKind::StartVm { host: on, .. }, _)), Some(vm)) => {
-                        self.vm_started_after_restore(vm, *on)
-                    }
+                    (
+                        Some((
+                            CommandKind::StartVm { host: on, .. }
+                            | CommandKind::ResumeVm { host: on, .. }
+                            | CommandKind::UnshelveVm { host: on, .. },
+                            _,
+                        )),
+                        Some(vm),
+                    ) => self.vm_started_after_restore(vm, *on),
                     (Some((CommandKind::ExitMaintenance { .. }, _)), None) => {
                         run.maintenance_by_us = false
                     }

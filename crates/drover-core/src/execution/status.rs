@@ -12,6 +12,8 @@ pub(super) struct Counters {
     pub restarts: usize,
     pub shutdowns: usize,
     pub forced_shutdowns: usize,
+    pub suspends: usize,
+    pub shelves: usize,
     pub hosts_upgraded: usize,
     pub hosts_skipped: usize,
     pub abort_restores_issued: bool,
@@ -107,6 +109,10 @@ pub struct RunReport {
     pub restarts: usize,
     pub shutdowns: usize,
     pub forced_shutdowns: usize,
+    /// VMs suspended on their host for its upgrade (resumed there after it).
+    pub suspends: usize,
+    /// VMs shelved and unshelved on another host.
+    pub shelves: usize,
     pub downtime: Vec<VmDowntime>,
     /// Every VM action of every started wave, in wave order (a VM that moved twice is listed
     /// twice).
@@ -364,6 +370,8 @@ impl Execution {
             restarts: self.counters.restarts,
             shutdowns: self.counters.shutdowns,
             forced_shutdowns: self.counters.forced_shutdowns,
+            suspends: self.counters.suspends,
+            shelves: self.counters.shelves,
             downtime,
             vm_actions,
             restore_errors,

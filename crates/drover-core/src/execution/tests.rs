@@ -26,6 +26,7 @@ fn vm(name: &str, host: u32) -> Vm {
         state: VmState::Running,
         migratable: true,
         local_storage: false,
+        unmovable: None,
         restart_policy: RestartPolicy::Manual,
         anti_affinity: None,
         allowed_hosts: None,
@@ -149,6 +150,16 @@ impl Platform {
             CommandKind::ShutdownVm { vm, .. } => {
                 self.cluster.vms[vm.index()].state = VmState::Stopped;
                 ok(Observation::ShutDown { forced: false })
+            }
+            CommandKind::SuspendVm { vm, .. } | CommandKind::ShelveVm { vm, .. } => {
+                self.cluster.vms[vm.index()].state = VmState::Stopped;
+                ok(Observation::Nothing)
+            }
+            CommandKind::ResumeVm { vm, host } | CommandKind::UnshelveVm { vm, host } => {
+                let spec = &mut self.cluster.vms[vm.index()];
+                spec.state = VmState::Running;
+                spec.host = *host;
+                ok(Observation::Nothing)
             }
             CommandKind::StartVm { vm, host } => {
                 self.start_vm_calls += 1;
@@ -988,3 +999,84 @@ fn a_skipped_last_host_left_in_maintenance_completes_with_its_restore_error_repo
 }
 
 mod blocking_settings_tests;
+
+/// The three-host cluster with a VM to suspend on `a` and one to shelve on `b`, neither able to
+/// live-migrate.
+fn cluster_with_suspend_and_shelve() -> Cluster {
+    let mut c = cluster();
+    let mut suspend = vm("keeps-memory", 1);
+    suspend.migratable = false;
+    suspend.unmovable = Some(Unmovable::Suspend);
+    let mut shelve = vm("shelved", 2);
+    shelve.migratable = false;
+    shelve.unmovable = Some(Unmovable::Shelve);
+    c.vms.push(suspend);
+    c.vms.push(shelve);
+    c
+}
+
+#[test]
+fn a_suspend_resumes_on_its_own_host_and_a_shelve_unshelves_elsewhere() {
+    let cluster = cluster_with_suspend_and_shelve();
+    let mut platform = Platform::new(&cluster);
+    let mut now = 0;
+    let mut execution = Execution::new(cluster, now);
+    drive(&mut execution, &mut platform, &mut now);
+    assert_eq!(execution.phase(), &RunPhase::Completed);
+    let report = execution.report();
+    assert_eq!((report.suspends, report.shelves), (1, 1));
+    assert_eq!(report.shutdowns, 1, "the local VM is still shut down");
+    for call in ["suspend-vm", "resume-vm", "shelve-vm", "unshelve-vm"] {
+        assert_eq!(
+            platform.calls.iter().filter(|c| *c == call).count(),
+            1,
+            "{call} once in {:?}",
+            platform.calls
+        );
+    }
+    let suspended = &platform.cluster.vms[4];
+    assert_eq!(suspended.host, HostId(1), "resumed on its own host");
+    assert_eq!(suspended.state, VmState::Running);
+    let shelved = &platform.cluster.vms[5];
+    assert_ne!(shelved.host, HostId(2), "unshelved on another host");
+    assert_eq!(shelved.state, VmState::Running);
+    let suspend_at = platform.calls.iter().position(|c| c == "suspend-vm");
+    let resume_at = platform.calls.iter().position(|c| c == "resume-vm");
+    let upgrades_before_resume = platform.calls[..resume_at.unwrap()]
+        .iter()
+        .filter(|c| *c == "upgrade")
+        .count();
+    assert!(suspend_at < resume_at);
+    assert!(
+        upgrades_before_resume >= 2,
+        "resumed only after its host's upgrade: {:?}",
+        platform.calls
+    );
+}
+
+#[test]
+fn abort_resumes_a_suspended_vm_rather_than_booting_it() {
+    let cluster = cluster_with_suspend_and_shelve();
+    let mut platform = Platform::new(&cluster);
+    platform.fail_upgrade_of = Some(HostId(1));
+    let mut now = 0;
+    let mut execution = Execution::new(cluster, now);
+    drive(&mut execution, &mut platform, &mut now);
+    assert!(matches!(execution.phase(), RunPhase::Halted { .. }));
+    assert_eq!(platform.cluster.vms[4].state, VmState::Stopped);
+    execution.handle(now, Input::Operator(OperatorCommand::Abort));
+    drive(&mut execution, &mut platform, &mut now);
+    assert_eq!(platform.cluster.vms[4].state, VmState::Running);
+    assert_eq!(platform.cluster.vms[4].host, HostId(1));
+    assert_eq!(
+        platform.calls.iter().filter(|c| *c == "resume-vm").count(),
+        1
+    );
+    // The one start is the local VM's, shut down on the same host; the suspended VM is resumed.
+    assert_eq!(
+        platform.calls.iter().filter(|c| *c == "start-vm").count(),
+        1,
+        "{:?}",
+        platform.calls
+    );
+}

@@ -57,6 +57,27 @@ pub enum CommandKind {
         vm: VmId,
         host: HostId,
     },
+    /// Save the VM's memory to disk and stop it (XAPI `VM.suspend`); it stays on `host`.
+    SuspendVm {
+        vm: VmId,
+        host: HostId,
+    },
+    /// Resume a suspended VM on `host` (XAPI `VM.resume_on`).
+    ResumeVm {
+        vm: VmId,
+        host: HostId,
+    },
+    /// Stop the VM and have the platform offload it, keeping its disk and identity (Nova
+    /// `shelve`, then `shelveOffload` where it stays `SHELVED`); `host` is where it ran.
+    ShelveVm {
+        vm: VmId,
+        host: HostId,
+    },
+    /// Bring a shelved VM back on `host` (Nova `unshelve` naming the host).
+    UnshelveVm {
+        vm: VmId,
+        host: HostId,
+    },
     Upgrade {
         host: HostId,
         target: Version,
@@ -97,6 +118,10 @@ impl CommandKind {
             CommandKind::Migrate { .. } => "migrate",
             CommandKind::ShutdownVm { .. } => "shutdown-vm",
             CommandKind::StartVm { .. } => "start-vm",
+            CommandKind::SuspendVm { .. } => "suspend-vm",
+            CommandKind::ResumeVm { .. } => "resume-vm",
+            CommandKind::ShelveVm { .. } => "shelve-vm",
+            CommandKind::UnshelveVm { .. } => "unshelve-vm",
             CommandKind::Upgrade { .. } => "upgrade",
             CommandKind::Reboot { .. } => "reboot",
             CommandKind::SetCompatibilityLevel { .. } => "set-compatibility-level",
@@ -120,6 +145,10 @@ impl CommandKind {
             | CommandKind::ExitMaintenance { host }
             | CommandKind::ShutdownVm { host, .. }
             | CommandKind::StartVm { host, .. }
+            | CommandKind::SuspendVm { host, .. }
+            | CommandKind::ResumeVm { host, .. }
+            | CommandKind::ShelveVm { host, .. }
+            | CommandKind::UnshelveVm { host, .. }
             | CommandKind::Upgrade { host, .. }
             | CommandKind::Reboot { host, .. } => Some(*host),
             CommandKind::Migrate { from, .. } => Some(*from),
@@ -130,7 +159,11 @@ impl CommandKind {
         match self {
             CommandKind::Migrate { vm, .. }
             | CommandKind::ShutdownVm { vm, .. }
-            | CommandKind::StartVm { vm, .. } => Some(*vm),
+            | CommandKind::StartVm { vm, .. }
+            | CommandKind::SuspendVm { vm, .. }
+            | CommandKind::ResumeVm { vm, .. }
+            | CommandKind::ShelveVm { vm, .. }
+            | CommandKind::UnshelveVm { vm, .. } => Some(*vm),
             _ => None,
         }
     }

@@ -1,6 +1,7 @@
 //! The VM actions of a wave: live migrations within per-host and per-cluster limits, retried on
-//! another destination; restarts (shut down, start elsewhere) in eviction batches; shutdowns of
-//! VMs that come back on their own host after its upgrade. Keeps the last attempts per VM.
+//! another destination; restarts (shut down, start elsewhere) and shelves (shelve, unshelve
+//! elsewhere) in eviction batches; shutdowns and suspends of VMs that come back on their own host
+//! after its upgrade. Keeps the last attempts per VM.
 
 use std::collections::VecDeque;
 
@@ -52,6 +53,9 @@ pub(super) struct VmRun {
     pub history: VecDeque<Attempt>,
     pub down_since: Option<Millis>,
     pub downtime_ms: u64,
+    /// A shelve that no other host could take: it waits on its own host and is unshelved there
+    /// after the upgrade (a restart in that case becomes a shutdown instead).
+    pub back_on_own_host: bool,
 }
 
 impl VmRun {
@@ -71,6 +75,41 @@ impl VmRun {
             history: VecDeque::new(),
             down_since: None,
             downtime_ms: 0,
+            back_on_own_host: false,
+        }
+    }
+
+    /// Whether the VM waits on its own host and comes back there after the upgrade.
+    pub fn stays(&self) -> bool {
+        self.kind.stays_on_own_host() || self.back_on_own_host
+    }
+
+    /// Whether the VM stops and then starts on its destination (a restart or a shelve).
+    pub fn starts_elsewhere(&self) -> bool {
+        self.kind.starts_elsewhere() && !self.back_on_own_host
+    }
+
+    /// The call that stops this VM for its action: a suspend or a shelve where the plan asks,
+    /// else a graceful shutdown.
+    fn stop_command(&self, vm: VmId, graceful_timeout_ms: u64) -> CommandKind {
+        let host = self.from;
+        match self.kind {
+            ActionKind::Suspend => CommandKind::SuspendVm { vm, host },
+            ActionKind::Shelve => CommandKind::ShelveVm { vm, host },
+            _ => CommandKind::ShutdownVm {
+                vm,
+                host,
+                graceful_timeout_ms,
+            },
+        }
+    }
+
+    /// The call that brings this VM back on `host`: resume, unshelve or start, as it stopped.
+    pub fn bring_back_command(&self, vm: VmId, host: HostId) -> CommandKind {
+        match self.kind {
+            ActionKind::Suspend => CommandKind::ResumeVm { vm, host },
+            ActionKind::Shelve => CommandKind::UnshelveVm { vm, host },
+            _ => CommandKind::StartVm { vm, host },
         }
     }
 
@@ -96,13 +135,13 @@ impl VmRun {
     pub fn is_incoming_to(&self, host: HostId) -> bool {
         let moving = match self.kind {
             ActionKind::Migrate => matches!(self.phase, VmPhase::Pending | VmPhase::Migrating),
-            ActionKind::Restart => {
+            ActionKind::Restart | ActionKind::Shelve => {
                 matches!(
                     self.phase,
                     VmPhase::Pending | VmPhase::ShuttingDown | VmPhase::Stopped | VmPhase::Starting
                 )
             }
-            ActionKind::Shutdown => false,
+            ActionKind::Shutdown | ActionKind::Suspend => false,
         };
         moving && self.to == Some(host)
     }
@@ -171,7 +210,7 @@ impl Execution {
             .vms
             .iter()
             .filter(|(_, r)| {
-                r.kind == ActionKind::Restart && r.phase == VmPhase::Stopped && r.command.is_none()
+                r.starts_elsewhere() && r.phase == VmPhase::Stopped && r.command.is_none()
             })
             .filter(|(_, r)| r.attempts < max_attempts)
             .filter(|(_, r)| r.retry_at.is_none_or(|t| t <= self.now))
@@ -211,8 +250,8 @@ impl Execution {
         }
         match run.kind {
             ActionKind::Migrate => self.try_start_migration(vm),
-            ActionKind::Restart => self.try_start_eviction(vm),
-            ActionKind::Shutdown => self.try_start_shutdown(vm),
+            ActionKind::Restart | ActionKind::Shelve => self.try_start_eviction(vm),
+            ActionKind::Shutdown | ActionKind::Suspend => self.try_start_shutdown(vm),
         }
     }
 
@@ -311,10 +350,15 @@ impl Execution {
 
     /// Re-plans a restarted VM that no other host can take now: it stays shut down and comes
     /// back on its own host after that host's upgrade, like a VM with local storage. Its place
-    /// on the destination that refused it is released.
+    /// on the destination that refused it is released. A shelved VM stays shelved and is
+    /// unshelved there.
     fn come_back_on_own_host(&mut self, vm: VmId) {
         let run = self.vms.get_mut(&vm).expect("vm run exists");
-        run.kind = ActionKind::Shutdown;
+        if run.kind == ActionKind::Shelve {
+            run.back_on_own_host = true;
+        } else {
+            run.kind = ActionKind::Shutdown;
+        }
         run.to = None;
         run.attempts = 0;
         run.retry_at = None;
@@ -424,9 +468,7 @@ impl Execution {
     fn try_start_shutdown(&mut self, vm: VmId) {
         let from = self.vms[&vm].from;
         let others_busy = self.vms.values().any(|r| {
-            r.from == from
-                && r.kind != ActionKind::Shutdown
-                && !matches!(r.phase, VmPhase::Done | VmPhase::Cancelled)
+            r.from == from && !r.stays() && !matches!(r.phase, VmPhase::Done | VmPhase::Cancelled)
         });
         if others_busy {
             self.waiting_on_own_limits(vm);
@@ -450,14 +492,15 @@ impl Execution {
         let graceful = self.settings.vm_shutdown_graceful_ms;
         let run = self.vms.get_mut(&vm).expect("vm run exists");
         run.attempts += 1;
-        let (attempt, host) = (run.attempts, run.from);
-        let kind = CommandKind::ShutdownVm {
-            vm,
-            host,
-            graceful_timeout_ms: graceful,
+        let attempt = run.attempts;
+        let kind = run.stop_command(vm, graceful);
+        let timeout = match kind {
+            // The driver forces the VM off after the graceful timeout; leave it a minute beyond.
+            CommandKind::ShutdownVm { .. } => graceful + 60_000,
+            // A suspend writes the VM's memory out and a shelve its disk: a migration's worth.
+            _ => self.settings.migration_timeout_ms,
         };
-        // The driver forces the VM off after the graceful timeout; leave it a minute beyond that.
-        let id = self.issue(kind, graceful + 60_000, attempt, Purpose::Vm { vm });
+        let id = self.issue(kind, timeout, attempt, Purpose::Vm { vm });
         let run = self.vms.get_mut(&vm).expect("vm run exists");
         run.command = Some(id);
         run.set(VmPhase::ShuttingDown, now);
@@ -466,19 +509,26 @@ impl Execution {
 
     fn start_vm(&mut self, vm: VmId, host: HostId) {
         let now = self.now;
-        let timeout = self.settings.vm_start_timeout_ms;
         let run = self.vms.get_mut(&vm).expect("vm run exists");
         run.attempts += 1;
         let attempt = run.attempts;
-        let id = self.issue(
-            CommandKind::StartVm { vm, host },
-            timeout,
-            attempt,
-            Purpose::Vm { vm },
-        );
+        let kind = run.bring_back_command(vm, host);
+        let timeout = self.bring_back_timeout_ms(&kind);
+        let id = self.issue(kind, timeout, attempt, Purpose::Vm { vm });
         let run = self.vms.get_mut(&vm).expect("vm run exists");
         run.command = Some(id);
         run.set(VmPhase::Starting, now);
+    }
+
+    /// A start boots; a resume reads the VM's memory back and an unshelve its disk, which take
+    /// a migration's worth of time.
+    pub(super) fn bring_back_timeout_ms(&self, kind: &CommandKind) -> Millis {
+        match kind {
+            CommandKind::ResumeVm { .. } | CommandKind::UnshelveVm { .. } => {
+                self.settings.migration_timeout_ms
+            }
+            _ => self.settings.vm_start_timeout_ms,
+        }
     }
 
     pub(super) fn on_vm_outcome(&mut self, vm: VmId, command: CommandId, outcome: Outcome) {
@@ -524,9 +574,11 @@ impl Execution {
                 }
                 run.set(VmPhase::Stopped, now);
                 self.cluster.vms[vm.index()].state = crate::model::VmState::Stopped;
-                if run.kind == ActionKind::Restart {
+                if run.starts_elsewhere() {
                     let to = run.to.expect("a restart has a destination");
                     self.start_vm(vm, to);
+                } else if run.kind == ActionKind::Suspend {
+                    self.counters.suspends += 1;
                 } else {
                     self.counters.shutdowns += 1;
                 }
@@ -539,8 +591,10 @@ impl Execution {
                 let spec = &mut self.cluster.vms[vm.index()];
                 spec.host = host;
                 spec.state = crate::model::VmState::Running;
-                if self.vms[&vm].kind == ActionKind::Restart {
-                    self.counters.restarts += 1;
+                match self.vms[&vm].kind {
+                    ActionKind::Restart => self.counters.restarts += 1,
+                    ActionKind::Shelve => self.counters.shelves += 1,
+                    _ => {}
                 }
             }
             _ => {}
@@ -569,14 +623,14 @@ impl Execution {
         if phase == VmPhase::Starting {
             // The VM is shut down whatever happens next; a restart tries another host next time.
             run.set(VmPhase::Stopped, now);
-            if run.kind == ActionKind::Restart {
+            if run.starts_elsewhere() {
                 if let Some(to) = run.to {
                     run.tried.push(to);
                 }
             }
         }
         if run.attempts >= max {
-            if phase == VmPhase::Starting && refused && run.kind == ActionKind::Restart {
+            if phase == VmPhase::Starting && refused && run.starts_elsewhere() {
                 // Refused everywhere it was tried: the VM is already shut down, so it can
                 // wait safely for its own host instead of failing that host.
                 // (`on_vm_outcome` then lets its host's evacuation finish.)
@@ -622,9 +676,10 @@ impl Execution {
     pub(super) fn maybe_finish_evacuation(&mut self, host: HostId) {
         let mut any_left = false;
         for run in self.vms.values().filter(|r| r.from == host) {
-            let finished = match run.kind {
-                ActionKind::Shutdown => run.phase == VmPhase::Stopped,
-                _ => matches!(run.phase, VmPhase::Done | VmPhase::Cancelled),
+            let finished = if run.stays() {
+                run.phase == VmPhase::Stopped
+            } else {
+                matches!(run.phase, VmPhase::Done | VmPhase::Cancelled)
             };
             if !finished {
                 any_left = true;
@@ -641,10 +696,7 @@ impl Execution {
             .vms
             .iter()
             .filter(|(_, r)| {
-                r.from == host
-                    && r.kind == ActionKind::Shutdown
-                    && r.phase == VmPhase::Stopped
-                    && r.command.is_none()
+                r.from == host && r.stays() && r.phase == VmPhase::Stopped && r.command.is_none()
             })
             .filter(|(_, r)| r.attempts < self.settings.max_step_attempts)
             .filter(|(_, r)| r.retry_at.is_none_or(|t| t <= self.now))
@@ -654,9 +706,7 @@ impl Execution {
             self.start_vm(vm, host);
         }
         let waiting = self.vms.values().any(|r| {
-            r.from == host
-                && r.kind == ActionKind::Shutdown
-                && matches!(r.phase, VmPhase::Stopped | VmPhase::Starting)
+            r.from == host && r.stays() && matches!(r.phase, VmPhase::Stopped | VmPhase::Starting)
         });
         if !waiting {
             self.next_step(host, HostStep::StartingVms);
@@ -681,7 +731,7 @@ impl Execution {
             .filter(|(_, r)| r.from == host && r.phase == VmPhase::Stopped && r.command.is_none())
             .map(|(vm, r)| {
                 let destination = match r.to {
-                    Some(to) if r.kind == ActionKind::Restart && !r.tried.contains(&to) => to,
+                    Some(to) if r.starts_elsewhere() && !r.tried.contains(&to) => to,
                     _ => r.from,
                 };
                 (*vm, destination)

@@ -30,6 +30,7 @@ fn pinned(name: &str, host: u32, memory_mib: u64, allowed: &[u32]) -> Vm {
         state: VmState::Running,
         migratable: true,
         local_storage: false,
+        unmovable: None,
         restart_policy: RestartPolicy::Manual,
         anti_affinity: None,
         allowed_hosts: Some(allowed_hosts),

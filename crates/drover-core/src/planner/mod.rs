@@ -16,7 +16,7 @@ mod prechecks;
 
 use std::collections::VecDeque;
 
-use crate::model::{Cluster, HostId, HostRole, HostState, RestartPolicy, Vm, VmId};
+use crate::model::{Cluster, HostId, HostRole, HostState, RestartPolicy, Unmovable, Vm, VmId};
 use crate::plan::{
     Action, ActionKind, CheckStatus, Plan, Precheck, SkipReason, SkippedHost, Summary, Wave,
     WaveKind,
@@ -31,12 +31,35 @@ pub enum Disposition {
     Migrate,
     Restart,
     Shutdown,
+    /// Suspended on its own host, resumed there after the upgrade (`unmovable: suspend`).
+    Suspend,
+    /// Shelved, unshelved on another host at once (`unmovable: shelve`).
+    Shelve,
     /// Can neither migrate nor restart elsewhere, and the policy does not allow shutting it down.
     Blocked,
 }
 
-/// The disposition of a VM under a policy, from its own properties only.
+impl Disposition {
+    /// Whether the VM waits on its own host through the upgrade (shut down or suspended).
+    pub fn stays_on_own_host(self) -> bool {
+        matches!(self, Disposition::Shutdown | Disposition::Suspend)
+    }
+}
+
+/// The disposition of a VM under a policy, from its own properties only. A VM that can
+/// live-migrate always does; one that cannot follows its `unmovable:` key when it has one (the
+/// key is the operator's consent, so it needs no `auto_resolve`), else the defaults.
 pub fn disposition(vm: &Vm, auto_resolve: bool) -> Disposition {
+    let can_live_migrate = vm.migratable && !vm.local_storage;
+    match vm.unmovable {
+        _ if can_live_migrate => return Disposition::Migrate,
+        Some(Unmovable::Suspend) => return Disposition::Suspend,
+        Some(Unmovable::Shelve) => return Disposition::Shelve,
+        Some(Unmovable::Shutdown) => return Disposition::Shutdown,
+        // A restart elsewhere would leave a local disk behind: local storage keeps the default.
+        Some(Unmovable::Restart) if !vm.local_storage => return Disposition::Restart,
+        _ => {}
+    }
     if vm.local_storage {
         Disposition::Shutdown
     } else if vm.migratable {
@@ -66,7 +89,7 @@ pub fn is_pool_of_one(cluster: &Cluster) -> bool {
 pub fn disposition_in(cluster: &Cluster, vm: &Vm) -> Disposition {
     let auto_resolve = cluster.policy.auto_resolve;
     match disposition(vm, auto_resolve) {
-        Disposition::Migrate | Disposition::Restart
+        Disposition::Migrate | Disposition::Restart | Disposition::Shelve
             if is_pool_of_one(cluster) || has_no_allowed_other_host(cluster, vm) =>
         {
             if auto_resolve {
@@ -198,6 +221,8 @@ fn summarize(cluster: &Cluster, waves: &[Wave], batch_size: u32, summary: &mut S
             ActionKind::Migrate => summary.migrations += 1,
             ActionKind::Restart => summary.restarts += 1,
             ActionKind::Shutdown => summary.shutdowns += 1,
+            ActionKind::Suspend => summary.suspends += 1,
+            ActionKind::Shelve => summary.shelves += 1,
         }
     }
     let (control_plane, compute) = upgrade_queues(cluster);
@@ -228,7 +253,7 @@ fn upgrade_queues(cluster: &Cluster) -> (Vec<HostId>, Vec<HostId>) {
     });
     let mut movable = vec![0usize; cluster.hosts.len()];
     for vm in cluster.vms.iter().filter(|vm| vm.is_running()) {
-        if disposition_in(cluster, vm) != Disposition::Shutdown {
+        if !disposition_in(cluster, vm).stays_on_own_host() {
             movable[vm.host.index()] += 1;
         }
     }
@@ -465,6 +490,9 @@ mod tests;
 
 #[cfg(test)]
 mod constraint_tests;
+
+#[cfg(test)]
+mod unmovable_tests;
 
 /// Helper for callers that display actions: the VM and its move, by name.
 pub fn describe_action(cluster: &Cluster, action: &Action) -> String {

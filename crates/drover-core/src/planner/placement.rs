@@ -494,7 +494,7 @@ impl<'a> Placement<'a> {
     fn must_leave(&self, vm: VmId) -> bool {
         matches!(
             disposition_in(self.cluster, self.cluster.vm(vm)),
-            Disposition::Migrate | Disposition::Restart
+            Disposition::Migrate | Disposition::Restart | Disposition::Shelve
         )
     }
 
@@ -581,8 +581,10 @@ impl<'a> Placement<'a> {
         for vm in self.host_vms[host.index()].iter().copied() {
             match disposition_in(self.cluster, self.cluster.vm(vm)) {
                 Disposition::Migrate => migrations.push(vm),
-                Disposition::Restart => restarts.push(vm),
-                Disposition::Shutdown => shutdowns.push(vm),
+                Disposition::Restart => restarts.push((vm, ActionKind::Restart)),
+                Disposition::Shelve => restarts.push((vm, ActionKind::Shelve)),
+                Disposition::Shutdown => shutdowns.push((vm, ActionKind::Shutdown)),
+                Disposition::Suspend => shutdowns.push((vm, ActionKind::Suspend)),
                 Disposition::Blocked => blocked.push(vm),
             }
         }
@@ -592,7 +594,7 @@ impl<'a> Placement<'a> {
         let mut movers: Vec<(VmId, ActionKind)> = migrations
             .into_iter()
             .map(|vm| (vm, ActionKind::Migrate))
-            .chain(restarts.into_iter().map(|vm| (vm, ActionKind::Restart)))
+            .chain(restarts)
             .collect();
         // Largest first is the classic best-fit-decreasing order: it packs tightest.
         movers.sort_by_key(|(vm, _)| {
@@ -642,10 +644,10 @@ impl<'a> Placement<'a> {
                 to: Some(done.to),
             })
             .collect();
-        actions.sort_by_key(|a| a.kind == ActionKind::Restart);
-        actions.extend(shutdowns.into_iter().map(|vm| Action {
+        actions.sort_by_key(|a| a.kind.starts_elsewhere());
+        actions.extend(shutdowns.into_iter().map(|(vm, kind)| Action {
             vm,
-            kind: ActionKind::Shutdown,
+            kind,
             from: host,
             to: None,
         }));

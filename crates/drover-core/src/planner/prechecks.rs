@@ -7,7 +7,7 @@ use super::{
     disposition, disposition_in, has_no_allowed_other_host, is_pool_of_one, requested_batch_size,
     Disposition,
 };
-use crate::model::{Cluster, HostId, HostRole, HostState, SettingKind};
+use crate::model::{Cluster, HostId, HostRole, HostState, SettingKind, Unmovable, Vm};
 use crate::plan::{CheckStatus, Precheck};
 
 /// At most this many names are spelled out in one message; the full list is in `subjects`.
@@ -77,7 +77,7 @@ fn host_constraints(cluster: &Cluster) -> Option<Precheck> {
             && cluster.needs_upgrade(vm.host)
             && matches!(
                 disposition(vm, false),
-                Disposition::Migrate | Disposition::Restart
+                Disposition::Migrate | Disposition::Restart | Disposition::Shelve
             )
             && has_no_allowed_other_host(cluster, vm)
     }) {
@@ -384,20 +384,33 @@ fn unmovable_vms(cluster: &Cluster) -> Precheck {
 }
 
 fn local_storage_vms(cluster: &Cluster) -> Precheck {
-    let local: Vec<String> = cluster
+    let local: Vec<&Vm> = cluster
         .vms
         .iter()
         .filter(|vm| vm.is_running() && vm.local_storage && cluster.needs_upgrade(vm.host))
-        .map(|vm| vm.name.clone())
         .collect();
     if local.is_empty() {
         return check(
             "local-storage-vms",
             CheckStatus::Pass,
             "no running VM uses local storage".into(),
-            local,
+            Vec::new(),
         );
     }
+    // One that asked to be suspended or shelved (`unmovable:`) is not shut down.
+    let (parked, shut): (Vec<&Vm>, Vec<&Vm>) = local
+        .into_iter()
+        .partition(|vm| matches!(vm.unmovable, Some(Unmovable::Suspend | Unmovable::Shelve)));
+    let names = |vms: &[&Vm]| -> Vec<String> { vms.iter().map(|vm| vm.name.clone()).collect() };
+    if shut.is_empty() {
+        let parked = names(&parked);
+        let message = format!(
+            "VM(s) {} use local storage and are suspended or shelved as their unmovable key asks, not shut down",
+            name_list(&parked)
+        );
+        return check("local-storage-vms", CheckStatus::Pass, message, parked);
+    }
+    let local = names(&shut);
     let message = format!(
         "VM(s) {} use local storage: shut down during their host's upgrade and started again on it",
         name_list(&local)
@@ -466,7 +479,7 @@ fn withdrawals(cluster: &Cluster) -> (Vec<Withdrawal>, u64, u64) {
         let host = vm.host.index();
         used_memory[host] += vm.memory_mib;
         used_vcpus[host] += vm.vcpus as u64;
-        if disposition_in(cluster, vm) != Disposition::Shutdown {
+        if !disposition_in(cluster, vm).stays_on_own_host() {
             moving_memory[host] += vm.memory_mib;
             moving_vcpus[host] += vm.vcpus as u64;
         }

@@ -16,7 +16,7 @@
 //!
 //! This module must not know HTTP or either wire encoding: it answers decoded calls.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
@@ -75,6 +75,10 @@ struct PoolState {
     boot_times: HashMap<(String, String), f64>,
     /// The hash `pool.sync_updates` answered last; `None` before the first sync.
     update_hash: Option<String>,
+    /// VMs suspended through `VM.suspend`, by name: the simulator's world holds them stopped
+    /// (their memory freed, as xapi clears `resident_on` on suspend), this front-end reports
+    /// them `Suspended` until `VM.resume_on` (or `VM.hard_shutdown`).
+    suspended: BTreeSet<String>,
 }
 
 struct Task {
@@ -438,6 +442,15 @@ impl XapiPool {
                 expect(4)?;
                 self.start_on(arg(0), arg(1)).await
             }
+            // datamodel_vm.ml: suspend(vm); resume_on(vm, host, start_paused, force).
+            ("VM", "suspend") => {
+                expect(1)?;
+                self.suspend(arg(0)).await
+            }
+            ("VM", "resume_on") => {
+                expect(4)?;
+                self.resume_on(arg(0), arg(1)).await
+            }
             ("task", _) => self.task_call(method, message, args),
             _ => match self.settings_call(class, message, args).await {
                 Some(answer) => answer,
@@ -639,8 +652,18 @@ impl XapiPool {
             .iter()
             .find(|vm| &vm.name == name)
             .ok_or_else(|| error("HANDLE_INVALID", &["VM", vm_ref]))?;
+        if self.is_suspended(name) && wait.is_zero() {
+            // hard_shutdown is allowed from Suspended: the image is discarded, the VM halted.
+            self.lock().suspended.remove(name);
+            return Ok(XapiValue::string(""));
+        }
         if vm.state != VmState::Running {
-            return Err(error("VM_BAD_POWER_STATE", &[vm_ref, "running", "halted"]));
+            let actual = if self.is_suspended(name) {
+                "suspended"
+            } else {
+                "halted"
+            };
+            return Err(error("VM_BAD_POWER_STATE", &[vm_ref, "running", actual]));
         }
         let host = view.discovered.hosts[vm.host.index()].name.clone();
         self.driver
@@ -650,11 +673,84 @@ impl XapiPool {
         Ok(XapiValue::string(""))
     }
 
+    fn is_suspended(&self, name: &str) -> bool {
+        self.lock().suspended.contains(name)
+    }
+
+    /// xapi_vm_lifecycle.ml: `suspend` needs the `Running` state and, like `pool_migrate`, the
+    /// guest's `feature-suspend` (PV drivers; `VM_LACKS_FEATURE [vm]` without them). A local
+    /// disk does not stop a suspend: the image goes to the suspend SR and the VM resumes where
+    /// its disk is.
+    async fn suspend(&self, vm_ref: &str) -> CallAnswer {
+        let index = self.vm_index(vm_ref)?;
+        let view = self.view().await?;
+        let name = &self.cluster.vms[index].name;
+        let vm = view
+            .discovered
+            .vms
+            .iter()
+            .find(|vm| &vm.name == name)
+            .ok_or_else(|| error("HANDLE_INVALID", &["VM", vm_ref]))?;
+        if vm.state != VmState::Running {
+            let actual = if self.is_suspended(name) {
+                "suspended"
+            } else {
+                "halted"
+            };
+            return Err(error("VM_BAD_POWER_STATE", &[vm_ref, "running", actual]));
+        }
+        if !vm.migratable {
+            return Err(error("VM_LACKS_FEATURE", &[vm_ref]));
+        }
+        let host = view.discovered.hosts[vm.host.index()].name.clone();
+        self.driver
+            .suspend_vm(name, &host)
+            .await
+            .map_err(|problem| self.platform_error(problem, vm_ref))?;
+        self.lock().suspended.insert(name.clone());
+        Ok(XapiValue::string(""))
+    }
+
+    /// `resume_on` needs the `Suspended` state (xapi_vm_lifecycle.ml).
+    async fn resume_on(&self, vm_ref: &str, host_ref: &str) -> CallAnswer {
+        let index = self.vm_index(vm_ref)?;
+        let host = self.host_name(host_ref)?;
+        let view = self.view().await?;
+        let name = &self.cluster.vms[index].name;
+        let vm = view
+            .discovered
+            .vms
+            .iter()
+            .find(|vm| &vm.name == name)
+            .ok_or_else(|| error("HANDLE_INVALID", &["VM", vm_ref]))?;
+        if vm.state == VmState::Running || !self.is_suspended(name) {
+            let actual = if vm.state == VmState::Running {
+                "running"
+            } else {
+                "halted"
+            };
+            return Err(error("VM_BAD_POWER_STATE", &[vm_ref, "suspended", actual]));
+        }
+        self.driver
+            .resume_vm(name, &host)
+            .await
+            .map_err(|problem| self.platform_error(problem, host_ref))?;
+        self.lock().suspended.remove(name);
+        Ok(XapiValue::string(""))
+    }
+
     async fn start_on(&self, vm_ref: &str, host_ref: &str) -> CallAnswer {
         let index = self.vm_index(vm_ref)?;
         let host = self.host_name(host_ref)?;
         let view = self.view().await?;
         let name = &self.cluster.vms[index].name;
+        if self.is_suspended(name) {
+            // start_on needs `Halted`: a suspended VM is resumed, not started.
+            return Err(error(
+                "VM_BAD_POWER_STATE",
+                &[vm_ref, "halted", "suspended"],
+            ));
+        }
         let vm = view
             .discovered
             .vms
@@ -888,6 +984,7 @@ impl XapiPool {
             .iter()
             .find(|vm| vm.name == configured.name)?;
         let running = vm.state == VmState::Running;
+        let suspended = !running && self.is_suspended(&vm.name);
         let host_ref = reference(Class::Host, vm.host.index() as u64);
         // vm_operations in datamodel_vm.ml; a halted VM can be started, a running one moved or
         // stopped. pool_migrate is absent when the guest lacks PV drivers (xapi's allowed
@@ -909,6 +1006,7 @@ impl XapiPool {
                 "clean_reboot",
                 "hard_reboot",
             ],
+            (false, _) if suspended => vec!["resume", "resume_on", "hard_shutdown", "export"],
             (false, _) => vec!["start", "start_on", "clone", "copy", "export", "destroy"],
         };
         let memory = XapiValue::Int(bytes_of_mib(vm.memory_mib));
@@ -925,7 +1023,11 @@ impl XapiPool {
                 ("name_description", XapiValue::string("")),
                 (
                     "power_state",
-                    XapiValue::string(if running { "Running" } else { "Halted" }),
+                    XapiValue::string(match (running, suspended) {
+                        (true, _) => "Running",
+                        (false, true) => "Suspended",
+                        (false, false) => "Halted",
+                    }),
                 ),
                 (
                     "resident_on",

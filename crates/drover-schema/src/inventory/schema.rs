@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 
 use drover_core::{
     ApprovalMode, HostRole, HostShare, HostState, MaintenanceWindow, MaxUnavailable, RestartPolicy,
-    UpgradeMode, Version, VmState,
+    Unmovable, UpgradeMode, Version, VmState,
 };
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -339,6 +339,14 @@ pub struct VmEntry {
         skip_serializing_if = "is_manual_restart"
     )]
     pub restart_policy: RestartPolicy,
+    /// What to do when the VM cannot live-migrate: shutdown, suspend, shelve or restart;
+    /// absent keeps the default (see `drover_core::Unmovable`).
+    #[serde(
+        with = "optional_unmovable",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub unmovable: Option<Unmovable>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub anti_affinity: Option<String>,
     /// The hosts the VM may run on (its own among them); absent means any host.
@@ -376,6 +384,36 @@ enum VmStateName {
 enum RestartPolicyName {
     Always,
     Manual,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(remote = "Unmovable", rename_all = "lowercase")]
+enum UnmovableName {
+    Shutdown,
+    Suspend,
+    Shelve,
+    Restart,
+}
+
+/// `unmovable` of a VM, where a left-out value keeps the default (`with = ...`).
+mod optional_unmovable {
+    use super::*;
+
+    pub(super) fn serialize<S: Serializer>(
+        choice: &Option<Unmovable>,
+        serializer: S,
+    ) -> Result<S::Ok, S::Error> {
+        match choice {
+            Some(choice) => UnmovableName::serialize(choice, serializer),
+            None => serializer.serialize_none(),
+        }
+    }
+
+    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<Unmovable>, D::Error> {
+        UnmovableName::deserialize(deserializer).map(Some)
+    }
 }
 
 #[derive(Serialize, Deserialize)]

@@ -379,6 +379,7 @@ fn into_vm(entry: VmEntry, host: HostId, allowed_hosts: Option<Vec<HostId>>) -> 
         state: entry.state,
         migratable: entry.migratable,
         local_storage: entry.local_storage,
+        unmovable: entry.unmovable,
         restart_policy: entry.restart_policy,
         anti_affinity: entry.anti_affinity,
         allowed_hosts,

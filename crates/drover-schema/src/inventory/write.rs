@@ -206,6 +206,7 @@ fn vm_entry(vm: &Vm, cluster: &Cluster) -> VmEntry {
         state: vm.state,
         migratable: vm.migratable,
         local_storage: vm.local_storage,
+        unmovable: vm.unmovable,
         restart_policy: vm.restart_policy,
         anti_affinity: vm.anti_affinity.clone(),
         allowed_hosts: vm.allowed_hosts.as_ref().map(|allowed| {

@@ -393,7 +393,7 @@
         `+${secs(st.started_after_secs)}`, fmtDuration(st.call_ms)]));
     }
     return [
-      h('p', { testid: 'report-summary', text: `${rep.phase} after ${secs(rep.duration_secs)} (${when}); ${plural(rep.migrations, 'migration')}, ${plural(rep.restarts, 'restart')}, ${plural(rep.shutdowns, 'shutdown')}` }),
+      h('p', { testid: 'report-summary', text: `${rep.phase} after ${secs(rep.duration_secs)} (${when}); ${plural(rep.migrations, 'migration')}, ${plural(rep.restarts, 'restart')}, ${plural(rep.shutdowns, 'shutdown')}${rep.suspends ? `, ${plural(rep.suspends, 'suspend')}` : ''}${rep.shelves ? `, ${plural(rep.shelves, 'shelve')}` : ''}` }),
       section('Hosts', 'report-hosts', ['Host', 'Result', 'Reason'],
         (rep.hosts || []).map((x) => [x.host, x.result, x.reason]), 'No host was upgraded.'),
       section('Platform settings', 'report-settings', ['Setting', 'Step', 'Put back at end', 'Last error'],
@@ -478,7 +478,10 @@
       doc.feasible ? `A safe plan to bring ${doc.cluster} to ${doc.target_version}.` : 'No safe plan: a precheck failed (see below).'));
     out.push(h('div', { class: 'stat-row' },
       stat(s.waves, 'waves'), stat(s.hosts_to_upgrade, 'hosts to upgrade'), stat(s.migrations, 'migrations'),
-      stat(s.restarts, 'restarts'), stat(s.shutdowns, 'shutdowns'), stat(s.max_unavailable, 'max unavailable')));
+      stat(s.restarts, 'restarts'), stat(s.shutdowns, 'shutdowns'),
+      // Suspends and shelves only when the plan has them (unmovable: suspend / shelve).
+      ...(s.suspends ? [stat(s.suspends, 'suspends')] : []), ...(s.shelves ? [stat(s.shelves, 'shelves')] : []),
+      stat(s.max_unavailable, 'max unavailable')));
 
     out.push(h('div', { class: 'plan-section' }, h('h3', { text: 'Prechecks' }), prechecksTable(doc.prechecks || [])));
 

@@ -306,6 +306,31 @@ impl Driver for SimDriver {
             .map(|_| ())
     }
 
+    /// The simulated platform has every disposition. A suspend or a shelve stops the VM without
+    /// asking the guest and frees its host's memory (as XAPI clears `resident_on` on suspend and
+    /// Nova offloads a shelved server); a resume or unshelve starts it on the host named.
+    fn supports(&self, _action: drover_core::ActionKind) -> bool {
+        true
+    }
+
+    async fn suspend_vm(&self, vm: &str, host: &str) -> Result<(), DriverError> {
+        self.begin_and_follow(|world, now_ms| world.begin_shutdown(vm, host, 0, now_ms))
+            .await
+            .map(|_| ())
+    }
+
+    async fn resume_vm(&self, vm: &str, host: &str) -> Result<(), DriverError> {
+        self.start_vm(vm, host).await
+    }
+
+    async fn shelve_vm(&self, vm: &str, host: &str) -> Result<(), DriverError> {
+        self.suspend_vm(vm, host).await
+    }
+
+    async fn unshelve_vm(&self, vm: &str, host: &str) -> Result<(), DriverError> {
+        self.start_vm(vm, host).await
+    }
+
     async fn upgrade(&self, host: &str, target: &Version) -> Result<(), DriverError> {
         self.begin_and_follow(|world, now_ms| world.begin_upgrade(host, target, now_ms))
             .await

@@ -17,6 +17,11 @@
 //!   - shutdowns (local storage, resolved unmovable VMs) begin when every other VM has left the
 //!     host, so that their downtime is as short as the plan allows; the VM stays down until its
 //!     host is back in service and it has booted there again (`vm_boot_secs`).
+//!   - suspends (`unmovable: suspend`) run where shutdowns do, but write the VM's memory out
+//!     and read it back instead of shutting down and booting: each takes the migration overhead
+//!     plus the VM's memory at the migration bandwidth;
+//!   - shelves (`unmovable: shelve`) run like restarts (`vm_shutdown_secs`, then `vm_boot_secs`
+//!     on the destination); the image the platform keeps is not modelled (no disk sizes).
 //! - A host whose last VM has left enters maintenance, upgrades (`upgrade_duration_secs`), reboots
 //!   (`reboot_duration_secs`), then runs the target version and leaves maintenance (a host that
 //!   was in maintenance before the plan returns to maintenance instead and receives no VM).
@@ -144,6 +149,10 @@ pub struct SimReport {
     pub migrations: usize,
     pub restarts: usize,
     pub shutdowns: usize,
+    /// VMs suspended for their host's upgrade and resumed on it.
+    pub suspends: usize,
+    /// VMs shelved and unshelved on another host.
+    pub shelves: usize,
     /// The most hosts in maintenance (upgrading or rebooting) at the same time.
     pub peak_hosts_unavailable: usize,
     /// One entry per host of the plan, in plan order.

@@ -112,6 +112,8 @@ impl<'a> Simulation<'a> {
                 migrations: 0,
                 restarts: 0,
                 shutdowns: 0,
+                suspends: 0,
+                shelves: 0,
                 peak_hosts_unavailable: 0,
                 hosts: Vec::new(),
                 downtime: Vec::new(),
@@ -221,9 +223,9 @@ impl<'a> Simulation<'a> {
         }
         for (index, action) in wave.actions.iter().enumerate() {
             match action.kind {
-                ActionKind::Restart => self.start_shutdown(index),
+                ActionKind::Restart | ActionKind::Shelve => self.start_shutdown(index),
                 ActionKind::Migrate => self.queue_migration(action.from, index),
-                ActionKind::Shutdown => {}
+                ActionKind::Shutdown | ActionKind::Suspend => {}
             }
         }
         for host in &wave.hosts {
@@ -295,10 +297,11 @@ impl<'a> Simulation<'a> {
             (ActionKind::Restart, Some(_)) if spec.local_storage => {
                 Some("a VM on local storage cannot start on another host")
             }
-            (ActionKind::Migrate | ActionKind::Restart, None) => {
+            (ActionKind::Migrate | ActionKind::Restart | ActionKind::Shelve, None) => {
                 Some("the action has no destination")
             }
             (ActionKind::Shutdown, Some(_)) => Some("a shutdown comes back on its own host"),
+            (ActionKind::Suspend, Some(_)) => Some("a suspend resumes on its own host"),
             _ => None,
         };
         if let Some(reason) = impossible {
@@ -307,8 +310,8 @@ impl<'a> Simulation<'a> {
         let work = &mut self.work[from.index()];
         work.actions_planned += 1;
         match action.kind {
-            ActionKind::Migrate | ActionKind::Restart => work.movers_left += 1,
-            ActionKind::Shutdown => {
+            ActionKind::Migrate | ActionKind::Restart | ActionKind::Shelve => work.movers_left += 1,
+            ActionKind::Shutdown | ActionKind::Suspend => {
                 work.local_shutdowns.push(index);
                 work.shutdowns_left += 1;
             }
@@ -495,10 +498,11 @@ impl<'a> Simulation<'a> {
         self.world
             .set_phase(action.vm, VmPhase::ShuttingDown(action.from));
         self.downtime_started[action.vm.index()] = self.now;
-        self.schedule(
-            self.cluster.policy.vm_shutdown_secs as f64,
-            Completion::Shutdown(index),
-        );
+        let secs = match action.kind {
+            ActionKind::Suspend => self.memory_copy_secs(action.vm),
+            _ => self.cluster.policy.vm_shutdown_secs as f64,
+        };
+        self.schedule(secs, Completion::Shutdown(index));
         self.emit(
             SimEventKind::VmShutdownStarted,
             Some(action.from),
@@ -512,7 +516,7 @@ impl<'a> Simulation<'a> {
         self.world.vacate(vm, from);
         self.emit(SimEventKind::VmShutDown, Some(from), Some(vm));
         match action.to {
-            Some(to) if action.kind == ActionKind::Restart => {
+            Some(to) if action.kind.starts_elsewhere() => {
                 self.check_landing(vm, from, to)?;
                 self.start_boot(vm, from, to, index);
                 self.work[from.index()].movers_left -= 1;
@@ -531,10 +535,12 @@ impl<'a> Simulation<'a> {
     /// Boots a VM whose place on `host` is already counted in the world.
     fn start_boot(&mut self, vm: VmId, source: HostId, host: HostId, action: usize) {
         self.world.set_phase(vm, VmPhase::Booting(host));
-        self.schedule(
-            self.cluster.policy.vm_boot_secs as f64,
-            Completion::Boot { vm, host, action },
-        );
+        // A resume reads the saved memory back instead of booting.
+        let secs = match self.action(action).kind {
+            ActionKind::Suspend => self.memory_copy_secs(vm),
+            _ => self.cluster.policy.vm_boot_secs as f64,
+        };
+        self.schedule(secs, Completion::Boot { vm, host, action });
         self.emit_move(
             SimEventKind::VmBootStarted,
             Some(source),
@@ -554,17 +560,34 @@ impl<'a> Simulation<'a> {
             started_secs: self.downtime_started[vm.index()],
             ended_secs: self.now,
         });
-        if action.kind == ActionKind::Restart {
-            self.report.restarts += 1;
-            return Ok(());
+        match action.kind {
+            ActionKind::Restart => {
+                self.report.restarts += 1;
+                return Ok(());
+            }
+            ActionKind::Shelve => {
+                self.report.shelves += 1;
+                return Ok(());
+            }
+            ActionKind::Suspend => self.report.suspends += 1,
+            _ => self.report.shutdowns += 1,
         }
-        self.report.shutdowns += 1;
         let work = &mut self.work[host.index()];
         work.boots_left -= 1;
         if work.boots_left == 0 {
             self.finish_host(host);
         }
         Ok(())
+    }
+
+    /// Writing a VM's memory to disk (suspend) or reading it back (resume): the VM's memory at
+    /// the migration bandwidth, plus the migration overhead. The disk is assumed no slower than
+    /// the migration network; the model has no separate figure for it.
+    fn memory_copy_secs(&self, vm: VmId) -> f64 {
+        let policy = &self.cluster.policy;
+        policy.migration_overhead_secs as f64
+            + self.cluster.vm(vm).memory_mib as f64
+                / policy.migration_bandwidth_mib_per_sec.max(1) as f64
     }
 
     // ---- host life cycle -----------------------------------------------------------------

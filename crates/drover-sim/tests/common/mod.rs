@@ -26,6 +26,7 @@ pub fn vm(name: &str, host: u32, memory_mib: u64) -> Vm {
         state: VmState::Running,
         migratable: true,
         local_storage: false,
+        unmovable: None,
         restart_policy: RestartPolicy::Manual,
         anti_affinity: None,
         allowed_hosts: None,
