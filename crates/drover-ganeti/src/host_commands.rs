@@ -1,5 +1,7 @@
 //! The operator's commands for what RAPI cannot do (`host_facts`, `health_check`, `upgrade`,
-//! `reboot`): Ganeti knows neither the release a node runs nor its boot, and installs nothing.
+//! `reboot`): Ganeti knows neither the release a node runs nor its boot, and installs nothing;
+//! and two cluster steps RAPI has no resource for: `master_failover` (`{host}`: the new master)
+//! and `verify` (`{cluster}`).
 //! Templates are checked when the driver is built and run by `drover-command` with `{host}` (the
 //! node name), `{host.address}` (its primary IP), `{cluster}`, and `{target}` (plus the
 //! catalog's `{hops}`, `{hotfixes}`, `{reboots}`) or `{boot_id_before}`.

@@ -717,6 +717,28 @@ fn ganeti_section_refuses_plain_http_a_bad_password_source_and_steps_rapi_does()
 }
 
 #[test]
+fn ganeti_section_takes_the_cluster_steps_master_failover_and_verify_and_only_it_does() {
+    let file = read(
+        "driver:\n  kind: ganeti\n  url: https://c:5080\n  username: drover\n  password_env: P\n  commands:\n    master_failover: [ssh, \"root@{host.address}\", gnt-cluster, master-failover]\n    verify: [ssh, root@c, gnt-cluster, verify, \"{cluster}\"]\n",
+    );
+    let DriverSection::Ganeti(ganeti) = &file.driver else {
+        panic!("a ganeti section, got {:?}", file.driver);
+    };
+    assert_eq!(
+        ganeti
+            .commands
+            .keys()
+            .map(|step| step.as_str())
+            .collect::<Vec<_>>(),
+        ["master_failover", "verify"]
+    );
+    assert_refused(
+        "driver:\n  kind: command\n  commands:\n    upgrade: [u]\n    verify: [v]\n",
+        "pool.yaml:14:5: driver.commands.verify: a Ganeti cluster step: only the ganeti driver takes it",
+    );
+}
+
+#[test]
 fn kubevirt_section_reads_with_defaults_and_round_trips() {
     let file = read(
         "driver:\n  kind: kubevirt\n  kubeconfig: kubeconfig.yaml\n  context: admin\n  commands:\n    upgrade: [upgrade-node, \"{host}\", \"{target}\"]\n    reboot: [reboot-node, \"{host}\"]\n",

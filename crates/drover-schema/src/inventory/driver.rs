@@ -785,6 +785,12 @@ pub enum CommandStep {
     Reboot,
     /// After the last host: `{level}`, `{cluster}`.
     SetCompatibilityLevel,
+    /// Ganeti: hand the master role to `{host}` (a master candidate) before the master is
+    /// drained (`gnt-cluster master-failover` runs on the new master).
+    MasterFailover,
+    /// Ganeti: the cluster's own consistency check before a plan (`gnt-cluster verify`); its
+    /// failure blocks the plan. `{cluster}`.
+    Verify,
 }
 
 impl StepName {
@@ -818,6 +824,8 @@ impl CommandStep {
             CommandStep::Upgrade => "upgrade",
             CommandStep::Reboot => "reboot",
             CommandStep::SetCompatibilityLevel => "set_compatibility_level",
+            CommandStep::MasterFailover => "master_failover",
+            CommandStep::Verify => "verify",
         }
     }
 }
