@@ -54,7 +54,7 @@ use crate::cluster::{
     self, has_tag, instance_view, mobility_of, node_view, DiscoveryInputs, InstanceView, Mobility,
     NodeView, TAG_CORDONED, TAG_MAINTENANCE, TAG_WAS_CANDIDATE,
 };
-use crate::host_commands::HostCommands;
+use crate::host_commands::{ClusterCommands, HostCommands};
 use crate::jobs::{self, JobPacing};
 use crate::GanetiError;
 
@@ -81,6 +81,8 @@ pub struct GanetiDriver {
     client: Arc<RapiClient>,
     timings: GanetiTimings,
     commands: Arc<HostCommands>,
+    /// `master_failover` and `verify` (none unless [`GanetiDriver::with_cluster_commands`]).
+    cluster_commands: Arc<ClusterCommands>,
     /// Roles the inventory gives hosts (the master and candidates come from Ganeti).
     inventory_roles: BTreeMap<String, HostRole>,
 }
@@ -137,12 +139,19 @@ impl GanetiDriver {
             client: Arc::new(client),
             timings,
             commands: Arc::new(commands),
+            cluster_commands: Arc::new(ClusterCommands::default()),
             inventory_roles: cluster
                 .hosts
                 .iter()
                 .map(|host| (host.name.clone(), host.role))
                 .collect(),
         }
+    }
+
+    /// The same driver with the section's cluster commands (`master_failover`, `verify`).
+    pub fn with_cluster_commands(mut self, cluster_commands: ClusterCommands) -> GanetiDriver {
+        self.cluster_commands = Arc::new(cluster_commands);
+        self
     }
 
     /// RAPI requests sent so far.
@@ -328,12 +337,10 @@ impl GanetiDriver {
                 .timings
                 .reboot_timeout
                 .max(self.timings.command_timeout);
-        self.commands
-            .run(
-                CommandStep::MasterFailover,
+        self.cluster_commands
+            .master_failover(
                 &new_master.name,
                 &new_master.primary_ip,
-                &[],
                 time_left(deadline),
             )
             .await
@@ -358,7 +365,7 @@ impl GanetiDriver {
     /// answers, when no run is under way: a failure refuses discovery, so no plan is made on a
     /// cluster Ganeti itself finds inconsistent.
     async fn verify(&self, nodes: &[Value]) -> Result<(), DriverError> {
-        if !self.commands.is_configured(CommandStep::Verify) {
+        if !self.cluster_commands.has_verify() {
             return Ok(());
         }
         // A node carrying a Drover tag is in the middle of a run (a resume discovers too):
@@ -370,17 +377,9 @@ impl GanetiDriver {
         }) {
             return Ok(());
         }
-        // A cluster step: `{cluster}` is its only placeholder (the host values go unused).
-        self.commands
-            .run(
-                CommandStep::Verify,
-                "cluster",
-                "",
-                &[],
-                self.timings.job_timeout.max(self.timings.command_timeout),
-            )
+        self.cluster_commands
+            .verify(self.timings.job_timeout.max(self.timings.command_timeout))
             .await
-            .map(|_| ())
             .map_err(|error| {
                 DriverError::Refused(format!("the cluster's verify command failed: {error}"))
             })
@@ -499,8 +498,7 @@ impl Driver for GanetiDriver {
 
     async fn set_allocation(&self, host: &str, enabled: bool) -> Result<(), DriverError> {
         let (mut record, mut node) = self.node(host).await?;
-        let hand_over =
-            !enabled && node.is_master && self.commands.is_configured(CommandStep::MasterFailover);
+        let hand_over = !enabled && node.is_master && self.cluster_commands.has_master_failover();
         if hand_over {
             // The master cannot be drained, and its reboot takes RAPI down: with a
             // `master_failover` command a master candidate takes the role first (what an

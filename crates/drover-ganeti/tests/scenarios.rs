@@ -47,16 +47,21 @@ const WORLD_VMS: [(&str, &str); 3] = [("a", "sf1"), ("b", "sf2"), ("c", "sf3")];
 /// The harness's other instances, shut down while the scenarios run.
 const EXTRA_INSTANCES: [&str; 3] = ["dl1", "fl2", "dl3"];
 /// The driver's job deadline: a hung migration job is cancelled after this.
-const JOB_TIMEOUT_SECS: u64 = 20;
+const JOB_TIMEOUT_SECS: u64 = 30;
 /// How long the hang's delay job holds the nodes' locks: past one job deadline, so the first
 /// attempt is cancelled and the retry (after the policy's 1–2 s backoff) gets the locks.
-const HANG_DELAY_SECS: u64 = JOB_TIMEOUT_SECS + 8;
+const HANG_DELAY_SECS: u64 = JOB_TIMEOUT_SECS + 10;
 /// A node's reboot (its daemons restarted; the master's brings RAPI back) and its return.
-const REBOOT_TIMEOUT_SECS: u64 = 40;
+const REBOOT_TIMEOUT_SECS: u64 = 60;
 /// How long an observation waits for RAPI while the master's daemons restart.
 const RAPI_OUTAGE_LIMIT: Duration = Duration::from_secs(90);
 /// The node whose reboot never returns in the lost-host scenario (the world's h2).
 const LOST_NODE: u32 = 2;
+/// What `gnt-cluster verify` reports on every node of the harness and nothing else: its node
+/// setup check wants /proc/sys and /proc/sysrq-trigger, which the nodes' namespaces lack.
+const VERIFY_IGNORING: &str = "--ignore-errors=ENODESETUP";
+/// One cluster: the tests of this file take turns.
+static CLUSTER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 fn node(k: u32) -> String {
     format!("gnt{k}.{DOMAIN}")
@@ -593,7 +598,7 @@ fn inventory(access: &Access, world: &str, reboot_command: &Path) -> Result<Stri
     }
     let script = harness().display().to_string();
     text.push_str(&format!(
-        "driver:\n  kind: ganeti\n  url: \"{url}\"\n  username: {user}\n  password_file: \"{password}\"\n  ca_file: \"{ca}\"\n  job_poll_ms: 200\n  job_timeout_secs: {JOB_TIMEOUT_SECS}\n  reboot_timeout_secs: {REBOOT_TIMEOUT_SECS}\n  upgrade_timeout_secs: 60\n  commands:\n    host_facts: [\"{script}\", facts, \"{{host}}\"]\n    upgrade: [\"{script}\", upgrade, \"{{host}}\", \"{{target}}\"]\n    reboot: [\"{reboot}\", \"{{host}}\"]\n    master_failover: [\"{script}\", master-failover, \"{{host}}\"]\n    verify: [\"{script}\", verify]\n",
+        "driver:\n  kind: ganeti\n  url: \"{url}\"\n  username: {user}\n  password_file: \"{password}\"\n  ca_file: \"{ca}\"\n  job_poll_ms: 200\n  job_timeout_secs: {JOB_TIMEOUT_SECS}\n  reboot_timeout_secs: {REBOOT_TIMEOUT_SECS}\n  upgrade_timeout_secs: 60\n  commands:\n    host_facts: [\"{script}\", facts, \"{{host}}\"]\n    upgrade: [\"{script}\", upgrade, \"{{host}}\", \"{{target}}\"]\n    reboot: [\"{reboot}\", \"{{host}}\"]\n  master_failover: [\"{script}\", master-failover, \"{{host}}\"]\n  verify: [\"{script}\", verify, \"{VERIFY_IGNORING}\"]\n",
         url = access.url,
         user = access.user,
         password = access.password_file,
@@ -708,9 +713,146 @@ impl Drop for PutBackAtTheEnd {
     }
 }
 
+/// The driver opened through the registry from a staged inventory's text.
+fn open_driver(directory: &Path, text: &str) -> Arc<dyn drover_driver::Driver> {
+    let path = directory.join("inventory.yaml");
+    std::fs::write(&path, text).unwrap();
+    let file = drover_schema::parse_inventory_file(text, "inventory.yaml")
+        .expect("the staged inventory is valid");
+    let prefix = directory.join("drover.db");
+    let context = drover_drivers::PrepareContext {
+        inventory_path: &path,
+        files_prefix: &prefix,
+        cluster: &file.cluster.name,
+        now_ms: 1_000,
+        keep_platform_per_cluster: false,
+    };
+    let run_driver =
+        drover_drivers::prepare(&file.driver, &context, std::collections::BTreeMap::new())
+            .expect("the registry prepares the driver");
+    let open = drover_drivers::OpenContext {
+        cluster: &file.cluster,
+        clock: run_driver.new_clock(),
+        read_only: false,
+    };
+    drover_drivers::open(&run_driver, &open).expect("the registry opens the driver")
+}
+
+/// The master's upgrade without losing RAPI: cordoning gnt1 (the master) through the driver
+/// runs `master_failover` for gnt2, RAPI at the same URL names gnt2 master, and gnt1 is drained
+/// like any other node; its reboot then leaves RAPI up. Uncordoning undoes the drain only.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cordoning_the_master_hands_its_role_to_a_candidate_first() {
+    let access = Access::new();
+    let _turn = CLUSTER.lock().await;
+    let _put_back = PutBackAtTheEnd(access.clone());
+    let directory = tempfile::tempdir().unwrap();
+    let setup = access.clone();
+    tokio::task::spawn_blocking(move || put_cluster_back(&setup, true))
+        .await
+        .unwrap()
+        .expect("the cluster is put back");
+    let wrapper = directory.path().join("reboot.sh");
+    std::fs::write(
+        &wrapper,
+        reboot_wrapper(
+            None,
+            &Markers {
+                directory: directory.path().into(),
+            },
+        ),
+    )
+    .unwrap();
+    let text = inventory(&access, drover_conformance::scenarios::WORLD, &wrapper).unwrap();
+    let driver = open_driver(directory.path(), &text);
+    let started = Instant::now();
+    driver
+        .set_allocation(&node(1), false)
+        .await
+        .expect("cordon the master");
+    let handed_over = started.elapsed();
+    let info = access.get("/2/info").unwrap();
+    assert_eq!(
+        text_of(&info, "master"),
+        node(2),
+        "RAPI at the same URL names the new master"
+    );
+    let gnt1 = access.get(&format!("/2/nodes/{}", node(1))).unwrap();
+    assert_eq!(
+        gnt1.get("drained").and_then(Value::as_bool),
+        Some(true),
+        "{gnt1}"
+    );
+    let facts = driver.host_facts(&node(1)).await.unwrap();
+    assert!(facts.cordoned);
+    // The old master reboots; RAPI stays (the driver's reboot needs it throughout).
+    driver
+        .reboot(&node(1), &facts.boot_id)
+        .await
+        .expect("the old master reboots while RAPI answers from gnt2");
+    driver
+        .set_allocation(&node(1), true)
+        .await
+        .expect("uncordon");
+    let gnt1 = access.get(&format!("/2/nodes/{}", node(1))).unwrap();
+    assert_eq!(
+        gnt1.get("drained").and_then(Value::as_bool),
+        Some(false),
+        "{gnt1}"
+    );
+    assert!(
+        tags(&gnt1).iter().all(|tag| !tag.starts_with("drover:")),
+        "{gnt1}"
+    );
+    println!(
+        "ganeti: the master handed to gnt2 and gnt1 drained in {:.1} s",
+        handed_over.as_secs_f64()
+    );
+}
+
+/// `gnt-cluster verify` as the precheck command: on the harness it reports ENODESETUP on
+/// every node, and without ignoring it discovery is refused with Ganeti's own finding, so no
+/// plan is made.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_verify_refuses_discovery_with_ganetis_finding() {
+    let access = Access::new();
+    let _turn = CLUSTER.lock().await;
+    let directory = tempfile::tempdir().unwrap();
+    let wrapper = directory.path().join("reboot.sh");
+    std::fs::write(
+        &wrapper,
+        reboot_wrapper(
+            None,
+            &Markers {
+                directory: directory.path().into(),
+            },
+        ),
+    )
+    .unwrap();
+    let text = inventory(&access, drover_conformance::scenarios::WORLD, &wrapper)
+        .unwrap()
+        .replace(&format!(", \"{VERIFY_IGNORING}\""), "");
+    assert!(!text.contains(VERIFY_IGNORING));
+    let driver = open_driver(directory.path(), &text);
+    let refused = driver
+        .discover()
+        .await
+        .expect_err("verify fails on the harness");
+    assert!(
+        matches!(&refused, drover_driver::DriverError::Refused(detail) if detail.contains("verify")),
+        "{refused}"
+    );
+    println!("ganeti: discovery refused: {refused}");
+}
+
+fn text_of(record: &Value, field: &str) -> String {
+    text(record, field).to_string()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_ganeti_driver_meets_every_scenario_on_a_real_cluster() {
     let access = Access::new();
+    let _turn = CLUSTER.lock().await;
     let _put_back = PutBackAtTheEnd(access.clone());
     let started = Instant::now();
     let report = drover_conformance::run_scenarios(Arc::new(RealCluster {

@@ -717,24 +717,28 @@ fn ganeti_section_refuses_plain_http_a_bad_password_source_and_steps_rapi_does()
 }
 
 #[test]
-fn ganeti_section_takes_the_cluster_steps_master_failover_and_verify_and_only_it_does() {
+fn ganeti_section_takes_the_cluster_steps_master_failover_and_verify() {
     let file = read(
-        "driver:\n  kind: ganeti\n  url: https://c:5080\n  username: drover\n  password_env: P\n  commands:\n    master_failover: [ssh, \"root@{host.address}\", gnt-cluster, master-failover]\n    verify: [ssh, root@c, gnt-cluster, verify, \"{cluster}\"]\n",
+        "driver:\n  kind: ganeti\n  url: https://c:5080\n  username: drover\n  password_env: P\n  master_failover: [ssh, \"root@{host.address}\", gnt-cluster, master-failover]\n  verify: [ssh, root@c, gnt-cluster, verify]\n",
     );
     let DriverSection::Ganeti(ganeti) = &file.driver else {
         panic!("a ganeti section, got {:?}", file.driver);
     };
     assert_eq!(
+        ganeti.master_failover.as_deref().map(|argv| argv.len()),
+        Some(4)
+    );
+    assert_eq!(
         ganeti
-            .commands
-            .keys()
-            .map(|step| step.as_str())
-            .collect::<Vec<_>>(),
-        ["master_failover", "verify"]
+            .verify
+            .as_deref()
+            .and_then(|argv| argv.last())
+            .map(String::as_str),
+        Some("verify")
     );
     assert_refused(
-        "driver:\n  kind: command\n  commands:\n    upgrade: [u]\n    verify: [v]\n",
-        "pool.yaml:14:5: driver.commands.verify: a Ganeti cluster step: only the ganeti driver takes it",
+        "driver:\n  kind: ganeti\n  url: https://c:5080\n  username: drover\n  password_env: P\n  verify: []\n",
+        "pool.yaml:14:11: driver.verify: must list the program and its arguments, such as [gnt-cluster, verify]",
     );
 }
 

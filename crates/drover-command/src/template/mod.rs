@@ -132,8 +132,6 @@ impl Placeholder {
             CommandStep::ShutdownVm => &[Vm, Host, HostAddress, GracefulTimeoutSecs, Cluster],
             CommandStep::StartVm => &[Vm, Host, HostAddress, Cluster],
             CommandStep::SetCompatibilityLevel => &[Level, Cluster],
-            CommandStep::MasterFailover => &[Host, HostAddress, Cluster],
-            CommandStep::Verify => &[Cluster],
         }
     }
 }

@@ -67,16 +67,6 @@ pub(crate) fn check_driver(
         DriverSection::Simulator(simulator) => check_simulator(simulator, cluster, source),
         DriverSection::Libvirt(libvirt) => check_libvirt(libvirt, source),
         DriverSection::Command(command) => {
-            if let Some(step) = command
-                .commands
-                .keys()
-                .find(|step| matches!(step, CommandStep::MasterFailover | CommandStep::Verify))
-            {
-                return Err(source.error_at(
-                    &format!("driver.commands.{}", step.as_str()),
-                    "a Ganeti cluster step: only the ganeti driver takes it",
-                ));
-            }
             check_commands(&command.commands, "driver.commands", source)
         }
         DriverSection::Xapi(xapi) => check_xapi(xapi, source),
@@ -139,16 +129,12 @@ fn check_cloudstack(cloudstack: &CloudstackSection, source: &Source) -> Result<(
     check_commands(&cloudstack.commands, "driver.commands", source)
 }
 
-/// The steps a Ganeti cluster's RAPI cannot do, which may therefore be commands: the host steps,
-/// the master's hand-over (`gnt-cluster master-failover` must run on the new master) and the
-/// cluster's own check (`gnt-cluster verify`; RAPI has no resource for either).
-pub const GANETI_COMMAND_STEPS: [CommandStep; 6] = [
+/// The steps a Ganeti cluster's RAPI cannot do, which may therefore be commands.
+pub const GANETI_COMMAND_STEPS: [CommandStep; 4] = [
     CommandStep::HostFacts,
     CommandStep::HealthCheck,
     CommandStep::Upgrade,
     CommandStep::Reboot,
-    CommandStep::MasterFailover,
-    CommandStep::Verify,
 ];
 
 fn check_ganeti(ganeti: &GanetiSection, source: &Source) -> Result<(), InventoryError> {
@@ -184,8 +170,6 @@ fn check_ganeti(ganeti: &GanetiSection, source: &Source) -> Result<(), Inventory
         .keys()
         .find(|step| !GANETI_COMMAND_STEPS.contains(step))
     {
-        // Worded for the node steps (an existing message); the cluster steps master_failover
-        // and verify are accepted as well (GANETI_COMMAND_STEPS).
         return Err(source.error_at(
             &format!("driver.commands.{}", step.as_str()),
             "the ganeti driver takes only host_facts, health_check, upgrade and reboot commands (RAPI does every other step)",
@@ -199,17 +183,28 @@ fn check_ganeti(ganeti: &GanetiSection, source: &Source) -> Result<(), Inventory
             "a reboot command needs a host_facts command (the boot id says whether the node rebooted)",
         ));
     }
+    for (field, argv) in [
+        ("master_failover", &ganeti.master_failover),
+        ("verify", &ganeti.verify),
+    ] {
+        if let Some(argv) = argv {
+            match argv.first() {
+                None => {
+                    return Err(source.error_at(
+                        &format!("driver.{field}"),
+                        "must list the program and its arguments, such as [gnt-cluster, verify]",
+                    ))
+                }
+                Some(program) => require_text(program, &format!("driver.{field}[0]"), source)?,
+            }
+        }
+    }
     check_commands(&ganeti.commands, "driver.commands", source)
 }
 
-/// The steps Nova's Compute API cannot do, which may therefore be commands (the host steps
-/// Ganeti's RAPI cannot do either).
-pub const OPENSTACK_COMMAND_STEPS: [CommandStep; 4] = [
-    CommandStep::HostFacts,
-    CommandStep::HealthCheck,
-    CommandStep::Upgrade,
-    CommandStep::Reboot,
-];
+/// The steps Nova's Compute API cannot do, which may therefore be commands (the same four as
+/// Ganeti's RAPI).
+pub const OPENSTACK_COMMAND_STEPS: [CommandStep; 4] = GANETI_COMMAND_STEPS;
 
 fn check_openstack(openstack: &OpenstackSection, source: &Source) -> Result<(), InventoryError> {
     if openstack.cloud.is_none() && openstack.auth_url.is_none() {
