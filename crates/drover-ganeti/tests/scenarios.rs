@@ -462,8 +462,7 @@ fn put_cluster_back(access: &Access, extras_running: bool) -> Result<(), String>
     for k in 1..=3 {
         bridge_back(k)?;
     }
-    // The world's master is gnt1; a roll hands the role to a candidate before gnt1's upgrade.
-    run_harness(&["master-failover", "1"])?;
+
     let nodes = access.get("/2/nodes?bulk=1")?;
     for record in nodes.as_array().ok_or("/2/nodes is not a list")? {
         let name = text(record, "name").to_string();
@@ -523,6 +522,9 @@ fn put_cluster_back(access: &Access, extras_running: bool) -> Result<(), String>
             ])?;
         }
     }
+    // The world's master is gnt1; a roll hands the role to a candidate before gnt1's upgrade.
+    // Only a master candidate can take it back, hence after the roles above.
+    run_harness(&["master-failover", "1"])?;
     let instances = access.get("/2/instances?bulk=1")?;
     let list = instances.as_array().ok_or("/2/instances is not a list")?;
     let find = |name: &str| {
@@ -623,6 +625,17 @@ fn reboot_wrapper(lost_node: Option<u32>, markers: &Markers) -> String {
     format!("#!/bin/sh\nset -eu\n{lost_case}exec \"{harness}\" reboot \"$1\"\n")
 }
 
+/// Writes `reboot.sh` (see [`reboot_wrapper`]) in the markers' directory, executable.
+fn write_reboot_wrapper(lost_node: Option<u32>, markers: &Markers) -> Result<PathBuf, String> {
+    use std::os::unix::fs::PermissionsExt;
+    let wrapper = markers.directory.join("reboot.sh");
+    std::fs::write(&wrapper, reboot_wrapper(lost_node, markers))
+        .map_err(|error| error.to_string())?;
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755))
+        .map_err(|error| error.to_string())?;
+    Ok(wrapper)
+}
+
 struct RealCluster {
     access: Access,
 }
@@ -664,17 +677,7 @@ fn stage_blocking(
         directory: directory.to_path_buf(),
     };
     let lost_node = (scenario == Scenario::HostNeverReturnsAbortRestores).then_some(LOST_NODE);
-    let wrapper = directory.join("reboot.sh");
-    std::fs::write(&wrapper, reboot_wrapper(lost_node, &markers))
-        .map_err(|error| error.to_string())?;
-    let status = Command::new("chmod")
-        .arg("+x")
-        .arg(&wrapper)
-        .status()
-        .map_err(|error| error.to_string())?;
-    if !status.success() {
-        return Err("chmod +x reboot.sh failed".into());
-    }
+    let wrapper = write_reboot_wrapper(lost_node, &markers)?;
     let inventory_text = inventory(&access, &world, &wrapper)?;
     let mut observed = Observed::default();
     match scenario {
@@ -752,17 +755,10 @@ async fn cordoning_the_master_hands_its_role_to_a_candidate_first() {
         .await
         .unwrap()
         .expect("the cluster is put back");
-    let wrapper = directory.path().join("reboot.sh");
-    std::fs::write(
-        &wrapper,
-        reboot_wrapper(
-            None,
-            &Markers {
-                directory: directory.path().into(),
-            },
-        ),
-    )
-    .unwrap();
+    let markers = Markers {
+        directory: directory.path().into(),
+    };
+    let wrapper = write_reboot_wrapper(None, &markers).unwrap();
     let text = inventory(&access, drover_conformance::scenarios::WORLD, &wrapper).unwrap();
     let driver = open_driver(directory.path(), &text);
     let started = Instant::now();
@@ -818,17 +814,10 @@ async fn a_failing_verify_refuses_discovery_with_ganetis_finding() {
     let access = Access::new();
     let _turn = CLUSTER.lock().await;
     let directory = tempfile::tempdir().unwrap();
-    let wrapper = directory.path().join("reboot.sh");
-    std::fs::write(
-        &wrapper,
-        reboot_wrapper(
-            None,
-            &Markers {
-                directory: directory.path().into(),
-            },
-        ),
-    )
-    .unwrap();
+    let markers = Markers {
+        directory: directory.path().into(),
+    };
+    let wrapper = write_reboot_wrapper(None, &markers).unwrap();
     let text = inventory(&access, drover_conformance::scenarios::WORLD, &wrapper)
         .unwrap()
         .replace(&format!(", \"{VERIFY_IGNORING}\""), "");
