@@ -57,9 +57,6 @@ const REBOOT_TIMEOUT_SECS: u64 = 60;
 const RAPI_OUTAGE_LIMIT: Duration = Duration::from_secs(90);
 /// The node whose reboot never returns in the lost-host scenario (the world's h2).
 const LOST_NODE: u32 = 2;
-/// What `gnt-cluster verify` reports on every node of the harness and nothing else: its node
-/// setup check wants /proc/sys and /proc/sysrq-trigger, which the nodes' namespaces lack.
-const VERIFY_IGNORING: &str = "--ignore-errors=ENODESETUP";
 /// One cluster: the tests of this file take turns.
 static CLUSTER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
@@ -600,7 +597,7 @@ fn inventory(access: &Access, world: &str, reboot_command: &Path) -> Result<Stri
     }
     let script = harness().display().to_string();
     text.push_str(&format!(
-        "driver:\n  kind: ganeti\n  url: \"{url}\"\n  username: {user}\n  password_file: \"{password}\"\n  ca_file: \"{ca}\"\n  job_poll_ms: 200\n  job_timeout_secs: {JOB_TIMEOUT_SECS}\n  reboot_timeout_secs: {REBOOT_TIMEOUT_SECS}\n  upgrade_timeout_secs: 60\n  commands:\n    host_facts: [\"{script}\", facts, \"{{host}}\"]\n    upgrade: [\"{script}\", upgrade, \"{{host}}\", \"{{target}}\"]\n    reboot: [\"{reboot}\", \"{{host}}\"]\n  master_failover: [\"{script}\", master-failover, \"{{host}}\"]\n  verify: [\"{script}\", verify, \"{VERIFY_IGNORING}\"]\n",
+        "driver:\n  kind: ganeti\n  url: \"{url}\"\n  username: {user}\n  password_file: \"{password}\"\n  ca_file: \"{ca}\"\n  job_poll_ms: 200\n  job_timeout_secs: {JOB_TIMEOUT_SECS}\n  reboot_timeout_secs: {REBOOT_TIMEOUT_SECS}\n  upgrade_timeout_secs: 60\n  commands:\n    host_facts: [\"{script}\", facts, \"{{host}}\"]\n    upgrade: [\"{script}\", upgrade, \"{{host}}\", \"{{target}}\"]\n    reboot: [\"{reboot}\", \"{{host}}\"]\n  master_failover: [\"{script}\", master-failover, \"{{host}}\"]\n",
         url = access.url,
         user = access.user,
         password = access.password_file,
@@ -807,8 +804,10 @@ async fn cordoning_the_master_hands_its_role_to_a_candidate_first() {
 }
 
 /// `gnt-cluster verify` as the precheck command: on the harness it reports ENODESETUP on
-/// every node, and without ignoring it discovery is refused with Ganeti's own finding, so no
-/// plan is made.
+/// every node (the namespaces' /proc lacks /proc/sys and /proc/sysrq-trigger), so discovery is
+/// refused with Ganeti's own finding and no plan is made. The scenarios' inventories leave
+/// `verify` out: it rightly finds their staged faults (a missing bridge is an error of its
+/// own) and what a lost node leaves (a candidate without a certificate entry).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_verify_refuses_discovery_with_ganetis_finding() {
     let access = Access::new();
@@ -818,10 +817,11 @@ async fn a_failing_verify_refuses_discovery_with_ganetis_finding() {
         directory: directory.path().into(),
     };
     let wrapper = write_reboot_wrapper(None, &markers).unwrap();
-    let text = inventory(&access, drover_conformance::scenarios::WORLD, &wrapper)
-        .unwrap()
-        .replace(&format!(", \"{VERIFY_IGNORING}\""), "");
-    assert!(!text.contains(VERIFY_IGNORING));
+    let text = format!(
+        "{}  verify: [\"{}\", verify]\n",
+        inventory(&access, drover_conformance::scenarios::WORLD, &wrapper).unwrap(),
+        harness().display()
+    );
     let driver = open_driver(directory.path(), &text);
     let refused = driver
         .discover()
