@@ -26,6 +26,13 @@
 #   cluster.sh up [N]            N nodes (default 3) + the standard instances; idempotent
 #   cluster.sh down              stops everything it started; exit 1 if anything is left
 #   cluster.sh exec K CMD...     run CMD inside node K (e.g. exec 1 gnt-instance list)
+#   cluster.sh gnt CMD...        run CMD on the current master (gnt-* after a master-failover)
+#   cluster.sh master            the current master's index K (from any node's ssconf)
+#   cluster.sh master-failover K make node K the master (`gnt-cluster master-failover` run on K;
+#                                Ganeti moves the cluster address 10.214.0.30 and RAPI with it)
+#   cluster.sh verify [ARGS...]  `gnt-cluster verify ARGS` on the current master (it reports
+#                                ENODESETUP on every node: the namespaces' /proc lacks what
+#                                Ganeti's node setup check wants; --ignore-errors=ENODESETUP)
 #   cluster.sh rapi-url | rapi-user | password-file | ca-file | state-dir
 #   cluster.sh facts K           host_facts for Drover: version=… boot_id=…
 #   cluster.sh upgrade K TARGET  install TARGET (effective after the next reboot)
@@ -155,6 +162,18 @@ node_up() {
 }
 
 gnt() { inside 1 "$@"; }
+
+# The current master's index: every node keeps the master's name in its ssconf.
+master_index() {
+    local k name
+    for k in $(seq 1 "$(node_count)"); do
+        holder_alive "$k" || continue
+        name=$(nsenter -t "$(cat "$(dir_of "$k")/holder.pid")" -m cat /var/lib/ganeti/ssconf_master_node 2>/dev/null) || continue
+        node_index "$name"
+        return 0
+    done
+    die "no node knows the master"
+}
 
 cluster_initialised() { [ -f "$(dir_of 1)/lib/config.data" ]; }
 
@@ -296,7 +315,8 @@ cmd_reboot() {
     cat /proc/sys/kernel/random/uuid >"$d/boot-id"
     [ -f "$d/pending-version" ] && mv "$d/pending-version" "$d/version"
     inside "$k" /usr/lib/ganeti/daemon-util start-all >/dev/null 2>&1 || die "node $k: daemons did not start"
-    if [ "$k" = 1 ]; then wait_for_rapi; fi
+    # RAPI runs on the master (gnt1 unless a master-failover moved the role).
+    if [ "$k" = "$(master_index)" ]; then wait_for_rapi; fi
 }
 
 case "${1:-}" in
@@ -316,6 +336,13 @@ case "${1:-}" in
         k=$(node_index "$2"); [ -n "${3:-}" ] || die "usage: cluster.sh upgrade K TARGET"
         echo "$3" >"$(dir_of "$k")/pending-version" ;;
     reboot) cmd_reboot "$2" ;;
+    gnt) shift; inside "$(master_index)" "$@" ;;
+    master) master_index ;;
+    master-failover)
+        k=$(node_index "${2:?usage: cluster.sh master-failover K}")
+        [ "$(master_index)" = "$k" ] || inside "$k" gnt-cluster master-failover >&2
+        wait_for_rapi ;;
+    verify) shift; inside "$(master_index)" gnt-cluster verify "$@" ;;
     job-time)
         # job-time SINCE_EPOCH_SECS: "JOBS SECONDS" — how many Ganeti jobs were received since
         # then and the time they ran (end_ts - start_ts, from GET /2/jobs?bulk=1).
@@ -331,6 +358,6 @@ for job in json.load(sys.stdin):
         count += 1; seconds += ts(job["end_ts"]) - ts(job["start_ts"])
 print(count, round(seconds, 1))' "$since" ;;
     instances) for entry in "${STANDARD_INSTANCES[@]}"; do echo "$entry"; done ;;
-    status) gnt gnt-node list; gnt gnt-instance list -o name,pnode,snodes,disk_template,status,be/memory ;;
+    status) m=$(master_index); inside "$m" gnt-node list; inside "$m" gnt-instance list -o name,pnode,snodes,disk_template,status,be/memory ;;
     *) sed -n '2,/^set -euo/p' "$0" | sed 's/^# \{0,1\}//;/^set -euo/d' >&2; exit 2 ;;
 esac

@@ -1,7 +1,7 @@
 //! The Ganeti driver's registration: `kind: ganeti` (a Ganeti cluster through RAPI v2). `prepare`
 //! makes `password_file` and `ca_file` absolute beside the inventory; `open` reads the password
 //! (from `password_env` or `password_file`, never from the section itself) and checks the
-//! section's commands. It keeps no files (Drover's marks are node tags in the cluster itself)
+//! section's commands (the node steps and the cluster steps `master_failover` and `verify`). It keeps no files (Drover's marks are node tags in the cluster itself)
 //! and runs on the wall clock.
 //!
 //! This module knows the Ganeti driver's section; it must not know stores or callers.
@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use drover_driver::Driver;
-use drover_ganeti::host_commands::HostCommands;
+use drover_ganeti::host_commands::{ClusterCommands, HostCommands};
 use drover_ganeti::{GanetiDriver, GanetiTimings, RapiClient, RapiConnection};
 use drover_schema::inventory::{DriverSection, GanetiSection};
 
@@ -104,10 +104,14 @@ fn open(run_driver: &RunDriver, context: &OpenContext) -> Result<Arc<dyn Driver>
         upgrade_plans(run_driver),
     )
     .map_err(|error| bad_config(error.to_string()))?;
-    Ok(Arc::new(GanetiDriver::new(
-        client,
-        timings,
-        context.cluster,
-        commands,
-    )))
+    let cluster_commands = ClusterCommands::new(
+        &context.cluster.name,
+        ganeti.master_failover.as_deref(),
+        ganeti.verify.as_deref(),
+    )
+    .map_err(|error| bad_config(error.to_string()))?;
+    Ok(Arc::new(
+        GanetiDriver::new(client, timings, context.cluster, commands)
+            .with_cluster_commands(cluster_commands),
+    ))
 }

@@ -120,6 +120,25 @@ pub fn node_view(record: &Value) -> NodeView {
     }
 }
 
+/// The node that takes the master role from `master` before it is drained: the first master
+/// candidate by name that answers its master and is neither drained, offline nor cordoned.
+pub fn next_master(nodes: &[Value], master: &str) -> Option<NodeView> {
+    let mut candidates: Vec<NodeView> = nodes
+        .iter()
+        .map(node_view)
+        .filter(|node| {
+            node.name != master
+                && node.is_candidate
+                && !node.is_master
+                && !node.cordoned
+                && !node.offline
+                && node.answers
+        })
+        .collect();
+    candidates.sort_by(|a, b| a.name.cmp(&b.name));
+    candidates.into_iter().next()
+}
+
 /// The state of one instance as RAPI shows it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct InstanceView {
@@ -301,6 +320,29 @@ mod tests {
             "status": status, "admin_state": "up",
             "beparams": {"maxmem": 256, "memory": 256, "vcpus": 2, "always_failover": false}
         })
+    }
+
+    #[test]
+    fn the_master_role_goes_to_the_first_candidate_that_answers_and_is_not_cordoned() {
+        let nodes = vec![
+            node("n1", "M", json!({})),
+            node("n2", "C", json!({"mfree": null})),
+            node("n3", "C", json!({"tags": [TAG_CORDONED]})),
+            node(
+                "n4",
+                "D",
+                json!({"tags": [TAG_CORDONED, TAG_WAS_CANDIDATE]}),
+            ),
+            node("n5", "R", json!({})),
+            node("n7", "C", json!({})),
+            node("n6", "C", json!({})),
+        ];
+        assert_eq!(
+            next_master(&nodes, "n1").map(|node| node.name),
+            Some("n6".into())
+        );
+        // Without an eligible candidate, nobody: the master keeps its role (and is only tagged).
+        assert_eq!(next_master(&nodes[..5], "n1"), None);
     }
 
     #[test]

@@ -13,6 +13,15 @@
 //!   the node a candidate again when the pool needs one (`_DecideSelfPromotion`, the rule
 //!   `gnt-node modify --drained no` follows), then the tags are removed
 //!   (`DELETE /2/nodes/N/tags?tag=…`).
+//! - The master: with a `master_failover` command, cordoning the master first hands its role to
+//!   a master candidate (the command runs with `{host}` the new master, as `gnt-cluster
+//!   master-failover` must run there), waits until RAPI names the new master in `/2/info`, then
+//!   drains the old master as any other node, so its upgrade and reboot no longer take RAPI down.
+//!   Ganeti moves the cluster address (and RAPI) with the role, so the driver's URL must be the
+//!   cluster's name or address, not a node's. The role is not handed back: any candidate may be
+//!   master. Without the command the master is only tagged, and RAPI is away while it reboots.
+//! - Verify: with a `verify` command (`gnt-cluster verify`), discovery first runs it, and its
+//!   failure refuses discovery, so no plan is made on a cluster Ganeti finds inconsistent.
 //! - Maintenance: tag `drover:maintenance`; refused while the node is primary of a running
 //!   instance.
 //! - Migration: `PUT /2/instances/I/migrate` with `{"mode": "live", "target_node": TO}`
@@ -45,7 +54,7 @@ use crate::cluster::{
     self, has_tag, instance_view, mobility_of, node_view, DiscoveryInputs, InstanceView, Mobility,
     NodeView, TAG_CORDONED, TAG_MAINTENANCE, TAG_WAS_CANDIDATE,
 };
-use crate::host_commands::HostCommands;
+use crate::host_commands::{ClusterCommands, HostCommands};
 use crate::jobs::{self, JobPacing};
 use crate::GanetiError;
 
@@ -72,6 +81,8 @@ pub struct GanetiDriver {
     client: Arc<RapiClient>,
     timings: GanetiTimings,
     commands: Arc<HostCommands>,
+    /// `master_failover` and `verify` (none unless [`GanetiDriver::with_cluster_commands`]).
+    cluster_commands: Arc<ClusterCommands>,
     /// Roles the inventory gives hosts (the master and candidates come from Ganeti).
     inventory_roles: BTreeMap<String, HostRole>,
 }
@@ -89,14 +100,30 @@ fn error_for(error: impl Into<GanetiError>, subject: &str) -> DriverError {
         GanetiError::Job {
             classification: Some(classification),
             ..
-        } => match classification.as_str() {
-            "unknown_entity" => DriverError::NotFound(error.to_string()),
+        } if classification == "unknown_entity" => DriverError::NotFound(error.to_string()),
+        GanetiError::Job {
+            classification: Some(classification),
+            ..
+        } if matches!(
+            classification.as_str(),
             "wrong_state"
-            | "wrong_input"
-            | "insufficient_resources"
-            | "temp_insufficient_resources" => DriverError::Refused(error.to_string()),
-            _ => DriverError::Failed(error.to_string()),
-        },
+                | "wrong_input"
+                | "insufficient_resources"
+                | "temp_insufficient_resources"
+        ) =>
+        {
+            DriverError::Refused(error.to_string())
+        }
+        // The destination's environment failed an opcode's prerequisite check before anything
+        // changed (`OpPrereqError` with `environment_error`, e.g. "Missing bridges" on the
+        // target node): a refusal, so the engine rules that destination out.
+        GanetiError::Job {
+            error_type,
+            classification: Some(classification),
+            ..
+        } if error_type == "OpPrereqError" && classification == "environment_error" => {
+            DriverError::Refused(error.to_string())
+        }
         _ => DriverError::Failed(error.to_string()),
     }
 }
@@ -112,12 +139,19 @@ impl GanetiDriver {
             client: Arc::new(client),
             timings,
             commands: Arc::new(commands),
+            cluster_commands: Arc::new(ClusterCommands::default()),
             inventory_roles: cluster
                 .hosts
                 .iter()
                 .map(|host| (host.name.clone(), host.role))
                 .collect(),
         }
+    }
+
+    /// The same driver with the section's cluster commands (`master_failover`, `verify`).
+    pub fn with_cluster_commands(mut self, cluster_commands: ClusterCommands) -> GanetiDriver {
+        self.cluster_commands = Arc::new(cluster_commands);
+        self
     }
 
     /// RAPI requests sent so far.
@@ -275,6 +309,82 @@ impl GanetiDriver {
         Ok(versions)
     }
 
+    /// Hands the master role from `master` to a master candidate: the `master_failover` command
+    /// with `{host}` the new master (Ganeti's `gnt-cluster master-failover` runs there), then
+    /// waits until RAPI — which moves with the cluster address to the new master — names it in
+    /// `/2/info` (`master`). The candidate is `cluster::next_master`'s.
+    async fn hand_over_master(&self, master: &str) -> Result<(), DriverError> {
+        let nodes = match self.get("/2/nodes?bulk=1", "cluster").await? {
+            Value::Array(items) => items,
+            other => {
+                return Err(DriverError::Failed(format!(
+                    "GET /2/nodes?bulk=1 answered {other:.200}"
+                )))
+            }
+        };
+        let Some(new_master) = cluster::next_master(&nodes, master) else {
+            // As without the command: the master is only tagged, and RAPI is away while it
+            // reboots (the driver waits for it), which a one-node cluster cannot avoid.
+            tracing::warn!(
+                master,
+                "no other master candidate (answering, not drained or cordoned) can take the master role: the master stays, RAPI will be away while it reboots"
+            );
+            return Ok(());
+        };
+        // RAPI is away while the role moves, as while a master reboots: the same bound.
+        let deadline = Instant::now()
+            + self
+                .timings
+                .reboot_timeout
+                .max(self.timings.command_timeout);
+        self.cluster_commands
+            .master_failover(
+                &new_master.name,
+                &new_master.primary_ip,
+                time_left(deadline),
+            )
+            .await
+            .map_err(|error| error_for(error, &new_master.name))?;
+        loop {
+            let last_seen = match self.get("/2/info", "cluster").await {
+                Ok(info) if cluster::text(&info, "master") == new_master.name => return Ok(()),
+                Ok(info) => format!("master {}", cluster::text(&info, "master")),
+                Err(error) => error.to_string(),
+            };
+            if Instant::now() + COMEBACK_POLL_INTERVAL >= deadline {
+                return Err(DriverError::Failed(format!(
+                    "after master_failover to {}, RAPI did not name it master in time; last seen: {last_seen}",
+                    new_master.name
+                )));
+            }
+            tokio::time::sleep(COMEBACK_POLL_INTERVAL).await;
+        }
+    }
+
+    /// The cluster's own check (`verify` command, e.g. `gnt-cluster verify`) before discovery
+    /// answers, when no run is under way: a failure refuses discovery, so no plan is made on a
+    /// cluster Ganeti itself finds inconsistent.
+    async fn verify(&self, nodes: &[Value]) -> Result<(), DriverError> {
+        if !self.cluster_commands.has_verify() {
+            return Ok(());
+        }
+        // A node carrying a Drover tag is in the middle of a run (a resume discovers too):
+        // drained nodes and instances away from home are then Drover's doing, not a finding.
+        if nodes.iter().any(|node| {
+            [TAG_CORDONED, TAG_MAINTENANCE]
+                .iter()
+                .any(|tag| has_tag(node, tag))
+        }) {
+            return Ok(());
+        }
+        self.cluster_commands
+            .verify(self.timings.job_timeout.max(self.timings.command_timeout))
+            .await
+            .map_err(|error| {
+                DriverError::Refused(format!("the cluster's verify command failed: {error}"))
+            })
+    }
+
     /// Waits until the node's facts satisfy `is_back` and it answers its master again.
     async fn wait_until_back(
         &self,
@@ -330,6 +440,7 @@ impl Driver for GanetiDriver {
                 )))
             }
         };
+        self.verify(&nodes).await?;
         let instances = self.instances().await?;
         let groups = match self.get("/2/groups?bulk=1", "cluster").await? {
             Value::Array(items) => items,
@@ -386,7 +497,18 @@ impl Driver for GanetiDriver {
     }
 
     async fn set_allocation(&self, host: &str, enabled: bool) -> Result<(), DriverError> {
-        let (record, node) = self.node(host).await?;
+        let (mut record, mut node) = self.node(host).await?;
+        let hand_over = !enabled && node.is_master && self.cluster_commands.has_master_failover();
+        if hand_over {
+            // The master cannot be drained, and its reboot takes RAPI down: with a
+            // `master_failover` command a master candidate takes the role first (what an
+            // operator does before the master's upgrade), then the node drains as any other.
+            if !has_tag(&record, TAG_CORDONED) {
+                self.node_tags(host, Method::PUT, &[TAG_CORDONED]).await?;
+            }
+            self.hand_over_master(host).await?;
+            (record, node) = self.node(host).await?;
+        }
         let tagged = has_tag(&record, TAG_CORDONED);
         let was_candidate = has_tag(&record, TAG_WAS_CANDIDATE);
         if !enabled {
@@ -397,13 +519,14 @@ impl Driver for GanetiDriver {
                 return Ok(());
             }
             // Tags first: whatever happens next, they say what Drover is changing.
-            let mut tags = vec![TAG_CORDONED];
+            let mut tags = Vec::new();
+            if !tagged {
+                tags.push(TAG_CORDONED);
+            }
             if node.is_candidate && !node.is_master && !was_candidate {
                 tags.push(TAG_WAS_CANDIDATE);
             }
-            if !tagged {
-                self.node_tags(host, Method::PUT, &tags).await?;
-            }
+            self.node_tags(host, Method::PUT, &tags).await?;
             if !node.is_master && !node.drained {
                 let path = format!("/2/nodes/{}/role?auto-promote=1", path_segment(host));
                 self.job(Method::PUT, &path, Some(&json!("drained")), host)
@@ -655,6 +778,20 @@ mod tests {
         }
         assert!(matches!(
             error_for(job_error("internal_error"), "x"),
+            DriverError::Failed(_)
+        ));
+        // A destination's environment failing a prerequisite check (a missing bridge) changed
+        // nothing: refused; the same classification while executing is a failure.
+        assert!(matches!(
+            error_for(job_error("environment_error"), "x"),
+            DriverError::Refused(text) if text.contains("environment_error")
+        ));
+        let mut while_executing = job_error("environment_error");
+        if let GanetiError::Job { error_type, .. } = &mut while_executing {
+            *error_type = "OpExecError".into();
+        }
+        assert!(matches!(
+            error_for(while_executing, "x"),
             DriverError::Failed(_)
         ));
         let not_found = GanetiError::Http {

@@ -770,6 +770,32 @@ fn ganeti_section_refuses_plain_http_a_bad_password_source_and_steps_rapi_does()
 }
 
 #[test]
+fn ganeti_section_takes_the_cluster_steps_master_failover_and_verify() {
+    let file = read(
+        "driver:\n  kind: ganeti\n  url: https://c:5080\n  username: drover\n  password_env: P\n  master_failover: [ssh, \"root@{host.address}\", gnt-cluster, master-failover]\n  verify: [ssh, root@c, gnt-cluster, verify]\n",
+    );
+    let DriverSection::Ganeti(ganeti) = &file.driver else {
+        panic!("a ganeti section, got {:?}", file.driver);
+    };
+    assert_eq!(
+        ganeti.master_failover.as_deref().map(|argv| argv.len()),
+        Some(4)
+    );
+    assert_eq!(
+        ganeti
+            .verify
+            .as_deref()
+            .and_then(|argv| argv.last())
+            .map(String::as_str),
+        Some("verify")
+    );
+    assert_refused(
+        "driver:\n  kind: ganeti\n  url: https://c:5080\n  username: drover\n  password_env: P\n  verify: []\n",
+        "pool.yaml:14:11: driver.verify: must list the program and its arguments, such as [gnt-cluster, verify]",
+    );
+}
+
+#[test]
 fn kubevirt_section_reads_with_defaults_and_round_trips() {
     let file = read(
         "driver:\n  kind: kubevirt\n  kubeconfig: kubeconfig.yaml\n  context: admin\n  commands:\n    upgrade: [upgrade-node, \"{host}\", \"{target}\"]\n    reboot: [reboot-node, \"{host}\"]\n",

@@ -652,6 +652,15 @@ pub struct GanetiSection {
         skip_serializing_if = "BTreeMap::is_empty"
     )]
     pub commands: BTreeMap<CommandStep, Vec<String>>,
+    /// Hands the master role to `{host}`, a master candidate, before the master is drained
+    /// (`gnt-cluster master-failover` must run on the new master; RAPI has no resource for it).
+    /// Placeholders `{host}`, `{host.address}`, `{cluster}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub master_failover: Option<Vec<String>>,
+    /// The cluster's own check before a plan (`gnt-cluster verify`): its failure refuses
+    /// discovery. Placeholder `{cluster}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verify: Option<Vec<String>>,
 }
 
 fn default_ganeti_request_timeout_secs() -> u64 {

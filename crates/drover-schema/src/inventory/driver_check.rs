@@ -183,6 +183,22 @@ fn check_ganeti(ganeti: &GanetiSection, source: &Source) -> Result<(), Inventory
             "a reboot command needs a host_facts command (the boot id says whether the node rebooted)",
         ));
     }
+    for (field, argv) in [
+        ("master_failover", &ganeti.master_failover),
+        ("verify", &ganeti.verify),
+    ] {
+        if let Some(argv) = argv {
+            match argv.first() {
+                None => {
+                    return Err(source.error_at(
+                        &format!("driver.{field}"),
+                        "must list the program and its arguments, such as [gnt-cluster, verify]",
+                    ))
+                }
+                Some(program) => require_text(program, &format!("driver.{field}[0]"), source)?,
+            }
+        }
+    }
     check_commands(&ganeti.commands, "driver.commands", source)
 }
 
