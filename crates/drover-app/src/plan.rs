@@ -95,7 +95,6 @@ pub fn plan_upgrade(file: &InventoryFile) -> Result<PlannedUpgrade, AppError> {
         }
         _ => None,
     };
-    let mut plan = plan;
     if let Some(precheck) = engine_update {
         document.prechecks.push(PrecheckEntry::new(&precheck));
         plan.prechecks.push(precheck);

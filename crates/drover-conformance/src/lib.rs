@@ -45,7 +45,7 @@ pub use run::{run_all, run_one, run_suite};
 pub use scenario_run::{
     run_scenario, run_scenarios, ScenarioOutcome, ScenarioReport, ScenarioVerdict,
 };
-pub use scenarios::{Scenario, Stage, Staged};
+pub use scenarios::{selected_scenarios, Scenario, Stage, Staged, SCENARIOS_VARIABLE};
 pub use settings_scenario::{
     run_settings_scenario, LogEntry, SettingsScenario, SettingsScenarioReport,
 };

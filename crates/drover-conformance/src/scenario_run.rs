@@ -115,7 +115,7 @@ impl std::fmt::Display for ScenarioReport {
 /// failed scenario; returns the report when none failed.
 pub async fn run_scenarios(stage: Arc<dyn Stage>) -> ScenarioReport {
     let mut outcomes = Vec::new();
-    for scenario in Scenario::ALL {
+    for scenario in crate::scenarios::selected_scenarios() {
         outcomes.push(run_scenario(Arc::clone(&stage), scenario).await);
     }
     let report = ScenarioReport {

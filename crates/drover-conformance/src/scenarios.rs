@@ -68,6 +68,49 @@ impl Scenario {
     }
 }
 
+/// The environment variable that narrows a run of the scenarios to some of them: names
+/// separated by commas (`migration-refused-retried-elsewhere,migration-hangs-cancelled-at-timeout`).
+/// For CI on real platforms, where one scenario takes minutes and the whole-run cases the
+/// real-binary tests already drive need not run twice; unset or empty means every scenario.
+pub const SCENARIOS_VARIABLE: &str = "DROVER_SCENARIOS";
+
+/// The scenarios a run covers: those named by [`SCENARIOS_VARIABLE`], in [`Scenario::ALL`]'s
+/// order, else all. A name that is not a scenario panics naming every valid one, so a typo in a
+/// CI script never turns into a run of nothing.
+pub fn selected_scenarios() -> Vec<Scenario> {
+    let wanted = std::env::var(SCENARIOS_VARIABLE).unwrap_or_default();
+    selected_from(&wanted).unwrap_or_else(|problem| panic!("{problem}"))
+}
+
+fn selected_from(wanted: &str) -> Result<Vec<Scenario>, String> {
+    let names: Vec<&str> = wanted
+        .split(',')
+        .map(str::trim)
+        .filter(|name| !name.is_empty())
+        .collect();
+    if names.is_empty() {
+        return Ok(Scenario::ALL.to_vec());
+    }
+    if let Some(unknown) = names.iter().find(|name| {
+        Scenario::ALL
+            .iter()
+            .all(|scenario| scenario.name() != **name)
+    }) {
+        let valid: Vec<&str> = Scenario::ALL
+            .iter()
+            .map(|scenario| scenario.name())
+            .collect();
+        return Err(format!(
+            "{SCENARIOS_VARIABLE}: `{unknown}` is not a scenario; expected names among {}",
+            valid.join(", ")
+        ));
+    }
+    Ok(Scenario::ALL
+        .into_iter()
+        .filter(|scenario| names.contains(&scenario.name()))
+        .collect())
+}
+
 impl std::fmt::Display for Scenario {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         formatter.write_str(self.name())
@@ -142,4 +185,40 @@ pub trait Stage: Send + Sync {
         world: &str,
         directory: &Path,
     ) -> Result<Staged, String>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_empty_selection_is_every_scenario() {
+        assert_eq!(selected_from("").unwrap(), Scenario::ALL.to_vec());
+        assert_eq!(selected_from(" , ").unwrap(), Scenario::ALL.to_vec());
+    }
+
+    #[test]
+    fn a_selection_keeps_the_suite_order_whatever_the_order_written() {
+        let selected = selected_from(
+            "migration-hangs-cancelled-at-timeout, migration-refused-retried-elsewhere",
+        )
+        .unwrap();
+        assert_eq!(
+            selected,
+            vec![
+                Scenario::MigrationRefusedRetriedElsewhere,
+                Scenario::MigrationHangsCancelledAtTimeout
+            ]
+        );
+    }
+
+    #[test]
+    fn an_unknown_name_is_refused_naming_the_valid_ones() {
+        let problem = selected_from("full-rolling-upgrade,migration-refused").unwrap_err();
+        assert!(
+            problem.contains("`migration-refused` is not a scenario"),
+            "{problem}"
+        );
+        assert!(problem.contains("killed-mid-wave-resumes"), "{problem}");
+    }
 }
