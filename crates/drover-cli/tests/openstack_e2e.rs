@@ -322,7 +322,7 @@ fn a_refused_migration_is_retried_elsewhere_by_drover_run() {
     assert_eq!(report["phase"], "completed", "{report}");
     assert!(!fault_left, "no migration of app1 reached a pre-check");
     assert!(
-        report["migrations_failed"].as_u64().unwrap_or(0) >= 1,
+        report["migration_attempts_failed"].as_u64().unwrap_or(0) >= 1,
         "the refusal is counted: {report}"
     );
     roll.check_rolled();
@@ -378,13 +378,26 @@ fn a_refused_migration_is_retried_elsewhere_by_drover_run() {
         .iter()
         .find(|(_, _, status)| status == "completed")
         .unwrap_or_else(|| panic!("app1 never moved after its refusal: {records:?}"));
+    // Nova leaves the destination of a migration refused in its pre-check unset (`None`), so
+    // the refused destination is the one Drover's report names for the failed attempt.
+    let refused_destination = report["failures"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|failure| failure["subject"] == "vm app1")
+        .filter_map(|failure| failure["error"].as_str())
+        .find_map(|error| {
+            let after = error.split(" to ").nth(1)?;
+            after.split_whitespace().next().map(str::to_string)
+        })
+        .unwrap_or_else(|| panic!("the report names app1's refused attempt: {report}"));
     assert_ne!(
-        records[refused].1, landed.1,
-        "retried on another compute: {records:?}"
+        refused_destination, landed.1,
+        "retried on another compute: {records:?} {report}"
     );
     eprintln!(
-        "openstack e2e: app1's migration to {} refused by its pre-check, retried to {}; the roll completed in {wall_secs:.1} s ({} migrations, {} failed)",
-        records[refused].1, landed.1, report["migrations"], report["migrations_failed"]
+        "openstack e2e: app1's migration to {refused_destination} refused by its pre-check (Nova: {} {}), retried to {}; the roll completed in {wall_secs:.1} s ({} migrations, {} failed attempts)",
+        records[refused].1, records[refused].2, landed.1, report["migrations"], report["migration_attempts_failed"]
     );
 }
 
