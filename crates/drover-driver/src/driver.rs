@@ -20,6 +20,15 @@ use drover_core::{ActionKind, PlatformSetting, Version};
 
 pub use drover_core::execution::{Discovered, HostFacts};
 
+/// The VM actions every driver carries out: live migration, and shutdown then start (on another
+/// host or its own). A driver with more lists its own set, which both its `Driver::supports` and
+/// its registration (drover-drivers) read, so the two cannot disagree.
+pub const BASIC_VM_ACTIONS: &[ActionKind] = &[
+    ActionKind::Migrate,
+    ActionKind::Restart,
+    ActionKind::Shutdown,
+];
+
 /// How a VM stopped.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ShutdownObserved {
@@ -83,10 +92,7 @@ pub trait Driver: Send + Sync + 'static {
     /// ([`ActionKind`]s a plan may ask of a `kind:`), so a plan asking for more fails its
     /// prechecks instead of a call failing mid-run.
     fn supports(&self, action: ActionKind) -> bool {
-        matches!(
-            action,
-            ActionKind::Migrate | ActionKind::Restart | ActionKind::Shutdown
-        )
+        BASIC_VM_ACTIONS.contains(&action)
     }
 
     /// Saves a running VM's memory to disk and stops it; it stays the host's to resume (XAPI

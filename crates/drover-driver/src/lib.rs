@@ -12,4 +12,4 @@ pub mod driver;
 pub use async_trait::async_trait;
 pub use calls::DriverCall;
 pub use clock::{wall_now_ms, Clock};
-pub use driver::{Discovered, Driver, DriverError, HostFacts, ShutdownObserved};
+pub use driver::{Discovered, Driver, DriverError, HostFacts, ShutdownObserved, BASIC_VM_ACTIONS};

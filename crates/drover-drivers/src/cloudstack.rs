@@ -26,6 +26,7 @@ pub(crate) const REGISTRATION: Registration = Registration {
     kind: "cloudstack",
     prepare,
     open,
+    vm_actions: drover_driver::BASIC_VM_ACTIONS,
 };
 
 fn section_of(section: &DriverSection) -> Result<&CloudstackSection, RegistryError> {

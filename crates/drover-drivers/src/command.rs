@@ -17,6 +17,7 @@ pub(crate) const REGISTRATION: Registration = Registration {
     kind: "command",
     prepare,
     open,
+    vm_actions: drover_driver::BASIC_VM_ACTIONS,
 };
 
 fn prepare(section: &DriverSection, _context: &PrepareContext) -> Result<Prepared, RegistryError> {

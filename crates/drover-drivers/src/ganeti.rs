@@ -24,6 +24,7 @@ pub(crate) const REGISTRATION: Registration = Registration {
     kind: "ganeti",
     prepare,
     open,
+    vm_actions: drover_driver::BASIC_VM_ACTIONS,
 };
 
 /// Bound of a `host_facts` or `health_check` command.

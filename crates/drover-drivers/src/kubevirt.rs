@@ -23,6 +23,7 @@ pub(crate) const REGISTRATION: Registration = Registration {
     kind: "kubevirt",
     prepare,
     open,
+    vm_actions: drover_driver::BASIC_VM_ACTIONS,
 };
 
 fn section_of(section: &DriverSection) -> Result<&KubevirtSection, RegistryError> {

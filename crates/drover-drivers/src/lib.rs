@@ -29,7 +29,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use drover_core::{ActionKind, Cluster};
-use drover_driver::{Clock, Driver};
+use drover_driver::{Clock, Driver, BASIC_VM_ACTIONS};
 use drover_schema::inventory::DriverSection;
 
 pub use drover_ovirt::EngineUpdate;
@@ -64,6 +64,9 @@ pub struct Registration {
     pub prepare: fn(&DriverSection, &PrepareContext) -> Result<Prepared, RegistryError>,
     /// Opens the driver a run recorded.
     pub open: OpenDriver,
+    /// The VM actions the kind's driver carries out: the driver crate's own list, which its
+    /// `Driver::supports` reads too ([`BASIC_VM_ACTIONS`] for most).
+    pub vm_actions: &'static [ActionKind],
 }
 
 /// What a new run is started with, for [`Registration::prepare`].
@@ -116,16 +119,13 @@ pub fn registration_of_kind(kind: &str) -> Result<&'static Registration, Registr
         })
 }
 
-/// Whether a driver kind carries out a VM action. Every driver migrates, shuts down and starts;
-/// suspend/resume is XAPI's (`VM.suspend` / `VM.resume_on`), shelve/unshelve Nova's; the
-/// simulator has both. Answered here, before any driver is opened, so a plan is checked when it
-/// is made; each driver's `Driver::supports` answers the same.
+/// Whether a driver kind carries out a VM action, from its registration (a kind this build
+/// lacks: the basic actions). Answered before any driver is opened, so a plan is checked when it
+/// is made.
 pub fn supports(kind: &str, action: ActionKind) -> bool {
-    match action {
-        ActionKind::Migrate | ActionKind::Restart | ActionKind::Shutdown => true,
-        ActionKind::Suspend => matches!(kind, "simulator" | "xapi"),
-        ActionKind::Shelve => matches!(kind, "simulator" | "openstack"),
-    }
+    registration_of_kind(kind)
+        .map_or(BASIC_VM_ACTIONS, |registration| registration.vm_actions)
+        .contains(&action)
 }
 
 /// The kinds this build has.

@@ -19,6 +19,7 @@ pub(crate) const REGISTRATION: Registration = Registration {
     kind: "libvirt",
     prepare,
     open,
+    vm_actions: drover_driver::BASIC_VM_ACTIONS,
 };
 
 fn prepare(section: &DriverSection, context: &PrepareContext) -> Result<Prepared, RegistryError> {

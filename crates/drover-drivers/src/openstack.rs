@@ -28,6 +28,7 @@ pub(crate) const REGISTRATION: Registration = Registration {
     kind: "openstack",
     prepare,
     open,
+    vm_actions: drover_openstack::driver::VM_ACTIONS,
 };
 
 /// Bound of a `host_facts` or `health_check` command.

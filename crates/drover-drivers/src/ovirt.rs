@@ -24,6 +24,7 @@ pub(crate) const REGISTRATION: Registration = Registration {
     kind: "ovirt",
     prepare,
     open,
+    vm_actions: drover_driver::BASIC_VM_ACTIONS,
 };
 
 fn section_of(section: &DriverSection) -> Result<&OvirtSection, RegistryError> {

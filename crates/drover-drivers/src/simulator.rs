@@ -19,6 +19,7 @@ pub(crate) const REGISTRATION: Registration = Registration {
     kind: "simulator",
     prepare,
     open,
+    vm_actions: drover_sim::driver::VM_ACTIONS,
 };
 
 fn section_of(section: &DriverSection) -> Result<&SimulatorSection, RegistryError> {

@@ -25,6 +25,7 @@ pub(crate) const REGISTRATION: Registration = Registration {
     kind: "xapi",
     prepare,
     open,
+    vm_actions: drover_xapi::driver::VM_ACTIONS,
 };
 
 fn section_of(section: &DriverSection) -> Result<&XapiSection, RegistryError> {

@@ -91,6 +91,16 @@ pub struct OpenstackTimings {
     pub reboot_timeout: Duration,
 }
 
+/// The VM actions of a Nova cloud: the basic ones and shelve/unshelve. Nova has no
+/// suspend-to-disk that frees the host (`suspend` keeps the server on its host). Read by
+/// `Driver::supports` and by the registry.
+pub const VM_ACTIONS: &[drover_core::ActionKind] = &[
+    drover_core::ActionKind::Migrate,
+    drover_core::ActionKind::Restart,
+    drover_core::ActionKind::Shutdown,
+    drover_core::ActionKind::Shelve,
+];
+
 pub struct OpenstackDriver {
     client: Arc<OpenstackClient>,
     timings: OpenstackTimings,
@@ -879,10 +889,8 @@ impl Driver for OpenstackDriver {
         .map(|_| ())
     }
 
-    /// Nova shelves; it has no suspend-to-disk that frees the host (`suspend` keeps the
-    /// server on its host).
     fn supports(&self, action: drover_core::ActionKind) -> bool {
-        !matches!(action, drover_core::ActionKind::Suspend)
+        VM_ACTIONS.contains(&action)
     }
 
     async fn shelve_vm(&self, vm: &str, _host: &str) -> Result<(), DriverError> {

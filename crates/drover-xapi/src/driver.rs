@@ -51,6 +51,15 @@ pub struct XapiTimings {
     pub upgrade_timeout: Duration,
 }
 
+/// The VM actions of a pool: the basic ones and suspend/resume (`VM.suspend` /
+/// `VM.resume_on`); shelving is Nova's. Read by `Driver::supports` and by the registry.
+pub const VM_ACTIONS: &[drover_core::ActionKind] = &[
+    drover_core::ActionKind::Migrate,
+    drover_core::ActionKind::Restart,
+    drover_core::ActionKind::Shutdown,
+    drover_core::ActionKind::Suspend,
+];
+
 pub struct XapiDriver {
     client: XapiClient,
     timings: XapiTimings,
@@ -742,9 +751,8 @@ impl Driver for XapiDriver {
         }
     }
 
-    /// XAPI has `VM.suspend` / `VM.resume_on`; shelving is Nova's.
     fn supports(&self, action: drover_core::ActionKind) -> bool {
-        !matches!(action, drover_core::ActionKind::Shelve)
+        VM_ACTIONS.contains(&action)
     }
 
     /// `Async.VM.suspend` (datamodel_vm.ml: "Suspend the specified VM to disk. This can only be

@@ -59,6 +59,18 @@ pub const HOST_SILENCE_DETECTION_MS: u64 = 3_000;
 /// it learns when another call cancels the operation.
 const HUNG_OPERATION_RECHECK_MS: u64 = 60_000;
 
+/// The simulated platform has every disposition. A suspend or a shelve stops the VM without
+/// asking the guest and frees its host's memory (as XAPI clears `resident_on` on suspend and
+/// Nova offloads a shelved server); a resume or unshelve starts it on the host named. Read by
+/// `Driver::supports` and by the registry.
+pub const VM_ACTIONS: &[drover_core::ActionKind] = &[
+    drover_core::ActionKind::Migrate,
+    drover_core::ActionKind::Restart,
+    drover_core::ActionKind::Shutdown,
+    drover_core::ActionKind::Suspend,
+    drover_core::ActionKind::Shelve,
+];
+
 /// How the simulated platform behaves beyond what the cluster describes.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct SimDriverConfig {
@@ -306,11 +318,8 @@ impl Driver for SimDriver {
             .map(|_| ())
     }
 
-    /// The simulated platform has every disposition. A suspend or a shelve stops the VM without
-    /// asking the guest and frees its host's memory (as XAPI clears `resident_on` on suspend and
-    /// Nova offloads a shelved server); a resume or unshelve starts it on the host named.
-    fn supports(&self, _action: drover_core::ActionKind) -> bool {
-        true
+    fn supports(&self, action: drover_core::ActionKind) -> bool {
+        VM_ACTIONS.contains(&action)
     }
 
     async fn suspend_vm(&self, vm: &str, host: &str) -> Result<(), DriverError> {
