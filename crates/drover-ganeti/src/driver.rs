@@ -21,7 +21,8 @@
 //!   cluster's name or address, not a node's. The role is not handed back: any candidate may be
 //!   master. Without the command the master is only tagged, and RAPI is away while it reboots.
 //! - Verify: with a `verify` command (`gnt-cluster verify`), discovery first runs it, and its
-//!   failure refuses discovery, so no plan is made on a cluster Ganeti finds inconsistent.
+//!   failure refuses discovery, so no plan is made on a cluster Ganeti finds inconsistent; a
+//!   pass stands for the same driver for `VERIFY_STANDS_FOR` (a run's start discovers 3×).
 //! - Maintenance: tag `drover:maintenance`; refused while the node is primary of a running
 //!   instance.
 //! - Migration: `PUT /2/instances/I/migrate` with `{"mode": "live", "target_node": TO}`
@@ -64,6 +65,10 @@ pub const BOOT_ID_UNAVAILABLE: &str = "unavailable (no host_facts command)";
 const FACTS_IN_PARALLEL: usize = 16;
 /// How often a node coming back from an upgrade or a reboot is asked again.
 const COMEBACK_POLL_INTERVAL: Duration = Duration::from_secs(1);
+/// How long a passed `verify` stands for the same driver: a run's start discovers several times
+/// within seconds (plan, prechecks, the engine's first look), and `gnt-cluster verify` takes
+/// 13-20 s each time; a long-lived driver (`drover serve`) verifies again after this.
+const VERIFY_STANDS_FOR: Duration = Duration::from_secs(300);
 
 /// How the driver paces itself.
 #[derive(Clone, Debug)]
@@ -85,6 +90,8 @@ pub struct GanetiDriver {
     cluster_commands: Arc<ClusterCommands>,
     /// Roles the inventory gives hosts (the master and candidates come from Ganeti).
     inventory_roles: BTreeMap<String, HostRole>,
+    /// When `verify` last passed (see [`VERIFY_STANDS_FOR`]).
+    verify_passed_at: Arc<std::sync::Mutex<Option<Instant>>>,
 }
 
 fn error_for(error: impl Into<GanetiError>, subject: &str) -> DriverError {
@@ -145,6 +152,7 @@ impl GanetiDriver {
                 .iter()
                 .map(|host| (host.name.clone(), host.role))
                 .collect(),
+            verify_passed_at: Arc::default(),
         }
     }
 
@@ -377,12 +385,25 @@ impl GanetiDriver {
         }) {
             return Ok(());
         }
+        let passed_recently = self
+            .verify_passed_at
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .is_some_and(|passed_at| passed_at.elapsed() < VERIFY_STANDS_FOR);
+        if passed_recently {
+            return Ok(());
+        }
         self.cluster_commands
             .verify(self.timings.job_timeout.max(self.timings.command_timeout))
             .await
             .map_err(|error| {
                 DriverError::Refused(format!("the cluster's verify command failed: {error}"))
-            })
+            })?;
+        *self
+            .verify_passed_at
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(Instant::now());
+        Ok(())
     }
 
     /// Waits until the node's facts satisfy `is_back` and it answers its master again.
