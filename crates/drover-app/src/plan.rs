@@ -33,6 +33,26 @@ impl PlannedUpgrade {
             .collect()
     }
 
+    /// For an oVirt engine with an `engine_update_check`, runs that command (within
+    /// `policy.step_timeout_secs`) and adds the warning precheck `engine-update` to the plan and
+    /// its document: the Upgrade Manager "notifies" of the engine's own update, the hosts can
+    /// still be rolled. Nothing for other platforms or without the command. Called where an
+    /// operator looks at a plan (`drover plan`, a run's start, the API's plan), not on every
+    /// re-plan (a resumed run's, a simulation's), which need not reach the engine machine.
+    pub fn add_engine_update_precheck(&mut self, file: &InventoryFile) {
+        let DriverSection::Ovirt(ovirt) = &file.driver else {
+            return;
+        };
+        if ovirt.engine_update_check.is_empty() {
+            return;
+        }
+        if let Some(update) = crate::check::manager_update(file) {
+            let precheck = engine_update_precheck(&update);
+            self.document.prechecks.push(PrecheckEntry::new(&precheck));
+            self.plan.prechecks.push(precheck);
+        }
+    }
+
     pub fn is_safe(&self) -> bool {
         self.blocking_prechecks().is_empty()
     }
@@ -71,9 +91,9 @@ pub fn engine_update_precheck(update: &drover_drivers::EngineUpdate) -> Precheck
     }
 }
 
-/// The core's plan of the inventory's cluster with what the release catalog adds (and, for an
-/// oVirt engine with an `engine_update_check`, the engine's own pending update), and its
-/// document.
+/// The core's plan of the inventory's cluster with what the release catalog adds, and its
+/// document. Asks nothing of the platform: the engine's own pending update is added by
+/// [`PlannedUpgrade::add_engine_update_precheck`] where an operator looks at a plan.
 pub fn plan_upgrade(file: &InventoryFile) -> Result<PlannedUpgrade, AppError> {
     let mut plan = drover_core::plan(&file.cluster);
     // A suspend or shelve the platform does not have fails the plan now, not a call mid-run.
@@ -86,18 +106,6 @@ pub fn plan_upgrade(file: &InventoryFile) -> Result<PlannedUpgrade, AppError> {
     let catalog = crate::catalog::plan_upgrades(file, &file.cluster)?;
     if let Some(catalog) = &catalog {
         catalog.add_to(&mut document);
-    }
-    // The engine's own pending update is a warning (the Upgrade Manager "notifies" of it): the
-    // hosts can still be rolled. Only asked where the inventory names a command for it.
-    let engine_update = match &file.driver {
-        DriverSection::Ovirt(ovirt) if !ovirt.engine_update_check.is_empty() => {
-            crate::check::manager_update(file).map(|update| engine_update_precheck(&update))
-        }
-        _ => None,
-    };
-    if let Some(precheck) = engine_update {
-        document.prechecks.push(PrecheckEntry::new(&precheck));
-        plan.prechecks.push(precheck);
     }
     Ok(PlannedUpgrade {
         cluster_name: file.cluster.name.clone(),

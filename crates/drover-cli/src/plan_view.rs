@@ -26,7 +26,8 @@ pub struct PlanArgs {
 
 pub fn run(args: &PlanArgs) -> Result<(), Failure> {
     let file = load_file(&args.inventory)?;
-    let planned = plan_upgrade(&file)?;
+    let mut planned = plan_upgrade(&file)?;
+    planned.add_engine_update_precheck(&file);
     match args.output.document() {
         Some(format) => print_document(&planned.document, format)?,
         None => print_plan_tables(&planned.document, args.actions),

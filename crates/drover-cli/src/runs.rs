@@ -190,7 +190,8 @@ pub fn run(args: &RunArgs, state: &StateArgs) -> Result<(), Failure> {
         *catalog = directory.join(&*catalog).display().to_string();
     }
     resolve_auto_compatibility_level(&mut file)?;
-    let planned = plan_upgrade(&file)?;
+    let mut planned = plan_upgrade(&file)?;
+    planned.add_engine_update_precheck(&file);
     let plan_document = &planned.document;
     let reviewed = match &args.plan {
         Some(path) => {

@@ -280,4 +280,28 @@ fn the_engines_own_update_is_checked_by_its_command_and_warned_of_before_a_run()
             .any(|check| check["id"] == "engine-update"),
         "no command, no precheck: {plan}"
     );
+
+    // The check reaches the engine machine only where an operator looks at a plan: `drover
+    // plan` asks once, `drover simulate` (which plans the same inventory) never.
+    let asked = workspace.path("asked");
+    let counting = inventory_with(&format!(
+        ", engine_update_check: [sh, -c, 'echo asked >> \"$1\"; exit 1', check, \"{}\"]",
+        asked.display()
+    ));
+    let simulated = run(&["simulate", "-i", &counting, "-o", "json"]);
+    assert_eq!(simulated.status.code(), Some(0), "{}", stderr(&simulated));
+    assert!(
+        !asked.exists(),
+        "drover simulate ran the engine update check"
+    );
+    let plan = json(&run(&["plan", "-i", &counting, "-o", "json"]));
+    assert!(
+        plan["prechecks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|check| check["id"] == "engine-update" && check["status"] == "pass"),
+        "{plan}"
+    );
+    assert_eq!(std::fs::read_to_string(&asked).unwrap(), "asked\n");
 }

@@ -341,9 +341,17 @@ pub async fn plan(
         field: "policy.raise_compatibility_level_to".into(),
         detail: error.to_string(),
     })?;
-    let planned = plan_upgrade(&inventory).map_err(|error| ApiError::BadRequest {
+    let mut planned = plan_upgrade(&inventory).map_err(|error| ApiError::BadRequest {
         field: "upgrade.catalog".into(),
         detail: error.to_string(),
     })?;
-    Ok(Json(planned.document))
+    // The engine's update check runs a command (ssh, up to the step timeout): off the async
+    // workers, so a slow engine machine never stalls the other requests.
+    let document = tokio::task::spawn_blocking(move || {
+        planned.add_engine_update_precheck(&inventory);
+        planned.document
+    })
+    .await
+    .map_err(|error| ApiError::Internal(format!("the engine update check failed: {error}")))?;
+    Ok(Json(document))
 }
