@@ -3,7 +3,8 @@
 through an asynchronous job (`fetch_result=True`, which polls queryAsyncJobResult) and sees it on
 the target, follows another job by polling queryAsyncJobResult itself, pages a list
 (`fetch_list=True`), POSTs, and gets CloudStackApiException for a wrong secret (401) and for a bad
-parameter (431). Exits non-zero on the first surprise.
+parameter (431), and adds, lists and removes a host's annotation. Exits non-zero on the first
+surprise.
 
 Usage: cloudstack_official_client.py ENDPOINT API_KEY SECRET_KEY
 """
@@ -106,6 +107,27 @@ def main():
         check(False, "a missing parameter is refused")
     except CloudStackApiException as error:
         check(error.error["errorcode"] == 431, "a missing parameter is refused: {}".format(error.error["errortext"]))
+
+    # Annotations (API 4.11), where Drover's driver marks a host Disabled before its maintenance.
+    cs2 = by_name["cs2"]["id"]
+    added = api.addAnnotation(entitytype="HOST", entityid=cs2, annotation="drover: a note", adminsonly="true")
+    note = added["annotation"]
+    check(note["entityid"] == cs2 and note["entitytype"] == "HOST" and note["annotation"] == "drover: a note"
+          and note["adminsonly"] is True,
+          "addAnnotation on a HOST: {}".format(note["id"]))
+    listed = api.listAnnotations(entitytype="HOST", entityid=cs2)
+    check(listed["count"] == 1 and listed["annotation"][0]["id"] == note["id"],
+          "listAnnotations entitytype=HOST entityid: the note")
+    check(api.listAnnotations(entitytype="HOST", entityid=by_name["cs1"]["id"]) == {},
+          "listAnnotations of a host without notes: an empty answer")
+    removed = api.removeAnnotation(id=note["id"])
+    check(removed["annotation"]["id"] == note["id"], "removeAnnotation answers the removed note")
+    check(api.listAnnotations(entitytype="HOST") == {}, "no notes left")
+    try:
+        api.addAnnotation(entitytype="HOSTS", entityid=cs2, annotation="x")
+        check(False, "a bad entity type is refused")
+    except CloudStackApiException as error:
+        check(error.error["errorcode"] == 530, "a bad entity type is refused: {}".format(error.error["errortext"]))
 
 
 if __name__ == "__main__":

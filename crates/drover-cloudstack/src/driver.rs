@@ -33,8 +33,11 @@
 //! - every error keeps CloudStack's `errorcode` and `cserrorcode` in its text (and so in the
 //!   journal): 431 / 432 / 533 / 534 / 535 / 536 are refusals, the rest failures.
 //!
-//! Not done: moving VMs back after the roll (the seed's last step); cordon state carried across
-//! maintenance is kept in this process only.
+//! - a host Disabled when it enters maintenance carries a mark (a CloudStack annotation,
+//!   [`crate::marks`]) until it has left maintenance and been disabled again, so a resumed run
+//!   in another process still disables it again and reports it cordoned meanwhile.
+//!
+//! Not done: moving VMs back after the roll (the seed's last step).
 //!
 //! This module must not know Drover's engine, stores or the registry.
 
@@ -138,6 +141,14 @@ fn driver_error(error: CloudstackError, subject: &str) -> DriverError {
         } => DriverError::Refused(error.to_string()),
         _ => DriverError::Failed(error.to_string()),
     }
+}
+
+/// A mark that could not be read or written (a server before 4.11 has no annotations): the
+/// process's own set still holds it; a resumed run in another process would not know.
+fn marks_unavailable(what: &str, error: &CloudstackError) {
+    tracing::warn!(
+        "could not {what} Drover's maintenance mark on a CloudStack host ({error}); kept in this process only"
+    );
 }
 
 fn host_state(record: &Value) -> HostState {
@@ -351,6 +362,57 @@ impl CloudstackDriver {
             .unwrap_or_else(|e| e.into_inner())
     }
 
+    /// Learns from the platform which of these hosts in maintenance carry a mark (a process
+    /// that did not put them there does not remember it): one `listAnnotations`, and only when
+    /// some host is in maintenance.
+    async fn learn_marks(&self, records: &[Value]) {
+        let in_maintenance =
+            |record: &&Value| MAINTENANCE_STATES.contains(&text(record, "resourcestate"));
+        if !records.iter().any(|record| in_maintenance(&record)) {
+            return;
+        }
+        match crate::marks::marked_hosts(&self.client).await {
+            Ok(marked) => {
+                let mut disabled = self.disabled_in_maintenance();
+                for record in records.iter().filter(in_maintenance) {
+                    if marked.contains(text(record, "id")) {
+                        disabled.insert(text(record, "name").to_string());
+                    }
+                }
+            }
+            Err(error) => marks_unavailable("read", &error),
+        }
+    }
+
+    /// Marks (or unmarks) `host` on the platform as Disabled before its maintenance, beside
+    /// the process's own set.
+    async fn remember_disabled(&self, host: &str, host_id: &str, disabled: bool) {
+        let outcome = if disabled {
+            self.disabled_in_maintenance().insert(host.to_string());
+            crate::marks::mark(&self.client, host_id).await
+        } else {
+            self.disabled_in_maintenance().remove(host);
+            crate::marks::unmark(&self.client, host_id).await
+        };
+        if let Err(error) = outcome {
+            marks_unavailable(if disabled { "set" } else { "remove" }, &error);
+        }
+    }
+
+    /// Whether `host` is to be disabled again when it leaves maintenance: this process's set
+    /// or the platform's mark.
+    async fn was_disabled(&self, host: &str, host_id: &str) -> bool {
+        if self.disabled_in_maintenance().contains(host) {
+            return true;
+        }
+        crate::marks::is_marked(&self.client, host_id)
+            .await
+            .unwrap_or_else(|error| {
+                marks_unavailable("read", &error);
+                false
+            })
+    }
+
     fn cordoned(&self, record: &Value) -> bool {
         let resource_state = text(record, "resourcestate");
         resource_state == "Disabled"
@@ -419,6 +481,7 @@ impl Driver for CloudstackDriver {
 
     async fn discover(&self) -> Result<Discovered, DriverError> {
         let host_records = self.hosts().await?;
+        self.learn_marks(&host_records).await;
         let mut hosts = Vec::new();
         let mut index_of_id: HashMap<String, usize> = HashMap::new();
         let mut index_of_name: HashMap<String, usize> = HashMap::new();
@@ -597,6 +660,7 @@ impl Driver for CloudstackDriver {
 
     async fn host_facts(&self, host: &str) -> Result<HostFacts, DriverError> {
         let record = self.host_by_name(host).await?;
+        self.learn_marks(std::slice::from_ref(&record)).await;
         if host_state(&record) == HostState::Down {
             return Err(DriverError::Unreachable {
                 host: host.to_string(),
@@ -627,12 +691,8 @@ impl Driver for CloudstackDriver {
         let resource_state = text(&record, "resourcestate");
         if MAINTENANCE_STATES.contains(&resource_state) {
             // Applied when the host leaves maintenance (CloudStack enables it then).
-            let mut disabled = self.disabled_in_maintenance();
-            if enabled {
-                disabled.remove(host);
-            } else {
-                disabled.insert(host.to_string());
-            }
+            self.remember_disabled(host, text(&record, "id"), !enabled)
+                .await;
             return Ok(());
         }
         let wanted = if enabled { "Enable" } else { "Disable" };
@@ -699,7 +759,7 @@ impl Driver for CloudstackDriver {
                 )));
             }
             if resource_state == "Disabled" {
-                self.disabled_in_maintenance().insert(host.to_string());
+                self.remember_disabled(host, &id, true).await;
             }
             self.job(
                 "prepareHostForMaintenance",
@@ -717,25 +777,35 @@ impl Driver for CloudstackDriver {
             .await?;
             return Ok(());
         }
-        if !MAINTENANCE_STATES.contains(&resource_state.as_str()) {
+        let disable_again = self.was_disabled(host, &id).await;
+        if MAINTENANCE_STATES.contains(&resource_state.as_str()) {
+            self.job(
+                "cancelHostMaintenance",
+                &[("id", id.clone())],
+                self.options.job_timeout,
+                host,
+            )
+            .await?;
+        } else if !disable_again {
             return Ok(());
         }
-        self.job(
-            "cancelHostMaintenance",
-            &[("id", id.clone())],
-            self.options.job_timeout,
-            host,
-        )
-        .await?;
-        let disable_again = self.disabled_in_maintenance().remove(host);
+        // Also reached out of maintenance when a process stopped between the cancel and this
+        // (the mark still there): the host is disabled again, then the mark goes.
         if disable_again {
-            self.client
-                .call(
-                    "updateHost",
-                    &[("id", id), ("allocationstate", "Disable".to_string())],
-                )
-                .await
-                .map_err(|error| driver_error(error, host))?;
+            let record = self.host_by_name(host).await?;
+            if text(&record, "resourcestate") != "Disabled" {
+                self.client
+                    .call(
+                        "updateHost",
+                        &[
+                            ("id", id.clone()),
+                            ("allocationstate", "Disable".to_string()),
+                        ],
+                    )
+                    .await
+                    .map_err(|error| driver_error(error, host))?;
+            }
+            self.remember_disabled(host, &id, false).await;
         }
         Ok(())
     }

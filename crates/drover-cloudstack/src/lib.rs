@@ -11,6 +11,7 @@
 
 pub mod client;
 pub mod driver;
+pub mod marks;
 
 pub use client::{CloudstackClient, CloudstackConnection};
 pub use driver::{CloudstackDriver, CloudstackOptions};

@@ -186,6 +186,7 @@ struct State {
     hotfixes: BTreeMap<String, Vec<String>>,
     /// `migratewait` (platform time); `None`: [`DEFAULT_MIGRATE_WAIT`].
     migrate_wait: Option<Duration>,
+    annotations: super::annotations::Annotations,
 }
 
 /// The zones, pods and clusters, from the inventory's labels.
@@ -560,6 +561,9 @@ impl Management {
             "prepareHostForMaintenance" => self.prepare_maintenance(&command, &parameters).await,
             "cancelHostMaintenance" => self.cancel_maintenance(&command, &parameters).await,
             "queryAsyncJobResult" => self.query_job(&command, &parameters),
+            "addAnnotation" | "listAnnotations" | "removeAnnotation" => {
+                self.annotation_command(&command, &parameters)
+            }
             // Known to CloudStack but not emulated: 432, as for a command not available.
             _ => error_reply(
                 &command,
@@ -1139,6 +1143,51 @@ impl Management {
         ok(command, json!({ "host": self.host_json(host, &view) }))
     }
 
+    /// `addAnnotation`, `listAnnotations` and `removeAnnotation` (synchronous commands).
+    fn annotation_command(&self, command: &str, parameters: &Parameters) -> Reply {
+        let mut state = self.lock();
+        let answer = match command {
+            "addAnnotation" => state
+                .annotations
+                .add(
+                    parameters.get("entitytype"),
+                    parameters.get("entityid"),
+                    parameters.get("annotation"),
+                    parameters
+                        .get("adminsonly")
+                        .is_some_and(|value| value.eq_ignore_ascii_case("true")),
+                    date_text(drover_driver::wall_now_ms()),
+                )
+                .map(|annotation| json!({ "annotation": annotation })),
+            "listAnnotations" => {
+                let listed = state.annotations.list(
+                    parameters.get("id"),
+                    parameters.get("entitytype"),
+                    parameters.get("entityid"),
+                    parameters.get("keyword"),
+                );
+                drop(state);
+                return match listed {
+                    Ok(annotations) => {
+                        self.list_reply(command, parameters, "annotation", annotations)
+                    }
+                    Err(refusal) => annotation_refusal(command, refusal),
+                };
+            }
+            _ => match parameters.get("id") {
+                None => return missing_parameter(command, "id"),
+                Some(id) => state
+                    .annotations
+                    .remove(id)
+                    .map(|annotation| json!({ "annotation": annotation })),
+            },
+        };
+        match answer {
+            Ok(inner) => ok(command, inner),
+            Err(refusal) => annotation_refusal(command, refusal),
+        }
+    }
+
     /// Opens a job, or `None` when every kept job still runs.
     fn open_job(
         &self,
@@ -1662,6 +1711,18 @@ fn offering_name(offering: usize) -> String {
         "Medium Instance".to_string()
     } else {
         format!("Tagged Instance {offering}")
+    }
+}
+
+fn annotation_refusal(command: &str, refusal: super::annotations::Refusal) -> Reply {
+    match refusal {
+        super::annotations::Refusal::Parameter(text) => parameter_error(command, &text),
+        super::annotations::Refusal::Internal(text) => error_reply(
+            command,
+            error_code::INTERNAL_ERROR,
+            Some(cs_error_code::CLOUD_RUNTIME_EXCEPTION),
+            &text,
+        ),
     }
 }
 

@@ -17,6 +17,7 @@
 //!
 //! This module must not know the simulator: it speaks to the management server only.
 
+pub mod annotations;
 pub mod management;
 pub mod signature;
 
