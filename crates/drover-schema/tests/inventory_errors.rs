@@ -483,6 +483,44 @@ fn host_over_memory_capacity() {
 }
 
 #[test]
+fn memory_beyond_one_exbibyte_is_refused() {
+    let text = edited(
+        VALID_BLOCK,
+        "    memory_mib: 8192",
+        "    memory_mib: 18446744073709551615",
+    );
+    assert_refused(
+        &text,
+        "pool.yaml:17:17: vms[0].memory_mib: must be at most 1099511627776 (1 EiB), got 18446744073709551615",
+    );
+    let text = edited(
+        VALID_BLOCK,
+        "    role: master\n    version: \"8.0.0\"\n    memory_mib: 65536",
+        "    role: master\n    version: \"8.0.0\"\n    memory_mib: 1099511627777",
+    );
+    assert_refused(
+        &text,
+        "pool.yaml:8:17: hosts[0].memory_mib: must be at most 1099511627776 (1 EiB), got 1099511627777",
+    );
+}
+
+/// The fast reader's proptest found two VMs whose memory added up past `u64::MAX` on one host
+/// (an overflow, before memory was bounded and summed in `u128`): VMs of the largest memory on
+/// one host are reported over capacity with their exact sum.
+#[test]
+fn running_vms_of_the_largest_memory_on_one_host_are_over_capacity() {
+    let text = edited(
+        VALID_BLOCK,
+        "    memory_mib: 8192\n    vcpus: 4\n",
+        "    memory_mib: 1099511627776\n    vcpus: 4\n  - {name: web-02, host: xs01, memory_mib: 1099511627776, vcpus: 1}\n",
+    );
+    assert_refused(
+        &text,
+        "pool.yaml:5:5: hosts[0]: host \"xs01\" is over capacity: its running VMs use 2199023255552 MiB of memory, more than its memory_mib 65536",
+    );
+}
+
+#[test]
 fn stopped_vms_do_not_count_against_capacity() {
     let text = edited(
         VALID_BLOCK,

@@ -17,7 +17,8 @@ use super::schema::{HostEntry, InventoryDocument, PolicySection, VmEntry};
 use super::settings::into_settings;
 use super::source::Source;
 use super::value_checks::{
-    require_positive, require_positive_because, require_text, unknown_name_message,
+    require_memory_mib, require_positive, require_positive_because, require_text,
+    unknown_name_message, MAX_MEMORY_MIB,
 };
 
 pub(crate) fn into_cluster(
@@ -261,11 +262,14 @@ fn check_hosts(hosts: &[HostEntry], source: &Source) -> Result<(), InventoryErro
     for (index, host) in hosts.iter().enumerate() {
         // Field paths are formatted only for an entry that fails: formatting three for each of
         // 10,000 hosts and 400,000 VMs cost more than the checks.
-        if !host.name.trim().is_empty() && host.memory_mib > 0 && host.cpus > 0 {
+        if !host.name.trim().is_empty()
+            && (1..=MAX_MEMORY_MIB).contains(&host.memory_mib)
+            && host.cpus > 0
+        {
             continue;
         }
         require_text(&host.name, &format!("hosts[{index}].name"), source)?;
-        require_positive(
+        require_memory_mib(
             host.memory_mib,
             &format!("hosts[{index}].memory_mib"),
             source,
@@ -299,11 +303,14 @@ fn into_vms(
     source: &Source,
 ) -> Result<Vec<Vm>, InventoryError> {
     for (index, vm) in entries.iter().enumerate() {
-        if !vm.name.trim().is_empty() && vm.memory_mib > 0 && vm.vcpus > 0 {
+        if !vm.name.trim().is_empty()
+            && (1..=MAX_MEMORY_MIB).contains(&vm.memory_mib)
+            && vm.vcpus > 0
+        {
             continue;
         }
         require_text(&vm.name, &format!("vms[{index}].name"), source)?;
-        require_positive(vm.memory_mib, &format!("vms[{index}].memory_mib"), source)?;
+        require_memory_mib(vm.memory_mib, &format!("vms[{index}].memory_mib"), source)?;
         require_positive(vm.vcpus.into(), &format!("vms[{index}].vcpus"), source)?;
     }
     require_unique_names(
@@ -460,19 +467,21 @@ fn check_capacity(cluster: &Cluster, source: &Source) -> Result<(), InventoryErr
     Ok(())
 }
 
-/// Memory and vCPUs taken on one host by its running VMs.
+/// Memory and vCPUs taken on one host by its running VMs. Summed in `u128`: each VM's
+/// `memory_mib` may be as large as `u64::MAX`, and two such VMs on one host are an inventory
+/// error to report, not an overflow.
 #[derive(Clone, Copy, Default)]
 struct Usage {
-    memory_mib: u64,
-    vcpus: u64,
+    memory_mib: u128,
+    vcpus: u128,
 }
 
 fn running_usage_by_host(cluster: &Cluster) -> Vec<Usage> {
     let mut usage = vec![Usage::default(); cluster.hosts.len()];
     for vm in cluster.vms.iter().filter(|vm| vm.is_running()) {
         let host_usage = &mut usage[vm.host.index()];
-        host_usage.memory_mib += vm.memory_mib;
-        host_usage.vcpus += u64::from(vm.vcpus);
+        host_usage.memory_mib += u128::from(vm.memory_mib);
+        host_usage.vcpus += u128::from(vm.vcpus);
     }
     usage
 }
@@ -485,7 +494,7 @@ fn check_host_capacity(
 ) -> Result<(), InventoryError> {
     let host = cluster.host(host_id);
     let path = format!("hosts[{}]", host_id.index());
-    if usage.memory_mib > host.memory_mib {
+    if usage.memory_mib > u128::from(host.memory_mib) {
         let message = format!(
             "host {:?} is over capacity: its running VMs use {} MiB of memory, more than its memory_mib {}",
             host.name, usage.memory_mib, host.memory_mib
@@ -493,7 +502,7 @@ fn check_host_capacity(
         return Err(source.error_at(&path, message));
     }
     let vcpu_limit = cluster.vcpu_capacity(host_id);
-    if usage.vcpus > vcpu_limit {
+    if usage.vcpus > u128::from(vcpu_limit) {
         let message = format!(
             "host {:?} is over capacity: its running VMs use {} vCPUs, more than its limit of {vcpu_limit} (cpus {} × cpu_overcommit {})",
             host.name, usage.vcpus, host.cpus, cluster.policy.cpu_overcommit

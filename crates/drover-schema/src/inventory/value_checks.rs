@@ -56,6 +56,24 @@ pub(crate) fn require_positive_because(
     Ok(())
 }
 
+/// The largest `memory_mib` of a host or VM: 1 EiB. Far above any machine, and low enough that
+/// the planner's sums of memory over millions of hosts stay within `u64`.
+pub const MAX_MEMORY_MIB: u64 = 1 << 40;
+
+/// Refuses 0 and more than [`MAX_MEMORY_MIB`].
+pub(crate) fn require_memory_mib(
+    value: u64,
+    field_path: &str,
+    source: &Source,
+) -> Result<(), InventoryError> {
+    require_positive(value, field_path, source)?;
+    if value > MAX_MEMORY_MIB {
+        let message = format!("must be at most {MAX_MEMORY_MIB} (1 EiB), got {value}");
+        return Err(source.error_at(field_path, message));
+    }
+    Ok(())
+}
+
 /// Refuses 0.
 pub(crate) fn require_positive(
     value: u64,
