@@ -568,8 +568,16 @@ impl KubevirtDriver {
         let node = self.node(host).await?;
         let in_drover_pool = !node["metadata"]["labels"][DROVER_POOL_LABEL].is_null();
         let at_target = |node: &Value| node_version(node).is_some_and(|version| version >= *target);
-        if at_target(&node) && node_ready(&node) && !in_drover_pool {
-            return Ok(());
+        if at_target(&node) && !in_drover_pool {
+            // Nothing for the operator to do: the node only has to be Ready.
+            return self
+                .follow_node(host, self.settings.upgrade_timeout, node_ready)
+                .await
+                .map_err(|problem| {
+                    DriverError::Failed(format!(
+                        "node {host} runs {target} but is not Ready {problem}"
+                    ))
+                });
         }
         if !in_drover_pool {
             let worker_pool = self.worker_pool(worker).await?;

@@ -18,8 +18,8 @@
 //!   not paused them yet. `spec.configuration` is the controller's: a client's value is ignored.
 //! - The controller ([`Pools::reconcile`]): for each pool not paused, its nodes whose
 //!   `currentConfig` is not its rendered config are started (`desiredConfig` set, `Working`) up to
-//!   `spec.maxUnavailable` (an integer or a percentage of the pool's machines, at least 1; default
-//!   1) nodes Working or unavailable at once; the update itself (cordon, drain, the OS update and
+//!   `spec.maxUnavailable` nodes Working or unavailable at once (an integer or a percentage of
+//!   the pool's machines, at least one, one by default); the update itself (cordon, drain, the OS update and
 //!   reboot) is `cluster`'s, which reports back with [`Pools::finish`]: `Done` and `currentConfig`,
 //!   or `Degraded` with its reason. A config that brings no OS change, or the version the node
 //!   already runs, is applied without a reboot (the daemon's rebootless update). A Degraded node is
@@ -165,10 +165,11 @@ fn max_unavailable(spec: &Value, machines: usize) -> usize {
         number as usize
     } else if let Some(percent) = value.as_str().and_then(|text| text.strip_suffix('%')) {
         percent.trim().parse::<usize>().unwrap_or(0) * machines / 100
-    } else if let Some(number) = value.as_str().and_then(|text| text.parse::<usize>().ok()) {
-        number
     } else {
-        1
+        value
+            .as_str()
+            .and_then(|text| text.parse::<usize>().ok())
+            .unwrap_or(1)
     };
     count.max(1)
 }
