@@ -7,7 +7,9 @@
 //! With `node_update: machine-config-pool` it rolls the same cluster through the emulated
 //! Machine Config Operator instead (no command: each worker rebooted exactly once by the
 //! operator, the worker pool paused during the run and unpaused at its end), and an aborted run
-//! (a worker the operator reports Degraded halts the run; `drover abort`) unpauses it too.
+//! (a worker the operator reports Degraded halts the run; `drover abort`) unpauses it too, as
+//! does a run killed with SIGKILL while a node is being updated and then resumed (the update in
+//! progress followed, not started again).
 
 #![cfg(feature = "kubevirt")]
 
@@ -319,4 +321,69 @@ fn an_aborted_machine_config_pool_run_unpauses_the_worker_pool() {
             assert!(!changed, "worker-1's update failed before its reboot");
         }
     }
+}
+
+#[test]
+fn a_machine_config_pool_run_killed_mid_update_resumes_following_the_update() {
+    let cluster = machine_config_cluster("");
+    let mut child = cluster
+        .workspace
+        .command(&[
+            "run",
+            "-i",
+            cluster.inventory.to_str().unwrap(),
+            "--run-id",
+            "crash",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Killed while the Machine Config Operator works on a node Drover moved into its pool.
+    let deadline = Instant::now() + std::time::Duration::from_secs(120);
+    let working = loop {
+        let _ = cluster._runtime.block_on(cluster.control_plane.refresh());
+        let store = cluster.control_plane.store();
+        let working = WORKERS.iter().find(|name| {
+            store.get("nodes", "", name).is_some_and(|node| {
+                node["metadata"]["annotations"]["machineconfiguration.openshift.io/state"]
+                    == "Working"
+                    && !node["metadata"]["labels"]["node-role.kubernetes.io/drover-update"]
+                        .is_null()
+            })
+        });
+        if let Some(name) = working {
+            break name.to_string();
+        }
+        drop(store);
+        assert!(Instant::now() < deadline, "no node was handed to the pool");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    };
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(
+        cluster.worker_pool()["spec"]["paused"],
+        true,
+        "the killed run left the worker pool paused"
+    );
+    let resumed = cluster.run(&["resume", "crash", "-o", "json"]);
+    assert_eq!(resumed.status.code(), Some(0), "{}", stderr(&resumed));
+    let report: serde_json::Value = serde_json::from_slice(&resumed.stdout).unwrap();
+    assert_eq!(report["phase"], "completed", "{report}");
+    let reboots = cluster.control_plane.machine_config_reboots();
+    for worker in WORKERS {
+        assert_eq!(
+            reboots.get(worker),
+            Some(&1),
+            "{worker} updated exactly once ({working} was killed mid-update): {reboots:?}"
+        );
+    }
+    let pool = cluster.worker_pool();
+    assert_eq!(
+        pool["spec"]["paused"], false,
+        "the resumed run unpaused it: {pool}"
+    );
+    eprintln!(
+        "kubevirt e2e: killed with SIGKILL while {working} was Working, resumed to completion"
+    );
 }
