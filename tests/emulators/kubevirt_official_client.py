@@ -4,7 +4,9 @@ VirtualMachineInstanceMigration through CustomObjectsApi and follow it with watc
 Succeeded, evict virt-launcher pods (one refused 429 by KubeVirt's disruption budget, one
 allowed), read a missing object (404 with the Status reason), back up, empty and restore the
 HyperConverged's workloadUpdateMethods with JSON patches and set its Upgradeable condition through
-the status subresource, and a wrong token (401).
+the status subresource, OpenShift's canary rollout through MachineConfigPools (the worker pool
+paused, a custom pool unpaused, a node updated once by the emulated Machine Config Operator and
+followed with a watch), and a wrong token (401).
 
 Usage: kubevirt_official_client.py KUBECONFIG. Exits non-zero on the first broken expectation.
 """
@@ -195,6 +197,8 @@ def main():
     check(custom.get_namespaced_custom_object(*hco)["status"]["conditions"] == resource["status"]["conditions"],
           "the status subresource puts the conditions back")
 
+    machine_config_pools(core, custom)
+
     wrong = client.Configuration.get_default_copy()
     wrong.api_key = {"authorization": "Bearer wrong-token"}
     wrong.refresh_api_key_hook = None  # the kubeconfig loader would put the right token back
@@ -205,6 +209,76 @@ def main():
         check(error.status == 401, "a wrong bearer token is 401 Unauthorized")
 
     print(f"{checks} passed, 0 failed (license ran on {license_node} before its eviction)")
+
+
+MCO = ("machineconfiguration.openshift.io", "v1", "machineconfigpools")
+STATE = "machineconfiguration.openshift.io/state"
+CURRENT = "machineconfiguration.openshift.io/currentConfig"
+
+
+def machine_config_pools(core, custom):
+    """OpenShift's canary rollout with the emulated Machine Config Operator: the worker pool
+    paused (as the EUS-to-EUS procedure pauses it), a custom pool created paused, a node labelled
+    into it, nothing done while it is paused, the pool unpaused, the node followed with a watch
+    until it runs the pool's rendered config (state Done, one new boot id), labelled back."""
+    pools = custom.list_cluster_custom_object(*MCO)["items"]
+    names = sorted(pool["metadata"]["name"] for pool in pools)
+    check(names == ["master", "worker"], f"list_cluster_custom_object lists the MachineConfigPools {names}")
+    worker = custom.get_cluster_custom_object(*MCO, "worker")
+    check(worker["spec"]["paused"] is False and worker["status"]["machineCount"] == 3,
+          "the worker pool is not paused and has the three nodes")
+    paused = custom.patch_cluster_custom_object(*MCO, "worker", {"spec": {"paused": True}})
+    check(paused["spec"]["paused"] is True, "a merge patch pauses the worker pool")
+    worker_config = paused["spec"]["configuration"]["name"]
+    check(worker_config.startswith("rendered-worker-"), f"the worker pool renders {worker_config}")
+    canary = custom.create_cluster_custom_object(*MCO, {
+        "apiVersion": "machineconfiguration.openshift.io/v1", "kind": "MachineConfigPool",
+        "metadata": {"name": "canary"},
+        "spec": {"machineConfigSelector": {"matchExpressions": [
+                     {"key": "machineconfiguration.openshift.io/role", "operator": "In",
+                      "values": ["worker", "canary"]}]},
+                 "nodeSelector": {"matchLabels": {"node-role.kubernetes.io/canary": ""}},
+                 "paused": True}})
+    rendered = canary["spec"]["configuration"]["name"]
+    check(rendered.startswith("rendered-canary-"), f"the custom pool is created with its rendered config {rendered}")
+    before = core.read_node("kv3")
+    core.patch_node("kv3", {"metadata": {"labels": {"node-role.kubernetes.io/canary": ""}}})
+    time.sleep(1)
+    held = core.read_node("kv3")
+    check(held.metadata.annotations[STATE] == "Done" and held.metadata.annotations[CURRENT] != rendered
+          and held.status.node_info.boot_id == before.status.node_info.boot_id,
+          "nothing happens to kv3 while its pool is paused")
+    check(custom.get_cluster_custom_object(*MCO, "canary")["status"]["machineCount"] == 1,
+          "kv3 is the custom pool's machine")
+    custom.patch_cluster_custom_object(*MCO, "canary", {"spec": {"paused": False}})
+    boot_ids, states = [before.status.node_info.boot_id], []
+    stream = watch.Watch()
+    for event in stream.stream(core.list_node, field_selector="metadata.name=kv3", timeout_seconds=120):
+        node = event["object"]
+        annotations = node.metadata.annotations or {}
+        if boot_ids[-1] != node.status.node_info.boot_id:
+            boot_ids.append(node.status.node_info.boot_id)
+        if not states or states[-1] != annotations.get(STATE):
+            states.append(annotations.get(STATE))
+        ready = [c.status for c in node.status.conditions if c.type == "Ready"] == ["True"]
+        if annotations.get(CURRENT) == rendered and annotations.get(STATE) == "Done" and ready:
+            stream.stop()
+    print(f"  kv3's daemon states seen through watch.Watch(): {states}")
+    check("Working" in states and states[-1] == "Done", "the watch saw kv3 Working, then Done")
+    check(len(boot_ids) == 2, f"kv3 rebooted exactly once (boot ids {len(boot_ids)})")
+    check(core.read_node("kv3").status.node_info.os_image.endswith("4.16.3"),
+          "kv3 runs the rendered config's version 4.16.3")
+    status = custom.get_cluster_custom_object_status(*MCO, "canary")["status"]
+    check(status["updatedMachineCount"] == 1 and status["configuration"]["name"] == rendered,
+          "the custom pool reports its machine updated (status.configuration is its rendered config)")
+    core.patch_node("kv3", {"metadata": {"labels": {"node-role.kubernetes.io/canary": None}}})
+    check(custom.get_cluster_custom_object(*MCO, "worker")["status"]["machineCount"] == 3,
+          "kv3 is back in the worker pool")
+    try:
+        custom.get_cluster_custom_object(*MCO, "no-such-pool")
+        check(False, "a missing pool is not found")
+    except ApiException as error:
+        check(error.status == 404, "a missing MachineConfigPool is 404")
 
 
 if __name__ == "__main__":

@@ -5,7 +5,10 @@
 # `kubernetes-client`, installed when no kubectl is on the PATH) gets nodes, cordons and uncordons,
 # lists VMIs, creates a migration with `kubectl create -f`, follows it with `kubectl get -w` to
 # Succeeded, drains a node, and backs up, empties and restores the HyperConverged's
-# workloadUpdateMethods as OpenShift Virtualization's EUS-to-EUS procedure does. The emulator
+# workloadUpdateMethods as OpenShift Virtualization's EUS-to-EUS procedure does, and follows
+# OpenShift's canary rollout through MachineConfigPools (`kubectl get mcp`, `patch --type merge`
+# pause and unpause, a node labelled into a custom pool and watched until the emulated Machine
+# Config Operator has updated it, with one reboot). The emulator
 # serves HTTPS with a self-signed certificate that the generated kubeconfig trusts (kubectl sends
 # no bearer token over plain HTTP). Prints the emulator's own request and watch-event counts at
 # the end.
@@ -148,5 +151,41 @@ expect "kubectl patch hco --type json restores the backed-up methods" contains "
   "$(kubectl patch hco kubevirt-hyperconverged -n openshift-cnv --type json -p "[{\"op\":\"add\",\"path\":\"/spec/workloadUpdateStrategy/workloadUpdateMethods\", \"value\":$hco_methods}]")"
 expect "the methods are back" test \
   "$(kubectl get hco kubevirt-hyperconverged -n openshift-cnv -o jsonpath='{.spec.workloadUpdateStrategy.workloadUpdateMethods}')" = "$hco_methods"
+# OpenShift's canary rollout with the emulated Machine Config Operator (the Python client updated kv3 through it, paused
+# the worker pool and left its own custom pool `canary`, unpaused): kv2 labelled into it and
+# followed with `kubectl get node -w` until it runs the pool's rendered config, then labelled back
+# and the worker pool unpaused.
+mcps=$(kubectl get mcp --no-headers -o custom-columns=NAME:.metadata.name,PAUSED:.spec.paused)
+expect "kubectl get mcp lists canary, master and worker (paused)" contains "worker *true" "$mcps"
+expect "kubectl get machineconfigpool worker" test \
+  "$(kubectl get machineconfigpool worker -o jsonpath='{.status.machineCount}')" = 3
+expect "kubectl patch mcp canary --type merge pauses it" contains "patched" \
+  "$(kubectl patch mcp canary --type merge -p '{"spec":{"paused":true}}')"
+expect "kubectl patch mcp canary --type merge unpauses it" contains "patched" \
+  "$(kubectl patch mcp canary --type merge -p '{"spec":{"paused":false}}')"
+canary_config=$(kubectl get mcp canary -o jsonpath='{.spec.configuration.name}')
+kubectl get node kv2 -w --output-watch-events=false \
+  -o jsonpath='{.status.nodeInfo.bootID} {.metadata.annotations.machineconfiguration\.openshift\.io/state} {.metadata.annotations.machineconfiguration\.openshift\.io/currentConfig}{"\n"}' \
+  >"$work/node-watch" 2>&1 &
+watch_pid=$!
+sleep 0.5
+expect "kubectl label node kv2 into the canary pool" contains "labeled" \
+  "$(kubectl label node kv2 node-role.kubernetes.io/canary=)"
+for _ in $(seq 600); do
+  grep -q " Done $canary_config\$" "$work/node-watch" && break
+  sleep 0.1
+done
+kill "$watch_pid" 2>/dev/null || true
+watch_pid=
+echo "  kv2 seen by kubectl get node -w (boot id, state, currentConfig):"
+sed 's/^/  | /' "$work/node-watch" | uniq
+expect "kubectl get node -w follows kv2 to Done on $canary_config" grep -q " Done $canary_config\$" "$work/node-watch"
+expect "kv2 went through Working" grep -q " Working " "$work/node-watch"
+expect "kv2 rebooted exactly once (two boot ids)" test "$(awk '{print $1}' "$work/node-watch" | sort -u | wc -l)" = 2
+expect "kubectl label node kv2 back into the worker pool" contains "unlabeled" \
+  "$(kubectl label node kv2 node-role.kubernetes.io/canary-)"
+expect "kubectl patch mcp worker --type merge unpauses the worker pool" contains "patched" \
+  "$(kubectl patch mcp worker --type merge -p '{"spec":{"paused":false}}')"
+expect "the worker pool is not paused" test "$(kubectl get mcp worker -o jsonpath='{.spec.paused}')" = false
 echo "kubectl: $passed passed, 0 failed"
 echo "emulator counters: $(curl -s --cacert "$work/ca.pem" "$url/emulator/calls")"

@@ -351,16 +351,21 @@ pub enum SettingKind {
     /// resource's `spec.workloadUpdateStrategy.workloadUpdateMethods` is not empty): KubeVirt
     /// migrates or evicts VMs by itself while the cluster is updated.
     WorkloadUpdateMethods,
+    /// OpenShift's worker MachineConfigPool is not paused (`spec.paused` false): the Machine
+    /// Config Operator would update and reboot workers by itself, in its own order, during the
+    /// roll (only reported by a kubevirt driver with `node_update: machine-config-pool`).
+    MachineConfigPoolUnpaused,
 }
 
 impl SettingKind {
-    pub const ALL: [SettingKind; 6] = [
+    pub const ALL: [SettingKind; 7] = [
         SettingKind::HaEnabled,
         SettingKind::WlbEnabled,
         SettingKind::VmMediaInserted,
         SettingKind::SchedulingPolicy,
         SettingKind::ClusterUpgradeUnmarked,
         SettingKind::WorkloadUpdateMethods,
+        SettingKind::MachineConfigPoolUnpaused,
     ];
 
     /// The name as written in inventories and prechecks (`ha-enabled`).
@@ -372,6 +377,7 @@ impl SettingKind {
             SettingKind::SchedulingPolicy => "scheduling-policy",
             SettingKind::ClusterUpgradeUnmarked => "cluster-upgrade-unmarked",
             SettingKind::WorkloadUpdateMethods => "workload-update-methods",
+            SettingKind::MachineConfigPoolUnpaused => "machine-config-pool-unpaused",
         }
     }
 

@@ -13,7 +13,7 @@ use std::time::Duration;
 use drover_command::ArgvTemplate;
 use drover_driver::Driver;
 use drover_kubevirt::{KubevirtConnection, KubevirtDriver, KubevirtSettings};
-use drover_schema::inventory::{CommandStep, DriverSection, KubevirtSection};
+use drover_schema::inventory::{CommandStep, DriverSection, KubevirtNodeUpdate, KubevirtSection};
 
 use crate::{
     beside_inventory, OpenContext, PrepareContext, Prepared, Registration, RegistryError, RunDriver,
@@ -74,6 +74,14 @@ fn open(run_driver: &RunDriver, _context: &OpenContext) -> Result<Arc<dyn Driver
             hyperconverged_namespace: kubevirt.hyperconverged_namespace.clone().unwrap_or_else(
                 || drover_kubevirt::hyperconverged::DEFAULT_HYPERCONVERGED_NAMESPACE.to_string(),
             ),
+            machine_config_pool: match kubevirt.node_update {
+                KubevirtNodeUpdate::Commands => None,
+                KubevirtNodeUpdate::MachineConfigPool => {
+                    Some(kubevirt.machine_config_pool.clone().unwrap_or_else(|| {
+                        drover_kubevirt::machineconfig::DEFAULT_WORKER_POOL.to_string()
+                    }))
+                }
+            },
             ..KubevirtSettings::default()
         };
     Ok(Arc::new(KubevirtDriver::new(

@@ -23,6 +23,18 @@
 //! - upgrade and reboot are command steps (`upgrade_command`, `reboot_command`), awaited (watching
 //!   the node, a poll where the server cannot watch) until the node reports the target version
 //!   (`osImage`/`kubeletVersion`) or a new `bootID` and is Ready;
+//! - or, with `machine_config_pool` set (`node_update: machine-config-pool`), the upgrade is
+//!   OpenShift's Machine Config Operator's (`machineconfig`): the emptied node is labelled
+//!   [`DROVER_POOL_LABEL`] into Drover's custom pool (created if absent, not paused), with its
+//!   boot id kept in [`BOOT_ID_BEFORE_ANNOTATION`], followed (watch, poll fallback, within
+//!   `upgrade_timeout`) until its `currentConfig` is the pool's rendered config, its daemon
+//!   state `Done`, it is Ready on a new boot id and reports the target, and then labelled back
+//!   into the worker pool; a daemon state `Degraded` fails the step with the node's reason and
+//!   the pool's `NodeDegraded`/`Degraded` message. A node already at the target is not moved;
+//!   a node found in Drover's pool (a new process after a crash) is followed, not moved again.
+//!   The worker pool is the blocking setting `machine-config-pool-unpaused` while not paused:
+//!   resolving pauses it (marked [`PAUSED_BY_DROVER_ANNOTATION`]), restoring unpauses it only
+//!   while Drover's mark is on it;
 //! - the HyperConverged resource (`hyperconverged`), where there is one: discovery is refused
 //!   while its `Upgradeable` condition is False (the gate: no run starts, no wave begins, and the
 //!   refusal names the condition's reason and message), and reports the blocking setting
@@ -56,6 +68,11 @@ use crate::discovery::{
 use crate::hyperconverged::{
     self, empty_methods_patch, methods_of_saved, restore_methods_patch, saved_methods, saved_text,
     workload_update_methods, HYPERCONVERGED_NAME, SAVED_METHODS_ANNOTATION,
+};
+use crate::machineconfig::{
+    drover_pool, node_config, pause_patch, paused_text, pool_condition_message, pool_of_saved,
+    pool_paused, pool_rendered_config, pool_selects_node, unpause_patch, BOOT_ID_BEFORE_ANNOTATION,
+    DROVER_POOL, DROVER_POOL_LABEL, PAUSED_BY_DROVER_ANNOTATION,
 };
 use crate::KubevirtError;
 
@@ -101,6 +118,10 @@ pub struct KubevirtSettings {
     /// Where the HyperConverged resource `kubevirt-hyperconverged` is (`openshift-cnv` on
     /// OpenShift; a cluster without one is plain KubeVirt: no gate, no setting).
     pub hyperconverged_namespace: String,
+    /// `Some(worker pool)`: nodes are updated by OpenShift's Machine Config Operator through
+    /// Drover's custom MachineConfigPool, the worker pool paused during the roll; `None`: by the
+    /// upgrade and reboot commands.
+    pub machine_config_pool: Option<String>,
 }
 
 impl Default for KubevirtSettings {
@@ -117,6 +138,7 @@ impl Default for KubevirtSettings {
             batch_eviction_size: 10,
             batch_eviction_interval: Duration::from_secs(60),
             hyperconverged_namespace: hyperconverged::DEFAULT_HYPERCONVERGED_NAMESPACE.to_string(),
+            machine_config_pool: None,
         }
     }
 }
@@ -173,6 +195,15 @@ fn hyperconvergeds() -> ApiResource {
         "v1beta1",
         "HyperConverged",
         "hyperconvergeds",
+    )
+}
+
+fn machine_config_pools() -> ApiResource {
+    resource(
+        "machineconfiguration.openshift.io",
+        "v1",
+        "MachineConfigPool",
+        "machineconfigpools",
     )
 }
 
@@ -425,6 +456,236 @@ impl KubevirtDriver {
         };
         self.patch_hyperconverged(restore_methods_patch(put_back))
             .await
+    }
+
+    async fn machine_config_pool(&self, name: &str) -> Result<Option<Value>, DriverError> {
+        self.get(
+            &self.all(&machine_config_pools()).await?,
+            name,
+            &format!("MachineConfigPool {name}"),
+        )
+        .await
+    }
+
+    async fn patch_machine_config_pool(&self, name: &str, patch: Value) -> Result<(), DriverError> {
+        self.all(&machine_config_pools())
+            .await?
+            .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .map(|_| ())
+            .map_err(|error| driver_error(error, &format!("MachineConfigPool {name}")))
+    }
+
+    /// The worker pool of `node_update: machine-config-pool` (`NotFound` when the cluster has
+    /// none: no Machine Config Operator, not OpenShift).
+    async fn worker_pool(&self, worker: &str) -> Result<Value, DriverError> {
+        self.machine_config_pool(worker).await?.ok_or_else(|| {
+            DriverError::NotFound(format!(
+                "MachineConfigPool {worker} (node_update: machine-config-pool needs OpenShift's Machine Config Operator)"
+            ))
+        })
+    }
+
+    /// Pauses the worker pool; answers the saved text (empty when someone else paused it:
+    /// nothing for Drover to unpause).
+    async fn pause_worker_pool(&self) -> Result<String, DriverError> {
+        let Some(worker) = self.settings.machine_config_pool.clone() else {
+            return Err(DriverError::Refused(
+                "machine-config-pool-unpaused: this kubevirt driver updates nodes by commands (node_update: commands)".into(),
+            ));
+        };
+        let pool = self.worker_pool(&worker).await?;
+        if pool_paused(&pool) {
+            // Paused by an earlier resolve of this run (its mark says so), or by someone else
+            // (the EUS-to-EUS procedure's own pause: theirs to lift).
+            let ours = !pool["metadata"]["annotations"][PAUSED_BY_DROVER_ANNOTATION].is_null();
+            return Ok(if ours {
+                paused_text(&worker)
+            } else {
+                String::new()
+            });
+        }
+        self.patch_machine_config_pool(&worker, pause_patch())
+            .await?;
+        Ok(paused_text(&worker))
+    }
+
+    /// Unpauses the pool a saved text names while Drover's mark is on it.
+    async fn unpause_worker_pool(&self, saved: &str) -> Result<(), DriverError> {
+        if saved.is_empty() {
+            return Ok(());
+        }
+        let worker = pool_of_saved(saved).map_err(DriverError::Failed)?;
+        let pool = self.worker_pool(&worker).await?;
+        if pool["metadata"]["annotations"][PAUSED_BY_DROVER_ANNOTATION].is_null() {
+            // Already restored (a restore repeated after a crash), or the mark was taken off.
+            return Ok(());
+        }
+        let unpause = pool_paused(&pool);
+        if !unpause {
+            tracing::warn!(
+                pool = worker,
+                "kubevirt: the MachineConfigPool was unpaused during the run; Drover leaves it"
+            );
+        }
+        self.patch_machine_config_pool(&worker, unpause_patch(unpause))
+            .await
+    }
+
+    /// Drover's custom pool, created when absent (an `AlreadyExists` from a concurrent creation
+    /// of another node's step is the pool).
+    async fn ensure_drover_pool(&self, worker: &str) -> Result<Value, DriverError> {
+        if let Some(pool) = self.machine_config_pool(DROVER_POOL).await? {
+            return Ok(pool);
+        }
+        let request: DynamicObject = serde_json::from_value(drover_pool(worker))
+            .map_err(|error| DriverError::Failed(error.to_string()))?;
+        match self
+            .all(&machine_config_pools())
+            .await?
+            .create(&PostParams::default(), &request)
+            .await
+        {
+            Ok(created) => Ok(to_value(&created)),
+            Err(kube::Error::Api(status)) if status.code == 409 => self
+                .machine_config_pool(DROVER_POOL)
+                .await?
+                .ok_or_else(|| DriverError::NotFound(format!("MachineConfigPool {DROVER_POOL}"))),
+            Err(error) => Err(driver_error(
+                error,
+                &format!("MachineConfigPool {DROVER_POOL}"),
+            )),
+        }
+    }
+
+    /// The node's update by the Machine Config Operator (the module's doc says how).
+    async fn update_through_pool(
+        &self,
+        host: &str,
+        target: &Version,
+        worker: &str,
+    ) -> Result<(), DriverError> {
+        let node = self.node(host).await?;
+        let in_drover_pool = !node["metadata"]["labels"][DROVER_POOL_LABEL].is_null();
+        let at_target = |node: &Value| node_version(node).is_some_and(|version| version >= *target);
+        if at_target(&node) && !in_drover_pool {
+            // Nothing for the operator to do: the node only has to be Ready.
+            return self
+                .follow_node(host, self.settings.upgrade_timeout, node_ready)
+                .await
+                .map_err(|problem| {
+                    DriverError::Failed(format!(
+                        "node {host} runs {target} but is not Ready {problem}"
+                    ))
+                });
+        }
+        if !in_drover_pool {
+            let worker_pool = self.worker_pool(worker).await?;
+            if !pool_selects_node(&worker_pool, &node) {
+                return Err(DriverError::Refused(format!(
+                    "node {host} is not a machine of MachineConfigPool {worker}: Drover moves only worker nodes through the Machine Config Operator (control-plane nodes are updated by the cluster's own update)"
+                )));
+            }
+        }
+        let pool = self.ensure_drover_pool(worker).await?;
+        if pool_paused(&pool) {
+            return Err(DriverError::Refused(format!(
+                "MachineConfigPool {DROVER_POOL} is paused: unpause it (spec.paused: false) for Drover to update node {host}"
+            )));
+        }
+        let boot_id_before = if in_drover_pool {
+            // Moved by an earlier process: follow its update, do not start another.
+            text(
+                &node,
+                &["metadata", "annotations", BOOT_ID_BEFORE_ANNOTATION],
+            )
+            .to_string()
+        } else {
+            let boot_id = text(&node, &["status", "nodeInfo", "bootID"]).to_string();
+            self.patch_node(
+                host,
+                json!({"metadata": {"labels": {DROVER_POOL_LABEL: ""},
+                    "annotations": {BOOT_ID_BEFORE_ANNOTATION: boot_id}}}),
+            )
+            .await?;
+            boot_id
+        };
+        // The pool's rendered config is read once the node is in it; the controller may render
+        // the custom pool's first config only now.
+        let deadline = Instant::now() + self.settings.upgrade_timeout;
+        let rendered = loop {
+            let pool = self
+                .machine_config_pool(DROVER_POOL)
+                .await?
+                .ok_or_else(|| DriverError::NotFound(format!("MachineConfigPool {DROVER_POOL}")))?;
+            let rendered = pool_rendered_config(&pool).to_string();
+            if !rendered.is_empty() {
+                break rendered;
+            }
+            if Instant::now() >= deadline {
+                return Err(DriverError::Failed(format!(
+                    "MachineConfigPool {DROVER_POOL} has no rendered config (spec.configuration) after {} s",
+                    self.settings.upgrade_timeout.as_secs()
+                )));
+            }
+            tokio::time::sleep(self.settings.poll_interval).await;
+        };
+        let finished = |node: &Value| {
+            let config = node_config(node);
+            config.state == "Degraded"
+                || (config.current == rendered
+                    && config.state == "Done"
+                    && node_ready(node)
+                    && text(node, &["status", "nodeInfo", "bootID"]) != boot_id_before)
+        };
+        let api = self.all(&nodes()).await?;
+        let followed = self
+            .follow(&api, host, &format!("node {host}"), deadline, finished)
+            .await?;
+        let node = match followed {
+            Followed::Done(node) => node,
+            Followed::Gone => return Err(DriverError::NotFound(format!("node {host}"))),
+            Followed::TimedOut(node) => {
+                let config = node_config(&node);
+                return Err(DriverError::Failed(format!(
+                    "node {host} was not updated by MachineConfigPool {DROVER_POOL} within {} s (last seen: currentConfig {}, desiredConfig {}, state {}, boot id {}, Ready {}; the pool's rendered config {rendered}): it stays in the pool",
+                    self.settings.upgrade_timeout.as_secs(),
+                    config.current,
+                    config.desired,
+                    config.state,
+                    text(&node, &["status", "nodeInfo", "bootID"]),
+                    node_ready(&node)
+                )));
+            }
+        };
+        let config = node_config(&node);
+        // Back to the worker pool in every outcome: a retry moves it in again, which is a
+        // new attempt of the Machine Config Operator.
+        let back = json!({"metadata": {"labels": {DROVER_POOL_LABEL: null},
+            "annotations": {BOOT_ID_BEFORE_ANNOTATION: null}}});
+        if config.state == "Degraded" {
+            let pool = self
+                .machine_config_pool(DROVER_POOL)
+                .await?
+                .unwrap_or_default();
+            let pool_message = pool_condition_message(&pool, &["NodeDegraded", "Degraded"])
+                .unwrap_or_else(|| "no Degraded condition".into());
+            self.patch_node(host, back).await?;
+            return Err(DriverError::Failed(format!(
+                "node {host}: the Machine Config Operator reports it Degraded updating to {rendered}: {} (MachineConfigPool {DROVER_POOL} {pool_message}); moved back to MachineConfigPool {worker}",
+                config.reason
+            )));
+        }
+        self.patch_node(host, back).await?;
+        if !at_target(&node) {
+            return Err(DriverError::Failed(format!(
+                "node {host} runs {} after MachineConfigPool {DROVER_POOL}'s rendered config {rendered}, not the target {target}: the cluster's update has not rendered the target's config yet",
+                node_version(&node)
+                    .map(|version| version.to_string())
+                    .unwrap_or_default()
+            )));
+        }
+        Ok(())
     }
 
     fn running_on(vmi: &Option<Value>) -> Option<String> {
@@ -750,6 +1011,13 @@ impl Driver for KubevirtDriver {
             .await?;
         let mut discovered = discovery::discover(&nodes, &vmis, &vms);
         let mut settings = Vec::new();
+        if let Some(worker) = &self.settings.machine_config_pool {
+            if !pool_paused(&self.worker_pool(worker).await?) {
+                settings.push(PlatformSetting::pool(
+                    SettingKind::MachineConfigPoolUnpaused,
+                ));
+            }
+        }
         if let Some(resource) = self.hyperconverged().await? {
             hyperconverged::upgradeable_gate(&resource, &self.settings.hyperconverged_namespace)
                 .map_err(DriverError::Refused)?;
@@ -764,6 +1032,7 @@ impl Driver for KubevirtDriver {
     async fn resolve_setting(&self, setting: &PlatformSetting) -> Result<String, DriverError> {
         match setting.kind {
             SettingKind::WorkloadUpdateMethods => self.empty_workload_update_methods().await,
+            SettingKind::MachineConfigPoolUnpaused => self.pause_worker_pool().await,
             _ => Err(DriverError::Refused(format!(
                 "{}: KubeVirt clusters have no such setting",
                 setting.label()
@@ -778,6 +1047,7 @@ impl Driver for KubevirtDriver {
     ) -> Result<(), DriverError> {
         match setting.kind {
             SettingKind::WorkloadUpdateMethods => self.restore_workload_update_methods(saved).await,
+            SettingKind::MachineConfigPoolUnpaused => self.unpause_worker_pool(saved).await,
             _ => Err(DriverError::Refused(format!(
                 "{}: KubeVirt clusters have no such setting",
                 setting.label()
@@ -1051,6 +1321,9 @@ impl Driver for KubevirtDriver {
     }
 
     async fn upgrade(&self, host: &str, target: &Version) -> Result<(), DriverError> {
+        if let Some(worker) = self.settings.machine_config_pool.clone() {
+            return self.update_through_pool(host, target, &worker).await;
+        }
         let at_target = |node: &Value| node_version(node).is_some_and(|version| version >= *target);
         if at_target(&self.node(host).await?) {
             return Ok(());

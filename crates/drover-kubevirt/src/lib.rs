@@ -3,7 +3,8 @@
 //! KubeVirt's and the HyperConverged operator's resources as `kube::api::DynamicObject`, no code
 //! generator). Every field, condition, phase and error it reads is named as kubevirt/api
 //! (`core/v1/types.go`), kubevirt/hyperconverged-cluster-operator (`api/v1beta1`) and
-//! k8s.io/api name them; `driver` maps Drover's calls onto nodes, VMIs, migrations, evictions and
+//! k8s.io/api name them (and OpenShift's MachineConfigPools as openshift/api
+//! `machineconfiguration/v1` does, `machineconfig`); `driver` maps Drover's calls onto nodes, VMIs, migrations, evictions and
 //! KubeVirt's `start`/`stop` subresources, `discovery` reads the cluster into Drover's model.
 //!
 //! This crate must not know the engine, stores, the registry or the command line.
@@ -11,6 +12,7 @@
 pub mod discovery;
 pub mod driver;
 pub mod hyperconverged;
+pub mod machineconfig;
 
 pub use driver::{KubevirtConnection, KubevirtDriver, KubevirtSettings};
 

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use drover_schema::inventory::{
-    CommandSection, CommandStep, FaultEntry, FaultName, LibvirtHost, LibvirtSection, RandomFaults,
-    SimulatorSection, StepName, XapiTransport,
+    CommandSection, CommandStep, FaultEntry, FaultName, KubevirtNodeUpdate, LibvirtHost,
+    LibvirtSection, RandomFaults, SimulatorSection, StepName, XapiTransport,
 };
 use drover_schema::{
     load_inventory_file, parse_inventory, parse_inventory_file, DriverSection, InventoryFile,
@@ -838,6 +838,33 @@ fn kubevirt_section_refuses_zero_numbers_and_steps_the_api_does() {
     assert_refused(
         "driver:\n  kind: kubevirt\n  commands: {migrate: [m]}\n",
         "pool.yaml:11:23: driver.commands.migrate: the kubevirt driver takes only `upgrade` and `reboot` commands (the Kubernetes API does every other step)",
+    );
+}
+
+#[test]
+fn kubevirt_node_update_reads_commands_by_default_or_a_machine_config_pool() {
+    let file = read("driver:\n  kind: kubevirt\n");
+    let DriverSection::Kubevirt(kubevirt) = &file.driver else {
+        panic!("a kubevirt section, got {:?}", file.driver);
+    };
+    assert_eq!(kubevirt.node_update, KubevirtNodeUpdate::Commands);
+    assert_eq!(kubevirt.machine_config_pool, None);
+    let file = read(
+        "driver:\n  kind: kubevirt\n  node_update: machine-config-pool\n  machine_config_pool: worker-cnv\n",
+    );
+    let DriverSection::Kubevirt(kubevirt) = &file.driver else {
+        panic!("a kubevirt section, got {:?}", file.driver);
+    };
+    assert_eq!(kubevirt.node_update, KubevirtNodeUpdate::MachineConfigPool);
+    assert_eq!(kubevirt.machine_config_pool.as_deref(), Some("worker-cnv"));
+    let written = serde_yaml_ng::to_string(&file.driver).unwrap();
+    assert!(
+        written.contains("node_update: machine-config-pool"),
+        "{written}"
+    );
+    assert_refused(
+        "driver:\n  kind: kubevirt\n  node_update: machine-config-pool\n  machine_config_pool: Worker_1\n",
+        "pool.yaml:12:24: driver.machine_config_pool: \"Worker_1\" is not a MachineConfigPool name (lower-case letters, digits, '-' and '.')",
     );
 }
 

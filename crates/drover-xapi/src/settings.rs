@@ -248,7 +248,8 @@ pub(crate) async fn resolve(
         }
         SettingKind::SchedulingPolicy
         | SettingKind::ClusterUpgradeUnmarked
-        | SettingKind::WorkloadUpdateMethods => Err(not_a_pool_setting(setting)),
+        | SettingKind::WorkloadUpdateMethods
+        | SettingKind::MachineConfigPoolUnpaused => Err(not_a_pool_setting(setting)),
     }
 }
 
@@ -347,7 +348,8 @@ pub(crate) async fn restore(
         ))),
         SettingKind::SchedulingPolicy
         | SettingKind::ClusterUpgradeUnmarked
-        | SettingKind::WorkloadUpdateMethods => Err(not_a_pool_setting(setting)),
+        | SettingKind::WorkloadUpdateMethods
+        | SettingKind::MachineConfigPoolUnpaused => Err(not_a_pool_setting(setting)),
     }
 }
 

@@ -177,6 +177,10 @@ fn blocking_setting(cluster: &Cluster, kind: SettingKind, subjects: Vec<String>)
             format!("OpenShift Virtualization's automatic workload updates are on in cluster {} (HyperConverged spec.workloadUpdateStrategy.workloadUpdateMethods): KubeVirt migrates or evicts VMs by itself during the roll", cluster.name),
             "Drover saves the workload update methods and empties them before the first host, and puts the saved list back when the run completes or is aborted",
         ),
+        SettingKind::MachineConfigPoolUnpaused => (
+            format!("the worker MachineConfigPool of cluster {} is not paused: the Machine Config Operator would update and reboot workers by itself during the roll", cluster.name),
+            "Drover pauses it before the first host, moves each emptied node through a pool of its own, and unpauses it when the run completes or is aborted",
+        ),
     };
     let (status, message) = if cluster.policy.auto_resolve || kind.needs_no_consent() {
         (CheckStatus::Warn, format!("{what}; resolved: {change}"))

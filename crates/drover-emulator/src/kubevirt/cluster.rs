@@ -56,6 +56,7 @@ use drover_driver::{wall_now_ms, Discovered, Driver};
 use drover_sim::driver::{PlatformHostState, SimDriver, WorldSnapshot};
 use serde_json::{json, Map, Value};
 
+use super::machineconfig::{self, Member, Pools, Start};
 use super::store::{self, Page, Selection, Store};
 
 /// An answer: HTTP status and JSON body.
@@ -77,6 +78,12 @@ pub const FINISHED_MIGRATIONS_KEPT_PER_VMI: usize = 5;
 /// How long a migration's target may stay unschedulable before the migration fails
 /// (KubeVirt: 5 minutes), in platform milliseconds.
 pub const UNSCHEDULABLE_TIMEOUT_MS: u64 = 5 * 60 * 1000;
+/// How long the emulated machine-config-daemon drains a node, and waits for it to come back
+/// after its reboot, before it reports Degraded (platform milliseconds; the MCO's drain
+/// controller gives up after an hour and reports the pool degraded).
+const MACHINE_CONFIG_DRAIN_TIMEOUT_MS: u64 = 60 * 60 * 1000;
+/// How often the emulated daemon looks at a node it drains or awaits (platform milliseconds).
+const MACHINE_CONFIG_POLL_MS: u64 = 5_000;
 /// The platform time each preparation phase of a migration takes.
 const PHASE_STEP_MS: u64 = 1_000;
 /// A VMI's `terminationGracePeriodSeconds` default: the guest's time to shut down when evicted.
@@ -100,7 +107,7 @@ pub struct ResourceKind {
 const READ: &[&str] = &["get", "list", "watch"];
 
 /// Everything served, in the API's own groups and versions.
-pub const RESOURCES: [ResourceKind; 8] = [
+pub const RESOURCES: [ResourceKind; 9] = [
     ResourceKind {
         group: "",
         version: "v1",
@@ -170,6 +177,18 @@ pub const RESOURCES: [ResourceKind; 8] = [
         namespaced: true,
         short_names: &["hco", "hcos"],
         verbs: &["get", "list", "watch", "patch", "update"],
+    },
+    ResourceKind {
+        group: "machineconfiguration.openshift.io",
+        version: "v1",
+        plural: "machineconfigpools",
+        singular: "machineconfigpool",
+        kind: "MachineConfigPool",
+        namespaced: false,
+        short_names: &["mcp"],
+        verbs: &[
+            "get", "list", "watch", "create", "patch", "update", "delete",
+        ],
     },
     ResourceKind {
         group: "apps",
@@ -279,6 +298,10 @@ struct State {
     fingerprints: HashMap<String, u64>,
     /// Each migration's fingerprint at the last rendering ([`migration_fingerprint`]).
     migration_fingerprints: HashMap<(String, String), u64>,
+    /// The emulated Machine Config Operator's pools and node daemons.
+    machine_config: Pools,
+    /// Updates the controller started at the last rendering, for `refresh` to carry out.
+    machine_config_starts: Vec<Start>,
 }
 
 /// What a migration's object is made of, hashed (everything [`render_migration`] reads that
@@ -364,6 +387,8 @@ pub struct ControlPlane {
     /// finished needs no rendering of its own (concurrent requests share one).
     renderings_begun: std::sync::atomic::AtomicU64,
     last_rendering_finished: std::sync::atomic::AtomicU64,
+    /// The control plane itself, for the Machine Config Operator's update tasks.
+    myself: std::sync::Weak<ControlPlane>,
 }
 
 /// The world as one request sees it.
@@ -477,7 +502,27 @@ fn running_memory_mib(discovered: &Discovered, host: usize) -> u64 {
 
 impl ControlPlane {
     pub fn new(driver: SimDriver, cluster: Cluster, time_scale: f64) -> Arc<ControlPlane> {
+        let started_ms = wall_now_ms();
+        let host_labels: Vec<Map<String, Value>> = cluster
+            .hosts
+            .iter()
+            .map(|host| host_labels(host, None))
+            .collect();
+        let members: Vec<Member> = cluster
+            .hosts
+            .iter()
+            .zip(&host_labels)
+            .map(|(host, labels)| Member {
+                name: &host.name,
+                labels,
+                ready: true,
+                unschedulable: host.cordoned,
+                version: &host.version,
+            })
+            .collect();
+        let machine_config = Pools::new(&members, started_ms);
         let state = State {
+            machine_config,
             hyperconverged_metadata: json!({}),
             // The CRD's default (`+kubebuilder:default` on WorkloadUpdateStrategy), with Evict
             // as OpenShift Virtualization's documentation sets it for VMs that cannot migrate.
@@ -500,17 +545,39 @@ impl ControlPlane {
                 .collect(),
             ..State::default()
         };
-        Arc::new(ControlPlane {
+        Arc::new_cyclic(|myself| ControlPlane {
             driver,
             cluster: Arc::new(cluster),
             time_scale: if time_scale > 0.0 { time_scale } else { 1.0 },
-            started_ms: wall_now_ms(),
+            started_ms,
+            myself: myself.clone(),
             state: Mutex::new(state),
             store: Mutex::new(Store::new()),
             refreshing: tokio::sync::Mutex::new(()),
             renderings_begun: std::sync::atomic::AtomicU64::new(0),
             last_rendering_finished: std::sync::atomic::AtomicU64::new(0),
         })
+    }
+
+    /// A MachineConfigPool as the API serves it now (without its `resourceVersion`).
+    pub fn machine_config_pool(&self, name: &str) -> Option<Value> {
+        self.store().get("machineconfigpools", "", name)
+    }
+
+    /// How many updates with a reboot the emulated Machine Config Operator gave each node.
+    pub fn machine_config_reboots(&self) -> BTreeMap<String, u64> {
+        self.lock().machine_config.reboots()
+    }
+
+    /// Renders the inventory's target into every MachineConfigPool (the cluster's update
+    /// rendered the new configs); `false` when it already was.
+    pub async fn render_machine_config_target(&self) -> bool {
+        let rendered = {
+            let target = self.cluster.target_version.clone();
+            self.lock().machine_config.render_target(&target)
+        };
+        let _ = self.refresh().await;
+        rendered
     }
 
     fn lock(&self) -> MutexGuard<'_, State> {
@@ -588,12 +655,21 @@ impl ControlPlane {
             let mut state = self.lock();
             self.render(&mut state, &view)
         };
-        let mut store = self.store();
-        for rendered in rendered {
-            store.sync_changed(rendered.resource, &rendered.present, rendered.changed);
+        {
+            let mut store = self.store();
+            for rendered in rendered {
+                store.sync_changed(rendered.resource, &rendered.present, rendered.changed);
+            }
         }
         self.last_rendering_finished
             .store(number, std::sync::atomic::Ordering::SeqCst);
+        let starts = std::mem::take(&mut self.lock().machine_config_starts);
+        if let Some(control_plane) = self.myself.upgrade() {
+            for start in starts {
+                let control_plane = Arc::clone(&control_plane);
+                tokio::spawn(control_plane.machine_config_update(start));
+            }
+        }
         Ok(())
     }
 
@@ -621,6 +697,38 @@ impl ControlPlane {
     /// comes with the keys of every object it has now, so the store removes the others.
     fn render(&self, state: &mut State, view: &View) -> Vec<Rendered> {
         let discovered = &view.discovered;
+        let labels: Vec<Map<String, Value>> = discovered
+            .hosts
+            .iter()
+            .map(|host| host_labels(host, state.node_labels.get(&host.name)))
+            .collect();
+        let members: Vec<Member> = discovered
+            .hosts
+            .iter()
+            .zip(&labels)
+            .map(|(host, labels)| Member {
+                name: &host.name,
+                labels,
+                ready: view.snapshot.host(&host.name).is_some_and(|snapshot| {
+                    matches!(
+                        snapshot.state,
+                        PlatformHostState::Up | PlatformHostState::Maintenance
+                    )
+                }),
+                unschedulable: host.cordoned,
+                version: &host.version,
+            })
+            .collect();
+        let starts = state.machine_config.reconcile(&members);
+        state.machine_config_starts.extend(starts);
+        let mut machine_config_pools = Vec::new();
+        for name in state.machine_config.names() {
+            let started_ms = self.started_ms;
+            let stamp = move |epoch_ms: u64| timestamp(epoch_ms.max(started_ms));
+            if let Some(pool) = state.machine_config.render(&name, &members, &stamp) {
+                machine_config_pools.push(pool);
+            }
+        }
         let nodes: Vec<Value> = discovered
             .hosts
             .iter()
@@ -736,6 +844,7 @@ impl ControlPlane {
             migrations,
             Rendered::whole("daemonsets", vec![daemonset]),
             Rendered::whole("hyperconvergeds", vec![hyperconverged]),
+            Rendered::whole("machineconfigpools", machine_config_pools),
         ]
     }
 
@@ -750,7 +859,16 @@ impl ControlPlane {
             "labels".into(),
             Value::Object(host_labels(host, state.node_labels.get(&host.name))),
         );
-        if let Some(annotations) = state.node_annotations.get(&host.name) {
+        let mut annotations = state
+            .node_annotations
+            .get(&host.name)
+            .cloned()
+            .unwrap_or_default();
+        // The machine-config-daemon's own annotations win over what clients wrote.
+        for (key, value) in state.machine_config.node_annotations(&host.name) {
+            annotations.insert(key.to_string(), value);
+        }
+        if !annotations.is_empty() {
             metadata.insert("annotations".into(), json!(annotations));
         }
         let ready = match platform_state {
@@ -1084,6 +1202,26 @@ impl ControlPlane {
                 self.update_hyperconverged(&request, subresource == Some("status"))
                     .await
             }
+            ("POST", "machineconfigpools", None) => self.create_machine_config_pool(&request).await,
+            ("PATCH" | "PUT", "machineconfigpools", subresource) => {
+                self.update_machine_config_pool(&request, subresource == Some("status"))
+                    .await
+            }
+            ("DELETE", "machineconfigpools", None) => {
+                let name = request.name.clone().unwrap_or_default();
+                let deleted = self.lock().machine_config.delete(&name);
+                match deleted {
+                    Ok(()) => (
+                        200,
+                        store::status_success(
+                            200,
+                            Some(json!({"name": name, "group": machineconfig::GROUP,
+                                "kind": "machineconfigpools"})),
+                        ),
+                    ),
+                    Err(answer) => answer,
+                }
+            }
             (method, plural, _) => store::method_not_allowed(&format!(
                 "the server does not allow this method on the requested resource: {method} {plural}"
             )),
@@ -1270,6 +1408,180 @@ impl ControlPlane {
             Ok(object) => (200, object),
             Err(answer) => answer,
         }
+    }
+
+    async fn create_machine_config_pool(&self, request: &Request) -> Answer {
+        let body: Value = match serde_json::from_str(&request.body) {
+            Ok(body) => body,
+            Err(error) => {
+                return store::bad_request(&format!(
+                    "the body of the request could not be read: {error}"
+                ))
+            }
+        };
+        let created = self.lock().machine_config.create(&body, wall_now_ms());
+        match created {
+            Ok(name) => match self.current("machineconfigpools", "", &name).await {
+                Ok(object) => (201, object),
+                Err(answer) => answer,
+            },
+            Err(answer) => answer,
+        }
+    }
+
+    /// A client's change of a pool: the main resource takes labels, annotations and the spec
+    /// (the controller keeps `spec.configuration`); the `status` subresource is answered with
+    /// the controller's status, which overwrites any client's. The first pause of `worker`
+    /// renders the target (the module doc of `machineconfig` says why).
+    async fn update_machine_config_pool(&self, request: &Request, status: bool) -> Answer {
+        let name = request.name.clone().unwrap_or_default();
+        let current = match self.current("machineconfigpools", "", &name).await {
+            Ok(current) => current,
+            Err(answer) => return answer,
+        };
+        let updated = match Self::updated(
+            request,
+            &current,
+            machineconfig::GROUP,
+            "machineconfigpools",
+        ) {
+            Ok(updated) => updated,
+            Err(answer) => return answer,
+        };
+        if !status {
+            let target = self.cluster.target_version.clone();
+            let mut state = self.lock();
+            let paused_now = state.machine_config.update(&name, &updated);
+            if paused_now && name == machineconfig::WORKER {
+                state.machine_config.render_target(&target);
+            }
+        }
+        match self.current("machineconfigpools", "", &name).await {
+            Ok(object) => (200, object),
+            Err(answer) => answer,
+        }
+    }
+
+    /// The emulated machine-config-daemon's update of one node to a rendered config: a config
+    /// that changes no OS version is applied in place; otherwise the node is cordoned, drained
+    /// (its VMs' launcher pods evicted: live-migratable VMIs are evacuated by KubeVirt, the
+    /// others stopped), its OS updated and rebooted (the simulator's upgrade, which reboots: the
+    /// node is NotReady meanwhile, then Ready on a new boot id at the new version) and
+    /// uncordoned. A failure is the node's `Degraded` state with the failure as its reason.
+    ///
+    /// Boxed as a `Send` future: the update evicts, whose own task refreshes, which spawns
+    /// updates; the compiler cannot see through that cycle of opaque futures.
+    fn machine_config_update(
+        self: Arc<Self>,
+        start: Start,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>> {
+        Box::pin(async move {
+            let outcome = self.machine_config_apply(&start).await;
+            self.lock().machine_config.finish(&start, outcome);
+            let _ = self.refresh().await;
+        })
+    }
+
+    async fn machine_config_apply(self: &Arc<Self>, start: &Start) -> Result<bool, String> {
+        let node = start.node.as_str();
+        let Some(version) = &start.version else {
+            return Ok(false);
+        };
+        let snapshot = self
+            .driver
+            .snapshot()
+            .host(node)
+            .cloned()
+            .ok_or_else(|| format!("node {node} is gone"))?;
+        if snapshot.version == *version {
+            return Ok(false);
+        }
+        let cordoned_here = !snapshot.cordoned;
+        if cordoned_here {
+            self.driver
+                .set_allocation(node, false)
+                .await
+                .map_err(|error| format!("failed to cordon node {node}: {error}"))?;
+        }
+        let _ = self.refresh().await;
+        // The daemon's drain: evict every VM's launcher pod until none runs there (the
+        // Eviction API's 429 while KubeVirt evacuates a VMI is retried, as `oc adm drain` does).
+        let drain_deadline_ms = MACHINE_CONFIG_DRAIN_TIMEOUT_MS;
+        let mut waited_ms = 0;
+        loop {
+            let view = self
+                .view()
+                .await
+                .map_err(|(_, status)| status.to_string())?;
+            let running: Vec<Vm> = view
+                .discovered
+                .vms
+                .iter()
+                .filter(|vm| {
+                    vm.state == VmState::Running
+                        && view.discovered.hosts[vm.host.index()].name == node
+                })
+                .cloned()
+                .collect();
+            if running.is_empty() {
+                break;
+            }
+            if waited_ms >= drain_deadline_ms {
+                let names: Vec<&str> = running.iter().map(|vm| vm.name.as_str()).collect();
+                return Err(format!(
+                    "failed to drain node {node} after {} s: VMs still running: {}",
+                    drain_deadline_ms / 1000,
+                    names.join(", ")
+                ));
+            }
+            for vm in &running {
+                let generation = self
+                    .lock()
+                    .launchers
+                    .get(&vm.name)
+                    .map_or(0, |launcher| launcher.generation);
+                let request = Request {
+                    method: "POST".into(),
+                    namespace: Some(VM_NAMESPACE.to_string()),
+                    name: Some(Self::launcher_name(&vm.name, generation)),
+                    subresource: Some("eviction".into()),
+                    ..Request::default()
+                };
+                let _ = self.evict(&request).await;
+            }
+            self.platform_sleep(MACHINE_CONFIG_POLL_MS).await;
+            waited_ms += MACHINE_CONFIG_POLL_MS;
+        }
+        let updated = async {
+            self.driver.set_maintenance(node, true).await?;
+            let upgraded = self.driver.upgrade(node, version).await;
+            let left = self.driver.set_maintenance(node, false).await;
+            upgraded.and(left)
+        }
+        .await;
+        if let Err(error) = updated {
+            let _ = self.refresh().await;
+            return Err(format!("failed to update the OS of node {node}: {error}"));
+        }
+        // The daemon reports Done only once the node is back: Ready on its new boot.
+        let mut waited_ms = 0;
+        loop {
+            let back = self.driver.snapshot().host(node).is_some_and(|host| {
+                host.state == PlatformHostState::Up && host.boot_id != snapshot.boot_id
+            });
+            if back {
+                break;
+            }
+            if waited_ms >= MACHINE_CONFIG_DRAIN_TIMEOUT_MS {
+                return Err(format!("node {node} did not come back after its reboot"));
+            }
+            self.platform_sleep(MACHINE_CONFIG_POLL_MS).await;
+            waited_ms += MACHINE_CONFIG_POLL_MS;
+        }
+        if cordoned_here {
+            let _ = self.driver.set_allocation(node, true).await;
+        }
+        Ok(true)
     }
 
     /// The node a VM may move to now: up, schedulable, allowed, with room and no VM of its

@@ -12,7 +12,8 @@
 //!   or from the current state as `ADDED` events, `timeoutSeconds`; one JSON event a line, a
 //!   `410 Expired` ERROR event when the version is too old or the watcher falls behind), and
 //!   the changing verbs `cluster` serves (node PATCH/PUT, pod eviction, migration create and
-//!   delete, HyperConverged PATCH/PUT and its `status` subresource);
+//!   delete, HyperConverged PATCH/PUT and its `status` subresource, MachineConfigPool create,
+//!   PATCH/PUT, delete and its `status` subresource);
 //! - errors as Kubernetes `Status` bodies (`store`); JSON only: a client that asks for
 //!   protobuf or a `Table` as well gets JSON, as it accepts.
 //!
@@ -21,7 +22,8 @@
 //!
 //! Not Kubernetes: `GET /emulator/calls` (the emulator's request and watch-event counters) and
 //! `POST /emulator/nodes/NAME/upgrade` and `…/reboot` (stand for a node's upgrade and reboot
-//! command steps).
+//! command steps), `POST /emulator/machineconfigpools/render` (stands for the cluster update
+//! that renders the target's MachineConfigs: the target into every MachineConfigPool).
 //!
 //! Bounded: request bodies ([`MAX_BODY_BYTES`]), requests in progress at once
 //! ([`MAX_REQUESTS_IN_PROGRESS`], a further one is answered 429), watches open at once
@@ -31,6 +33,7 @@
 //! This module must not know the simulator: it speaks to the control plane only.
 
 pub mod cluster;
+pub mod machineconfig;
 pub mod store;
 
 use std::collections::HashMap;
@@ -196,6 +199,9 @@ fn resource_list(group: &str, version: &str) -> Option<Value> {
         ("hco.kubevirt.io", _) => resources.push(json!({"name": "hyperconvergeds/status",
             "singularName": "", "namespaced": true, "kind": "HyperConverged",
             "verbs": ["get", "patch", "update"]})),
+        ("machineconfiguration.openshift.io", _) => resources.push(json!({
+            "name": "machineconfigpools/status", "singularName": "", "namespaced": false,
+            "kind": "MachineConfigPool", "verbs": ["get", "patch", "update"]})),
         _ => {}
     }
     let group_version = if group.is_empty() {
@@ -328,6 +334,11 @@ async fn answer(
         ["emulator", "nodes", node, "upgrade"] if method == Method::POST => {
             control_plane.count_call("POST", "/emulator/nodes/{name}/upgrade");
             return failure(control_plane.upgrade_node(node).await);
+        }
+        ["emulator", "machineconfigpools", "render"] if method == Method::POST => {
+            control_plane.count_call("POST", "/emulator/machineconfigpools/render");
+            let rendered = control_plane.render_machine_config_target().await;
+            return json_response(200, &json!({"rendered": rendered}));
         }
         ["emulator", "nodes", node, "reboot"] if method == Method::POST => {
             control_plane.count_call("POST", "/emulator/nodes/{name}/reboot");

@@ -544,6 +544,32 @@ pub struct KubevirtSection {
         skip_serializing_if = "BTreeMap::is_empty"
     )]
     pub commands: BTreeMap<CommandStep, Vec<String>>,
+    /// How an emptied node is updated: `commands` (the `upgrade`/`reboot` commands, the
+    /// default) or `machine-config-pool` (OpenShift's Machine Config Operator, through a custom
+    /// MachineConfigPool of Drover's, with the worker pool paused during the roll).
+    #[serde(default, skip_serializing_if = "KubevirtNodeUpdate::is_commands")]
+    pub node_update: KubevirtNodeUpdate,
+    /// The worker MachineConfigPool paused during the roll with `node_update:
+    /// machine-config-pool`; absent: `worker`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub machine_config_pool: Option<String>,
+}
+
+/// `node_update` of the kubevirt section.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum KubevirtNodeUpdate {
+    /// The node's `upgrade` and `reboot` commands.
+    #[default]
+    Commands,
+    /// OpenShift's Machine Config Operator through a MachineConfigPool.
+    MachineConfigPool,
+}
+
+impl KubevirtNodeUpdate {
+    pub fn is_commands(&self) -> bool {
+        *self == KubevirtNodeUpdate::Commands
+    }
 }
 
 fn default_kubevirt_migration_timeout_secs() -> u64 {

@@ -356,6 +356,20 @@ fn check_kubevirt(kubevirt: &KubevirtSection, source: &Source) -> Result<(), Inv
             "the kubevirt driver takes only `upgrade` and `reboot` commands (the Kubernetes API does every other step)",
         ));
     }
+    if let Some(pool) = &kubevirt.machine_config_pool {
+        // A MachineConfigPool is cluster-scoped: its name is a DNS subdomain.
+        let valid = !pool.is_empty()
+            && pool.len() <= 253
+            && pool
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.');
+        if !valid {
+            return Err(source.error_at(
+                "driver.machine_config_pool",
+                format!("{pool:?} is not a MachineConfigPool name (lower-case letters, digits, '-' and '.')"),
+            ));
+        }
+    }
     check_commands(&kubevirt.commands, "driver.commands", source)
 }
 

@@ -34,8 +34,9 @@ use drover_core::Cluster;
 
 pub use driver::{
     CloudstackSection, CommandSection, CommandStep, DriverSection, FaultEntry, FaultName,
-    GanetiSection, KubevirtSection, LibvirtHost, LibvirtSection, OpenstackSection, OvirtSection,
-    RandomFaults, SimulatorSection, StepName, XapiSection, XapiTransport,
+    GanetiSection, KubevirtNodeUpdate, KubevirtSection, LibvirtHost, LibvirtSection,
+    OpenstackSection, OvirtSection, RandomFaults, SimulatorSection, StepName, XapiSection,
+    XapiTransport,
 };
 pub use error::InventoryError;
 pub use schema::{ClusterSection, HostEntry, InventoryDocument, PolicySection, VmEntry};

@@ -62,7 +62,8 @@ impl SettingName {
             SettingKind::VmMediaInserted => Some(SettingName::VmMediaInserted),
             SettingKind::SchedulingPolicy
             | SettingKind::ClusterUpgradeUnmarked
-            | SettingKind::WorkloadUpdateMethods => None,
+            | SettingKind::WorkloadUpdateMethods
+            | SettingKind::MachineConfigPoolUnpaused => None,
         }
     }
 }
