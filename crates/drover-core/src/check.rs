@@ -441,9 +441,10 @@ fn replay_return(replay: &mut Replay<'_>, number: usize, wave: &Wave, action: &A
         replay.fail(format!("{context}: no destination"));
         return;
     };
-    let left_it_in_this_wave = wave.actions.iter().any(|out| {
-        out.vm == action.vm && out.from == to && out.kind == ActionKind::Migrate
-    });
+    let left_it_in_this_wave = wave
+        .actions
+        .iter()
+        .any(|out| out.vm == action.vm && out.from == to && out.kind == ActionKind::Migrate);
     if !left_it_in_this_wave {
         replay.fail(format!(
             "{context}: the VM did not leave {} in this wave",
