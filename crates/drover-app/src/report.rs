@@ -34,7 +34,7 @@ pub struct ReportDocument {
     #[serde(default, skip_serializing_if = "is_zero")]
     pub shelves: usize,
     /// Returns done (live migrations back to a VM's upgraded home host after its wave; not in
-    /// `migrations`); absent when the run had none planned.
+    /// `migrations`); absent when none.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub returns: usize,
     /// Returns given up on: those VMs stayed where they were; absent when none.
