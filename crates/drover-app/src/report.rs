@@ -33,6 +33,13 @@ pub struct ReportDocument {
     /// VMs shelved and unshelved on another host; absent when none.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub shelves: usize,
+    /// Returns done (live migrations back to a VM's upgraded home host after its wave; not in
+    /// `migrations`); absent when none.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub returns: usize,
+    /// Returns given up on: those VMs stayed where they were; absent when none.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub returns_failed: usize,
     pub downtime: Vec<VmDowntimeEntry>,
     /// Restores (exit maintenance, uncordon, start a VM) a skip or an abort could not do.
     pub restore_errors: Vec<RestoreError>,
@@ -91,6 +98,10 @@ pub struct VmActionEntry {
     pub wave: usize,
     /// done | pending | migration | shutdown | stopped | start | failed | cancelled
     pub result: &'static str,
+    /// A return: the migration back to the VM's upgraded home host after its wave (`failed`:
+    /// the VM stayed where it was, running). Absent for other actions.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub is_return: bool,
     pub downtime_secs: u64,
     pub failed_attempts: usize,
 }
@@ -223,6 +234,8 @@ pub fn report_document(
         forced_shutdowns: report.forced_shutdowns,
         suspends: report.suspends,
         shelves: report.shelves,
+        returns: report.returns,
+        returns_failed: report.returns_failed,
         downtime: report
             .downtime
             .iter()
@@ -253,6 +266,7 @@ pub fn report_document(
                 to: a.to.map(name),
                 wave: a.wave,
                 result: a.phase,
+                is_return: a.is_return,
                 downtime_secs: a.downtime_ms / 1000,
                 failed_attempts: a.failed_attempts,
             })
@@ -287,8 +301,9 @@ fn failures(
         });
     let vms = execution.status().vms.into_iter().filter_map(|vm| {
         let last = vm.attempts.last()?;
+        let what = if vm.is_return { " (return)" } else { "" };
         Some(FailureEntry {
-            subject: format!("vm {}", cluster.vm(vm.vm).name),
+            subject: format!("vm {}{what}", cluster.vm(vm.vm).name),
             error: format!(
                 "{} ({} failed attempt(s) kept)",
                 last.error,

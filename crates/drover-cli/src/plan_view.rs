@@ -109,12 +109,17 @@ fn print_waves(document: &PlanDocument) {
         parks(ActionKindName::Suspend),
         parks(ActionKindName::Shelve),
     );
+    // Likewise a column of returns (migrations back home after the wave) only when there are.
+    let returns = document.waves.iter().any(|w| !w.returns.is_empty());
     let mut headers = vec!["wave", "kind", "hosts", "migrate", "restart", "shutdown"];
     if suspends {
         headers.push("suspend");
     }
     if shelves {
         headers.push("shelve");
+    }
+    if returns {
+        headers.push("return");
     }
     let mut view = table(&headers);
     for wave in &document.waves {
@@ -152,6 +157,9 @@ fn print_waves(document: &PlanDocument) {
         if shelves {
             row.push(count(ActionKindName::Shelve));
         }
+        if returns {
+            row.push(wave.returns.len().to_string());
+        }
         view.add_row(row);
     }
     print_table(&view);
@@ -170,6 +178,15 @@ fn print_actions(document: &PlanDocument) {
                     .to
                     .clone()
                     .unwrap_or_else(|| format!("{} (after upgrade)", action.from)),
+            ]);
+        }
+        for back in &wave.returns {
+            view.add_row(vec![
+                wave.number.to_string(),
+                back.vm.clone(),
+                format!("{} (return)", action_kind(back.kind)),
+                back.from.clone(),
+                back.to.clone().unwrap_or_default(),
             ]);
         }
     }
@@ -266,6 +283,12 @@ fn print_summary(document: &PlanDocument) {
         println!(
             "  and {} suspend(s) (resumed on their own host), {} shelve(s) (unshelved on another host)",
             summary.suspends, summary.shelves
+        );
+    }
+    if summary.returns > 0 {
+        println!(
+            "  and {} return(s): live migrations back to a VM's upgraded home host after its wave (not counted above)",
+            summary.returns
         );
     }
     if let Some(level) = &document.final_compatibility_level {

@@ -110,10 +110,14 @@ fn print_vm_actions(document: &ReportDocument) {
     }
     let mut actions = table(&["wave", "vm", "action", "from", "to", "result", "downtime"]);
     for action in &document.vm_actions {
+        let kind = match action.is_return {
+            true => format!("{} (return)", action.action),
+            false => action.action.to_string(),
+        };
         actions.add_row(vec![
             action.wave.to_string(),
             action.vm.clone(),
-            action.action.to_string(),
+            kind,
             action.from.clone(),
             action.to.clone().unwrap_or_else(|| "-".into()),
             action.result.to_string(),
@@ -153,6 +157,12 @@ fn print_summary(document: &ReportDocument) {
         println!(
             "{} suspend(s) (resumed on their own host), {} shelve(s) (unshelved on another host)",
             document.suspends, document.shelves
+        );
+    }
+    if document.returns + document.returns_failed > 0 {
+        println!(
+            "{} return(s) back to a VM's upgraded home host ({} given up: those VMs stayed where they were)",
+            document.returns, document.returns_failed
         );
     }
     if let Some(busy) = document.timing.busy_secs {
@@ -221,6 +231,10 @@ pub struct VmStatusEntry {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub to: Option<String>,
     pub phase: &'static str,
+    /// A return: the migration back to the VM's upgraded home host after its wave; absent for
+    /// other actions.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub is_return: bool,
     /// The last failed attempts (at most five), oldest first.
     pub attempts: Vec<VmAttemptEntry>,
 }
@@ -324,6 +338,7 @@ pub fn status_document(
                 from: name(v.from),
                 to: v.to.map(name),
                 phase: v.phase,
+                is_return: v.is_return,
                 attempts: v
                     .attempts
                     .iter()
@@ -416,9 +431,13 @@ pub fn print_status(
             "last error",
         ]);
         for vm in troubled {
+            let action = match vm.is_return {
+                true => format!("{} (return)", vm.action),
+                false => vm.action.to_string(),
+            };
             vms.add_row(vec![
                 vm.vm.clone(),
-                vm.action.to_string(),
+                action,
                 vm.from.clone(),
                 vm.to.clone().unwrap_or_default(),
                 vm.phase.to_string(),

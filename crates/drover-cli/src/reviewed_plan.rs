@@ -155,6 +155,20 @@ fn patched_waves(
                 )
                 .cloned()
                 .collect();
+            // Returns follow the actions: the reviewed ones of VMs that did not change, the
+            // fresh ones of those that did.
+            wave.returns = reviewed_wave
+                .returns
+                .iter()
+                .filter(|a| !changed.contains(&a.vm))
+                .chain(
+                    fresh_wave
+                        .returns
+                        .iter()
+                        .filter(|a| changed.contains(&a.vm)),
+                )
+                .cloned()
+                .collect();
             wave
         })
         .collect()
@@ -238,6 +252,12 @@ fn actions_by_vm(plan: &PlanDocument) -> BTreeMap<&str, Vec<String>> {
                 .entry(action.vm.as_str())
                 .or_default()
                 .push(describe_action(wave.number, action));
+        }
+        for back in &wave.returns {
+            by_vm
+                .entry(back.vm.as_str())
+                .or_default()
+                .push(format!("{} (return)", describe_action(wave.number, back)));
         }
     }
     by_vm

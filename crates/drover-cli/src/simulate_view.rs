@@ -33,6 +33,9 @@ pub struct SimulationDocument {
     pub makespan_secs: u64,
     pub waves: usize,
     pub migrations: usize,
+    /// Migrations back home after a wave (`Wave::returns`); absent when none.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub returns: usize,
     pub restarts: usize,
     pub shutdowns: usize,
     pub peak_hosts_unavailable: usize,
@@ -73,6 +76,7 @@ impl SimulationDocument {
             makespan_secs: report.makespan_secs,
             waves: plan.waves.len(),
             migrations: report.migrations,
+            returns: report.returns,
             restarts: report.restarts,
             shutdowns: report.shutdowns,
             peak_hosts_unavailable: report.peak_hosts_unavailable,
@@ -206,4 +210,8 @@ pub fn print_simulation_summary(document: &SimulationDocument) {
         document.peak_hosts_unavailable.to_string(),
     ]);
     print_table(&view);
+}
+
+fn is_zero(count: &usize) -> bool {
+    *count == 0
 }

@@ -40,3 +40,41 @@ fn drover_and_hroller_side_by_side_on_small_clusters() {
         "{drbd}"
     );
 }
+
+/// Issue 15's goal on the 60 % mostly-DRBD cluster: with returns Drover's plan is safe, takes no
+/// more rounds than hroller's, moves no more instances than executing hroller's rounds would,
+/// and its returns are counted among its moves.
+#[test]
+fn at_sixty_percent_drbd_drover_has_a_safe_plan_with_no_more_rounds_than_hroller() {
+    let output = Command::new(env!("CARGO_BIN_EXE_drover"))
+        .args(["bench", "--hroller", "--quick", "-o", "json"])
+        .output()
+        .unwrap();
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let rows: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let drbd = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|row| row["storage"] == "mostly-drbd" && row["memory_utilization_percent"] == 60)
+        .unwrap();
+    assert_eq!(drbd["drover_safe"], true, "{drbd}");
+    assert!(
+        drbd["drover_rounds"].as_u64() <= drbd["hroller_rounds"].as_u64(),
+        "{drbd}"
+    );
+    assert!(
+        drbd["drover_moves"].as_u64() <= drbd["hroller_moves_executed"].as_u64(),
+        "{drbd}"
+    );
+    let returns = drbd["drover_returns"].as_u64().unwrap();
+    assert!(
+        returns > 0 && returns < drbd["drover_moves"].as_u64().unwrap(),
+        "{drbd}"
+    );
+}

@@ -302,3 +302,59 @@ fn a_plan_of_another_inventory_or_no_plan_at_all_is_bad_input() {
         serde_json::json!([])
     );
 }
+
+#[test]
+fn a_reviewed_plan_with_bad_returns_is_bad_input_naming_the_file_and_the_field() {
+    let workspace = Workspace::new();
+    let inventory = testdata("plans/15-drbd-pool.yaml");
+    let plan_path = workspace.review(&inventory);
+    let reviewed: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&plan_path).unwrap()).unwrap();
+    assert_eq!(reviewed["waves"][0]["returns"][0]["kind"], "migrate");
+    let run = |plan: &Path| {
+        workspace.drover(&[
+            "run",
+            "--plan",
+            plan.to_str().unwrap(),
+            "-i",
+            inventory.to_str().unwrap(),
+        ])
+    };
+
+    // A kind the document does not know: refused while reading, with where and which field.
+    let mut unknown_kind = reviewed.clone();
+    unknown_kind["waves"][0]["returns"][0]["kind"] = "teleport".into();
+    let path = workspace.path("unknown-kind.json");
+    write(
+        path.clone(),
+        &serde_json::to_string_pretty(&unknown_kind).unwrap(),
+    );
+    let output = run(&path);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    let message = stderr(&output);
+    assert!(
+        message.contains("unknown-kind.json:") && message.contains("waves[0].returns[0].kind"),
+        "{message}"
+    );
+
+    // A return the plan of this inventory does not have: refused, saying which VM differs.
+    let mut moved_return = reviewed.clone();
+    moved_return["waves"][0]["returns"][0]["to"] = "node1".into();
+    let path = workspace.path("moved-return.json");
+    write(
+        path.clone(),
+        &serde_json::to_string_pretty(&moved_return).unwrap(),
+    );
+    let output = run(&path);
+    assert_eq!(output.status.code(), Some(2), "{}", stderr(&output));
+    let message = stderr(&output);
+    assert!(message.contains("is not the plan of"), "{message}");
+    assert!(
+        message.contains("vm db-3:") && message.contains("(return)"),
+        "{message}"
+    );
+    assert_eq!(
+        json(&workspace.drover(&["history", "-o", "json"])),
+        serde_json::json!([])
+    );
+}

@@ -5,11 +5,17 @@
 //! Host constraints (`Vm::allowed_hosts`): no action places a VM outside its allowed hosts. Such
 //! a VM may also move a second time when its first move went to a host not yet at the target
 //! (its allowed hosts may all have been old then); it never moves a third time.
+//!
+//! Returns (`Wave::returns`) are replayed after the wave's hosts are upgraded and their shut-down
+//! VMs started again: each is a live migration of a VM that an action of the same wave moved off
+//! a wave host, back to that host (upgraded now), from a host outside the wave and below the
+//! target, into the headroom, among its allowed hosts and without an anti-affinity partner
+//! there; it counts as a move (the VM's second: at most two).
 
 use crate::model::{
     Cluster, HostId, HostRole, HostShare, HostState, MaxUnavailable, RestartPolicy, Unmovable, VmId,
 };
-use crate::plan::{ActionKind, Plan, WaveKind};
+use crate::plan::{Action, ActionKind, Plan, Wave, WaveKind};
 use crate::version::Version;
 
 /// The state a replay keeps: where each running VM is and what version each host runs.
@@ -155,7 +161,7 @@ pub fn check_plan(cluster: &Cluster, plan: &Plan) -> Vec<String> {
     check_wave_shapes(cluster, plan, &mut replay);
     check_host_coverage(cluster, plan, &mut replay);
     for (index, wave) in plan.waves.iter().enumerate() {
-        replay_wave(&mut replay, index + 1, &wave.hosts, &wave.actions);
+        replay_wave(&mut replay, index + 1, wave);
     }
     check_summary(plan, &mut replay);
     replay.violations
@@ -165,7 +171,7 @@ pub fn check_plan(cluster: &Cluster, plan: &Plan) -> Vec<String> {
 pub fn moves_per_vm(cluster: &Cluster, plan: &Plan) -> Vec<u32> {
     let mut replay = Replay::new(cluster);
     for (index, wave) in plan.waves.iter().enumerate() {
-        replay_wave(&mut replay, index + 1, &wave.hosts, &wave.actions);
+        replay_wave(&mut replay, index + 1, wave);
     }
     replay.moves_per_vm
 }
@@ -264,12 +270,8 @@ fn check_host_coverage(cluster: &Cluster, plan: &Plan, replay: &mut Replay<'_>) 
     }
 }
 
-fn replay_wave(
-    replay: &mut Replay<'_>,
-    number: usize,
-    hosts: &[HostId],
-    actions: &[crate::plan::Action],
-) {
+fn replay_wave(replay: &mut Replay<'_>, number: usize, wave: &Wave) {
+    let (hosts, actions) = (&wave.hosts[..], &wave.actions[..]);
     let cluster = replay.cluster;
     let in_wave = |host: HostId| hosts.contains(&host);
     let mut shut_down = Vec::new();
@@ -402,6 +404,89 @@ fn replay_wave(
         let name = cluster.vm(vm).name.clone();
         replay.check_capacity(host, &format!("wave {number}: start {name} again"), false);
     }
+    for action in &wave.returns {
+        replay_return(replay, number, wave, action);
+    }
+}
+
+/// One return of wave `number`, after its hosts are upgraded (see the module doc).
+fn replay_return(replay: &mut Replay<'_>, number: usize, wave: &Wave, action: &Action) {
+    let cluster = replay.cluster;
+    let vm = cluster.vm(action.vm);
+    let context = format!("wave {number}: return {}", vm.name);
+    if action.kind != ActionKind::Migrate || !vm.migratable || vm.local_storage {
+        replay.fail(format!("{context}: a return is a live migration"));
+    }
+    if replay.location[action.vm.index()] != Some(action.from) {
+        replay.fail(format!(
+            "{context}: VM is not running on {}",
+            replay.host_name(action.from)
+        ));
+        return;
+    }
+    if wave.hosts.contains(&action.from) {
+        replay.fail(format!(
+            "{context}: source host {} is in the wave",
+            replay.host_name(action.from)
+        ));
+    } else if replay.version[action.from.index()] >= cluster.target_version {
+        // From an upgraded host the VM would never have moved again: a return there is a move
+        // the rules do not allow (at most two, the second only from a host below the target).
+        replay.fail(format!(
+            "{context}: source host {} is upgraded already",
+            replay.host_name(action.from)
+        ));
+    }
+    let Some(to) = action.to else {
+        replay.fail(format!("{context}: no destination"));
+        return;
+    };
+    let left_it_in_this_wave = wave
+        .actions
+        .iter()
+        .any(|out| out.vm == action.vm && out.from == to && out.kind == ActionKind::Migrate);
+    if !left_it_in_this_wave {
+        replay.fail(format!(
+            "{context}: the VM did not leave {} in this wave",
+            replay.host_name(to)
+        ));
+    }
+    let target = cluster.host(to);
+    if target.state != HostState::Up || target.cordoned {
+        replay.fail(format!(
+            "{context}: destination {} is unavailable",
+            target.name
+        ));
+    }
+    if replay.version[to.index()] < cluster.target_version {
+        replay.fail(format!(
+            "{context}: destination {} is not upgraded",
+            target.name
+        ));
+    }
+    if let Some(allowed) = &vm.allowed_hosts {
+        if !allowed.contains(&to) {
+            replay.fail(format!(
+                "{context}: destination {} is not among its allowed hosts",
+                target.name
+            ));
+        }
+    }
+    if let Some(other) = replay.group_on(action.vm, to) {
+        let other = cluster.vm(other).name.clone();
+        replay.fail(format!(
+            "{context}: anti-affinity with {other} on {}",
+            target.name
+        ));
+    }
+    replay.relocate(action.vm, Some(action.from), Some(to));
+    let moves = &mut replay.moves_per_vm[action.vm.index()];
+    *moves += 1;
+    let moves = *moves;
+    if moves > 2 {
+        replay.fail(format!("{context}: move number {moves} (at most two)"));
+    }
+    replay.check_capacity(to, &context, true);
 }
 
 fn check_summary(plan: &Plan, replay: &mut Replay<'_>) {
@@ -416,6 +501,7 @@ fn check_summary(plan: &Plan, replay: &mut Replay<'_>) {
     if (summary.migrations, summary.restarts, summary.shutdowns) != expected
         || (summary.suspends, summary.shelves) != expected_parked
         || summary.waves != plan.waves.len()
+        || summary.returns != plan.returns().count()
     {
         replay.fail(format!(
             "summary counts {:?} do not match the waves",

@@ -97,12 +97,20 @@ impl WaveKind {
     }
 }
 
-/// Hosts taken down together, and the actions that empty them, in order.
+/// Hosts taken down together, the actions that empty them, in order, and the returns that
+/// follow once they are all upgraded and back.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Wave {
     pub kind: WaveKind,
     pub hosts: Vec<HostId>,
     pub actions: Vec<Action>,
+    /// Live migrations back home, run after every host of the wave is upgraded and uncordoned:
+    /// a VM with `allowed_hosts` that an action of this wave moved off one of its hosts goes
+    /// back to that host (`to`, now upgraded) from where it waited (`from`). From a host not
+    /// upgraded yet this only brings forward the move its host's own wave would have made; from
+    /// an upgraded host it gives that host back the room its own pair VMs will need. Empty for
+    /// VMs without a host constraint, so shared-storage plans have none.
+    pub returns: Vec<Action>,
 }
 
 /// A host that the plan deliberately leaves alone, and why.
@@ -141,7 +149,12 @@ pub struct Summary {
     pub shutdowns: usize,
     pub suspends: usize,
     pub shelves: usize,
-    /// Every running migratable VM on a host being upgraded must move at least once.
+    /// Returns (`Wave::returns`): live migrations back home after a wave, counted apart from
+    /// `migrations` (the actions that empty the waves' hosts); moves as executed are
+    /// `migrations + restarts + shelves + returns`.
+    pub returns: usize,
+    /// Every running migratable VM on a host being upgraded must move at least once (returns
+    /// are not needed for that, so they are not compared with this bound).
     pub migrations_lower_bound: usize,
     /// Fewest waves possible for this batch size: control-plane waves plus ⌈compute hosts / batch⌉.
     pub waves_lower_bound: usize,
@@ -172,8 +185,14 @@ impl Plan {
             .filter(|c| c.status == CheckStatus::Fail)
     }
 
+    /// The actions that empty the waves' hosts, wave by wave (returns not included).
     pub fn actions(&self) -> impl Iterator<Item = &Action> {
         self.waves.iter().flat_map(|w| w.actions.iter())
+    }
+
+    /// The returns of every wave, wave by wave.
+    pub fn returns(&self) -> impl Iterator<Item = &Action> {
+        self.waves.iter().flat_map(|w| w.returns.iter())
     }
 
     /// This plan with other waves (a reviewed plan, or what is left of one), its summary's
@@ -188,6 +207,7 @@ impl Plan {
         plan.summary.shutdowns = count(&plan, ActionKind::Shutdown);
         plan.summary.suspends = count(&plan, ActionKind::Suspend);
         plan.summary.shelves = count(&plan, ActionKind::Shelve);
+        plan.summary.returns = plan.returns().count();
         plan.summary.waves = plan.waves.len();
         plan.summary.hosts_to_upgrade = plan.waves.iter().map(|w| w.hosts.len()).sum();
         plan

@@ -43,6 +43,9 @@ pub struct SeedSummary {
     pub feasible: bool,
     /// The run raised the cluster compatibility level after its last host.
     pub compatibility_level_raised: bool,
+    /// Returns done (VMs migrated back home after their wave), and returns given up on.
+    pub returns: usize,
+    pub returns_failed: usize,
 }
 
 /// Simulated time a seed may take: far beyond any run the scenarios generate (hours), so a run
@@ -261,6 +264,8 @@ async fn simulate(seed: u64, deadline: Instant) -> Result<SeedSummary, String> {
                     ));
                 }
                 summary.compatibility_level_raised = report.compatibility_level_raised.is_some();
+                summary.returns = report.returns;
+                summary.returns_failed = report.returns_failed;
                 summary.store_faults = store.injected();
                 return Ok(summary);
             }
@@ -455,6 +460,23 @@ fn check_report(engine: &Engine<SimDriver>, completed: bool) -> Result<(), Strin
         return Err(format!(
             "a completed run reports failed hosts: {:?}",
             report.hosts_failed
+        ));
+    }
+    // Every return the report counts is one listed as done; one given up is listed as failed.
+    let listed = |phase: &str| {
+        report
+            .vm_actions
+            .iter()
+            .filter(|action| action.is_return && action.phase == phase)
+            .count()
+    };
+    if (listed("done"), listed("failed")) != (report.returns, report.returns_failed) {
+        return Err(format!(
+            "the report counts {} returns ({} given up) but lists {} done ({} failed)",
+            report.returns,
+            report.returns_failed,
+            listed("done"),
+            listed("failed")
         ));
     }
     Ok(())

@@ -25,6 +25,9 @@ pub struct Totals {
     pub aborted: usize,
     pub events: usize,
     pub compatibility_levels_raised: usize,
+    /// Returns done and given up on, over every seed.
+    pub returns: usize,
+    pub returns_failed: usize,
 }
 
 impl Totals {
@@ -39,6 +42,8 @@ impl Totals {
         self.aborted += usize::from(summary.outcome == "aborted");
         self.events += summary.events;
         self.compatibility_levels_raised += usize::from(summary.compatibility_level_raised);
+        self.returns += summary.returns;
+        self.returns_failed += summary.returns_failed;
     }
 }
 
@@ -46,8 +51,8 @@ impl std::fmt::Display for Totals {
     fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             formatter,
-            "{} seeds: {} completed ({} raised the compatibility level), {} aborted, {} without a safe plan; {} faults injected, {} engine crashes, {} store faults, {} operator actions, {} engine events checked",
-            self.seeds, self.completed, self.compatibility_levels_raised, self.aborted, self.infeasible, self.faults, self.crashes, self.store_faults, self.operator_actions, self.events
+            "{} seeds: {} completed ({} raised the compatibility level), {} aborted, {} without a safe plan; {} faults injected, {} engine crashes, {} store faults, {} operator actions, {} returns ({} given up), {} engine events checked",
+            self.seeds, self.completed, self.compatibility_levels_raised, self.aborted, self.infeasible, self.faults, self.crashes, self.store_faults, self.operator_actions, self.returns, self.returns_failed, self.events
         )
     }
 }

@@ -51,6 +51,7 @@ pub fn scenario(seed: u64) -> Scenario {
     compatibility_raise(seed, &mut cluster, &mut faults);
     blocking_settings(seed, &mut cluster, &mut faults);
     host_constraints(seed, &mut cluster);
+    drbd_pairs(seed, &mut cluster);
     dispositions(seed, &mut cluster);
     maintenance_windows(seed, &mut cluster);
     let random_faults = if rng.random_bool(0.3) {
@@ -142,6 +143,30 @@ fn host_constraints(seed: u64, cluster: &mut Cluster) {
                 allowed.push(other);
             }
         }
+        allowed.sort();
+        vm.allowed_hosts = Some(allowed);
+    }
+}
+
+/// Some seeds make the cluster Ganeti-like: most running VMs become DRBD instances, allowed on
+/// their own host and one other (their secondary), so the plan sends them to hosts not upgraded
+/// yet and brings them back after their wave (`Wave::returns`), and returns run under the
+/// seed's faults, crashes and resumes. Drawn from a stream of its own, so every other choice of
+/// a seed stays what it was.
+fn drbd_pairs(seed: u64, cluster: &mut Cluster) {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    rng.set_stream(5);
+    let host_count = cluster.hosts.len();
+    if !rng.random_bool(0.25) || host_count < 3 {
+        return;
+    }
+    for vm in cluster.vms.iter_mut() {
+        if !rng.random_bool(0.8) {
+            continue;
+        }
+        let offset = rng.random_range(1..host_count);
+        let secondary = HostId(((vm.host.index() + offset) % host_count) as u32);
+        let mut allowed = vec![vm.host, secondary];
         allowed.sort();
         vm.allowed_hosts = Some(allowed);
     }

@@ -67,6 +67,11 @@ pub struct WaveEntry {
     pub kind: WaveKindName,
     pub hosts: Vec<String>,
     pub actions: Vec<ActionEntry>,
+    /// Live migrations back home once the wave's hosts are upgraded (`Wave::returns`: each a
+    /// `migrate` from where the VM waited to the wave host it left). Left out when empty, so
+    /// documents of plans without returns stay as they were and still read.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub returns: Vec<ActionEntry>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -97,6 +102,10 @@ pub struct SummaryEntry {
     pub suspends: usize,
     #[serde(default, skip_serializing_if = "is_zero")]
     pub shelves: usize,
+    /// Returns (live migrations back home after a wave), not counted in `migrations`; left out
+    /// when zero.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub returns: usize,
     pub migrations_lower_bound: usize,
     pub waves_lower_bound: usize,
     pub max_unavailable: u32,
@@ -205,6 +214,14 @@ impl PlanDocument {
                 .copied()
                 .ok_or_else(|| format!("VM {name} is not in cluster {}", cluster.name))
         };
+        let action = |a: &ActionEntry| -> Result<Action, String> {
+            Ok(Action {
+                vm: vm(&a.vm)?,
+                kind: a.kind.into(),
+                from: host(&a.from)?,
+                to: a.to.as_deref().map(host).transpose()?,
+            })
+        };
         self.waves
             .iter()
             .map(|wave| {
@@ -215,18 +232,8 @@ impl PlanDocument {
                         .iter()
                         .map(|h| host(h))
                         .collect::<Result<_, _>>()?,
-                    actions: wave
-                        .actions
-                        .iter()
-                        .map(|a| {
-                            Ok(Action {
-                                vm: vm(&a.vm)?,
-                                kind: a.kind.into(),
-                                from: host(&a.from)?,
-                                to: a.to.as_deref().map(host).transpose()?,
-                            })
-                        })
-                        .collect::<Result<_, String>>()?,
+                    actions: wave.actions.iter().map(action).collect::<Result<_, _>>()?,
+                    returns: wave.returns.iter().map(action).collect::<Result<_, _>>()?,
                 })
             })
             .collect()
@@ -277,6 +284,11 @@ impl WaveEntry {
                 .iter()
                 .map(|action| ActionEntry::new(cluster, action))
                 .collect(),
+            returns: wave
+                .returns
+                .iter()
+                .map(|action| ActionEntry::new(cluster, action))
+                .collect(),
         }
     }
 }
@@ -311,6 +323,7 @@ impl From<&Summary> for SummaryEntry {
             shutdowns: summary.shutdowns,
             suspends: summary.suspends,
             shelves: summary.shelves,
+            returns: summary.returns,
             migrations_lower_bound: summary.migrations_lower_bound,
             waves_lower_bound: summary.waves_lower_bound,
             max_unavailable: summary.max_unavailable,

@@ -63,6 +63,7 @@ fn hand_made_plan() -> Plan {
             kind: WaveKind::Master,
             hosts: vec![HostId(0)],
             actions: vec![action(0, ActionKind::Migrate, 0, Some(3))],
+            returns: Vec::new(),
         },
         Wave {
             kind: WaveKind::Compute,
@@ -72,6 +73,7 @@ fn hand_made_plan() -> Plan {
                 action(2, ActionKind::Shutdown, 2, None),
                 action(3, ActionKind::Shutdown, 2, None),
             ],
+            returns: Vec::new(),
         },
     ];
     let skipped = vec![
@@ -96,6 +98,7 @@ fn hand_made_plan() -> Plan {
         shutdowns: 2,
         suspends: 0,
         shelves: 0,
+        returns: 0,
         migrations_lower_bound: 1,
         waves_lower_bound: 2,
         max_unavailable: 2,
@@ -288,4 +291,53 @@ fn assert_downtime_matches_actions(document: &PlanDocument) {
         document.downtime.len(),
         summary.restarts + summary.shutdowns
     );
+}
+
+const DRBD_RING: &str = r#"
+cluster: {name: ring, target_version: "3.1"}
+policy: {max_unavailable: 1}
+hosts:
+  - {name: n1, version: "3.0", memory_mib: 16384, cpus: 8}
+  - {name: n2, version: "3.0", memory_mib: 16384, cpus: 8}
+  - {name: n3, version: "3.0", memory_mib: 16384, cpus: 8}
+vms:
+  - {name: d1, host: n1, memory_mib: 4096, allowed_hosts: [n1, n2]}
+  - {name: d2, host: n2, memory_mib: 4096, allowed_hosts: [n2, n3]}
+  - {name: d3, host: n3, memory_mib: 4096, allowed_hosts: [n3, n1]}
+"#;
+
+#[test]
+fn returns_are_written_per_wave_and_read_back_into_the_same_waves() {
+    let cluster = parse_inventory(DRBD_RING, "ring.yaml").unwrap();
+    let plan = drover_core::plan(&cluster);
+    assert!(plan.summary.returns > 0, "{plan:?}");
+    let document = PlanDocument::new(&cluster, &plan);
+    let json: Value = serde_json::from_str(&document::to_json(&document)).unwrap();
+    assert_eq!(json["summary"]["returns"], plan.summary.returns);
+    let first = &json["waves"][0]["returns"][0];
+    assert_eq!(keys(first), set(&["vm", "kind", "from", "to"]));
+    assert_eq!(first["kind"], "migrate");
+    for text in [document::to_json(&document), document::to_yaml(&document)] {
+        let read: PlanDocument = serde_yaml_ng::from_str(&text).unwrap();
+        assert_eq!(read, document);
+        assert_eq!(read.waves_on(&cluster).unwrap(), plan.waves);
+    }
+}
+
+#[test]
+fn a_document_without_returns_has_no_returns_key_and_reads_with_none() {
+    let document = PlanDocument::new(&cluster(), &hand_made_plan());
+    let json = document::to_json(&document);
+    assert!(!json.contains("returns"), "{json}");
+    let read: PlanDocument = serde_json::from_str(&json).unwrap();
+    assert!(read.waves.iter().all(|wave| wave.returns.is_empty()));
+}
+
+#[test]
+fn a_return_naming_an_unknown_vm_is_refused_by_name() {
+    let cluster = parse_inventory(DRBD_RING, "ring.yaml").unwrap();
+    let mut document = PlanDocument::new(&cluster, &drover_core::plan(&cluster));
+    document.waves[0].returns[0].vm = "ghost".into();
+    let error = document.waves_on(&cluster).unwrap_err();
+    assert!(error.contains("VM ghost is not in cluster ring"), "{error}");
 }

@@ -138,6 +138,9 @@ pub struct VmActionView {
     pub to: Option<String>,
     pub wave: usize,
     pub phase: String,
+    /// A return: the migration back to the VM's upgraded home host after its wave (`failed`:
+    /// the VM stayed where it was, running).
+    pub is_return: bool,
     pub attempts: usize,
     pub last_error: Option<String>,
 }
@@ -592,6 +595,7 @@ fn vm_actions(
             to: vm.to.map(|to| cluster.host(to).name.clone()),
             wave: vm.wave,
             phase: vm.phase.to_string(),
+            is_return: vm.is_return,
             attempts: vm.attempts.len(),
             last_error: vm.attempts.last().map(|a| a.error.clone()),
         })

@@ -3,7 +3,9 @@
 //! (which refuses any VM placed outside its allowed hosts) and the simulator; no VM moves three
 //! times, a VM without a constraint moves twice only when it sat on a control-plane host or in
 //! the first compute wave (issue 19.10), and a constrained VM moves twice only after its first
-//! move took it to a host not yet upgraded; every infeasible plan names what blocks it.
+//! move took it to a host not yet upgraded; every infeasible plan names what blocks it. On
+//! Ganeti-like mostly-DRBD clusters every return goes back to the upgraded host the VM left in
+//! its wave, from a host not upgraded yet, and the simulator runs it.
 
 use drover_core::check::{check_plan, moves_per_vm};
 use drover_core::{
@@ -219,6 +221,14 @@ fn describe(cluster: &Cluster, plan: &Plan) -> String {
             .map(|a| drover_core::planner::describe_action(cluster, a))
             .collect();
         text.push_str(&format!("  wave {}: {}\n", index + 1, actions.join("; ")));
+        if !wave.returns.is_empty() {
+            let returns: Vec<String> = wave
+                .returns
+                .iter()
+                .map(|a| drover_core::planner::describe_action(cluster, a))
+                .collect();
+            text.push_str(&format!("    returns: {}\n", returns.join("; ")));
+        }
     }
     for check in plan.failed_prechecks() {
         text.push_str(&format!("  failed {}: {}\n", check.id, check.message));
@@ -332,5 +342,91 @@ proptest! {
         let plan = drover_core::plan(&cluster);
         prop_assert!(plan.is_feasible(), "{}", describe(&cluster, &plan));
         prop_assert!(check_plan(&cluster, &plan).is_empty(), "{}", describe(&cluster, &plan));
+    }
+}
+
+/// Every return of `plan` brings a VM back to the host it left in the same wave, which that wave
+/// upgraded, from a host not upgraded yet (outside this and every earlier wave).
+fn check_returns(cluster: &Cluster, plan: &Plan) -> Result<(), String> {
+    let mut upgraded: Vec<bool> = cluster
+        .hosts
+        .iter()
+        .map(|h| h.version >= cluster.target_version)
+        .collect();
+    for (index, wave) in plan.waves.iter().enumerate() {
+        for host in &wave.hosts {
+            upgraded[host.index()] = true;
+        }
+        for back in &wave.returns {
+            let name = &cluster.vm(back.vm).name;
+            let home = back.to.ok_or(format!(
+                "wave {}: return of {name} has no destination",
+                index + 1
+            ))?;
+            let left_home = wave
+                .actions
+                .iter()
+                .any(|out| out.vm == back.vm && out.from == home && out.to == Some(back.from));
+            if !left_home || !wave.hosts.contains(&home) {
+                return Err(format!(
+                    "wave {}: {name} returns to {home:?}, not the host it left",
+                    index + 1
+                ));
+            }
+            if upgraded[back.from.index()] {
+                return Err(format!(
+                    "wave {}: {name} returns from an upgraded host",
+                    index + 1
+                ));
+            }
+            if cluster.vm(back.vm).allowed_hosts.is_none() {
+                return Err(format!(
+                    "wave {}: {name} has no host constraint but returns",
+                    index + 1
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: 200,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
+
+    /// Ganeti-like clusters, mostly DRBD, filled up to 70 %: every plan passes the checker and
+    /// the simulator (which runs the returns), every return lands on the upgraded home host it
+    /// left in its wave, from a host not upgraded yet, and no VM moves more than twice.
+    #[test]
+    fn drbd_clusters_with_returns_pass_the_checker_and_the_simulator(
+        nodes in 3usize..=24,
+        instances_per_node in 2usize..=12,
+        drbd_percent in 50u32..=100,
+        utilization_percent in 20u32..=70,
+        seed in any::<u64>(),
+    ) {
+        let ganeti = drover_sim::generate_ganeti(&drover_sim::GanetiSpec {
+            nodes,
+            instances_per_node,
+            drbd_fraction: drbd_percent as f64 / 100.0,
+            utilization: utilization_percent as f64 / 100.0,
+            seed,
+        });
+        let cluster = ganeti.to_cluster();
+        let plan = drover_core::plan(&cluster);
+        let violations = check_plan(&cluster, &plan);
+        prop_assert!(violations.is_empty(), "check_plan: {violations:?}\n{}", describe(&cluster, &plan));
+        let returns = check_returns(&cluster, &plan);
+        prop_assert!(returns.is_ok(), "{:?}\n{}", returns, describe(&cluster, &plan));
+        prop_assert!(moves_per_vm(&cluster, &plan).iter().all(|moves| *moves <= 2));
+        prop_assert_eq!(plan.summary.returns, plan.returns().count());
+        if plan.is_feasible() {
+            let report = simulate(&cluster, &plan, seed);
+            prop_assert!(report.is_ok(), "simulate: {:?}\n{}", report.err(), describe(&cluster, &plan));
+            prop_assert_eq!(report.unwrap().returns, plan.summary.returns);
+        }
     }
 }

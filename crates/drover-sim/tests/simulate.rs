@@ -25,6 +25,7 @@ fn one_wave_plan(hosts: Vec<HostId>, actions: Vec<Action>) -> Plan {
             kind: WaveKind::Compute,
             hosts,
             actions,
+            returns: Vec::new(),
         }],
         final_compatibility_level: None,
     }

@@ -45,7 +45,10 @@ pub struct HrollerRow {
     pub drover_rounds: usize,
     /// Moves that executing hroller's rounds makes: out and back for every instance that leaves.
     pub hroller_moves_executed: Option<usize>,
+    /// Moves as executed: every action with a destination, and every return.
     pub drover_moves: usize,
+    /// Of `drover_moves`, the returns (a DRBD instance back to its primary after its wave).
+    pub drover_returns: usize,
     /// hroller's user + system CPU time (the child's rusage), also when it was stopped.
     pub hroller_cpu_secs: f64,
     /// Drover's planning CPU time (user + system).
@@ -138,7 +141,8 @@ fn compare(
         hroller_rounds: None,
         drover_rounds: plan.waves.len(),
         hroller_moves_executed: None,
-        drover_moves: plan.actions().filter(|a| a.to.is_some()).count(),
+        drover_moves: plan.actions().filter(|a| a.to.is_some()).count() + plan.returns().count(),
+        drover_returns: plan.returns().count(),
         hroller_cpu_secs: outcome.cpu_secs,
         drover_cpu_secs,
         hroller_unsafe_rounds: None,
@@ -394,6 +398,7 @@ pub fn judge_rounds(cluster: &Cluster, rounds: &[Round]) -> JudgedRounds {
                 kind: WaveKind::Compute,
                 hosts,
                 actions,
+                returns: Vec::new(),
             }],
             skipped: Vec::new(),
             final_compatibility_level: None,

@@ -9,7 +9,8 @@
 //! (or wait for the operator in manual mode) → verify (the boot id changed — if not, reboot —
 //! and the version is the target) → health check → exit maintenance → uncordon → start the VMs
 //! shut down on it. Steps that fail are retried with backoff up to a cap; then the host is
-//! `upgrade-failed` and the run halts until `retry`, `skip` or `abort`. After each wave the
+//! `upgrade-failed` and the run halts until `retry`, `skip` or `abort`. When a wave's hosts are
+//! done, its returns (`Wave::returns`) bring constrained VMs back home (`returns`); then the
 //! cluster is discovered again and re-planned from what was observed. Platform settings that
 //! block a roll (HA, WLB, a VM's media) are turned off before a wave starts and put back when
 //! the run completes or is aborted (`blocking_settings`).
@@ -19,6 +20,7 @@
 mod blocking_settings;
 mod compatibility;
 mod hosts;
+mod returns;
 mod settings;
 mod status;
 mod types;
@@ -140,6 +142,10 @@ pub struct Execution {
     replaced_vm_actions: Vec<(VmId, VmRun)>,
     /// Hosts of the wave in progress, in plan order.
     wave_hosts: Vec<HostId>,
+    /// The returns of the wave in progress, as planned (`Wave::returns`), and whether they were
+    /// started (once its hosts are all done or skipped).
+    wave_returns: Vec<crate::plan::Action>,
+    returns_started: bool,
     waves_started: usize,
     awaiting_discovery: bool,
     /// A restore succeeded after the last discovery: what was observed may be out of date.
@@ -214,6 +220,8 @@ impl Execution {
             vms: BTreeMap::new(),
             replaced_vm_actions: Vec::new(),
             wave_hosts: Vec::new(),
+            wave_returns: Vec::new(),
+            returns_started: false,
             waves_started: 0,
             awaiting_discovery: false,
             restored_since_discovery: false,
@@ -525,6 +533,8 @@ impl Execution {
             self.hosts[host.index()].start(self.waves_started, self.now);
         }
         self.wave_hosts = wave.hosts.clone();
+        self.wave_returns = wave.returns.clone();
+        self.returns_started = false;
         self.advance_wave_hosts();
     }
 
@@ -543,6 +553,16 @@ impl Execution {
         if !finished {
             return;
         }
+        // The wave's returns run before the re-plan: the next wave starts from where they left
+        // the VMs.
+        if !self.returns_started {
+            self.returns_started = true;
+            self.start_returns();
+        }
+        if self.returns_running() {
+            return;
+        }
+        self.finish_returns();
         self.wave_hosts.clear();
         self.discover();
     }

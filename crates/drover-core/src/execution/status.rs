@@ -14,6 +14,8 @@ pub(super) struct Counters {
     pub forced_shutdowns: usize,
     pub suspends: usize,
     pub shelves: usize,
+    pub returns: usize,
+    pub returns_failed: usize,
     pub hosts_upgraded: usize,
     pub hosts_skipped: usize,
     pub abort_restores_issued: bool,
@@ -54,6 +56,8 @@ pub struct VmStatus {
     /// 1-based wave of the action.
     pub wave: usize,
     pub phase: &'static str,
+    /// A return (`Wave::returns`): the migration back home after the wave.
+    pub is_return: bool,
     pub attempts: Vec<VmAttempt>,
 }
 
@@ -91,6 +95,9 @@ pub struct VmActionReport {
     /// 1-based wave of the action.
     pub wave: usize,
     pub phase: &'static str,
+    /// A return (`Wave::returns`): the migration back home after the wave; `failed` means the
+    /// VM stayed where it was.
+    pub is_return: bool,
     pub downtime_ms: u64,
     /// Failed attempts kept for the operator (the last few).
     pub failed_attempts: usize,
@@ -113,6 +120,10 @@ pub struct RunReport {
     pub suspends: usize,
     /// VMs shelved and unshelved on another host.
     pub shelves: usize,
+    /// Returns that brought a VM back home after its wave (not counted in `migrations`).
+    pub returns: usize,
+    /// Returns given up on: the VM stayed where it was (running; the run went on).
+    pub returns_failed: usize,
     pub downtime: Vec<VmDowntime>,
     /// Every VM action of every started wave, in wave order (a VM that moved twice is listed
     /// twice).
@@ -211,6 +222,7 @@ impl Execution {
                 to: run.to,
                 wave: run.wave,
                 phase: super::vms::phase_label(run.phase),
+                is_return: run.is_return(),
                 attempts: run
                     .history
                     .iter()
@@ -354,6 +366,7 @@ impl Execution {
                 to: run.to,
                 wave: run.wave,
                 phase: super::vms::phase_label(run.phase),
+                is_return: run.is_return(),
                 downtime_ms: self.downtime_so_far(run),
                 failed_attempts: run.history.len(),
             })
@@ -372,6 +385,8 @@ impl Execution {
             forced_shutdowns: self.counters.forced_shutdowns,
             suspends: self.counters.suspends,
             shelves: self.counters.shelves,
+            returns: self.counters.returns,
+            returns_failed: self.counters.returns_failed,
             downtime,
             vm_actions,
             restore_errors,

@@ -72,6 +72,8 @@ struct Platform {
     restore_failures_left: u32,
     /// Every call answered, by name (and setting label), in order.
     calls: Vec<String>,
+    /// Migrations of this VM to this host, its home, are refused this many times.
+    refuse_moving_back: Option<(VmId, HostId, u32)>,
 }
 
 impl Platform {
@@ -91,6 +93,7 @@ impl Platform {
             resolve_failures_left: 0,
             restore_failures_left: 0,
             calls: Vec::new(),
+            refuse_moving_back: None,
         }
     }
 
@@ -143,7 +146,16 @@ impl Platform {
                 self.cluster.hosts[host.index()].state = HostState::Up;
                 ok(Observation::Nothing)
             }
-            CommandKind::Migrate { vm, to, .. } => {
+            CommandKind::Migrate { vm, from, to } => {
+                if let Some((refused, home, left)) = self.refuse_moving_back.as_mut() {
+                    if *refused == *vm && *to == *home && *from != *home && *left > 0 {
+                        *left -= 1;
+                        return Outcome::Failed {
+                            error: "the DRBD resync is not finished".into(),
+                            refused: true,
+                        };
+                    }
+                }
                 self.cluster.vms[vm.index()].host = *to;
                 ok(Observation::Nothing)
             }
@@ -999,6 +1011,8 @@ fn a_skipped_last_host_left_in_maintenance_completes_with_its_restore_error_repo
 }
 
 mod blocking_settings_tests;
+
+mod returns_tests;
 
 /// The three-host cluster with a VM to suspend on `a` and one to shelve on `b`, neither able to
 /// live-migrate.

@@ -56,6 +56,9 @@ pub(super) struct VmRun {
     /// A shelve that no other host could take: it waits on its own host and is unshelved there
     /// after the upgrade (a restart in that case becomes a shutdown instead).
     pub back_on_own_host: bool,
+    /// A return (`Wave::returns`): a live migration back to this host, the VM's home, after its
+    /// wave. It goes there or nowhere, and when it cannot, the VM stays where it is (no halt).
+    pub return_home: Option<HostId>,
 }
 
 impl VmRun {
@@ -76,7 +79,20 @@ impl VmRun {
             down_since: None,
             downtime_ms: 0,
             back_on_own_host: false,
+            return_home: None,
         }
+    }
+
+    /// A return of `action` (a migration back home) in wave `wave`.
+    pub fn new_return(action: &Action, wave: usize, now: Millis) -> Self {
+        VmRun {
+            return_home: action.to,
+            ..VmRun::new(action, wave, now)
+        }
+    }
+
+    pub fn is_return(&self) -> bool {
+        self.return_home.is_some()
     }
 
     /// Whether the VM waits on its own host and comes back there after the upgrade.
@@ -196,7 +212,9 @@ impl Execution {
             .vms
             .iter()
             .filter(|(_, run)| run.phase == VmPhase::Pending && run.command.is_none())
-            .filter(|(_, run)| self.hosts[run.from.index()].step == HostStep::Evacuating)
+            .filter(|(_, run)| {
+                run.is_return() || self.hosts[run.from.index()].step == HostStep::Evacuating
+            })
             .map(|(vm, _)| *vm)
             .collect();
         for vm in ready {
@@ -249,6 +267,7 @@ impl Execution {
             return;
         }
         match run.kind {
+            ActionKind::Migrate if run.is_return() => self.try_start_return(vm),
             ActionKind::Migrate => self.try_start_migration(vm),
             ActionKind::Restart | ActionKind::Shelve => self.try_start_eviction(vm),
             ActionKind::Shutdown | ActionKind::Suspend => self.try_start_shutdown(vm),
@@ -279,18 +298,57 @@ impl Execution {
         }
     }
 
-    fn try_start_migration(&mut self, vm: VmId) {
-        let from = self.vms[&vm].from;
-        if self.migrations_in_flight(Some(from)) >= self.settings.max_concurrent_migrations_per_host
+    /// Whether a migration from `from` must wait for a slot (per source host, per cluster).
+    fn migration_slots_full(&self, from: HostId) -> bool {
+        self.migrations_in_flight(Some(from)) >= self.settings.max_concurrent_migrations_per_host
             || self.migrations_in_flight(None)
                 >= self.settings.max_concurrent_migrations_per_cluster
-        {
+    }
+
+    fn try_start_migration(&mut self, vm: VmId) {
+        let from = self.vms[&vm].from;
+        if self.migration_slots_full(from) {
             self.waiting_on_own_limits(vm);
             return;
         }
         let Some(to) = self.destination_for(vm) else {
             return;
         };
+        self.issue_migration(vm, from, to);
+    }
+
+    /// A return goes to its home host only, within the same limits as any migration, and only
+    /// while the VM still runs where the plan left it and home can take it now (its own place
+    /// there not counted twice); otherwise it fails at once and the VM stays.
+    fn try_start_return(&mut self, vm: VmId) {
+        let run = &self.vms[&vm];
+        let (from, home) = (run.from, run.return_home.expect("a return has a home"));
+        if self.migration_slots_full(from) {
+            self.waiting_on_own_limits(vm);
+            return;
+        }
+        let spec = self.cluster.vm(vm);
+        if !spec.is_running() || spec.host != from {
+            let error = format!("the VM no longer runs on {}", self.cluster.host(from).name);
+            self.fail_vm(vm, error);
+            return;
+        }
+        let run = self.vms.get_mut(&vm).expect("vm run exists");
+        run.to = None;
+        let home_takes_it = self.can_take(vm, home);
+        self.vms.get_mut(&vm).expect("vm run exists").to = Some(home);
+        if !home_takes_it {
+            let error = format!(
+                "its home host {} cannot take it now",
+                self.cluster.host(home).name
+            );
+            self.fail_vm(vm, error);
+            return;
+        }
+        self.issue_migration(vm, from, home);
+    }
+
+    fn issue_migration(&mut self, vm: VmId, from: HostId, to: HostId) {
         let now = self.now;
         let timeout = self.settings.migration_timeout_ms;
         let run = self.vms.get_mut(&vm).expect("vm run exists");
@@ -564,9 +622,14 @@ impl Execution {
         match phase {
             VmPhase::Migrating => {
                 let to = run.to.expect("a migration has a destination");
+                let is_return = run.is_return();
                 run.set(VmPhase::Done, now);
                 self.cluster.vms[vm.index()].host = to;
-                self.counters.migrations += 1;
+                if is_return {
+                    self.counters.returns += 1;
+                } else {
+                    self.counters.migrations += 1;
+                }
             }
             VmPhase::ShuttingDown => {
                 if let Observation::ShutDown { forced: true } = observation {
@@ -616,7 +679,7 @@ impl Execution {
             if let Some(to) = run.to {
                 run.tried.push(to);
             }
-            if refused {
+            if refused && !run.is_return() {
                 run.to = None;
             }
         }
@@ -654,7 +717,18 @@ impl Execution {
     /// A VM action that ran out of attempts or time fails the host it was leaving.
     fn fail_vm(&mut self, vm: VmId, error: String) {
         let now = self.now;
+        let keep = self.settings.attempts_kept_per_vm;
         let run = self.vms.get_mut(&vm).expect("vm run exists");
+        if run.is_return() {
+            // The VM runs where it is; nothing is lost and no host is at fault. The re-plan
+            // after the wave takes it from there.
+            if run.history.back().is_none_or(|last| last.error != error) {
+                run.record_failure(now, error, keep);
+            }
+            run.set(VmPhase::Failed, now);
+            self.counters.returns_failed += 1;
+            return;
+        }
         let stopped = run.phase == VmPhase::Stopped;
         // A VM that is shut down stays stopped (abort or skip starts it again); others failed.
         if !stopped {

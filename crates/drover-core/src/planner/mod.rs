@@ -216,6 +216,7 @@ fn migrations_lower_bound(cluster: &Cluster) -> usize {
 fn summarize(cluster: &Cluster, waves: &[Wave], batch_size: u32, summary: &mut Summary) {
     summary.waves = waves.len();
     summary.hosts_to_upgrade = waves.iter().map(|w| w.hosts.len()).sum();
+    summary.returns = waves.iter().map(|w| w.returns.len()).sum();
     for action in waves.iter().flat_map(|w| &w.actions) {
         match action.kind {
             ActionKind::Migrate => summary.migrations += 1,
@@ -345,10 +346,12 @@ fn build_waves(cluster: &Cluster, batch_size: u32) -> Result<Vec<Wave>, Placemen
         }
         let actions = evacuation.actions;
         placement.finish_upgrade(&[host]);
+        let returns = placement.return_home(&actions);
         waves.push(Wave {
             kind,
             hosts: vec![host],
             actions,
+            returns,
         });
     }
     let batch = batch_size.max(1) as usize;
@@ -473,10 +476,13 @@ fn evacuate_largest_possible(
         queue.push_front(*host);
     }
     placement.finish_upgrade(&emptied);
+    // The next wave is formed from the placement after these returns.
+    let returns = placement.return_home(&evacuation.actions);
     Ok(Wave {
         kind: WaveKind::Compute,
         hosts: emptied,
         actions: evacuation.actions,
+        returns,
     })
 }
 

@@ -26,6 +26,9 @@ pub(super) struct Placement<'a> {
     /// VMs moved already in an earlier wave (onto an old host): they get first pick of the
     /// upgraded hosts, so that no VM has to move a third time.
     moved_before: Vec<bool>,
+    /// How many times each VM moved so far, returns included: a return is only ever a VM's
+    /// second move.
+    move_count: Vec<u8>,
     /// Running VMs per host, plus shut-down local VMs that will start again there.
     host_vms: Vec<Vec<VmId>>,
     memory_used_mib: Vec<u64>,
@@ -107,6 +110,7 @@ impl<'a> Placement<'a> {
             cluster,
             vm_host: cluster.vms.iter().map(|vm| vm.host).collect(),
             moved_before: vec![false; cluster.vms.len()],
+            move_count: vec![0; cluster.vms.len()],
             host_vms: vec![Vec::new(); host_count],
             memory_used_mib: vec![0; host_count],
             memory_limit_mib: cluster
@@ -631,6 +635,7 @@ impl<'a> Placement<'a> {
         }
         for done in &moves {
             self.moved_before[done.vm.index()] = true;
+            self.move_count[done.vm.index()] += 1;
         }
         // Live migrations first, then restarts (CloudStack: migrate the VMs with tools, then shut
         // down the others), then the local-storage shutdowns right before maintenance.
@@ -652,6 +657,54 @@ impl<'a> Placement<'a> {
             to: None,
         }));
         Ok(actions)
+    }
+
+    /// Returns after a wave whose hosts are upgraded and receive again (`Wave::returns`): every
+    /// constrained VM that `actions` live-migrated off a wave host onto a host not upgraded yet,
+    /// and that moved only that once, goes back to the wave host when it can take it (memory
+    /// within the headroom, vCPUs, anti-affinity; it is an allowed host, and upgraded). The VM
+    /// would have to leave the old host again in that host's own wave, so a return adds no move:
+    /// it makes the second move earlier, the next wave starts from the home placement (as
+    /// hroller assumes) and the old host has its own room back for its own wave. A VM that went
+    /// to an upgraded host stays there (it never moves again). Nothing for clusters without
+    /// constraints, so their plans are unchanged.
+    pub(super) fn return_home(&mut self, actions: &[Action]) -> Vec<Action> {
+        if !self.constrained {
+            return Vec::new();
+        }
+        let mut returns = Vec::new();
+        for action in actions {
+            let (vm, home) = (action.vm, action.from);
+            let Some(at) = action.to else { continue };
+            let waits_on_old_host = action.kind == ActionKind::Migrate
+                && self.cluster.vm(vm).allowed_hosts.is_some()
+                && self.vm_host[vm.index()] == at
+                && self.move_count[vm.index()] == 1
+                && !self.is_final(at);
+            if waits_on_old_host {
+                self.try_return(vm, at, home, &mut returns);
+            }
+        }
+        returns
+    }
+
+    /// Moves `vm` from `at` back to `home` when home can take it, and records the return.
+    fn try_return(&mut self, vm: VmId, at: HostId, home: HostId, returns: &mut Vec<Action>) {
+        let takes = self.pool_of[home.index()] == Some(0)
+            && self.free_memory(home) >= self.cluster.vm(vm).memory_mib
+            && self.fits(vm, home);
+        if !takes {
+            return;
+        }
+        self.detach(vm, at);
+        self.attach(vm, home);
+        self.move_count[vm.index()] += 1;
+        returns.push(Action {
+            vm,
+            kind: ActionKind::Migrate,
+            from: at,
+            to: Some(home),
+        });
     }
 
     /// The hosts of a finished wave now run the target version and, unless they were in

@@ -272,6 +272,7 @@ fn the_checker_refuses_a_wave_above_the_auto_ceiling() {
         kind: WaveKind::Compute,
         hosts: c.host_ids().collect(),
         actions: Vec::new(),
+        returns: Vec::new(),
     }];
     p.summary.max_unavailable = 10;
     p.summary.waves = 1;
@@ -400,6 +401,7 @@ fn a_vm_after_the_first_compute_wave_moves_once() {
         kind: WaveKind::Compute,
         hosts: hosts.into_iter().map(HostId).collect(),
         actions,
+        returns: Vec::new(),
     };
     let mut old = p.clone();
     old.waves = vec![
@@ -444,11 +446,13 @@ fn the_checker_reports_a_third_move() {
             kind: WaveKind::Compute,
             hosts: vec![HostId(index)],
             actions: vec![migrate(index, index + 1)],
+            returns: Vec::new(),
         })
         .chain(std::iter::once(Wave {
             kind: WaveKind::Compute,
             hosts: vec![HostId(3)],
             actions: Vec::new(),
+            returns: Vec::new(),
         }))
         .collect();
     p.summary.waves = 4;

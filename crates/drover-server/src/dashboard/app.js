@@ -402,7 +402,7 @@
       section('Steps per host', 'report-steps', ['Host', 'Step', '>Calls', '>Failed', 'First call', '>Time in calls'],
         steps, 'No driver call was made.'),
       section('VM actions', 'report-vm-actions', ['>Wave', 'VM', 'Action', 'From', 'To', 'Result', '>Downtime'],
-        (rep.vm_actions || []).map((a) => [a.wave, a.vm, a.action, a.from, a.to || '—', a.result, secs(a.downtime_secs)]), 'No VM action.'),
+        (rep.vm_actions || []).map((a) => [a.wave, a.vm, a.is_return ? `${a.action} (return)` : a.action, a.from, a.to || '—', a.result, secs(a.downtime_secs)]), 'No VM action.'),
       section('Failures', 'report-failures', ['What', 'Error'],
         (rep.failures || []).map((f) => [f.subject, f.error]), 'Nothing failed.'),
       section('Restores not done', 'report-restores', ['Host', 'Error'],
@@ -481,6 +481,8 @@
       stat(s.restarts, 'restarts'), stat(s.shutdowns, 'shutdowns'),
       // Suspends and shelves only when the plan has them (unmovable: suspend / shelve).
       ...(s.suspends ? [stat(s.suspends, 'suspends')] : []), ...(s.shelves ? [stat(s.shelves, 'shelves')] : []),
+      // Returns (a constrained VM migrated back home after its wave) only when the plan has them.
+      ...(s.returns ? [stat(s.returns, 'returns')] : []),
       stat(s.max_unavailable, 'max unavailable')));
 
     out.push(h('div', { class: 'plan-section' }, h('h3', { text: 'Prechecks' }), prechecksTable(doc.prechecks || [])));
@@ -1395,8 +1397,8 @@
       const va = run.vm_actions || [];
       setText(e.actCount, String(va.length));
       if (e.actDetails.open) {
-        syncRows(e.actBody, va, (a) => `${a.vm}|${a.kind}|${a.wave}|${a.from}`, (a) => [
-          { text: a.vm, cls: 'mono' }, a.kind, a.from, a.to || '—', a.wave == null ? '—' : String(a.wave), a.phase,
+        syncRows(e.actBody, va, (a) => `${a.vm}|${a.kind}|${a.wave}|${a.from}|${a.is_return ? 'return' : ''}`, (a) => [
+          { text: a.vm, cls: 'mono' }, a.is_return ? `${a.kind} (return)` : a.kind, a.from, a.to || '—', a.wave == null ? '—' : String(a.wave), a.phase,
           { text: String(a.attempts), cls: 'num' }, { text: a.last_error || '', cls: a.last_error ? 'wrap status-fail' : 'wrap' }]);
       }
       if (FINISHED_PHASES.has(run.phase) && e.reportDetails.open && !this.reportLoaded) this.loadReport();

@@ -22,6 +22,9 @@
 //!     plus the VM's memory at the migration bandwidth;
 //!   - shelves (`unmovable: shelve`) run like restarts (`vm_shutdown_secs`, then `vm_boot_secs`
 //!     on the destination); the image the platform keeps is not modelled (no disk sizes).
+//! - Returns (`Wave::returns`) start once every host of the wave is back in service: live
+//!   migrations under the same per-host and per-cluster limits, in plan order; the next wave
+//!   starts when they have all finished.
 //! - A host whose last VM has left enters maintenance, upgrades (`upgrade_duration_secs`), reboots
 //!   (`reboot_duration_secs`), then runs the target version and leaves maintenance (a host that
 //!   was in maintenance before the plan returns to maintenance instead and receives no VM).
@@ -153,6 +156,9 @@ pub struct SimReport {
     pub suspends: usize,
     /// VMs shelved and unshelved on another host.
     pub shelves: usize,
+    /// Returns (`Wave::returns`): live migrations back to a VM's upgraded home host after its
+    /// wave; not counted in `migrations`.
+    pub returns: usize,
     /// The most hosts in maintenance (upgrading or rebooting) at the same time.
     pub peak_hosts_unavailable: usize,
     /// One entry per host of the plan, in plan order.
@@ -200,7 +206,7 @@ fn check_references(cluster: &Cluster, plan: &Plan) -> Result<(), SimError> {
         if let Some(host) = wave.hosts.iter().find(|h| !host_known(**h)) {
             return unknown(format!("wave {number} names host #{}", host.0));
         }
-        for action in &wave.actions {
+        for action in wave.actions.iter().chain(&wave.returns) {
             if action.vm.index() >= cluster.vms.len() {
                 return unknown(format!("wave {number} names VM #{}", action.vm.0));
             }

@@ -30,6 +30,8 @@ enum Completion {
     },
     Upgrade(HostId),
     Reboot(HostId),
+    /// A return of the current wave (index into `Wave::returns`) finished.
+    Return(usize),
 }
 
 /// Where a host is in its upgrade. Only `Serving` hosts that were up before the plan receive VMs.
@@ -114,6 +116,7 @@ impl<'a> Simulation<'a> {
                 shutdowns: 0,
                 suspends: 0,
                 shelves: 0,
+                returns: 0,
                 peak_hosts_unavailable: 0,
                 hosts: Vec::new(),
                 downtime: Vec::new(),
@@ -354,6 +357,7 @@ impl<'a> Simulation<'a> {
         for host in &wave.hosts {
             self.host_phase[host.index()] = HostPhase::Serving;
         }
+        self.run_returns()?;
         self.emit(SimEventKind::WaveFinished, None, None);
         Ok(())
     }
@@ -392,7 +396,113 @@ impl<'a> Simulation<'a> {
                 Ok(())
             }
             Completion::Reboot(host) => self.finish_reboot(host),
+            Completion::Return(index) => {
+                let action = self.plan.waves[self.wave].returns[index];
+                self.world.vacate(action.vm, action.from);
+                self.world.set_phase(
+                    action.vm,
+                    VmPhase::Running(action.to.expect("start_return checked it")),
+                );
+                self.report.returns += 1;
+                self.migrations_in_flight -= 1;
+                self.emit_move(
+                    SimEventKind::MigrationFinished,
+                    Some(action.from),
+                    action.to,
+                    Some(action.vm),
+                );
+                Ok(())
+            }
         }
+    }
+
+    // ---- returns -------------------------------------------------------------------------
+
+    /// Runs the wave's returns once its hosts are back in service: live migrations in plan
+    /// order, at most the per-host and per-cluster limits at once, each landing checked like any
+    /// migration. A return is a live migration of a running VM from a host outside the wave.
+    fn run_returns(&mut self) -> Result<(), SimError> {
+        let returns = &self.plan.waves[self.wave].returns;
+        if returns.is_empty() {
+            return Ok(());
+        }
+        let policy = &self.cluster.policy;
+        let cluster_limit = policy.max_concurrent_migrations_per_cluster.max(1);
+        let host_limit = policy.max_concurrent_migrations_per_host.max(1);
+        let mut waiting: VecDeque<usize> = (0..returns.len()).collect();
+        let mut running_from = vec![0u32; self.cluster.hosts.len()];
+        let mut running_index: Vec<Option<HostId>> = vec![None; returns.len()];
+        loop {
+            let mut postponed = VecDeque::new();
+            while self.migrations_in_flight < cluster_limit {
+                let Some(index) = waiting.pop_front() else {
+                    break;
+                };
+                let action = returns[index];
+                if running_from[action.from.index()] >= host_limit {
+                    postponed.push_back(index);
+                    continue;
+                }
+                self.start_return(index)?;
+                running_from[action.from.index()] += 1;
+                running_index[index] = Some(action.from);
+            }
+            postponed.extend(waiting.drain(..));
+            waiting = postponed;
+            let Some(Reverse((at, _, completion))) = self.queue.pop() else {
+                break;
+            };
+            self.now = at;
+            if let Completion::Return(index) = completion {
+                if let Some(from) = running_index[index].take() {
+                    running_from[from.index()] -= 1;
+                }
+            }
+            self.complete(completion)?;
+        }
+        match waiting.front() {
+            Some(index) => Err(self.broken(format!(
+                "return of {} never started",
+                self.vm_name(returns[*index].vm)
+            ))),
+            None => Ok(()),
+        }
+    }
+
+    fn start_return(&mut self, index: usize) -> Result<(), SimError> {
+        let action = self.plan.waves[self.wave].returns[index];
+        let (vm, from) = (action.vm, action.from);
+        let context = format!("return {} from {}", self.vm_name(vm), self.host_name(from));
+        let spec = self.cluster.vm(vm);
+        if action.kind != ActionKind::Migrate || spec.local_storage || !spec.migratable {
+            return Err(self.broken(format!("{context}: a return is a live migration")));
+        }
+        let Some(to) = action.to else {
+            return Err(self.broken(format!("{context}: the return has no destination")));
+        };
+        if self.world.phase(vm) != VmPhase::Running(from) {
+            let phase = self.world.phase(vm);
+            return Err(self.broken(format!(
+                "{context}: the VM is not running there ({phase:?})"
+            )));
+        }
+        if self.host_phase[from.index()] != HostPhase::Serving {
+            return Err(self.broken(format!("{context}: the source host is being upgraded")));
+        }
+        self.check_landing(vm, from, to)?;
+        self.world.set_phase(vm, VmPhase::Migrating { from, to });
+        self.migrations_in_flight += 1;
+        let policy = &self.cluster.policy;
+        let nominal_secs = policy.migration_overhead_secs as f64
+            + spec.memory_mib as f64 / policy.migration_bandwidth_mib_per_sec.max(1) as f64;
+        self.schedule(nominal_secs, Completion::Return(index));
+        self.emit_move(
+            SimEventKind::MigrationStarted,
+            Some(from),
+            Some(to),
+            Some(vm),
+        );
+        Ok(())
     }
 
     // ---- live migrations -----------------------------------------------------------------
