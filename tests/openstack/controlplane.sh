@@ -320,12 +320,26 @@ wait_compute_up() { # index [secs]
         [ "$(service_state "$1" | awk '{print $2}')" = up ] && return 0; sleep 1; done
     die "compute-$1's service did not report up"; }
 
+# has_cell NAME: whether Nova maps a cell of that name. list_cells is retried until it answers:
+# a failed listing read as "no cell" made `up` on an earlier (stopped) state try to create an
+# existing cell and fail ("... combination already exists for another cell").
+has_cell() {
+    local i listing
+    for i in 1 2 3 4 5; do
+        if listing=$(nova-manage "${NOVA_CONF[@]}" cell_v2 list_cells 2>/dev/null); then
+            grep -q " $1 " <<<"$listing"; return
+        fi
+        sleep 2
+    done
+    die "nova-manage cell_v2 list_cells failed 5 times"
+}
+
 start_nova() {
     nova_conf
     nova-manage "${NOVA_CONF[@]}" api_db sync
-    nova-manage "${NOVA_CONF[@]}" cell_v2 list_cells 2>/dev/null | grep -q ' cell0 ' ||
+    has_cell cell0 ||
         nova-manage "${NOVA_CONF[@]}" cell_v2 map_cell0 --database_connection "$(db nova_cell0)"
-    nova-manage "${NOVA_CONF[@]}" cell_v2 list_cells 2>/dev/null | grep -q ' cell1 ' ||
+    has_cell cell1 ||
         nova-manage "${NOVA_CONF[@]}" cell_v2 create_cell --name cell1 \
             --database_connection "$(db nova)" --transport-url rabbit://guest:guest@127.0.0.1:5672/
     nova-manage "${NOVA_CONF[@]}" db sync
