@@ -9,6 +9,9 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use drover_cloudstack::{CloudstackClient, CloudstackConnection};
+use drover_conformance::emulated::{
+    hosts_and_vms, serve_on_loopback, write_secret, write_world, Served,
+};
 use drover_driver::Driver;
 use drover_drivers::{OpenContext, PrepareContext};
 
@@ -27,14 +30,14 @@ struct Platform {
     client: CloudstackClient,
     run_driver: drover_drivers::RunDriver,
     file: drover_schema::inventory::InventoryFile,
+    _served: Served,
     _directory: tempfile::TempDir,
 }
 
 impl Platform {
     async fn start() -> Platform {
         let directory = tempfile::tempdir().unwrap();
-        let world_path = directory.path().join("world.yaml");
-        std::fs::write(&world_path, WORLD).unwrap();
+        let world_path = write_world(directory.path(), WORLD).unwrap();
         let world = drover_emulator::world::open(&world_path, Some(500.0)).unwrap();
         let management = drover_emulator::cloudstack::Management::new(
             world.driver,
@@ -44,15 +47,15 @@ impl Platform {
                 secret_key: "mark-secret".into(),
             },
         );
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        tokio::spawn(drover_emulator::cloudstack::serve(
-            listener,
-            management.clone(),
-        ));
-        std::fs::write(directory.path().join("api-key"), "mark-key\n").unwrap();
-        std::fs::write(directory.path().join("secret-key"), "mark-secret\n").unwrap();
-        let hosts_and_vms = WORLD.split("driver:").next().unwrap();
+        let served_management = management.clone();
+        let (url, served) = serve_on_loopback(move |listener| {
+            drover_emulator::cloudstack::serve(listener, served_management)
+        })
+        .await
+        .unwrap();
+        write_secret(directory.path(), "api-key", "mark-key").unwrap();
+        write_secret(directory.path(), "secret-key", "mark-secret").unwrap();
+        let hosts_and_vms = hosts_and_vms(WORLD);
         let inventory_text = format!(
             "{hosts_and_vms}driver:\n  {{kind: cloudstack, endpoint: \"{url}/client/api\", api_key_file: api-key, secret_key_file: secret-key, poll_ms: 10,\n   request_timeout_secs: 10, job_timeout_secs: 60, upgrade_timeout_secs: 60,\n   commands: {{upgrade: [\"true\"], reboot: [\"true\"]}}}}\n"
         );
@@ -82,6 +85,7 @@ impl Platform {
             client,
             run_driver,
             file,
+            _served: served,
             _directory: directory,
         }
     }

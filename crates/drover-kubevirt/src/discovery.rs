@@ -175,7 +175,10 @@ pub fn node_host(node: &Value) -> Host {
 
 /// Whether a node with `labels` satisfies one node selector requirement
 /// (`In`, `NotIn`, `Exists`, `DoesNotExist`; `Gt`/`Lt` compare integers).
-fn requirement_holds(requirement: &Value, labels: &serde_json::Map<String, Value>) -> bool {
+pub(crate) fn requirement_holds(
+    requirement: &Value,
+    labels: &serde_json::Map<String, Value>,
+) -> bool {
     let key = text(requirement, &["key"]);
     let found = labels.get(key).and_then(Value::as_str);
     let values: Vec<&str> = requirement["values"]

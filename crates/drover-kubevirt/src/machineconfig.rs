@@ -71,32 +71,20 @@ pub fn pool_rendered_config(pool: &Value) -> &str {
 /// with `In`, `NotIn`, `Exists`, `DoesNotExist`). An empty selector selects everything, as a
 /// LabelSelector does.
 pub fn selector_selects(selector: &Value, labels: &Value) -> bool {
-    let label = |key: &str| labels[key].as_str();
+    let no_labels = serde_json::Map::new();
+    let labels = labels.as_object().unwrap_or(&no_labels);
     let match_labels = selector["matchLabels"]
         .as_object()
         .into_iter()
         .flatten()
-        .all(|(key, value)| label(key) == value.as_str());
+        .all(|(key, value)| labels.get(key).and_then(Value::as_str) == value.as_str());
+    // A LabelSelector's requirements are a node selector's without `Gt`/`Lt` (which the API
+    // refuses in a LabelSelector): the same evaluation as a VMI's node affinity.
     let expressions = selector["matchExpressions"]
         .as_array()
         .into_iter()
         .flatten()
-        .all(|expression| {
-            let key = expression["key"].as_str().unwrap_or("");
-            let values: Vec<&str> = expression["values"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .filter_map(Value::as_str)
-                .collect();
-            match expression["operator"].as_str().unwrap_or("") {
-                "In" => label(key).is_some_and(|found| values.contains(&found)),
-                "NotIn" => label(key).is_none_or(|found| !values.contains(&found)),
-                "Exists" => label(key).is_some(),
-                "DoesNotExist" => label(key).is_none(),
-                _ => false,
-            }
-        });
+        .all(|requirement| crate::discovery::requirement_holds(requirement, labels));
     match_labels && expressions
 }
 

@@ -256,9 +256,19 @@ impl Platform {
 
 /// Runs until finished or stuck; returns the number of commands answered.
 fn drive(execution: &mut Execution, platform: &mut Platform, now: &mut Millis) -> usize {
-    let mut answered = 0;
+    drive_recording(execution, platform, now).len()
+}
+
+/// Runs until finished or stuck, recording every command in the order it was issued.
+fn drive_recording(
+    execution: &mut Execution,
+    platform: &mut Platform,
+    now: &mut Millis,
+) -> Vec<CommandKind> {
+    let mut issued = Vec::new();
     for _ in 0..10_000 {
         if let Some(command) = execution.poll_command() {
+            issued.push(command.kind.clone());
             let outcome = platform.answer(&command);
             *now += 1_000;
             execution.handle(
@@ -268,7 +278,6 @@ fn drive(execution: &mut Execution, platform: &mut Platform, now: &mut Millis) -
                     outcome,
                 },
             );
-            answered += 1;
             continue;
         }
         match execution.next_wakeup() {
@@ -279,7 +288,7 @@ fn drive(execution: &mut Execution, platform: &mut Platform, now: &mut Millis) -
             _ => break,
         }
     }
-    answered
+    issued
 }
 
 #[test]

@@ -36,36 +36,6 @@ fn first_return(cluster: &Cluster) -> Action {
     plan.waves[0].returns[0]
 }
 
-/// Runs to the end, recording every command in the order it was issued.
-fn drive_recording(
-    execution: &mut Execution,
-    platform: &mut Platform,
-    now: &mut Millis,
-) -> Vec<CommandKind> {
-    let mut issued = Vec::new();
-    for _ in 0..10_000 {
-        if let Some(command) = execution.poll_command() {
-            issued.push(command.kind.clone());
-            let outcome = platform.answer(&command);
-            *now += 1_000;
-            let input = Input::Outcome {
-                command: command.id,
-                outcome,
-            };
-            execution.handle(*now, input);
-            continue;
-        }
-        match execution.next_wakeup() {
-            Some(at) if !execution.is_finished() => {
-                *now = at;
-                execution.handle(at, Input::Tick);
-            }
-            _ => break,
-        }
-    }
-    issued
-}
-
 #[test]
 fn a_return_runs_after_its_wave_is_uncordoned_and_before_the_next_discovery() {
     let cluster = drbd_ring();
